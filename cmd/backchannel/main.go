@@ -1,0 +1,22 @@
+// Command backchannel is the server and the client of backchannel, a
+// self-hosted secure line for high-stakes negotiations. This package only
+// wires flags to the packages that hold the logic.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd()
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "backchannel:", err)
+		os.Exit(exitCode(err))
+	}
+}

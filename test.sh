@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The project's test command: formatting, vet, staticcheck, race-enabled tests,
+# the independent protocol-vector checker and short fuzz runs. CI calls this.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== staticcheck"
+if command -v staticcheck >/dev/null 2>&1; then
+  staticcheck ./...
+elif [ -x "$(go env GOPATH)/bin/staticcheck" ]; then
+  "$(go env GOPATH)/bin/staticcheck" ./...
+else
+  echo "staticcheck not installed (run .ci/run or: go install honnef.co/go/tools/cmd/staticcheck@v0.7.0)"; exit 1
+fi
+
+echo "== independent vector checker (node)"
+if [ -f tools/vectorcheck/check.mjs ]; then
+  node tools/vectorcheck/check.mjs testdata
+fi
+
+echo "== short fuzz runs"
+fuzztime=${FUZZTIME:-5s}
+# Every Fuzz* target in the module runs briefly; the list is discovered, not hand-kept.
+while read -r pkg name; do
+  [ -n "$name" ] || continue
+  echo "-- $pkg $name"
+  go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg"
+done < <(go list -f '{{$p := .ImportPath}}{{range .TestGoFiles}}{{$p}} {{.}}{{"\n"}}{{end}}' ./... | while read -r p f; do
+  dir=$(go list -f '{{.Dir}}' "$p")
+  grep -hoE '^func (Fuzz[A-Za-z0-9_]+)' "$dir/$f" | sed 's/^func //' | sed "s|^|$p |"
+done)
+
+echo "== go test -race"
+go test -race -count=1 ./...
