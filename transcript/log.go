@@ -1,0 +1,428 @@
+package transcript
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"backchannel/transcript/leak"
+)
+
+// Sentinel errors returned (wrapped) by Log.Append.
+var (
+	ErrWrongRoom      = errors.New("transcript: entry belongs to another room")
+	ErrWrongMode      = errors.New("transcript: entry mode differs from the room's mode")
+	ErrUnknownSender  = errors.New("transcript: sender is not a member of the room")
+	ErrKeyMismatch    = errors.New("transcript: entry key is not the sender's identity key")
+	ErrDuplicate      = errors.New("transcript: duplicate entry")
+	ErrEquivocation   = errors.New("transcript: two different entries with the same sender and sequence number (fork)")
+	ErrTooManyPending = errors.New("transcript: too many entries waiting for their parents")
+)
+
+// MaxPending bounds the entries a Log holds while their parents are missing.
+const MaxPending = 4096
+
+// ClockSkew is how far an entry may be timed before an entry it cites
+// (another member's clock) before the log warns.
+const ClockSkew = 2 * time.Minute
+
+// Status is the outcome of a successful Append.
+type Status int
+
+// Append outcomes.
+const (
+	Accepted Status = iota + 1 // linked into the transcript
+	Pending                    // held until its parents arrive
+)
+
+// Record is an entry with its opened content.
+type Record struct {
+	Hash    Hash
+	Entry   *Entry
+	Salt    Salt
+	Content []byte
+}
+
+// WarningKind classifies a warning.
+type WarningKind string
+
+// Warning kinds. Gap and Pending clear once the missing entries arrive;
+// Fork and Clock are permanent.
+const (
+	WarnGap     WarningKind = "gap"
+	WarnPending WarningKind = "pending"
+	WarnFork    WarningKind = "fork"
+	WarnClock   WarningKind = "clock"
+)
+
+// Warning is a problem to show to the user.
+type Warning struct {
+	Kind   WarningKind `json:"kind"`
+	Sender string      `json:"sender"`
+	Text   string      `json:"text"`
+}
+
+// Log is the per-room transcript state a client keeps. It is safe for
+// concurrent use.
+type Log struct {
+	mu        sync.Mutex
+	room      string
+	mode      Mode
+	loc       *time.Location
+	members   map[string]ed25519.PublicKey
+	records   map[Hash]*Record
+	order     []*Record
+	pending   map[Hash]*Record
+	waiting   map[Hash][]Hash // missing parent -> pending entries that cite it
+	seqs      map[string]map[uint64]*Record
+	maxSeq    map[string]uint64
+	heads     map[Hash]bool
+	permanent []Warning
+	notices   []string
+}
+
+// NewLog returns an empty log for room in mode. Times in warnings are shown
+// in loc (UTC if nil).
+func NewLog(room string, mode Mode, loc *time.Location) *Log {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return &Log{
+		room: room, mode: mode, loc: loc,
+		members: map[string]ed25519.PublicKey{},
+		records: map[Hash]*Record{},
+		pending: map[Hash]*Record{},
+		waiting: map[Hash][]Hash{},
+		seqs:    map[string]map[uint64]*Record{},
+		maxSeq:  map[string]uint64{},
+		heads:   map[Hash]bool{},
+	}
+}
+
+// Room returns the room id.
+func (l *Log) Room() string { return l.room }
+
+// Mode returns the room mode.
+func (l *Log) Mode() Mode { return l.mode }
+
+// AddMember records a member's identity key, which the caller has checked
+// against the key log. Re-adding a member with a different key fails.
+func (l *Log) AddMember(id string, key ed25519.PublicKey) error {
+	if err := checkID("member id", id); err != nil {
+		return err
+	}
+	if len(key) != ed25519.PublicKeySize {
+		return fmt.Errorf("transcript: member %s: key must be %d bytes", id, ed25519.PublicKeySize)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if old, ok := l.members[id]; ok && !bytes.Equal(old, key) {
+		return fmt.Errorf("%w: member %s already has a different key", ErrKeyMismatch, id)
+	}
+	l.members[id] = append(ed25519.PublicKey(nil), key...)
+	return nil
+}
+
+// Members returns a copy of the member keys.
+func (l *Log) Members() map[string]ed25519.PublicKey {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]ed25519.PublicKey, len(l.members))
+	for k, v := range l.members {
+		out[k] = v
+	}
+	return out
+}
+
+// Compose builds the next entry for sender: the next sequence number, the
+// current heads as parents, a fresh salted commitment, and (on-record) a
+// signature by priv. The caller then sends it and calls Append with it.
+func (l *Log) Compose(sender string, priv ed25519.PrivateKey, kind Kind, content []byte, now time.Time) (*Entry, Salt, error) {
+	if len(content) > MaxContentLen {
+		return nil, Salt{}, fmt.Errorf("transcript: content of %d bytes exceeds %d", len(content), MaxContentLen)
+	}
+	salt, err := NewSalt()
+	if err != nil {
+		return nil, salt, err
+	}
+	if len(priv) != ed25519.PrivateKeySize {
+		return nil, salt, fmt.Errorf("transcript: compose: private key must be %d bytes", ed25519.PrivateKeySize)
+	}
+	l.mu.Lock()
+	e := &Entry{
+		Mode: l.mode, Kind: kind, Room: l.room, Sender: sender,
+		SenderKey:  append(ed25519.PublicKey(nil), priv.Public().(ed25519.PublicKey)...),
+		Seq:        l.maxSeq[sender] + 1,
+		Time:       now.UTC(),
+		Parents:    l.headsLocked(),
+		Commitment: Commit(salt, content),
+	}
+	l.mu.Unlock()
+	if l.mode == ModeOnRecord {
+		if err := e.Sign(priv); err != nil {
+			return nil, salt, fmt.Errorf("transcript: compose: %w", err)
+		}
+	} else if err := e.validate(); err != nil {
+		return nil, salt, fmt.Errorf("transcript: compose: %w", err)
+	}
+	return e, salt, nil
+}
+
+// Heads returns the hashes of accepted entries no accepted entry cites,
+// sorted: the parents of the next entry.
+func (l *Log) Heads() []Hash {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.headsLocked()
+}
+
+func (l *Log) headsLocked() []Hash {
+	hs := make([]Hash, 0, len(l.heads))
+	for h := range l.heads {
+		hs = append(hs, h)
+	}
+	hs = SortParents(hs)
+	if len(hs) > MaxParents {
+		hs = hs[len(hs)-MaxParents:]
+	}
+	return hs
+}
+
+func (l *Log) clock(t time.Time) string { return t.In(l.loc).Format("15:04") }
+
+// Append checks e, whose content was opened with salt, and adds it. It
+// returns Accepted when linked, Pending when held for missing parents, or an
+// error wrapping one of the sentinel errors. Nothing is stored on error.
+func (l *Log) Append(e *Entry, salt Salt, content []byte) (Status, error) {
+	if e == nil {
+		return 0, fmt.Errorf("%w: nil entry", ErrMalformed)
+	}
+	body, err := e.Body()
+	if err != nil {
+		return 0, err
+	}
+	h := hashBody(body)
+	if e.Room != l.room {
+		return 0, fmt.Errorf("%w: %q, this is %q", ErrWrongRoom, e.Room, l.room)
+	}
+	if e.Mode != l.mode {
+		return 0, fmt.Errorf("%w: entry is %s, room is %s", ErrWrongMode, e.Mode, l.mode)
+	}
+	if len(content) > MaxContentLen {
+		return 0, fmt.Errorf("transcript: content of %d bytes exceeds %d", len(content), MaxContentLen)
+	}
+	if err := CheckCommitment(e.Commitment, salt, content); err != nil {
+		return 0, fmt.Errorf("%w: %s #%d", err, e.Sender, e.Seq)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	key, ok := l.members[e.Sender]
+	if !ok {
+		return 0, fmt.Errorf("%w: %q", ErrUnknownSender, e.Sender)
+	}
+	if !bytes.Equal(key, e.SenderKey) {
+		return 0, fmt.Errorf("%w: %s #%d", ErrKeyMismatch, e.Sender, e.Seq)
+	}
+	if err := verifyBody(e, body); err != nil {
+		return 0, err
+	}
+	if _, ok := l.records[h]; ok {
+		l.notices = append(l.notices, fmt.Sprintf("duplicate delivery of message #%d from %s ignored", e.Seq, e.Sender))
+		return 0, fmt.Errorf("%w: %s #%d already received", ErrDuplicate, e.Sender, e.Seq)
+	}
+	if _, ok := l.pending[h]; ok {
+		return 0, fmt.Errorf("%w: %s #%d already held", ErrDuplicate, e.Sender, e.Seq)
+	}
+	if other, ok := l.seqs[e.Sender][e.Seq]; ok {
+		l.permanent = append(l.permanent, Warning{WarnFork, e.Sender, fmt.Sprintf(
+			"%s's message #%d exists in two different versions (sent %s and %s): the transcript was forked or replayed",
+			e.Sender, e.Seq, l.clock(other.Entry.Time), l.clock(e.Time))})
+		return 0, fmt.Errorf("%w: %s #%d: have %s, got %s", ErrEquivocation, e.Sender, e.Seq, other.Hash.ID(), h.ID())
+	}
+	rec := &Record{Hash: h, Entry: e, Salt: salt, Content: append([]byte(nil), content...)}
+	var missing []Hash
+	for _, p := range e.Parents {
+		if _, ok := l.records[p]; !ok {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 && len(l.pending) >= MaxPending {
+		return 0, fmt.Errorf("%w: %d held", ErrTooManyPending, len(l.pending))
+	}
+	if e.Seq < l.maxSeq[e.Sender] {
+		l.notices = append(l.notices, fmt.Sprintf("message #%d from %s arrived out of order (after #%d)", e.Seq, e.Sender, l.maxSeq[e.Sender]))
+	}
+	if l.seqs[e.Sender] == nil {
+		l.seqs[e.Sender] = map[uint64]*Record{}
+	}
+	l.seqs[e.Sender][e.Seq] = rec
+	if e.Seq > l.maxSeq[e.Sender] {
+		l.maxSeq[e.Sender] = e.Seq
+	}
+	if len(missing) > 0 {
+		l.pending[h] = rec
+		for _, p := range missing {
+			l.waiting[p] = append(l.waiting[p], h)
+		}
+		return Pending, nil
+	}
+	l.accept(rec)
+	return Accepted, nil
+}
+
+// accept links rec and then every held entry that it completes.
+func (l *Log) accept(rec *Record) {
+	queue := []*Record{rec}
+	for len(queue) > 0 {
+		r := queue[0]
+		queue = queue[1:]
+		delete(l.pending, r.Hash)
+		l.records[r.Hash] = r
+		l.order = append(l.order, r)
+		l.heads[r.Hash] = true
+		for _, p := range r.Entry.Parents {
+			delete(l.heads, p)
+		}
+		l.checkClock(r)
+		for _, c := range l.waiting[r.Hash] {
+			cr := l.pending[c]
+			if cr == nil {
+				continue
+			}
+			ready := true
+			for _, p := range cr.Entry.Parents {
+				if _, ok := l.records[p]; !ok {
+					ready = false
+					break
+				}
+			}
+			if ready {
+				queue = append(queue, cr)
+			}
+		}
+		delete(l.waiting, r.Hash)
+	}
+}
+
+func (l *Log) checkClock(r *Record) {
+	e := r.Entry
+	if prev, ok := l.seqs[e.Sender][e.Seq-1]; ok && e.Time.Before(prev.Entry.Time) {
+		l.permanent = append(l.permanent, Warning{WarnClock, e.Sender, fmt.Sprintf(
+			"%s's message #%d is timed %s, before their message #%d at %s", e.Sender, e.Seq, l.clock(e.Time), e.Seq-1, l.clock(prev.Entry.Time))})
+	}
+	for _, p := range e.Parents {
+		if pr := l.records[p]; pr != nil && e.Time.Add(ClockSkew).Before(pr.Entry.Time) {
+			l.permanent = append(l.permanent, Warning{WarnClock, e.Sender, fmt.Sprintf(
+				"%s's message #%d is timed %s, before %s's message #%d at %s that it cites",
+				e.Sender, e.Seq, l.clock(e.Time), pr.Entry.Sender, pr.Entry.Seq, l.clock(pr.Entry.Time))})
+		}
+	}
+}
+
+// Warnings returns the problems to show now: forks and clock anomalies
+// (permanent), sequence gaps (a message withheld) and entries held for
+// missing parents (both clear once the entries arrive).
+func (l *Log) Warnings() []Warning {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := append([]Warning(nil), l.permanent...)
+	senders := make([]string, 0, len(l.seqs))
+	for s := range l.seqs {
+		senders = append(senders, s)
+	}
+	sort.Strings(senders)
+	for _, s := range senders {
+		seqs := l.seqs[s]
+		for seq := uint64(1); seq <= l.maxSeq[s]; {
+			if _, ok := seqs[seq]; ok {
+				seq++
+				continue
+			}
+			lo := seq
+			for seq <= l.maxSeq[s] {
+				if _, ok := seqs[seq]; ok {
+					break
+				}
+				seq++
+			}
+			n := seq - lo
+			noun := "messages"
+			if n == 1 {
+				noun = "message"
+			}
+			after := seqs[seq] // exists: seq <= maxSeq is present
+			var text string
+			if before, ok := seqs[lo-1]; ok {
+				text = fmt.Sprintf("%d %s from %s missing between %s and %s", n, noun, s, l.clock(before.Entry.Time), l.clock(after.Entry.Time))
+			} else {
+				text = fmt.Sprintf("%d %s from %s missing before %s", n, noun, s, l.clock(after.Entry.Time))
+			}
+			out = append(out, Warning{WarnGap, s, text})
+		}
+	}
+	held := make([]*Record, 0, len(l.pending))
+	for _, r := range l.pending {
+		held = append(held, r)
+	}
+	sort.Slice(held, func(i, j int) bool {
+		if held[i].Entry.Sender != held[j].Entry.Sender {
+			return held[i].Entry.Sender < held[j].Entry.Sender
+		}
+		return held[i].Entry.Seq < held[j].Entry.Seq
+	})
+	for _, r := range held {
+		n := 0
+		for _, p := range r.Entry.Parents {
+			if _, ok := l.records[p]; !ok {
+				n++
+			}
+		}
+		out = append(out, Warning{WarnPending, r.Entry.Sender, fmt.Sprintf(
+			"message #%d from %s (%s) is held: it follows %d message(s) the server has not delivered",
+			r.Entry.Seq, r.Entry.Sender, l.clock(r.Entry.Time), n)})
+	}
+	return out
+}
+
+// Notices returns the history of harmless or resolved anomalies: duplicate
+// deliveries and out-of-order arrivals.
+func (l *Log) Notices() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.notices...)
+}
+
+// Records returns the accepted entries in acceptance order, which is a
+// topological order of the DAG (parents first).
+func (l *Log) Records() []*Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*Record(nil), l.order...)
+}
+
+// Len returns the number of accepted entries.
+func (l *Log) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.order)
+}
+
+// Messages returns the accepted message entries as leak-verifier input.
+func (l *Log) Messages() []leak.Message {
+	return messagesOf(l.Records())
+}
+
+func messagesOf(rs []*Record) []leak.Message {
+	out := make([]leak.Message, 0, len(rs))
+	for _, r := range rs {
+		if r.Entry.Kind != KindMessage || r.Content == nil {
+			continue
+		}
+		out = append(out, leak.Message{ID: r.Hash.ID(), Sender: r.Entry.Sender, SentAt: r.Entry.Time, Text: string(r.Content)})
+	}
+	return out
+}
