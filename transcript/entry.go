@@ -50,8 +50,8 @@ const (
 // Encoding limits enforced by Encode and DecodeEntry.
 const (
 	EncodingVersion = 1
-	MaxIDLen        = 256  // room and member ids, bytes
-	MaxParents      = 64   // parent hashes per entry
+	MaxIDLen        = 256 // room and member ids, bytes
+	MaxParents      = 64  // parent hashes per entry
 	MaxContentLen   = 1 << 20
 	SaltSize        = 32
 	HashSize        = sha256.Size
