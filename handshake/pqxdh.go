@@ -1,0 +1,189 @@
+// Package handshake implements PQXDH, Signal's post-quantum extended
+// triple Diffie-Hellman key agreement, instantiated with X25519, ML-KEM-768,
+// Ed25519 prekey signatures and HKDF-SHA256.
+//
+// A responder publishes a Bundle (device certificate, signed X25519 prekey,
+// optional one-time X25519 prekey, signed ML-KEM-768 prekey). An initiator
+// verifies every signature, runs Initiate and sends the Initiation alongside
+// its first ratchet message. The responder runs Respond with its private
+// Prekeys and, once the first message has decrypted, Consume so that each
+// one-time prekey serves exactly one handshake. Both sides end with the same
+// 32-byte secret and the same associated data binding both identities. The
+// derivation is specified in docs/protocol.md, section "PQXDH".
+package handshake
+
+import (
+	"crypto/ecdh"
+	"crypto/hkdf"
+	"crypto/mlkem"
+	"crypto/sha256"
+	"fmt"
+
+	"backchannel/entropy"
+	"backchannel/identity"
+)
+
+// KDF parameters, as in docs/protocol.md section "PQXDH".
+const (
+	KDFInfo = "backchannel_CURVE25519_SHA-256_ML-KEM-768"
+	ADSize  = 4 * 32
+)
+
+// Initiation is what the initiator sends so the responder can derive the same
+// secret: its certificate, its ephemeral key, the ids of the prekeys used and
+// the KEM ciphertext.
+type Initiation struct {
+	Cert           identity.Certificate
+	EphemeralKey   []byte
+	SignedPrekeyID uint32
+	OneTimeUsed    bool
+	OneTimeID      uint32
+	KEMPrekeyID    uint32
+	KEMLastResort  bool
+	KEMCiphertext  []byte
+}
+
+// Result is the outcome of a handshake on either side.
+type Result struct {
+	// SecretKey is SK, the ratchet's initial root key.
+	SecretKey []byte
+	// AD binds both identities: initiator user key, initiator device DH key,
+	// responder user key, responder device DH key.
+	AD []byte
+	// RemoteSignedPrekey is, on the initiator, the responder's signed prekey
+	// (the ratchet's first remote ratchet key).
+	RemoteSignedPrekey *ecdh.PublicKey
+	// LocalSignedPrekey is, on the responder, the signed prekey's private key
+	// (the ratchet's first local ratchet key).
+	LocalSignedPrekey *ecdh.PrivateKey
+}
+
+// Initiate runs the initiator's side of PQXDH against a bundle, which it
+// verifies first: a bundle with any bad signature is refused.
+func Initiate(src entropy.Source, me *identity.Device, b *Bundle) (*Initiation, *Result, error) {
+	if err := b.Verify(); err != nil {
+		return nil, nil, err
+	}
+	x := ecdh.X25519()
+	ikB, _ := x.NewPublicKey(b.Cert.DHKey)
+	spkB, _ := x.NewPublicKey(b.Signed.Public)
+	pqpk, err := mlkem.NewEncapsulationKey768(b.KEM.Public)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: KEM prekey: %v", ErrBadBundle, err)
+	}
+	ek, err := src.X25519()
+	if err != nil {
+		return nil, nil, fmt.Errorf("pqxdh initiate: %w", err)
+	}
+	ss, ct, err := src.Encapsulate(pqpk)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pqxdh initiate: encapsulate: %w", err)
+	}
+	dhs := []dhPair{{me.DHPrivate(), spkB}, {ek, ikB}, {ek, spkB}}
+	in := &Initiation{
+		Cert:           me.Cert,
+		EphemeralKey:   ek.PublicKey().Bytes(),
+		SignedPrekeyID: b.Signed.ID,
+		KEMPrekeyID:    b.KEM.ID,
+		KEMLastResort:  b.KEM.LastResort,
+		KEMCiphertext:  ct,
+	}
+	if b.OneTime != nil {
+		opk, _ := x.NewPublicKey(b.OneTime.Public)
+		dhs = append(dhs, dhPair{ek, opk})
+		in.OneTimeUsed, in.OneTimeID = true, b.OneTime.ID
+	}
+	sk, err := deriveSecret(dhs, ss)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pqxdh initiate: %w", err)
+	}
+	return in, &Result{
+		SecretKey:          sk,
+		AD:                 associatedData(&me.Cert, &b.Cert),
+		RemoteSignedPrekey: spkB,
+	}, nil
+}
+
+// Respond runs the responder's side of PQXDH. It does not consume any
+// prekey: call Prekeys.Consume once the first message has authenticated, so
+// that a forged or corrupted initiation cannot burn a one-time prekey.
+func Respond(me *identity.Device, pk *Prekeys, in *Initiation) (*Result, error) {
+	if err := in.Cert.Verify(); err != nil {
+		return nil, fmt.Errorf("pqxdh respond: initiator %w", err)
+	}
+	if err := pk.checkReplay(in); err != nil {
+		return nil, err
+	}
+	x := ecdh.X25519()
+	ikA, err := x.NewPublicKey(in.Cert.DHKey)
+	if err != nil {
+		return nil, fmt.Errorf("pqxdh respond: initiator identity key: %w", err)
+	}
+	ekA, err := x.NewPublicKey(in.EphemeralKey)
+	if err != nil {
+		return nil, fmt.Errorf("pqxdh respond: ephemeral key: %w", err)
+	}
+	spk, ok := pk.signed[in.SignedPrekeyID]
+	if !ok {
+		return nil, fmt.Errorf("signed prekey %d: %w", in.SignedPrekeyID, ErrUnknownPrekey)
+	}
+	dk, err := pk.kemKey(in.KEMPrekeyID, in.KEMLastResort)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.KEMCiphertext) != kemCTSize {
+		return nil, fmt.Errorf("pqxdh respond: KEM ciphertext is %d bytes, want %d", len(in.KEMCiphertext), kemCTSize)
+	}
+	ss, err := dk.Decapsulate(in.KEMCiphertext)
+	if err != nil {
+		return nil, fmt.Errorf("pqxdh respond: decapsulate: %w", err)
+	}
+	dhs := []dhPair{{spk.priv, ikA}, {me.DHPrivate(), ekA}, {spk.priv, ekA}}
+	if in.OneTimeUsed {
+		opk, ok := pk.oneTime[in.OneTimeID]
+		if !ok {
+			return nil, fmt.Errorf("one-time prekey %d: %w", in.OneTimeID, ErrUnknownPrekey)
+		}
+		dhs = append(dhs, dhPair{opk, ekA})
+	}
+	sk, err := deriveSecret(dhs, ss)
+	if err != nil {
+		return nil, fmt.Errorf("pqxdh respond: %w", err)
+	}
+	return &Result{
+		SecretKey:         sk,
+		AD:                associatedData(&in.Cert, &me.Cert),
+		LocalSignedPrekey: spk.priv,
+	}, nil
+}
+
+type dhPair struct {
+	priv *ecdh.PrivateKey
+	pub  *ecdh.PublicKey
+}
+
+// deriveSecret computes SK = HKDF(salt = 32 zero bytes,
+// IKM = 32×0xFF || DH1 || DH2 || DH3 [|| DH4] || SS, info = KDFInfo, L = 32).
+func deriveSecret(dhs []dhPair, ss []byte) ([]byte, error) {
+	ikm := make([]byte, 32, 32*6)
+	for i := range ikm {
+		ikm[i] = 0xFF
+	}
+	for i, p := range dhs {
+		out, err := p.priv.ECDH(p.pub)
+		if err != nil {
+			return nil, fmt.Errorf("DH%d: %w", i+1, err)
+		}
+		ikm = append(ikm, out...)
+	}
+	ikm = append(ikm, ss...)
+	return hkdf.Key(sha256.New, ikm, make([]byte, 32), KDFInfo, 32)
+}
+
+func associatedData(initiator, responder *identity.Certificate) []byte {
+	ad := make([]byte, 0, ADSize)
+	ad = append(ad, initiator.UserKey...)
+	ad = append(ad, initiator.DHKey...)
+	ad = append(ad, responder.UserKey...)
+	return append(ad, responder.DHKey...)
+}

@@ -1,0 +1,235 @@
+package handshake
+
+import (
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"crypto/mlkem"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"backchannel/identity"
+)
+
+// Labels and sizes, as in docs/protocol.md section "Prekeys".
+const (
+	SignedPrekeyLabel = "backchannel signed prekey v1"
+	KEMPrekeyLabel    = "backchannel kem prekey v1"
+	BundleVersion     = 1
+
+	x25519Size = 32
+	sigSize    = ed25519.SignatureSize
+	kemPubSize = mlkem.EncapsulationKeySize768 // 1184
+	kemCTSize  = mlkem.CiphertextSize768       // 1088
+
+	// KEM prekey kinds.
+	KEMOneTime    = 0x00
+	KEMLastResort = 0x01
+)
+
+// Errors callers branch on.
+var (
+	ErrBadBundle     = errors.New("handshake: bad prekey bundle")
+	ErrBadSignature  = errors.New("handshake: prekey signature does not verify")
+	ErrUnknownPrekey = errors.New("handshake: unknown or already used prekey")
+	ErrReplay        = errors.New("handshake: initial message replayed")
+)
+
+// SignedPrekey is a device's medium-term X25519 prekey, signed by the device.
+type SignedPrekey struct {
+	ID        uint32
+	Public    []byte
+	Signature []byte
+}
+
+// OneTimePrekey is an unsigned X25519 prekey handed out at most once.
+type OneTimePrekey struct {
+	ID     uint32
+	Public []byte
+}
+
+// KEMPrekey is a signed ML-KEM-768 prekey: one-time, or the last-resort key
+// used when the one-time ones are exhausted.
+type KEMPrekey struct {
+	ID         uint32
+	LastResort bool
+	Public     []byte
+	Signature  []byte
+}
+
+func signedPrekeyMessage(id uint32, pub []byte) []byte {
+	b := append([]byte(SignedPrekeyLabel), 0, 0, 0, 0)
+	binary.BigEndian.PutUint32(b[len(SignedPrekeyLabel):], id)
+	return append(b, pub...)
+}
+
+func kemPrekeyMessage(lastResort bool, id uint32, pub []byte) []byte {
+	b := append([]byte(KEMPrekeyLabel), kemKind(lastResort))
+	b = binary.BigEndian.AppendUint32(b, id)
+	return append(b, pub...)
+}
+
+func kemKind(lastResort bool) byte {
+	if lastResort {
+		return KEMLastResort
+	}
+	return KEMOneTime
+}
+
+// Verify checks the prekey's signature under the device signing key.
+func (p *SignedPrekey) Verify(deviceKey []byte) error {
+	if len(p.Public) != x25519Size || len(p.Signature) != sigSize {
+		return fmt.Errorf("%w: signed prekey has wrong sizes", ErrBadBundle)
+	}
+	if !ed25519.Verify(deviceKey, signedPrekeyMessage(p.ID, p.Public), p.Signature) {
+		return fmt.Errorf("signed prekey %d: %w", p.ID, ErrBadSignature)
+	}
+	return nil
+}
+
+// Verify checks the prekey's signature under the device signing key.
+func (p *KEMPrekey) Verify(deviceKey []byte) error {
+	if len(p.Public) != kemPubSize || len(p.Signature) != sigSize {
+		return fmt.Errorf("%w: KEM prekey has wrong sizes", ErrBadBundle)
+	}
+	if !ed25519.Verify(deviceKey, kemPrekeyMessage(p.LastResort, p.ID, p.Public), p.Signature) {
+		return fmt.Errorf("KEM prekey %d: %w", p.ID, ErrBadSignature)
+	}
+	return nil
+}
+
+// Bundle is what an initiator fetches to start a session with one device.
+type Bundle struct {
+	Cert    identity.Certificate
+	Signed  SignedPrekey
+	OneTime *OneTimePrekey // nil when the device's one-time prekeys are exhausted
+	KEM     KEMPrekey
+}
+
+// Verify checks every signature in the bundle: the device certificate under
+// its user key, and both signed prekeys under the device key.
+func (b *Bundle) Verify() error {
+	if err := b.Cert.Verify(); err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	if err := b.Signed.Verify(b.Cert.SigningKey); err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	if err := b.KEM.Verify(b.Cert.SigningKey); err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	if b.OneTime != nil {
+		if _, err := ecdh.X25519().NewPublicKey(b.OneTime.Public); err != nil {
+			return fmt.Errorf("%w: one-time prekey: %v", ErrBadBundle, err)
+		}
+	}
+	if _, err := ecdh.X25519().NewPublicKey(b.Signed.Public); err != nil {
+		return fmt.Errorf("%w: signed prekey: %v", ErrBadBundle, err)
+	}
+	if _, err := mlkem.NewEncapsulationKey768(b.KEM.Public); err != nil {
+		return fmt.Errorf("%w: KEM prekey: %v", ErrBadBundle, err)
+	}
+	return nil
+}
+
+// Marshal encodes the bundle (docs/protocol.md, "Bundle").
+func (b *Bundle) Marshal() []byte {
+	out := make([]byte, 0, 1+identity.CertificateSize+100+kemPubSize+100)
+	out = append(out, BundleVersion)
+	out = append(out, b.Cert.Marshal()...)
+	out = binary.BigEndian.AppendUint32(out, b.Signed.ID)
+	out = append(out, b.Signed.Public...)
+	out = append(out, b.Signed.Signature...)
+	if b.OneTime != nil {
+		out = append(out, 1)
+		out = binary.BigEndian.AppendUint32(out, b.OneTime.ID)
+		out = append(out, b.OneTime.Public...)
+	} else {
+		out = append(out, 0)
+	}
+	out = binary.BigEndian.AppendUint32(out, b.KEM.ID)
+	out = append(out, kemKind(b.KEM.LastResort))
+	out = append(out, b.KEM.Public...)
+	return append(out, b.KEM.Signature...)
+}
+
+// ParseBundle strictly decodes a bundle and verifies all its signatures.
+func ParseBundle(in []byte) (*Bundle, error) {
+	r := reader{b: in}
+	if v := r.byte(); v != BundleVersion {
+		if r.err != nil {
+			return nil, fmt.Errorf("%w: empty", ErrBadBundle)
+		}
+		return nil, fmt.Errorf("%w: unsupported version %d (this client speaks %d)", ErrBadBundle, v, BundleVersion)
+	}
+	certBytes := r.bytes(identity.CertificateSize)
+	b := &Bundle{}
+	b.Signed.ID = r.uint32()
+	b.Signed.Public = r.bytes(x25519Size)
+	b.Signed.Signature = r.bytes(sigSize)
+	switch r.byte() {
+	case 0:
+	case 1:
+		b.OneTime = &OneTimePrekey{ID: r.uint32(), Public: r.bytes(x25519Size)}
+	default:
+		return nil, fmt.Errorf("%w: bad one-time prekey flag", ErrBadBundle)
+	}
+	b.KEM.ID = r.uint32()
+	switch r.byte() {
+	case KEMOneTime:
+	case KEMLastResort:
+		b.KEM.LastResort = true
+	default:
+		return nil, fmt.Errorf("%w: bad KEM prekey kind", ErrBadBundle)
+	}
+	b.KEM.Public = r.bytes(kemPubSize)
+	b.KEM.Signature = r.bytes(sigSize)
+	if r.err != nil {
+		return nil, fmt.Errorf("%w: truncated", ErrBadBundle)
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBadBundle, len(r.b))
+	}
+	cert, err := identity.ParseCertificate(certBytes)
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	b.Cert = cert
+	if err := b.Verify(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// reader is a strict big-endian cursor: after the first short read every
+// call returns zero values and err stays set.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) bytes(n int) []byte {
+	if r.err != nil || len(r.b) < n {
+		r.err = errors.New("short")
+		return nil
+	}
+	out := append([]byte(nil), r.b[:n]...)
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *reader) byte() byte {
+	b := r.bytes(1)
+	if b == nil {
+		return 0
+	}
+	return b[0]
+}
+
+func (r *reader) uint32() uint32 {
+	b := r.bytes(4)
+	if b == nil {
+		return 0
+	}
+	return binary.BigEndian.Uint32(b)
+}

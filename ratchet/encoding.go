@@ -1,0 +1,188 @@
+package ratchet
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"backchannel/entropy"
+)
+
+// StateVersion is the serialisation version of State (docs/protocol.md,
+// "Session state").
+const StateVersion = 1
+
+// ErrBadState reports a serialised state that cannot be loaded.
+var ErrBadState = errors.New("ratchet: bad session state")
+
+const (
+	stDHR = 1 << iota
+	stCKS
+	stCKR
+	stKEMLocal
+	stKEMRemote
+	stSendCT
+	stSendPub
+)
+
+// Marshal serialises the state. The output holds secrets: store it encrypted.
+func (s *State) Marshal() []byte {
+	var f byte
+	set := func(cond bool, bit byte) {
+		if cond {
+			f |= bit
+		}
+	}
+	set(s.dhr != nil, stDHR)
+	set(s.cks != nil, stCKS)
+	set(s.ckr != nil, stCKR)
+	set(s.kemSeed != nil, stKEMLocal)
+	set(s.kemRemote != nil, stKEMRemote)
+	set(s.sendKEMCT != nil, stSendCT)
+	set(s.sendPub, stSendPub)
+
+	b := make([]byte, 0, 256+len(s.ad)+len(s.kemRemote)+len(s.sendKEMCT)+len(s.kemPub)+len(s.skipped)*68)
+	b = append(b, StateVersion)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s.ad)))
+	b = append(b, s.ad...)
+	b = append(b, s.rk...)
+	b = append(b, s.dhs...)
+	b = append(b, s.dhsP...)
+	b = append(b, f)
+	b = append(b, s.dhr...)
+	b = append(b, s.cks...)
+	b = append(b, s.ckr...)
+	for _, v := range []uint32{s.ns, s.nr, s.pn, s.turns} {
+		b = binary.BigEndian.AppendUint32(b, v)
+	}
+	if s.kemSeed != nil {
+		b = append(b, s.kemSeed...)
+		b = append(b, s.kemPub...)
+	}
+	b = append(b, s.kemRemote...)
+	if s.sendKEMCT != nil {
+		b = append(b, s.sendKEMID...)
+		b = append(b, s.sendKEMCT...)
+	}
+	b = append(b, byte(len(s.retired)))
+	for _, r := range s.retired {
+		b = append(b, r...)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s.skipped)))
+	for _, id := range s.order {
+		mk, ok := s.skipped[id]
+		if !ok {
+			continue
+		}
+		b = append(b, id.dh[:]...)
+		b = binary.BigEndian.AppendUint32(b, id.n)
+		b = append(b, mk...)
+	}
+	return b
+}
+
+type cursor struct {
+	b   []byte
+	bad bool
+}
+
+func (c *cursor) take(n int) []byte {
+	if c.bad || len(c.b) < n {
+		c.bad = true
+		return nil
+	}
+	out := bytes.Clone(c.b[:n])
+	c.b = c.b[n:]
+	return out
+}
+
+func (c *cursor) u32() uint32 {
+	v := c.take(4)
+	if v == nil {
+		return 0
+	}
+	return binary.BigEndian.Uint32(v)
+}
+
+// Unmarshal restores a state saved by Marshal, strictly: wrong versions,
+// truncation, trailing bytes and out-of-range counts are all refused.
+func Unmarshal(in []byte) (*State, error) {
+	c := &cursor{b: in}
+	v := c.take(1)
+	if v == nil {
+		return nil, fmt.Errorf("%w: empty", ErrBadState)
+	}
+	if v[0] != StateVersion {
+		return nil, fmt.Errorf("%w: unsupported version %d (this build reads %d)", ErrBadState, v[0], StateVersion)
+	}
+	adLen := c.take(2)
+	if adLen == nil {
+		return nil, fmt.Errorf("%w: truncated", ErrBadState)
+	}
+	s := newState(entropy.System{}, nil)
+	s.ad = c.take(int(binary.BigEndian.Uint16(adLen)))
+	s.rk = c.take(KeySize)
+	s.dhs = c.take(32)
+	s.dhsP = c.take(32)
+	fb := c.take(1)
+	if c.bad {
+		return nil, fmt.Errorf("%w: truncated", ErrBadState)
+	}
+	f := fb[0]
+	if f >= 1<<7 {
+		return nil, fmt.Errorf("%w: unknown flags %#02x", ErrBadState, f)
+	}
+	if f&stDHR != 0 {
+		s.dhr = c.take(32)
+	}
+	if f&stCKS != 0 {
+		s.cks = c.take(KeySize)
+	}
+	if f&stCKR != 0 {
+		s.ckr = c.take(KeySize)
+	}
+	s.ns, s.nr, s.pn, s.turns = c.u32(), c.u32(), c.u32(), c.u32()
+	if f&stKEMLocal != 0 {
+		s.kemSeed = c.take(64)
+		s.kemPub = c.take(KEMPublicSize)
+	}
+	if f&stKEMRemote != 0 {
+		s.kemRemote = c.take(KEMPublicSize)
+	}
+	if f&stSendCT != 0 {
+		s.sendKEMID = c.take(KEMKeyIDSize)
+		s.sendKEMCT = c.take(KEMCiphertextSz)
+	}
+	s.sendPub = f&stSendPub != 0
+	if s.sendPub && s.kemSeed == nil {
+		return nil, fmt.Errorf("%w: KEM public key flagged without a KEM key", ErrBadState)
+	}
+	nr := c.take(1)
+	if nr == nil || int(nr[0]) > maxRetired {
+		return nil, fmt.Errorf("%w: bad retired-key count", ErrBadState)
+	}
+	for range int(nr[0]) {
+		s.retired = append(s.retired, c.take(32))
+	}
+	n := c.u32()
+	if c.bad || n > MaxSkippedKeys {
+		return nil, fmt.Errorf("%w: bad skipped-key count", ErrBadState)
+	}
+	for range n {
+		dh, num, mk := c.take(32), c.u32(), c.take(KeySize)
+		if c.bad {
+			break
+		}
+		id := toID(dh, num)
+		s.skipped[id] = mk
+		s.order = append(s.order, id)
+	}
+	if c.bad {
+		return nil, fmt.Errorf("%w: truncated", ErrBadState)
+	}
+	if len(c.b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBadState, len(c.b))
+	}
+	return s, nil
+}

@@ -1,0 +1,100 @@
+package ratchet
+
+import (
+	"crypto/mlkem"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+)
+
+// Header layout, as in docs/protocol.md section "Message header".
+const (
+	FlagKEMCiphertext = 0x01 // a KEM step: target key id and ciphertext follow
+	FlagKEMPublic     = 0x02 // the sender's new ML-KEM-768 public key follows
+
+	KEMKeyIDSize     = 8
+	KEMPublicSize    = mlkem.EncapsulationKeySize768 // 1184
+	KEMCiphertextSz  = mlkem.CiphertextSize768       // 1088
+	headerFixedSize  = 1 + 32 + 4 + 4
+	MaxHeaderSize    = headerFixedSize + KEMKeyIDSize + KEMCiphertextSz + KEMPublicSize
+	knownHeaderFlags = FlagKEMCiphertext | FlagKEMPublic
+)
+
+// Header is the cleartext part of a ratchet message. It is authenticated as
+// associated data, never encrypted.
+type Header struct {
+	DH            []byte // sender's current ratchet public key (X25519)
+	PN            uint32 // length of the sender's previous sending chain
+	N             uint32 // message number in the current sending chain
+	KEMTargetID   []byte // with FlagKEMCiphertext: id of the receiver's KEM key
+	KEMCiphertext []byte // with FlagKEMCiphertext
+	KEMPublic     []byte // with FlagKEMPublic
+}
+
+func (h *Header) flags() byte {
+	var f byte
+	if h.KEMCiphertext != nil {
+		f |= FlagKEMCiphertext
+	}
+	if h.KEMPublic != nil {
+		f |= FlagKEMPublic
+	}
+	return f
+}
+
+// Marshal appends the header's wire form to b.
+func (h *Header) Marshal(b []byte) []byte {
+	b = append(b, h.flags())
+	b = append(b, h.DH...)
+	b = binary.BigEndian.AppendUint32(b, h.PN)
+	b = binary.BigEndian.AppendUint32(b, h.N)
+	if h.KEMCiphertext != nil {
+		b = append(b, h.KEMTargetID...)
+		b = append(b, h.KEMCiphertext...)
+	}
+	if h.KEMPublic != nil {
+		b = append(b, h.KEMPublic...)
+	}
+	return b
+}
+
+// ParseHeader decodes a header from the front of msg and returns it with
+// the number of bytes it occupied. Slices alias msg.
+func ParseHeader(msg []byte) (*Header, int, error) {
+	if len(msg) < headerFixedSize {
+		return nil, 0, fmt.Errorf("%w: header truncated (%d bytes)", ErrMalformed, len(msg))
+	}
+	f := msg[0]
+	if f&^knownHeaderFlags != 0 {
+		return nil, 0, fmt.Errorf("%w: unknown header flags %#02x", ErrMalformed, f)
+	}
+	h := &Header{
+		DH: msg[1:33],
+		PN: binary.BigEndian.Uint32(msg[33:37]),
+		N:  binary.BigEndian.Uint32(msg[37:41]),
+	}
+	off := headerFixedSize
+	if f&FlagKEMCiphertext != 0 {
+		if len(msg) < off+KEMKeyIDSize+KEMCiphertextSz {
+			return nil, 0, fmt.Errorf("%w: KEM ciphertext truncated", ErrMalformed)
+		}
+		h.KEMTargetID = msg[off : off+KEMKeyIDSize]
+		off += KEMKeyIDSize
+		h.KEMCiphertext = msg[off : off+KEMCiphertextSz]
+		off += KEMCiphertextSz
+	}
+	if f&FlagKEMPublic != 0 {
+		if len(msg) < off+KEMPublicSize {
+			return nil, 0, fmt.Errorf("%w: KEM public key truncated", ErrMalformed)
+		}
+		h.KEMPublic = msg[off : off+KEMPublicSize]
+		off += KEMPublicSize
+	}
+	return h, off, nil
+}
+
+// kemKeyID names an ML-KEM encapsulation key: the first 8 bytes of its SHA-256.
+func kemKeyID(pub []byte) []byte {
+	s := sha256.Sum256(pub)
+	return s[:KEMKeyIDSize]
+}

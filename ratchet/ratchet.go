@@ -1,0 +1,397 @@
+// Package ratchet implements the Double Ratchet (Signal's published
+// specification, X25519 + HKDF-SHA256 + HMAC-SHA256 chains + AES-256-GCM)
+// extended with an ML-KEM-768 ratchet step in the style of Apple's PQ3, so
+// that post-compromise security also holds against a quantum adversary.
+//
+// A State is created from a PQXDH result by InitInitiator or InitResponder.
+// Encrypt and Decrypt advance it; Decrypt never changes the state when it
+// fails (tampered, truncated, replayed or undecryptable messages), and a
+// message is never decrypted twice. Marshal and Unmarshal persist the state
+// between messages. The exact construction is in docs/protocol.md.
+package ratchet
+
+import (
+	"bytes"
+	"crypto/ecdh"
+	"crypto/mlkem"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+
+	"backchannel/entropy"
+)
+
+// Limits and cadence, as in docs/protocol.md section "Limits".
+const (
+	// MaxSkip is the largest gap of missing messages accepted in one chain.
+	MaxSkip = 1000
+	// MaxSkippedKeys bounds the stored keys of skipped messages; beyond it
+	// the oldest is evicted (that message can then no longer be decrypted).
+	MaxSkippedKeys = 2000
+	// KEMInterval is the sender's KEM cadence: a KEM step on every
+	// KEMInterval-th DH ratchet turn (1 = every turn).
+	KEMInterval = 1
+	// maxRetired bounds remembered past receiving ratchet keys, used only to
+	// tell a replay from a forgery.
+	maxRetired = 8
+	// MaxPlaintext is the largest plaintext one message may carry.
+	MaxPlaintext = 1 << 20
+)
+
+// Errors callers branch on.
+var (
+	ErrMalformed      = errors.New("ratchet: malformed message")
+	ErrAuth           = errors.New("ratchet: message failed authentication (tampered, or not for this session)")
+	ErrDuplicate      = errors.New("ratchet: message already received, or its key was discarded")
+	ErrTooManySkipped = errors.New("ratchet: too many skipped messages")
+	ErrCannotSend     = errors.New("ratchet: cannot send before the first message from the peer arrives")
+	ErrKEMKey         = errors.New("ratchet: KEM ciphertext is for an unknown key")
+	ErrTooLarge       = errors.New("ratchet: plaintext too large")
+)
+
+type skipID struct {
+	dh [32]byte
+	n  uint32
+}
+
+// State is one side of a ratchet session. It is not safe for concurrent use.
+type State struct {
+	src entropy.Source
+
+	ad   []byte
+	rk   []byte
+	dhs  []byte // our ratchet private key (X25519 scalar)
+	dhsP []byte // its public key
+	dhr  []byte // peer's ratchet public key, nil before the first message
+	cks  []byte // sending chain key, nil until we can send
+	ckr  []byte // receiving chain key, nil before the first message
+
+	ns, nr, pn uint32
+
+	// KEM ratchet.
+	kemSeed   []byte // our current ML-KEM-768 decapsulation key seed
+	kemPub    []byte // its encapsulation key
+	kemRemote []byte // peer's latest encapsulation key
+	sendKEMID []byte // header fields for every message of the current sending chain
+	sendKEMCT []byte
+	sendPub   bool
+	turns     uint32 // DH turns since our last KEM step
+
+	skipped map[skipID][]byte
+	order   []skipID // insertion order for eviction; may hold deleted ids
+	retired [][]byte // past receiving ratchet keys
+}
+
+// Source sets the entropy source used for new ratchet keys; State uses
+// entropy.System by default, including after Unmarshal.
+func (s *State) Source(src entropy.Source) { s.src = src }
+
+func newState(src entropy.Source, ad []byte) *State {
+	if src == nil {
+		src = entropy.System{}
+	}
+	return &State{src: src, ad: bytes.Clone(ad), skipped: map[skipID][]byte{}}
+}
+
+// InitInitiator starts the initiator's side from the PQXDH secret sk, the
+// associated data ad and the responder's signed prekey.
+func InitInitiator(src entropy.Source, sk, ad []byte, remoteSPK *ecdh.PublicKey) (*State, error) {
+	s := newState(src, ad)
+	s.dhr = remoteSPK.Bytes()
+	s.rk = bytes.Clone(sk)
+	if err := s.sendingStep(); err != nil {
+		return nil, fmt.Errorf("init initiator: %w", err)
+	}
+	return s, nil
+}
+
+// InitResponder starts the responder's side from the PQXDH secret sk, the
+// associated data ad and its signed prekey's private key.
+func InitResponder(src entropy.Source, sk, ad []byte, spk *ecdh.PrivateKey) (*State, error) {
+	s := newState(src, ad)
+	s.rk = bytes.Clone(sk)
+	s.dhs = spk.Bytes()
+	s.dhsP = spk.PublicKey().Bytes()
+	return s, nil
+}
+
+// AD returns the session's associated data (both identities).
+func (s *State) AD() []byte { return s.ad }
+
+// sendingStep starts a new sending chain: a fresh ratchet key, a KEM step
+// when due, and KDF_RK over DH(new key, peer key) [|| KEM secret].
+func (s *State) sendingStep() error {
+	priv, err := s.src.X25519()
+	if err != nil {
+		return err
+	}
+	peer, err := ecdh.X25519().NewPublicKey(s.dhr)
+	if err != nil {
+		return fmt.Errorf("%w: peer ratchet key: %v", ErrMalformed, err)
+	}
+	ikm, err := priv.ECDH(peer)
+	if err != nil {
+		return fmt.Errorf("%w: ratchet DH: %v", ErrMalformed, err)
+	}
+	s.sendKEMID, s.sendKEMCT, s.sendPub = nil, nil, false
+	withKEM := false
+	if s.kemSeed == nil || s.turns+1 >= KEMInterval {
+		if s.kemRemote != nil {
+			ek, err := mlkem.NewEncapsulationKey768(s.kemRemote)
+			if err != nil {
+				return fmt.Errorf("%w: peer KEM key: %v", ErrMalformed, err)
+			}
+			ss, ct, err := s.src.Encapsulate(ek)
+			if err != nil {
+				return err
+			}
+			ikm = append(ikm, ss...)
+			withKEM = true
+			s.sendKEMID, s.sendKEMCT = kemKeyID(s.kemRemote), ct
+		}
+		dk, err := s.src.MLKEM768()
+		if err != nil {
+			return err
+		}
+		s.kemSeed, s.kemPub, s.sendPub = dk.Bytes(), dk.EncapsulationKey().Bytes(), true
+		s.turns = 0
+	} else {
+		s.turns++
+	}
+	rk, ck, err := kdfRoot(s.rk, ikm, withKEM)
+	if err != nil {
+		return err
+	}
+	s.rk, s.cks = rk, ck
+	s.dhs, s.dhsP = priv.Bytes(), priv.PublicKey().Bytes()
+	s.pn, s.ns = s.ns, 0
+	return nil
+}
+
+// Encrypt seals plaintext as the next message of the sending chain.
+func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
+	if s.cks == nil {
+		return nil, ErrCannotSend
+	}
+	if len(plaintext) > MaxPlaintext {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(plaintext), MaxPlaintext)
+	}
+	next, mk := kdfChain(s.cks)
+	h := Header{DH: s.dhsP, PN: s.pn, N: s.ns}
+	if s.sendKEMCT != nil {
+		h.KEMTargetID, h.KEMCiphertext = s.sendKEMID, s.sendKEMCT
+	}
+	if s.sendPub {
+		h.KEMPublic = s.kemPub
+	}
+	out := h.Marshal(make([]byte, 0, MaxHeaderSize+len(plaintext)+TagSize))
+	hdrLen := len(out)
+	aead, nonce, err := messageCipher(mk)
+	if err != nil {
+		return nil, err
+	}
+	out = aead.Seal(out, nonce, plaintext, s.associated(out[:hdrLen]))
+	s.cks = next
+	s.ns++
+	return out, nil
+}
+
+func (s *State) associated(header []byte) []byte {
+	a := make([]byte, 0, len(s.ad)+len(header))
+	return append(append(a, s.ad...), header...)
+}
+
+func open(mk []byte, ad, header, ct []byte) ([]byte, error) {
+	aead, nonce, err := messageCipher(mk)
+	if err != nil {
+		return nil, err
+	}
+	a := make([]byte, 0, len(ad)+len(header))
+	pt, err := aead.Open(nil, nonce, ct, append(append(a, ad...), header...))
+	if err != nil {
+		return nil, ErrAuth
+	}
+	return pt, nil
+}
+
+func toID(dh []byte, n uint32) skipID {
+	var id skipID
+	copy(id.dh[:], dh)
+	id.n = n
+	return id
+}
+
+// Decrypt opens a message. On any error the state is unchanged.
+func (s *State) Decrypt(msg []byte) ([]byte, error) {
+	h, hlen, err := ParseHeader(msg)
+	if err != nil {
+		return nil, err
+	}
+	if len(msg)-hlen < TagSize {
+		return nil, fmt.Errorf("%w: ciphertext truncated", ErrMalformed)
+	}
+	header, ct := msg[:hlen], msg[hlen:]
+	id := toID(h.DH, h.N)
+	if mk, ok := s.skipped[id]; ok {
+		pt, err := open(mk, s.ad, header, ct)
+		if err != nil {
+			return nil, err
+		}
+		delete(s.skipped, id)
+		return pt, nil
+	}
+	if s.dhr != nil && subtle.ConstantTimeCompare(h.DH, s.dhr) == 1 {
+		return s.decryptCurrent(h, header, ct)
+	}
+	for _, r := range s.retired {
+		if bytes.Equal(r, h.DH) {
+			return nil, ErrDuplicate
+		}
+	}
+	return s.decryptNewChain(h, header, ct)
+}
+
+// skipKeys derives the message keys of chain ck from index from up to (not
+// including) until, returning them with the advanced chain key.
+func skipKeys(dh, ck []byte, from, until uint32) (map[skipID][]byte, []skipID, []byte, error) {
+	if until <= from {
+		return nil, nil, ck, nil
+	}
+	if until-from > MaxSkip {
+		return nil, nil, nil, fmt.Errorf("%w: %d missing, limit %d", ErrTooManySkipped, until-from, MaxSkip)
+	}
+	keys := make(map[skipID][]byte, until-from)
+	ids := make([]skipID, 0, until-from)
+	for n := from; n < until; n++ {
+		var mk []byte
+		ck, mk = kdfChain(ck)
+		id := toID(dh, n)
+		keys[id] = mk
+		ids = append(ids, id)
+	}
+	return keys, ids, ck, nil
+}
+
+func (s *State) decryptCurrent(h *Header, header, ct []byte) ([]byte, error) {
+	if h.N < s.nr {
+		return nil, ErrDuplicate
+	}
+	keys, ids, ck, err := skipKeys(h.DH, s.ckr, s.nr, h.N)
+	if err != nil {
+		return nil, err
+	}
+	next, mk := kdfChain(ck)
+	pt, err := open(mk, s.ad, header, ct)
+	if err != nil {
+		return nil, err
+	}
+	s.ckr, s.nr = next, h.N+1
+	s.storeSkipped(keys, ids)
+	return pt, nil
+}
+
+func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
+	// Work on a copy so that a failure anywhere leaves s untouched.
+	t := s.shallowCopy()
+	var oldKeys map[skipID][]byte
+	var oldIDs []skipID
+	if t.ckr != nil {
+		var err error
+		oldKeys, oldIDs, _, err = skipKeys(t.dhr, t.ckr, t.nr, h.PN)
+		if err != nil {
+			return nil, err
+		}
+	}
+	peer, err := ecdh.X25519().NewPublicKey(h.DH)
+	if err != nil {
+		return nil, fmt.Errorf("%w: ratchet key: %v", ErrMalformed, err)
+	}
+	priv, err := ecdh.X25519().NewPrivateKey(t.dhs)
+	if err != nil {
+		return nil, err
+	}
+	ikm, err := priv.ECDH(peer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: ratchet DH: %v", ErrMalformed, err)
+	}
+	withKEM := h.KEMCiphertext != nil
+	if withKEM {
+		if t.kemSeed == nil || !bytes.Equal(h.KEMTargetID, kemKeyID(t.kemPub)) {
+			return nil, ErrKEMKey
+		}
+		dk, err := mlkem.NewDecapsulationKey768(t.kemSeed)
+		if err != nil {
+			return nil, err
+		}
+		ss, err := dk.Decapsulate(h.KEMCiphertext)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		ikm = append(ikm, ss...)
+	}
+	rk, ckr, err := kdfRoot(t.rk, ikm, withKEM)
+	if err != nil {
+		return nil, err
+	}
+	newKeys, newIDs, ck, err := skipKeys(h.DH, ckr, 0, h.N)
+	if err != nil {
+		return nil, err
+	}
+	next, mk := kdfChain(ck)
+	pt, err := open(mk, t.ad, header, ct)
+	if err != nil {
+		return nil, err
+	}
+	if h.KEMPublic != nil {
+		if _, err := mlkem.NewEncapsulationKey768(h.KEMPublic); err != nil {
+			return nil, fmt.Errorf("%w: peer KEM key: %v", ErrMalformed, err)
+		}
+		t.kemRemote = bytes.Clone(h.KEMPublic)
+	}
+	if t.dhr != nil {
+		t.retired = append(t.retired, t.dhr)
+		if len(t.retired) > maxRetired {
+			t.retired = t.retired[1:]
+		}
+	}
+	t.dhr = bytes.Clone(h.DH)
+	t.rk, t.ckr, t.nr = rk, next, h.N+1
+	if err := t.sendingStep(); err != nil {
+		return nil, err
+	}
+	// Commit: the skipped map is shared with s, so only now mutate it.
+	*s = *t
+	s.storeSkipped(oldKeys, oldIDs)
+	s.storeSkipped(newKeys, newIDs)
+	return pt, nil
+}
+
+func (s *State) shallowCopy() *State {
+	t := *s
+	t.retired = append([][]byte(nil), s.retired...)
+	return &t
+}
+
+func (s *State) storeSkipped(keys map[skipID][]byte, ids []skipID) {
+	for _, id := range ids {
+		s.skipped[id] = keys[id]
+		s.order = append(s.order, id)
+	}
+	for len(s.skipped) > MaxSkippedKeys {
+		old := s.order[0]
+		s.order = s.order[1:]
+		delete(s.skipped, old)
+	}
+	if len(s.order) > 2*len(s.skipped)+64 {
+		live := s.order[:0:0]
+		for _, id := range s.order {
+			if _, ok := s.skipped[id]; ok {
+				live = append(live, id)
+			}
+		}
+		s.order = live
+	}
+}
+
+// Skipped reports how many skipped-message keys are stored.
+func (s *State) Skipped() int { return len(s.skipped) }
