@@ -1,0 +1,235 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"backchannel/store"
+)
+
+func isUniqueViolation(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") ||
+		strings.Contains(err.Error(), "PRIMARY KEY constraint failed"))
+}
+
+// CreateAccount implements store.Accounts.
+func (s *Store) CreateAccount(ctx context.Context, a store.Account, first store.Device, inviteHash []byte, now time.Time) error {
+	if first.User != a.Name {
+		return fmt.Errorf("sqlite: create account %q: device belongs to %q: %w", a.Name, first.User, store.ErrConflict)
+	}
+	return s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var exists int
+		err := tx.QueryRowContext(ctx, "SELECT 1 FROM accounts WHERE name = ?", a.Name).Scan(&exists)
+		if err == nil {
+			return fmt.Errorf("sqlite: create account %q: %w", a.Name, store.ErrExists)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite: create account %q: %w", a.Name, err)
+		}
+		if inviteHash != nil {
+			res, err := tx.ExecContext(ctx,
+				"UPDATE invites SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ?",
+				micros(now), inviteHash, micros(now))
+			if err != nil {
+				return fmt.Errorf("sqlite: consume invite: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				return fmt.Errorf("sqlite: consume invite: %w", store.ErrInvalidInvite)
+			}
+		}
+		if _, err := tx.ExecContext(ctx,
+			"INSERT INTO accounts (name, identity_key, created_at) VALUES (?, ?, ?)",
+			a.Name, nonNil(a.IdentityKey), micros(a.CreatedAt)); err != nil {
+			return fmt.Errorf("sqlite: create account %q: %w", a.Name, err)
+		}
+		return insertDevice(ctx, tx, first)
+	})
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+func insertDevice(ctx context.Context, tx *sql.Tx, d store.Device) error {
+	_, err := tx.ExecContext(ctx,
+		"INSERT INTO devices (user, id, signing_key, certificate, created_at) VALUES (?, ?, ?, ?, ?)",
+		d.User, int64(d.ID), nonNil(d.SigningKey), nonNil(d.Certificate), micros(d.CreatedAt))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("sqlite: add device %s/%d: %w", d.User, d.ID, store.ErrExists)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: add device %s/%d: %w", d.User, d.ID, err)
+	}
+	return nil
+}
+
+// Account implements store.Accounts.
+func (s *Store) Account(ctx context.Context, name string) (store.Account, error) {
+	a := store.Account{Name: name}
+	var created int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT identity_key, created_at FROM accounts WHERE name = ?", name).
+		Scan(&a.IdentityKey, &created)
+	if err != nil {
+		return store.Account{}, notFound(err, "account "+name)
+	}
+	a.CreatedAt = fromMicros(created)
+	return a, nil
+}
+
+// AddDevice implements store.Devices.
+func (s *Store) AddDevice(ctx context.Context, d store.Device) error {
+	return s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, "SELECT 1 FROM accounts WHERE name = ?", d.User).Scan(&one); err != nil {
+			return notFound(err, "add device: account "+d.User)
+		}
+		return insertDevice(ctx, tx, d)
+	})
+}
+
+// Device implements store.Devices.
+func (s *Store) Device(ctx context.Context, user string, id uint32) (store.Device, error) {
+	d := store.Device{User: user, ID: id}
+	var created int64
+	err := s.rdb.QueryRowContext(ctx,
+		"SELECT signing_key, certificate, created_at FROM devices WHERE user = ? AND id = ?", user, int64(id)).
+		Scan(&d.SigningKey, &d.Certificate, &created)
+	if err != nil {
+		return store.Device{}, notFound(err, fmt.Sprintf("device %s/%d", user, id))
+	}
+	d.CreatedAt = fromMicros(created)
+	return d, nil
+}
+
+// Devices implements store.Devices.
+func (s *Store) Devices(ctx context.Context, user string) ([]store.Device, error) {
+	if _, err := s.Account(ctx, user); err != nil {
+		return nil, err
+	}
+	rows, err := s.rdb.QueryContext(ctx,
+		"SELECT id, signing_key, certificate, created_at FROM devices WHERE user = ? ORDER BY id", user)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list devices of %s: %w", user, err)
+	}
+	defer rows.Close()
+	var out []store.Device
+	for rows.Next() {
+		d := store.Device{User: user}
+		var id, created int64
+		if err := rows.Scan(&id, &d.SigningKey, &d.Certificate, &created); err != nil {
+			return nil, fmt.Errorf("sqlite: list devices of %s: %w", user, err)
+		}
+		d.ID, d.CreatedAt = uint32(id), fromMicros(created)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list devices of %s: %w", user, err)
+	}
+	return out, nil
+}
+
+// RemoveDevice implements store.Devices.
+func (s *Store) RemoveDevice(ctx context.Context, user string, id uint32) error {
+	return s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM devices WHERE user = ? AND id = ?", user, int64(id))
+		if err != nil {
+			return fmt.Errorf("sqlite: remove device %s/%d: %w", user, id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("sqlite: remove device %s/%d: %w", user, id, store.ErrNotFound)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM messages WHERE to_user = ? AND to_device = ?", user, int64(id)); err != nil {
+			return fmt.Errorf("sqlite: remove device %s/%d mailbox: %w", user, id, err)
+		}
+		return nil
+	})
+}
+
+// CreateInvite implements store.Invites.
+func (s *Store) CreateInvite(ctx context.Context, tokenHash []byte, expiresAt time.Time) error {
+	return s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO invites (hash, expires_at) VALUES (?, ?)", tokenHash, micros(expiresAt))
+		if isUniqueViolation(err) {
+			return fmt.Errorf("sqlite: create invite: %w", store.ErrExists)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: create invite: %w", err)
+		}
+		return nil
+	})
+}
+
+// nonceCache is the authoritative in-memory record of used nonces; rows in
+// the nonces table make it survive restarts.
+type nonceCache struct {
+	mu      sync.Mutex
+	seen    map[string]time.Time
+	inserts int
+}
+
+func loadNonces(ctx context.Context, db *sql.DB, now time.Time) (*nonceCache, error) {
+	c := &nonceCache{seen: make(map[string]time.Time)}
+	rows, err := db.QueryContext(ctx, "SELECT key, nonce, expires_at FROM nonces WHERE expires_at > ?", micros(now))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: load nonces: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		var nonce []byte
+		var exp int64
+		if err := rows.Scan(&key, &nonce, &exp); err != nil {
+			return nil, fmt.Errorf("sqlite: load nonces: %w", err)
+		}
+		c.seen[key+"\x00"+string(nonce)] = fromMicros(exp)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: load nonces: %w", err)
+	}
+	return c, nil
+}
+
+// UseNonce implements store.Nonces. The in-memory check is authoritative;
+// the row is written by the next group commit without waiting for it.
+func (s *Store) UseNonce(ctx context.Context, key string, nonce []byte, now, expiresAt time.Time) error {
+	if s.w.isClosed() {
+		return store.ErrClosed
+	}
+	k := key + "\x00" + string(nonce)
+	c := s.nonces
+	c.mu.Lock()
+	if exp, ok := c.seen[k]; ok && exp.After(now) {
+		c.mu.Unlock()
+		return fmt.Errorf("sqlite: use nonce: %w", store.ErrReplay)
+	}
+	c.seen[k] = expiresAt
+	c.inserts++
+	sweep := c.inserts%4096 == 0
+	if sweep {
+		for k, exp := range c.seen {
+			if !exp.After(now) {
+				delete(c.seen, k)
+			}
+		}
+	}
+	c.mu.Unlock()
+	n := clone(nonce)
+	s.w.async(func(ctx context.Context, tx *sql.Tx) error {
+		if sweep {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM nonces WHERE expires_at <= ?", micros(now)); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO nonces (key, nonce, expires_at) VALUES (?, ?, ?)",
+			key, n, micros(expiresAt))
+		return err
+	})
+	return nil
+}

@@ -1,0 +1,101 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"backchannel/store"
+)
+
+// Enqueue implements store.Mailboxes. The batch is one operation of a group
+// commit: it is all or nothing and returns once fsync'd.
+func (s *Store) Enqueue(ctx context.Context, from store.Address, envs []store.Envelope, now time.Time) ([]store.Message, error) {
+	out := make([]store.Message, len(envs))
+	for i, e := range envs {
+		out[i] = store.Message{From: from, To: e.To, Data: clone(e.Data), ReceivedAt: fromMicros(micros(now))}
+	}
+	err := s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		known := make(map[store.Address]bool, 1)
+		for i := range out {
+			m := &out[i]
+			if !known[m.To] {
+				if err := deviceExists(ctx, tx, m.To); err != nil {
+					return fmt.Errorf("sqlite: enqueue: %w", err)
+				}
+				known[m.To] = true
+			}
+			err := tx.QueryRowContext(ctx, `INSERT INTO messages (to_user, to_device, from_user, from_device, data, received_at)
+				VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+				m.To.User, int64(m.To.Device), from.User, int64(from.Device), nonNil(m.Data), micros(now)).Scan(&m.ID)
+			if err != nil {
+				return fmt.Errorf("sqlite: enqueue: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Pending implements store.Mailboxes.
+func (s *Store) Pending(ctx context.Context, to store.Address, after int64, limit int) ([]store.Message, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, from_user, from_device, data, received_at FROM messages
+		WHERE to_user = ? AND to_device = ? AND id > ? ORDER BY id LIMIT ?`,
+		to.User, int64(to.Device), after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: pending %s/%d: %w", to.User, to.Device, err)
+	}
+	defer rows.Close()
+	var out []store.Message
+	for rows.Next() {
+		m := store.Message{To: to}
+		var fromDev, at int64
+		if err := rows.Scan(&m.ID, &m.From.User, &fromDev, &m.Data, &at); err != nil {
+			return nil, fmt.Errorf("sqlite: pending %s/%d: %w", to.User, to.Device, err)
+		}
+		m.From.Device, m.ReceivedAt = uint32(fromDev), fromMicros(at)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: pending %s/%d: %w", to.User, to.Device, err)
+	}
+	return out, nil
+}
+
+// Ack implements store.Mailboxes.
+func (s *Store) Ack(ctx context.Context, to store.Address, ids []int64) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	var n int
+	err := s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		n = 0
+		const chunk = 500
+		for start := 0; start < len(ids); start += chunk {
+			part := ids[start:min(start+chunk, len(ids))]
+			args := make([]any, 0, len(part)+2)
+			args = append(args, to.User, int64(to.Device))
+			for _, id := range part {
+				args = append(args, id)
+			}
+			q := "DELETE FROM messages WHERE to_user = ? AND to_device = ? AND id IN (?" +
+				strings.Repeat(", ?", len(part)-1) + ")"
+			res, err := tx.ExecContext(ctx, q, args...)
+			if err != nil {
+				return fmt.Errorf("sqlite: ack %s/%d: %w", to.User, to.Device, err)
+			}
+			k, _ := res.RowsAffected()
+			n += int(k)
+		}
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,232 @@
+// Package sqlite implements store.Store on an embedded SQLite database
+// (modernc.org/sqlite, pure Go, no cgo).
+//
+// The database runs in WAL mode with synchronous=FULL: a write that returns
+// nil has been fsync'd. All writes go through one writer goroutine that drains
+// a queue and commits everything queued so far in one transaction (group
+// commit), so concurrent writers share one fsync. Each operation runs inside a
+// savepoint, so a failing operation does not affect the others in its batch.
+// Reads use a separate pool of read-only connections and see the latest
+// committed state.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"backchannel/store"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// FileName is the database file name used by OpenDir.
+const FileName = "backchannel.db"
+
+// Options tune a Store. The zero value is usable.
+type Options struct {
+	// MaxBatch caps the number of operations committed in one transaction
+	// (default 1024).
+	MaxBatch int
+	// ReadConns is the size of the read connection pool (default 4).
+	ReadConns int
+}
+
+// Store is a store.Store backed by SQLite.
+type Store struct {
+	rdb    *sql.DB
+	w      *writer
+	nonces *nonceCache
+	path   string
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+var _ store.StatsReporter = (*Store)(nil)
+
+// OpenDir opens (creating if needed) the database FileName in dir.
+func OpenDir(ctx context.Context, dir string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: create data dir: %w", err)
+	}
+	return Open(ctx, filepath.Join(dir, FileName), opts)
+}
+
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// Open opens (creating if needed) the database at path.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 1024
+	}
+	if opts.ReadConns <= 0 {
+		opts.ReadConns = 4
+	}
+	wdb, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	var mode string
+	if err := wdb.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if mode != "wal" {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: journal mode is %q, want wal", path, mode)
+	}
+	if _, err := wdb.ExecContext(ctx, schema); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: create schema: %w", err)
+	}
+	rdb, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(opts.ReadConns)
+	rdb.SetMaxIdleConns(opts.ReadConns)
+	s := &Store{rdb: rdb, path: path}
+	s.w = newWriter(wdb, opts.MaxBatch)
+	s.nonces, err = loadNonces(ctx, rdb, time.Now())
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Ping implements store.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.w.isClosed() {
+		return store.ErrClosed
+	}
+	if err := s.rdb.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Stats implements store.StatsReporter.
+func (s *Store) Stats() store.Stats { return s.w.stats() }
+
+// Close drains the write queue, commits it and closes the database.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		werr := s.w.close()
+		rerr := s.rdb.Close()
+		s.closeErr = errors.Join(werr, rerr)
+		if s.closeErr != nil {
+			s.closeErr = fmt.Errorf("sqlite: close: %w", s.closeErr)
+		}
+	})
+	return s.closeErr
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS accounts (
+	name TEXT PRIMARY KEY,
+	identity_key BLOB NOT NULL,
+	created_at INTEGER NOT NULL,
+	blob_bytes INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS devices (
+	user TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+	id INTEGER NOT NULL,
+	signing_key BLOB NOT NULL,
+	certificate BLOB NOT NULL,
+	created_at INTEGER NOT NULL,
+	PRIMARY KEY (user, id)
+);
+CREATE TABLE IF NOT EXISTS fixed_prekeys (
+	user TEXT NOT NULL,
+	device INTEGER NOT NULL,
+	kind INTEGER NOT NULL,
+	id INTEGER NOT NULL,
+	data BLOB NOT NULL,
+	PRIMARY KEY (user, device, kind),
+	FOREIGN KEY (user, device) REFERENCES devices(user, id) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS onetime_prekeys (
+	user TEXT NOT NULL,
+	device INTEGER NOT NULL,
+	kind INTEGER NOT NULL,
+	id INTEGER NOT NULL,
+	data BLOB NOT NULL,
+	PRIMARY KEY (user, device, kind, id),
+	FOREIGN KEY (user, device) REFERENCES devices(user, id) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS messages (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	to_user TEXT NOT NULL,
+	to_device INTEGER NOT NULL,
+	from_user TEXT NOT NULL,
+	from_device INTEGER NOT NULL,
+	data BLOB NOT NULL,
+	received_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_to ON messages (to_user, to_device, id);
+CREATE TABLE IF NOT EXISTS blobs (
+	id TEXT PRIMARY KEY,
+	owner TEXT NOT NULL,
+	size INTEGER NOT NULL DEFAULT 0,
+	chunks INTEGER NOT NULL DEFAULT 0,
+	final INTEGER NOT NULL DEFAULT 0,
+	created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blob_chunks (
+	blob_id TEXT NOT NULL REFERENCES blobs(id) ON DELETE CASCADE,
+	idx INTEGER NOT NULL,
+	off INTEGER NOT NULL DEFAULT 0,
+	size INTEGER NOT NULL,
+	data BLOB NOT NULL,
+	PRIMARY KEY (blob_id, idx)
+);
+CREATE TABLE IF NOT EXISTS invites (
+	hash BLOB PRIMARY KEY,
+	expires_at INTEGER NOT NULL,
+	used_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS nonces (
+	key TEXT NOT NULL,
+	nonce BLOB NOT NULL,
+	expires_at INTEGER NOT NULL,
+	PRIMARY KEY (key, nonce)
+);
+`
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+// clone returns a copy of b that is never nil for non-empty input.
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}

@@ -1,0 +1,204 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"backchannel/store"
+)
+
+// txFunc is one write operation. It must only use tx.
+type txFunc func(ctx context.Context, tx *sql.Tx) error
+
+type op struct {
+	ctx  context.Context
+	fn   txFunc
+	done chan error // nil: asynchronous, nobody waits
+}
+
+// writer is the single goroutine that owns the write connection. It drains
+// its queue and commits everything queued so far in one transaction.
+type writer struct {
+	db       *sql.DB
+	maxBatch int
+	ops      chan *op
+
+	mu     sync.RWMutex // guards closed against concurrent sends on ops
+	closed bool
+	done   chan struct{}
+
+	commits, committed, failed atomic.Uint64
+}
+
+func newWriter(db *sql.DB, maxBatch int) *writer {
+	w := &writer{db: db, maxBatch: maxBatch, ops: make(chan *op, 4*maxBatch), done: make(chan struct{})}
+	go w.loop()
+	return w
+}
+
+func (w *writer) isClosed() bool {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.closed
+}
+
+// do queues fn and waits until it is committed (or failed). If ctx ends while
+// waiting, do returns ctx.Err() and the operation may or may not commit.
+func (w *writer) do(ctx context.Context, fn txFunc) error {
+	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	if err := w.enqueue(ctx, o); err != nil {
+		return err
+	}
+	select {
+	case err := <-o.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// async queues fn without waiting; errors are counted and dropped.
+func (w *writer) async(fn txFunc) {
+	_ = w.enqueue(context.Background(), &op{ctx: context.Background(), fn: fn})
+}
+
+func (w *writer) enqueue(ctx context.Context, o *op) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return store.ErrClosed
+	}
+	select {
+	case w.ops <- o:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *writer) close() error {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.ops)
+	}
+	w.mu.Unlock()
+	<-w.done
+	return w.db.Close()
+}
+
+func (w *writer) stats() store.Stats {
+	return store.Stats{
+		Commits:      w.commits.Load(),
+		CommittedOps: w.committed.Load(),
+		FailedOps:    w.failed.Load(),
+		QueueDepth:   len(w.ops),
+	}
+}
+
+func (w *writer) loop() {
+	defer close(w.done)
+	batch := make([]*op, 0, w.maxBatch)
+	for {
+		o, ok := <-w.ops
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], o)
+	drain:
+		for len(batch) < w.maxBatch {
+			select {
+			case o, ok := <-w.ops:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		w.commit(batch)
+		clear(batch)
+	}
+}
+
+func (w *writer) commit(batch []*op) {
+	results := make([]error, len(batch))
+	finish := func(commitErr error) {
+		for i, o := range batch {
+			err := results[i]
+			if commitErr != nil {
+				err = commitErr
+			}
+			if err != nil {
+				w.failed.Add(1)
+			} else {
+				w.committed.Add(1)
+			}
+			if o.done != nil {
+				o.done <- err
+			}
+		}
+	}
+	ctx := context.Background()
+	tx, err := w.db.BeginTx(ctx, nil)
+	if err != nil {
+		finish(fmt.Errorf("sqlite: begin: %w", err))
+		return
+	}
+	single := len(batch) == 1
+	for i, o := range batch {
+		if err := o.ctx.Err(); err != nil {
+			results[i] = err
+			continue
+		}
+		if single {
+			results[i] = o.fn(ctx, tx)
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+			_ = tx.Rollback()
+			finish(fmt.Errorf("sqlite: savepoint: %w", err))
+			return
+		}
+		results[i] = o.fn(ctx, tx)
+		if results[i] != nil {
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
+				_ = tx.Rollback()
+				finish(fmt.Errorf("sqlite: rollback to savepoint: %w", err))
+				return
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
+			_ = tx.Rollback()
+			finish(fmt.Errorf("sqlite: release savepoint: %w", err))
+			return
+		}
+	}
+	if single && results[0] != nil {
+		_ = tx.Rollback()
+		finish(nil)
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		finish(fmt.Errorf("sqlite: commit: %w", err))
+		return
+	}
+	w.commits.Add(1)
+	finish(nil)
+}
+
+// notFound maps sql.ErrNoRows to store.ErrNotFound with context.
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite: %s: %w", what, store.ErrNotFound)
+	}
+	return fmt.Errorf("sqlite: %s: %w", what, err)
+}

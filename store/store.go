@@ -1,0 +1,253 @@
+// Package store defines the storage contract of the backchannel relay server.
+//
+// The server is a relay: everything it keeps about keys and messages is opaque
+// bytes produced and verified by clients. A Store persists accounts, devices,
+// prekeys, per-device mailboxes, document blobs, invite tokens and
+// authentication nonces. Implementations (store/sqlite, later store/postgres)
+// must pass the conformance suite in store/storetest.
+//
+// Contract common to every method:
+//   - Methods that block take a context.Context first and honour cancellation
+//     where the backend allows it.
+//   - A write that returns a nil error is durable (it survives a crash of the
+//     process or the machine).
+//   - Failures are reported with the sentinel errors below, wrapped with
+//     context; callers test them with errors.Is.
+//   - Byte slices passed in are not retained; byte slices returned belong to
+//     the caller.
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them; test with errors.Is.
+var (
+	// ErrNotFound: the account, device, prekey bundle, blob or message does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrExists: an account, device or blob with that identifier already exists.
+	ErrExists = errors.New("store: already exists")
+	// ErrInvalidInvite: the invite token is unknown, already used or expired.
+	ErrInvalidInvite = errors.New("store: invalid invite")
+	// ErrReplay: the nonce was already used within its validity window.
+	ErrReplay = errors.New("store: nonce already used")
+	// ErrQuota: the account's blob quota or a blob's maximum size would be exceeded.
+	ErrQuota = errors.New("store: quota exceeded")
+	// ErrConflict: the operation does not fit the object's state (for example a
+	// chunk upload to a finalized blob, or a finalize with missing chunks).
+	ErrConflict = errors.New("store: conflicting state")
+	// ErrClosed: the store has been closed.
+	ErrClosed = errors.New("store: closed")
+)
+
+// Account is a registered user.
+type Account struct {
+	Name        string    // unique, [a-z0-9_-]{1,32}; validated by the server
+	IdentityKey []byte    // Ed25519 identity public key (opaque to the store)
+	CreatedAt   time.Time // set by the caller
+}
+
+// Device is one device of an account.
+type Device struct {
+	User        string
+	ID          uint32
+	SigningKey  []byte // Ed25519 public key that authenticates the device's requests
+	Certificate []byte // opaque device certificate, verified by clients
+	CreatedAt   time.Time
+}
+
+// Address names one device mailbox.
+type Address struct {
+	User   string
+	Device uint32
+}
+
+// Prekey is an opaque prekey blob with its client-chosen id.
+type Prekey struct {
+	ID   uint32
+	Data []byte
+}
+
+// PrekeyUpload replaces or replenishes the prekeys of one device. Nil or empty
+// fields leave the stored value unchanged; one-time prekeys are appended (a
+// one-time prekey whose id is already stored replaces the stored one).
+type PrekeyUpload struct {
+	SignedPrekey      *Prekey
+	OneTimePrekeys    []Prekey
+	LastResortKEM     *Prekey
+	OneTimeKEMPrekeys []Prekey
+}
+
+// PrekeyCounts reports how many one-time prekeys of a device remain.
+type PrekeyCounts struct {
+	OneTime    int
+	OneTimeKEM int
+}
+
+// Bundle is what a peer needs to start a session with one device. One-time
+// prekeys in a bundle have been removed from the store: each is handed out
+// exactly once. When no one-time KEM prekey remains the last-resort KEM prekey
+// is returned and KEMLastResort is true.
+type Bundle struct {
+	Device        Device
+	IdentityKey   []byte
+	SignedPrekey  *Prekey
+	OneTimePrekey *Prekey
+	KEMPrekey     *Prekey
+	KEMLastResort bool
+	Remaining     PrekeyCounts
+}
+
+// Envelope is one opaque message addressed to a device mailbox.
+type Envelope struct {
+	To   Address
+	Data []byte
+}
+
+// Message is a stored envelope as delivered to its recipient.
+type Message struct {
+	ID         int64   // server-assigned, strictly increasing per store
+	From       Address // authenticated sender device
+	To         Address
+	Data       []byte
+	ReceivedAt time.Time
+}
+
+// BlobInfo describes a stored document blob.
+type BlobInfo struct {
+	ID        string
+	Owner     string
+	Size      int64 // total bytes; for unfinalized blobs the bytes uploaded so far
+	Chunks    int
+	Final     bool
+	CreatedAt time.Time
+}
+
+// BlobLimits bound a chunk upload. Zero means unlimited.
+type BlobLimits struct {
+	MaxBlobBytes int64 // maximum size of one blob
+	QuotaBytes   int64 // maximum total bytes of all blobs of the owner
+}
+
+// Accounts stores users and their first device.
+type Accounts interface {
+	// CreateAccount creates the account and its first device atomically. If
+	// inviteHash is non-nil, the matching unused, unexpired invite is consumed
+	// in the same transaction (ErrInvalidInvite otherwise). ErrExists if the
+	// name is taken.
+	CreateAccount(ctx context.Context, a Account, first Device, inviteHash []byte, now time.Time) error
+	// Account returns the named account or ErrNotFound.
+	Account(ctx context.Context, name string) (Account, error)
+}
+
+// Devices stores the devices of accounts.
+type Devices interface {
+	// AddDevice adds a device to an existing account (ErrNotFound if the
+	// account does not exist, ErrExists if the id is taken).
+	AddDevice(ctx context.Context, d Device) error
+	// Device returns one device or ErrNotFound.
+	Device(ctx context.Context, user string, id uint32) (Device, error)
+	// Devices lists the devices of a user ordered by id; ErrNotFound if the
+	// account does not exist.
+	Devices(ctx context.Context, user string) ([]Device, error)
+	// RemoveDevice deletes a device with its prekeys and mailbox.
+	RemoveDevice(ctx context.Context, user string, id uint32) error
+}
+
+// Prekeys stores prekeys and hands out bundles.
+type Prekeys interface {
+	// PutPrekeys applies an upload to an existing device and returns the
+	// resulting counts.
+	PutPrekeys(ctx context.Context, dev Address, up PrekeyUpload) (PrekeyCounts, error)
+	// PrekeyCounts reports the remaining one-time prekeys of a device.
+	PrekeyCounts(ctx context.Context, dev Address) (PrekeyCounts, error)
+	// TakeBundle returns a bundle for the device, atomically removing the
+	// one-time prekeys it contains: under any concurrency every one-time
+	// prekey is returned at most once. ErrNotFound if the device does not
+	// exist or has no signed prekey yet.
+	TakeBundle(ctx context.Context, dev Address) (Bundle, error)
+}
+
+// Mailboxes stores envelopes until their recipient acknowledges them.
+type Mailboxes interface {
+	// Enqueue durably stores a batch of envelopes from one sender, all or
+	// nothing, and returns their ids in order. ErrNotFound if a recipient
+	// device does not exist. Concurrent calls may be committed together
+	// (group commit) but each returns only once its batch is durable.
+	Enqueue(ctx context.Context, from Address, envs []Envelope, now time.Time) ([]Message, error)
+	// Pending returns up to limit unacknowledged messages for the device with
+	// id > after, in id order.
+	Pending(ctx context.Context, to Address, after int64, limit int) ([]Message, error)
+	// Ack deletes the listed messages of the device; unknown ids are ignored.
+	// It returns how many were deleted.
+	Ack(ctx context.Context, to Address, ids []int64) (int, error)
+}
+
+// Blobs stores document blobs uploaded in chunks. Chunks are numbered from 0
+// and may have any size; a blob's content is its chunks in order.
+type Blobs interface {
+	// CreateBlob registers a new, empty, unfinalized blob.
+	CreateBlob(ctx context.Context, id, owner string, now time.Time) error
+	// PutBlobChunk stores (or replaces) one chunk of an unfinalized blob of
+	// the owner, enforcing lim. ErrNotFound, ErrConflict (finalized) or ErrQuota.
+	PutBlobChunk(ctx context.Context, id, owner string, index int, data []byte, lim BlobLimits) error
+	// FinalizeBlob seals a blob that has chunks 0..chunks-1 and no others
+	// (ErrConflict otherwise) and returns its info.
+	FinalizeBlob(ctx context.Context, id, owner string, chunks int) (BlobInfo, error)
+	// Blob returns a blob's info or ErrNotFound.
+	Blob(ctx context.Context, id string) (BlobInfo, error)
+	// ReadBlob writes length bytes of a finalized blob starting at offset to
+	// w, streaming chunk by chunk (memory bounded by the chunk size).
+	ReadBlob(ctx context.Context, id string, offset, length int64, w io.Writer) error
+	// DeleteBlob deletes a blob of the owner and frees its quota.
+	DeleteBlob(ctx context.Context, id, owner string) error
+	// BlobUsage reports the bytes stored for the owner (including
+	// unfinalized uploads).
+	BlobUsage(ctx context.Context, owner string) (int64, error)
+}
+
+// Invites stores one-time registration tokens by hash (tokens themselves
+// are never stored).
+type Invites interface {
+	CreateInvite(ctx context.Context, tokenHash []byte, expiresAt time.Time) error
+}
+
+// Nonces records request nonces to refuse replays.
+type Nonces interface {
+	// UseNonce records nonce for key until expiresAt, or returns ErrReplay
+	// if it is already recorded and unexpired. Implementations may make the
+	// record durable asynchronously (a crash may forget the last few
+	// milliseconds of nonces); they must remember them across a clean Close.
+	UseNonce(ctx context.Context, key string, nonce []byte, now, expiresAt time.Time) error
+}
+
+// Store is the full storage interface of the server.
+type Store interface {
+	Accounts
+	Devices
+	Prekeys
+	Mailboxes
+	Blobs
+	Invites
+	Nonces
+	// Ping reports whether the store is usable (for health checks).
+	Ping(ctx context.Context) error
+	// Close flushes pending work and releases resources.
+	Close() error
+}
+
+// Stats are operational counters a Store may expose (see StatsReporter).
+type Stats struct {
+	Commits      uint64 // write transactions committed
+	CommittedOps uint64 // write operations committed (ops per commit = batching factor)
+	FailedOps    uint64 // write operations that returned an error
+	QueueDepth   int    // write operations waiting for the writer
+}
+
+// StatsReporter is implemented by stores that expose Stats.
+type StatsReporter interface {
+	Stats() Stats
+}
