@@ -3,6 +3,7 @@ package transcript
 import (
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"testing"
 	"time"
 )
@@ -83,3 +84,14 @@ func (r *room) mustAppend(b built) {
 }
 
 func timeMinutes(i int) time.Duration { return time.Duration(i) * time.Minute }
+
+func mustB64(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
