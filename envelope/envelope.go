@@ -48,19 +48,28 @@ type Envelope struct {
 
 // Marshal encodes e.
 func (e *Envelope) Marshal() []byte {
-	size := 2 + len(e.Message)
-	if e.Initiation != nil {
-		size += initiationMaxSize
-	}
-	b := make([]byte, 0, size)
+	return append(e.AppendPrefix(make([]byte, 0, PrefixSize(e.Initiation)+len(e.Message))), e.Message...)
+}
+
+// AppendPrefix appends everything before the ratchet message: version,
+// type and, for a prekey message, the initiation.
+func (e *Envelope) AppendPrefix(b []byte) []byte {
 	b = append(b, Version, e.Type)
 	if e.Type == TypePrekey {
 		b = AppendInitiation(b, e.Initiation)
 	}
-	return append(b, e.Message...)
+	return b
 }
 
-// Parse decodes an envelope. The initiator's certificate signature is
+// PrefixSize bounds the bytes AppendPrefix adds.
+func PrefixSize(in *handshake.Initiation) int {
+	if in == nil {
+		return 2
+	}
+	return 2 + initiationMaxSize
+}
+
+// Parse decodes an envelope; e.Message aliases b. The initiator's certificate signature is
 // verified; everything else is checked by the handshake and the ratchet.
 func Parse(b []byte) (*Envelope, error) {
 	if len(b) > MaxSize {
@@ -88,7 +97,7 @@ func Parse(b []byte) (*Envelope, error) {
 	if _, _, err := ratchet.ParseHeader(rest); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	e.Message = append([]byte(nil), rest...)
+	e.Message = rest
 	return e, nil
 }
 

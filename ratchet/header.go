@@ -42,6 +42,17 @@ func (h *Header) flags() byte {
 	return f
 }
 
+func (h *Header) size() int {
+	n := headerFixedSize
+	if h.KEMCiphertext != nil {
+		n += KEMKeyIDSize + KEMCiphertextSz
+	}
+	if h.KEMPublic != nil {
+		n += KEMPublicSize
+	}
+	return n
+}
+
 // Marshal appends the header's wire form to b.
 func (h *Header) Marshal(b []byte) []byte {
 	b = append(b, h.flags())

@@ -4,16 +4,14 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
 )
 
 // Labels and sizes, as in docs/protocol.md section "Double Ratchet".
 const (
-	RootInfo       = "backchannel_ratchet_root"
-	RootKEMInfo    = "backchannel_ratchet_root_kem"
-	MessageKeyInfo = "backchannel_message_key"
+	RootInfo    = "backchannel_ratchet_root"
+	RootKEMInfo = "backchannel_ratchet_root_kem"
 
 	KeySize   = 32
 	NonceSize = 12
@@ -41,22 +39,35 @@ func kdfRoot(rk, ikm []byte, withKEM bool) (newRK, ck []byte, err error) {
 // kdfChain is KDF_CK: message key = HMAC-SHA256(ck, 0x01), next chain key =
 // HMAC-SHA256(ck, 0x02).
 func kdfChain(ck []byte) (next, mk []byte) {
-	m := hmac.New(sha256.New, ck)
-	m.Write([]byte{chainMessageByte})
-	mk = m.Sum(nil)
-	m.Reset()
-	m.Write([]byte{chainNextByte})
-	return m.Sum(nil), mk
+	var n, m [32]byte
+	hmac32(&m, ck, chainMessageByte)
+	hmac32(&n, ck, chainNextByte)
+	return n[:], m[:]
 }
 
-// messageCipher expands a message key into an AES-256-GCM key and nonce:
-// HKDF-SHA256(salt = 32 zero bytes, ikm = mk, info = MessageKeyInfo, L = 44).
-func messageCipher(mk []byte) (cipher.AEAD, []byte, error) {
-	out, err := hkdf.Key(sha256.New, mk, zeroSalt[:], MessageKeyInfo, KeySize+NonceSize)
-	if err != nil {
-		return nil, nil, fmt.Errorf("message KDF: %w", err)
+// hmac32 computes HMAC-SHA256(key, msg) for a key of at most 64 bytes and a
+// one-byte message (RFC 2104) without allocating: the hot path runs it twice
+// per message. TestHMAC32 checks it against crypto/hmac.
+func hmac32(out *[32]byte, key []byte, msg byte) {
+	var inner [sha256.BlockSize + 1]byte
+	var outer [sha256.BlockSize + sha256.Size]byte
+	copy(inner[:], key)
+	copy(outer[:], key)
+	for i := 0; i < sha256.BlockSize; i++ {
+		inner[i] ^= 0x36
+		outer[i] ^= 0x5c
 	}
-	block, err := aes.NewCipher(out[:KeySize])
+	inner[sha256.BlockSize] = msg
+	ih := sha256.Sum256(inner[:])
+	copy(outer[sha256.BlockSize:], ih[:])
+	*out = sha256.Sum256(outer[:])
+}
+
+// messageCipher returns the AEAD for one message: AES-256-GCM keyed with the
+// message key itself, with the all-zero nonce. Each message key encrypts
+// exactly one message, so the (key, nonce) pair never repeats.
+func messageCipher(mk []byte) (cipher.AEAD, []byte, error) {
+	block, err := aes.NewCipher(mk)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -64,7 +75,7 @@ func messageCipher(mk []byte) (cipher.AEAD, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return aead, out[KeySize:], nil
+	return aead, zeroNonce[:], nil
 }
 
-var zeroSalt [32]byte
+var zeroNonce [NonceSize]byte

@@ -80,6 +80,8 @@ type State struct {
 	skipped map[skipID][]byte
 	order   []skipID // insertion order for eviction; may hold deleted ids
 	retired [][]byte // past receiving ratchet keys
+
+	scratch []byte // AD || header, reused between messages
 }
 
 // Source sets the entropy source used for new ratchet keys; State uses
@@ -170,6 +172,12 @@ func (s *State) sendingStep() error {
 
 // Encrypt seals plaintext as the next message of the sending chain.
 func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
+	return s.EncryptAppend(nil, plaintext)
+}
+
+// EncryptAppend is Encrypt appending the message to dst, so a caller can
+// build an envelope around it without copying.
+func (s *State) EncryptAppend(dst, plaintext []byte) ([]byte, error) {
 	if s.cks == nil {
 		return nil, ErrCannotSend
 	}
@@ -184,30 +192,33 @@ func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
 	if s.sendPub {
 		h.KEMPublic = s.kemPub
 	}
-	out := h.Marshal(make([]byte, 0, MaxHeaderSize+len(plaintext)+TagSize))
-	hdrLen := len(out)
+	start := len(dst)
+	if need := h.size() + len(plaintext) + TagSize; cap(dst)-len(dst) < need {
+		dst = append(make([]byte, 0, len(dst)+need), dst...)
+	}
+	out := h.Marshal(dst)
 	aead, nonce, err := messageCipher(mk)
 	if err != nil {
 		return nil, err
 	}
-	out = aead.Seal(out, nonce, plaintext, s.associated(out[:hdrLen]))
+	out = aead.Seal(out, nonce, plaintext, s.associated(out[start:]))
 	s.cks = next
 	s.ns++
 	return out, nil
 }
 
+// associated returns AD || header in a scratch buffer owned by s.
 func (s *State) associated(header []byte) []byte {
-	a := make([]byte, 0, len(s.ad)+len(header))
-	return append(append(a, s.ad...), header...)
+	s.scratch = append(append(s.scratch[:0], s.ad...), header...)
+	return s.scratch
 }
 
-func open(mk []byte, ad, header, ct []byte) ([]byte, error) {
+func (s *State) open(mk []byte, header, ct []byte) ([]byte, error) {
 	aead, nonce, err := messageCipher(mk)
 	if err != nil {
 		return nil, err
 	}
-	a := make([]byte, 0, len(ad)+len(header))
-	pt, err := aead.Open(nil, nonce, ct, append(append(a, ad...), header...))
+	pt, err := aead.Open(nil, nonce, ct, s.associated(header))
 	if err != nil {
 		return nil, ErrAuth
 	}
@@ -233,7 +244,7 @@ func (s *State) Decrypt(msg []byte) ([]byte, error) {
 	header, ct := msg[:hlen], msg[hlen:]
 	id := toID(h.DH, h.N)
 	if mk, ok := s.skipped[id]; ok {
-		pt, err := open(mk, s.ad, header, ct)
+		pt, err := s.open(mk, header, ct)
 		if err != nil {
 			return nil, err
 		}
@@ -281,7 +292,7 @@ func (s *State) decryptCurrent(h *Header, header, ct []byte) ([]byte, error) {
 		return nil, err
 	}
 	next, mk := kdfChain(ck)
-	pt, err := open(mk, s.ad, header, ct)
+	pt, err := s.open(mk, header, ct)
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +349,7 @@ func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
 		return nil, err
 	}
 	next, mk := kdfChain(ck)
-	pt, err := open(mk, t.ad, header, ct)
+	pt, err := t.open(mk, header, ct)
 	if err != nil {
 		return nil, err
 	}

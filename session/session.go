@@ -90,15 +90,12 @@ func Accept(src entropy.Source, me *identity.Device, pk *handshake.Prekeys, env 
 
 // Encrypt seals plaintext into an envelope for the peer.
 func (s *Session) Encrypt(plaintext []byte) ([]byte, error) {
-	msg, err := s.state.Encrypt(plaintext)
-	if err != nil {
-		return nil, err
-	}
-	e := envelope.Envelope{Type: envelope.TypeMessage, Message: msg}
+	e := envelope.Envelope{Type: envelope.TypeMessage}
 	if s.pending != nil {
 		e.Type, e.Initiation = envelope.TypePrekey, s.pending
 	}
-	return e.Marshal(), nil
+	buf := make([]byte, 0, envelope.PrefixSize(e.Initiation)+ratchet.MaxHeaderSize+len(plaintext)+ratchet.TagSize)
+	return s.state.EncryptAppend(e.AppendPrefix(buf), plaintext)
 }
 
 // Decrypt opens an envelope from the peer. On error the session is unchanged.
@@ -158,7 +155,9 @@ func Unmarshal(b []byte) (*Session, error) {
 	if b[0] != Version {
 		return nil, fmt.Errorf("%w: unsupported version %d", ErrBadSession, b[0])
 	}
-	cert, err := identity.ParseCertificate(b[1 : 1+identity.CertificateSize])
+	// The record comes from the authenticated local store, where the
+	// certificate was stored after verification.
+	cert, err := identity.DecodeTrustedCertificate(b[1 : 1+identity.CertificateSize])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSession, err)
 	}
