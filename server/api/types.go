@@ -1,0 +1,299 @@
+package api
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Error codes of ErrorResponse.Code.
+const (
+	CodeBadRequest    = "bad_request"    // 400: malformed or invalid request
+	CodeUnauthorized  = "unauthorized"   // 401: missing, malformed, expired or wrong proof
+	CodeReplay        = "replay"         // 401: the proof's nonce was already used
+	CodeForbidden     = "forbidden"      // 403: authenticated but not allowed
+	CodeInvalidInvite = "invalid_invite" // 403: registration needs a valid invite
+	CodeNotFound      = "not_found"      // 404: unknown user, device, blob or route
+	CodeConflict      = "conflict"       // 409: name or id taken, or object in the wrong state
+	CodeTooLarge      = "too_large"      // 413: body, envelope, batch or blob too large
+	CodeRangeInvalid  = "range_invalid"  // 416: unsatisfiable byte range
+	CodeQuota         = "quota_exceeded" // 413: the account's blob quota is used up
+	CodeRateLimited   = "rate_limited"   // 429: slow down (see Retry-After)
+	CodeInternal      = "internal"       // 500
+	CodeUnavailable   = "unavailable"    // 503: shutting down or store unusable
+	CodeMethod        = "method_not_allowed"
+)
+
+// ErrorResponse is the body of every error reply.
+type ErrorResponse struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+// Limits on request contents, enforced by Validate methods.
+const (
+	MaxKeyBytes         = 4096 // public keys and prekey blobs
+	MaxCertificateBytes = 16 << 10
+	MaxPrekeysPerUpload = 1000
+	MaxAckIDs           = 1000
+	MaxInviteBytes      = 256
+)
+
+// ErrInvalid reports a request that decodes but breaks the rules.
+var ErrInvalid = errors.New("api: invalid request")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// Decode decodes exactly one JSON value from data into v, refusing unknown
+// fields and trailing data.
+func Decode(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalid("trailing data after JSON value")
+	}
+	return nil
+}
+
+// DeviceInfo is a device as registered: its request-signing key and its
+// opaque certificate (verified by clients, not by the server).
+type DeviceInfo struct {
+	ID          uint32    `json:"id"`
+	SigningKey  []byte    `json:"signing_key"`
+	Certificate []byte    `json:"certificate"`
+	CreatedAt   time.Time `json:"created_at,omitzero"`
+}
+
+// Validate checks sizes and key length.
+func (d *DeviceInfo) Validate() error {
+	if len(d.SigningKey) != ed25519.PublicKeySize {
+		return invalid("device signing_key must be %d bytes", ed25519.PublicKeySize)
+	}
+	if len(d.Certificate) > MaxCertificateBytes {
+		return invalid("device certificate larger than %d bytes", MaxCertificateBytes)
+	}
+	return nil
+}
+
+// RegisterRequest is the body of POST /v1/accounts. It must be signed by the
+// device key it contains (proof headers naming Name and Device.ID).
+type RegisterRequest struct {
+	Name        string     `json:"name"`
+	IdentityKey []byte     `json:"identity_key"`
+	Device      DeviceInfo `json:"device"`
+	Invite      string     `json:"invite,omitempty"`
+}
+
+// Validate checks the request.
+func (r *RegisterRequest) Validate() error {
+	if !ValidName(r.Name) {
+		return invalid("name must match [a-z0-9_-]{1,32}")
+	}
+	if len(r.IdentityKey) != ed25519.PublicKeySize {
+		return invalid("identity_key must be %d bytes", ed25519.PublicKeySize)
+	}
+	if len(r.Invite) > MaxInviteBytes {
+		return invalid("invite too long")
+	}
+	return r.Device.Validate()
+}
+
+// AccountInfo is the reply of GET /v1/accounts/{user}.
+type AccountInfo struct {
+	Name        string    `json:"name"`
+	IdentityKey []byte    `json:"identity_key"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// DevicesResponse is the reply of GET /v1/accounts/{user}/devices.
+type DevicesResponse struct {
+	User    string       `json:"user"`
+	Devices []DeviceInfo `json:"devices"`
+}
+
+// Prekey is an opaque prekey blob (signed by the client) with its id.
+type Prekey struct {
+	ID   uint32 `json:"id"`
+	Data []byte `json:"data"`
+}
+
+func (p *Prekey) validate(what string) error {
+	if p == nil {
+		return nil
+	}
+	if len(p.Data) == 0 || len(p.Data) > MaxKeyBytes {
+		return invalid("%s data must be 1 to %d bytes", what, MaxKeyBytes)
+	}
+	return nil
+}
+
+// PrekeyUpload is the body of PUT /v1/prekeys. Omitted fields leave stored
+// values unchanged; one-time prekeys are added to the pool.
+type PrekeyUpload struct {
+	SignedPrekey      *Prekey  `json:"signed_prekey,omitempty"`
+	OneTimePrekeys    []Prekey `json:"one_time_prekeys,omitempty"`
+	LastResortKEM     *Prekey  `json:"last_resort_kem_prekey,omitempty"`
+	OneTimeKEMPrekeys []Prekey `json:"one_time_kem_prekeys,omitempty"`
+}
+
+// Validate checks counts and sizes.
+func (u *PrekeyUpload) Validate() error {
+	if len(u.OneTimePrekeys)+len(u.OneTimeKEMPrekeys) > MaxPrekeysPerUpload {
+		return invalid("more than %d one-time prekeys in one upload", MaxPrekeysPerUpload)
+	}
+	if err := u.SignedPrekey.validate("signed_prekey"); err != nil {
+		return err
+	}
+	if err := u.LastResortKEM.validate("last_resort_kem_prekey"); err != nil {
+		return err
+	}
+	for i := range u.OneTimePrekeys {
+		if err := u.OneTimePrekeys[i].validate("one_time_prekeys"); err != nil {
+			return err
+		}
+	}
+	for i := range u.OneTimeKEMPrekeys {
+		if err := u.OneTimeKEMPrekeys[i].validate("one_time_kem_prekeys"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PrekeyCounts reports a device's remaining one-time prekeys.
+type PrekeyCounts struct {
+	OneTime    int `json:"one_time"`
+	OneTimeKEM int `json:"one_time_kem"`
+}
+
+// Bundle is a prekey bundle for one device. Its one-time prekeys were
+// removed from the server when it was handed out.
+type Bundle struct {
+	User          string       `json:"user"`
+	IdentityKey   []byte       `json:"identity_key"`
+	Device        DeviceInfo   `json:"device"`
+	SignedPrekey  *Prekey      `json:"signed_prekey"`
+	OneTimePrekey *Prekey      `json:"one_time_prekey,omitempty"`
+	KEMPrekey     *Prekey      `json:"kem_prekey,omitempty"`
+	KEMLastResort bool         `json:"kem_last_resort"`
+	Remaining     PrekeyCounts `json:"remaining"`
+}
+
+// BundlesResponse is the reply of GET /v1/bundles/{user}.
+type BundlesResponse struct {
+	Bundles []Bundle `json:"bundles"`
+}
+
+// OutgoingEnvelope is one opaque message addressed to a device.
+type OutgoingEnvelope struct {
+	To     string `json:"to"`
+	Device uint32 `json:"device"`
+	Data   []byte `json:"data"`
+}
+
+// SendRequest is the body of POST /v1/messages.
+type SendRequest struct {
+	Messages []OutgoingEnvelope `json:"messages"`
+}
+
+// Validate checks the batch against the server's limits.
+func (r *SendRequest) Validate(maxBatch, maxEnvelope int) error {
+	if len(r.Messages) == 0 {
+		return invalid("empty batch")
+	}
+	if len(r.Messages) > maxBatch {
+		return invalid("more than %d messages in one batch", maxBatch)
+	}
+	for i, m := range r.Messages {
+		if !ValidName(m.To) {
+			return invalid("message %d: bad recipient name", i)
+		}
+		if len(m.Data) == 0 {
+			return invalid("message %d: empty data", i)
+		}
+		if len(m.Data) > maxEnvelope {
+			return invalid("message %d: data larger than %d bytes", i, maxEnvelope)
+		}
+	}
+	return nil
+}
+
+// SendResponse is the reply of POST /v1/messages, sent once the batch is
+// durable.
+type SendResponse struct {
+	IDs        []int64   `json:"ids"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// Message is a stored envelope delivered to its recipient.
+type Message struct {
+	ID         int64     `json:"id"`
+	From       string    `json:"from"`
+	FromDevice uint32    `json:"from_device"`
+	Data       []byte    `json:"data"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// FetchResponse is the reply of GET /v1/messages.
+type FetchResponse struct {
+	Messages []Message `json:"messages"`
+	More     bool      `json:"more"`
+}
+
+// AckRequest is the body of POST /v1/messages/ack.
+type AckRequest struct {
+	IDs []int64 `json:"ids"`
+}
+
+// Validate checks the number of ids.
+func (r *AckRequest) Validate() error {
+	if len(r.IDs) == 0 || len(r.IDs) > MaxAckIDs {
+		return invalid("ids must hold 1 to %d ids", MaxAckIDs)
+	}
+	return nil
+}
+
+// AckResponse is the reply of POST /v1/messages/ack.
+type AckResponse struct {
+	Acked int `json:"acked"`
+}
+
+// PushFrame is one WebSocket text message from server to client.
+type PushFrame struct {
+	Type     string    `json:"type"` // "messages"
+	Messages []Message `json:"messages"`
+}
+
+// BlobCreateResponse is the reply of POST /v1/blobs.
+type BlobCreateResponse struct {
+	ID        string `json:"id"`
+	ChunkSize int    `json:"chunk_size"` // maximum bytes per chunk
+	MaxBytes  int64  `json:"max_bytes"`  // maximum blob size
+}
+
+// BlobFinalizeRequest is the body of POST /v1/blobs/{id}/finalize.
+type BlobFinalizeRequest struct {
+	Chunks int `json:"chunks"`
+}
+
+// BlobInfo describes a finalized blob.
+type BlobInfo struct {
+	ID        string    `json:"id"`
+	Size      int64     `json:"size"`
+	Chunks    int       `json:"chunks"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Health is the reply of GET /healthz.
+type Health struct {
+	Status string `json:"status"`
+}

@@ -1,0 +1,98 @@
+package apiclient
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"backchannel/server/api"
+)
+
+// UploadBlob streams r to a new blob in chunks of the server's chunk size
+// (memory: one chunk) and finalizes it.
+func (c *Client) UploadBlob(ctx context.Context, r io.Reader) (api.BlobInfo, error) {
+	var created api.BlobCreateResponse
+	if err := c.do(ctx, http.MethodPost, "/v1/blobs", nil, nil, &created); err != nil {
+		return api.BlobInfo{}, err
+	}
+	if created.ChunkSize <= 0 {
+		return api.BlobInfo{}, fmt.Errorf("apiclient: server offered chunk size %d", created.ChunkSize)
+	}
+	buf := make([]byte, created.ChunkSize)
+	chunks := 0
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			req, rerr := c.newRequest(ctx, http.MethodPut, "/v1/blobs/"+created.ID+"/chunks/"+strconv.Itoa(chunks), nil, buf[:n], "application/octet-stream")
+			if rerr != nil {
+				return api.BlobInfo{}, rerr
+			}
+			if rerr := c.roundTrip(req, nil); rerr != nil {
+				return api.BlobInfo{}, rerr
+			}
+			chunks++
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return api.BlobInfo{}, fmt.Errorf("apiclient: upload blob: read: %w", err)
+		}
+	}
+	var info api.BlobInfo
+	err := c.do(ctx, http.MethodPost, "/v1/blobs/"+created.ID+"/finalize", nil, api.BlobFinalizeRequest{Chunks: chunks}, &info)
+	return info, err
+}
+
+// OpenBlob starts downloading a blob from offset. The caller reads and closes
+// the body; size is the total blob size.
+func (c *Client) OpenBlob(ctx context.Context, id string, offset int64) (body io.ReadCloser, size int64, err error) {
+	req, err := c.newRequest(ctx, http.MethodGet, "/v1/blobs/"+id, nil, nil, "")
+	if err != nil {
+		return nil, 0, err
+	}
+	if offset > 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("apiclient: download blob: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		return nil, 0, readError(resp)
+	}
+	size = resp.ContentLength
+	if resp.StatusCode == http.StatusPartialContent {
+		var a, b int64
+		if _, err := fmt.Sscanf(resp.Header.Get("Content-Range"), "bytes %d-%d/%d", &a, &b, &size); err != nil {
+			resp.Body.Close()
+			return nil, 0, fmt.Errorf("apiclient: download blob: bad Content-Range: %w", err)
+		}
+	}
+	return resp.Body, size, nil
+}
+
+// DownloadBlob streams a whole blob to w and returns the bytes written.
+func (c *Client) DownloadBlob(ctx context.Context, id string, w io.Writer) (int64, error) {
+	body, size, err := c.OpenBlob(ctx, id, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer body.Close()
+	n, err := io.Copy(w, body)
+	if err != nil {
+		return n, fmt.Errorf("apiclient: download blob: %w", err)
+	}
+	if size >= 0 && n != size {
+		return n, fmt.Errorf("apiclient: download blob: got %d of %d bytes", n, size)
+	}
+	return n, nil
+}
+
+// DeleteBlob deletes one of c's blobs.
+func (c *Client) DeleteBlob(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/blobs/"+id, nil, nil, nil)
+}

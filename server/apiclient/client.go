@@ -1,0 +1,296 @@
+// Package apiclient is a Go client of the backchannel HTTP API (see
+// docs/api.md). It signs every authenticated request with the device's
+// Ed25519 key, streams blob uploads and downloads in bounded memory, and
+// keeps a WebSocket push subscription alive across disconnects.
+//
+// A Client is safe for concurrent use. It does not retry failed requests
+// (except Subscribe, which reconnects); the caller decides, using the error
+// (*Error, matched with errors.Is against the sentinels below).
+package apiclient
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"backchannel/server/api"
+)
+
+// Sentinel errors matched by *Error via errors.Is.
+var (
+	ErrUnauthorized  = errors.New("apiclient: unauthorized")
+	ErrReplay        = errors.New("apiclient: replayed request")
+	ErrNotFound      = errors.New("apiclient: not found")
+	ErrConflict      = errors.New("apiclient: conflict")
+	ErrTooLarge      = errors.New("apiclient: too large")
+	ErrQuota         = errors.New("apiclient: quota exceeded")
+	ErrRateLimited   = errors.New("apiclient: rate limited")
+	ErrInvalidInvite = errors.New("apiclient: invalid invite")
+	ErrBadRequest    = errors.New("apiclient: bad request")
+	ErrUnavailable   = errors.New("apiclient: server unavailable")
+)
+
+// Error is an error reply from the server.
+type Error struct {
+	Status  int    // HTTP status
+	Code    string // api.Code* value
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("apiclient: server replied %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// Is matches the sentinel errors by code.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case ErrUnauthorized:
+		return e.Status == http.StatusUnauthorized
+	case ErrReplay:
+		return e.Code == api.CodeReplay
+	case ErrNotFound:
+		return e.Code == api.CodeNotFound
+	case ErrConflict:
+		return e.Code == api.CodeConflict
+	case ErrTooLarge:
+		return e.Code == api.CodeTooLarge
+	case ErrQuota:
+		return e.Code == api.CodeQuota
+	case ErrRateLimited:
+		return e.Code == api.CodeRateLimited
+	case ErrInvalidInvite:
+		return e.Code == api.CodeInvalidInvite
+	case ErrBadRequest:
+		return e.Status == http.StatusBadRequest
+	case ErrUnavailable:
+		return e.Status == http.StatusServiceUnavailable
+	}
+	return false
+}
+
+// Identity is the device a Client acts as.
+type Identity struct {
+	User   string
+	Device uint32
+	Key    ed25519.PrivateKey // the device's request-signing key
+}
+
+// Client talks to one server as one device.
+type Client struct {
+	base *url.URL
+	hc   *http.Client
+	id   Identity
+	now  func() time.Time
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient sets the HTTP client (default: a client without a total
+// timeout, so large blob transfers are bounded by their context only).
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
+
+// WithClock sets the clock used for request timestamps (tests).
+func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = now } }
+
+// New returns a client for the server at baseURL (http:// or https://).
+func New(baseURL string, id Identity, opts ...Option) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("apiclient: bad server URL %q", baseURL)
+	}
+	if id.Key != nil && len(id.Key) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("apiclient: device key must be an Ed25519 private key")
+	}
+	c := &Client{base: u, hc: &http.Client{}, id: id, now: time.Now}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
+}
+
+// Identity returns the device identity of c.
+func (c *Client) Identity() Identity { return c.id }
+
+func (c *Client) url(path string, q url.Values) string {
+	u := *c.base
+	u.Path = c.base.Path + path
+	u.RawPath = ""
+	if q != nil {
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// newRequest builds a signed request with an in-memory body.
+func (c *Client) newRequest(ctx context.Context, method, path string, q url.Values, body []byte, contentType string) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.url(path, q), rd)
+	if err != nil {
+		return nil, fmt.Errorf("apiclient: %s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.id.Key != nil {
+		api.SignRequest(req, body, c.id.User, c.id.Device, c.id.Key, c.now())
+	}
+	return req, nil
+}
+
+// do sends a signed request with a JSON (or nil) body and decodes a JSON
+// reply into out (if non-nil).
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("apiclient: encode %s %s: %w", method, path, err)
+		}
+	}
+	req, err := c.newRequest(ctx, method, path, q, body, "application/json")
+	if err != nil {
+		return err
+	}
+	return c.roundTrip(req, out)
+}
+
+func (c *Client) roundTrip(req *http.Request, out any) error {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("apiclient: %s %s: %w", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return readError(resp)
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		return nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out); err != nil {
+		return fmt.Errorf("apiclient: %s %s: decode reply: %w", req.Method, req.URL.Path, err)
+	}
+	return nil
+}
+
+func readError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var er api.ErrorResponse
+	if json.Unmarshal(b, &er) != nil || er.Code == "" {
+		er = api.ErrorResponse{Error: strings.TrimSpace(string(b)), Code: "http_" + strconv.Itoa(resp.StatusCode)}
+	}
+	return &Error{Status: resp.StatusCode, Code: er.Code, Message: er.Error}
+}
+
+// Health checks GET /healthz.
+func (c *Client) Health(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/healthz", nil), nil)
+	if err != nil {
+		return fmt.Errorf("apiclient: healthz: %w", err)
+	}
+	return c.roundTrip(req, nil)
+}
+
+// Register creates the account c.Identity().User with c's device as its
+// first device. invite may be empty on servers with open registration.
+func (c *Client) Register(ctx context.Context, identityKey, certificate []byte, invite string) (api.AccountInfo, error) {
+	var out api.AccountInfo
+	req := api.RegisterRequest{
+		Name: c.id.User, IdentityKey: identityKey, Invite: invite,
+		Device: api.DeviceInfo{ID: c.id.Device, SigningKey: c.id.Key.Public().(ed25519.PublicKey), Certificate: certificate},
+	}
+	err := c.do(ctx, http.MethodPost, "/v1/accounts", nil, req, &out)
+	return out, err
+}
+
+// Account returns a user's identity key.
+func (c *Client) Account(ctx context.Context, user string) (api.AccountInfo, error) {
+	var out api.AccountInfo
+	err := c.do(ctx, http.MethodGet, "/v1/accounts/"+url.PathEscape(user), nil, nil, &out)
+	return out, err
+}
+
+// Devices lists a user's devices with their certificates.
+func (c *Client) Devices(ctx context.Context, user string) ([]api.DeviceInfo, error) {
+	var out api.DevicesResponse
+	err := c.do(ctx, http.MethodGet, "/v1/accounts/"+url.PathEscape(user)+"/devices", nil, nil, &out)
+	return out.Devices, err
+}
+
+// AddDevice adds a device to c's account.
+func (c *Client) AddDevice(ctx context.Context, d api.DeviceInfo) error {
+	return c.do(ctx, http.MethodPost, "/v1/devices", nil, d, nil)
+}
+
+// RemoveDevice removes a device of c's account (and its mailbox).
+func (c *Client) RemoveDevice(ctx context.Context, device uint32) error {
+	return c.do(ctx, http.MethodDelete, "/v1/devices/"+strconv.FormatUint(uint64(device), 10), nil, nil, nil)
+}
+
+// UploadPrekeys uploads or replenishes c's prekeys.
+func (c *Client) UploadPrekeys(ctx context.Context, up api.PrekeyUpload) (api.PrekeyCounts, error) {
+	var out api.PrekeyCounts
+	err := c.do(ctx, http.MethodPut, "/v1/prekeys", nil, up, &out)
+	return out, err
+}
+
+// PrekeyCounts reports c's remaining one-time prekeys.
+func (c *Client) PrekeyCounts(ctx context.Context) (api.PrekeyCounts, error) {
+	var out api.PrekeyCounts
+	err := c.do(ctx, http.MethodGet, "/v1/prekeys", nil, nil, &out)
+	return out, err
+}
+
+// Bundle fetches a prekey bundle for one device (consuming its one-time prekeys).
+func (c *Client) Bundle(ctx context.Context, user string, device uint32) (api.Bundle, error) {
+	var out api.Bundle
+	err := c.do(ctx, http.MethodGet, "/v1/bundles/"+url.PathEscape(user)+"/"+strconv.FormatUint(uint64(device), 10), nil, nil, &out)
+	return out, err
+}
+
+// Bundles fetches a bundle for every device of user that has prekeys.
+func (c *Client) Bundles(ctx context.Context, user string) ([]api.Bundle, error) {
+	var out api.BundlesResponse
+	err := c.do(ctx, http.MethodGet, "/v1/bundles/"+url.PathEscape(user), nil, nil, &out)
+	return out.Bundles, err
+}
+
+// Send stores a batch of envelopes; it returns once they are durable.
+func (c *Client) Send(ctx context.Context, msgs []api.OutgoingEnvelope) (api.SendResponse, error) {
+	var out api.SendResponse
+	err := c.do(ctx, http.MethodPost, "/v1/messages", nil, api.SendRequest{Messages: msgs}, &out)
+	return out, err
+}
+
+// Fetch returns up to limit pending messages with id > after (limit 0: the
+// server's maximum).
+func (c *Client) Fetch(ctx context.Context, after int64, limit int) (api.FetchResponse, error) {
+	q := url.Values{"after": {strconv.FormatInt(after, 10)}}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out api.FetchResponse
+	err := c.do(ctx, http.MethodGet, "/v1/messages", q, nil, &out)
+	return out, err
+}
+
+// Ack deletes delivered messages from c's mailbox (at most api.MaxAckIDs
+// per call) and returns how many were deleted.
+func (c *Client) Ack(ctx context.Context, ids []int64) (int, error) {
+	var out api.AckResponse
+	err := c.do(ctx, http.MethodPost, "/v1/messages/ack", nil, api.AckRequest{IDs: ids}, &out)
+	return out.Acked, err
+}

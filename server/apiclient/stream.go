@@ -1,0 +1,126 @@
+package apiclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"backchannel/server/api"
+)
+
+// Stream is one WebSocket push connection.
+type Stream struct {
+	conn *websocket.Conn
+}
+
+// Dial opens a push stream that delivers every pending message with
+// id > after, then new messages as they arrive.
+func (c *Client) Dial(ctx context.Context, after int64) (*Stream, error) {
+	q := url.Values{"after": {strconv.FormatInt(after, 10)}}
+	req, err := c.newRequest(ctx, http.MethodGet, "/v1/stream", q, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	u := *req.URL
+	switch u.Scheme {
+	case "https":
+		u.Scheme = "wss"
+	default:
+		u.Scheme = "ws"
+	}
+	conn, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{HTTPClient: c.hc, HTTPHeader: req.Header})
+	if err != nil {
+		if resp != nil && resp.StatusCode >= 300 {
+			if resp.Body != nil {
+				defer resp.Body.Close()
+				return nil, readError(resp)
+			}
+			return nil, &Error{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Message: err.Error()}
+		}
+		return nil, fmt.Errorf("apiclient: dial push stream: %w", err)
+	}
+	conn.SetReadLimit(256 << 20)
+	return &Stream{conn: conn}, nil
+}
+
+// Next blocks until the server pushes messages.
+func (s *Stream) Next(ctx context.Context) ([]api.Message, error) {
+	for {
+		typ, b, err := s.conn.Read(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("apiclient: push stream: %w", err)
+		}
+		if typ != websocket.MessageText {
+			continue
+		}
+		var f api.PushFrame
+		if err := json.Unmarshal(b, &f); err != nil {
+			return nil, fmt.Errorf("apiclient: push stream: bad frame: %w", err)
+		}
+		if f.Type == "messages" && len(f.Messages) > 0 {
+			return f.Messages, nil
+		}
+	}
+}
+
+// Close closes the stream.
+func (s *Stream) Close() error {
+	return s.conn.Close(websocket.StatusNormalClosure, "")
+}
+
+// Backoff bounds Subscribe's reconnection delays.
+var (
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 30 * time.Second
+)
+
+// Subscribe keeps a push stream open until ctx ends or fn returns an error,
+// reconnecting with jittered exponential backoff and resuming after the last
+// message passed to fn. fn receives batches in id order; messages stay on
+// the server until acknowledged with Ack, so at-least-once delivery holds
+// across reconnects. Authentication failures (401) are returned, not retried.
+// It returns ctx.Err() or fn's error.
+func (c *Client) Subscribe(ctx context.Context, after int64, fn func(ctx context.Context, msgs []api.Message) error) error {
+	cursor := after
+	backoff := minBackoff
+	for {
+		s, err := c.Dial(ctx, cursor)
+		if err == nil {
+			backoff = minBackoff
+			for {
+				var msgs []api.Message
+				msgs, err = s.Next(ctx)
+				if err != nil {
+					break
+				}
+				if ferr := fn(ctx, msgs); ferr != nil {
+					s.conn.CloseNow()
+					return ferr
+				}
+				cursor = msgs[len(msgs)-1].ID
+			}
+			s.conn.CloseNow()
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrReplay) {
+			return err
+		}
+		d := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}

@@ -1,0 +1,168 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"backchannel/server/api"
+	"backchannel/store"
+)
+
+// PingInterval is how often an idle push stream is pinged.
+const PingInterval = 30 * time.Second
+
+func apiMessages(msgs []store.Message) []api.Message {
+	out := make([]api.Message, len(msgs))
+	for i, m := range msgs {
+		out[i] = api.Message{ID: m.ID, From: m.From.User, FromDevice: m.From.Device, Data: m.Data, ReceivedAt: m.ReceivedAt}
+	}
+	return out
+}
+
+// send stores a batch durably, then acknowledges it and wakes the
+// recipients' push streams.
+func (s *Server) send(w http.ResponseWriter, r *http.Request, c caller) error {
+	var req api.SendRequest
+	if err := api.Decode(c.body, &req); err != nil {
+		return err
+	}
+	if err := req.Validate(s.lim.MaxBatch, s.lim.MaxEnvelopeBytes); err != nil {
+		if len(req.Messages) > s.lim.MaxBatch {
+			return errf(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "%v", err)
+		}
+		return err
+	}
+	envs := make([]store.Envelope, len(req.Messages))
+	for i, m := range req.Messages {
+		envs[i] = store.Envelope{To: store.Address{User: m.To, Device: m.Device}, Data: m.Data}
+	}
+	now := time.Now().UTC()
+	msgs, err := s.st.Enqueue(r.Context(), c.Address, envs, now)
+	if err != nil {
+		return err
+	}
+	s.hub.notify(msgs)
+	s.metrics.enqueued.Add(float64(len(msgs)))
+	resp := api.SendResponse{IDs: make([]int64, len(msgs)), ReceivedAt: now}
+	for i, m := range msgs {
+		resp.IDs[i] = m.ID
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func queryInt(r *http.Request, name string, def, lo, hi int64) (int64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, errf(http.StatusBadRequest, api.CodeBadRequest, "query parameter %s must be an integer in [%d, %d]", name, lo, hi)
+	}
+	return n, nil
+}
+
+func (s *Server) fetch(w http.ResponseWriter, r *http.Request, c caller) error {
+	after, err := queryInt(r, "after", 0, 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit", int64(s.lim.MaxFetch), 1, int64(s.lim.MaxFetch))
+	if err != nil {
+		return err
+	}
+	msgs, err := s.st.Pending(r.Context(), c.Address, after, int(limit))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.FetchResponse{Messages: apiMessages(msgs), More: len(msgs) == int(limit)})
+	return nil
+}
+
+func (s *Server) ack(w http.ResponseWriter, r *http.Request, c caller) error {
+	var req api.AckRequest
+	if err := api.Decode(c.body, &req); err != nil {
+		return err
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	n, err := s.st.Ack(r.Context(), c.Address, req.IDs)
+	if err != nil {
+		return err
+	}
+	s.metrics.acked.Add(float64(n))
+	writeJSON(w, http.StatusOK, api.AckResponse{Acked: n})
+	return nil
+}
+
+// stream is the WebSocket push endpoint. It sends every pending message with
+// id > after, then new ones as they arrive, as api.PushFrame text messages.
+// Clients acknowledge over HTTP; after a disconnect they resume with after
+// set to the last id they received.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, c caller) error {
+	after, err := queryInt(r, "after", 0, 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	conn, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return nil // Accept has written the HTTP error
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(4096)
+	ctx := conn.CloseRead(r.Context())
+	wake, unsubscribe := s.hub.subscribe(c.Address)
+	defer unsubscribe()
+	ping := time.NewTicker(PingInterval)
+	defer ping.Stop()
+	cursor := after
+	for {
+		msgs, err := s.st.Pending(ctx, c.Address, cursor, s.lim.MaxFetch)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("push stream: reading mailbox", "user", c.User, "device", c.Device, "err", err)
+				conn.Close(websocket.StatusInternalError, "mailbox unavailable")
+			}
+			return nil
+		}
+		if len(msgs) > 0 {
+			b, err := json.Marshal(api.PushFrame{Type: "messages", Messages: apiMessages(msgs)})
+			if err != nil {
+				return nil
+			}
+			wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			err = conn.Write(wctx, websocket.MessageText, b)
+			cancel()
+			if err != nil {
+				return nil
+			}
+			cursor = msgs[len(msgs)-1].ID
+			s.metrics.pushed.Add(float64(len(msgs)))
+			if len(msgs) == s.lim.MaxFetch {
+				continue
+			}
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil
+		case <-s.stopping:
+			conn.Close(websocket.StatusGoingAway, "server shutting down")
+			return nil
+		case <-ping.C:
+			pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			err := conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return nil
+			}
+		}
+	}
+}

@@ -1,0 +1,266 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"backchannel/server/api"
+	"backchannel/store"
+)
+
+// httpError is an error with an HTTP status and API code.
+type httpError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errf(status int, code, format string, args ...any) *httpError {
+	return &httpError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// writeJSON writes v with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":"internal error","code":"internal"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// writeError maps err to a status and code and writes the JSON error.
+// Store errors are mapped by sentinel; anything else is a 500 whose detail is
+// logged, not returned.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+	case errors.Is(err, api.ErrInvalid):
+		he = errf(http.StatusBadRequest, api.CodeBadRequest, "%s", err.Error())
+	case errors.Is(err, store.ErrNotFound):
+		he = errf(http.StatusNotFound, api.CodeNotFound, "not found")
+	case errors.Is(err, store.ErrExists):
+		he = errf(http.StatusConflict, api.CodeConflict, "already exists")
+	case errors.Is(err, store.ErrConflict):
+		he = errf(http.StatusConflict, api.CodeConflict, "conflicting state")
+	case errors.Is(err, store.ErrQuota):
+		he = errf(http.StatusRequestEntityTooLarge, api.CodeQuota, "blob size limit or account quota exceeded")
+	case errors.Is(err, store.ErrInvalidInvite):
+		he = errf(http.StatusForbidden, api.CodeInvalidInvite, "invalid, used or expired invite")
+	case errors.Is(err, store.ErrReplay):
+		he = errf(http.StatusUnauthorized, api.CodeReplay, "replayed request")
+	case errors.Is(err, store.ErrClosed):
+		he = errf(http.StatusServiceUnavailable, api.CodeUnavailable, "server is shutting down")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		he = errf(http.StatusServiceUnavailable, api.CodeUnavailable, "request cancelled")
+	default:
+		s.log.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err)
+		he = errf(http.StatusInternalServerError, api.CodeInternal, "internal error")
+	}
+	if he.status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, he.status, api.ErrorResponse{Error: he.msg, Code: he.code})
+}
+
+// statusRecorder records the status and bytes written.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (sr *statusRecorder) WriteHeader(code int) {
+	if sr.status == 0 {
+		sr.status = code
+	}
+	sr.ResponseWriter.WriteHeader(code)
+}
+
+func (sr *statusRecorder) Write(b []byte) (int, error) {
+	if sr.status == 0 {
+		sr.status = http.StatusOK
+	}
+	n, err := sr.ResponseWriter.Write(b)
+	sr.bytes += int64(n)
+	return n, err
+}
+
+func (sr *statusRecorder) Unwrap() http.ResponseWriter { return sr.ResponseWriter }
+
+// discardWriter captures only the status of the mux's own 404/405 replies.
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(code int)        { d.status = code }
+
+// outer is the outermost middleware: recover, unmatched routes as JSON,
+// metrics and structured access logs (no bodies, keys or signatures).
+func (s *Server) outer(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic serving request", "method", r.Method, "route", r.Pattern, "panic", fmt.Sprint(v))
+				s.metrics.panics.Inc()
+				if rec.status == 0 {
+					s.writeError(rec, r, errf(http.StatusInternalServerError, api.CodeInternal, "internal error"))
+				}
+			}
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			d := time.Since(start)
+			s.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+			s.metrics.duration.WithLabelValues(route).Observe(d.Seconds())
+			level := slog.LevelDebug
+			if status >= 500 {
+				level = slog.LevelWarn
+			}
+			s.log.Log(r.Context(), level, "request", "method", r.Method, "route", route, "status", status,
+				"bytes", rec.bytes, "duration", d, "user", r.Header.Get(api.HeaderUser), "remote", remoteIP(r))
+		}()
+		if _, pattern := mux.Handler(r); pattern == "" {
+			h, _ := mux.Handler(r)
+			d := &discardWriter{h: http.Header{}}
+			h.ServeHTTP(d, r)
+			if d.status == http.StatusMethodNotAllowed {
+				rec.Header().Set("Allow", d.h.Get("Allow"))
+				s.writeError(rec, r, errf(http.StatusMethodNotAllowed, api.CodeMethod, "method not allowed"))
+			} else {
+				s.writeError(rec, r, errf(http.StatusNotFound, api.CodeNotFound, "no such endpoint"))
+			}
+			return
+		}
+		mux.ServeHTTP(rec, r)
+	})
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// readBody reads at most limit bytes of the body (413 beyond).
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, errf(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "body larger than %d bytes", limit)
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	n, err := io.Copy(&buf, io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, errf(http.StatusBadRequest, api.CodeBadRequest, "reading body: %v", err)
+	}
+	if n > limit {
+		return nil, errf(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "body larger than %d bytes", limit)
+	}
+	return buf.Bytes(), nil
+}
+
+// caller is the authenticated device of a request.
+type caller struct {
+	store.Address
+	body []byte
+}
+
+type authedHandler func(w http.ResponseWriter, r *http.Request, c caller) error
+
+// checkProof parses the proof headers, checks freshness, reads the body and
+// verifies the signature with key (nil: look up the device's key). The nonce
+// is consumed only after the signature verifies, so unauthenticated
+// requests cannot fill the nonce cache.
+func (s *Server) checkProof(r *http.Request, bodyLimit int64, key func(p api.Proof, body []byte) ([]byte, error)) (api.Proof, []byte, error) {
+	p, err := api.ParseProof(r.Header)
+	if err != nil {
+		return p, nil, errf(http.StatusUnauthorized, api.CodeUnauthorized, "%v", err)
+	}
+	now := time.Now()
+	if !p.Fresh(now, s.lim.ClockSkew) {
+		s.metrics.authFailures.WithLabelValues("expired").Inc()
+		return p, nil, errf(http.StatusUnauthorized, api.CodeUnauthorized, "request timestamp outside the accepted window of ±%s", s.lim.ClockSkew)
+	}
+	body, err := readBody(r, bodyLimit)
+	if err != nil {
+		return p, nil, err
+	}
+	pub, err := key(p, body)
+	if err != nil {
+		return p, nil, err
+	}
+	if !p.Verify(pub, r.Method, r.URL.RequestURI(), sha256.Sum256(body)) {
+		s.metrics.authFailures.WithLabelValues("signature").Inc()
+		return p, nil, errf(http.StatusUnauthorized, api.CodeUnauthorized, "bad request signature")
+	}
+	expires := time.UnixMilli(p.Timestamp).Add(s.lim.ClockSkew + time.Second)
+	if err := s.st.UseNonce(r.Context(), p.User+"/"+strconv.FormatUint(uint64(p.Device), 10), []byte(p.Nonce), now, expires); err != nil {
+		if errors.Is(err, store.ErrReplay) {
+			s.metrics.authFailures.WithLabelValues("replay").Inc()
+		}
+		return p, nil, err
+	}
+	return p, body, nil
+}
+
+// authed wraps h with device authentication and the per-account rate limit.
+func (s *Server) authed(bodyLimit int64, h authedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, body, err := s.checkProof(r, bodyLimit, func(p api.Proof, _ []byte) ([]byte, error) {
+			d, err := s.st.Device(r.Context(), p.User, p.Device)
+			if errors.Is(err, store.ErrNotFound) {
+				s.metrics.authFailures.WithLabelValues("unknown_device").Inc()
+				return nil, errf(http.StatusUnauthorized, api.CodeUnauthorized, "unknown user or device")
+			}
+			if err != nil {
+				return nil, fmt.Errorf("look up device: %w", err)
+			}
+			return d.SigningKey, nil
+		})
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if !s.rate.allow(p.User, time.Now()) {
+			s.metrics.rateLimited.Inc()
+			s.writeError(w, r, errf(http.StatusTooManyRequests, api.CodeRateLimited, "rate limit exceeded"))
+			return
+		}
+		if err := h(w, r, caller{Address: store.Address{User: p.User, Device: p.Device}, body: body}); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}

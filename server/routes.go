@@ -1,0 +1,284 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"backchannel/server/api"
+	"backchannel/store"
+)
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	json := s.lim.MaxBodyBytes
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /metrics", s.metrics.handler())
+	mux.HandleFunc("POST /v1/accounts", s.register)
+	mux.HandleFunc("GET /v1/accounts/{user}", s.authed(0, s.account))
+	mux.HandleFunc("GET /v1/accounts/{user}/devices", s.authed(0, s.devices))
+	mux.HandleFunc("POST /v1/devices", s.authed(json, s.addDevice))
+	mux.HandleFunc("DELETE /v1/devices/{device}", s.authed(0, s.removeDevice))
+	mux.HandleFunc("PUT /v1/prekeys", s.authed(json, s.putPrekeys))
+	mux.HandleFunc("GET /v1/prekeys", s.authed(0, s.prekeyCounts))
+	mux.HandleFunc("GET /v1/bundles/{user}", s.authed(0, s.bundles))
+	mux.HandleFunc("GET /v1/bundles/{user}/{device}", s.authed(0, s.bundle))
+	mux.HandleFunc("POST /v1/messages", s.authed(json, s.send))
+	mux.HandleFunc("GET /v1/messages", s.authed(0, s.fetch))
+	mux.HandleFunc("POST /v1/messages/ack", s.authed(json, s.ack))
+	mux.HandleFunc("GET /v1/stream", s.authed(0, s.stream))
+	mux.HandleFunc("POST /v1/blobs", s.authed(0, s.createBlob))
+	mux.HandleFunc("PUT /v1/blobs/{id}/chunks/{index}", s.authed(int64(s.lim.ChunkBytes), s.putChunk))
+	mux.HandleFunc("POST /v1/blobs/{id}/finalize", s.authed(json, s.finalizeBlob))
+	mux.HandleFunc("GET /v1/blobs/{id}", s.authed(0, s.getBlob))
+	mux.HandleFunc("DELETE /v1/blobs/{id}", s.authed(0, s.deleteBlob))
+	return s.outer(mux)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := s.st.Ping(r.Context()); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, api.Health{Status: "unavailable"})
+		return
+	}
+	select {
+	case <-s.stopping:
+		writeJSON(w, http.StatusServiceUnavailable, api.Health{Status: "stopping"})
+	default:
+		writeJSON(w, http.StatusOK, api.Health{Status: "ok"})
+	}
+}
+
+func deviceInfo(d store.Device) api.DeviceInfo {
+	return api.DeviceInfo{ID: d.ID, SigningKey: d.SigningKey, Certificate: d.Certificate, CreatedAt: d.CreatedAt}
+}
+
+// register creates an account with its first device. The request is signed
+// by the device key it registers, which proves possession of that key.
+func (s *Server) register(w http.ResponseWriter, r *http.Request) {
+	if !s.regRate.allow(remoteIP(r), time.Now()) {
+		s.metrics.rateLimited.Inc()
+		s.writeError(w, r, errf(http.StatusTooManyRequests, api.CodeRateLimited, "too many registrations"))
+		return
+	}
+	var req api.RegisterRequest
+	_, _, err := s.checkProof(r, s.lim.MaxBodyBytes, func(p api.Proof, body []byte) ([]byte, error) {
+		if err := api.Decode(body, &req); err != nil {
+			return nil, err
+		}
+		if err := req.Validate(); err != nil {
+			return nil, err
+		}
+		if p.User != req.Name || p.Device != req.Device.ID {
+			return nil, errf(http.StatusUnauthorized, api.CodeUnauthorized, "proof must name the registered user and device")
+		}
+		return req.Device.SigningKey, nil
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var hash []byte
+	if !s.cfg.OpenRegistration || req.Invite != "" {
+		if req.Invite == "" {
+			s.writeError(w, r, errf(http.StatusForbidden, api.CodeInvalidInvite, "registration requires an invite"))
+			return
+		}
+		hash = inviteHash(req.Invite)
+	}
+	now := time.Now().UTC()
+	err = s.st.CreateAccount(r.Context(),
+		store.Account{Name: req.Name, IdentityKey: req.IdentityKey, CreatedAt: now},
+		store.Device{User: req.Name, ID: req.Device.ID, SigningKey: req.Device.SigningKey, Certificate: req.Device.Certificate, CreatedAt: now},
+		hash, now)
+	if errors.Is(err, store.ErrExists) {
+		s.writeError(w, r, errf(http.StatusConflict, api.CodeConflict, "name %q is taken", req.Name))
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.Info("account registered", "user", req.Name, "device", req.Device.ID, "invite", hash != nil)
+	writeJSON(w, http.StatusCreated, api.AccountInfo{Name: req.Name, IdentityKey: req.IdentityKey, CreatedAt: now})
+}
+
+func userParam(r *http.Request) (string, error) {
+	u := r.PathValue("user")
+	if !api.ValidName(u) {
+		return "", errf(http.StatusBadRequest, api.CodeBadRequest, "bad user name")
+	}
+	return u, nil
+}
+
+func deviceParam(r *http.Request, name string) (uint32, error) {
+	v, err := strconv.ParseUint(r.PathValue(name), 10, 32)
+	if err != nil {
+		return 0, errf(http.StatusBadRequest, api.CodeBadRequest, "bad device id")
+	}
+	return uint32(v), nil
+}
+
+func (s *Server) account(w http.ResponseWriter, r *http.Request, _ caller) error {
+	u, err := userParam(r)
+	if err != nil {
+		return err
+	}
+	a, err := s.st.Account(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.AccountInfo{Name: a.Name, IdentityKey: a.IdentityKey, CreatedAt: a.CreatedAt})
+	return nil
+}
+
+func (s *Server) devices(w http.ResponseWriter, r *http.Request, _ caller) error {
+	u, err := userParam(r)
+	if err != nil {
+		return err
+	}
+	ds, err := s.st.Devices(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	resp := api.DevicesResponse{User: u, Devices: make([]api.DeviceInfo, 0, len(ds))}
+	for _, d := range ds {
+		resp.Devices = append(resp.Devices, deviceInfo(d))
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// addDevice adds a device to the caller's account. The new device's
+// certificate (signed by the identity key) is verified by clients.
+func (s *Server) addDevice(w http.ResponseWriter, r *http.Request, c caller) error {
+	var d api.DeviceInfo
+	if err := api.Decode(c.body, &d); err != nil {
+		return err
+	}
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	err := s.st.AddDevice(r.Context(), store.Device{User: c.User, ID: d.ID, SigningKey: d.SigningKey, Certificate: d.Certificate, CreatedAt: now})
+	if err != nil {
+		return err
+	}
+	d.CreatedAt = now
+	writeJSON(w, http.StatusCreated, d)
+	return nil
+}
+
+func (s *Server) removeDevice(w http.ResponseWriter, r *http.Request, c caller) error {
+	id, err := deviceParam(r, "device")
+	if err != nil {
+		return err
+	}
+	if err := s.st.RemoveDevice(r.Context(), c.User, id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func prekeyPtr(p *api.Prekey) *store.Prekey {
+	if p == nil {
+		return nil
+	}
+	return &store.Prekey{ID: p.ID, Data: p.Data}
+}
+
+func prekeyList(ps []api.Prekey) []store.Prekey {
+	out := make([]store.Prekey, len(ps))
+	for i, p := range ps {
+		out[i] = store.Prekey{ID: p.ID, Data: p.Data}
+	}
+	return out
+}
+
+func apiPrekey(p *store.Prekey) *api.Prekey {
+	if p == nil {
+		return nil
+	}
+	return &api.Prekey{ID: p.ID, Data: p.Data}
+}
+
+func (s *Server) putPrekeys(w http.ResponseWriter, r *http.Request, c caller) error {
+	var up api.PrekeyUpload
+	if err := api.Decode(c.body, &up); err != nil {
+		return err
+	}
+	if err := up.Validate(); err != nil {
+		return err
+	}
+	counts, err := s.st.PutPrekeys(r.Context(), c.Address, store.PrekeyUpload{
+		SignedPrekey: prekeyPtr(up.SignedPrekey), LastResortKEM: prekeyPtr(up.LastResortKEM),
+		OneTimePrekeys: prekeyList(up.OneTimePrekeys), OneTimeKEMPrekeys: prekeyList(up.OneTimeKEMPrekeys),
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.PrekeyCounts{OneTime: counts.OneTime, OneTimeKEM: counts.OneTimeKEM})
+	return nil
+}
+
+func (s *Server) prekeyCounts(w http.ResponseWriter, r *http.Request, c caller) error {
+	counts, err := s.st.PrekeyCounts(r.Context(), c.Address)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.PrekeyCounts{OneTime: counts.OneTime, OneTimeKEM: counts.OneTimeKEM})
+	return nil
+}
+
+func apiBundle(b store.Bundle) api.Bundle {
+	return api.Bundle{
+		User: b.Device.User, IdentityKey: b.IdentityKey, Device: deviceInfo(b.Device),
+		SignedPrekey: apiPrekey(b.SignedPrekey), OneTimePrekey: apiPrekey(b.OneTimePrekey),
+		KEMPrekey: apiPrekey(b.KEMPrekey), KEMLastResort: b.KEMLastResort,
+		Remaining: api.PrekeyCounts{OneTime: b.Remaining.OneTime, OneTimeKEM: b.Remaining.OneTimeKEM},
+	}
+}
+
+func (s *Server) bundle(w http.ResponseWriter, r *http.Request, _ caller) error {
+	u, err := userParam(r)
+	if err != nil {
+		return err
+	}
+	id, err := deviceParam(r, "device")
+	if err != nil {
+		return err
+	}
+	b, err := s.st.TakeBundle(r.Context(), store.Address{User: u, Device: id})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, apiBundle(b))
+	return nil
+}
+
+// bundles returns a bundle for every device of the user that has a signed
+// prekey (devices without one are skipped).
+func (s *Server) bundles(w http.ResponseWriter, r *http.Request, _ caller) error {
+	u, err := userParam(r)
+	if err != nil {
+		return err
+	}
+	ds, err := s.st.Devices(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	resp := api.BundlesResponse{Bundles: []api.Bundle{}}
+	for _, d := range ds {
+		b, err := s.st.TakeBundle(r.Context(), store.Address{User: u, Device: d.ID})
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		resp.Bundles = append(resp.Bundles, apiBundle(b))
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}

@@ -1,0 +1,244 @@
+// Package server is the backchannel relay: an HTTP API over a store.Store.
+//
+// The server never sees plaintext. It stores, for routing and key
+// distribution only, opaque bytes produced by clients: identity and device
+// public keys, device certificates, prekey blobs, message envelopes and
+// document blobs. Every authenticated request is signed by a device key (see
+// package backchannel/server/api); sends are acknowledged only once durable.
+// docs/api.md documents every endpoint and docs/threat-model.md what the
+// server sees.
+//
+// Use New to build a Server, then Serve or ListenAndServe (both stop
+// gracefully when their context ends) or mount Handler yourself. The caller
+// owns the store and closes it after the server has stopped.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"backchannel/store"
+)
+
+// DefaultAddr is the default listen address.
+const DefaultAddr = "127.0.0.1:7450"
+
+// Limits bound what one account and one request may do. Zero fields take
+// the defaults of DefaultLimits.
+type Limits struct {
+	MaxBodyBytes     int64         // JSON request bodies (default 4 MiB)
+	MaxEnvelopeBytes int           // one message envelope (default 128 KiB)
+	MaxBatch         int           // envelopes per send (default 256)
+	MaxFetch         int           // messages per fetch or push frame (default 500)
+	ChunkBytes       int           // maximum blob chunk (default 1 MiB)
+	MaxBlobBytes     int64         // maximum blob size (default 256 MiB)
+	BlobQuotaBytes   int64         // blob bytes per account (default 2 GiB)
+	RatePerSecond    float64       // authenticated requests per account per second (default 1000)
+	RateBurst        int           // bucket size (default 2000)
+	RegisterPerMin   float64       // registrations per client IP per minute (default 30)
+	ClockSkew        time.Duration // accepted proof timestamp skew (default 2 min)
+}
+
+// DefaultLimits returns the default limits.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxBodyBytes:     4 << 20,
+		MaxEnvelopeBytes: 128 << 10,
+		MaxBatch:         256,
+		MaxFetch:         500,
+		ChunkBytes:       1 << 20,
+		MaxBlobBytes:     256 << 20,
+		BlobQuotaBytes:   2 << 30,
+		RatePerSecond:    1000,
+		RateBurst:        2000,
+		RegisterPerMin:   30,
+		ClockSkew:        2 * time.Minute,
+	}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if l.MaxEnvelopeBytes <= 0 {
+		l.MaxEnvelopeBytes = d.MaxEnvelopeBytes
+	}
+	if l.MaxBatch <= 0 {
+		l.MaxBatch = d.MaxBatch
+	}
+	if l.MaxFetch <= 0 {
+		l.MaxFetch = d.MaxFetch
+	}
+	if l.ChunkBytes <= 0 {
+		l.ChunkBytes = d.ChunkBytes
+	}
+	if l.MaxBlobBytes <= 0 {
+		l.MaxBlobBytes = d.MaxBlobBytes
+	}
+	if l.BlobQuotaBytes <= 0 {
+		l.BlobQuotaBytes = d.BlobQuotaBytes
+	}
+	if l.RatePerSecond <= 0 {
+		l.RatePerSecond = d.RatePerSecond
+	}
+	if l.RateBurst <= 0 {
+		l.RateBurst = d.RateBurst
+	}
+	if l.RegisterPerMin <= 0 {
+		l.RegisterPerMin = d.RegisterPerMin
+	}
+	if l.ClockSkew <= 0 {
+		l.ClockSkew = d.ClockSkew
+	}
+	return l
+}
+
+// Config configures a Server.
+type Config struct {
+	Addr             string // listen address for ListenAndServe (default DefaultAddr)
+	DataDir          string // informational; the caller opens the store (e.g. sqlite.OpenDir(DataDir))
+	TLSCertFile      string // PEM certificate; TLS is used when both TLS files are set
+	TLSKeyFile       string // PEM private key
+	OpenRegistration bool   // allow registration without an invite (development, demo)
+	Limits           Limits
+	// ShutdownTimeout bounds graceful shutdown (default 10 s).
+	ShutdownTimeout time.Duration
+}
+
+// Server is the relay. Create it with New.
+type Server struct {
+	cfg     Config
+	lim     Limits
+	st      store.Store
+	log     *slog.Logger
+	handler http.Handler
+	metrics *metrics
+	rate    *limiter
+	regRate *limiter
+	hub     *hub
+
+	stopOnce sync.Once
+	stopping chan struct{} // closed when shutdown begins (ends push streams)
+}
+
+// New returns a Server over st. A nil logger discards logs.
+func New(cfg Config, st store.Store, logger *slog.Logger) *Server {
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	lim := cfg.Limits.withDefaults()
+	s := &Server{
+		cfg:      cfg,
+		lim:      lim,
+		st:       st,
+		log:      logger,
+		rate:     newLimiter(lim.RatePerSecond, float64(lim.RateBurst)),
+		regRate:  newLimiter(lim.RegisterPerMin/60, max(lim.RegisterPerMin/2, 1)),
+		hub:      newHub(),
+		stopping: make(chan struct{}),
+	}
+	s.metrics = newMetrics(st, s.hub)
+	s.handler = s.routes()
+	return s
+}
+
+// Handler returns the HTTP handler of the API (including /healthz and /metrics).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// ListenAndServe listens on cfg.Addr and serves until ctx ends, then shuts
+// down gracefully.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("server: listen on %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends, then stops accepting, ends push
+// streams, waits up to the shutdown timeout for in-flight requests and
+// returns. It closes ln. The store stays open.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	tlsOn := s.cfg.TLSCertFile != "" && s.cfg.TLSKeyFile != ""
+	s.log.Info("server listening", "addr", ln.Addr().String(), "tls", tlsOn, "open_registration", s.cfg.OpenRegistration)
+	errc := make(chan error, 1)
+	go func() {
+		if tlsOn {
+			errc <- hs.ServeTLS(ln, s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		s.stop()
+		return fmt.Errorf("server: serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("server shutting down")
+	s.stop()
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		hs.Close()
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	s.log.Info("server stopped")
+	return nil
+}
+
+func (s *Server) stop() { s.stopOnce.Do(func() { close(s.stopping) }) }
+
+// InviteTTL is the default lifetime of invite tokens.
+const InviteTTL = 7 * 24 * time.Hour
+
+// CreateInvite mints a one-time registration token valid for ttl (InviteTTL
+// if ttl <= 0). Only its SHA-256 is stored; the token is returned once.
+func CreateInvite(ctx context.Context, st store.Invites, ttl time.Duration) (string, error) {
+	if ttl <= 0 {
+		ttl = InviteTTL
+	}
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("server: invite: %w", err)
+	}
+	token := "bci_" + base64.RawURLEncoding.EncodeToString(raw)
+	if err := st.CreateInvite(ctx, inviteHash(token), time.Now().Add(ttl)); err != nil {
+		return "", fmt.Errorf("server: invite: %w", err)
+	}
+	return token, nil
+}
+
+func inviteHash(token string) []byte {
+	h := sha256.Sum256([]byte("backchannel invite v1\n" + token))
+	return h[:]
+}
+
+func nowUTC() time.Time { return time.Now().UTC() }
