@@ -69,8 +69,9 @@ func PrefixSize(in *handshake.Initiation) int {
 	return 2 + initiationMaxSize
 }
 
-// Parse decodes an envelope; e.Message aliases b. The initiator's certificate signature is
-// verified; everything else is checked by the handshake and the ratchet.
+// Parse decodes an envelope; e.Message aliases b. Parse checks the layout
+// only: signatures, keys and ciphertexts are checked by handshake.Respond
+// and the ratchet.
 func Parse(b []byte) (*Envelope, error) {
 	if len(b) > MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxSize)
@@ -131,7 +132,8 @@ func ParseInitiation(b []byte) (*handshake.Initiation, int, error) {
 	if len(b) < fixed {
 		return short()
 	}
-	cert, err := identity.ParseCertificate(b[:identity.CertificateSize])
+	// Decoded only: handshake.Respond verifies the certificate.
+	cert, err := identity.DecodeCertificate(b[:identity.CertificateSize])
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}

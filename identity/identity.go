@@ -150,7 +150,7 @@ func (c *Certificate) Marshal() []byte {
 
 // ParseCertificate decodes a certificate and verifies its signature.
 func ParseCertificate(b []byte) (Certificate, error) {
-	c, err := DecodeTrustedCertificate(b)
+	c, err := DecodeCertificate(b)
 	if err != nil {
 		return Certificate{}, err
 	}
@@ -160,11 +160,10 @@ func ParseCertificate(b []byte) (Certificate, error) {
 	return c, nil
 }
 
-// DecodeTrustedCertificate decodes a certificate without checking its
-// signature. Use it only for bytes this device verified before and kept in
-// its authenticated local store; anything from the network goes through
-// ParseCertificate.
-func DecodeTrustedCertificate(b []byte) (Certificate, error) {
+// DecodeCertificate decodes a certificate WITHOUT checking its signature:
+// for bytes verified before and kept in the authenticated local store, or
+// for a decoder whose caller verifies later (handshake.Respond does).
+func DecodeCertificate(b []byte) (Certificate, error) {
 	if len(b) != CertificateSize {
 		return Certificate{}, fmt.Errorf("%w: %d bytes, want %d", ErrBadCertificate, len(b), CertificateSize)
 	}

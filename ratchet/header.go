@@ -11,13 +11,17 @@ import (
 const (
 	FlagKEMCiphertext = 0x01 // a KEM step: target key id and ciphertext follow
 	FlagKEMPublic     = 0x02 // the sender's new ML-KEM-768 public key follows
+	// FlagKEMOmitted marks a message of a chain with a KEM step whose KEM
+	// fields it does not repeat (N >= KEMRepeat): the receiver must first get
+	// one of the chain's earlier messages.
+	FlagKEMOmitted = 0x04
 
 	KEMKeyIDSize     = 8
 	KEMPublicSize    = mlkem.EncapsulationKeySize768 // 1184
 	KEMCiphertextSz  = mlkem.CiphertextSize768       // 1088
 	headerFixedSize  = 1 + 32 + 4 + 4
 	MaxHeaderSize    = headerFixedSize + KEMKeyIDSize + KEMCiphertextSz + KEMPublicSize
-	knownHeaderFlags = FlagKEMCiphertext | FlagKEMPublic
+	knownHeaderFlags = FlagKEMCiphertext | FlagKEMPublic | FlagKEMOmitted
 )
 
 // Header is the cleartext part of a ratchet message. It is authenticated as
@@ -29,6 +33,7 @@ type Header struct {
 	KEMTargetID   []byte // with FlagKEMCiphertext: id of the receiver's KEM key
 	KEMCiphertext []byte // with FlagKEMCiphertext
 	KEMPublic     []byte // with FlagKEMPublic
+	KEMOmitted    bool   // FlagKEMOmitted
 }
 
 func (h *Header) flags() byte {
@@ -38,6 +43,9 @@ func (h *Header) flags() byte {
 	}
 	if h.KEMPublic != nil {
 		f |= FlagKEMPublic
+	}
+	if h.KEMOmitted {
+		f |= FlagKEMOmitted
 	}
 	return f
 }
@@ -79,10 +87,14 @@ func ParseHeader(msg []byte) (*Header, int, error) {
 	if f&^knownHeaderFlags != 0 {
 		return nil, 0, fmt.Errorf("%w: unknown header flags %#02x", ErrMalformed, f)
 	}
+	if f&FlagKEMOmitted != 0 && f != FlagKEMOmitted {
+		return nil, 0, fmt.Errorf("%w: KEM fields both omitted and present", ErrMalformed)
+	}
 	h := &Header{
-		DH: msg[1:33],
-		PN: binary.BigEndian.Uint32(msg[33:37]),
-		N:  binary.BigEndian.Uint32(msg[37:41]),
+		KEMOmitted: f&FlagKEMOmitted != 0,
+		DH:         msg[1:33],
+		PN:         binary.BigEndian.Uint32(msg[33:37]),
+		N:          binary.BigEndian.Uint32(msg[37:41]),
 	}
 	off := headerFixedSize
 	if f&FlagKEMCiphertext != 0 {

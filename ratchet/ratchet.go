@@ -31,6 +31,9 @@ const (
 	// KEMInterval is the sender's KEM cadence: a KEM step on every
 	// KEMInterval-th DH ratchet turn (1 = every turn).
 	KEMInterval = 1
+	// KEMRepeat is how many messages at the start of a chain carry its KEM
+	// fields; later ones set FlagKEMOmitted instead.
+	KEMRepeat = 4
 	// maxRetired bounds remembered past receiving ratchet keys, used only to
 	// tell a replay from a forgery.
 	maxRetired = 8
@@ -47,6 +50,9 @@ var (
 	ErrCannotSend     = errors.New("ratchet: cannot send before the first message from the peer arrives")
 	ErrKEMKey         = errors.New("ratchet: KEM ciphertext is for an unknown key")
 	ErrTooLarge       = errors.New("ratchet: plaintext too large")
+	// ErrEarlierNeeded: the message opens a chain whose KEM fields only its
+	// first KEMRepeat messages carry; retry once one of those has arrived.
+	ErrEarlierNeeded = errors.New("ratchet: an earlier message of this chain must be decrypted first")
 )
 
 type skipID struct {
@@ -62,9 +68,12 @@ type State struct {
 	rk   []byte
 	dhs  []byte // our ratchet private key (X25519 scalar)
 	dhsP []byte // its public key
-	dhr  []byte // peer's ratchet public key, nil before the first message
-	cks  []byte // sending chain key, nil until we can send
-	ckr  []byte // receiving chain key, nil before the first message
+	// dhsKey caches dhs as a key object: building one from bytes costs a
+	// scalar multiplication (it derives the public key).
+	dhsKey *ecdh.PrivateKey
+	dhr    []byte // peer's ratchet public key, nil before the first message
+	cks    []byte // sending chain key, nil until we can send
+	ckr    []byte // receiving chain key, nil before the first message
 
 	ns, nr, pn uint32
 
@@ -112,8 +121,7 @@ func InitInitiator(src entropy.Source, sk, ad []byte, remoteSPK *ecdh.PublicKey)
 func InitResponder(src entropy.Source, sk, ad []byte, spk *ecdh.PrivateKey) (*State, error) {
 	s := newState(src, ad)
 	s.rk = bytes.Clone(sk)
-	s.dhs = spk.Bytes()
-	s.dhsP = spk.PublicKey().Bytes()
+	s.dhs, s.dhsP, s.dhsKey = spk.Bytes(), spk.PublicKey().Bytes(), spk
 	return s, nil
 }
 
@@ -165,9 +173,24 @@ func (s *State) sendingStep() error {
 		return err
 	}
 	s.rk, s.cks = rk, ck
-	s.dhs, s.dhsP = priv.Bytes(), priv.PublicKey().Bytes()
+	s.dhs, s.dhsP, s.dhsKey = priv.Bytes(), priv.PublicKey().Bytes(), priv
 	s.pn, s.ns = s.ns, 0
 	return nil
+}
+
+// Overhead is how many bytes the next message adds to its plaintext.
+func (s *State) Overhead() int {
+	n := headerFixedSize + TagSize
+	if s.ns >= KEMRepeat {
+		return n
+	}
+	if s.sendKEMCT != nil {
+		n += KEMKeyIDSize + KEMCiphertextSz
+	}
+	if s.sendPub {
+		n += KEMPublicSize
+	}
+	return n
 }
 
 // Encrypt seals plaintext as the next message of the sending chain.
@@ -186,11 +209,17 @@ func (s *State) EncryptAppend(dst, plaintext []byte) ([]byte, error) {
 	}
 	next, mk := kdfChain(s.cks)
 	h := Header{DH: s.dhsP, PN: s.pn, N: s.ns}
-	if s.sendKEMCT != nil {
-		h.KEMTargetID, h.KEMCiphertext = s.sendKEMID, s.sendKEMCT
-	}
-	if s.sendPub {
-		h.KEMPublic = s.kemPub
+	switch {
+	case s.sendKEMCT == nil && !s.sendPub:
+	case s.ns >= KEMRepeat:
+		h.KEMOmitted = true
+	default:
+		if s.sendKEMCT != nil {
+			h.KEMTargetID, h.KEMCiphertext = s.sendKEMID, s.sendKEMCT
+		}
+		if s.sendPub {
+			h.KEMPublic = s.kemPub
+		}
 	}
 	start := len(dst)
 	if need := h.size() + len(plaintext) + TagSize; cap(dst)-len(dst) < need {
@@ -302,6 +331,9 @@ func (s *State) decryptCurrent(h *Header, header, ct []byte) ([]byte, error) {
 }
 
 func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
+	if h.KEMOmitted {
+		return nil, ErrEarlierNeeded
+	}
 	// Work on a copy so that a failure anywhere leaves s untouched.
 	t := s.shallowCopy()
 	var oldKeys map[skipID][]byte
@@ -317,9 +349,11 @@ func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: ratchet key: %v", ErrMalformed, err)
 	}
-	priv, err := ecdh.X25519().NewPrivateKey(t.dhs)
-	if err != nil {
-		return nil, err
+	priv := t.dhsKey
+	if priv == nil {
+		if priv, err = ecdh.X25519().NewPrivateKey(t.dhs); err != nil {
+			return nil, err
+		}
 	}
 	ikm, err := priv.ECDH(peer)
 	if err != nil {

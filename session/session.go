@@ -94,7 +94,7 @@ func (s *Session) Encrypt(plaintext []byte) ([]byte, error) {
 	if s.pending != nil {
 		e.Type, e.Initiation = envelope.TypePrekey, s.pending
 	}
-	buf := make([]byte, 0, envelope.PrefixSize(e.Initiation)+ratchet.MaxHeaderSize+len(plaintext)+ratchet.TagSize)
+	buf := make([]byte, 0, envelope.PrefixSize(e.Initiation)+s.state.Overhead()+len(plaintext))
 	return s.state.EncryptAppend(e.AppendPrefix(buf), plaintext)
 }
 
@@ -157,7 +157,7 @@ func Unmarshal(b []byte) (*Session, error) {
 	}
 	// The record comes from the authenticated local store, where the
 	// certificate was stored after verification.
-	cert, err := identity.DecodeTrustedCertificate(b[1 : 1+identity.CertificateSize])
+	cert, err := identity.DecodeCertificate(b[1 : 1+identity.CertificateSize])
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSession, err)
 	}

@@ -177,8 +177,16 @@ func TestOutOfOrderLostAndDuplicated(t *testing.T) {
 	for i := range 10 {
 		envs = append(envs, mustEncrypt(t, a, fmt.Sprint(i)))
 	}
-	// Deliver 9, 3, 0, 5 (1,2,4,6,7,8 lost for now), then duplicates.
-	for _, i := range []int{9, 3, 0, 5} {
+	// Message 9 opens the chain but does not repeat its KEM fields: it waits.
+	before := b.Marshal()
+	if _, err := b.Decrypt(envs[9]); !errors.Is(err, ratchet.ErrEarlierNeeded) {
+		t.Fatalf("chain opened by message 9: err = %v, want ErrEarlierNeeded", err)
+	}
+	if !bytes.Equal(before, b.Marshal()) {
+		t.Fatal("a message that must wait changed the state")
+	}
+	// Deliver 3, 9, 0, 5 (1,2,4,6,7,8 lost for now), then duplicates.
+	for _, i := range []int{3, 9, 0, 5} {
 		mustDecrypt(t, b, envs[i], fmt.Sprint(i))
 	}
 	for _, i := range []int{9, 3, 0} {
@@ -250,6 +258,7 @@ func flip(b []byte, i int) []byte {
 func TestSkippedKeyBound(t *testing.T) {
 	a, b := pair(t)
 	mustDecrypt(t, a, mustEncrypt(t, b, "open"), "open")
+	mustDecrypt(t, b, mustEncrypt(t, a, "chain start"), "chain start")
 	for range ratchet.MaxSkip + 1 {
 		mustEncrypt(t, a, "lost")
 	}
@@ -270,6 +279,7 @@ func TestSkippedKeysEvictOldest(t *testing.T) {
 	var first []byte
 	for round := range 3 {
 		var lost [][]byte
+		mustDecrypt(t, b, mustEncrypt(t, a, "chain start"), "chain start")
 		for range 900 {
 			lost = append(lost, mustEncrypt(t, a, "lost"))
 		}

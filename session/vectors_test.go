@@ -184,7 +184,7 @@ func buildVectors(t *testing.T) *vectorFile {
 		hv.Prekeys = prekeySecretsOf(t, pkLabel, withOneTime, bundle)
 		vf.Handshakes = append(vf.Handshakes, hv)
 
-		rv := ratchetVector{Name: name + ": 24 messages, out of order, with KEM steps", Handshake: hi}
+		rv := ratchetVector{Name: name + ": 32 messages, out of order, with KEM steps", Handshake: hi}
 		parties := map[string]*Session{"alice": as}
 		sent := map[int][]byte{}
 		texts := map[int]string{}
@@ -213,6 +213,12 @@ func buildVectors(t *testing.T) *vectorFile {
 			{"send", "alice", 20}, {"send", "alice", 21}, {"send", "alice", 22},
 			{"receive", "bob", 22}, {"receive", "bob", 20}, {"receive", "bob", 21},
 			{"send", "bob", 23}, {"receive", "alice", 23},
+			// A long chain: messages from N = KEMRepeat on omit the KEM fields.
+			{"send", "alice", 24}, {"send", "alice", 25}, {"send", "alice", 26}, {"send", "alice", 27},
+			{"send", "alice", 28}, {"send", "alice", 29}, {"send", "alice", 30},
+			{"receive", "bob", 25}, {"receive", "bob", 29}, {"receive", "bob", 24}, {"receive", "bob", 30},
+			{"receive", "bob", 26}, {"receive", "bob", 28}, {"receive", "bob", 27},
+			{"send", "bob", 31}, {"receive", "alice", 31},
 		}
 		for _, step := range script {
 			switch step.op {
