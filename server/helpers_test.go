@@ -1,0 +1,176 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"backchannel/server"
+	"backchannel/server/api"
+	"backchannel/server/apiclient"
+	"backchannel/store/sqlite"
+)
+
+// testServer is a real server on 127.0.0.1 with an SQLite store in a
+// temporary directory.
+type testServer struct {
+	t    *testing.T
+	dir  string
+	cfg  server.Config
+	URL  string
+	st   *sqlite.Store
+	srv  *server.Server
+	stop context.CancelFunc
+	done chan error
+}
+
+func startServer(t *testing.T, cfg server.Config) *testServer {
+	t.Helper()
+	ts := &testServer{t: t, dir: t.TempDir(), cfg: cfg}
+	ts.start()
+	t.Cleanup(ts.shutdown)
+	return ts
+}
+
+func (ts *testServer) start() {
+	ts.t.Helper()
+	st, err := sqlite.OpenDir(context.Background(), ts.dir, sqlite.Options{})
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	addr := "127.0.0.1:0"
+	if ts.URL != "" { // restart on the same address so clients reconnect
+		addr = strings.TrimPrefix(ts.URL, "http://")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	level := slog.LevelWarn
+	if os.Getenv("BACKCHANNEL_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ts.st = st
+	ts.srv = server.New(ts.cfg, st, logger)
+	ctx, cancel := context.WithCancel(context.Background())
+	ts.stop = cancel
+	ts.done = make(chan error, 1)
+	ts.URL = "http://" + ln.Addr().String()
+	go func() { ts.done <- ts.srv.Serve(ctx, ln) }()
+}
+
+// shutdown stops the server gracefully and closes the store.
+func (ts *testServer) shutdown() {
+	if ts.stop == nil {
+		return
+	}
+	ts.stop()
+	if err := <-ts.done; err != nil {
+		ts.t.Errorf("Serve: %v", err)
+	}
+	if err := ts.st.Close(); err != nil {
+		ts.t.Errorf("store close: %v", err)
+	}
+	ts.stop = nil
+}
+
+func (ts *testServer) restart() {
+	ts.shutdown()
+	ts.start()
+}
+
+type user struct {
+	*apiclient.Client
+	name string
+	key  ed25519.PrivateKey
+	ik   ed25519.PrivateKey
+}
+
+func newKey(t *testing.T) ed25519.PrivateKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func clientFor(t *testing.T, url, name string, device uint32, key ed25519.PrivateKey, opts ...apiclient.Option) *apiclient.Client {
+	t.Helper()
+	c, err := apiclient.New(url, apiclient.Identity{User: name, Device: device, Key: key}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// register creates a user with device 1 (the server must allow open
+// registration unless invite is set).
+func register(t *testing.T, url, name, invite string) *user {
+	t.Helper()
+	u := &user{name: name, key: newKey(t), ik: newKey(t)}
+	u.Client = clientFor(t, url, name, 1, u.key)
+	if _, err := u.Register(context.Background(), u.ik.Public().(ed25519.PublicKey), []byte("cert:"+name), invite); err != nil {
+		t.Fatalf("register %s: %v", name, err)
+	}
+	return u
+}
+
+// rawRequest sends a request signed by key (if non-nil) at time now and
+// returns the status and decoded error body.
+func rawRequest(t *testing.T, method, url string, body []byte, name string, device uint32, key ed25519.PrivateKey, now time.Time) (int, api.ErrorResponse) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != nil {
+		api.SignRequest(req, body, name, device, key, now)
+	}
+	return doRaw(t, req)
+}
+
+func doRaw(t *testing.T, req *http.Request) (int, api.ErrorResponse) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var er api.ErrorResponse
+	if resp.StatusCode >= 300 {
+		if err := json.Unmarshal(b, &er); err != nil || er.Code == "" || er.Error == "" {
+			t.Fatalf("%s %s: status %d with non-JSON error body %q", req.Method, req.URL, resp.StatusCode, b)
+		}
+	}
+	return resp.StatusCode, er
+}
+
+func wantAPIError(t *testing.T, err error, target error) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("got %v, want %v", err, target)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
