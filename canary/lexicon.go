@@ -1,0 +1,308 @@
+package canary
+
+import (
+	"bufio"
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+//go:embed lexicon/*.txt
+var lexiconFS embed.FS
+
+// lexContext says when an occurrence in an original becomes a slot.
+type lexContext uint8
+
+const (
+	ctxAny      lexContext = iota
+	ctxNextWord            // followed by one space and a lower-case word
+	ctxAcronym             // followed by a lower-case word or , ; : )
+	ctxTitle               // followed by one space and a capitalised word
+)
+
+// lexGroup is a set of interchangeable alternatives; alts[0] is canonical.
+type lexGroup struct {
+	alts     []string
+	altKeys  [][]string
+	caseSens bool
+	oneWay   bool
+	ctx      lexContext
+	source   string
+}
+
+type lexEntry struct {
+	g   *lexGroup
+	alt int
+}
+
+type lexicon struct {
+	groups []*lexGroup
+	ci     map[string][]lexEntry // by lower-case key of the first word
+	cs     map[string][]lexEntry // case-sensitive, by caseKey of the first word
+}
+
+var izeSuffixes = [][2]string{
+	{"ize", "ise"}, {"izes", "ises"}, {"ized", "ised"}, {"izing", "ising"},
+	{"ization", "isation"}, {"izations", "isations"}, {"izer", "iser"}, {"izers", "isers"},
+}
+
+var theLexicon = sync.OnceValues(func() (*lexicon, error) { return loadLexicon(lexiconFS) })
+
+func mustLexicon() *lexicon {
+	lx, err := theLexicon()
+	if err != nil {
+		panic(err) // the embedded lexicon is checked by the tests
+	}
+	return lx
+}
+
+// loadLexicon parses lexicon/*.txt (except blocklist.txt).
+func loadLexicon(fsys fs.FS) (*lexicon, error) {
+	lx := &lexicon{ci: map[string][]lexEntry{}, cs: map[string][]lexEntry{}}
+	names, err := fs.Glob(fsys, "lexicon/*.txt")
+	if err != nil {
+		return nil, fmt.Errorf("canary: lexicon: %w", err)
+	}
+	seen := map[string]string{}
+	for _, name := range names {
+		if strings.HasSuffix(name, "blocklist.txt") {
+			continue
+		}
+		f, err := fsys.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("canary: lexicon: %w", err)
+		}
+		var caseSens, ize bool
+		ctx := ctxAny
+		sc := bufio.NewScanner(f)
+		line := 0
+		for sc.Scan() {
+			line++
+			s := strings.TrimSpace(sc.Text())
+			if s == "" || strings.HasPrefix(s, "#") {
+				continue
+			}
+			where := fmt.Sprintf("%s:%d", name, line)
+			switch {
+			case s == "@case":
+				caseSens = true
+				continue
+			case s == "@ize":
+				ize = true
+				continue
+			case strings.HasPrefix(s, "@context "):
+				switch strings.TrimSpace(s[len("@context "):]) {
+				case "any":
+					ctx = ctxAny
+				case "next-word":
+					ctx = ctxNextWord
+				case "acronym":
+					ctx = ctxAcronym
+				case "title":
+					ctx = ctxTitle
+				default:
+					f.Close()
+					return nil, fmt.Errorf("canary: lexicon %s: unknown context %q", where, s)
+				}
+				continue
+			}
+			var groups [][]string
+			oneWay := false
+			if ize {
+				for _, sfx := range izeSuffixes {
+					groups = append(groups, []string{s + sfx[0], s + sfx[1]})
+				}
+			} else {
+				if strings.HasPrefix(s, ">") {
+					oneWay = true
+					s = strings.TrimSpace(s[1:])
+				}
+				var alts []string
+				for _, a := range strings.Split(s, "|") {
+					alts = append(alts, strings.Join(strings.Fields(a), " "))
+				}
+				groups = append(groups, alts)
+			}
+			for _, alts := range groups {
+				if len(alts) < 2 || len(alts) > maxQ {
+					f.Close()
+					return nil, fmt.Errorf("canary: lexicon %s: need 2 to %d alternatives", where, maxQ)
+				}
+				g := &lexGroup{alts: alts, caseSens: caseSens, oneWay: oneWay, ctx: ctx, source: where}
+				for i, a := range alts {
+					if a == "" {
+						f.Close()
+						return nil, fmt.Errorf("canary: lexicon %s: empty alternative", where)
+					}
+					var keys []string
+					for _, w := range strings.Fields(a) {
+						if caseSens {
+							keys = append(keys, caseKey(w))
+						} else {
+							keys = append(keys, foldKey(w))
+						}
+					}
+					g.altKeys = append(g.altKeys, keys)
+					id := strings.Join(keys, " ")
+					if !caseSens {
+						id = strings.ToLower(id)
+					}
+					if prev, dup := seen[id]; dup {
+						f.Close()
+						return nil, fmt.Errorf("canary: lexicon %s: %q already listed at %s", where, a, prev)
+					}
+					seen[id] = where
+					m := lx.ci
+					if caseSens {
+						m = lx.cs
+					}
+					m[keys[0]] = append(m[keys[0]], lexEntry{g, i})
+				}
+				lx.groups = append(lx.groups, g)
+			}
+		}
+		f.Close()
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("canary: lexicon %s: %w", name, err)
+		}
+	}
+	for _, m := range []map[string][]lexEntry{lx.ci, lx.cs} {
+		for _, es := range m {
+			sort.SliceStable(es, func(a, b int) bool {
+				return len(es[a].g.altKeys[es[a].alt]) > len(es[b].g.altKeys[es[b].alt])
+			})
+		}
+	}
+	return lx, nil
+}
+
+// caseKey folds apostrophes and drops invisible characters, keeping case.
+func caseKey(raw string) string {
+	var b strings.Builder
+	for _, r := range raw {
+		switch {
+		case isIgnorable(r):
+		case isApostrophe(r):
+			b.WriteByte('\'')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// lexMatch is an occurrence of a lexicon alternative in a text.
+type lexMatch struct {
+	g   *lexGroup
+	alt int
+	n   int // words covered
+}
+
+// match finds the longest alternative starting at word k, regardless of
+// context (so that every copy canonicalises the same way).
+func (lx *lexicon) match(t *tokens, k int) (lexMatch, bool) {
+	w := t.words[k]
+	if try := lx.tryEntries(t, k, lx.cs[caseKey(t.raw(k))], true); try.g != nil {
+		return try, true
+	}
+	if w.prot {
+		return lexMatch{}, false
+	}
+	if try := lx.tryEntries(t, k, lx.ci[w.key], false); try.g != nil {
+		return try, true
+	}
+	return lexMatch{}, false
+}
+
+func (lx *lexicon) tryEntries(t *tokens, k int, es []lexEntry, cs bool) lexMatch {
+	for _, e := range es {
+		keys := e.g.altKeys[e.alt]
+		if k+len(keys) > len(t.words) {
+			continue
+		}
+		ok := true
+		for j := 1; j < len(keys) && ok; j++ {
+			w := t.words[k+j]
+			got := w.key
+			if cs {
+				got = caseKey(t.raw(k + j))
+			}
+			ok = got == keys[j] && isBlankGap(t.gap(k+j)) && (cs || !w.prot)
+		}
+		if ok {
+			return lexMatch{g: e.g, alt: e.alt, n: len(keys)}
+		}
+	}
+	return lexMatch{}
+}
+
+func isBlankGap(g string) bool {
+	if g == "" {
+		return false
+	}
+	for _, r := range g {
+		if r != ' ' && !isIgnorable(r) && !isSpaceRune(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func isSpaceRune(r rune) bool {
+	return r == ' ' || r == '\u00A0' || (r >= '\u2000' && r <= '\u200A') || r == '\u202F' || r == '\u205F' || r == '\u3000'
+}
+
+// contextOK reports whether match m at word k of an original may be marked.
+func (m lexMatch) contextOK(t *tokens, k int) bool {
+	if m.g.oneWay && m.alt != 0 {
+		return false
+	}
+	if !m.g.caseSens {
+		for j := 0; j < m.n; j++ {
+			if w := t.words[k+j]; w.prot || w.name {
+				return false
+			}
+		}
+	}
+	next := k + m.n
+	switch m.g.ctx {
+	case ctxNextWord, ctxTitle:
+		if next >= len(t.words) || t.gap(next) != " " {
+			return false
+		}
+		w := t.words[next]
+		if m.g.ctx == ctxTitle {
+			return w.capital
+		}
+		r, _ := utf8.DecodeRuneInString(t.raw(next))
+		return !w.capital && !w.prot && r >= 'a' && r <= 'z'
+	case ctxAcronym:
+		if next >= len(t.words) {
+			return false
+		}
+		g := t.gap(next)
+		if g == " " {
+			r, _ := utf8.DecodeRuneInString(t.raw(next))
+			return r >= 'a' && r <= 'z'
+		}
+		return len(g) >= 2 && strings.ContainsRune(",;:)", rune(g[0])) && g[1] == ' '
+	}
+	return true
+}
+
+// render writes alternative alt of group g in place of an original that
+// starts with a capital (capital) and uses curly apostrophes (curly).
+func (g *lexGroup) render(alt int, capital, curly bool) string {
+	s := g.alts[alt]
+	if curly {
+		s = strings.ReplaceAll(s, "'", "\u2019")
+	}
+	if capital && !g.caseSens && s != "" && s[0] >= 'a' && s[0] <= 'z' {
+		s = string(s[0]-'a'+'A') + s[1:]
+	}
+	return s
+}
