@@ -1,0 +1,392 @@
+package leak
+
+import (
+	"sort"
+)
+
+// unit is one claim to verify: a transcript-style block or a quotation,
+// cut into pieces at ellipses.
+type unit struct {
+	pieces []piece
+	label  string // speaker as written
+	member string // label resolved to a member id, "" if none
+	clock  int    // claimed minutes after midnight, -1 if none
+	quote  bool
+}
+
+type anchor struct{ msg, i0, i1, j0 int32 }
+
+// seg is a run of leak tokens attributed to one message (msg >= 0) or to
+// none (msg < 0: no source).
+type seg struct {
+	a, b           int
+	msg            int
+	lt             []token
+	ids            []uint32
+	ops            []op
+	st             diffStats
+	headCut        bool // message words before the leak's first word omitted
+	tailCut        bool
+	headOK, tailOK bool // such omissions are admitted (ellipsis, quotation)
+	cost           int
+}
+
+func (s *seg) edits() bool {
+	return s.st.inserts+s.st.deletes > 0 || s.headCut && !s.headOK || s.tailCut && !s.tailOK
+}
+
+// anchors finds maximal exact runs of shared word 3-grams between the leak
+// ids and the messages.
+func (ix *Index) anchors(ids []uint32) []anchor {
+	n := len(ids)
+	var out []anchor
+	if n < shingleK {
+		if n == 0 || ids[0] == 0 {
+			return nil
+		}
+		ps := ix.unigrams[ids[0]]
+		if len(ps) > 8*maxPostings {
+			ps = ps[:8*maxPostings]
+		}
+	next:
+		for _, p := range ps {
+			mids := ix.ids[p.msg]
+			if int(p.pos)+n > len(mids) {
+				continue
+			}
+			for k := 1; k < n; k++ {
+				if mids[int(p.pos)+k] != ids[k] {
+					continue next
+				}
+			}
+			out = append(out, anchor{p.msg, 0, int32(n), p.pos})
+		}
+		return out
+	}
+	open := map[uint64]int32{}
+	for i := 0; i+shingleK <= n; i++ {
+		if ids[i] == 0 || ids[i+1] == 0 || ids[i+2] == 0 {
+			continue
+		}
+		ps := ix.shingles[shingleKey(ids[i], ids[i+1], ids[i+2])]
+		if len(ps) > maxPostings {
+			continue
+		}
+		for _, p := range ps {
+			k := uint64(uint32(p.msg))<<32 | uint64(uint32(p.pos-int32(i)))
+			if ai, ok := open[k]; ok && out[ai].i1 == int32(i+shingleK-1) {
+				out[ai].i1++
+				continue
+			}
+			open[k] = int32(len(out))
+			out = append(out, anchor{p.msg, int32(i), int32(i + shingleK), p.pos})
+		}
+	}
+	return out
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// assign gives each leak position to the longest anchor covering it,
+// preferring the claimed speaker and then the message after prev.
+func (ix *Index) assign(n int, as []anchor, member string, prev int) []int {
+	order := make([]int, len(as))
+	for i := range order {
+		order[i] = i
+	}
+	pref := func(a anchor) (bool, int) {
+		return member != "" && ix.msgs[a.msg].Sender == member, abs(int(a.msg) - (prev + 1))
+	}
+	sort.Slice(order, func(x, y int) bool {
+		a, b := as[order[x]], as[order[y]]
+		if la, lb := a.i1-a.i0, b.i1-b.i0; la != lb {
+			return la > lb
+		}
+		sa, pa := pref(a)
+		sb, pb := pref(b)
+		if sa != sb {
+			return sa
+		}
+		if pa != pb {
+			return pa < pb
+		}
+		return a.msg < b.msg
+	})
+	owner := make([]int, n)
+	for i := range owner {
+		owner[i] = -1
+	}
+	for _, ai := range order {
+		a := as[ai]
+		free := 0
+		for i := a.i0; i < a.i1; i++ {
+			if owner[i] < 0 {
+				free++
+			}
+		}
+		if free < min(shingleK, int(a.i1-a.i0)) {
+			continue
+		}
+		for i := a.i0; i < a.i1; i++ {
+			if owner[i] < 0 {
+				owner[i] = int(a.msg)
+			}
+		}
+	}
+	return owner
+}
+
+type run struct{ a, b, msg int }
+
+// runs turns per-position owners into segments: edits inside a message
+// are absorbed, stray short matches dropped, unmatched stretches of four
+// or more words kept as sourceless runs.
+func (ix *Index) runs(owner []int, ids []uint32, member string, prev int) []run {
+	n := len(owner)
+	var rs []run
+	for i := 0; i < n; {
+		j := i
+		for j < n && owner[j] == owner[i] {
+			j++
+		}
+		rs = append(rs, run{i, j, owner[i]})
+		i = j
+	}
+	// Drop short matches that are neither the whole claim nor most of
+	// their message: common phrases inside invented text.
+	for k := range rs {
+		r := &rs[k]
+		if r.msg >= 0 && r.b-r.a < 5 && r.b-r.a < n && 2*(r.b-r.a) < len(ix.ids[r.msg]) {
+			r.msg = -1
+		}
+	}
+	merge := func(rs []run) []run {
+		var out []run
+		for _, r := range rs {
+			if len(out) > 0 && out[len(out)-1].msg == r.msg {
+				out[len(out)-1].b = r.b
+				continue
+			}
+			out = append(out, r)
+		}
+		return out
+	}
+	rs = merge(rs)
+	// A gap between two runs of the same message is an edit inside it.
+	for changed := true; changed; {
+		changed = false
+		for k := 1; k+1 < len(rs); k++ {
+			if rs[k].msg < 0 && rs[k-1].msg >= 0 && rs[k-1].msg == rs[k+1].msg {
+				rs[k].msg = rs[k-1].msg
+				changed = true
+			}
+		}
+		rs = merge(rs)
+	}
+	// Short unmatched stretches that are a whole short message ("Thank
+	// you.") are that message; others attach to a neighbour.
+	for k := range rs {
+		if rs[k].msg >= 0 || rs[k].b-rs[k].a >= shortLen {
+			continue
+		}
+		if ms := ix.short[idKey(ids[rs[k].a:rs[k].b])]; len(ms) > 0 {
+			rs[k].msg = ix.pickShort(ms, member, prev)
+			continue
+		}
+		if rs[k].b-rs[k].a >= 4 {
+			continue
+		}
+		switch {
+		case k > 0 && rs[k-1].msg >= 0:
+			rs[k].msg = rs[k-1].msg
+		case k+1 < len(rs) && rs[k+1].msg >= 0:
+			rs[k].msg = rs[k+1].msg
+		}
+	}
+	return merge(rs)
+}
+
+// pickShort chooses among messages with identical words: the claimed
+// speaker's first, then the one nearest after prev.
+func (ix *Index) pickShort(ms []int, member string, prev int) int {
+	best := ms[0]
+	for _, m := range ms[1:] {
+		bs := member != "" && ix.msgs[best].Sender == member
+		ms := member != "" && ix.msgs[m].Sender == member
+		if ms && !bs || ms == bs && abs(m-(prev+1)) < abs(best-(prev+1)) {
+			best = m
+		}
+	}
+	return best
+}
+
+// evaluate diffs the leak run against message m.
+func (ix *Index) evaluate(s *seg, m int, hint anchor) {
+	a := s.ids[s.a:s.b]
+	mids := ix.ids[m]
+	lo, hi := 0, len(mids)
+	if len(a)*len(mids) > 4_000_000 { // very long message: diff a window
+		lo = max(0, int(hint.j0)-len(a))
+		hi = min(len(mids), int(hint.j0)+2*len(a))
+	}
+	s.msg = m
+	s.ops = lcsDiff(a, mids[lo:hi], s.a, lo)
+	s.st = stats(s.ops)
+	s.headCut = lo+s.st.head > 0
+	s.tailCut = len(mids)-hi+s.st.tail > 0
+	s.cost = s.st.inserts + s.st.deletes
+	if s.headCut && !s.headOK {
+		s.cost += lo + s.st.head
+	}
+	if s.tailCut && !s.tailOK {
+		s.cost += len(mids) - hi + s.st.tail
+	}
+}
+
+// bagCandidates ranks messages by shared rare words, for stretches that
+// share no 3-gram with any message (short claims, heavy edits).
+func (ix *Index) bagCandidates(ids []uint32, limit int) []int {
+	score := map[int32]float64{}
+	seen := map[uint32]bool{}
+	for _, id := range ids {
+		if id == 0 || seen[id] {
+			continue
+		}
+		seen[id] = true
+		ps := ix.unigrams[id]
+		if len(ps) > 4*maxPostings {
+			continue
+		}
+		w := 1 / float64(len(ps))
+		last := int32(-1)
+		for _, p := range ps {
+			if p.msg != last {
+				score[p.msg] += w
+				last = p.msg
+			}
+		}
+	}
+	ms := make([]int, 0, len(score))
+	for m := range score {
+		ms = append(ms, int(m))
+	}
+	sort.Slice(ms, func(i, j int) bool {
+		if score[int32(ms[i])] != score[int32(ms[j])] {
+			return score[int32(ms[i])] > score[int32(ms[j])]
+		}
+		return ms[i] < ms[j]
+	})
+	if len(ms) > limit {
+		ms = ms[:limit]
+	}
+	return ms
+}
+
+// better reports whether candidate x beats y for the claim.
+func (ix *Index) better(x, y *seg, member string, prev int) bool {
+	if x.cost != y.cost {
+		return x.cost < y.cost
+	}
+	sx := member != "" && ix.msgs[x.msg].Sender == member
+	sy := member != "" && ix.msgs[y.msg].Sender == member
+	if sx != sy {
+		return sx
+	}
+	return abs(x.msg-(prev+1)) < abs(y.msg-(prev+1))
+}
+
+// alignPiece attributes the tokens of one piece to messages.
+func (ix *Index) alignPiece(lt []token, ids []uint32, p piece, u *unit, prev int) []seg {
+	as := ix.anchors(ids)
+	owner := ix.assign(len(ids), as, u.member, prev)
+	var out []seg
+	for _, r := range ix.runs(owner, ids, u.member, prev) {
+		s := seg{a: r.a, b: r.b, msg: -1, lt: lt, ids: ids,
+			headOK: r.a == 0 && p.headOK, tailOK: r.b == len(ids) && p.tailOK}
+		var cands []int
+		var hint anchor
+		if r.msg >= 0 {
+			// the assigned message and others sharing most of the run
+			cands = append(cands, r.msg)
+			for _, a := range as {
+				if int(a.msg) == r.msg && hint.i1 == 0 && a.i0 >= int32(r.a) && a.i1 <= int32(r.b) {
+					hint = a
+				}
+				ov := min(int(a.i1), r.b) - max(int(a.i0), r.a)
+				if int(a.msg) != r.msg && 5*ov >= 3*(r.b-r.a) && len(cands) < 6 && !containsInt(cands, int(a.msg)) {
+					cands = append(cands, int(a.msg))
+				}
+			}
+		} else {
+			cands = ix.bagCandidates(ids[r.a:r.b], 4)
+		}
+		var best *seg
+		for _, m := range cands {
+			c := s
+			h := hint
+			if m != r.msg {
+				h = anchor{j0: 0}
+				for _, a := range as {
+					if int(a.msg) == m {
+						h = a
+						break
+					}
+				}
+			}
+			ix.evaluate(&c, m, h)
+			if best == nil || ix.better(&c, best, u.member, prev) {
+				cc := c
+				best = &cc
+			}
+		}
+		if best != nil && ix.sourced(best, r.msg >= 0, u.quote) {
+			out = append(out, *best)
+		} else {
+			out = append(out, s)
+		}
+	}
+	// Neighbouring runs may have resolved to the same message.
+	var merged []seg
+	for _, s := range out {
+		if k := len(merged) - 1; k >= 0 && s.msg >= 0 && merged[k].msg == s.msg && merged[k].tailCut && s.headCut {
+			m := merged[k]
+			m.b, m.tailOK = s.b, s.tailOK
+			ix.evaluate(&m, s.msg, anchor{})
+			merged[k] = m
+			continue
+		}
+		merged = append(merged, s)
+	}
+	return merged
+}
+
+// sourced decides whether a run really comes from the candidate message:
+// at least half its words must match; for runs found only by shared words
+// (no common 3-gram), the message must also be mostly present.
+func (ix *Index) sourced(s *seg, anchored, quote bool) bool {
+	n := s.b - s.a
+	if 2*s.st.equal < n || s.st.equal == 0 {
+		return false
+	}
+	if anchored {
+		return true
+	}
+	if quote {
+		return n >= 2 && 5*s.st.equal >= 3*n
+	}
+	return 2*s.st.equal >= len(ix.ids[s.msg])
+}
+
+func containsInt(xs []int, x int) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,170 @@
+package leak
+
+import "strings"
+
+// opKind is a word-diff operation.
+type opKind byte
+
+const (
+	opEqual  opKind = '='
+	opDelete opKind = '-' // in the message, not in the leak
+	opInsert opKind = '+' // in the leak, not in the message
+)
+
+type op struct {
+	kind opKind
+	li   int // leak token index (insert, equal)
+	mi   int // message token index (delete, equal)
+}
+
+// lcsDiff aligns leak ids a against message ids b (a window of the
+// message starting at offset off) and returns the edit script with message
+// indices shifted by off.
+func lcsDiff(a, b []uint32, aoff, off int) []op {
+	n, m := len(a), len(b)
+	// dp[i][j] = LCS of a[i:], b[j:]
+	w := m + 1
+	dp := make([]int32, (n+1)*w)
+	for i := n - 1; i >= 0; i-- {
+		for j := m - 1; j >= 0; j-- {
+			if a[i] == b[j] && a[i] != 0 {
+				dp[i*w+j] = dp[(i+1)*w+j+1] + 1
+			} else if x, y := dp[(i+1)*w+j], dp[i*w+j+1]; x >= y {
+				dp[i*w+j] = x
+			} else {
+				dp[i*w+j] = y
+			}
+		}
+	}
+	ops := make([]op, 0, n+m)
+	i, j := 0, 0
+	for i < n || j < m {
+		switch {
+		// Take a match unless skipping the message word loses nothing:
+		// that keeps matched words together ("the troops" against "the
+		// agreement ... the troops") instead of matching the first "the".
+		case i < n && j < m && a[i] == b[j] && a[i] != 0 && dp[i*w+j+1] < dp[i*w+j]:
+			ops = append(ops, op{opEqual, aoff + i, off + j})
+			i++
+			j++
+		case j < m && (i == n || dp[i*w+j+1] >= dp[(i+1)*w+j]):
+			ops = append(ops, op{opDelete, -1, off + j})
+			j++
+		default:
+			ops = append(ops, op{opInsert, aoff + i, -1})
+			i++
+		}
+	}
+	return ops
+}
+
+// diffStats summarises an edit script: matched words, unmatched message
+// words before the first and after the last match (cuts), and edits in
+// between.
+type diffStats struct {
+	equal, head, tail, inserts, deletes int
+	firstEq, lastEq                     int // op indices, -1 if none
+}
+
+func stats(ops []op) diffStats {
+	s := diffStats{firstEq: -1, lastEq: -1}
+	for k, o := range ops {
+		if o.kind == opEqual {
+			if s.firstEq < 0 {
+				s.firstEq = k
+			}
+			s.lastEq = k
+			s.equal++
+		}
+	}
+	for k, o := range ops {
+		switch {
+		case o.kind == opEqual:
+		case o.kind == opDelete && (s.firstEq < 0 || k < s.firstEq):
+			s.head++
+		case o.kind == opDelete && k > s.lastEq:
+			s.tail++
+		case o.kind == opDelete:
+			s.deletes++
+		default:
+			s.inserts++
+		}
+	}
+	return s
+}
+
+// render writes a word diff in the wdiff convention: [-message words-]
+// {+leak words+}. Long unchanged runs are elided; cuts the reader admitted
+// (an ellipsis, a quotation) are omitted, others shown as deletions.
+func render(ops []op, leakText string, lt []token, msgText string, mt []token, showHead, showTail bool, st diffStats) string {
+	var b strings.Builder
+	last := map[*token]bool{}
+	word := func(text string, ts []token, i int) string {
+		// an expanded contraction ("don't" -> do not) shares one span
+		if i > 0 && ts[i-1].start == ts[i].start && ts[i-1].end == ts[i].end && last[&ts[i-1]] {
+			last[&ts[i]] = true
+			return ""
+		}
+		last[&ts[i]] = true
+		return text[ts[i].start:ts[i].end]
+	}
+	emit := func(s string) {
+		if s == "" {
+			return
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s)
+	}
+	const ctx = 4
+	changed := make([]bool, len(ops))
+	for k, o := range ops {
+		head := o.kind == opDelete && (st.firstEq < 0 || k < st.firstEq)
+		tail := o.kind == opDelete && st.lastEq >= 0 && k > st.lastEq
+		if o.kind != opEqual && (!head || showHead) && (!tail || showTail) {
+			changed[k] = true
+		}
+	}
+	near := func(k int) bool {
+		for d := -ctx; d <= ctx; d++ {
+			if k+d >= 0 && k+d < len(ops) && changed[k+d] {
+				return true
+			}
+		}
+		return false
+	}
+	elided := false
+	for k := 0; k < len(ops); {
+		o := ops[k]
+		if !changed[k] {
+			if o.kind == opEqual && near(k) {
+				emit(word(msgText, mt, o.mi))
+				elided = false
+			} else if !elided {
+				emit("…")
+				elided = true
+			}
+			k++
+			continue
+		}
+		// group a run of changes: deletions then insertions
+		var del, ins []string
+		for k < len(ops) && changed[k] {
+			if ops[k].kind == opDelete {
+				del = append(del, word(msgText, mt, ops[k].mi))
+			} else {
+				ins = append(ins, word(leakText, lt, ops[k].li))
+			}
+			k++
+		}
+		if d := strings.Join(strings.Fields(strings.Join(del, " ")), " "); d != "" {
+			emit("[-" + d + "-]")
+		}
+		if i := strings.Join(strings.Fields(strings.Join(ins, " ")), " "); i != "" {
+			emit("{+" + i + "+}")
+		}
+		elided = false
+	}
+	return b.String()
+}

@@ -1,0 +1,207 @@
+package leak
+
+import (
+	"strings"
+	"time"
+)
+
+// Options configures the verifier.
+type Options struct {
+	// Canonicalize, if not nil, maps meaning-preserving alternatives (such
+	// as the lexical marks of a canary-marked copy: "do not"/"don't",
+	// "organise"/"organize") to one form. It receives text after
+	// typographic folding: lower case, invisible characters removed,
+	// straight quotes and apostrophes, ASCII hyphens, whitespace kept. It
+	// is applied to every message and every leaked claim alike.
+	Canonicalize func(string) string
+	// Aliases maps speaker labels as they may appear in a leak ("Envoy",
+	// "Mr. Lansing") to member ids. Labels are also matched against the
+	// member ids themselves, ignoring case and punctuation, and by words
+	// ("KISSINGER" matches "secretary-kissinger" if no other member has
+	// that word).
+	Aliases map[string]string
+	// Location is used to compare claimed clock times ("14:02") with the
+	// messages' times; UTC if nil.
+	Location *time.Location
+	// TimeTolerance is how far a claimed time may be from the sending time
+	// (default one minute).
+	TimeTolerance time.Duration
+}
+
+// shingleK is the word n-gram length of the index.
+const shingleK = 3
+
+// maxPostings skips n-grams that occur more often than this (stop phrases);
+// longer, rarer n-grams carry the alignment.
+const maxPostings = 512
+
+type posting struct{ msg, pos int32 }
+
+// Index is a transcript prepared for verification. Build it once with
+// NewIndex and verify any number of leaks against it; it is safe for
+// concurrent use.
+type Index struct {
+	opt      Options
+	msgs     []Message
+	toks     [][]token
+	ids      [][]uint32
+	vocab    map[string]uint32
+	shingles map[uint64][]posting
+	unigrams map[uint32][]posting
+	short    map[string][]int // token sequence of short messages -> messages
+	aliases  map[string]string
+	senders  []senderName
+}
+
+type senderName struct {
+	id    string
+	norm  string
+	words []string
+}
+
+func shingleKey(a, b, c uint32) uint64 {
+	return uint64(a&0x1FFFFF)<<42 | uint64(b&0x1FFFFF)<<21 | uint64(c&0x1FFFFF)
+}
+
+// shortLen: messages with fewer words are also found by exact lookup.
+const shortLen = 6
+
+func idKey(ids []uint32) string {
+	b := make([]byte, 0, 4*len(ids))
+	for _, id := range ids {
+		b = append(b, byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
+	}
+	return string(b)
+}
+
+// NewIndex normalises and indexes the room's messages.
+func NewIndex(msgs []Message, opt Options) *Index {
+	if opt.Location == nil {
+		opt.Location = time.UTC
+	}
+	if opt.TimeTolerance <= 0 {
+		opt.TimeTolerance = time.Minute
+	}
+	ix := &Index{opt: opt, msgs: msgs, vocab: map[string]uint32{},
+		shingles: map[uint64][]posting{}, unigrams: map[uint32][]posting{},
+		short: map[string][]int{}, aliases: map[string]string{}}
+	for a, id := range opt.Aliases {
+		ix.aliases[normName(a)] = id
+	}
+	ix.toks = make([][]token, len(msgs))
+	ix.ids = make([][]uint32, len(msgs))
+	seen := map[string]bool{}
+	for m, msg := range msgs {
+		ts := tokenize(msg.Text, 0, opt.Canonicalize)
+		ids := make([]uint32, len(ts))
+		for i, t := range ts {
+			id, ok := ix.vocab[t.norm]
+			if !ok {
+				id = uint32(len(ix.vocab) + 1)
+				ix.vocab[t.norm] = id
+			}
+			ids[i] = id
+			ix.unigrams[id] = append(ix.unigrams[id], posting{int32(m), int32(i)})
+			if i >= shingleK-1 {
+				k := shingleKey(ids[i-2], ids[i-1], id)
+				ix.shingles[k] = append(ix.shingles[k], posting{int32(m), int32(i - 2)})
+			}
+		}
+		ix.toks[m], ix.ids[m] = ts, ids
+		if len(ids) > 0 && len(ids) < shortLen {
+			ix.short[idKey(ids)] = append(ix.short[idKey(ids)], m)
+		}
+		if !seen[msg.Sender] {
+			seen[msg.Sender] = true
+			n := normName(msg.Sender)
+			ix.senders = append(ix.senders, senderName{msg.Sender, n, strings.Fields(n)})
+		}
+	}
+	return ix
+}
+
+// Messages returns the indexed messages.
+func (ix *Index) Messages() []Message { return ix.msgs }
+
+func (ix *Index) lookup(ts []token) []uint32 {
+	ids := make([]uint32, len(ts))
+	for i, t := range ts {
+		ids[i] = ix.vocab[t.norm] // 0 if unknown: never matches
+	}
+	return ids
+}
+
+var honorifics = map[string]bool{"mr": true, "mrs": true, "ms": true, "dr": true, "the": true, "professor": true,
+	"prof": true, "secretary": true, "ambassador": true, "general": true, "colonel": true, "president": true,
+	"minister": true, "judge": true, "sir": true, "madam": true}
+
+func normName(s string) string {
+	f := fold(s, 0).s
+	var b strings.Builder
+	for _, r := range f {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r > 0x7f {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte(' ')
+		}
+	}
+	return strings.Join(strings.Fields(b.String()), " ")
+}
+
+// resolve maps a speaker label to a member id; ok is false if no member (or
+// more than one) fits.
+func (ix *Index) resolve(label string) (string, bool) {
+	n := normName(label)
+	if n == "" {
+		return "", false
+	}
+	if id, ok := ix.aliases[n]; ok {
+		return id, true
+	}
+	for _, s := range ix.senders {
+		if s.norm == n {
+			return s.id, true
+		}
+	}
+	words := strings.Fields(n)
+	var sig []string
+	for _, w := range words {
+		if !honorifics[w] {
+			sig = append(sig, w)
+		}
+	}
+	if len(sig) == 0 {
+		sig = words
+	}
+	found := ""
+	for _, s := range ix.senders {
+		if containsAll(s.words, sig) || containsAll(sig, s.words) && len(s.words) > 0 {
+			if found != "" && found != s.id {
+				return "", false
+			}
+			found = s.id
+		}
+	}
+	return found, found != ""
+}
+
+func containsAll(set, sub []string) bool {
+	for _, w := range sub {
+		ok := false
+		for _, x := range set {
+			if x == w {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (ix *Index) knownLabel(label string) bool {
+	_, ok := ix.resolve(label)
+	return ok
+}

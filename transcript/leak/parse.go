@@ -1,0 +1,318 @@
+package leak
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Input limits and errors for leaked text.
+const MaxLeakSize = 8 << 20
+
+// Errors for unusable leak input.
+var (
+	ErrEmpty    = errors.New("leak: the leaked text is empty")
+	ErrBinary   = errors.New("leak: the input looks like a binary file, not text")
+	ErrTooLarge = fmt.Errorf("leak: the leaked text is larger than %d MiB", MaxLeakSize>>20)
+)
+
+// block is a run of leak text under one speaker label: a labelled line and
+// the unlabelled lines that follow it, or a paragraph.
+type block struct {
+	start, end int    // byte span of the content (label excluded)
+	speaker    string // label as written, "" if none
+	explicit   bool   // label written on this block (not carried over)
+	clock      int    // claimed time as minutes after midnight, -1 if none
+	quotes     []quote
+	prose      bool // reads as reporting prose (attribution verbs outside quotes)
+}
+
+type quote struct {
+	start, end int    // inner span
+	speaker    string // attribution found around the quote
+}
+
+var (
+	clockRe = regexp.MustCompile(`^[\[(]?(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?\s*([AaPp]\.?[Mm]\.?)?[\])]?\s*[-|:]?\s*`)
+	labelRe = regexp.MustCompile(`^([\p{L}][\p{L}\p{N}.'’ -]{0,48}?)\s*(?:[\[(](\d{1,2}[:.]\d{2}(?:[:.]\d{2})?\s*(?:[AaPp]\.?[Mm]\.?)?)[\])])?\s*:\s*`)
+	saidRe  = regexp.MustCompile(`(?i)\s+(said|says|asked|replied|wrote|added)$`)
+	verbRe  = regexp.MustCompile(`(?i)\b(said|says|told|asked|replied|added|wrote|insisted|declared|according to|stated|remarked)\b`)
+	beforeQ = regexp.MustCompile(`((?:[Tt]he\s+)?[\p{L}][\p{L}.'’-]*(?:\s+[\p{Lu}][\p{L}.'’-]*){0,3})\s*,?\s+(?:said|says|told \w+|asked|replied|added|wrote|insisted|declared|stated|remarked)\s*[:,]?\s*$`)
+	afterQ  = regexp.MustCompile(`^\s*[,.]?\s*(?:(?:said|says|asked|replied|added|wrote)\s+((?:[Tt]he\s+)?[\p{L}][\p{L}.'’-]*(?:\s+[\p{Lu}][\p{L}.'’-]*){0,3})|((?:[Tt]he\s+)?[\p{L}][\p{L}.'’-]*(?:\s+[\p{Lu}][\p{L}.'’-]*){0,3})\s+(?:said|says|asked|replied|added|wrote))`)
+)
+
+var labelSmallWords = map[string]bool{"of": true, "the": true, "de": true, "van": true, "von": true, "al": true, "bin": true, "la": true, "le": true, "du": true, "and": true, "for": true}
+
+// looksLikeLabel accepts speaker labels: at most five words, all in
+// capitals or each word capitalised ("SECRETARY KISSINGER", "Mr. Lansing",
+// "Envoy said"), or a name the caller knows.
+func looksLikeLabel(label string, known func(string) bool) bool {
+	words := strings.Fields(label)
+	if len(words) == 0 || len(words) > 5 {
+		return false
+	}
+	if known != nil && known(label) {
+		return true
+	}
+	for _, w := range words {
+		r, _ := utf8.DecodeRuneInString(w)
+		if !unicode.IsUpper(r) && !labelSmallWords[strings.ToLower(w)] {
+			return false
+		}
+	}
+	return true
+}
+
+func parseClock(h, m, s, ampm string) int {
+	hh, err1 := strconv.Atoi(h)
+	mm, err2 := strconv.Atoi(m)
+	if err1 != nil || err2 != nil || hh > 23 || mm > 59 {
+		return -1
+	}
+	if ampm != "" {
+		p := strings.ToLower(ampm[:1])
+		if hh > 12 {
+			return -1
+		}
+		if p == "p" && hh < 12 {
+			hh += 12
+		} else if p == "a" && hh == 12 {
+			hh = 0
+		}
+	}
+	return hh*60 + mm
+}
+
+// checkInput rejects empty, oversized and binary input.
+func checkInput(data []byte) error {
+	if len(data) > MaxLeakSize {
+		return ErrTooLarge
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return ErrEmpty
+	}
+	if !utf8.Valid(data) {
+		return fmt.Errorf("%w (not valid UTF-8)", ErrBinary)
+	}
+	ctrl := 0
+	for _, c := range data {
+		if c == 0 {
+			return fmt.Errorf("%w (contains NUL bytes)", ErrBinary)
+		}
+		if c < 0x20 && c != '\n' && c != '\r' && c != '\t' && c != '\f' {
+			ctrl++
+		}
+	}
+	if ctrl*100 > len(data) {
+		return fmt.Errorf("%w (%d control characters)", ErrBinary, ctrl)
+	}
+	return nil
+}
+
+// lineIndex maps byte offsets to 1-based line numbers.
+type lineIndex []int
+
+func newLineIndex(s string) lineIndex {
+	li := lineIndex{0}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			li = append(li, i+1)
+		}
+	}
+	return li
+}
+
+func (li lineIndex) line(off int) int { return sort.SearchInts(li, off+1) }
+
+// parseBlocks splits text into blocks. known, if not nil, reports whether a
+// label names a member (so lower-case member ids are recognised).
+func parseBlocks(text string, known func(string) bool) []block {
+	var blocks []block
+	var cur *block
+	carried, off := "", 0
+	flush := func() {
+		if cur != nil && strings.TrimSpace(text[cur.start:cur.end]) != "" {
+			blocks = append(blocks, *cur)
+		}
+		cur = nil
+	}
+	for off <= len(text) {
+		nl := strings.IndexByte(text[off:], '\n')
+		end := len(text)
+		if nl >= 0 {
+			end = off + nl
+		}
+		line := text[off:end]
+		lineEnd := end
+		if strings.HasSuffix(line, "\r") {
+			lineEnd--
+		}
+		trimmed := strings.TrimLeft(line, " \t\u00a0>*•-")
+		if strings.TrimSpace(trimmed) == "" {
+			flush()
+		} else {
+			p := off + len(line) - len(trimmed)
+			clock := -1
+			if m := clockRe.FindStringSubmatch(text[p:lineEnd]); m != nil && len(m[0]) < lineEnd-p {
+				if c := parseClock(m[1], m[2], m[3], m[4]); c >= 0 {
+					clock = c
+					p += len(m[0])
+				}
+			}
+			label := ""
+			if m := labelRe.FindStringSubmatchIndex(text[p:lineEnd]); m != nil {
+				l := strings.TrimSpace(text[p+m[2] : p+m[3]])
+				l = saidRe.ReplaceAllString(l, "")
+				if looksLikeLabel(l, known) {
+					label = l
+					if m[4] >= 0 {
+						t := text[p+m[4] : p+m[5]]
+						if c := clockRe.FindStringSubmatch(t); c != nil {
+							clock = parseClock(c[1], c[2], c[3], c[4])
+						}
+					}
+					p += m[1]
+				}
+			}
+			if label != "" || clock >= 0 || cur == nil {
+				flush()
+				explicit := label != ""
+				if !explicit {
+					label = carried
+				}
+				carried = label
+				cur = &block{start: p, end: lineEnd, speaker: label, explicit: explicit, clock: clock}
+			} else {
+				cur.end = lineEnd
+			}
+		}
+		if nl < 0 {
+			break
+		}
+		off = end + 1
+	}
+	flush()
+	for i := range blocks {
+		findQuotes(text, &blocks[i])
+	}
+	return blocks
+}
+
+// findQuotes records quotations in a block and whether the block reads as
+// reporting prose around them.
+func findQuotes(text string, b *block) {
+	s := text[b.start:b.end]
+	open := -1
+	var openR rune
+	outside := strings.Builder{}
+	last := 0
+	for i, r := range s {
+		switch {
+		case open < 0 && (r == '“' || r == '"' || r == '«' || r == '„'):
+			open, openR = i+utf8.RuneLen(r), r
+			outside.WriteString(s[last:i])
+			outside.WriteByte(' ')
+		case open >= 0 && (r == '”' && openR != '"' || r == '"' && (openR == '"' || openR == '„') || r == '»' && openR == '«' || r == '“' && openR == '„'):
+			if strings.TrimSpace(s[open:i]) != "" {
+				b.quotes = append(b.quotes, quote{start: b.start + open, end: b.start + i})
+			}
+			open = -1
+			last = i + utf8.RuneLen(r)
+		}
+	}
+	if open >= 0 { // unbalanced: treat the rest as outside text
+		return
+	}
+	outside.WriteString(s[last:])
+	if len(b.quotes) == 0 {
+		return
+	}
+	b.prose = verbRe.MatchString(outside.String())
+	for qi := range b.quotes {
+		q := &b.quotes[qi]
+		before := text[b.start:q.start]
+		if k := strings.LastIndexAny(before, "“\"«„"); k >= 0 {
+			before = before[:k]
+		}
+		if m := beforeQ.FindStringSubmatch(before); m != nil {
+			q.speaker = m[1]
+		}
+		after := text[q.end:b.end]
+		if k := strings.IndexAny(after, "”\"»"); k >= 0 && k < 4 {
+			after = after[k+1:]
+		}
+		if m := afterQ.FindStringSubmatch(after); m != nil && q.speaker == "" {
+			q.speaker = m[1] + m[2]
+		}
+		if q.speaker == "" && b.explicit {
+			q.speaker = b.speaker
+		}
+	}
+}
+
+var ellipsisRe = regexp.MustCompile(`\[\s*(?:\.\s*){3}\]|\[…\]|\(\s*(?:\.\s*){3}\)|\(…\)|…|\.\s?\.\s?\.`)
+
+// piece is part of a claim between ellipses.
+type piece struct {
+	start, end     int
+	headOK, tailOK bool // an omission before/after this piece is admitted
+}
+
+// splitEllipses cuts [start,end) at ellipsis marks. open admits omissions
+// at both ends (quotations are fragments by nature).
+func splitEllipses(text string, start, end int, open bool) []piece {
+	var ps []piece
+	p := start
+	head := open
+	for _, m := range ellipsisRe.FindAllStringIndex(text[start:end], -1) {
+		ps = append(ps, piece{start: p, end: start + m[0], headOK: head, tailOK: true})
+		p, head = start+m[1], true
+	}
+	ps = append(ps, piece{start: p, end: end, headOK: head, tailOK: open})
+	return ps
+}
+
+// Claim is one parsed unit of a leak: a transcript-style line (possibly
+// re-wrapped over several lines) or a quotation in reporting prose.
+type Claim struct {
+	Line    int    `json:"line"`
+	Speaker string `json:"speaker,omitempty"`
+	Time    string `json:"time,omitempty"`
+	Quote   bool   `json:"quote"`
+	Text    string `json:"text"`
+}
+
+// ParseLeak checks and parses leaked text into claims, without a
+// transcript: quotations are used when the text reads as reporting prose.
+func ParseLeak(data []byte) ([]Claim, error) {
+	if err := checkInput(data); err != nil {
+		return nil, err
+	}
+	text := string(data)
+	li := newLineIndex(text)
+	var out []Claim
+	for _, b := range parseBlocks(text, nil) {
+		c := Claim{Speaker: b.speaker}
+		if b.clock >= 0 {
+			c.Time = fmt.Sprintf("%02d:%02d", b.clock/60, b.clock%60)
+		}
+		if b.prose {
+			for _, q := range b.quotes {
+				qc := c
+				qc.Line, qc.Quote, qc.Speaker = li.line(q.start), true, q.speaker
+				qc.Text = strings.TrimSpace(text[q.start:q.end])
+				out = append(out, qc)
+			}
+			continue
+		}
+		c.Line = li.line(b.start)
+		c.Text = strings.TrimSpace(text[b.start:b.end])
+		out = append(out, c)
+	}
+	return out, nil
+}

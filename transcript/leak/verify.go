@@ -1,0 +1,302 @@
+// Package leak verifies leaked or published text against a room's real
+// messages, line by line.
+//
+// Contract: Verify (or Index.Verify) takes the text as published — pasted,
+// retyped, re-wrapped, with or without speaker labels and times, quotations
+// inside reporting prose, excerpts marked with "…" — and gives every line or
+// quotation one verdict:
+//
+//   - authentic: the words are a real message (or an excerpt of one, where
+//     the omission is marked by an ellipsis or the claim is a quotation),
+//     and any stated speaker and time agree with it;
+//   - altered: the closest real message differs in wording (words
+//     inserted, removed or substituted, an unmarked omission, or two
+//     messages spliced together); the diff shows how;
+//   - fabricated: no message is the source of the words;
+//   - misattributed: the words are authentic but the stated speaker or time
+//     is wrong.
+//
+// Comparison is on normalised words (see Normalize): typography, case,
+// whitespace, invisible characters, contractions and number words never
+// make a difference; every other change of wording does. An optional
+// canonicaliser (Options.Canonicalize) extends this to meaning-preserving
+// variants such as a canary-marked copy's lexical marks.
+//
+// The transcript is indexed by word 3-grams, so a leak is aligned in time
+// roughly linear in its length, independent of the transcript's size
+// except for repeated phrases.
+package leak
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Verdict is the outcome for one line or quotation.
+type Verdict string
+
+// Verdicts.
+const (
+	Authentic     Verdict = "authentic"
+	Altered       Verdict = "altered"
+	Fabricated    Verdict = "fabricated"
+	Misattributed Verdict = "misattributed"
+)
+
+// Line is the verdict on one line or quotation of the leak. Line is the
+// 1-based line number where it starts; several Lines may share a line
+// number when one leaked line holds several messages or quotations.
+type Line struct {
+	Line      int     `json:"line"`
+	Text      string  `json:"text"`
+	Verdict   Verdict `json:"verdict"`
+	MessageID string  `json:"message_id"`
+	Sender    string  `json:"sender"`
+	SentAt    string  `json:"sent_at"`
+	Diff      string  `json:"diff"`
+}
+
+// Summary counts the verdicts.
+type Summary struct {
+	Lines         int    `json:"lines"`
+	Authentic     int    `json:"authentic"`
+	Altered       int    `json:"altered"`
+	Fabricated    int    `json:"fabricated"`
+	Misattributed int    `json:"misattributed"`
+	Messages      int    `json:"messages"`
+	Matched       int    `json:"matched_messages"`
+	Note          string `json:"note,omitempty"`
+}
+
+// Report is the result of a verification.
+type Report struct {
+	Lines   []Line  `json:"lines"`
+	Summary Summary `json:"summary"`
+}
+
+// JSON returns the report as one JSON object.
+func (r *Report) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("leak: encode report: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// Verify indexes msgs and verifies leak against them.
+func Verify(msgs []Message, leak []byte, opt Options) (*Report, error) {
+	return NewIndex(msgs, opt).Verify(leak)
+}
+
+// Verify checks leaked text against the indexed transcript. It returns an
+// error only for unusable input (empty, binary, too large).
+func (ix *Index) Verify(leak []byte) (*Report, error) {
+	if err := checkInput(leak); err != nil {
+		return nil, err
+	}
+	text := string(leak)
+	li := newLineIndex(text)
+	rep := &Report{Lines: []Line{}}
+	prev := -1
+	for _, b := range parseBlocks(text, ix.knownLabel) {
+		for _, u := range ix.units(text, b, prev) {
+			rep.Lines = append(rep.Lines, ix.verifyUnit(text, li, u, &prev)...)
+		}
+	}
+	matched := map[string]bool{}
+	s := &rep.Summary
+	for _, l := range rep.Lines {
+		switch l.Verdict {
+		case Authentic:
+			s.Authentic++
+		case Altered:
+			s.Altered++
+		case Fabricated:
+			s.Fabricated++
+		case Misattributed:
+			s.Misattributed++
+		}
+		if l.MessageID != "" {
+			matched[l.MessageID] = true
+		}
+	}
+	s.Lines, s.Messages, s.Matched = len(rep.Lines), len(ix.msgs), len(matched)
+	switch {
+	case s.Lines == 0:
+		s.Note = "the leak contains no words to verify"
+	case s.Matched == 0:
+		s.Note = "no line matches this room's transcript: wrong room, or entirely invented"
+	}
+	return rep, nil
+}
+
+// units turns a block into claims: the whole block (transcript style), or
+// its quotations when it reads as reporting prose around them.
+func (ix *Index) units(text string, b block, prev int) []unit {
+	base := unit{label: b.speaker, clock: b.clock}
+	if b.speaker != "" {
+		base.member, _ = ix.resolve(b.speaker)
+	}
+	if len(b.quotes) > 0 && !b.explicit && ix.proseAround(text, b, prev) {
+		var us []unit
+		for _, q := range b.quotes {
+			u := base
+			u.quote, u.label, u.member = true, q.speaker, ""
+			if q.speaker != "" {
+				u.member, _ = ix.resolve(q.speaker)
+			}
+			u.pieces = splitEllipses(text, q.start, q.end, true)
+			us = append(us, u)
+		}
+		return us
+	}
+	base.pieces = splitEllipses(text, b.start, b.end, false)
+	return []unit{base}
+}
+
+// proseAround reports whether an unlabelled block with quotations is
+// reporting prose (its words as a whole mostly match no message) rather
+// than a message that itself contains a quotation.
+func (ix *Index) proseAround(text string, b block, prev int) bool {
+	lt := tokenize(text[b.start:b.end], b.start, ix.opt.Canonicalize)
+	if len(lt) == 0 {
+		return false
+	}
+	ids := ix.lookup(lt)
+	owner := ix.assign(len(ids), ix.anchors(ids), "", prev)
+	covered := 0
+	for _, o := range owner {
+		if o >= 0 {
+			covered++
+		}
+	}
+	return 10*covered < 7*len(lt)
+}
+
+// verifyUnit aligns a claim and groups its segments into reported lines:
+// segments meeting at clean message boundaries (or across an ellipsis) are
+// separate lines; segments meeting mid-message are one spliced line.
+func (ix *Index) verifyUnit(text string, li lineIndex, u unit, prev *int) []Line {
+	var segs []seg
+	var pieceOf []int
+	for pi, p := range u.pieces {
+		lt := tokenize(text[p.start:p.end], p.start, ix.opt.Canonicalize)
+		if len(lt) == 0 {
+			continue
+		}
+		for _, s := range ix.alignPiece(lt, ix.lookup(lt), p, &u, *prev) {
+			segs = append(segs, s)
+			pieceOf = append(pieceOf, pi)
+			if s.msg >= 0 {
+				*prev = s.msg
+			}
+		}
+	}
+	var out []Line
+	var group []seg
+	flush := func() {
+		if len(group) > 0 {
+			out = append(out, ix.lineFor(text, li, u, group))
+		}
+		group = nil
+	}
+	for k, s := range segs {
+		if k > 0 {
+			p := segs[k-1]
+			sameExcerpt := pieceOf[k] != pieceOf[k-1] && p.msg >= 0 && p.msg == s.msg
+			clean := pieceOf[k] != pieceOf[k-1] || p.msg < 0 || s.msg < 0 || !p.tailCut && !s.headCut
+			if !sameExcerpt && clean {
+				flush()
+			}
+		}
+		group = append(group, s)
+	}
+	flush()
+	return out
+}
+
+func (ix *Index) lineFor(text string, li lineIndex, u unit, g []seg) Line {
+	first, last := g[0], g[len(g)-1]
+	start, end := first.lt[first.a].start, last.lt[last.b-1].end
+	for end < len(text) && strings.IndexByte(".,;:!?", text[end]) >= 0 {
+		end++ // keep closing punctuation in the shown text
+	}
+	l := Line{Line: li.line(start), Text: strings.Join(strings.Fields(text[start:end]), " ")}
+	// the segment carrying the most words names the message
+	main := -1
+	spliced := false
+	for k, s := range g {
+		if s.msg >= 0 && (main < 0 || s.b-s.a > g[main].b-g[main].a) {
+			main = k
+		}
+		if k > 0 && s.msg != g[0].msg {
+			spliced = true
+		}
+	}
+	if main < 0 {
+		l.Verdict = Fabricated
+		l.Diff = "no message in the transcript contains these words"
+		return l
+	}
+	msg := ix.msgs[g[main].msg]
+	l.MessageID, l.Sender, l.SentAt = msg.ID, msg.Sender, msg.SentAt.UTC().Format(time.RFC3339)
+	var diffs []string
+	altered := spliced
+	for _, s := range g {
+		if s.msg < 0 {
+			diffs = append(diffs, "{+"+strings.Join(strings.Fields(text[s.lt[s.a].start:s.lt[s.b-1].end]), " ")+"+}")
+			altered = true
+			continue
+		}
+		m := ix.msgs[s.msg]
+		d := render(s.ops, text, s.lt, m.Text, ix.toks[s.msg], !s.headOK, !s.tailOK, s.st)
+		if spliced {
+			d = fmt.Sprintf("from %s (%s): %s", m.ID, m.Sender, d)
+		}
+		diffs = append(diffs, d)
+		if s.edits() {
+			altered = true
+		}
+	}
+	who := ix.speakerProblem(u, msg)
+	switch {
+	case altered:
+		l.Verdict = Altered
+		if spliced {
+			l.Diff = "spliced from several messages: " + strings.Join(diffs, " | ")
+		} else {
+			l.Diff = strings.Join(diffs, " | ")
+		}
+		if who != "" {
+			l.Diff += "; also " + who
+		}
+	case who != "":
+		l.Verdict = Misattributed
+		l.Diff = who
+	default:
+		l.Verdict = Authentic
+	}
+	return l
+}
+
+// speakerProblem describes a wrong speaker or time, or returns "".
+func (ix *Index) speakerProblem(u unit, m Message) string {
+	var probs []string
+	if u.member != "" && u.member != m.Sender {
+		probs = append(probs, fmt.Sprintf("attributed to %s, but sent by %s", u.label, m.Sender))
+	}
+	if u.clock >= 0 {
+		t := m.SentAt.In(ix.opt.Location)
+		actual := t.Hour()*60 + t.Minute()
+		d := abs(actual - u.clock)
+		if d > 12*60 {
+			d = 24*60 - d
+		}
+		if time.Duration(d)*time.Minute > ix.opt.TimeTolerance {
+			probs = append(probs, fmt.Sprintf("dated %02d:%02d, but sent at %s", u.clock/60, u.clock%60, t.Format("15:04")))
+		}
+	}
+	return strings.Join(probs, "; ")
+}
