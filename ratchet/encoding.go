@@ -175,6 +175,9 @@ func Unmarshal(in []byte) (*State, error) {
 			break
 		}
 		id := toID(dh, num)
+		if _, dup := s.skipped[id]; dup {
+			return nil, fmt.Errorf("%w: duplicate skipped key", ErrBadState)
+		}
 		s.skipped[id] = mk
 		s.order = append(s.order, id)
 	}

@@ -313,6 +313,11 @@ func skipKeys(dh, ck []byte, from, until uint32) (map[skipID][]byte, []skipID, [
 }
 
 func (s *State) decryptCurrent(h *Header, header, ct []byte) ([]byte, error) {
+	if s.ckr == nil {
+		// Only the initiator before any reply, whose DHr is the responder's
+		// signed prekey: nothing legitimate is sent under that key.
+		return nil, ErrAuth
+	}
 	if h.N < s.nr {
 		return nil, ErrDuplicate
 	}

@@ -382,3 +382,15 @@ func TestUnmarshalRejectsCorruptState(t *testing.T) {
 		}
 	}
 }
+
+// FuzzUnmarshal: the session record decoder never panics.
+func FuzzUnmarshal(f *testing.F) {
+	a, b := pair(f)
+	f.Add(a.Marshal())
+	f.Add(b.Marshal())
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if s, err := Unmarshal(in); err == nil {
+			_ = s.Marshal()
+		}
+	})
+}

@@ -1,0 +1,36 @@
+package ratchet
+
+import (
+	"crypto/ecdh"
+	"testing"
+
+	"backchannel/entropy"
+)
+
+// fuzzState returns a responder state that has received one message, so
+// both chains and the KEM keys exist.
+func fuzzState(t testing.TB) *State {
+	t.Helper()
+	sk := make([]byte, 32)
+	ad := make([]byte, 128)
+	spk, err := ecdh.X25519().GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := InitInitiator(entropy.System{}, sk, ad, spk.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := InitResponder(entropy.System{}, sk, ad, spk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := a.Encrypt([]byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Decrypt(m); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
