@@ -6,8 +6,6 @@ const gram = 4
 // maxPostings caps the occurrences of one anchor that are tried.
 const maxPostings = 16
 
-type posting struct{ m, c int32 }
-
 func gramHash(c []canonTok, i int) uint64 {
 	h := uint64(0x9E3779B97F4A7C15)
 	for j := 0; j < gram; j++ {
@@ -17,9 +15,12 @@ func gramHash(c []canonTok, i int) uint64 {
 	return h
 }
 
-// alignment maps leak canonical tokens to (message, canonical position).
-type alignment struct {
-	m, c []int32 // per leak token; m = -1 when unaligned
+// segment is a stretch of the leak aligned to the sent text. When the same
+// text was sent more than once, a segment has several equally good
+// alternatives; scoring then takes, for each member, the best alternative,
+// and the bound pays for the choice (see scoreSet.logMGF).
+type segment struct {
+	alts [][][2]int32 // alternative -> (leak position, position in all)
 }
 
 // steps tried, in order, to resynchronise after a mismatch:
@@ -56,31 +57,51 @@ func extend(leak, orig []canonTok, j, c int, out [][2]int32) [][2]int32 {
 	return out
 }
 
-// align greedily aligns the leak to the indexed messages.
-func (tr *Tracer) align(leak []canonTok) alignment {
-	a := alignment{m: make([]int32, len(leak)), c: make([]int32, len(leak))}
-	for i := range a.m {
-		a.m[i] = -1
-	}
-	var cur, best [][2]int32
+// align greedily aligns the leak to the canonical text of all messages in
+// the order they were sent, so that an excerpt may run across messages too
+// short to be recognised on their own.
+func (tr *Tracer) align(leak []canonTok) []segment {
+	var segs []segment
+	var cur [][2]int32
+	done := 0 // leak positions before done are aligned or passed over
 	for j := 0; j+gram <= len(leak); {
-		var bestM int32 = -1
-		best = best[:0]
-		for _, p := range tr.index[gramHash(leak, j)] {
-			cur = extend(leak, tr.msgs[p.m].layout.canon, j, int(p.c), cur)
-			if len(cur) > len(best) {
-				best, cur = cur, best
-				bestM = p.m
+		var runs [][][2]int32
+		bestLen := 0
+		h := gramHash(leak, j)
+		if tr.frequent[h] {
+			j++ // too common to place the leak
+			continue
+		}
+		for _, g := range tr.index[h] {
+			cur = extend(leak, tr.all, j, int(g), cur[:0])
+			switch {
+			case len(cur) > bestLen:
+				bestLen = len(cur)
+				runs = append(runs[:0], append([][2]int32(nil), cur...))
+			case len(cur) == bestLen && bestLen > 0:
+				runs = append(runs, append([][2]int32(nil), cur...))
 			}
 		}
-		if len(best) < gram {
+		if bestLen < gram {
 			j++
 			continue
 		}
-		for _, pr := range best {
-			a.m[pr[0]], a.c[pr[0]] = bestM, pr[1]
+		for i, run := range runs {
+			// Extend backwards over words skipped for a common anchor.
+			var back [][2]int32
+			for jj, g := int(run[0][0])-1, int(run[0][1])-1; jj >= done && g >= 0 && leak[jj].hash == tr.all[g].hash; jj, g = jj-1, g-1 {
+				back = append(back, [2]int32{int32(jj), int32(g)})
+			}
+			if len(back) > 0 {
+				for a, b := 0, len(back)-1; a < b; a, b = a+1, b-1 {
+					back[a], back[b] = back[b], back[a]
+				}
+				runs[i] = append(back, run...)
+			}
 		}
-		j = int(best[len(best)-1][0]) + 1
+		segs = append(segs, segment{alts: runs})
+		j = int(runs[0][len(runs[0])-1][0]) + 1
+		done = j
 	}
-	return a
+	return segs
 }

@@ -18,9 +18,6 @@ const KeySize = 32
 const (
 	// biasCutoff is the smallest probability of any symbol of a slot.
 	biasCutoff = 0.02
-	// biasShape is the Dirichlet shape of the per-slot bias vectors:
-	// 1/2 gives the arcsine (Tardos) density for binary slots.
-	biasShape = 0.5
 	// copyNoise is the symbol error rate assumed by the single-copy score.
 	copyNoise = 0.1
 )
@@ -69,8 +66,9 @@ func (d *deriver) prf(h hash.Hash, out *[4]uint64, parts []string, n uint32) {
 func uniform(x uint64) float64 { return (float64(x>>11) + 0.5) / (1 << 53) }
 
 // biases returns the cumulative symbol distribution of every slot of a
-// message: cum[i][a] = P(symbol <= a). Each bias vector is a Dirichlet
-// (biasShape) draw, floored at biasCutoff and renormalised.
+// message: cum[i][a] = P(symbol <= a). A binary slot's bias is a Beta(2,2)
+// draw floored at biasCutoff; larger alphabets (the invisible channel's four
+// carriers) are uniform. docs/canary.md explains the choice.
 func (d *deriver) biases(msgID string, l *Layout) [][maxQ]float64 {
 	cum := make([][maxQ]float64, len(l.slots))
 	var r [4]uint64
@@ -79,18 +77,17 @@ func (d *deriver) biases(msgID string, l *Layout) [][maxQ]float64 {
 		d.prf(d.bias, &r, parts, uint32(i))
 		q := int(s.q)
 		var p [maxQ]float64
-		sum := 0.0
-		for a := 0; a < q; a += 2 {
-			// Box–Muller: two standard normals from two uniforms; a Gamma(1/2)
-			// variate is z²/2.
-			u1, u2 := uniform(r[a]), uniform(r[a+1])
-			rad := math.Sqrt(-2 * math.Log(u1))
-			z1, z2 := rad*math.Cos(2*math.Pi*u2), rad*math.Sin(2*math.Pi*u2)
-			p[a] = z1 * z1 / 2
-			if a+1 < q {
-				p[a+1] = z2 * z2 / 2
+		if q == 2 {
+			// Beta(2,2): each weight is a Gamma(2) variate, the sum of two
+			// standard exponentials.
+			p[0] = -math.Log(uniform(r[0])) - math.Log(uniform(r[1]))
+			p[1] = -math.Log(uniform(r[2])) - math.Log(uniform(r[3]))
+		} else {
+			for a := 0; a < q; a++ {
+				p[a] = 1
 			}
 		}
+		sum := 0.0
 		for a := 0; a < q; a++ {
 			sum += p[a]
 		}

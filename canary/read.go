@@ -11,19 +11,25 @@ type channels struct {
 
 func leakChannels(t *tokens) channels {
 	var ch channels
-	for k := 1; k < len(t.words) && !(ch.style && ch.space); k++ {
+	fancy, plain, one, two := 0, 0, 0, 0
+	for k := 1; k < len(t.words); k++ {
 		g := t.gap(k)
-		if !ch.style {
-			if f, _ := styleUnits(g, false); f > 0 {
-				ch.style = true
-			} else if f, _ := styleUnits(t.raw(k), true); f > 0 {
-				ch.style = true
-			}
-		}
-		if !ch.space && sentenceSpaces(g) == 2 {
-			ch.space = true
+		f, p := styleUnits(g, false)
+		fancy, plain = fancy+f, plain+p
+		f, p = styleUnits(t.raw(k), true)
+		fancy, plain = fancy+f, plain+p
+		switch sentenceSpaces(g) {
+		case 1:
+			one++
+		case 2:
+			two++
 		}
 	}
+	// A marked copy uses each style on about half of its slots; a stray
+	// typographic character in an otherwise plain leak does not make the
+	// channel readable.
+	ch.style = fancy > 0 && 10*fancy >= fancy+plain
+	ch.space = two > 0 && 10*two >= one+two
 	return ch
 }
 

@@ -38,19 +38,43 @@ func logMGF(terms []term, lambda float64) float64 {
 // maxLambda bounds the search for the Chernoff parameter.
 const maxLambda = 16
 
+// scoreSet is the null model of one member's score: a sum over segments of
+// the best, over the segment's alternatives, of a sum of independent terms.
+// For E[exp(λ max_k X_k)] <= Σ_k E[exp(λ X_k)], the log moment-generating
+// function of the score is at most Σ_seg log Σ_alt exp(Σ_terms log M(λ)).
+type scoreSet [][][]term
+
+func (ss scoreSet) logMGF(lambda float64) float64 {
+	s := 0.0
+	for _, seg := range ss {
+		if len(seg) == 1 {
+			s += logMGF(seg[0], lambda)
+			continue
+		}
+		m := math.Inf(-1)
+		vals := make([]float64, len(seg))
+		for i, alt := range seg {
+			vals[i] = logMGF(alt, lambda)
+			m = math.Max(m, vals[i])
+		}
+		acc := 0.0
+		for _, v := range vals {
+			acc += math.Exp(v - m)
+		}
+		s += m + math.Log(acc)
+	}
+	return s
+}
+
 // logTail returns the natural log of a Chernoff bound on P(S >= z):
-// min over λ in [0, maxLambda] of log E[exp(λS)] - λz. Any λ gives a valid
-// bound; golden-section search on this convex function finds a near-optimal
-// one. The result is <= 0.
-func logTail(terms []term, z float64) float64 {
-	mean := 0.0
-	for _, t := range terms {
-		mean += t.p*t.a + (1-t.p)*t.b
+// min over λ in [0, maxLambda] of log E[exp(λS)] - λz, and at most 0. Any λ
+// gives a valid bound; golden-section search on this convex function finds a
+// near-optimal one.
+func (ss scoreSet) logTail(z float64) float64 {
+	if len(ss) == 0 || z <= 0 {
+		return 0 // every term has mean 0 or less, so no λ > 0 helps
 	}
-	if len(terms) == 0 || z <= mean {
-		return 0
-	}
-	f := func(l float64) float64 { return logMGF(terms, l) - l*z }
+	f := func(l float64) float64 { return ss.logMGF(l) - l*z }
 	lo, hi := 0.0, float64(maxLambda)
 	const phi = 0.6180339887498949
 	x1, x2 := hi-phi*(hi-lo), lo+phi*(hi-lo)

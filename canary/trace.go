@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strings"
 )
 
 // DefaultEpsilon is the default bound on the probability that a trace
@@ -81,10 +80,14 @@ type Evidence struct {
 // Tracer traces leaks against the messages one sender sent. It is safe for
 // concurrent use once built.
 type Tracer struct {
-	key     []byte
-	msgs    []tracedMsg
-	index   map[uint64][]posting
-	members []string
+	key      []byte
+	msgs     []tracedMsg
+	index    map[uint64][]int32 // anchor hash -> positions in all
+	frequent map[uint64]bool    // anchors with more than maxPostings positions
+	all      []canonTok         // canonical tokens of all messages, in order
+	msgOf    []int32            // message of each position of all
+	offset   []int32            // first position of each message in all
+	members  []string
 }
 
 type tracedMsg struct {
@@ -98,7 +101,7 @@ func NewTracer(key []byte, msgs []Message) (*Tracer, error) {
 	if len(key) != KeySize {
 		return nil, ErrKey
 	}
-	tr := &Tracer{key: append([]byte(nil), key...), index: make(map[uint64][]posting)}
+	tr := &Tracer{key: append([]byte(nil), key...), index: make(map[uint64][]int32), frequent: map[uint64]bool{}}
 	memberIdx := map[string]int32{}
 	ids := map[string]bool{}
 	for _, m := range msgs {
@@ -110,7 +113,12 @@ func NewTracer(key []byte, msgs []Message) (*Tracer, error) {
 		}
 		ids[m.ID] = true
 		tm := tracedMsg{id: m.ID, layout: NewLayout(m.Text, m.Policy)}
+		dup := map[string]bool{}
 		for _, r := range m.Recipients {
+			if dup[r] {
+				continue
+			}
+			dup[r] = true
 			i, ok := memberIdx[r]
 			if !ok {
 				i = int32(len(tr.members))
@@ -120,14 +128,23 @@ func NewTracer(key []byte, msgs []Message) (*Tracer, error) {
 			tm.recips = append(tm.recips, i)
 		}
 		mi := int32(len(tr.msgs))
-		c := tm.layout.canon
-		for i := 0; i+gram <= len(c); i++ {
-			h := gramHash(c, i)
-			if ps := tr.index[h]; len(ps) < maxPostings {
-				tr.index[h] = append(ps, posting{mi, int32(i)})
-			}
+		tr.offset = append(tr.offset, int32(len(tr.all)))
+		tr.all = append(tr.all, tm.layout.canon...)
+		for range tm.layout.canon {
+			tr.msgOf = append(tr.msgOf, mi)
 		}
 		tr.msgs = append(tr.msgs, tm)
+	}
+	for i := 0; i+gram <= len(tr.all); i++ {
+		h := gramHash(tr.all, i)
+		switch ps := tr.index[h]; {
+		case tr.frequent[h]:
+		case len(ps) < maxPostings:
+			tr.index[h] = append(ps, int32(i))
+		default:
+			tr.frequent[h] = true
+			delete(tr.index, h)
+		}
 	}
 	return tr, nil
 }
@@ -152,135 +169,233 @@ func (tr *Tracer) Trace(leak string, epsilon float64) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	lt := tokenize(leak)
+	lt := tokenize(validUTF8(leak))
 	lcanon, _ := canonicalTokens(mustLexicon(), lt)
-	al := tr.align(lcanon)
+	segs := tr.align(lcanon)
 	res := &Result{Verdict: Inconclusive, Epsilon: epsilon, Suspects: []Suspect{}, SlotsByChannel: map[string]int{}, MoreWordsNeeded: -1}
-
-	// Group aligned tokens by message.
-	perMsg := map[int32][]int32{} // message -> leak positions
-	var order []int32
-	for j, m := range al.m {
-		if m < 0 {
-			continue
-		}
-		res.WordsMatched++
-		if _, ok := perMsg[m]; !ok {
-			order = append(order, m)
-		}
-		perMsg[m] = append(perMsg[m], int32(j))
-	}
-	res.Messages = len(order)
 	ch := leakChannels(lt)
 
-	type msgRead struct {
-		m     int32
-		reads []readSlot
-		cum   [][maxQ]float64
-	}
-	var reads []msgRead
-	for _, m := range order {
-		tm := &tr.msgs[m]
-		cmap := make([]int32, len(tm.layout.canon))
-		for i := range cmap {
-			cmap[i] = -1
-		}
-		for _, j := range perMsg[m] {
-			cmap[al.c[j]] = j
-		}
-		rs := readSlots(tm.layout, cmap, lt, lcanon, ch)
-		if len(rs) == 0 {
-			continue
-		}
-		for _, r := range rs {
-			res.SlotsByChannel[tm.layout.slots[r.slot].kind.channel().String()]++
-		}
-		res.SlotsRead += len(rs)
-		reads = append(reads, msgRead{m: m, reads: rs, cum: d.biases(tm.id, tm.layout)})
-	}
-
-	// Score every recipient of a message with read slots.
-	type memberScore struct {
-		tardos, copy float64
-		read, match  int
-		msgs         []int // indices into reads
-		ev           []Evidence
-	}
-	scores := map[int32]*memberScore{}
-	for ri, mr := range reads {
-		tm := &tr.msgs[mr.m]
-		for _, mem := range tm.recips {
-			ms := scores[mem]
-			if ms == nil {
-				ms = &memberScore{}
-				scores[mem] = ms
-			}
-			if len(ms.msgs) > 0 && ms.msgs[len(ms.msgs)-1] == ri {
-				continue // listed twice as a recipient
-			}
-			ms.msgs = append(ms.msgs, ri)
-			st := d.stream(tm.id, tr.members[mem])
-			ev := Evidence{MessageID: tm.id, SlotsRead: len(mr.reads)}
-			for _, r := range mr.reads {
-				q := int(tm.layout.slots[r.slot].q)
-				p := prob(&mr.cum[r.slot], r.sym)
-				if st.symbol(r.slot, &mr.cum[r.slot], q) == r.sym {
-					ev.SlotsMatched++
-					ms.tardos += tardosTerm(p).a
-					ms.copy += copyTerm(p).a
-				} else {
-					ms.tardos += tardosTerm(p).b
-					ms.copy += copyTerm(p).b
+	// Read the slots of every alternative of every segment.
+	cums := map[int32][][maxQ]float64{}
+	matchedWords := map[int32]bool{}
+	matchedMsgs := map[int32]bool{}
+	var rsegs [][]altRead
+	for _, sg := range segs {
+		var alts []altRead
+		any := false
+		for ai, pairs := range sg.alts {
+			var ar altRead
+			byMsg := map[int32][][2]int32{}
+			var order []int32
+			for _, pr := range pairs {
+				if ai == 0 {
+					matchedWords[pr[0]] = true
 				}
+				m := tr.msgOf[pr[1]]
+				if _, ok := byMsg[m]; !ok {
+					order = append(order, m)
+				}
+				byMsg[m] = append(byMsg[m], pr)
 			}
-			ms.read += ev.SlotsRead
-			ms.match += ev.SlotsMatched
-			ms.ev = append(ms.ev, ev)
+			for _, m := range order {
+				tm := &tr.msgs[m]
+				cmap := make([]int32, len(tm.layout.canon))
+				for i := range cmap {
+					cmap[i] = -1
+				}
+				for _, pr := range byMsg[m] {
+					cmap[pr[1]-tr.offset[m]] = pr[0]
+				}
+				rs := readSlots(tm.layout, cmap, lt, lcanon, ch)
+				if len(rs) == 0 {
+					continue
+				}
+				if ai == 0 {
+					matchedMsgs[m] = true
+					res.SlotsRead += len(rs)
+					for _, r := range rs {
+						res.SlotsByChannel[tm.layout.slots[r.slot].kind.channel().String()]++
+					}
+				}
+				cum, ok := cums[m]
+				if !ok {
+					cum = d.biases(tm.id, tm.layout)
+					cums[m] = cum
+				}
+				ar.msgs = append(ar.msgs, msgRead{m: m, reads: rs, cum: cum})
+				any = true
+			}
+			alts = append(alts, ar)
+		}
+		if any {
+			rsegs = append(rsegs, alts)
 		}
 	}
+	res.WordsMatched = len(matchedWords)
+	res.Messages = len(matchedMsgs)
+
+	scores := tr.score(d, rsegs)
 	res.Members = len(scores)
 	if len(scores) == 0 {
 		return res, nil
 	}
+	accused, lead, leadLog := tr.decide(rsegs, scores, epsilon)
+	if len(accused) > 0 {
+		res.Verdict = Identified
+		res.Suspects = accused
+		res.MoreWordsNeeded = 0
+		return res, nil
+	}
+	res.Leading = lead
+	logThreshold := math.Log(epsilon / (2 * float64(len(scores))))
+	if lead != nil && leadLog < 0 && lead.SlotsRead > 0 && res.SlotsRead > 0 {
+		rate := -leadLog / float64(lead.SlotsRead) // nats per slot so far
+		slots := -logThreshold / rate
+		words := slots * float64(res.WordsMatched) / float64(res.SlotsRead)
+		res.MoreWordsNeeded = max(1, int(math.Ceil(words))-res.WordsMatched)
+	}
+	return res, nil
+}
 
-	// Group members by the messages they received; innocent members of one
-	// group share the null distribution of their scores.
+type msgRead struct {
+	m     int32
+	reads []readSlot
+	cum   [][maxQ]float64
+}
+
+type altRead struct{ msgs []msgRead }
+
+// memberScore is one member's two scores and evidence.
+type memberScore struct {
+	tardos, copy float64
+	read, match  int
+	ev           []Evidence
+	received     map[int32]bool
+}
+
+// score computes every recipient's scores: per segment, the best
+// alternative for each score.
+func (tr *Tracer) score(d *deriver, rsegs [][]altRead) map[int32]*memberScore {
+	scores := map[int32]*memberScore{}
+	type partial struct{ a, b float64 }
+	for _, alts := range rsegs {
+		best := map[int32]*[3]float64{} // tardos, copy, alternatives present
+		for _, ar := range alts {
+			sum := map[int32]*partial{}
+			for _, mr := range ar.msgs {
+				tm := &tr.msgs[mr.m]
+				for _, mem := range tm.recips {
+					ms := scores[mem]
+					if ms == nil {
+						ms = &memberScore{received: map[int32]bool{}}
+						scores[mem] = ms
+					}
+					ms.received[mr.m] = true
+					p := sum[mem]
+					if p == nil {
+						p = &partial{}
+						sum[mem] = p
+					}
+					st := d.stream(tm.id, tr.members[mem])
+					ev := Evidence{MessageID: tm.id, SlotsRead: len(mr.reads)}
+					for _, r := range mr.reads {
+						q := int(tm.layout.slots[r.slot].q)
+						pr := prob(&mr.cum[r.slot], r.sym)
+						if st.symbol(r.slot, &mr.cum[r.slot], q) == r.sym {
+							ev.SlotsMatched++
+							p.a += tardosTerm(pr).a
+							p.b += copyTerm(pr).a
+						} else {
+							p.a += tardosTerm(pr).b
+							p.b += copyTerm(pr).b
+						}
+					}
+					ms.read += ev.SlotsRead
+					ms.match += ev.SlotsMatched
+					ms.ev = append(ms.ev, ev)
+				}
+			}
+			for mem, p := range sum {
+				if b := best[mem]; b == nil {
+					best[mem] = &[3]float64{p.a, p.b, 1}
+				} else {
+					b[0], b[1], b[2] = math.Max(b[0], p.a), math.Max(b[1], p.b), b[2]+1
+				}
+			}
+		}
+		for mem, b := range best {
+			// A member missing from some alternative scores 0 there.
+			if int(b[2]) < len(alts) {
+				b[0], b[1] = math.Max(b[0], 0), math.Max(b[1], 0)
+			}
+			scores[mem].tardos += b[0]
+			scores[mem].copy += b[1]
+		}
+	}
+	return scores
+}
+
+// decide names the members whose bound is at most epsilon. Members are
+// grouped by the messages they received (innocent members of a group share
+// one null distribution); within a group, the bound falls as the score
+// rises, so members are checked in order of score.
+func (tr *Tracer) decide(rsegs [][]altRead, scores map[int32]*memberScore, epsilon float64) ([]Suspect, *Suspect, float64) {
 	groups := map[string][]int32{}
 	for mem, ms := range scores {
-		var sb strings.Builder
-		for _, ri := range ms.msgs {
-			fmt.Fprintf(&sb, "%d,", ri)
+		var ids []int
+		for m := range ms.received {
+			ids = append(ids, int(m))
 		}
-		groups[sb.String()] = append(groups[sb.String()], mem)
+		sort.Ints(ids)
+		key := fmt.Sprint(ids)
+		groups[key] = append(groups[key], mem)
 	}
+	keys := make([]string, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
 	n := float64(len(scores))
 	logThreshold := math.Log(epsilon / (2 * n)) // two scores, n members
 	var accused []Suspect
 	var lead *Suspect
 	leadLog := 0.0
-	for _, mems := range groups {
-		var tA, tB []term
-		for _, ri := range scores[mems[0]].msgs {
-			mr := reads[ri]
-			for _, r := range mr.reads {
-				p := prob(&mr.cum[r.slot], r.sym)
-				tA = append(tA, tardosTerm(p))
-				tB = append(tB, copyTerm(p))
+	for _, key := range keys {
+		mems := groups[key]
+		recv := scores[mems[0]].received
+		var setA, setB scoreSet
+		for _, alts := range rsegs {
+			var segA, segB [][]term
+			for _, ar := range alts {
+				var tA, tB []term
+				for _, mr := range ar.msgs {
+					if !recv[mr.m] {
+						continue
+					}
+					for _, r := range mr.reads {
+						p := prob(&mr.cum[r.slot], r.sym)
+						tA = append(tA, tardosTerm(p))
+						tB = append(tB, copyTerm(p))
+					}
+				}
+				segA, segB = append(segA, tA), append(segB, tB)
 			}
+			setA, setB = append(setA, segA), append(setB, segB)
 		}
 		bound := map[int32][2]float64{}
 		for test := 0; test < 2; test++ {
 			sort.Slice(mems, func(a, b int) bool {
 				sa, sb := scores[mems[a]], scores[mems[b]]
-				if test == 0 {
-					return sa.copy > sb.copy || (sa.copy == sb.copy && mems[a] < mems[b])
+				x, y := sa.copy, sb.copy
+				if test == 1 {
+					x, y = sa.tardos, sb.tardos
 				}
-				return sa.tardos > sb.tardos || (sa.tardos == sb.tardos && mems[a] < mems[b])
+				return x > y || (x == y && mems[a] < mems[b])
 			})
 			for _, mem := range mems {
-				b := bound[mem]
-				if _, done := bound[mem]; !done {
-					b = [2]float64{logTail(tB, scores[mem].copy), logTail(tA, scores[mem].tardos)}
+				b, done := bound[mem]
+				if !done {
+					b = [2]float64{setB.logTail(scores[mem].copy), setA.logTail(scores[mem].tardos)}
 					bound[mem] = b
 				}
 				if b[test] > logThreshold {
@@ -310,18 +425,5 @@ func (tr *Tracer) Trace(leak string, epsilon float64) (*Result, error) {
 		}
 		return accused[a].Member < accused[b].Member
 	})
-	if len(accused) > 0 {
-		res.Verdict = Identified
-		res.Suspects = accused
-		res.MoreWordsNeeded = 0
-		return res, nil
-	}
-	res.Leading = lead
-	if lead != nil && leadLog < 0 && lead.SlotsRead > 0 && res.SlotsRead > 0 {
-		rate := -leadLog / float64(lead.SlotsRead) // nats per slot so far
-		slots := -logThreshold / rate
-		words := slots * float64(res.WordsMatched) / float64(res.SlotsRead)
-		res.MoreWordsNeeded = max(1, int(math.Ceil(words))-res.WordsMatched)
-	}
-	return res, nil
+	return accused, lead, leadLog
 }

@@ -130,7 +130,7 @@ func (s *simulator) leak(rng *rand.Rand, r *room, c Case) (string, map[string]bo
 	case Retype:
 		leak = canary.Normalize(leak)
 	case Edits:
-		leak = editWords(rng, canary.Normalize(leak), s.vocab, 0.05)
+		leak = canary.Normalize(editWords(rng, leak, s.vocab, 0.05))
 	case PasteEdits:
 		leak = editWords(rng, leak, s.vocab, 0.05)
 	case Paraphrase:
