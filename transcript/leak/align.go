@@ -14,7 +14,10 @@ type unit struct {
 	quote  bool
 }
 
-type anchor struct{ msg, i0, i1, j0 int32 }
+type anchor struct {
+	msg, i0, i1, j0 int32
+	line            bool // a whole leaked line equal to a short message: assigned first
+}
 
 // seg is a run of leak tokens attributed to one message (msg >= 0) or to
 // none (msg < 0: no source).
@@ -44,6 +47,12 @@ func (ix *Index) anchors(ids []uint32) []anchor {
 		if n == 0 || ids[0] == 0 {
 			return nil
 		}
+		if ms := ix.short[idKey(ids)]; len(ms) > 0 { // a whole short message
+			for _, m := range ms {
+				out = append(out, anchor{int32(m), 0, int32(n), 0, false})
+			}
+			return out
+		}
 		ps := ix.unigrams[ids[0]]
 		if len(ps) > 8*maxPostings {
 			ps = ps[:8*maxPostings]
@@ -59,7 +68,7 @@ func (ix *Index) anchors(ids []uint32) []anchor {
 					continue next
 				}
 			}
-			out = append(out, anchor{p.msg, 0, int32(n), p.pos})
+			out = append(out, anchor{p.msg, 0, int32(n), p.pos, false})
 		}
 		return out
 	}
@@ -79,7 +88,7 @@ func (ix *Index) anchors(ids []uint32) []anchor {
 				continue
 			}
 			open[k] = int32(len(out))
-			out = append(out, anchor{p.msg, int32(i), int32(i + shingleK), p.pos})
+			out = append(out, anchor{p.msg, int32(i), int32(i + shingleK), p.pos, false})
 		}
 	}
 	return out
@@ -94,23 +103,26 @@ func abs(x int) int {
 
 // assign gives each leak position to the longest anchor covering it,
 // preferring the claimed speaker and then the message after prev.
-func (ix *Index) assign(n int, as []anchor, member string, prev int) []int {
+func (ix *Index) assign(n int, as []anchor, u *unit, prev int) []int {
 	order := make([]int, len(as))
 	for i := range order {
 		order[i] = i
 	}
-	pref := func(a anchor) (bool, int) {
-		return member != "" && ix.msgs[a.msg].Sender == member, abs(int(a.msg) - (prev + 1))
+	pref := func(a anchor) (int, int) {
+		return ix.fits(u, int(a.msg)), abs(int(a.msg) - (prev + 1))
 	}
 	sort.Slice(order, func(x, y int) bool {
 		a, b := as[order[x]], as[order[y]]
+		if a.line != b.line {
+			return a.line
+		}
 		if la, lb := a.i1-a.i0, b.i1-b.i0; la != lb {
 			return la > lb
 		}
 		sa, pa := pref(a)
 		sb, pb := pref(b)
 		if sa != sb {
-			return sa
+			return sa > sb
 		}
 		if pa != pb {
 			return pa < pb
@@ -146,7 +158,7 @@ type run struct{ a, b, msg int }
 // runs turns per-position owners into segments: edits inside a message
 // are absorbed, stray short matches dropped, unmatched stretches of four
 // or more words kept as sourceless runs.
-func (ix *Index) runs(owner []int, ids []uint32, member string, prev int) []run {
+func (ix *Index) runs(owner []int, lt []token, ids []uint32, u *unit, prev int) []run {
 	n := len(owner)
 	var rs []run
 	for i := 0; i < n; {
@@ -156,14 +168,6 @@ func (ix *Index) runs(owner []int, ids []uint32, member string, prev int) []run 
 		}
 		rs = append(rs, run{i, j, owner[i]})
 		i = j
-	}
-	// Drop short matches that are neither the whole claim nor most of
-	// their message: common phrases inside invented text.
-	for k := range rs {
-		r := &rs[k]
-		if r.msg >= 0 && r.b-r.a < 5 && r.b-r.a < n && 2*(r.b-r.a) < len(ix.ids[r.msg]) {
-			r.msg = -1
-		}
 	}
 	merge := func(rs []run) []run {
 		var out []run
@@ -176,53 +180,102 @@ func (ix *Index) runs(owner []int, ids []uint32, member string, prev int) []run 
 		}
 		return out
 	}
-	rs = merge(rs)
 	// A gap between two runs of the same message is an edit inside it.
-	for changed := true; changed; {
-		changed = false
-		for k := 1; k+1 < len(rs); k++ {
-			if rs[k].msg < 0 && rs[k-1].msg >= 0 && rs[k-1].msg == rs[k+1].msg {
-				rs[k].msg = rs[k-1].msg
-				changed = true
+	closeGaps := func(rs []run) []run {
+		for changed := true; changed; {
+			changed = false
+			for k := 1; k+1 < len(rs); k++ {
+				if rs[k].msg < 0 && rs[k-1].msg >= 0 && rs[k-1].msg == rs[k+1].msg {
+					rs[k].msg = rs[k-1].msg
+					changed = true
+				}
+			}
+			rs = merge(rs)
+		}
+		return rs
+	}
+	rs = closeGaps(rs)
+	// Drop short matches that are neither the whole claim nor most of
+	// their message: common phrases inside invented text.
+	for k := range rs {
+		r := &rs[k]
+		if r.msg >= 0 && r.b-r.a < 5 && r.b-r.a < n && 2*(r.b-r.a) < len(ix.ids[r.msg]) {
+			r.msg = -1
+		}
+	}
+	rs = closeGaps(merge(rs))
+	// Unmatched stretches are examined line by line: a line that is a
+	// whole short message ("Thank you.") is that message.
+	var split []run
+	for _, r := range rs {
+		if r.msg >= 0 {
+			split = append(split, r)
+			continue
+		}
+		a := r.a
+		for i := r.a + 1; i <= r.b; i++ {
+			if i == r.b || lt[i].line {
+				split = append(split, run{a, i, -1})
+				a = i
 			}
 		}
-		rs = merge(rs)
 	}
-	// Short unmatched stretches that are a whole short message ("Thank
-	// you.") are that message; others attach to a neighbour.
+	rs = split
 	for k := range rs {
-		if rs[k].msg >= 0 || rs[k].b-rs[k].a >= shortLen {
+		if rs[k].msg < 0 && rs[k].b-rs[k].a < shortLen {
+			if ms := ix.short[idKey(ids[rs[k].a:rs[k].b])]; len(ms) > 0 {
+				rs[k].msg = ix.pickShort(ms, u, prev)
+			}
+		}
+	}
+	rs = closeGaps(merge(rs))
+	// Short unmatched stretches attach to the neighbour on their line
+	// (an edit at the start or end of a message); a short line of its own
+	// stays unattributed.
+	for k := range rs {
+		r := rs[k]
+		if r.msg >= 0 || r.b-r.a >= 4 {
 			continue
 		}
-		if ms := ix.short[idKey(ids[rs[k].a:rs[k].b])]; len(ms) > 0 {
-			rs[k].msg = ix.pickShort(ms, member, prev)
-			continue
-		}
-		if rs[k].b-rs[k].a >= 4 {
-			continue
-		}
+		startsLine := r.a > 0 && lt[r.a].line
+		endsLine := r.b == n || lt[r.b].line
+		prevMsg, nextMsg := k > 0 && rs[k-1].msg >= 0, k+1 < len(rs) && rs[k+1].msg >= 0
 		switch {
-		case k > 0 && rs[k-1].msg >= 0:
+		case startsLine && endsLine:
+		case startsLine && nextMsg:
+			rs[k].msg = rs[k+1].msg
+		case prevMsg:
 			rs[k].msg = rs[k-1].msg
-		case k+1 < len(rs) && rs[k+1].msg >= 0:
+		case nextMsg:
 			rs[k].msg = rs[k+1].msg
 		}
 	}
 	return merge(rs)
 }
 
-// pickShort chooses among messages with identical words: the claimed
-// speaker's first, then the one nearest after prev.
-func (ix *Index) pickShort(ms []int, member string, prev int) int {
+// pickShort chooses among messages with identical words: the one that
+// fits the claimed speaker and time, then the one nearest after prev.
+func (ix *Index) pickShort(ms []int, u *unit, prev int) int {
 	best := ms[0]
 	for _, m := range ms[1:] {
-		bs := member != "" && ix.msgs[best].Sender == member
-		ms := member != "" && ix.msgs[m].Sender == member
-		if ms && !bs || ms == bs && abs(m-(prev+1)) < abs(best-(prev+1)) {
+		fb, fm := ix.fits(u, best), ix.fits(u, m)
+		if fm > fb || fm == fb && abs(m-(prev+1)) < abs(best-(prev+1)) {
 			best = m
 		}
 	}
 	return best
+}
+
+// fits counts the claims (speaker, time) message m agrees with.
+func (ix *Index) fits(u *unit, m int) int {
+	n := 0
+	if u.member != "" && ix.msgs[m].Sender == u.member {
+		n++
+	}
+	if u.clock >= 0 && ix.timeOK(u.clock, ix.msgs[m]) {
+		n++
+	}
+	return n
 }
 
 // evaluate diffs the leak run against message m.
@@ -288,14 +341,12 @@ func (ix *Index) bagCandidates(ids []uint32, limit int) []int {
 }
 
 // better reports whether candidate x beats y for the claim.
-func (ix *Index) better(x, y *seg, member string, prev int) bool {
+func (ix *Index) better(x, y *seg, u *unit, prev int) bool {
 	if x.cost != y.cost {
 		return x.cost < y.cost
 	}
-	sx := member != "" && ix.msgs[x.msg].Sender == member
-	sy := member != "" && ix.msgs[y.msg].Sender == member
-	if sx != sy {
-		return sx
+	if fx, fy := ix.fits(u, x.msg), ix.fits(u, y.msg); fx != fy {
+		return fx > fy
 	}
 	return abs(x.msg-(prev+1)) < abs(y.msg-(prev+1))
 }
@@ -303,9 +354,25 @@ func (ix *Index) better(x, y *seg, member string, prev int) bool {
 // alignPiece attributes the tokens of one piece to messages.
 func (ix *Index) alignPiece(lt []token, ids []uint32, p piece, u *unit, prev int) []seg {
 	as := ix.anchors(ids)
-	owner := ix.assign(len(ids), as, u.member, prev)
+	if len(ids) >= shingleK {
+		// A leaked line that is exactly a short message is that message,
+		// even where its words run on into the next line's.
+		for a := 0; a < len(ids); {
+			b := a + 1
+			for b < len(ids) && !lt[b].line {
+				b++
+			}
+			if (a == 0 || lt[a].line) && b-a < shortLen {
+				if ms := ix.short[idKey(ids[a:b])]; len(ms) > 0 {
+					as = append(as, anchor{int32(ix.pickShort(ms, u, prev)), int32(a), int32(b), 0, true})
+				}
+			}
+			a = b
+		}
+	}
+	owner := ix.assign(len(ids), as, u, prev)
 	var out []seg
-	for _, r := range ix.runs(owner, ids, u.member, prev) {
+	for _, r := range ix.runs(owner, lt, ids, u, prev) {
 		s := seg{a: r.a, b: r.b, msg: -1, lt: lt, ids: ids,
 			headOK: r.a == 0 && p.headOK, tailOK: r.b == len(ids) && p.tailOK}
 		var cands []int
@@ -339,7 +406,7 @@ func (ix *Index) alignPiece(lt []token, ids []uint32, p piece, u *unit, prev int
 				}
 			}
 			ix.evaluate(&c, m, h)
-			if best == nil || ix.better(&c, best, u.member, prev) {
+			if best == nil || ix.better(&c, best, u, prev) {
 				cc := c
 				best = &cc
 			}

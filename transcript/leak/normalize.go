@@ -12,6 +12,7 @@ import (
 type token struct {
 	norm       string
 	start, end int
+	line       bool // a line break precedes the token (set for leaks)
 }
 
 // foldRune maps one rune to its normalised form: "" drops it (invisible
@@ -212,17 +213,17 @@ func numbers(ts []token) []token {
 	for i := 0; i < len(ts); {
 		w := ts[i].norm
 		if o, ok := ordinals[w]; ok {
-			out = append(out, token{o, ts[i].start, ts[i].end})
+			out = append(out, token{o, ts[i].start, ts[i].end, ts[i].line})
 			i++
 			continue
 		}
 		if w == "per" && i+1 < len(ts) && ts[i+1].norm == "cent" {
-			out = append(out, token{"percent", ts[i].start, ts[i+1].end})
+			out = append(out, token{"percent", ts[i].start, ts[i+1].end, ts[i].line})
 			i += 2
 			continue
 		}
 		if strings.ContainsAny(w, ",") && w[0] >= '0' && w[0] <= '9' {
-			out = append(out, token{strings.ReplaceAll(w, ",", ""), ts[i].start, ts[i].end})
+			out = append(out, token{strings.ReplaceAll(w, ",", ""), ts[i].start, ts[i].end, ts[i].line})
 			i++
 			continue
 		}
@@ -258,7 +259,7 @@ func numbers(ts []token) []token {
 			last = j
 			j++
 		}
-		out = append(out, token{strconv.Itoa(total + cur), ts[i].start, ts[last].end})
+		out = append(out, token{strconv.Itoa(total + cur), ts[i].start, ts[last].end, ts[i].line})
 		i = last + 1
 	}
 	return out
@@ -281,9 +282,10 @@ func tokenize(s string, base int, canon func(string) string) []token {
 	ts := make([]token, 0, len(words)+4)
 	for i, w := range words {
 		st, en := f.pos[spans[i][0]], f.pos[spans[i][1]]
+		nl := i > 0 && strings.IndexByte(f.s[spans[i-1][1]:spans[i][0]], '\n') >= 0
 		for _, x := range expand(w) {
 			if x != "" {
-				ts = append(ts, token{x, st, en})
+				ts = append(ts, token{x, st, en, nl})
 			}
 		}
 	}

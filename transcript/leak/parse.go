@@ -42,7 +42,7 @@ var (
 	labelRe = regexp.MustCompile(`^([\p{L}][\p{L}\p{N}.'’ -]{0,48}?)\s*(?:[\[(](\d{1,2}[:.]\d{2}(?:[:.]\d{2})?\s*(?:[AaPp]\.?[Mm]\.?)?)[\])])?\s*:\s*`)
 	saidRe  = regexp.MustCompile(`(?i)\s+(said|says|asked|replied|wrote|added)$`)
 	verbRe  = regexp.MustCompile(`(?i)\b(said|says|told|asked|replied|added|wrote|insisted|declared|according to|stated|remarked)\b`)
-	beforeQ = regexp.MustCompile(`((?:[Tt]he\s+)?[\p{L}][\p{L}.'’-]*(?:\s+[\p{Lu}][\p{L}.'’-]*){0,3})\s*,?\s+(?:said|says|told \w+|asked|replied|added|wrote|insisted|declared|stated|remarked)\s*[:,]?\s*$`)
+	beforeQ = regexp.MustCompile(`((?:[Tt]he\s+)?[\p{L}][\p{L}.'’-]*(?:\s+[\p{Lu}][\p{L}.'’-]*){0,3})\s*,?\s+(?:said|says|told(?:\s+(?:the|a|an))?\s+\w+|asked|replied|added|wrote|insisted|declared|stated|remarked)\s*[:,]?\s*$`)
 	afterQ  = regexp.MustCompile(`^\s*[,.]?\s*(?:(?:said|says|asked|replied|added|wrote)\s+((?:[Tt]he\s+)?[\p{L}][\p{L}.'’-]*(?:\s+[\p{Lu}][\p{L}.'’-]*){0,3})|((?:[Tt]he\s+)?[\p{L}][\p{L}.'’-]*(?:\s+[\p{Lu}][\p{L}.'’-]*){0,3})\s+(?:said|says|asked|replied|added|wrote))`)
 )
 
@@ -66,6 +66,25 @@ func looksLikeLabel(label string, known func(string) bool) bool {
 		}
 	}
 	return true
+}
+
+func endsSentence(s string) bool {
+	s = strings.TrimRight(s, " \t\r")
+	r, _ := utf8.DecodeLastRuneInString(s)
+	return strings.ContainsRune(".?!:\"”’)]…", r)
+}
+
+func isCaps(s string) bool {
+	letters := 0
+	for _, r := range s {
+		if unicode.IsLower(r) {
+			return false
+		}
+		if unicode.IsLetter(r) {
+			letters++
+		}
+	}
+	return letters >= 2
 }
 
 func parseClock(h, m, s, ampm string) int {
@@ -168,7 +187,11 @@ func parseBlocks(text string, known func(string) bool) []block {
 			if m := labelRe.FindStringSubmatchIndex(text[p:lineEnd]); m != nil {
 				l := strings.TrimSpace(text[p+m[2] : p+m[3]])
 				l = saidRe.ReplaceAllString(l, "")
-				if looksLikeLabel(l, known) {
+				// Mid-paragraph, after a line that does not end a sentence,
+				// "Woods: foreign ..." is re-wrapped text, not a label,
+				// unless it names a member or is in capitals.
+				wrapped := cur != nil && !endsSentence(text[cur.start:cur.end])
+				if looksLikeLabel(l, known) && (!wrapped || known != nil && known(l) || isCaps(l)) {
 					label = l
 					if m[4] >= 0 {
 						t := text[p+m[4] : p+m[5]]

@@ -157,22 +157,39 @@ func (ix *Index) units(text string, b block, prev int) []unit {
 }
 
 // proseAround reports whether an unlabelled block with quotations is
-// reporting prose (its words as a whole mostly match no message) rather
-// than a message that itself contains a quotation.
+// reporting prose ("…,” the envoy said.) rather than a message that itself
+// contains a quotation: most words outside the quotations match no
+// message.
 func (ix *Index) proseAround(text string, b block, prev int) bool {
 	lt := tokenize(text[b.start:b.end], b.start, ix.opt.Canonicalize)
 	if len(lt) == 0 {
 		return false
 	}
 	ids := ix.lookup(lt)
-	owner := ix.assign(len(ids), ix.anchors(ids), "", prev)
-	covered := 0
-	for _, o := range owner {
-		if o >= 0 {
-			covered++
+	var long []anchor // common phrases do not make prose a message
+	for _, a := range ix.anchors(ids) {
+		if a.i1-a.i0 >= 5 {
+			long = append(long, a)
 		}
 	}
-	return 10*covered < 7*len(lt)
+	owner := ix.assign(len(ids), long, &unit{clock: -1}, prev)
+	outside, covered := 0, 0
+	for i, t := range lt {
+		in := false
+		for _, q := range b.quotes {
+			if t.start >= q.start && t.end <= q.end {
+				in = true
+				break
+			}
+		}
+		if !in {
+			outside++
+			if owner[i] >= 0 {
+				covered++
+			}
+		}
+	}
+	return outside > 0 && 2*covered < outside
 }
 
 // verifyUnit aligns a claim and groups its segments into reported lines:
@@ -206,7 +223,9 @@ func (ix *Index) verifyUnit(text string, li lineIndex, u unit, prev *int) []Line
 		if k > 0 {
 			p := segs[k-1]
 			sameExcerpt := pieceOf[k] != pieceOf[k-1] && p.msg >= 0 && p.msg == s.msg
-			clean := pieceOf[k] != pieceOf[k-1] || p.msg < 0 || s.msg < 0 || !p.tailCut && !s.headCut
+			// Only a run that ends mid-message followed by one that starts
+			// mid-message is a splice; otherwise each is its own line.
+			clean := pieceOf[k] != pieceOf[k-1] || p.msg < 0 || s.msg < 0 || !p.tailCut || !s.headCut
 			if !sameExcerpt && clean {
 				flush()
 			}
@@ -287,16 +306,19 @@ func (ix *Index) speakerProblem(u unit, m Message) string {
 	if u.member != "" && u.member != m.Sender {
 		probs = append(probs, fmt.Sprintf("attributed to %s, but sent by %s", u.label, m.Sender))
 	}
-	if u.clock >= 0 {
-		t := m.SentAt.In(ix.opt.Location)
-		actual := t.Hour()*60 + t.Minute()
-		d := abs(actual - u.clock)
-		if d > 12*60 {
-			d = 24*60 - d
-		}
-		if time.Duration(d)*time.Minute > ix.opt.TimeTolerance {
-			probs = append(probs, fmt.Sprintf("dated %02d:%02d, but sent at %s", u.clock/60, u.clock%60, t.Format("15:04")))
-		}
+	if u.clock >= 0 && !ix.timeOK(u.clock, m) {
+		probs = append(probs, fmt.Sprintf("dated %02d:%02d, but sent at %s", u.clock/60, u.clock%60, m.SentAt.In(ix.opt.Location).Format("15:04")))
 	}
 	return strings.Join(probs, "; ")
+}
+
+// timeOK reports whether a claimed clock time (minutes after midnight)
+// agrees with the message's sending time within the tolerance.
+func (ix *Index) timeOK(clock int, m Message) bool {
+	t := m.SentAt.In(ix.opt.Location)
+	d := abs(t.Hour()*60 + t.Minute() - clock)
+	if d > 12*60 {
+		d = 24*60 - d
+	}
+	return time.Duration(d)*time.Minute <= ix.opt.TimeTolerance
 }

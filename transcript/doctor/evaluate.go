@@ -1,0 +1,264 @@
+package doctor
+
+import (
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"backchannel/transcript/leak"
+)
+
+// Config configures a benchmark run.
+type Config struct {
+	CorpusDir    string
+	Leaks        int   // leaks per transcript (default 25)
+	Seed         int64 // default 1
+	Rate         float64
+	Canonicalize func(string) string
+}
+
+// Counts is a confusion tally for one verdict class.
+type Counts struct{ TP, FP, FN int }
+
+// Precision is TP/(TP+FP), or 1 when nothing was predicted.
+func (c Counts) Precision() float64 {
+	if c.TP+c.FP == 0 {
+		return 1
+	}
+	return float64(c.TP) / float64(c.TP+c.FP)
+}
+
+// Recall is TP/(TP+FN), or 1 when nothing was expected.
+func (c Counts) Recall() float64 {
+	if c.TP+c.FN == 0 {
+		return 1
+	}
+	return float64(c.TP) / float64(c.TP+c.FN)
+}
+
+// Miss is a doctored line the verifier did not flag correctly, or an
+// authentic one it flagged.
+type Miss struct {
+	Transcript string
+	Edit       Edit
+	Expected   leak.Verdict
+	Got        leak.Verdict
+	Leaked     string
+	Diff       string
+}
+
+// Result aggregates a benchmark run.
+type Result struct {
+	Corpus           string
+	Transcripts      int
+	Messages         int
+	Leaks            int
+	Lines            int
+	Words            int
+	Classes          map[leak.Verdict]*Counts // altered, fabricated, misattributed
+	Flagged          Counts                   // any doctored line flagged (any non-authentic verdict)
+	AuthenticFlagged int
+	ByEdit           map[Edit]*Counts // TP: flagged with the expected verdict, FN: not
+	Misses           []Miss
+	Elapsed          time.Duration // verification time only
+}
+
+func newResult() *Result {
+	r := &Result{Classes: map[leak.Verdict]*Counts{}, ByEdit: map[Edit]*Counts{}}
+	for _, v := range []leak.Verdict{leak.Altered, leak.Fabricated, leak.Misattributed} {
+		r.Classes[v] = &Counts{}
+	}
+	return r
+}
+
+// predicted is the verdict for an item: the expected verdict if any line
+// reported for it has it, else the most severe reported one.
+func predicted(item Item, lines []leak.Line) (leak.Verdict, string) {
+	want := item.Edit.Expected()
+	got, diff := leak.Verdict(""), ""
+	rank := map[leak.Verdict]int{leak.Authentic: 1, leak.Misattributed: 2, leak.Altered: 3, leak.Fabricated: 4}
+	for _, l := range lines {
+		if l.Line < item.FirstLine || l.Line > item.LastLine {
+			continue
+		}
+		if l.Verdict == want && want != leak.Authentic {
+			return want, l.Diff
+		}
+		if rank[l.Verdict] > rank[got] {
+			got, diff = l.Verdict, l.Diff
+		}
+	}
+	if got == "" {
+		got = "unreported"
+	}
+	return got, diff
+}
+
+// Score verifies one leak against its transcript and adds it to r.
+func (r *Result) Score(t Transcript, ix *leak.Index, l Leak) error {
+	start := time.Now()
+	rep, err := ix.Verify([]byte(l.Text))
+	r.Elapsed += time.Since(start)
+	if err != nil {
+		return fmt.Errorf("doctor: verify %s: %w", t.Name, err)
+	}
+	r.Leaks++
+	r.Words += len(strings.Fields(l.Text))
+	for _, it := range l.Items {
+		r.Lines++
+		want := it.Edit.Expected()
+		got, diff := predicted(it, rep.Lines)
+		if r.ByEdit[it.Edit] == nil {
+			r.ByEdit[it.Edit] = &Counts{}
+		}
+		if got == want {
+			r.ByEdit[it.Edit].TP++
+		} else {
+			r.ByEdit[it.Edit].FN++
+			r.Misses = append(r.Misses, Miss{t.Name, it.Edit, want, got, strings.Join(strings.Fields(it.Text), " "), diff})
+		}
+		for v, c := range r.Classes {
+			switch {
+			case got == v && want == v:
+				c.TP++
+			case got == v:
+				c.FP++
+			case want == v:
+				c.FN++
+			}
+		}
+		flagged := got != leak.Authentic
+		switch {
+		case want != leak.Authentic && flagged:
+			r.Flagged.TP++
+		case want != leak.Authentic:
+			r.Flagged.FN++
+		case flagged:
+			r.Flagged.FP++
+			r.AuthenticFlagged++
+		}
+	}
+	return nil
+}
+
+// foreignSentences collects sentences of the other transcripts, used as
+// invented lines (real prose, but from no message of this room).
+func foreignSentences(ts []Transcript, self int) []string {
+	var out []string
+	for i, t := range ts {
+		if i == self {
+			continue
+		}
+		for _, m := range t.Messages {
+			for _, s := range sentences(m.Text) {
+				if n := len(strings.Fields(s)); n <= 30 {
+					out = append(out, s+".")
+				}
+			}
+		}
+	}
+	return out
+}
+
+// fallbackFabrications are used when the corpus has a single transcript.
+var fallbackFabrications = []string{
+	"We have already agreed to hand over the airport before the elections.",
+	"The President told me privately that the sanctions will be lifted next week.",
+	"Our side will pay for the reconstruction if they drop the complaint.",
+	"I can confirm that the minister approved the transfer of the weapons.",
+	"Nobody outside this room knows that the ceasefire is only a pretext.",
+}
+
+// Run generates Config.Leaks leaks per transcript of the corpus, verifies
+// each and scores the verdicts.
+func Run(cfg Config) (*Result, error) {
+	if cfg.Leaks == 0 {
+		cfg.Leaks = 25
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = 1
+	}
+	ts, err := LoadCorpus(cfg.CorpusDir, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	res := newResult()
+	res.Corpus, res.Transcripts = cfg.CorpusDir, len(ts)
+	for i, t := range ts {
+		res.Messages += len(t.Messages)
+		g := &Generator{T: t, Foreign: foreignSentences(ts, i), Rate: cfg.Rate}
+		if len(g.Foreign) == 0 {
+			g.Foreign = fallbackFabrications
+		}
+		ix := leak.NewIndex(t.Messages, leak.Options{Canonicalize: cfg.Canonicalize})
+		rng := rand.New(rand.NewSource(cfg.Seed*1000 + int64(i)))
+		for k := 0; k < cfg.Leaks; k++ {
+			if err := res.Score(t, ix, g.Generate(rng)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	sort.SliceStable(res.Misses, func(a, b int) bool { return res.Misses[a].Edit < res.Misses[b].Edit })
+	return res, nil
+}
+
+// DefaultCorpus returns the shared corpus directory relative to the
+// repository root (../shared/corpus), searching upwards from the working
+// directory; ok is false if it does not exist.
+func DefaultCorpus() (string, bool) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			c := filepath.Join(dir, "..", "shared", "corpus")
+			if st, err := os.Stat(c); err == nil && st.IsDir() {
+				return filepath.Clean(c), true
+			}
+			return "", false
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
+}
+
+// Markdown renders the result as a table for docs/benchmarks.md.
+func (r *Result) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Corpus: %s (%d transcripts, %d messages); %d leaks, %d leaked lines, %d words; verification took %v in total.\n\n",
+		r.Corpus, r.Transcripts, r.Messages, r.Leaks, r.Lines, r.Words, r.Elapsed.Round(time.Millisecond))
+	b.WriteString("| verdict | precision | recall | TP | FP | FN |\n|---|---|---|---|---|---|\n")
+	for _, v := range []leak.Verdict{leak.Altered, leak.Fabricated, leak.Misattributed} {
+		c := r.Classes[v]
+		fmt.Fprintf(&b, "| %s | %.3f | %.3f | %d | %d | %d |\n", v, c.Precision(), c.Recall(), c.TP, c.FP, c.FN)
+	}
+	c := r.Flagged
+	fmt.Fprintf(&b, "| any doctored line flagged | %.3f | %.3f | %d | %d | %d |\n\n", c.Precision(), c.Recall(), c.TP, c.FP, c.FN)
+	fmt.Fprintf(&b, "Authentic lines flagged: %d of %d.\n\n", r.AuthenticFlagged, r.ByEdit[None].total())
+	b.WriteString("| edit | lines | correct verdict |\n|---|---|---|\n")
+	edits := make([]string, 0, len(r.ByEdit))
+	for e := range r.ByEdit {
+		edits = append(edits, string(e))
+	}
+	sort.Strings(edits)
+	for _, e := range edits {
+		c := r.ByEdit[Edit(e)]
+		fmt.Fprintf(&b, "| %s | %d | %d |\n", e, c.TP+c.FN, c.TP)
+	}
+	return b.String()
+}
+
+func (c *Counts) total() int {
+	if c == nil {
+		return 0
+	}
+	return c.TP + c.FN
+}

@@ -1,0 +1,410 @@
+package doctor
+
+import (
+	"fmt"
+	"math/rand"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"backchannel/transcript/leak"
+)
+
+// Edit is the doctoring applied to one leaked line.
+type Edit string
+
+// Edits. None means formatting only: the line must verify as authentic.
+const (
+	None       Edit = "none"
+	Insert     Edit = "inserted line"
+	Substitute Edit = "substituted word"
+	Number     Edit = "changed number"
+	Negate     Edit = "negation"
+	Splice     Edit = "splice of two messages"
+	Swap       Edit = "swapped speakers"
+	Omit       Edit = "omitted context"
+	Retime     Edit = "wrong time"
+)
+
+// Expected verdict of each edit.
+func (e Edit) Expected() leak.Verdict {
+	switch e {
+	case None:
+		return leak.Authentic
+	case Insert:
+		return leak.Fabricated
+	case Swap, Retime:
+		return leak.Misattributed
+	}
+	return leak.Altered
+}
+
+// Style is how a leak is laid out.
+type Style struct {
+	Labels bool // "SPEAKER: text" lines
+	Times  bool // "[14:02]" before labels
+	Prose  bool // press style: quotations inside reporting prose, out of order
+	Blank  bool // blank line between lines
+	Wrap   int  // re-wrap at this width (0: no wrapping)
+	Retype bool // typographic, contraction and number-form changes
+}
+
+// Item is one leaked line with its ground truth.
+type Item struct {
+	Source    int // message index, -1 for an inserted line
+	Speaker   string
+	Text      string
+	Edit      Edit
+	FirstLine int // 1-based physical lines of the leak text
+	LastLine  int
+}
+
+// Leak is a generated leak.
+type Leak struct {
+	Transcript string
+	Style      Style
+	Text       string
+	Items      []Item
+}
+
+// Generator builds doctored leaks from one transcript.
+type Generator struct {
+	T       Transcript
+	Foreign []string // sentences from elsewhere, for inserted lines
+	Rate    float64  // share of lines doctored (default 0.3)
+	Window  int      // messages per leak (default 24)
+	vocab   []string
+}
+
+var stop = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`that this with have from they will would there their which been were what when your about
+	could should these those than then them into some such only also more most very much many other over just like upon
+	shall being does must said here where after before because while might each both said made make` ) {
+		stop[w] = true
+	}
+}
+
+var antonyms = map[string]string{
+	"accept": "reject", "agree": "refuse", "agreed": "refused", "before": "after", "after": "before", "increase": "reduce",
+	"more": "less", "less": "more", "approve": "oppose", "approved": "opposed", "support": "oppose", "always": "never",
+	"never": "always", "possible": "impossible", "important": "trivial", "best": "worst", "early": "late", "open": "closed",
+	"public": "secret", "publish": "suppress", "published": "suppressed", "release": "withhold", "first": "last",
+	"friends": "enemies", "allies": "rivals", "yes": "no", "should": "must", "strongly": "weakly", "favor": "oppose",
+}
+
+var wordRe = regexp.MustCompile(`[A-Za-z]+`)
+
+// pick a random element satisfying ok, or -1.
+func pick(rng *rand.Rand, n int, ok func(int) bool) int {
+	var cand []int
+	for i := 0; i < n; i++ {
+		if ok(i) {
+			cand = append(cand, i)
+		}
+	}
+	if len(cand) == 0 {
+		return -1
+	}
+	return cand[rng.Intn(len(cand))]
+}
+
+func sameWords(a, b string) bool {
+	return slices.Equal(leak.Normalize(a, nil), leak.Normalize(b, nil))
+}
+
+// edit applies e to text; ok is false when e does not apply or changes no
+// word after normalisation.
+func (g *Generator) edit(e Edit, text string, other string, rng *rand.Rand) (string, bool) {
+	var out string
+	switch e {
+	case Substitute:
+		locs := wordRe.FindAllStringIndex(text, -1)
+		k := pick(rng, len(locs), func(i int) bool {
+			w := strings.ToLower(text[locs[i][0]:locs[i][1]])
+			return len(w) >= 4 && !stop[w]
+		})
+		if k < 0 {
+			return "", false
+		}
+		w := text[locs[k][0]:locs[k][1]]
+		r, ok := antonyms[strings.ToLower(w)]
+		for tries := 0; !ok || strings.EqualFold(r, w); tries++ {
+			if tries > 20 {
+				return "", false
+			}
+			r, ok = g.vocab[rng.Intn(len(g.vocab))], true
+		}
+		if w[0] >= 'A' && w[0] <= 'Z' {
+			r = strings.ToUpper(r[:1]) + r[1:]
+		}
+		out = text[:locs[k][0]] + r + text[locs[k][1]:]
+	case Number:
+		locs := regexp.MustCompile(`\b\d+\b`).FindAllStringIndex(text, -1)
+		if len(locs) == 0 {
+			return "", false
+		}
+		l := locs[rng.Intn(len(locs))]
+		n, _ := strconv.Atoi(text[l[0]:l[1]])
+		out = text[:l[0]] + strconv.Itoa(n+1+rng.Intn(9)) + text[l[1]:]
+	case Negate:
+		if locs := regexp.MustCompile(`\b[Nn]ot `).FindAllStringIndex(text, -1); len(locs) > 0 && rng.Intn(3) == 0 {
+			l := locs[rng.Intn(len(locs))]
+			out = text[:l[0]] + text[l[1]:]
+			break
+		}
+		re := regexp.MustCompile(`\b(will|would|should|could|is|are|was|were|must|does|did|has|have|can)\b( not| never)?`)
+		locs := re.FindAllStringSubmatchIndex(text, -1)
+		k := pick(rng, len(locs), func(i int) bool { return locs[i][4] < 0 })
+		if k < 0 {
+			return "", false
+		}
+		out = text[:locs[k][1]] + " not" + text[locs[k][1]:]
+	case Omit:
+		words := strings.Fields(text)
+		if len(words) < 8 {
+			return "", false
+		}
+		cut := -1
+		for i := len(words) - 3; i >= len(words)*2/5; i-- {
+			if strings.HasSuffix(words[i], ",") || strings.HasSuffix(words[i], ";") || strings.HasSuffix(words[i], ".") {
+				cut = i
+				break
+			}
+		}
+		if cut < 0 {
+			cut = len(words) * 2 / 3
+		}
+		out = strings.TrimRight(strings.Join(words[:cut+1], " "), ",;:") + "."
+	case Splice:
+		a, b := strings.Fields(text), strings.Fields(other)
+		if len(a) < 8 || len(b) < 8 {
+			return "", false
+		}
+		out = strings.Join(a[:len(a)/2], " ") + " " + strings.Join(b[len(b)/2:], " ")
+	default:
+		return "", false
+	}
+	if sameWords(out, text) {
+		return "", false
+	}
+	return out, true
+}
+
+// retype makes meaning-preserving changes a person retyping or a paste
+// would make.
+func retype(s string, rng *rand.Rand) string {
+	r := []struct{ from, to string }{
+		{"’", "'"}, {"“", "\""}, {"”", "\""}, {" -- ", " — "}, {"--", "—"}, {"...", "…"},
+		{"don't", "do not"}, {"Don't", "Do not"}, {"I'm", "I am"}, {"it's", "it is"}, {"cannot", "can't"},
+		{"do not", "don't"}, {"will not", "won't"}, {"It is", "It's"}, {"10", "ten"}, {" two ", " 2 "},
+		{" three ", " 3 "}, {" five ", " 5 "}, {"twenty", "20"}, {". ", ".  "}, {", ", ",\u00a0"},
+	}
+	for _, x := range r {
+		if rng.Intn(2) == 0 {
+			s = strings.ReplaceAll(s, x.from, x.to)
+		}
+	}
+	if rng.Intn(3) == 0 { // a copy-paste artefact: zero-width space inside a word
+		if locs := wordRe.FindAllStringIndex(s, -1); len(locs) > 0 {
+			l := locs[rng.Intn(len(locs))]
+			if l[1]-l[0] > 3 {
+				s = s[:l[0]+2] + "\u200b" + s[l[0]+2:]
+			}
+		}
+	}
+	return s
+}
+
+func wrap(s string, width int) string {
+	if width <= 0 {
+		return s
+	}
+	var b strings.Builder
+	col := 0
+	for _, w := range strings.Fields(s) {
+		if col > 0 && col+1+len(w) > width {
+			b.WriteByte('\n')
+			col = 0
+		} else if col > 0 {
+			b.WriteByte(' ')
+			col++
+		}
+		b.WriteString(w)
+		col += len(w)
+	}
+	return b.String()
+}
+
+func sentences(s string) []string {
+	var out []string
+	for _, p := range regexp.MustCompile(`[.!?]["”’]?\s+`).Split(s, -1) {
+		if len(strings.Fields(p)) >= 6 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (g *Generator) init() {
+	if g.Rate == 0 {
+		g.Rate = 0.3
+	}
+	if g.Window == 0 {
+		g.Window = 24
+	}
+	if g.vocab == nil {
+		seen := map[string]bool{}
+		for _, m := range g.T.Messages {
+			for _, w := range wordRe.FindAllString(strings.ToLower(m.Text), -1) {
+				if len(w) >= 5 && !stop[w] && !seen[w] {
+					seen[w] = true
+					g.vocab = append(g.vocab, w)
+				}
+			}
+		}
+		slices.Sort(g.vocab)
+	}
+}
+
+// Generate builds one leak with a random style.
+func (g *Generator) Generate(rng *rand.Rand) Leak {
+	g.init()
+	st := Style{Labels: rng.Intn(10) < 7, Wrap: 0, Retype: rng.Intn(10) < 7}
+	if rng.Intn(2) == 0 {
+		st.Wrap = 40 + rng.Intn(50)
+	}
+	st.Times = st.Labels && rng.Intn(10) < 4
+	st.Prose = !st.Labels && rng.Intn(3) == 0
+	st.Blank = st.Prose || rng.Intn(2) == 0
+	return g.GenerateStyle(rng, st)
+}
+
+// GenerateStyle builds one leak in the given style.
+func (g *Generator) GenerateStyle(rng *rand.Rand, st Style) Leak {
+	g.init()
+	msgs := g.T.Messages
+	n := min(g.Window, len(msgs))
+	start := rng.Intn(len(msgs) - n + 1)
+	var items []Item
+	for i := start; i < start+n; i++ {
+		if rng.Intn(10) == 0 {
+			continue // omitted line: context the leak leaves out
+		}
+		if rng.Float64() < g.Rate/4 && len(g.Foreign) > 0 {
+			who := msgs[start+rng.Intn(n)].Sender
+			items = append(items, Item{Source: -1, Speaker: who, Text: g.Foreign[rng.Intn(len(g.Foreign))], Edit: Insert})
+		}
+		it := Item{Source: i, Speaker: msgs[i].Sender, Text: msgs[i].Text, Edit: None}
+		if rng.Float64() < g.Rate && len(strings.Fields(it.Text)) >= 6 {
+			edits := []Edit{Substitute, Number, Negate, Splice, Omit}
+			if st.Prose {
+				edits = []Edit{Substitute, Number, Negate, Splice}
+			}
+			rng.Shuffle(len(edits), func(a, b int) { edits[a], edits[b] = edits[b], edits[a] })
+			other := msgs[start+rng.Intn(n)].Text
+			for _, e := range edits {
+				if other == it.Text {
+					break
+				}
+				if txt, ok := g.edit(e, it.Text, other, rng); ok {
+					it.Text, it.Edit = txt, e
+					break
+				}
+			}
+		} else if st.Prose && rng.Intn(2) == 0 {
+			if ss := sentences(it.Text); len(ss) > 1 {
+				it.Text = ss[rng.Intn(len(ss))] // a quoted sentence: an excerpt
+			}
+		}
+		items = append(items, it)
+	}
+	if st.Labels || st.Prose {
+		// swap the speakers of a few pairs of unedited lines
+		for tries := 0; tries < 2; tries++ {
+			a := pick(rng, len(items), func(k int) bool { return items[k].Edit == None })
+			b := pick(rng, len(items), func(k int) bool {
+				return a >= 0 && k != a && items[k].Edit == None && items[k].Speaker != items[a].Speaker
+			})
+			if a >= 0 && b >= 0 && rng.Intn(2) == 0 {
+				items[a].Speaker, items[b].Speaker = items[b].Speaker, items[a].Speaker
+				items[a].Edit, items[b].Edit = Swap, Swap
+			}
+		}
+	}
+	if st.Prose {
+		rng.Shuffle(len(items), func(a, b int) { items[a], items[b] = items[b], items[a] })
+	}
+	var b strings.Builder
+	line := 1
+	for k := range items {
+		it := &items[k]
+		at := time.Time{}
+		if it.Source >= 0 {
+			at = msgs[it.Source].SentAt
+		} else if k > 0 && items[k-1].Source >= 0 {
+			at = msgs[items[k-1].Source].SentAt
+		}
+		if st.Times && it.Edit == None && rng.Intn(12) == 0 {
+			it.Edit = Retime
+			at = at.Add(time.Duration(7+rng.Intn(40)) * time.Minute)
+		}
+		text := it.Text
+		if st.Retype {
+			text = retype(text, rng)
+		}
+		label := g.T.Labels[it.Speaker]
+		if label == "" {
+			label = strings.ToUpper(it.Speaker)
+		}
+		if st.Retype && rng.Intn(2) == 0 {
+			label = titleCase(label)
+		}
+		var s string
+		switch {
+		case st.Prose:
+			text = strings.NewReplacer("“", "‘", "”", "’", "\"", "'").Replace(text)
+			switch rng.Intn(3) {
+			case 0:
+				s = fmt.Sprintf("According to the transcript, %s said: “%s”", label, text)
+			case 1:
+				s = fmt.Sprintf("“%s,” %s said.", strings.TrimRight(text, "."), label)
+			default:
+				s = fmt.Sprintf("The record shows that %s told the meeting: \"%s\"", label, text)
+			}
+		case st.Labels:
+			s = label + ": " + text
+			if st.Times {
+				s = "[" + at.Format("15:04") + "] " + s
+			}
+		default:
+			s = text
+		}
+		s = wrap(s, st.Wrap)
+		if k > 0 {
+			b.WriteString("\n")
+			line++
+			if st.Blank {
+				b.WriteString("\n")
+				line++
+			}
+		}
+		it.FirstLine = line
+		line += strings.Count(s, "\n")
+		it.LastLine = line
+		b.WriteString(s)
+	}
+	b.WriteString("\n")
+	return Leak{Transcript: g.T.Name, Style: st, Text: b.String(), Items: items}
+}
+
+func titleCase(s string) string {
+	words := strings.Fields(strings.ToLower(s))
+	for i, w := range words {
+		words[i] = strings.ToUpper(w[:1]) + w[1:]
+	}
+	return strings.Join(words, " ")
+}
