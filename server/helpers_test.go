@@ -174,3 +174,8 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+func decodeJSON(resp *http.Response, v any) error {
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}
