@@ -209,7 +209,7 @@ func (lx *lexicon) match(t *tokens, k int) (lexMatch, bool) {
 	if try := lx.tryEntries(t, k, lx.cs[caseKey(t.raw(k))], true); try.g != nil {
 		return try, true
 	}
-	if w.prot {
+	if w.hard {
 		return lexMatch{}, false
 	}
 	if try := lx.tryEntries(t, k, lx.ci[w.key], false); try.g != nil {
@@ -231,7 +231,7 @@ func (lx *lexicon) tryEntries(t *tokens, k int, es []lexEntry, cs bool) lexMatch
 			if cs {
 				got = caseKey(t.raw(k + j))
 			}
-			ok = got == keys[j] && isBlankGap(t.gap(k+j)) && (cs || !w.prot)
+			ok = got == keys[j] && isBlankGap(t.gap(k+j)) && !w.hard
 		}
 		if ok {
 			return lexMatch{g: e.g, alt: e.alt, n: len(keys)}
@@ -267,6 +267,9 @@ func (m lexMatch) contextOK(t *tokens, k int) bool {
 				return false
 			}
 		}
+	}
+	if c := m.g.alts[len(m.g.alts)-1][0]; c >= '0' && c <= '9' && t.words[k].capital {
+		return false // "Two decades" must not become "2 decades"
 	}
 	next := k + m.n
 	switch m.g.ctx {

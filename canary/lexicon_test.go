@@ -1,0 +1,97 @@
+package canary
+
+import (
+	"bufio"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+func TestLexiconLoads(t *testing.T) {
+	lx, err := loadLexicon(lexiconFS)
+	if err != nil {
+		t.Fatal(err) // includes: an alternative listed twice
+	}
+	if len(lx.groups) < 100 {
+		t.Errorf("only %d lexicon groups", len(lx.groups))
+	}
+}
+
+// negations must never be part of a lexical alternative.
+var negations = []string{"not", "no", "never", "nor", "none", "nothing", "nobody", "neither", "cannot", "without"}
+
+func TestLexiconMeaningPreserving(t *testing.T) {
+	lx := mustLexicon()
+	// Every pair of the blocklist shifts meaning in some context; no group
+	// may offer both.
+	f, err := lexiconFS.Open("lexicon/blocklist.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var block [][2]string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		s := strings.TrimSpace(sc.Text())
+		if s == "" || strings.HasPrefix(s, "#") {
+			continue
+		}
+		a, b, ok := strings.Cut(s, "|")
+		if !ok {
+			t.Fatalf("blocklist line %q", s)
+		}
+		block = append(block, [2]string{strings.TrimSpace(a), strings.TrimSpace(b)})
+	}
+	if len(block) < 10 {
+		t.Fatalf("blocklist has %d pairs", len(block))
+	}
+	numbers := map[string]int{"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+	for _, g := range lx.groups {
+		has := map[string]bool{}
+		for _, a := range g.alts {
+			la := strings.ToLower(a)
+			has[la] = true
+			for _, w := range strings.Fields(la) {
+				for _, n := range negations {
+					if w == n || strings.HasSuffix(w, "n't") {
+						t.Errorf("%s: alternative %q contains a negation", g.source, a)
+					}
+				}
+			}
+		}
+		for _, p := range block {
+			if has[p[0]] && has[p[1]] {
+				t.Errorf("%s: group %v offers blocked pair %q/%q", g.source, g.alts, p[0], p[1])
+			}
+		}
+		// Number forms keep their value, and only words become digits.
+		if v, ok := numbers[strings.ToLower(g.alts[0])]; ok {
+			if n, err := strconv.Atoi(g.alts[1]); err != nil || n != v || !g.oneWay {
+				t.Errorf("%s: number group %v changes value or is not one-way", g.source, g.alts)
+			}
+		}
+		for _, a := range g.alts[1:] {
+			if _, err := strconv.Atoi(a); err == nil && numbers[strings.ToLower(g.alts[0])] == 0 {
+				t.Errorf("%s: digits %q outside a number group", g.source, a)
+			}
+		}
+	}
+}
+
+func TestLexiconRejectsDuplicates(t *testing.T) {
+	for name, files := range map[string]map[string]string{
+		"duplicate":       {"lexicon/a.txt": "toward | towards\n", "lexicon/b.txt": "towards | toward\n"},
+		"unknown context": {"lexicon/a.txt": "@context sideways\n"},
+		"group of one":    {"lexicon/a.txt": "lonely\n"},
+		"empty":           {"lexicon/a.txt": "a | | b\n"},
+	} {
+		fsys := fstest.MapFS{}
+		for p, c := range files {
+			fsys[p] = &fstest.MapFile{Data: []byte(c)}
+		}
+		if _, err := loadLexicon(fsys); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -1,0 +1,112 @@
+package canary
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// exactTail computes P(S >= z) exactly for a small sum of two-valued terms.
+func exactTail(terms []term, z float64) float64 {
+	total := 0.0
+	for mask := 0; mask < 1<<len(terms); mask++ {
+		s, p := 0.0, 1.0
+		for i, t := range terms {
+			if mask&(1<<i) != 0 {
+				s, p = s+t.a, p*t.p
+			} else {
+				s, p = s+t.b, p*(1-t.p)
+			}
+		}
+		if s >= z-1e-12 {
+			total += p
+		}
+	}
+	return total
+}
+
+// The Chernoff bound is never below the exact tail probability.
+func TestChernoffBoundsExactTail(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for trial := 0; trial < 60; trial++ {
+		n := 4 + rng.IntN(12)
+		var tA, tB []term
+		for i := 0; i < n; i++ {
+			p := biasCutoff + rng.Float64()*(1-2*biasCutoff)
+			tA = append(tA, tardosTerm(p))
+			tB = append(tB, copyTerm(p))
+		}
+		for _, terms := range [][]term{tA, tB} {
+			hi := 0.0
+			for _, t := range terms {
+				hi += t.a
+			}
+			for _, frac := range []float64{0.1, 0.3, 0.5, 0.8, 1} {
+				z := hi * frac
+				exact := exactTail(terms, z)
+				bound := math.Exp(scoreSet{{terms}}.logTail(z))
+				if bound < exact*(1-1e-9) {
+					t.Fatalf("n=%d z=%.3f: bound %.3g < exact %.3g", n, z, bound, exact)
+				}
+			}
+		}
+	}
+}
+
+// With alternatives, the bound covers the maximum over them.
+func TestChernoffBoundsMaximum(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for trial := 0; trial < 20; trial++ {
+		var a1, a2 []term
+		for i := 0; i < 6; i++ {
+			a1 = append(a1, tardosTerm(0.2+0.6*rng.Float64()))
+			a2 = append(a2, tardosTerm(0.2+0.6*rng.Float64()))
+		}
+		for _, z := range []float64{1, 3, 5} {
+			// P(max(X1, X2) >= z) for independent X1, X2.
+			p1, p2 := exactTail(a1, z), exactTail(a2, z)
+			exact := 1 - (1-p1)*(1-p2)
+			bound := math.Exp(scoreSet{{a1, a2}}.logTail(z))
+			if bound < exact*(1-1e-9) {
+				t.Fatalf("z=%v: bound %.3g < exact %.3g", z, bound, exact)
+			}
+		}
+	}
+}
+
+// Innocent members' symbols are drawn from the biases: over many members,
+// the fraction sharing the leak's symbol matches the bias.
+func TestSymbolsFollowBiases(t *testing.T) {
+	d, err := newDeriver(testKey(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	longest := ""
+	for _, p := range proseParagraphs(t) {
+		if len(p) > len(longest) {
+			longest = p
+		}
+	}
+	l := NewLayout(longest, PolicyAll)
+	if l.NumSlots() < 100 {
+		t.Fatalf("only %d slots", l.NumSlots())
+	}
+	cum := d.biases("m", l)
+	const members = 3000
+	counts := make([][maxQ]int, len(cum))
+	for r := 0; r < members; r++ {
+		st := d.stream("m", string(rune(0x4E00+r)))
+		for i := range cum {
+			counts[i][st.symbol(i, &cum[i], int(l.slots[i].q))]++
+		}
+	}
+	for i := range cum {
+		for a := 0; a < int(l.slots[i].q); a++ {
+			p := prob(&cum[i], a)
+			sd := math.Sqrt(p * (1 - p) / members)
+			if got := float64(counts[i][a]) / members; math.Abs(got-p) > 5*sd+1e-9 {
+				t.Fatalf("slot %d symbol %d: frequency %.3f, bias %.3f", i, a, got, p)
+			}
+		}
+	}
+}
