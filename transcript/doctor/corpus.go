@@ -60,7 +60,7 @@ func ParseTranscript(name, text string, start time.Time, rng *rand.Rand) Transcr
 	last := ""
 	for _, para := range regexp.MustCompile(`\n\s*\n`).Split(strings.ReplaceAll(text, "\r\n", "\n"), -1) {
 		para = strings.Join(strings.Fields(para), " ")
-		if len(strings.Fields(para)) < 2 || headerLike.MatchString(para) {
+		if len(leak.Normalize(para, nil)) < 2 || headerLike.MatchString(para) {
 			continue
 		}
 		speaker := ""

@@ -155,7 +155,7 @@ func foreignSentences(ts []Transcript, self int) []string {
 		}
 		for _, m := range t.Messages {
 			for _, s := range sentences(m.Text) {
-				if n := len(strings.Fields(s)); n <= 30 {
+				if n := len(strings.Fields(s)); n >= 8 && n <= 30 {
 					out = append(out, s+".")
 				}
 			}

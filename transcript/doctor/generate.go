@@ -83,7 +83,7 @@ var stop = map[string]bool{}
 func init() {
 	for _, w := range strings.Fields(`that this with have from they will would there their which been were what when your about
 	could should these those than then them into some such only also more most very much many other over just like upon
-	shall being does must said here where after before because while might each both said made make` ) {
+	shall being does must said here where after before because while might each both said made make`) {
 		stop[w] = true
 	}
 }
@@ -200,12 +200,24 @@ func retype(s string, rng *rand.Rand) string {
 	r := []struct{ from, to string }{
 		{"’", "'"}, {"“", "\""}, {"”", "\""}, {" -- ", " — "}, {"--", "—"}, {"...", "…"},
 		{"don't", "do not"}, {"Don't", "Do not"}, {"I'm", "I am"}, {"it's", "it is"}, {"cannot", "can't"},
-		{"do not", "don't"}, {"will not", "won't"}, {"It is", "It's"}, {"10", "ten"}, {" two ", " 2 "},
-		{" three ", " 3 "}, {" five ", " 5 "}, {"twenty", "20"}, {". ", ".  "}, {", ", ",\u00a0"},
+		{"do not", "don't"}, {"will not", "won't"}, {"It is", "It's"}, {" two ", " 2 "},
+		{" three ", " 3 "}, {" five ", " 5 "}, {". ", ".  "}, {", ", ",\u00a0"},
 	}
 	for _, x := range r {
 		if rng.Intn(2) == 0 {
 			s = strings.ReplaceAll(s, x.from, x.to)
+		}
+	}
+	if rng.Intn(2) == 0 { // numbers written out, whole numbers only
+		words := map[string]string{"10": "ten", "20": "twenty", "12": "twelve"}
+		locs := regexp.MustCompile(`\b(10|20|12)\b`).FindAllStringIndex(s, -1)
+		for k := len(locs) - 1; k >= 0; k-- {
+			l := locs[k]
+			if l[1]+1 < len(s) && strings.ContainsRune(",.", rune(s[l[1]])) && s[l[1]+1] >= '0' && s[l[1]+1] <= '9' ||
+				l[0] > 0 && strings.ContainsRune(",.$", rune(s[l[0]-1])) {
+				continue // part of 10,000 or 3.10 or $10
+			}
+			s = s[:l[0]] + words[s[l[0]:l[1]]] + s[l[1]:]
 		}
 	}
 	if rng.Intn(3) == 0 { // a copy-paste artefact: zero-width space inside a word
@@ -329,7 +341,7 @@ func (g *Generator) GenerateStyle(rng *rand.Rand, st Style) Leak {
 			b := pick(rng, len(items), func(k int) bool {
 				return a >= 0 && k != a && items[k].Edit == None && items[k].Speaker != items[a].Speaker
 			})
-			if a >= 0 && b >= 0 && rng.Intn(2) == 0 {
+			if a >= 0 && b >= 0 && rng.Intn(2) == 0 && !g.said(items[b].Speaker, items[a].Text) && !g.said(items[a].Speaker, items[b].Text) {
 				items[a].Speaker, items[b].Speaker = items[b].Speaker, items[a].Speaker
 				items[a].Edit, items[b].Edit = Swap, Swap
 			}
@@ -399,6 +411,17 @@ func (g *Generator) GenerateStyle(rng *rand.Rand, st Style) Leak {
 	}
 	b.WriteString("\n")
 	return Leak{Transcript: g.T.Name, Style: st, Text: b.String(), Items: items}
+}
+
+// said reports whether member who sent a message with the same words as
+// text: then attributing text to who is no misattribution.
+func (g *Generator) said(who, text string) bool {
+	for _, m := range g.T.Messages {
+		if m.Sender == who && sameWords(m.Text, text) {
+			return true
+		}
+	}
+	return false
 }
 
 func titleCase(s string) string {

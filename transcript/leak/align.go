@@ -1,6 +1,7 @@
 package leak
 
 import (
+	"slices"
 	"sort"
 )
 
@@ -241,6 +242,10 @@ func (ix *Index) runs(owner []int, lt []token, ids []uint32, u *unit, prev int) 
 		endsLine := r.b == n || lt[r.b].line
 		prevMsg, nextMsg := k > 0 && rs[k-1].msg >= 0, k+1 < len(rs) && rs[k+1].msg >= 0
 		switch {
+		case prevMsg && ix.hasAll(rs[k-1].msg, ids[r.a:r.b]):
+			rs[k].msg = rs[k-1].msg // words of that message displaced by an edit or a wrap
+		case nextMsg && ix.hasAll(rs[k+1].msg, ids[r.a:r.b]):
+			rs[k].msg = rs[k+1].msg
 		case startsLine && endsLine:
 		case startsLine && nextMsg:
 			rs[k].msg = rs[k+1].msg
@@ -251,6 +256,16 @@ func (ix *Index) runs(owner []int, lt []token, ids []uint32, u *unit, prev int) 
 		}
 	}
 	return merge(rs)
+}
+
+// hasAll reports whether message m contains every word of ids.
+func (ix *Index) hasAll(m int, ids []uint32) bool {
+	for _, id := range ids {
+		if !slices.Contains(ix.ids[m], id) {
+			return false
+		}
+	}
+	return true
 }
 
 // pickShort chooses among messages with identical words: the one that
@@ -362,7 +377,17 @@ func (ix *Index) alignPiece(lt []token, ids []uint32, p piece, u *unit, prev int
 			for b < len(ids) && !lt[b].line {
 				b++
 			}
-			if (a == 0 || lt[a].line) && b-a < shortLen {
+			// ... unless a long match runs into it from the line before
+			// (a wrapped message whose last line happens to be "Colonel
+			// House." like an attendance list entry).
+			crossing := false
+			for _, x := range as {
+				if int(x.i0) < a && int(x.i1) >= b && x.i1-x.i0 >= 8 {
+					crossing = true
+					break
+				}
+			}
+			if (a == 0 || lt[a].line) && b-a < shortLen && !crossing {
 				if ms := ix.short[idKey(ids[a:b])]; len(ms) > 0 {
 					as = append(as, anchor{int32(ix.pickShort(ms, u, prev)), int32(a), int32(b), 0, true})
 				}

@@ -36,14 +36,35 @@ func lcsDiff(a, b []uint32, aoff, off int) []op {
 			}
 		}
 	}
+	// Two tracebacks of the same table: one takes matches as early as
+	// possible, one as late as possible. The script with fewer gaps wins,
+	// so "the troops" against "the agreement ... the troops" and "accepted
+	// Mr" against "accepted Mr McManaway ... Mr" both stay contiguous.
+	// A third starts as late as possible and then matches early.
+	best := trace(a, b, dp, w, aoff, off, 0)
+	for _, mode := range []int{1, 2} {
+		if t := trace(a, b, dp, w, aoff, off, mode); gaps(t) < gaps(best) {
+			best = t
+		}
+	}
+	return best
+}
+
+// trace walks the LCS table. mode 0 matches early, 1 late, 2 late until
+// the first match and early after it.
+func trace(a, b []uint32, dp []int32, w, aoff, off int, mode int) []op {
+	n, m := len(a), len(b)
 	ops := make([]op, 0, n+m)
-	i, j := 0, 0
+	i, j, matched := 0, 0, false
 	for i < n || j < m {
+		match := i < n && j < m && a[i] == b[j] && a[i] != 0
+		late := mode == 1 || mode == 2 && !matched
+		if match && late && dp[i*w+j+1] == dp[i*w+j] {
+			match = false // skipping this message word loses nothing
+		}
 		switch {
-		// Take a match unless skipping the message word loses nothing:
-		// that keeps matched words together ("the troops" against "the
-		// agreement ... the troops") instead of matching the first "the".
-		case i < n && j < m && a[i] == b[j] && a[i] != 0 && dp[i*w+j+1] < dp[i*w+j]:
+		case match:
+			matched = true
 			ops = append(ops, op{opEqual, aoff + i, off + j})
 			i++
 			j++
@@ -56,6 +77,22 @@ func lcsDiff(a, b []uint32, aoff, off int) []op {
 		}
 	}
 	return ops
+}
+
+// gaps counts runs of non-matching operations between matches.
+func gaps(ops []op) int {
+	g, inGap, seen := 0, false, false
+	for _, o := range ops {
+		if o.kind == opEqual {
+			if inGap && seen {
+				g++
+			}
+			inGap, seen = false, true
+		} else {
+			inGap = true
+		}
+	}
+	return g
 }
 
 // diffStats summarises an edit script: matched words, unmatched message

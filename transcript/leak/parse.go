@@ -42,7 +42,7 @@ var (
 	labelRe = regexp.MustCompile(`^([\p{L}][\p{L}\p{N}.'’ -]{0,48}?)\s*(?:[\[(](\d{1,2}[:.]\d{2}(?:[:.]\d{2})?\s*(?:[AaPp]\.?[Mm]\.?)?)[\])])?\s*:\s*`)
 	saidRe  = regexp.MustCompile(`(?i)\s+(said|says|asked|replied|wrote|added)$`)
 	verbRe  = regexp.MustCompile(`(?i)\b(said|says|told|asked|replied|added|wrote|insisted|declared|according to|stated|remarked)\b`)
-	beforeQ = regexp.MustCompile(`((?:[Tt]he\s+)?[\p{L}][\p{L}.'’-]*(?:\s+[\p{Lu}][\p{L}.'’-]*){0,3})\s*,?\s+(?:said|says|told(?:\s+(?:the|a|an))?\s+\w+|asked|replied|added|wrote|insisted|declared|stated|remarked)\s*[:,]?\s*$`)
+	beforeQ = regexp.MustCompile(`((?:[Tt]he\s+\p{L}[\p{L}.'’-]*|[\p{Lu}][\p{L}.'’-]*(?:\s+[\p{Lu}][\p{L}.'’-]*){0,3}))\s*,?\s+(?:said|says|told(?:\s+(?:the|a|an))?\s+\w+|asked|replied|added|wrote|insisted|declared|stated|remarked)\s*[:,]?\s*$`)
 	afterQ  = regexp.MustCompile(`^\s*[,.]?\s*(?:(?:said|says|asked|replied|added|wrote)\s+((?:[Tt]he\s+)?[\p{L}][\p{L}.'’-]*(?:\s+[\p{Lu}][\p{L}.'’-]*){0,3})|((?:[Tt]he\s+)?[\p{L}][\p{L}.'’-]*(?:\s+[\p{Lu}][\p{L}.'’-]*){0,3})\s+(?:said|says|asked|replied|added|wrote))`)
 )
 
@@ -267,7 +267,8 @@ func findQuotes(text string, b *block) {
 		}
 		after := text[q.end:b.end]
 		if k := strings.IndexAny(after, "”\"»"); k >= 0 && k < 4 {
-			after = after[k+1:]
+			_, size := utf8.DecodeRuneInString(after[k:])
+			after = after[k+size:]
 		}
 		if m := afterQ.FindStringSubmatch(after); m != nil && q.speaker == "" {
 			q.speaker = m[1] + m[2]
