@@ -1,0 +1,145 @@
+package doctor
+
+import (
+	"math/rand"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"backchannel/transcript/leak"
+)
+
+func corpus(t *testing.T) []Transcript {
+	t.Helper()
+	dir, fallback, err := FindCorpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fallback {
+		t.Logf("NOTE: ../shared/corpus is absent; using the small sample in %s", dir)
+	}
+	ts, err := LoadCorpus(dir, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// TestGroundTruth checks the generator's labels: an edited line really
+// differs in its normalised words from its source, a formatting-only line
+// really does not (or is a quoted sentence of it).
+func TestGroundTruth(t *testing.T) {
+	ts := corpus(t)
+	for i, tr := range ts {
+		g := &Generator{T: tr, Foreign: foreignSentences(ts, i)}
+		if len(g.Foreign) == 0 {
+			g.Foreign = fallbackFabrications
+		}
+		rng := rand.New(rand.NewSource(int64(i)))
+		for k := 0; k < 5; k++ {
+			l := g.Generate(rng)
+			for _, it := range l.Items {
+				if it.Source < 0 {
+					if it.Edit != Insert {
+						t.Fatalf("sourceless item with edit %s", it.Edit)
+					}
+					continue
+				}
+				src := leak.Normalize(tr.Messages[it.Source].Text, nil)
+				got := leak.Normalize(it.Text, nil)
+				switch it.Edit {
+				case None, Swap, Retime:
+					if !slices.Equal(src, got) && !strings.Contains(strings.Join(src, " "), strings.Join(got, " ")) {
+						t.Fatalf("%s line changed words: %q", it.Edit, it.Text)
+					}
+				default:
+					if slices.Equal(src, got) {
+						t.Fatalf("%s left the words unchanged: %q", it.Edit, it.Text)
+					}
+				}
+			}
+			if !strings.HasSuffix(l.Text, "\n") || len(l.Items) == 0 {
+				t.Fatal("empty leak")
+			}
+		}
+	}
+}
+
+func TestGenerateDeterministic(t *testing.T) {
+	ts := corpus(t)
+	g := &Generator{T: ts[0], Foreign: fallbackFabrications}
+	a := g.Generate(rand.New(rand.NewSource(7)))
+	b := g.Generate(rand.New(rand.NewSource(7)))
+	if a.Text != b.Text || len(a.Items) != len(b.Items) {
+		t.Fatal("same seed, different leak")
+	}
+}
+
+// TestBenchmark runs a small doctoring benchmark and holds the verifier to
+// the goal: every doctored line flagged, no authentic line flagged (with a
+// little slack so a single hard case shows in the numbers, not as a
+// broken build).
+func TestBenchmark(t *testing.T) {
+	dir, fallback, err := FindCorpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fallback {
+		t.Logf("NOTE: ../shared/corpus is absent; using the small sample in %s", dir)
+	}
+	r, err := Run(Config{CorpusDir: dir, Leaks: 6, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", r.Markdown())
+	for _, m := range r.Misses {
+		t.Logf("miss: %s expected %s got %s: %.120q (%.160s)", m.Edit, m.Expected, m.Got, m.Leaked, m.Diff)
+	}
+	if r.Lines < 100 {
+		t.Fatalf("only %d lines generated", r.Lines)
+	}
+	if p, rc := r.Flagged.Precision(), r.Flagged.Recall(); p < 0.98 || rc < 0.98 {
+		t.Errorf("flagging precision %.3f recall %.3f, want >= 0.98", p, rc)
+	}
+	if n := r.ByEdit[None].total(); r.AuthenticFlagged*100 > n {
+		t.Errorf("%d of %d authentic lines flagged", r.AuthenticFlagged, n)
+	}
+	for _, e := range []Edit{Insert, Substitute, Negate, Splice, Omit} {
+		if c := r.ByEdit[e]; c == nil || c.TP == 0 {
+			t.Errorf("edit %s never generated or never caught", e)
+		}
+	}
+}
+
+func TestParseTranscript(t *testing.T) {
+	text := "Header line here\n\nSECRETARY KISSINGER: Well, gentlemen.\n\nMore from him.\n\nPROFESSOR OLIVER: Thank you.\n\nMr. Blair said that he agreed.\n"
+	tr := ParseTranscript("x.txt", text, t0(), rand.New(rand.NewSource(1)))
+	var got []string
+	for _, m := range tr.Messages {
+		got = append(got, m.Sender+"|"+m.Text)
+	}
+	if len(got) < 4 || got[1] != "secretary-kissinger|Well, gentlemen." || got[3] != "professor-oliver|Thank you." || got[4] != "mr-blair|Mr. Blair said that he agreed." {
+		t.Fatalf("%q", got)
+	}
+	for i := 1; i < len(tr.Messages); i++ {
+		if !tr.Messages[i].SentAt.After(tr.Messages[i-1].SentAt) {
+			t.Fatal("times must increase")
+		}
+	}
+}
+
+func t0() (t time.Time) { return time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC) }
+
+// TestFallbackSample keeps the fallback corpus usable.
+func TestFallbackSample(t *testing.T) {
+	sample := filepath.Join("..", "testdata", "corpus-sample")
+	r, err := Run(Config{CorpusDir: sample, Leaks: 3, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Transcripts != 2 || r.Lines < 20 {
+		t.Fatalf("sample run: %d transcripts, %d lines", r.Transcripts, r.Lines)
+	}
+}
