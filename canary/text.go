@@ -119,11 +119,7 @@ func sentenceStart(t *tokens, k int) bool {
 	if k == 0 {
 		return true
 	}
-	g := t.gap(k)
-	if strings.ContainsAny(g, "\n.!?:") {
-		return true
-	}
-	return false
+	return strings.ContainsAny(t.gap(k), "\n.!?:")
 }
 
 // scanWord returns the end of the word starting at i.

@@ -177,6 +177,10 @@ func (tr *Tracer) Trace(leak string, epsilon float64) (*Result, error) {
 
 	// Read the slots of every alternative of every segment.
 	cums := map[int32][][maxQ]float64{}
+	// Each slot of each message is read at most once, so that every term of
+	// an innocent member's score involves a different symbol of theirs and
+	// the terms are independent (docs/canary.md).
+	seen := map[[2]int32]bool{}
 	matchedWords := map[int32]bool{}
 	matchedMsgs := map[int32]bool{}
 	var rsegs [][]altRead
@@ -207,6 +211,14 @@ func (tr *Tracer) Trace(leak string, epsilon float64) (*Result, error) {
 					cmap[pr[1]-tr.offset[m]] = pr[0]
 				}
 				rs := readSlots(tm.layout, cmap, lt, lcanon, ch)
+				kept := rs[:0]
+				for _, r := range rs {
+					if k := [2]int32{m, int32(r.slot)}; !seen[k] {
+						seen[k] = true
+						kept = append(kept, r)
+					}
+				}
+				rs = kept
 				if len(rs) == 0 {
 					continue
 				}

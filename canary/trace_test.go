@@ -171,3 +171,29 @@ func TestTraceRejectsBadEpsilon(t *testing.T) {
 		t.Error("duplicate message id accepted")
 	}
 }
+
+// A passage repeated in the leak is read once: repeating a short copy must
+// not multiply its evidence.
+func TestRepeatedPassageReadOnce(t *testing.T) {
+	key := testKey(13)
+	msgs := sentMessages(proseParagraphs(t), members, PolicyAll)
+	tr, err := NewTracer(key, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := firstWords(copyOf(t, key, msgs[5:], "bob"), 12)
+	r1, err := tr.Trace(one, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r5, err := tr.Trace(strings.Repeat(one+"\n\n", 5), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.SlotsRead == 0 || r5.SlotsRead != r1.SlotsRead {
+		t.Fatalf("slots read: once %d, five times %d", r1.SlotsRead, r5.SlotsRead)
+	}
+	if r5.Verdict != r1.Verdict {
+		t.Fatalf("verdict changed by repetition: %s -> %s", r1.Verdict, r5.Verdict)
+	}
+}
