@@ -75,3 +75,16 @@ func ParsePolicy(s string) (Policy, error) {
 	}
 	return p, nil
 }
+
+// MarshalText encodes the policy as ParsePolicy accepts it.
+func (p Policy) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText decodes a policy with ParsePolicy.
+func (p *Policy) UnmarshalText(b []byte) error {
+	v, err := ParsePolicy(string(b))
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}

@@ -1,6 +1,9 @@
 package canary
 
-import "testing"
+import (
+	"encoding/json"
+	"testing"
+)
 
 func TestParsePolicy(t *testing.T) {
 	for _, tc := range []struct {
@@ -31,5 +34,19 @@ func TestParsePolicy(t *testing.T) {
 	}
 	if DefaultPolicy != PolicyAll {
 		t.Errorf("DefaultPolicy = %v; docs/canary.md documents all", DefaultPolicy)
+	}
+}
+
+func TestPolicyJSON(t *testing.T) {
+	b, err := json.Marshal(struct{ P Policy }{PolicyInvisible | PolicyLexical})
+	if err != nil || string(b) != `{"P":"invisible+lexical"}` {
+		t.Fatalf("marshal: %s, %v", b, err)
+	}
+	var v struct{ P Policy }
+	if err := json.Unmarshal([]byte(`{"P":"all"}`), &v); err != nil || v.P != PolicyAll {
+		t.Fatalf("unmarshal: %v, %v", v.P, err)
+	}
+	if err := json.Unmarshal([]byte(`{"P":"loud"}`), &v); err == nil {
+		t.Fatal("bad policy accepted")
 	}
 }

@@ -37,12 +37,12 @@ const (
 
 // Case is one row of the evaluation: a leak condition for a room size.
 type Case struct {
-	Condition string
-	Policy    canary.Policy
-	Strategy  string
-	Colluders int
-	Members   int
-	Words     int
+	Condition string        `json:"condition"`
+	Policy    canary.Policy `json:"policy"`
+	Strategy  string        `json:"strategy"`
+	Colluders int           `json:"colluders"`
+	Members   int           `json:"members"`
+	Words     int           `json:"words"`
 }
 
 // Config configures Run.
@@ -81,13 +81,13 @@ func (r Row) Rate() float64 {
 
 // Table is the result of Run.
 type Table struct {
-	Rows     []Row
-	Corpus   string
-	Messages int
-	Words    int
-	Seed     uint64
-	Epsilon  float64
-	Elapsed  time.Duration
+	Rows     []Row         `json:"rows"`
+	Corpus   string        `json:"corpus"`
+	Messages int           `json:"messages"`
+	Words    int           `json:"words"`
+	Seed     uint64        `json:"seed"`
+	Epsilon  float64       `json:"epsilon"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
 }
 
 // DefaultCases is the full grid: every condition of issue 5 for rooms of 3,
