@@ -36,7 +36,7 @@ type Transcript struct {
 var (
 	upperLabel = regexp.MustCompile(`^([A-Z][A-Z. '’-]{1,40}):\s+`)
 	// minutes style: "Mr. Blair said ...", "General Bliss began ..."
-	titled     = regexp.MustCompile(`^((?:Mr|Mrs|Dr|General|Colonel|Secretary|Ambassador|Professor|Judge|Admiral)\.? [A-Z][a-zA-Z’'-]+)\b`)
+	titled     = regexp.MustCompile(`^((?:Mr|Mrs|Dr|General|Colonel|Secretary|Ambassador|Professor|Judge|Admiral)\.? [A-Z][a-zA-Z-]+)\b`)
 	headerLike = regexp.MustCompile(`^(SUBJECT|PRESENT|PARTICIPANTS|In Attendance)\b`)
 )
 

@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"flag"
 	"math/rand"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,13 @@ import (
 	"time"
 
 	"backchannel/transcript/leak"
+)
+
+// go test ./transcript/doctor -run TestBenchmark -v -args -leaks 50 -seed 1
+// reproduces the numbers in docs/benchmarks.md.
+var (
+	leaks = flag.Int("leaks", 6, "leaks per transcript in TestBenchmark")
+	seed  = flag.Int64("seed", 3, "seed of TestBenchmark")
 )
 
 func corpus(t *testing.T) []Transcript {
@@ -89,7 +97,7 @@ func TestBenchmark(t *testing.T) {
 	if fallback {
 		t.Logf("NOTE: ../shared/corpus is absent; using the small sample in %s", dir)
 	}
-	r, err := Run(Config{CorpusDir: dir, Leaks: 6, Seed: 3})
+	r, err := Run(Config{CorpusDir: dir, Leaks: *leaks, Seed: *seed})
 	if err != nil {
 		t.Fatal(err)
 	}

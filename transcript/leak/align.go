@@ -170,10 +170,13 @@ func (ix *Index) runs(owner []int, lt []token, ids []uint32, u *unit, prev int) 
 		rs = append(rs, run{i, j, owner[i]})
 		i = j
 	}
+	// merge joins neighbouring runs of one message; unmatched runs stay
+	// apart at line starts until the end.
+	lines := true
 	merge := func(rs []run) []run {
 		var out []run
 		for _, r := range rs {
-			if len(out) > 0 && out[len(out)-1].msg == r.msg {
+			if len(out) > 0 && out[len(out)-1].msg == r.msg && (r.msg >= 0 || !lines || !lt[r.a].line) {
 				out[len(out)-1].b = r.b
 				continue
 			}
@@ -181,12 +184,14 @@ func (ix *Index) runs(owner []int, lt []token, ids []uint32, u *unit, prev int) 
 		}
 		return out
 	}
-	// A gap between two runs of the same message is an edit inside it.
+	// A gap between two runs of the same message is an edit inside it,
+	// unless the gap opens a new line and what follows is a mere phrase.
 	closeGaps := func(rs []run) []run {
 		for changed := true; changed; {
 			changed = false
 			for k := 1; k+1 < len(rs); k++ {
-				if rs[k].msg < 0 && rs[k-1].msg >= 0 && rs[k-1].msg == rs[k+1].msg {
+				phrase := lt[rs[k].a].line && rs[k+1].b-rs[k+1].a < 5
+				if rs[k].msg < 0 && rs[k-1].msg >= 0 && rs[k-1].msg == rs[k+1].msg && !phrase {
 					rs[k].msg = rs[k-1].msg
 					changed = true
 				}
@@ -242,11 +247,13 @@ func (ix *Index) runs(owner []int, lt []token, ids []uint32, u *unit, prev int) 
 		endsLine := r.b == n || lt[r.b].line
 		prevMsg, nextMsg := k > 0 && rs[k-1].msg >= 0, k+1 < len(rs) && rs[k+1].msg >= 0
 		switch {
-		case prevMsg && ix.hasAll(rs[k-1].msg, ids[r.a:r.b]):
-			rs[k].msg = rs[k-1].msg // words of that message displaced by an edit or a wrap
-		case nextMsg && ix.hasAll(rs[k+1].msg, ids[r.a:r.b]):
+		case startsLine && endsLine && prevMsg && ix.hasAll(rs[k-1].msg, ids[r.a:r.b]):
+			rs[k].msg = rs[k-1].msg // the wrapped tail of that message, behind an edit
+		case startsLine && endsLine && nextMsg && ix.hasAll(rs[k+1].msg, ids[r.a:r.b]):
 			rs[k].msg = rs[k+1].msg
 		case startsLine && endsLine:
+		case !startsLine && prevMsg:
+			rs[k].msg = rs[k-1].msg
 		case startsLine && nextMsg:
 			rs[k].msg = rs[k+1].msg
 		case prevMsg:
@@ -255,6 +262,7 @@ func (ix *Index) runs(owner []int, lt []token, ids []uint32, u *unit, prev int) 
 			rs[k].msg = rs[k+1].msg
 		}
 	}
+	lines = false
 	return merge(rs)
 }
 
@@ -382,7 +390,7 @@ func (ix *Index) alignPiece(lt []token, ids []uint32, p piece, u *unit, prev int
 			// House." like an attendance list entry).
 			crossing := false
 			for _, x := range as {
-				if int(x.i0) < a && int(x.i1) >= b && x.i1-x.i0 >= 8 {
+				if int(x.i0) <= a && int(x.i1) >= b && (int(x.i0) < a || int(x.i1) > b) && x.i1-x.i0 >= 8 {
 					crossing = true
 					break
 				}

@@ -20,6 +20,7 @@ func room() []Message {
 		{"m4", "aide", t0.Add(5 * time.Minute), "The President doesn't want a public statement yet; he prefers to wait until the summit in Geneva."},
 		{"m5", "counsel", t0.Add(7 * time.Minute), "Our position on the \"sunset clause\" has not changed since the meeting in October."},
 		{"m6", "envoy", t0.Add(9 * time.Minute), "We should organise the next round in Vienna, with twenty delegates on each side."},
+		{"m7", "counsel", t0.Add(11 * time.Minute), "Ref: Your memorandum of April 11, with a copy to me"},
 	}
 }
 
@@ -107,6 +108,8 @@ func TestVerifyVerdicts(t *testing.T) {
 			[]want{{Misattributed, "m2"}}},
 		{"spliced", "AIDE: The President doesn't want a public statement yet; the troops withdraw.\n",
 			[]want{{Altered, "m4"}}},
+		{"message opening like a label", "Ref: Your memorandum of April 11, with a copy to me\n",
+			[]want{{Authentic, "m7"}}},
 		{"short message, right speaker", "ENVOY: Thank you.\n", []want{{Authentic, "m3"}}},
 		{"short message, wrong speaker", "AIDE: Thank you.\n", []want{{Misattributed, "m3"}}},
 	}

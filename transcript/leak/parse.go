@@ -25,6 +25,7 @@ var (
 // the unlabelled lines that follow it, or a paragraph.
 type block struct {
 	start, end int    // byte span of the content (label excluded)
+	labelAt    int    // where the label starts (== start if none)
 	speaker    string // label as written, "" if none
 	explicit   bool   // label written on this block (not carried over)
 	clock      int    // claimed time as minutes after midnight, -1 if none
@@ -183,7 +184,7 @@ func parseBlocks(text string, known func(string) bool) []block {
 					p += len(m[0])
 				}
 			}
-			label := ""
+			label, labelAt := "", p
 			if m := labelRe.FindStringSubmatchIndex(text[p:lineEnd]); m != nil {
 				l := strings.TrimSpace(text[p+m[2] : p+m[3]])
 				l = saidRe.ReplaceAllString(l, "")
@@ -209,7 +210,7 @@ func parseBlocks(text string, known func(string) bool) []block {
 					label = carried
 				}
 				carried = label
-				cur = &block{start: p, end: lineEnd, speaker: label, explicit: explicit, clock: clock}
+				cur = &block{start: p, labelAt: labelAt, end: lineEnd, speaker: label, explicit: explicit, clock: clock}
 			} else {
 				cur.end = lineEnd
 			}

@@ -101,9 +101,19 @@ func (ix *Index) Verify(leak []byte) (*Report, error) {
 	rep := &Report{Lines: []Line{}}
 	prev := -1
 	for _, b := range parseBlocks(text, ix.knownLabel) {
-		for _, u := range ix.units(text, b, prev) {
-			rep.Lines = append(rep.Lines, ix.verifyUnit(text, li, u, &prev)...)
+		before := prev
+		lines := ix.verifyBlock(text, li, b, &prev)
+		if b.explicit && !isCaps(b.speaker) && !ix.knownLabel(b.speaker) {
+			// "Ref: Your memorandum …" may be words of a message rather
+			// than a speaker label: keep the reading with fewer flags.
+			alt := b
+			alt.start, alt.speaker, alt.explicit = b.labelAt, "", false
+			p2 := before
+			if l2 := ix.verifyBlock(text, li, alt, &p2); flags(l2) < flags(lines) {
+				lines, prev = l2, p2
+			}
 		}
+		rep.Lines = append(rep.Lines, lines...)
 	}
 	matched := map[string]bool{}
 	s := &rep.Summary
@@ -130,6 +140,24 @@ func (ix *Index) Verify(leak []byte) (*Report, error) {
 		s.Note = "no line matches this room's transcript: wrong room, or entirely invented"
 	}
 	return rep, nil
+}
+
+func (ix *Index) verifyBlock(text string, li lineIndex, b block, prev *int) []Line {
+	var out []Line
+	for _, u := range ix.units(text, b, *prev) {
+		out = append(out, ix.verifyUnit(text, li, u, prev)...)
+	}
+	return out
+}
+
+func flags(ls []Line) int {
+	n := 0
+	for _, l := range ls {
+		if l.Verdict != Authentic {
+			n++
+		}
+	}
+	return n
 }
 
 // units turns a block into claims: the whole block (transcript style), or
