@@ -22,7 +22,33 @@ var (
 	holdFlag = flag.Duration("hold", 0, "with -full: how long to hold idle connections (default 35s)")
 	jsonFlag = flag.String("json", "", "with -full: also write the report as JSON to this file")
 	dataFlag = flag.String("data", "", "with -full: parent directory of the servers' data directories")
+	inProc   = flag.Bool("idle-in-process", false, "with -full: keep the idle client ends in the test process instead of a child process")
 )
+
+// TestMain lets the test binary serve as the idle-connection client process.
+func TestMain(m *testing.M) {
+	if os.Getenv(IdleClientEnv) != "" {
+		if err := IdleClientMain(context.Background(), os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestIdleSubprocess(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := IdleConfig{Conns: 30, Hold: 500 * time.Millisecond, ClientCommand: []string{os.Args[0]}}
+	res, err := RunIdle(ctx, cfg, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ClientMode != "subprocess" || res.Conns != 30 || res.Held != 30 || res.Closed != 0 {
+		t.Fatalf("got %+v, want 30 connections held by a subprocess", res)
+	}
+}
 
 func TestTinyRelay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -194,6 +220,9 @@ func TestFullShape(t *testing.T) {
 		t.Skip("set -full to run the full benchmark")
 	}
 	cfg := Config{Idle: IdleConfig{Conns: *idleFlag, Hold: *holdFlag}, DataDir: *dataFlag}
+	if !*inProc {
+		cfg.Idle.ClientCommand = []string{os.Args[0]}
+	}
 	for _, r := range strings.Split(*runsFlag, ",") {
 		switch r = strings.TrimSpace(r); r {
 		case "":

@@ -55,8 +55,8 @@ func (r *IdleResult) String() string {
 		fmt.Fprintf(&b, "  open-file limit %d (hard %d) allows only %d connections with both ends in one process\n", r.FDLimit.Soft, r.FDLimit.Hard, r.Conns)
 	}
 	fmt.Fprintf(&b, "  registration: %.1f s (%.0f accounts/s); connect: %.1f s\n", r.RegisterSeconds, r.RegisterPerSec, r.ConnectSeconds)
-	fmt.Fprintf(&b, "  per connection: heap %.1f KiB + stack %.1f KiB, %.1f goroutines; process Sys %.1f KiB, RSS %.1f KiB\n",
-		r.HeapPerConn/1024, r.StackPerConn/1024, r.GoroutinesPerConn, r.SysPerConn/1024, r.RSSPerConn/1024)
+	fmt.Fprintf(&b, "  per connection: heap in use %.1f KiB (live %.1f KiB) + stack %.1f KiB, %.1f goroutines; process Sys %.1f KiB, RSS %.1f KiB\n",
+		r.HeapPerConn/1024, r.HeapAllocPerConn/1024, r.StackPerConn/1024, r.GoroutinesPerConn, r.SysPerConn/1024, r.RSSPerConn/1024)
 	fmt.Fprintf(&b, "  server side ≈ %.1f KiB per connection (client end ≈ %.2f KiB subtracted), %.1f MiB in total\n",
 		r.ServerPerConn/1024, r.ClientPerConn/1024, r.ServerTotal/(1<<20))
 	fmt.Fprintf(&b, "  process heap in use %.1f → %.1f MiB, Sys %.1f → %.1f MiB\n",

@@ -111,7 +111,8 @@ func (in *instance) gauge(ctx context.Context, hc *http.Client, name string) (fl
 // one moment (the server runs in the load tool's process, so it includes
 // the load clients).
 type MemSample struct {
-	HeapInuse  uint64 `json:"heap_inuse_bytes"`
+	HeapAlloc  uint64 `json:"heap_alloc_bytes"` // live objects (after a GC)
+	HeapInuse  uint64 `json:"heap_inuse_bytes"` // spans in use
 	StackInuse uint64 `json:"stack_inuse_bytes"`
 	Sys        uint64 `json:"sys_bytes"`
 	RSS        uint64 `json:"rss_bytes"`
@@ -127,11 +128,11 @@ func sampleMem(gc bool) MemSample {
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return MemSample{HeapInuse: ms.HeapInuse, StackInuse: ms.StackInuse, Sys: ms.Sys, RSS: rss(), Goroutines: runtime.NumGoroutine()}
+	return MemSample{HeapAlloc: ms.HeapAlloc, HeapInuse: ms.HeapInuse, StackInuse: ms.StackInuse, Sys: ms.Sys, RSS: rss(), Goroutines: runtime.NumGoroutine()}
 }
 
 func maxMem(a, b MemSample) MemSample {
-	return MemSample{HeapInuse: max(a.HeapInuse, b.HeapInuse), StackInuse: max(a.StackInuse, b.StackInuse),
+	return MemSample{HeapAlloc: max(a.HeapAlloc, b.HeapAlloc), HeapInuse: max(a.HeapInuse, b.HeapInuse), StackInuse: max(a.StackInuse, b.StackInuse),
 		Sys: max(a.Sys, b.Sys), RSS: max(a.RSS, b.RSS), Goroutines: max(a.Goroutines, b.Goroutines)}
 }
 
