@@ -11,7 +11,8 @@ const maxQ = 4
 type slotKind uint8
 
 const (
-	kindGapStyle      slotKind = iota // quotes, dashes, ellipses in a gap: plain or typographic
+	kindBullet        slotKind = iota // list bullet at the start of a line: "-" or "*"
+	kindGapStyle                      // quotes, dashes, ellipses in a gap: plain or typographic
 	kindSentenceSpace                 // one or two spaces after a sentence
 	kindInvisible                     // one of four zero-width characters after a gap's space
 	kindWordStyle                     // apostrophes and dashes inside a word
@@ -67,6 +68,8 @@ func NewLayout(text string, p Policy) *Layout {
 		w := t.words[k]
 		if k > 0 && k > skipGap {
 			l.gapSlots(k)
+		} else if k == 0 && p.Has(PolicyTypographic) && bulletPos(t.gap(0), true) >= 0 {
+			l.slots = append(l.slots, slot{kind: kindBullet, q: 2, w: 0})
 		}
 		if p.Has(PolicyLexical) {
 			if m, ok := lx.match(t, k); ok && m.contextOK(t, k) {
@@ -89,8 +92,12 @@ func (l *Layout) gapSlots(k int) {
 		return
 	}
 	g := t.gap(k)
+	if l.policy.Has(PolicyTypographic) && bulletPos(g, false) >= 0 {
+		l.slots = append(l.slots, slot{kind: kindBullet, q: 2, w: int32(k)})
+	}
 	if l.policy.Has(PolicyTypographic) {
-		if countStyle(g, false) > 0 {
+		// Quotes next to digits may be feet, inches or elided years ('70s).
+		if countStyle(g, false) > 0 && !t.words[k-1].prot && !t.words[k].prot {
 			l.slots = append(l.slots, slot{kind: kindGapStyle, q: 2, w: int32(k)})
 		}
 		if t.words[k].capital && sentenceSpaces(g) == 1 {
@@ -132,6 +139,11 @@ func (l *Layout) Render(symbols []int) string {
 		style, space, inv := -1, -1, -1
 		for si < len(l.slots) && int(l.slots[si].w) == k && l.slots[si].kind <= kindInvisible {
 			switch l.slots[si].kind {
+			case kindBullet:
+				if v := sym(si); v >= 0 {
+					p := bulletPos(g, k == 0)
+					g = g[:p] + bullets[v] + g[p+utf8.RuneLen([]rune(g[p:])[0]):]
+				}
 			case kindGapStyle:
 				style = sym(si)
 			case kindSentenceSpace:
@@ -180,6 +192,39 @@ func (l *Layout) Render(symbols []int) string {
 	}
 	b.WriteString(t.text[t.words[len(t.words)-1].end:])
 	return b.String()
+}
+
+// bullets are the list markers of the two symbols of a bullet slot.
+var bullets = [2]string{"-", "*"}
+
+// bulletPos returns the byte offset of a list bullet ("-", "*" or "•")
+// that starts the last line of gap g, followed by spaces, or -1. atStart
+// says g begins the text, where no line break is needed.
+func bulletPos(g string, atStart bool) int {
+	i := strings.LastIndexByte(g, '\n') + 1
+	if i == 0 && !atStart {
+		return -1
+	}
+	for i < len(g) && (g[i] == ' ' || g[i] == '\t') {
+		i++
+	}
+	if i >= len(g) {
+		return -1
+	}
+	r, n := utf8.DecodeRuneInString(g[i:])
+	if r != '-' && r != '*' && r != '\u2022' {
+		return -1
+	}
+	rest := g[i+n:]
+	if !strings.HasPrefix(rest, " ") {
+		return -1
+	}
+	for _, c := range rest {
+		if c != ' ' && !isIgnorable(c) {
+			return -1
+		}
+	}
+	return i
 }
 
 // sentenceSpaces returns the number of spaces after sentence punctuation

@@ -104,15 +104,15 @@ func DefaultCases() []Case {
 		{Paste, canary.PolicyInvisible, Single, 1, []int{25, 50}},
 		{Paste, canary.PolicyAll, Single, 1, []int{25, 50}},
 		{PasteEdits, canary.PolicyAll, Single, 1, []int{25, 100}},
-		{Retype, canary.PolicyAll, Single, 1, []int{150, 500, 1000, 2000}},
-		{Edits, canary.PolicyAll, Single, 1, []int{1000, 2000}},
-		{Paraphrase, canary.PolicyAll, Single, 1, []int{1000, 2000}},
+		{Retype, canary.PolicyAll, Single, 1, []int{150, 500, 1000, 2000, 3000}},
+		{Edits, canary.PolicyAll, Single, 1, []int{1000, 2000, 3000}},
+		{Paraphrase, canary.PolicyAll, Single, 1, []int{1000, 2000, 3000}},
 		{Paste, canary.PolicyAll, Interleave, 2, []int{100, 300}},
 		{Paste, canary.PolicyAll, Majority, 2, []int{100, 300}},
-		{Paste, canary.PolicyAll, Interleave, 3, []int{300, 1000, 2000}},
-		{Paste, canary.PolicyAll, Majority, 3, []int{300, 1000, 2000}},
-		{Retype, canary.PolicyAll, Interleave, 3, []int{4000}},
-		{Retype, canary.PolicyAll, Majority, 3, []int{4000}},
+		{Paste, canary.PolicyAll, Interleave, 3, []int{100, 300, 2000}},
+		{Paste, canary.PolicyAll, Majority, 3, []int{100, 300, 2000}},
+		{Retype, canary.PolicyAll, Interleave, 3, []int{4000, 8000}},
+		{Retype, canary.PolicyAll, Majority, 3, []int{4000, 8000}},
 		{Paste, canary.PolicyAll, Outsider, 0, []int{2000}},
 		{Retype, canary.PolicyAll, Outsider, 0, []int{4000}},
 	}
@@ -253,5 +253,11 @@ func (t Table) Markdown() string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %d | %.0f%% | %d | %.0f |\n",
 			r.Condition, r.Policy, who, r.Members, r.Words, r.Trials, 100*r.Rate(), r.FalseAccusations, r.MeanSlots)
 	}
+	trials, accused := 0, 0
+	for _, r := range t.Rows {
+		trials += r.Trials
+		accused += r.FalseAccusations
+	}
+	fmt.Fprintf(&b, "\nIn all: %d traces, %d with an innocent member accused.\n", trials, accused)
 	return b.String()
 }

@@ -151,10 +151,11 @@ func TestMergeStrategies(t *testing.T) {
 }
 
 // BenchmarkHarness runs the full grid once and logs the table for
-// docs/benchmarks.md: go test ./canary/eval -run X -bench Harness -benchtime 1x -v
+// docs/benchmarks.md (100 trials per case):
+// go test ./canary/eval -run X -bench Harness -benchtime 1x -v
 func BenchmarkHarness(b *testing.B) {
 	for b.Loop() {
-		tab, err := Run(context.Background(), Config{CorpusDir: corpusDir(b)}, nil)
+		tab, err := Run(context.Background(), Config{CorpusDir: corpusDir(b), Trials: 100}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
