@@ -184,7 +184,9 @@ func (g *Generator) edit(e Edit, text string, other string, rng *rand.Rand) (str
 		if len(a) < 8 || len(b) < 8 {
 			return "", false
 		}
-		out = strings.Join(a[:len(a)/2], " ") + " " + strings.Join(b[len(b)/2:], " ")
+		// no ellipsis at the join: that would be an honest excerpt
+		head := strings.TrimRight(strings.Join(a[:len(a)/2], " "), ".… ")
+		out = head + " " + strings.Join(b[len(b)/2:], " ")
 	default:
 		return "", false
 	}

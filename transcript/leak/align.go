@@ -104,7 +104,7 @@ func abs(x int) int {
 
 // assign gives each leak position to the longest anchor covering it,
 // preferring the claimed speaker and then the message after prev.
-func (ix *Index) assign(n int, as []anchor, u *unit, prev int) []int {
+func (ix *Index) assign(n int, as []anchor, u *unit, prev int) (owner, jpos []int) {
 	order := make([]int, len(as))
 	for i := range order {
 		order[i] = i
@@ -120,6 +120,9 @@ func (ix *Index) assign(n int, as []anchor, u *unit, prev int) []int {
 		if la, lb := a.i1-a.i0, b.i1-b.i0; la != lb {
 			return la > lb
 		}
+		if wa, wb := ix.whole(a), ix.whole(b); wa != wb {
+			return wa // a complete message beats the same words inside a longer one
+		}
 		sa, pa := pref(a)
 		sb, pb := pref(b)
 		if sa != sb {
@@ -130,9 +133,9 @@ func (ix *Index) assign(n int, as []anchor, u *unit, prev int) []int {
 		}
 		return a.msg < b.msg
 	})
-	owner := make([]int, n)
+	owner, jpos = make([]int, n), make([]int, n)
 	for i := range owner {
-		owner[i] = -1
+		owner[i], jpos[i] = -1, -1
 	}
 	for _, ai := range order {
 		a := as[ai]
@@ -147,27 +150,61 @@ func (ix *Index) assign(n int, as []anchor, u *unit, prev int) []int {
 		}
 		for i := a.i0; i < a.i1; i++ {
 			if owner[i] < 0 {
-				owner[i] = int(a.msg)
+				owner[i], jpos[i] = int(a.msg), int(a.j0+i-a.i0)
 			}
 		}
 	}
-	return owner
+	return owner, jpos
 }
 
-type run struct{ a, b, msg int }
+// whole reports whether anchor a covers its entire message.
+func (ix *Index) whole(a anchor) bool {
+	return a.j0 == 0 && int(a.i1-a.i0) == len(ix.ids[a.msg])
+}
+
+// run is a stretch of leak positions [a,b) given to message msg (-1:
+// none); j0 and j1 are the first and last known message positions (-1 if
+// none), so repeated text is not merged into one run.
+type run struct{ a, b, msg, j0, j1 int }
+
+// follows reports whether y can continue x in the same message: same
+// message and not going back in it (a repeat is a separate line).
+func follows(x, y run) bool {
+	return x.msg == y.msg && !(x.j1 >= 0 && y.j0 >= 0 && y.j0 <= x.j1)
+}
+
+func join(x, y run) run {
+	x.b = y.b
+	if x.j0 < 0 {
+		x.j0 = y.j0
+	}
+	if y.j1 >= 0 {
+		x.j1 = y.j1
+	}
+	return x
+}
 
 // runs turns per-position owners into segments: edits inside a message
 // are absorbed, stray short matches dropped, unmatched stretches of four
 // or more words kept as sourceless runs.
-func (ix *Index) runs(owner []int, lt []token, ids []uint32, u *unit, prev int) []run {
+func (ix *Index) runs(owner, jpos []int, lt []token, ids []uint32, u *unit, prev int) []run {
 	n := len(owner)
 	var rs []run
 	for i := 0; i < n; {
-		j := i
-		for j < n && owner[j] == owner[i] {
+		j := i + 1
+		for j < n && owner[j] == owner[i] && (jpos[j] < 0 || jpos[j-1] < 0 || jpos[j] > jpos[j-1]) {
 			j++
 		}
-		rs = append(rs, run{i, j, owner[i]})
+		r := run{i, j, owner[i], -1, -1}
+		for k := i; k < j; k++ {
+			if jpos[k] >= 0 {
+				if r.j0 < 0 {
+					r.j0 = jpos[k]
+				}
+				r.j1 = jpos[k]
+			}
+		}
+		rs = append(rs, r)
 		i = j
 	}
 	// merge joins neighbouring runs of one message; unmatched runs stay
@@ -176,8 +213,8 @@ func (ix *Index) runs(owner []int, lt []token, ids []uint32, u *unit, prev int) 
 	merge := func(rs []run) []run {
 		var out []run
 		for _, r := range rs {
-			if len(out) > 0 && out[len(out)-1].msg == r.msg && (r.msg >= 0 || !lines || !lt[r.a].line) {
-				out[len(out)-1].b = r.b
+			if k := len(out) - 1; k >= 0 && follows(out[k], r) && (r.msg >= 0 || !lines || !lt[r.a].line) {
+				out[k] = join(out[k], r)
 				continue
 			}
 			out = append(out, r)
@@ -191,7 +228,7 @@ func (ix *Index) runs(owner []int, lt []token, ids []uint32, u *unit, prev int) 
 			changed = false
 			for k := 1; k+1 < len(rs); k++ {
 				phrase := lt[rs[k].a].line && rs[k+1].b-rs[k+1].a < 5
-				if rs[k].msg < 0 && rs[k-1].msg >= 0 && rs[k-1].msg == rs[k+1].msg && !phrase {
+				if rs[k].msg < 0 && rs[k-1].msg >= 0 && follows(rs[k-1], rs[k+1]) && !phrase {
 					rs[k].msg = rs[k-1].msg
 					changed = true
 				}
@@ -221,7 +258,7 @@ func (ix *Index) runs(owner []int, lt []token, ids []uint32, u *unit, prev int) 
 		a := r.a
 		for i := r.a + 1; i <= r.b; i++ {
 			if i == r.b || lt[i].line {
-				split = append(split, run{a, i, -1})
+				split = append(split, run{a, i, -1, -1, -1})
 				a = i
 			}
 		}
@@ -385,12 +422,12 @@ func (ix *Index) alignPiece(lt []token, ids []uint32, p piece, u *unit, prev int
 			for b < len(ids) && !lt[b].line {
 				b++
 			}
-			// ... unless a long match runs into it from the line before
+			// ... unless a long match or a whole message runs across it
 			// (a wrapped message whose last line happens to be "Colonel
 			// House." like an attendance list entry).
-			crossing := false
+			crossing := u.quote
 			for _, x := range as {
-				if int(x.i0) <= a && int(x.i1) >= b && (int(x.i0) < a || int(x.i1) > b) && x.i1-x.i0 >= 8 {
+				if int(x.i0) <= a && int(x.i1) >= b && (int(x.i0) < a || int(x.i1) > b) && (x.i1-x.i0 >= 8 || ix.whole(x)) {
 					crossing = true
 					break
 				}
@@ -403,9 +440,9 @@ func (ix *Index) alignPiece(lt []token, ids []uint32, p piece, u *unit, prev int
 			a = b
 		}
 	}
-	owner := ix.assign(len(ids), as, u, prev)
+	owner, jpos := ix.assign(len(ids), as, u, prev)
 	var out []seg
-	for _, r := range ix.runs(owner, lt, ids, u, prev) {
+	for _, r := range ix.runs(owner, jpos, lt, ids, u, prev) {
 		s := seg{a: r.a, b: r.b, msg: -1, lt: lt, ids: ids,
 			headOK: r.a == 0 && p.headOK, tailOK: r.b == len(ids) && p.tailOK}
 		var cands []int

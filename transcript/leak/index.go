@@ -205,3 +205,16 @@ func (ix *Index) knownLabel(label string) bool {
 	_, ok := ix.resolve(label)
 	return ok
 }
+
+func (ix *Index) exactLabel(label string) bool {
+	n := normName(label)
+	if _, ok := ix.aliases[n]; ok {
+		return true
+	}
+	for _, s := range ix.senders {
+		if s.norm == n {
+			return true
+		}
+	}
+	return false
+}

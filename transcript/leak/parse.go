@@ -150,8 +150,9 @@ func newLineIndex(s string) lineIndex {
 func (li lineIndex) line(off int) int { return sort.SearchInts(li, off+1) }
 
 // parseBlocks splits text into blocks. known, if not nil, reports whether a
-// label names a member (so lower-case member ids are recognised).
-func parseBlocks(text string, known func(string) bool) []block {
+// label names a member (so lower-case member ids are recognised); exact
+// whether it is exactly a member's id or alias.
+func parseBlocks(text string, known, exact func(string) bool) []block {
 	var blocks []block
 	var cur *block
 	carried, off := "", 0
@@ -190,9 +191,9 @@ func parseBlocks(text string, known func(string) bool) []block {
 				l = saidRe.ReplaceAllString(l, "")
 				// Mid-paragraph, after a line that does not end a sentence,
 				// "Woods: foreign ..." is re-wrapped text, not a label,
-				// unless it names a member or is in capitals.
+				// unless it is in capitals or exactly a member's name.
 				wrapped := cur != nil && !endsSentence(text[cur.start:cur.end])
-				if looksLikeLabel(l, known) && (!wrapped || known != nil && known(l) || isCaps(l)) {
+				if looksLikeLabel(l, known) && (!wrapped || isCaps(l) || exact != nil && exact(l)) {
 					label = l
 					if m[4] >= 0 {
 						t := text[p+m[4] : p+m[5]]
@@ -321,7 +322,7 @@ func ParseLeak(data []byte) ([]Claim, error) {
 	text := string(data)
 	li := newLineIndex(text)
 	var out []Claim
-	for _, b := range parseBlocks(text, nil) {
+	for _, b := range parseBlocks(text, nil, nil) {
 		c := Claim{Speaker: b.speaker}
 		if b.clock >= 0 {
 			c.Time = fmt.Sprintf("%02d:%02d", b.clock/60, b.clock%60)

@@ -100,7 +100,7 @@ func (ix *Index) Verify(leak []byte) (*Report, error) {
 	li := newLineIndex(text)
 	rep := &Report{Lines: []Line{}}
 	prev := -1
-	for _, b := range parseBlocks(text, ix.knownLabel) {
+	for _, b := range parseBlocks(text, ix.knownLabel, ix.exactLabel) {
 		before := prev
 		lines := ix.verifyBlock(text, li, b, &prev)
 		if b.explicit && !isCaps(b.speaker) && !ix.knownLabel(b.speaker) {
@@ -200,7 +200,7 @@ func (ix *Index) proseAround(text string, b block, prev int) bool {
 			long = append(long, a)
 		}
 	}
-	owner := ix.assign(len(ids), long, &unit{clock: -1}, prev)
+	owner, _ := ix.assign(len(ids), long, &unit{clock: -1}, prev)
 	outside, covered := 0, 0
 	for i, t := range lt {
 		in := false
