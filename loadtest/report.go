@@ -11,7 +11,7 @@ func (r *Report) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "backchannel bench — %s, %s/%s, %d CPUs (GOMAXPROCS %d), data on %s\n",
 		r.GoVersion, r.OS, r.Arch, r.CPUs, r.GOMAXPROCS, r.FileSystem)
-	fmt.Fprintf(&b, "server: %s\nlimits: %s\n", r.ServerMode, r.Limits)
+	fmt.Fprintf(&b, "server: %s\nlimits: %s\nload average: %s at start, %s at end\n", r.ServerMode, r.Limits, r.LoadAvgStart, r.LoadAvgEnd)
 	if len(r.Relay) > 0 {
 		b.WriteString("\n")
 		b.WriteString(RelayTable(r.Relay))
@@ -57,8 +57,13 @@ func (r *IdleResult) String() string {
 	fmt.Fprintf(&b, "  registration: %.1f s (%.0f accounts/s); connect: %.1f s\n", r.RegisterSeconds, r.RegisterPerSec, r.ConnectSeconds)
 	fmt.Fprintf(&b, "  per connection: heap in use %.1f KiB (live %.1f KiB) + stack %.1f KiB, %.1f goroutines; process Sys %.1f KiB, RSS %.1f KiB\n",
 		r.HeapPerConn/1024, r.HeapAllocPerConn/1024, r.StackPerConn/1024, r.GoroutinesPerConn, r.SysPerConn/1024, r.RSSPerConn/1024)
-	fmt.Fprintf(&b, "  server side ≈ %.1f KiB per connection (client end ≈ %.2f KiB subtracted), %.1f MiB in total\n",
-		r.ServerPerConn/1024, r.ClientPerConn/1024, r.ServerTotal/(1<<20))
+	if r.ClientMode == "subprocess" {
+		fmt.Fprintf(&b, "  server side ≈ %.1f KiB per connection (client ends in a child process), %.1f MiB in total\n",
+			r.ServerPerConn/1024, r.ServerTotal/(1<<20))
+	} else {
+		fmt.Fprintf(&b, "  server side ≈ %.1f KiB per connection (client ends in this process, ≈ %.2f KiB each subtracted), %.1f MiB in total\n",
+			r.ServerPerConn/1024, r.ClientPerConn/1024, r.ServerTotal/(1<<20))
+	}
 	fmt.Fprintf(&b, "  process heap in use %.1f → %.1f MiB, Sys %.1f → %.1f MiB\n",
 		mib(r.MemBefore.HeapInuse), mib(r.MemHeld.HeapInuse), mib(r.MemBefore.Sys), mib(r.MemHeld.Sys))
 	return b.String()

@@ -3,7 +3,9 @@ package loadtest
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"strings"
 	"time"
 )
 
@@ -33,18 +35,22 @@ func DefaultConfig() Config {
 
 // Report is the outcome of Run.
 type Report struct {
-	StartedAt  time.Time      `json:"started_at"`
-	Seconds    float64        `json:"seconds"`
-	GoVersion  string         `json:"go_version"`
-	OS         string         `json:"os"`
-	Arch       string         `json:"arch"`
-	CPUs       int            `json:"cpus"`
-	GOMAXPROCS int            `json:"gomaxprocs"`
-	FileSystem string         `json:"file_system"` // of the data directory
-	ServerMode string         `json:"server_mode"`
-	Limits     string         `json:"limits"`
-	Relay      []*RelayResult `json:"relay"`
-	Idle       *IdleResult    `json:"idle,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	Seconds    float64   `json:"seconds"`
+	GoVersion  string    `json:"go_version"`
+	OS         string    `json:"os"`
+	Arch       string    `json:"arch"`
+	CPUs       int       `json:"cpus"`
+	GOMAXPROCS int       `json:"gomaxprocs"`
+	FileSystem string    `json:"file_system"` // of the data directory
+	ServerMode string    `json:"server_mode"`
+	Limits     string    `json:"limits"`
+	// Load averages of the machine (1, 5, 15 min) when the run started and
+	// ended: other work on the machine skews the figures.
+	LoadAvgStart string         `json:"loadavg_start"`
+	LoadAvgEnd   string         `json:"loadavg_end"`
+	Relay        []*RelayResult `json:"relay"`
+	Idle         *IdleResult    `json:"idle,omitempty"`
 }
 
 // Run carries out the runs of cfg one after another, each against a fresh
@@ -53,18 +59,22 @@ type Report struct {
 // cannot be carried out and returns the report so far with the error.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{
-		StartedAt:  time.Now().UTC(),
-		GoVersion:  runtime.Version(),
-		OS:         runtime.GOOS,
-		Arch:       runtime.GOARCH,
-		CPUs:       runtime.NumCPU(),
-		GOMAXPROCS: runtime.GOMAXPROCS(0),
-		FileSystem: fsType(cfg.DataDir),
-		ServerMode: "in-process (the load clients share the process, its CPUs and its memory figures)",
-		Limits:     "server defaults, except registrations per client IP unlimited (all load accounts register from 127.0.0.1)",
+		StartedAt:    time.Now().UTC(),
+		GoVersion:    runtime.Version(),
+		OS:           runtime.GOOS,
+		Arch:         runtime.GOARCH,
+		CPUs:         runtime.NumCPU(),
+		GOMAXPROCS:   runtime.GOMAXPROCS(0),
+		FileSystem:   fsType(cfg.DataDir),
+		ServerMode:   "in-process (the load clients share the process, its CPUs and its memory figures)",
+		Limits:       "server defaults, except registrations per client IP unlimited (all load accounts register from 127.0.0.1)",
+		LoadAvgStart: loadAvg(),
 	}
 	start := time.Now()
-	defer func() { rep.Seconds = time.Since(start).Seconds() }()
+	defer func() {
+		rep.Seconds = time.Since(start).Seconds()
+		rep.LoadAvgEnd = loadAvg()
+	}()
 	r := newReporter(cfg.Progress)
 	for _, rc := range cfg.Relay {
 		res, err := runRelay(ctx, rc, cfg.DataDir, r)
@@ -81,4 +91,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Idle = res
 	}
 	return rep, nil
+}
+
+// loadAvg returns the first three fields of /proc/loadavg ("" if unknown).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
