@@ -164,6 +164,39 @@ func foreignSentences(ts []Transcript, self int) []string {
 	return out
 }
 
+// unlike drops candidate inserted lines that share a fifth or more of
+// their word 3-grams with the transcript: those read as edits of a real
+// message, not as invented lines.
+func unlike(cands []string, t Transcript) []string {
+	grams := map[string]bool{}
+	tri := func(s string) []string {
+		w := leak.Normalize(s, nil)
+		var out []string
+		for i := 0; i+3 <= len(w); i++ {
+			out = append(out, strings.Join(w[i:i+3], " "))
+		}
+		return out
+	}
+	for _, m := range t.Messages {
+		for _, g := range tri(m.Text) {
+			grams[g] = true
+		}
+	}
+	var out []string
+	for _, c := range cands {
+		shared, all := 0, tri(c)
+		for _, g := range all {
+			if grams[g] {
+				shared++
+			}
+		}
+		if 5*shared < len(all) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // fallbackFabrications are used when the corpus has a single transcript.
 var fallbackFabrications = []string{
 	"We have already agreed to hand over the airport before the elections.",
@@ -190,7 +223,7 @@ func Run(cfg Config) (*Result, error) {
 	res.Corpus, res.Transcripts = cfg.CorpusDir, len(ts)
 	for i, t := range ts {
 		res.Messages += len(t.Messages)
-		g := &Generator{T: t, Foreign: foreignSentences(ts, i), Rate: cfg.Rate}
+		g := &Generator{T: t, Foreign: unlike(foreignSentences(ts, i), t), Rate: cfg.Rate}
 		if len(g.Foreign) == 0 {
 			g.Foreign = fallbackFabrications
 		}

@@ -186,7 +186,7 @@ func (g *Generator) edit(e Edit, text string, other string, rng *rand.Rand) (str
 		}
 		// no ellipsis at the join: that would be an honest excerpt
 		head := strings.TrimRight(strings.Join(a[:len(a)/2], " "), ".… ")
-		out = head + " " + strings.Join(b[len(b)/2:], " ")
+		out = head + " " + strings.TrimLeft(strings.Join(b[len(b)/2:], " "), ".… ")
 	default:
 		return "", false
 	}

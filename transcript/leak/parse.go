@@ -178,6 +178,10 @@ func parseBlocks(text string, known, exact func(string) bool) []block {
 			flush()
 		} else {
 			p := off + len(line) - len(trimmed)
+			lineStart := p
+			// Mid-paragraph, after a line that does not end a sentence, a
+			// line is most likely re-wrapped text.
+			wrapped := cur != nil && !endsSentence(text[cur.start:cur.end])
 			clock := -1
 			if m := clockRe.FindStringSubmatch(text[p:lineEnd]); m != nil && len(m[0]) < lineEnd-p {
 				if c := parseClock(m[1], m[2], m[3], m[4]); c >= 0 {
@@ -189,11 +193,10 @@ func parseBlocks(text string, known, exact func(string) bool) []block {
 			if m := labelRe.FindStringSubmatchIndex(text[p:lineEnd]); m != nil {
 				l := strings.TrimSpace(text[p+m[2] : p+m[3]])
 				l = saidRe.ReplaceAllString(l, "")
-				// Mid-paragraph, after a line that does not end a sentence,
-				// "Woods: foreign ..." is re-wrapped text, not a label,
-				// unless it is in capitals or exactly a member's name.
-				wrapped := cur != nil && !endsSentence(text[cur.start:cur.end])
-				if looksLikeLabel(l, known) && (!wrapped || isCaps(l) || exact != nil && exact(l)) {
+				// So "Woods: foreign ..." there is not a label, unless it is
+				// in capitals or exactly a member's name.
+				reported := saidRe.MatchString(strings.TrimSpace(text[p+m[2] : p+m[3]]))
+				if looksLikeLabel(l, known) && (!wrapped || !reported && (isCaps(l) || exact != nil && exact(l))) {
 					label = l
 					if m[4] >= 0 {
 						t := text[p+m[4] : p+m[5]]
@@ -203,6 +206,9 @@ func parseBlocks(text string, known, exact func(string) bool) []block {
 					}
 					p += m[1]
 				}
+			}
+			if label == "" && clock >= 0 && wrapped { // "11:30 and would ..." continues a sentence
+				clock, p, labelAt = -1, lineStart, lineStart
 			}
 			if label != "" || clock >= 0 || cur == nil {
 				flush()

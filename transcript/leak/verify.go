@@ -167,7 +167,7 @@ func (ix *Index) units(text string, b block, prev int) []unit {
 	if b.speaker != "" {
 		base.member, _ = ix.resolve(b.speaker)
 	}
-	if len(b.quotes) > 0 && !b.explicit && ix.proseAround(text, b, prev) {
+	if ix.quoted(text, b) && !b.explicit && ix.proseAround(text, b, prev) {
 		var us []unit
 		for _, q := range b.quotes {
 			u := base
@@ -184,37 +184,49 @@ func (ix *Index) units(text string, b block, prev int) []unit {
 	return []unit{base}
 }
 
+// quoted reports whether the block quotes at least three words, or a
+// whole short message, somewhere: single-word "scare quotes" make no claim.
+func (ix *Index) quoted(text string, b block) bool {
+	for _, q := range b.quotes {
+		lt := tokenize(text[q.start:q.end], q.start, ix.opt.Canonicalize)
+		if len(lt) >= 3 || len(lt) > 0 && len(ix.short[idKey(ix.lookup(lt))]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // proseAround reports whether an unlabelled block with quotations is
 // reporting prose ("…,” the envoy said.) rather than a message that itself
-// contains a quotation: most words outside the quotations match no
-// message.
+// contains a quotation: most words outside the quotations, taken on their
+// own, match no message.
 func (ix *Index) proseAround(text string, b block, prev int) bool {
-	lt := tokenize(text[b.start:b.end], b.start, ix.opt.Canonicalize)
-	if len(lt) == 0 {
-		return false
-	}
-	ids := ix.lookup(lt)
-	var long []anchor // common phrases do not make prose a message
-	for _, a := range ix.anchors(ids) {
-		if a.i1-a.i0 >= 5 {
-			long = append(long, a)
-		}
-	}
-	owner, _ := ix.assign(len(ids), long, &unit{clock: -1}, prev)
 	outside, covered := 0, 0
-	for i, t := range lt {
-		in := false
-		for _, q := range b.quotes {
-			if t.start >= q.start && t.end <= q.end {
-				in = true
-				break
+	from := b.start
+	for k := 0; k <= len(b.quotes); k++ {
+		to := b.end
+		if k < len(b.quotes) {
+			to = b.quotes[k].start
+		}
+		if to > from {
+			lt := tokenize(text[from:to], from, ix.opt.Canonicalize)
+			ids := ix.lookup(lt)
+			var long []anchor // common phrases do not make prose a message
+			for _, a := range ix.anchors(ids) {
+				if a.i1-a.i0 >= 5 {
+					long = append(long, a)
+				}
+			}
+			owner, _ := ix.assign(len(ids), long, &unit{clock: -1}, prev)
+			for _, o := range owner {
+				outside++
+				if o >= 0 {
+					covered++
+				}
 			}
 		}
-		if !in {
-			outside++
-			if owner[i] >= 0 {
-				covered++
-			}
+		if k < len(b.quotes) {
+			from = b.quotes[k].end
 		}
 	}
 	return outside > 0 && 2*covered < outside
