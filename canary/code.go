@@ -66,9 +66,9 @@ func (d *deriver) prf(h hash.Hash, out *[4]uint64, parts []string, n uint32) {
 func uniform(x uint64) float64 { return (float64(x>>11) + 0.5) / (1 << 53) }
 
 // biases returns the cumulative symbol distribution of every slot of a
-// message: cum[i][a] = P(symbol <= a). A binary slot's bias is a Beta(2,2)
-// draw floored at biasCutoff; larger alphabets (the invisible channel's four
-// carriers) are uniform. docs/canary.md explains the choice.
+// message: cum[i][a] = P(symbol <= a). A binary typographic slot's bias is
+// a Beta(2,2) draw floored at biasCutoff; lexical slots and the invisible
+// channel's four carriers are uniform. docs/canary.md explains the choice.
 func (d *deriver) biases(msgID string, l *Layout) [][maxQ]float64 {
 	cum := make([][maxQ]float64, len(l.slots))
 	var r [4]uint64
@@ -77,7 +77,7 @@ func (d *deriver) biases(msgID string, l *Layout) [][maxQ]float64 {
 		d.prf(d.bias, &r, parts, uint32(i))
 		q := int(s.q)
 		var p [maxQ]float64
-		if q == 2 {
+		if q == 2 && s.kind != kindLexical {
 			// Beta(2,2): each weight is a Gamma(2) variate, the sum of two
 			// standard exponentials.
 			p[0] = -math.Log(uniform(r[0])) - math.Log(uniform(r[1]))

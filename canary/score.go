@@ -96,3 +96,104 @@ func (ss scoreSet) logTail(z float64) float64 {
 	}
 	return best
 }
+
+// Exact tails on a lattice. When no segment has alternatives, the score is
+// a plain sum of independent two-valued terms. Rounding each term's larger
+// value up to a multiple of δ gives a score S' >= S everywhere, whose
+// distribution is computed exactly by convolution; P(S >= z) <= P(S' >= z).
+// For the few dozen slots of a short or retyped leak this is tighter than
+// the Chernoff bound, whose slack grows with the spread of the terms.
+const (
+	latticeMaxTerms = 400
+	latticeMaxBins  = 20000
+)
+
+// lattice is the exact distribution of a rounded-up score.
+type lattice struct {
+	lo, delta float64
+	tail      []float64 // tail[k] = P(S' >= lo + kδ)
+}
+
+func newLattice(terms []term) *lattice {
+	n := len(terms)
+	if n == 0 || n > latticeMaxTerms {
+		return nil
+	}
+	lo, span := 0.0, 0.0
+	for _, t := range terms {
+		lo += math.Min(t.a, t.b)
+		span += math.Abs(t.a - t.b)
+	}
+	delta := math.Max(0.25/float64(n), span/latticeMaxBins)
+	total := 0
+	ks := make([]int, n)
+	for i, t := range terms {
+		ks[i] = int(math.Ceil(math.Abs(t.a-t.b)/delta - 1e-12))
+		total += ks[i]
+	}
+	dist := make([]float64, total+1)
+	dist[0] = 1
+	cur := 0
+	for i, t := range terms {
+		pl := t.p // probability of the larger value
+		if t.b > t.a {
+			pl = 1 - t.p
+		}
+		k := ks[i]
+		for s := cur; s >= 0; s-- {
+			if d := dist[s]; d != 0 {
+				dist[s+k] += d * pl
+				dist[s] = d * (1 - pl)
+			}
+		}
+		cur += k
+	}
+	tail := make([]float64, total+2)
+	for s := total; s >= 0; s-- {
+		tail[s] = tail[s+1] + dist[s]
+	}
+	return &lattice{lo: lo, delta: delta, tail: tail}
+}
+
+// logTail returns ln P(S' >= z), with a margin for rounding errors.
+func (l *lattice) logTail(z float64) float64 {
+	m := int(math.Ceil((z-l.lo)/l.delta - 1e-9))
+	switch {
+	case m <= 0:
+		return 0
+	case m >= len(l.tail)-1:
+		return math.Inf(-1)
+	}
+	return math.Min(0, math.Log(l.tail[m]*(1+1e-6)+1e-300))
+}
+
+// tail returns a function bounding ln P(S >= z) for this score set: the
+// better of the Chernoff bound and, without alternatives, the lattice.
+func (ss scoreSet) tail() func(z float64) float64 {
+	var flat []term
+	for _, seg := range ss {
+		if len(seg) != 1 {
+			flat = nil
+			break
+		}
+		flat = append(flat, seg[0]...)
+		if len(flat) > latticeMaxTerms {
+			break
+		}
+	}
+	var lat *lattice
+	once := false
+	return func(z float64) float64 {
+		b := ss.logTail(z)
+		if !once {
+			once = true
+			if len(flat) > 0 && len(flat) <= latticeMaxTerms {
+				lat = newLattice(flat)
+			}
+		}
+		if lat != nil {
+			b = math.Min(b, lat.logTail(z))
+		}
+		return b
+	}
+}

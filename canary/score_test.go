@@ -110,3 +110,46 @@ func TestSymbolsFollowBiases(t *testing.T) {
 		}
 	}
 }
+
+// The lattice bound is never below the exact tail, and for a few dozen
+// slots it is tighter than the Chernoff bound.
+func TestLatticeBoundsExactTail(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	tighter := 0
+	for trial := 0; trial < 60; trial++ {
+		n := 4 + rng.IntN(12)
+		var tA, tB []term
+		for i := 0; i < n; i++ {
+			p := biasCutoff + rng.Float64()*(1-2*biasCutoff)
+			if trial%3 == 0 {
+				p = 0.5
+			}
+			tA = append(tA, tardosTerm(p))
+			tB = append(tB, copyTerm(p))
+		}
+		for _, terms := range [][]term{tA, tB} {
+			lat := newLattice(terms)
+			hi := 0.0
+			for _, t := range terms {
+				hi += t.a
+			}
+			for _, frac := range []float64{0.2, 0.5, 0.8, 1} {
+				z := hi * frac
+				exact := exactTail(terms, z)
+				lb := math.Exp(lat.logTail(z))
+				if lb < exact*(1-1e-9) {
+					t.Fatalf("n=%d z=%.3f: lattice %.3g < exact %.3g", n, z, lb, exact)
+				}
+				if f := (scoreSet{{terms}}).tail()(z); math.Exp(f) < exact*(1-1e-9) {
+					t.Fatalf("combined bound below exact tail")
+				}
+				if lb < math.Exp(scoreSet{{terms}}.logTail(z)) {
+					tighter++
+				}
+			}
+		}
+	}
+	if tighter == 0 {
+		t.Error("lattice never tighter than Chernoff")
+	}
+}

@@ -394,6 +394,7 @@ func (tr *Tracer) decide(rsegs [][]altRead, scores map[int32]*memberScore, epsil
 			}
 			setA, setB = append(setA, segA), append(setB, segB)
 		}
+		tailA, tailB := setA.tail(), setB.tail()
 		bound := map[int32][2]float64{}
 		for test := 0; test < 2; test++ {
 			sort.Slice(mems, func(a, b int) bool {
@@ -407,7 +408,7 @@ func (tr *Tracer) decide(rsegs [][]altRead, scores map[int32]*memberScore, epsil
 			for _, mem := range mems {
 				b, done := bound[mem]
 				if !done {
-					b = [2]float64{setB.logTail(scores[mem].copy), setA.logTail(scores[mem].tardos)}
+					b = [2]float64{tailB(scores[mem].copy), tailA(scores[mem].tardos)}
 					bound[mem] = b
 				}
 				if b[test] > logThreshold {
