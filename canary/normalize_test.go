@@ -52,3 +52,25 @@ func TestTokenizeProtectedSpans(t *testing.T) {
 		}
 	}
 }
+
+func TestCodeSpans(t *testing.T) {
+	text := "we are `it is` and ``a ` b`` then\n```\nwe are here\n```\nwe are `open"
+	var got []string
+	for _, s := range codeSpans(text) {
+		got = append(got, text[s[0]:s[1]])
+	}
+	if want := "`it is`|``a ` b``|```\nwe are here\n```"; strings.Join(got, "|") != want {
+		t.Fatalf("code spans %q", got)
+	}
+	l := NewLayout(text, PolicyAll)
+	sym := make([]int, l.NumSlots())
+	for i := range sym {
+		sym[i] = 1
+	}
+	c := l.Render(sym)
+	for _, span := range got {
+		if !strings.Contains(c, span) {
+			t.Errorf("code %q altered in %q", span, c)
+		}
+	}
+}

@@ -241,22 +241,44 @@ func foldKey(raw string) string {
 	return b.String()
 }
 
-// codeSpans returns the byte ranges of `code` spans.
+// codeSpans returns the byte ranges of code spans: a run of backticks up
+// to the next run of the same length (Markdown inline code and fences).
 func codeSpans(text string) [][2]int {
 	var spans [][2]int
+	run := func(i int) int {
+		j := i
+		for j < len(text) && text[j] == '`' {
+			j++
+		}
+		return j - i
+	}
 	for i := 0; i < len(text); {
 		s := strings.IndexByte(text[i:], '`')
 		if s < 0 {
 			break
 		}
 		s += i
-		e := strings.IndexByte(text[s+1:], '`')
-		if e < 0 {
-			break
+		n := run(s)
+		end := -1
+		for j := s + n; j < len(text); {
+			k := strings.IndexByte(text[j:], '`')
+			if k < 0 {
+				break
+			}
+			k += j
+			if m := run(k); m == n {
+				end = k + m
+				break
+			} else {
+				j = k + m
+			}
 		}
-		e += s + 1
-		spans = append(spans, [2]int{s, e + 1})
-		i = e + 1
+		if end < 0 {
+			i = s + n // an unmatched run protects nothing
+			continue
+		}
+		spans = append(spans, [2]int{s, end})
+		i = end
 	}
 	return spans
 }

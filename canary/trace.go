@@ -173,9 +173,35 @@ func (tr *Tracer) Trace(leak string, epsilon float64) (*Result, error) {
 	lcanon, _ := canonicalTokens(mustLexicon(), lt)
 	segs := tr.align(lcanon)
 	res := &Result{Verdict: Inconclusive, Epsilon: epsilon, Suspects: []Suspect{}, SlotsByChannel: map[string]int{}, MoreWordsNeeded: -1}
-	ch := leakChannels(lt)
+	rsegs := tr.read(d, segs, lt, lcanon, res)
 
-	// Read the slots of every alternative of every segment.
+	scores := tr.score(d, rsegs)
+	res.Members = len(scores)
+	if len(scores) == 0 {
+		return res, nil
+	}
+	accused, lead, leadLog := tr.decide(rsegs, scores, epsilon)
+	if len(accused) > 0 {
+		res.Verdict = Identified
+		res.Suspects = accused
+		res.MoreWordsNeeded = 0
+		return res, nil
+	}
+	res.Leading = lead
+	logThreshold := math.Log(epsilon / (2 * float64(len(scores))))
+	if lead != nil && leadLog < 0 && lead.SlotsRead > 0 && res.SlotsRead > 0 {
+		rate := -leadLog / float64(lead.SlotsRead) // nats per slot so far
+		slots := -logThreshold / rate
+		words := slots * float64(res.WordsMatched) / float64(res.SlotsRead)
+		res.MoreWordsNeeded = max(1, int(math.Ceil(words))-res.WordsMatched)
+	}
+	return res, nil
+}
+
+// read reads the slots of every alternative of every segment, and fills in
+// the counts of res.
+func (tr *Tracer) read(d *deriver, segs []segment, lt *tokens, lcanon []canonTok, res *Result) [][]altRead {
+	ch := leakChannels(lt)
 	cums := map[int32][][maxQ]float64{}
 	// Each slot of each message is read at most once, so that every term of
 	// an innocent member's score involves a different symbol of theirs and
@@ -186,7 +212,7 @@ func (tr *Tracer) Trace(leak string, epsilon float64) (*Result, error) {
 	var rsegs [][]altRead
 	for _, sg := range segs {
 		var alts []altRead
-		any := false
+		found := false
 		for ai, pairs := range sg.alts {
 			var ar altRead
 			byMsg := map[int32][][2]int32{}
@@ -235,38 +261,17 @@ func (tr *Tracer) Trace(leak string, epsilon float64) (*Result, error) {
 					cums[m] = cum
 				}
 				ar.msgs = append(ar.msgs, msgRead{m: m, reads: rs, cum: cum})
-				any = true
+				found = true
 			}
 			alts = append(alts, ar)
 		}
-		if any {
+		if found {
 			rsegs = append(rsegs, alts)
 		}
 	}
 	res.WordsMatched = len(matchedWords)
 	res.Messages = len(matchedMsgs)
-
-	scores := tr.score(d, rsegs)
-	res.Members = len(scores)
-	if len(scores) == 0 {
-		return res, nil
-	}
-	accused, lead, leadLog := tr.decide(rsegs, scores, epsilon)
-	if len(accused) > 0 {
-		res.Verdict = Identified
-		res.Suspects = accused
-		res.MoreWordsNeeded = 0
-		return res, nil
-	}
-	res.Leading = lead
-	logThreshold := math.Log(epsilon / (2 * float64(len(scores))))
-	if lead != nil && leadLog < 0 && lead.SlotsRead > 0 && res.SlotsRead > 0 {
-		rate := -leadLog / float64(lead.SlotsRead) // nats per slot so far
-		slots := -logThreshold / rate
-		words := slots * float64(res.WordsMatched) / float64(res.SlotsRead)
-		res.MoreWordsNeeded = max(1, int(math.Ceil(words))-res.WordsMatched)
-	}
-	return res, nil
+	return rsegs
 }
 
 type msgRead struct {
