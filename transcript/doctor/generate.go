@@ -76,6 +76,7 @@ type Generator struct {
 	Rate    float64  // share of lines doctored (default 0.3)
 	Window  int      // messages per leak (default 24)
 	vocab   []string
+	words   map[string]map[string]bool // normalised words -> senders
 }
 
 var stop = map[string]bool{}
@@ -179,6 +180,9 @@ func (g *Generator) edit(e Edit, text string, other string, rng *rand.Rand) (str
 			cut = len(words) * 2 / 3
 		}
 		out = strings.TrimRight(strings.Join(words[:cut+1], " "), ",;:") + "."
+		if strings.Count(out, "“") > strings.Count(out, "”") {
+			out += "”" // a doctored quotation still closes
+		}
 	case Splice:
 		a, b := strings.Fields(text), strings.Fields(other)
 		if len(a) < 8 || len(b) < 8 {
@@ -270,6 +274,16 @@ func (g *Generator) init() {
 	if g.Window == 0 {
 		g.Window = 24
 	}
+	if g.words == nil {
+		g.words = map[string]map[string]bool{}
+		for _, m := range g.T.Messages {
+			k := strings.Join(leak.Normalize(m.Text, nil), " ")
+			if g.words[k] == nil {
+				g.words[k] = map[string]bool{}
+			}
+			g.words[k][m.Sender] = true
+		}
+	}
 	if g.vocab == nil {
 		seen := map[string]bool{}
 		for _, m := range g.T.Messages {
@@ -324,7 +338,7 @@ func (g *Generator) GenerateStyle(rng *rand.Rand, st Style) Leak {
 				if other == it.Text {
 					break
 				}
-				if txt, ok := g.edit(e, it.Text, other, rng); ok {
+				if txt, ok := g.edit(e, it.Text, other, rng); ok && !g.said("", txt) {
 					it.Text, it.Edit = txt, e
 					break
 				}
@@ -415,15 +429,12 @@ func (g *Generator) GenerateStyle(rng *rand.Rand, st Style) Leak {
 	return Leak{Transcript: g.T.Name, Style: st, Text: b.String(), Items: items}
 }
 
-// said reports whether member who sent a message with the same words as
-// text: then attributing text to who is no misattribution.
+// said reports whether member who (anyone if "") sent a message with the
+// same words as text: then attributing text to who is no misattribution,
+// and an edit producing text is no edit.
 func (g *Generator) said(who, text string) bool {
-	for _, m := range g.T.Messages {
-		if m.Sender == who && sameWords(m.Text, text) {
-			return true
-		}
-	}
-	return false
+	senders := g.words[strings.Join(leak.Normalize(text, nil), " ")]
+	return who == "" && len(senders) > 0 || senders[who]
 }
 
 func titleCase(s string) string {

@@ -284,6 +284,8 @@ func (ix *Index) runs(owner, jpos []int, lt []token, ids []uint32, u *unit, prev
 		endsLine := r.b == n || lt[r.b].line
 		prevMsg, nextMsg := k > 0 && rs[k-1].msg >= 0, k+1 < len(rs) && rs[k+1].msg >= 0
 		switch {
+		case startsLine && endsLine && k > 0 && !prevMsg:
+			// the wrapped tail of an unattributed line stays with it
 		case startsLine && endsLine && prevMsg && ix.hasAll(rs[k-1].msg, ids[r.a:r.b]):
 			rs[k].msg = rs[k-1].msg // the wrapped tail of that message, behind an edit
 		case startsLine && endsLine && nextMsg && ix.hasAll(rs[k+1].msg, ids[r.a:r.b]):

@@ -193,10 +193,11 @@ func parseBlocks(text string, known, exact func(string) bool) []block {
 			if m := labelRe.FindStringSubmatchIndex(text[p:lineEnd]); m != nil {
 				l := strings.TrimSpace(text[p+m[2] : p+m[3]])
 				l = saidRe.ReplaceAllString(l, "")
-				// So "Woods: foreign ..." there is not a label, unless it is
-				// in capitals or exactly a member's name.
+				// So "Woods: foreign ..." or "SALT I: the number" there is
+				// not a label, unless it names a member.
 				reported := saidRe.MatchString(strings.TrimSpace(text[p+m[2] : p+m[3]]))
-				if looksLikeLabel(l, known) && (!wrapped || !reported && (isCaps(l) || exact != nil && exact(l))) {
+				member := exact != nil && exact(l) || isCaps(l) && known != nil && known(l)
+				if looksLikeLabel(l, known) && (!wrapped || !reported && (member || known == nil && isCaps(l))) {
 					label = l
 					if m[4] >= 0 {
 						t := text[p+m[4] : p+m[5]]

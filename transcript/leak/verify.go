@@ -265,7 +265,9 @@ func (ix *Index) verifyUnit(text string, li lineIndex, u unit, prev *int) []Line
 			sameExcerpt := pieceOf[k] != pieceOf[k-1] && p.msg >= 0 && p.msg == s.msg
 			// Only a run that ends mid-message followed by one that starts
 			// mid-message is a splice; otherwise each is its own line.
-			clean := pieceOf[k] != pieceOf[k-1] || p.msg < 0 || s.msg < 0 || !p.tailCut || !s.headCut
+			// A boundary at a line start also separates lines: each part
+			// still shows its own omission.
+			clean := pieceOf[k] != pieceOf[k-1] || p.msg < 0 || s.msg < 0 || !p.tailCut || !s.headCut || s.lt[s.a].line
 			if !sameExcerpt && clean {
 				flush()
 			}
