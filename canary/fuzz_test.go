@@ -18,10 +18,13 @@ func FuzzNormalize(f *testing.F) {
 		if utf8.ValidString(s) && !utf8.ValidString(n) {
 			t.Fatalf("Normalize made invalid UTF-8 from %q", s)
 		}
-		_ = Canonicalize(s)
+		cs := Canonicalize(s)
 		_ = CanonicalWords(s)
 		if !utf8.ValidString(s) {
 			return
+		}
+		if Canonicalize(cs) != cs {
+			t.Fatalf("Canonicalize not idempotent: %q -> %q -> %q", s, cs, Canonicalize(cs))
 		}
 		l := NewLayout(s, PolicyAll)
 		for _, fill := range []int{0, 1, 3} {
