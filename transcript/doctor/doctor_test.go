@@ -9,14 +9,16 @@ import (
 	"testing"
 	"time"
 
+	"backchannel/canary"
 	"backchannel/transcript/leak"
 )
 
 // go test ./transcript/doctor -run TestBenchmark -v -args -leaks 50 -seed 1
 // reproduces the numbers in docs/benchmarks.md.
 var (
-	leaks = flag.Int("leaks", 6, "leaks per transcript in TestBenchmark")
-	seed  = flag.Int64("seed", 3, "seed of TestBenchmark")
+	leaks  = flag.Int("leaks", 6, "leaks per transcript in TestBenchmark")
+	seed   = flag.Int64("seed", 3, "seed of TestBenchmark")
+	marked = flag.Bool("marked", false, "TestBenchmark on canary-marked copies, verified with canary.Canonicalize")
 )
 
 func corpus(t *testing.T) []Transcript {
@@ -97,7 +99,20 @@ func TestBenchmark(t *testing.T) {
 	if fallback {
 		t.Logf("NOTE: ../shared/corpus is absent; using the small sample in %s", dir)
 	}
-	r, err := Run(Config{CorpusDir: dir, Leaks: *leaks, Seed: *seed})
+	cfg := Config{CorpusDir: dir, Leaks: *leaks, Seed: *seed}
+	if *marked {
+		// every leak is made from the leaker's canary-marked copies
+		key := []byte("doctor benchmark: marking key 32")
+		cfg.Mark = func(id, text string) string {
+			out, err := canary.Mark(key, id, "leaker", text, canary.PolicyAll)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		cfg.Canonicalize = canary.Canonicalize
+	}
+	r, err := Run(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,9 @@ type Config struct {
 	Seed         int64 // default 1
 	Rate         float64
 	Canonicalize func(string) string
+	// Mark, if set, makes every leak from the leaker's marked copies
+	// (see Generator.Mark); pair it with the marking's Canonicalize.
+	Mark func(msgID, text string) string
 }
 
 // Counts is a confusion tally for one verdict class.
@@ -223,7 +226,7 @@ func Run(cfg Config) (*Result, error) {
 	res.Corpus, res.Transcripts = cfg.CorpusDir, len(ts)
 	for i, t := range ts {
 		res.Messages += len(t.Messages)
-		g := &Generator{T: t, Foreign: unlike(foreignSentences(ts, i), t), Rate: cfg.Rate}
+		g := &Generator{T: t, Foreign: unlike(foreignSentences(ts, i), t), Rate: cfg.Rate, Mark: cfg.Mark}
 		if len(g.Foreign) == 0 {
 			g.Foreign = fallbackFabrications
 		}

@@ -75,8 +75,11 @@ type Generator struct {
 	Foreign []string // sentences from elsewhere, for inserted lines
 	Rate    float64  // share of lines doctored (default 0.3)
 	Window  int      // messages per leak (default 24)
-	vocab   []string
-	words   map[string]map[string]bool // normalised words -> senders
+	// Mark, if set, turns a message into the leaker's personal copy (a
+	// canary-marked copy) before the leak is formatted and doctored.
+	Mark  func(msgID, text string) string
+	vocab []string
+	words map[string]map[string]bool // normalised words -> senders
 }
 
 var stop = map[string]bool{}
@@ -327,6 +330,9 @@ func (g *Generator) GenerateStyle(rng *rand.Rand, st Style) Leak {
 			items = append(items, Item{Source: -1, Speaker: who, Text: g.Foreign[rng.Intn(len(g.Foreign))], Edit: Insert})
 		}
 		it := Item{Source: i, Speaker: msgs[i].Sender, Text: msgs[i].Text, Edit: None}
+		if g.Mark != nil {
+			it.Text = g.Mark(msgs[i].ID, msgs[i].Text)
+		}
 		if rng.Float64() < g.Rate && len(strings.Fields(it.Text)) >= 6 {
 			edits := []Edit{Substitute, Number, Negate, Splice, Omit}
 			if st.Prose {

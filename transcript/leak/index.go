@@ -10,9 +10,10 @@ type Options struct {
 	// Canonicalize, if not nil, maps meaning-preserving alternatives (such
 	// as the lexical marks of a canary-marked copy: "do not"/"don't",
 	// "organise"/"organize") to one form. It receives text after
-	// typographic folding: lower case, invisible characters removed,
-	// straight quotes and apostrophes, ASCII hyphens, whitespace kept. It
-	// is applied to every message and every leaked claim alike.
+	// typographic folding, case preserved: invisible characters removed,
+	// straight quotes and apostrophes, ASCII hyphens, whitespace kept; its
+	// result is folded and lower-cased again. It is applied to every
+	// message and every leaked claim alike.
 	Canonicalize func(string) string
 	// Aliases maps speaker labels as they may appear in a leak ("Envoy",
 	// "Mr. Lansing") to member ids. Labels are also matched against the

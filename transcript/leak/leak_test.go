@@ -166,6 +166,28 @@ func TestCanonicalizer(t *testing.T) {
 	}
 }
 
+// TestHostileCanonicalizer: whatever a canonicaliser returns, Verify must
+// not panic.
+func TestHostileCanonicalizer(t *testing.T) {
+	canons := []func(string) string{
+		func(s string) string { return "" },
+		func(s string) string { return strings.ToUpper(s) },
+		func(s string) string { return strings.Repeat(s, 2) },
+		func(s string) string { return strings.ReplaceAll(s, "it's", "it is") },
+		func(s string) string {
+			w := strings.Fields(s)
+			slices.Reverse(w)
+			return strings.Join(w, " ")
+		},
+		func(s string) string { return "\xff\xfe" + s + "…" },
+	}
+	for i, c := range canons {
+		if _, err := Verify(room(), []byte("AIDE: it's the 10 battalions, isn't it?\n\nENVOY: Thank you.\n"), Options{Canonicalize: c}); err != nil {
+			t.Fatalf("canonicaliser %d: %v", i, err)
+		}
+	}
+}
+
 func TestAliases(t *testing.T) {
 	opt := Options{Aliases: map[string]string{"Mr. Witkoff": "envoy"}}
 	got := verdicts(t, room(), "Mr. Witkoff: Thank you.\n", opt)

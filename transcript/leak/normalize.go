@@ -16,8 +16,9 @@ type token struct {
 }
 
 // foldRune maps one rune to its normalised form: "" drops it (invisible
-// characters), otherwise a lower-case ASCII-leaning replacement.
-func foldRune(r rune) string {
+// characters), otherwise an ASCII-leaning replacement, lower-cased if
+// lower.
+func foldRune(r rune, lower bool) string {
 	switch {
 	case r == '\u00AD', r == '\u034F', r == '\u061C', r == '\u180E', r == '\uFEFF',
 		r >= '\u200B' && r <= '\u200F', r >= '\u202A' && r <= '\u202E',
@@ -38,20 +39,29 @@ func foldRune(r rune) string {
 	case r == '\u2026':
 		return "..."
 	case r >= '\uFF01' && r <= '\uFF5E':
-		return strings.ToLower(string(r - 0xFEE0))
+		if lower {
+			return strings.ToLower(string(r - 0xFEE0))
+		}
+		return string(r - 0xFEE0)
 	case r >= '\uFB00' && r <= '\uFB06':
 		return [...]string{"ff", "fi", "fl", "ffi", "ffl", "st", "st"}[r-'\uFB00']
 	case r < utf8.RuneSelf:
-		if r >= 'A' && r <= 'Z' {
+		if lower && r >= 'A' && r <= 'Z' {
 			return string(r + 32)
 		}
 		return string(r)
 	}
 	if s, ok := latinFold[unicode.ToLower(r)]; ok {
+		if !lower && unicode.IsUpper(r) {
+			return strings.ToUpper(s)
+		}
 		return s
 	}
 	if unicode.IsControl(r) {
 		return " "
+	}
+	if !lower {
+		return string(r)
 	}
 	return string(unicode.ToLower(r))
 }
@@ -77,12 +87,14 @@ type folded struct {
 	pos []int // len(s)+1 entries
 }
 
-func fold(orig string, base int) folded {
+func fold(orig string, base int) folded { return foldCase(orig, base, true) }
+
+func foldCase(orig string, base int, lower bool) folded {
 	var b strings.Builder
 	b.Grow(len(orig))
 	pos := make([]int, 0, len(orig)+1)
 	for i, r := range orig {
-		f := foldRune(r)
+		f := foldRune(r, lower)
 		for j := 0; j < len(f); j++ {
 			pos = append(pos, base+i)
 		}
@@ -272,7 +284,11 @@ func tokenize(s string, base int, canon func(string) string) []token {
 	f := fold(s, base)
 	words, spans := rawWords(f.s)
 	if canon != nil {
-		cs := canon(f.s)
+		// The canonicaliser sees the case-preserving fold ("US" is not
+		// "us"); its output is folded and lower-cased again.
+		// Line breaks are spaces to it: a phrase may be re-wrapped.
+		in := strings.ReplaceAll(foldCase(s, base, false).s, "\n", " ")
+		cs := fold(canon(in), 0).s
 		if cs != f.s {
 			cw, _ := rawWords(cs)
 			spans = remapSpans(words, spans, cw)
@@ -282,7 +298,8 @@ func tokenize(s string, base int, canon func(string) string) []token {
 	ts := make([]token, 0, len(words)+4)
 	for i, w := range words {
 		st, en := f.pos[spans[i][0]], f.pos[spans[i][1]]
-		nl := i > 0 && strings.IndexByte(f.s[spans[i-1][1]:spans[i][0]], '\n') >= 0
+		// (canonicalised words may share a span: "it's" -> "it is")
+		nl := i > 0 && spans[i-1][1] <= spans[i][0] && strings.IndexByte(f.s[spans[i-1][1]:spans[i][0]], '\n') >= 0
 		for _, x := range expand(w) {
 			if x != "" {
 				ts = append(ts, token{x, st, en, nl})
