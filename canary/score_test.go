@@ -3,6 +3,7 @@ package canary
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -151,5 +152,56 @@ func TestLatticeBoundsExactTail(t *testing.T) {
 	}
 	if tighter == 0 {
 		t.Error("lattice never tighter than Chernoff")
+	}
+}
+
+// Under the null hypothesis (the leak is an outsider's copy, so every member
+// is innocent) the reported bound behaves like a p-value: the smallest
+// FalseAccusationBound over the members is at most α in at most a fraction
+// α of traces, up to sampling error.
+func TestNullCalibration(t *testing.T) {
+	key := testKey(40)
+	msgs := sentMessages(proseParagraphs(t), members, PolicyAll)
+	tr, err := NewTracer(key, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outsider := copyOf(t, key, msgs, "outsider")
+	words := strings.Fields(outsider)
+	rng := rand.New(rand.NewPCG(8, 9))
+	const n = 300
+	var mins []float64
+	for i := 0; i < n; i++ {
+		w := 15 + rng.IntN(60)
+		start := rng.IntN(len(words) - w)
+		leak := strings.Join(words[start:start+w], " ")
+		if i%2 == 1 {
+			leak = Normalize(leak)
+		}
+		res, err := tr.Trace(leak, 0.5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := 1.0
+		for _, s := range res.Suspects {
+			m = math.Min(m, s.FalseAccusationBound)
+		}
+		if res.Leading != nil {
+			m = math.Min(m, res.Leading.FalseAccusationBound)
+		}
+		mins = append(mins, m)
+	}
+	for _, alpha := range []float64{0.05, 0.1, 0.2, 0.5} {
+		k := 0
+		for _, m := range mins {
+			if m <= alpha {
+				k++
+			}
+		}
+		limit := alpha + 3*math.Sqrt(alpha*(1-alpha)/n)
+		t.Logf("alpha %.2f: %d of %d", alpha, k, n)
+		if f := float64(k) / n; f > limit {
+			t.Errorf("null traces with bound <= %.2f: %.3f (limit %.3f)", alpha, f, limit)
+		}
 	}
 }
