@@ -2,9 +2,7 @@ package canary
 
 import "unicode/utf8"
 
-// channels says which marks a leak still carries at all. A leak without a
-// single typographic character was retyped or normalised: its plain quotes
-// say nothing about the copy, so those slots are erased rather than read.
+// channels says which style marks a leak still carries.
 type channels struct {
 	style, space bool
 }
@@ -25,12 +23,24 @@ func leakChannels(t *tokens) channels {
 			two++
 		}
 	}
-	// A marked copy uses each style on about half of its slots; a stray
-	// typographic character in an otherwise plain leak does not make the
-	// channel readable.
-	ch.style = fancy > 0 && 10*fancy >= fancy+plain
-	ch.space = two > 0 && 10*two >= one+two
+	// A marked copy uses each style on about half of its slots. A leak in
+	// one style only was normalised (retyped) or auto-corrected ("smart
+	// quotes", a typist's two spaces after every sentence): its style says
+	// nothing about the copy, so the channel is erased rather than read.
+	ch.style = mixed(fancy, plain)
+	ch.space = mixed(two, one)
 	return ch
+}
+
+// mixed reports whether a leak with a marked and b unmarked units of a style
+// can come from a marked copy: some marked units, and with eight units or
+// more at least 10% of each kind.
+func mixed(a, b int) bool {
+	n := a + b
+	if n < 8 {
+		return a > 0
+	}
+	return 10*a >= n && 10*b >= n
 }
 
 // readSlots reads the symbols of the slots of one message from the leak.

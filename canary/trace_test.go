@@ -197,3 +197,39 @@ func TestRepeatedPassageReadOnce(t *testing.T) {
 		t.Fatalf("verdict changed by repetition: %s -> %s", r1.Verdict, r5.Verdict)
 	}
 }
+
+// A leak whose typography was auto-corrected to one style carries no
+// typographic evidence; the other channels still name the leaker.
+func TestAutocorrectedStyleErased(t *testing.T) {
+	key := testKey(15)
+	msgs := sentMessages(proseParagraphs(t), members, PolicyAll)
+	tr, err := NewTracer(key, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leak := copyOf(t, key, msgs[:20], "alice")
+	smart := strings.NewReplacer("'", "\u2019", "\"", "\u201D", "--", "\u2014", "...", "\u2026").Replace(leak)
+	plain := strings.NewReplacer("\u2019", "'", "\u2018", "'", "\u201C", "\"", "\u201D", "\"", "\u2014", "--", "\u2013", "-", "\u2026", "...").Replace(leak)
+	res, err := tr.Trace(smart, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := tr.Trace(plain, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := tr.Trace(leak, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only sentence-spacing slots remain readable in either one-style leak.
+	if n, m, all := res.SlotsByChannel["typographic"], ref.SlotsByChannel["typographic"], full.SlotsByChannel["typographic"]; n != m || n >= all {
+		t.Errorf("typographic slots: auto-corrected %d, plain %d, copy %d", n, m, all)
+	}
+	if res.Verdict != Identified || res.Suspects[0].Member != "alice" || len(res.Suspects) != 1 {
+		t.Errorf("verdict %s, suspects %+v", res.Verdict, res.Suspects)
+	}
+	if !mixed(3, 0) || mixed(0, 3) || mixed(20, 1) || !mixed(10, 10) {
+		t.Error("mixed")
+	}
+}
