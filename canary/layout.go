@@ -79,7 +79,7 @@ func NewLayout(text string, p Policy) *Layout {
 				continue
 			}
 		}
-		if p.Has(PolicyTypographic) && !w.hard && countStyle(t.raw(k), true) > 0 {
+		if p.Has(PolicyTypographic) && !w.prot && countStyle(t.raw(k), true) > 0 {
 			l.slots = append(l.slots, slot{kind: kindWordStyle, q: 2, w: int32(k)})
 		}
 	}
