@@ -16,9 +16,10 @@ import (
 // go test ./transcript/doctor -run TestBenchmark -v -args -leaks 50 -seed 1
 // reproduces the numbers in docs/benchmarks.md.
 var (
-	leaks  = flag.Int("leaks", 6, "leaks per transcript in TestBenchmark")
-	seed   = flag.Int64("seed", 3, "seed of TestBenchmark")
-	marked = flag.Bool("marked", false, "TestBenchmark on canary-marked copies, verified with canary.Canonicalize")
+	leaks   = flag.Int("leaks", 6, "leaks per transcript in TestBenchmark")
+	seed    = flag.Int64("seed", 3, "seed of TestBenchmark")
+	nocanon = flag.Bool("nocanon", false, "with -marked: verify without the canonicaliser")
+	marked  = flag.Bool("marked", false, "TestBenchmark on canary-marked copies, verified with canary.Canonicalize")
 )
 
 func corpus(t *testing.T) []Transcript {
@@ -110,7 +111,9 @@ func TestBenchmark(t *testing.T) {
 			}
 			return out
 		}
-		cfg.Canonicalize = canary.Canonicalize
+		if !*nocanon {
+			cfg.Canonicalize = canary.Canonicalize
+		}
 	}
 	r, err := Run(cfg)
 	if err != nil {

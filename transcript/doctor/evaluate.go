@@ -65,6 +65,7 @@ type Result struct {
 	Classes          map[leak.Verdict]*Counts // altered, fabricated, misattributed
 	Flagged          Counts                   // any doctored line flagged (any non-authentic verdict)
 	AuthenticFlagged int
+	Unreported       int              // lines that got no verdict at all
 	ByEdit           map[Edit]*Counts // TP: flagged with the expected verdict, FN: not
 	Misses           []Miss
 	Elapsed          time.Duration // verification time only
@@ -115,6 +116,9 @@ func (r *Result) Score(t Transcript, ix *leak.Index, l Leak) error {
 		r.Lines++
 		want := it.Edit.Expected()
 		got, diff := predicted(it, rep.Lines)
+		if got == "unreported" {
+			r.Unreported++
+		}
 		if r.ByEdit[it.Edit] == nil {
 			r.ByEdit[it.Edit] = &Counts{}
 		}
@@ -134,7 +138,7 @@ func (r *Result) Score(t Transcript, ix *leak.Index, l Leak) error {
 				c.FN++
 			}
 		}
-		flagged := got != leak.Authentic
+		flagged := got != leak.Authentic && got != "unreported"
 		switch {
 		case want != leak.Authentic && flagged:
 			r.Flagged.TP++
@@ -278,7 +282,7 @@ func (r *Result) Markdown() string {
 	}
 	c := r.Flagged
 	fmt.Fprintf(&b, "| any doctored line flagged | %.3f | %.3f | %d | %d | %d |\n\n", c.Precision(), c.Recall(), c.TP, c.FP, c.FN)
-	fmt.Fprintf(&b, "Authentic lines flagged: %d of %d.\n\n", r.AuthenticFlagged, r.ByEdit[None].total())
+	fmt.Fprintf(&b, "Authentic lines flagged: %d of %d. Lines with no verdict: %d.\n\n", r.AuthenticFlagged, r.ByEdit[None].total(), r.Unreported)
 	b.WriteString("| edit | lines | correct verdict |\n|---|---|---|\n")
 	edits := make([]string, 0, len(r.ByEdit))
 	for e := range r.ByEdit {

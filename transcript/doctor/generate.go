@@ -80,6 +80,7 @@ type Generator struct {
 	Mark  func(msgID, text string) string
 	vocab []string
 	words map[string]map[string]bool // normalised words -> senders
+	count map[string]int             // normalised words -> messages
 }
 
 var stop = map[string]bool{}
@@ -278,9 +279,10 @@ func (g *Generator) init() {
 		g.Window = 24
 	}
 	if g.words == nil {
-		g.words = map[string]map[string]bool{}
+		g.words, g.count = map[string]map[string]bool{}, map[string]int{}
 		for _, m := range g.T.Messages {
 			k := strings.Join(leak.Normalize(m.Text, nil), " ")
+			g.count[k]++
 			if g.words[k] == nil {
 				g.words[k] = map[string]bool{}
 			}
@@ -382,7 +384,9 @@ func (g *Generator) GenerateStyle(rng *rand.Rand, st Style) Leak {
 		} else if k > 0 && items[k-1].Source >= 0 {
 			at = msgs[items[k-1].Source].SentAt
 		}
-		if st.Times && it.Edit == None && rng.Intn(12) == 0 {
+		// (only unique words: "General Bliss" at another time may be
+		// another, real "General Bliss")
+		if st.Times && it.Edit == None && rng.Intn(12) == 0 && g.count[strings.Join(leak.Normalize(it.Text, nil), " ")] == 1 {
 			it.Edit = Retime
 			at = at.Add(time.Duration(7+rng.Intn(40)) * time.Minute)
 		}

@@ -416,6 +416,13 @@ func (ix *Index) better(x, y *seg, u *unit, prev int) bool {
 // alignPiece attributes the tokens of one piece to messages.
 func (ix *Index) alignPiece(lt []token, ids []uint32, p piece, u *unit, prev int) []seg {
 	as := ix.anchors(ids)
+	// A whole message that occupies whole leaked lines is that message,
+	// even if a longer message quotes it ("… read as follows: …").
+	for k, a := range as {
+		if ix.whole(a) && (a.i0 == 0 || lt[a.i0].line) && (int(a.i1) == len(ids) || lt[a.i1].line) {
+			as[k].line = true
+		}
+	}
 	if len(ids) >= shingleK {
 		// A leaked line that is exactly a short message is that message,
 		// even where its words run on into the next line's.

@@ -30,6 +30,7 @@ package leak
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -167,8 +168,17 @@ func (ix *Index) units(text string, b block, prev int) []unit {
 	if b.speaker != "" {
 		base.member, _ = ix.resolve(b.speaker)
 	}
-	if ix.quoted(text, b) && !b.explicit && ix.proseAround(text, b, prev) {
+	if !ix.quoted(text, b) || b.explicit {
+		base.pieces = splitEllipses(text, b.start, b.end, false)
+		return []unit{base}
+	}
+	if prose, matched := ix.proseAround(text, b, prev); prose {
 		var us []unit
+		for _, m := range matched { // message text between quotations
+			u := base
+			u.pieces = splitEllipses(text, m[0], m[1], false)
+			us = append(us, u)
+		}
 		for _, q := range b.quotes {
 			u := base
 			u.quote, u.label, u.member = true, q.speaker, ""
@@ -178,6 +188,7 @@ func (ix *Index) units(text string, b block, prev int) []unit {
 			u.pieces = splitEllipses(text, q.start, q.end, true)
 			us = append(us, u)
 		}
+		sort.Slice(us, func(i, j int) bool { return us[i].pieces[0].start < us[j].pieces[0].start })
 		return us
 	}
 	base.pieces = splitEllipses(text, b.start, b.end, false)
@@ -199,9 +210,11 @@ func (ix *Index) quoted(text string, b block) bool {
 // proseAround reports whether an unlabelled block with quotations is
 // reporting prose ("…,” the envoy said.) rather than a message that itself
 // contains a quotation: most words outside the quotations, taken on their
-// own, match no message.
-func (ix *Index) proseAround(text string, b block, prev int) bool {
+// own, match no message. It also returns the outside stretches that do
+// match messages, which are verified as lines of their own.
+func (ix *Index) proseAround(text string, b block, prev int) (bool, [][2]int) {
 	outside, covered := 0, 0
+	var matched [][2]int
 	from := b.start
 	for k := 0; k <= len(b.quotes); k++ {
 		to := b.end
@@ -218,18 +231,22 @@ func (ix *Index) proseAround(text string, b block, prev int) bool {
 				}
 			}
 			owner, _ := ix.assign(len(ids), long, &unit{clock: -1}, prev)
+			c := 0
 			for _, o := range owner {
-				outside++
 				if o >= 0 {
-					covered++
+					c++
 				}
+			}
+			outside, covered = outside+len(owner), covered+c
+			if len(owner) >= 5 && 2*c >= len(owner) {
+				matched = append(matched, [2]int{from, to})
 			}
 		}
 		if k < len(b.quotes) {
 			from = b.quotes[k].end
 		}
 	}
-	return outside > 0 && 2*covered < outside
+	return outside > 0 && 2*covered < outside, matched
 }
 
 // verifyUnit aligns a claim and groups its segments into reported lines:
