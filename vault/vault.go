@@ -318,8 +318,13 @@ func (v *Vault) Update(ctx context.Context, fn func(tx *Tx) error) error {
 }
 
 // Log returns every entry of the log called log, oldest first.
-func (v *Vault) Log(ctx context.Context, log string) ([][]byte, error) {
-	rows, err := v.db.QueryContext(ctx, `SELECT seq, value FROM logs WHERE log = ? ORDER BY seq`, v.hashName("log/"+log))
+func (v *Vault) Log(ctx context.Context, log string) ([][]byte, error) { return v.log(ctx, v.db, log) }
+
+// Log reads a log inside the transaction.
+func (t *Tx) Log(ctx context.Context, log string) ([][]byte, error) { return t.v.log(ctx, t.tx, log) }
+
+func (v *Vault) log(ctx context.Context, q querier, log string) ([][]byte, error) {
+	rows, err := q.QueryContext(ctx, `SELECT seq, value FROM logs WHERE log = ? ORDER BY seq`, v.hashName("log/"+log))
 	if err != nil {
 		return nil, fmt.Errorf("read log %s: %w", log, err)
 	}

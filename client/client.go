@@ -1,0 +1,253 @@
+// Package client is the backchannel client engine: one user's device, its
+// encrypted profile (package vault), its sessions with other devices, its
+// rooms, and the loop that syncs them with a server.
+//
+// Everything a Client persists is in the vault. A message is decrypted,
+// applied and persisted in one vault transaction before it is acknowledged
+// to the server, so a crash at any point neither loses nor duplicates it:
+// a redelivered envelope fails as a ratchet duplicate and is simply acked.
+// Keys of other users are pinned on first use; a changed identity key is
+// refused with ErrIdentityChanged, never accepted silently.
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"backchannel/entropy"
+	"backchannel/handshake"
+	"backchannel/identity"
+	"backchannel/server/apiclient"
+	"backchannel/vault"
+)
+
+// Tunables.
+const (
+	// ProfileFile is the vault's file name inside the profile directory.
+	ProfileFile = "profile.db"
+	// PrekeyBatch one-time prekeys are uploaded at init and whenever fewer
+	// than PrekeyLow remain on the server.
+	PrekeyBatch = 50
+	PrekeyLow   = 15
+	// MaxRoomMembers bounds a room, the creator included.
+	MaxRoomMembers = 64
+	deviceID       = 1
+)
+
+// Errors callers branch on.
+var (
+	ErrIdentityChanged = errors.New("client: the server presents a different identity key for this user than the one pinned; refusing (verify the new safety number out of band)")
+	ErrUnknownRoom     = errors.New("client: unknown room")
+	ErrNotMember       = errors.New("client: not a member of this room")
+	ErrNotCreator      = errors.New("client: only the room's creator can change its membership")
+	ErrRoomFull        = errors.New("client: a room holds at most 64 members")
+	ErrBadPayload      = errors.New("client: malformed message payload")
+)
+
+// Options configure a Client.
+type Options struct {
+	// Params are the vault's Argon2id parameters (at creation).
+	Params vault.Params
+	// HTTPClient overrides the HTTP client (TLS settings, tests).
+	HTTPClient *http.Client
+	// Logger receives operational logs; never secrets or contents.
+	Logger *slog.Logger
+	// Now overrides the clock (tests).
+	Now func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.Params == (vault.Params{}) {
+		o.Params = vault.DefaultParams
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// profile is the vault record "profile".
+type profile struct {
+	Server      string    `json:"server"`
+	User        string    `json:"user"`
+	DeviceID    uint32    `json:"device_id"`
+	UserSeed    []byte    `json:"user_seed"`
+	SigningSeed []byte    `json:"signing_seed"`
+	DHPrivate   []byte    `json:"dh_private"`
+	Certificate []byte    `json:"certificate"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Client is one user's device. Methods are safe for concurrent use; they
+// serialise on one lock because sessions are stateful.
+type Client struct {
+	mu     sync.Mutex
+	v      *vault.Vault
+	api    *apiclient.Client
+	opts   Options
+	user   *identity.User
+	dev    *identity.Device
+	prof   profile
+	pk     *handshake.Prekeys
+	src    entropy.Source
+	closed bool
+}
+
+// Init creates a profile in dir, registers it with the server and uploads
+// its prekeys. invite may be empty when the server has open registration.
+func Init(ctx context.Context, dir, serverURL, name, invite string, passphrase []byte, opts Options) (*Client, error) {
+	opts.defaults()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create profile directory: %w", err)
+	}
+	src := entropy.System{}
+	user, err := identity.NewUser(src)
+	if err != nil {
+		return nil, err
+	}
+	dev, err := identity.NewDevice(src, user, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	pk, err := handshake.NewPrekeys(src, dev)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{opts: opts, user: user, dev: dev, pk: pk, src: src}
+	c.prof = profile{
+		Server: serverURL, User: name, DeviceID: deviceID,
+		UserSeed: user.Seed(), SigningSeed: dev.SigningSeed(), DHPrivate: dev.DHPrivate().Bytes(),
+		Certificate: dev.Cert.Marshal(), CreatedAt: opts.Now().UTC(),
+	}
+	if err := c.connect(); err != nil {
+		return nil, err
+	}
+	if _, err := c.api.Register(ctx, user.Public(), dev.Cert.Marshal(), invite); err != nil {
+		return nil, fmt.Errorf("register %q with %s: %w", name, serverURL, err)
+	}
+	v, err := vault.Create(ctx, filepath.Join(dir, ProfileFile), passphrase, opts.Params)
+	if err != nil {
+		return nil, err
+	}
+	c.v = v
+	if err := c.saveProfile(ctx); err != nil {
+		v.Close()
+		return nil, err
+	}
+	if err := c.replenish(ctx, true); err != nil {
+		v.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Open opens the profile in dir.
+func Open(ctx context.Context, dir string, passphrase []byte, opts Options) (*Client, error) {
+	opts.defaults()
+	v, err := vault.Open(ctx, filepath.Join(dir, ProfileFile), passphrase)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{v: v, opts: opts, src: entropy.System{}}
+	if err := c.load(ctx); err != nil {
+		v.Close()
+		return nil, err
+	}
+	if err := c.connect(); err != nil {
+		v.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Client) load(ctx context.Context) error {
+	raw, err := c.v.Get(ctx, "profile")
+	if err != nil {
+		return fmt.Errorf("load profile: %w", err)
+	}
+	if err := json.Unmarshal(raw, &c.prof); err != nil {
+		return fmt.Errorf("load profile: %w: %v", vault.ErrCorrupt, err)
+	}
+	if c.user, err = identity.UserFromSeed(c.prof.UserSeed); err != nil {
+		return fmt.Errorf("load profile: %w", err)
+	}
+	cert, err := identity.ParseCertificate(c.prof.Certificate)
+	if err != nil {
+		return fmt.Errorf("load profile: %w", err)
+	}
+	if c.dev, err = identity.RestoreDevice(c.prof.SigningSeed, c.prof.DHPrivate, cert); err != nil {
+		return fmt.Errorf("load profile: %w", err)
+	}
+	raw, err = c.v.Get(ctx, "prekeys")
+	if err != nil {
+		return fmt.Errorf("load prekeys: %w", err)
+	}
+	if c.pk, err = handshake.UnmarshalPrekeys(raw, c.dev); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (c *Client) connect() error {
+	var o []apiclient.Option
+	if c.opts.HTTPClient != nil {
+		o = append(o, apiclient.WithHTTPClient(c.opts.HTTPClient))
+	}
+	api, err := apiclient.New(c.prof.Server, apiclient.Identity{User: c.prof.User, Device: c.prof.DeviceID, Key: c.dev.SigningKey()}, o...)
+	if err != nil {
+		return fmt.Errorf("server %q: %w", c.prof.Server, err)
+	}
+	c.api = api
+	return nil
+}
+
+func (c *Client) saveProfile(ctx context.Context) error {
+	raw, err := json.Marshal(c.prof)
+	if err != nil {
+		return err
+	}
+	return c.v.Update(ctx, func(tx *vault.Tx) error {
+		if err := tx.Put(ctx, "profile", raw); err != nil {
+			return err
+		}
+		return tx.Put(ctx, "prekeys", c.pk.Marshal())
+	})
+}
+
+// Close closes the profile.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	return c.v.Close()
+}
+
+// User returns the profile's user name.
+func (c *Client) User() string { return c.prof.User }
+
+// Server returns the server URL.
+func (c *Client) Server() string { return c.prof.Server }
+
+// IdentityKey returns the user's identity public key.
+func (c *Client) IdentityKey() []byte { return c.user.Public() }
+
+func newID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,136 @@
+package client
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"backchannel/server/api"
+)
+
+// Payload kinds: what the ratchet plaintext of a room message says.
+const (
+	KindText  = "text"
+	KindRoom  = "room"  // a signed room state: creation or membership change
+	KindLeave = "leave" // the sender leaves the room
+	KindDoc   = "doc"   // a shared document
+	// RoomStateLabel domain-separates the creator's signature on a room state.
+	RoomStateLabel = "backchannel room state v1"
+	payloadVersion = 1
+	// MaxTextBytes bounds one message's text.
+	MaxTextBytes = 256 << 10
+)
+
+// Room modes and marking policies (chosen at creation, fixed).
+const (
+	ModeDeniable = "deniable"
+	ModeOnRecord = "on-record"
+)
+
+// RoomState is a room's name, creator and membership at one version. Only
+// the creator changes it, signing each version, so every member applies the
+// versions in the same order.
+type RoomState struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Creator   string    `json:"creator"`
+	Members   []string  `json:"members"`
+	Version   int       `json:"version"`
+	Mode      string    `json:"mode"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func (s *RoomState) signedBytes() []byte {
+	b, _ := json.Marshal(s)
+	return append([]byte(RoomStateLabel+"\x00"), b...)
+}
+
+func (s *RoomState) has(user string) bool {
+	for _, m := range s.Members {
+		if m == user {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *RoomState) validate() error {
+	switch {
+	case len(s.ID) != 32:
+		return fmt.Errorf("%w: room id", ErrBadPayload)
+	case s.Name == "" || len(s.Name) > 200:
+		return fmt.Errorf("%w: room name", ErrBadPayload)
+	case len(s.Members) == 0 || len(s.Members) > MaxRoomMembers:
+		return fmt.Errorf("%w: %d members", ErrBadPayload, len(s.Members))
+	case s.Version < 1:
+		return fmt.Errorf("%w: room version", ErrBadPayload)
+	case s.Mode != ModeDeniable && s.Mode != ModeOnRecord:
+		return fmt.Errorf("%w: room mode %q", ErrBadPayload, s.Mode)
+	}
+	seen := map[string]bool{}
+	for _, m := range s.Members {
+		if !api.ValidName(m) || seen[m] {
+			return fmt.Errorf("%w: member %q", ErrBadPayload, m)
+		}
+		seen[m] = true
+	}
+	return nil
+}
+
+// DocRef is what a room message carries for a shared document: where the
+// encrypted blob is and the key to read it.
+type DocRef struct {
+	BlobID string `json:"blob_id"`
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	Key    []byte `json:"key"`
+	SHA256 []byte `json:"sha256"`
+}
+
+// payload is the plaintext inside one ratchet message.
+type payload struct {
+	V      int        `json:"v"`
+	Kind   string     `json:"kind"`
+	ID     string     `json:"id"`
+	Room   string     `json:"room"`
+	SentAt time.Time  `json:"sent_at"`
+	Text   string     `json:"text,omitempty"`
+	State  *RoomState `json:"state,omitempty"`
+	Sig    []byte     `json:"sig,omitempty"`
+	Doc    *DocRef    `json:"doc,omitempty"`
+}
+
+func decodePayload(b []byte) (*payload, error) {
+	var p payload
+	if err := api.Decode(b, &p); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadPayload, err)
+	}
+	if p.V != payloadVersion {
+		return nil, fmt.Errorf("%w: version %d (upgrade backchannel)", ErrBadPayload, p.V)
+	}
+	if len(p.ID) != 32 || len(p.Room) != 32 {
+		return nil, fmt.Errorf("%w: ids", ErrBadPayload)
+	}
+	switch p.Kind {
+	case KindText:
+		if len(p.Text) > MaxTextBytes {
+			return nil, fmt.Errorf("%w: text too long", ErrBadPayload)
+		}
+	case KindRoom:
+		if p.State == nil || len(p.Sig) != ed25519.SignatureSize || p.State.ID != p.Room {
+			return nil, fmt.Errorf("%w: room state", ErrBadPayload)
+		}
+		if err := p.State.validate(); err != nil {
+			return nil, err
+		}
+	case KindLeave:
+	case KindDoc:
+		if p.Doc == nil || len(p.Doc.Key) != 32 || p.Doc.BlobID == "" {
+			return nil, fmt.Errorf("%w: document reference", ErrBadPayload)
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown kind %q", ErrBadPayload, p.Kind)
+	}
+	return &p, nil
+}

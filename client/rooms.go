@@ -1,0 +1,306 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"backchannel/server/api"
+	"backchannel/vault"
+)
+
+// Room is a room as this device knows it.
+type Room struct {
+	State RoomState `json:"state"`
+	// Removed is set when a newer state no longer lists this user.
+	Removed bool `json:"removed,omitempty"`
+}
+
+// Message is one entry of a room's history as shown to the user.
+type Message struct {
+	ID         string    `json:"id"`
+	Room       string    `json:"room"`
+	Sender     string    `json:"sender"`
+	SentAt     time.Time `json:"sent_at"`
+	Text       string    `json:"text"`
+	Kind       string    `json:"kind"` // text, system, doc
+	Doc        *DocRef   `json:"doc,omitempty"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// reader is what vault.Vault and vault.Tx have in common: reads inside a
+// transaction must go through the transaction (the vault has one connection).
+type reader interface {
+	Get(ctx context.Context, name string) ([]byte, error)
+	Log(ctx context.Context, log string) ([][]byte, error)
+}
+
+func roomIDs(ctx context.Context, r reader) ([]string, error) {
+	raw, err := r.Get(ctx, "rooms")
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	if err := json.Unmarshal(raw, &ids); err != nil {
+		return nil, fmt.Errorf("room index: %w", vault.ErrCorrupt)
+	}
+	return ids, nil
+}
+
+func roomFrom(ctx context.Context, rd reader, id string) (*Room, error) {
+	raw, err := rd.Get(ctx, "room/"+id)
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil, fmt.Errorf("%w %s", ErrUnknownRoom, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var r Room
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, fmt.Errorf("room %s: %w", id, vault.ErrCorrupt)
+	}
+	return &r, nil
+}
+
+func putRoom(ctx context.Context, tx *vault.Tx, r *Room, ids []string) error {
+	raw, _ := json.Marshal(r)
+	if err := tx.Put(ctx, "room/"+r.State.ID, raw); err != nil {
+		return err
+	}
+	if !slices.Contains(ids, r.State.ID) {
+		ids = append(ids, r.State.ID)
+		raw, _ = json.Marshal(ids)
+		return tx.Put(ctx, "rooms", raw)
+	}
+	return nil
+}
+
+// Rooms lists the rooms this user is or was in, by name.
+func (c *Client) Rooms(ctx context.Context) ([]Room, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids, err := roomIDs(ctx, c.v)
+	if err != nil {
+		return nil, err
+	}
+	var out []Room
+	for _, id := range ids {
+		r, err := roomFrom(ctx, c.v, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].State.Name < out[j].State.Name })
+	return out, nil
+}
+
+// resolveRoom finds a room by id, id prefix (8+ characters) or name.
+func (c *Client) resolveRoom(ctx context.Context, ref string) (*Room, error) {
+	ids, err := roomIDs(ctx, c.v)
+	if err != nil {
+		return nil, err
+	}
+	var found []*Room
+	for _, id := range ids {
+		r, err := roomFrom(ctx, c.v, id)
+		if err != nil {
+			return nil, err
+		}
+		if id == ref || r.State.Name == ref || (len(ref) >= 8 && strings.HasPrefix(id, ref)) {
+			found = append(found, r)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("%w %q (see: backchannel room list)", ErrUnknownRoom, ref)
+	case 1:
+		return found[0], nil
+	default:
+		return nil, fmt.Errorf("%d rooms are called %q: use the room id (see: backchannel room list)", len(found), ref)
+	}
+}
+
+// CreateRoom creates a room with the given members (this user is added as
+// creator) and tells every member.
+func (c *Client) CreateRoom(ctx context.Context, name string, members []string, mode string) (*Room, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if mode == "" {
+		mode = ModeOnRecord
+	}
+	all := []string{c.prof.User}
+	for _, m := range members {
+		m = strings.TrimSpace(m)
+		if m == "" || m == c.prof.User || slices.Contains(all, m) {
+			continue
+		}
+		if !api.ValidName(m) {
+			return nil, fmt.Errorf("%q is not a valid user name", m)
+		}
+		all = append(all, m)
+	}
+	if len(all) > MaxRoomMembers {
+		return nil, ErrRoomFull
+	}
+	st := RoomState{ID: newID(), Name: name, Creator: c.prof.User, Members: all, Version: 1, Mode: mode, CreatedAt: c.opts.Now().UTC()}
+	if err := st.validate(); err != nil {
+		return nil, err
+	}
+	r := &Room{State: st}
+	if err := c.publishState(ctx, r, all, fmt.Sprintf("%s created the room with %s", c.prof.User, strings.Join(all[1:], ", "))); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// publishState signs r's state, sends it to recipients, and stores it with
+// a system message in the room's history.
+func (c *Client) publishState(ctx context.Context, r *Room, recipients []string, note string) error {
+	sig := c.user.Sign(r.State.signedBytes())
+	p := &payload{V: payloadVersion, Kind: KindRoom, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC(), State: &r.State, Sig: sig}
+	sys := Message{ID: p.ID, Room: r.State.ID, Sender: c.prof.User, SentAt: p.SentAt, Text: note, Kind: "system", ReceivedAt: p.SentAt}
+	return c.fanOut(ctx, p, recipients, func(ctx context.Context, tx *vault.Tx) error {
+		ids, err := roomIDs(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := putRoom(ctx, tx, r, ids); err != nil {
+			return err
+		}
+		return appendMessage(ctx, tx, sys)
+	})
+}
+
+// AddMember adds user to a room this user created.
+func (c *Client) AddMember(ctx context.Context, roomRef, user string) error {
+	return c.changeMembers(ctx, roomRef, func(st *RoomState) (string, error) {
+		if !api.ValidName(user) {
+			return "", fmt.Errorf("%q is not a valid user name", user)
+		}
+		if st.has(user) {
+			return "", fmt.Errorf("%s is already a member", user)
+		}
+		if len(st.Members) >= MaxRoomMembers {
+			return "", ErrRoomFull
+		}
+		st.Members = append(st.Members, user)
+		return fmt.Sprintf("%s added %s", c.prof.User, user), nil
+	})
+}
+
+// RemoveMember removes user from a room this user created; user receives
+// nothing sent afterwards.
+func (c *Client) RemoveMember(ctx context.Context, roomRef, user string) error {
+	return c.changeMembers(ctx, roomRef, func(st *RoomState) (string, error) {
+		if !st.has(user) {
+			return "", fmt.Errorf("%s is not a member", user)
+		}
+		if user == st.Creator {
+			return "", errors.New("the creator cannot be removed")
+		}
+		st.Members = slices.DeleteFunc(st.Members, func(m string) bool { return m == user })
+		return fmt.Sprintf("%s removed %s", c.prof.User, user), nil
+	})
+}
+
+func (c *Client) changeMembers(ctx context.Context, roomRef string, change func(*RoomState) (string, error)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, err := c.resolveRoom(ctx, roomRef)
+	if err != nil {
+		return err
+	}
+	if r.State.Creator != c.prof.User {
+		return ErrNotCreator
+	}
+	before := slices.Clone(r.State.Members)
+	note, err := change(&r.State)
+	if err != nil {
+		return err
+	}
+	r.State.Version++
+	recipients := union(before, r.State.Members)
+	return c.publishState(ctx, r, recipients, note)
+}
+
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, x := range b {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Leave leaves a room; the creator then issues a state without this user.
+func (c *Client) Leave(ctx context.Context, roomRef string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, err := c.resolveRoom(ctx, roomRef)
+	if err != nil {
+		return err
+	}
+	if r.Removed {
+		return ErrNotMember
+	}
+	if r.State.Creator == c.prof.User {
+		return errors.New("the creator cannot leave; remove the other members instead")
+	}
+	p := &payload{V: payloadVersion, Kind: KindLeave, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC()}
+	return c.fanOut(ctx, p, r.State.Members, func(ctx context.Context, tx *vault.Tx) error {
+		r.Removed = true
+		ids, err := roomIDs(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := putRoom(ctx, tx, r, ids); err != nil {
+			return err
+		}
+		return appendMessage(ctx, tx, Message{ID: p.ID, Room: r.State.ID, Sender: c.prof.User, SentAt: p.SentAt, Text: c.prof.User + " left", Kind: "system", ReceivedAt: p.SentAt})
+	})
+}
+
+func appendMessage(ctx context.Context, tx *vault.Tx, m Message) error {
+	if _, err := tx.Get(ctx, "seen/"+m.Room+"/"+m.ID); err == nil {
+		return nil // already stored: delivery is at-least-once, history is exactly-once
+	}
+	raw, _ := json.Marshal(m)
+	if _, err := tx.Append(ctx, "msgs/"+m.Room, raw); err != nil {
+		return err
+	}
+	return tx.Put(ctx, "seen/"+m.Room+"/"+m.ID, []byte{1})
+}
+
+// History returns a room's messages, the user's own included, oldest first,
+// and the room.
+func (c *Client) History(ctx context.Context, roomRef string) (*Room, []Message, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, err := c.resolveRoom(ctx, roomRef)
+	if err != nil {
+		return nil, nil, err
+	}
+	entries, err := c.v.Log(ctx, "msgs/"+r.State.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]Message, 0, len(entries))
+	for _, e := range entries {
+		var m Message
+		if err := json.Unmarshal(e, &m); err != nil {
+			return nil, nil, fmt.Errorf("history of %s: %w", r.State.Name, vault.ErrCorrupt)
+		}
+		out = append(out, m)
+	}
+	return r, out, nil
+}

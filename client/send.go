@@ -1,0 +1,98 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"backchannel/server/api"
+	"backchannel/session"
+	"backchannel/vault"
+)
+
+// ErrNotDelivered: the message is in the local history but the server did
+// not acknowledge it; send it again when the server is reachable.
+var ErrNotDelivered = errors.New("client: message saved locally but not delivered to the server")
+
+// sendBatch bounds envelopes per request.
+const sendBatch = 64
+
+// Send sends text to a room.
+func (c *Client) Send(ctx context.Context, roomRef, text string) (*Message, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(text) > MaxTextBytes {
+		return nil, fmt.Errorf("message is %d bytes; the limit is %d", len(text), MaxTextBytes)
+	}
+	r, err := c.resolveRoom(ctx, roomRef)
+	if err != nil {
+		return nil, err
+	}
+	if r.Removed || !r.State.has(c.prof.User) {
+		return nil, fmt.Errorf("%w %q", ErrNotMember, r.State.Name)
+	}
+	p := &payload{V: payloadVersion, Kind: KindText, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC(), Text: text}
+	m := Message{ID: p.ID, Room: p.Room, Sender: c.prof.User, SentAt: p.SentAt, Text: text, Kind: KindText, ReceivedAt: p.SentAt}
+	err = c.fanOut(ctx, p, r.State.Members, func(ctx context.Context, tx *vault.Tx) error {
+		return appendMessage(ctx, tx, m)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// fanOut encrypts p for every device of every recipient except this user,
+// persists the advanced sessions together with whatever persist writes,
+// and only then hands the envelopes to the server. Persisting first means a
+// crash can waste message numbers (the peer skips them) but never reuse one.
+func (c *Client) fanOut(ctx context.Context, p *payload, recipients []string, persist func(context.Context, *vault.Tx) error) error {
+	plain, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	type sent struct {
+		user   string
+		device uint32
+		s      *session.Session
+	}
+	var sessions []sent
+	var envs []api.OutgoingEnvelope
+	for _, u := range recipients {
+		if u == c.prof.User {
+			continue
+		}
+		devs, err := c.deviceSessions(ctx, u)
+		if err != nil {
+			return err
+		}
+		for id, s := range devs {
+			env, err := s.Encrypt(plain)
+			if err != nil {
+				return fmt.Errorf("encrypt for %s/%d: %w", u, id, err)
+			}
+			sessions = append(sessions, sent{u, id, s})
+			envs = append(envs, api.OutgoingEnvelope{To: u, Device: id, Data: env})
+		}
+	}
+	err = c.v.Update(ctx, func(tx *vault.Tx) error {
+		for _, s := range sessions {
+			if err := tx.Put(ctx, sessionName(s.user, s.device), s.s.Marshal()); err != nil {
+				return err
+			}
+		}
+		return persist(ctx, tx)
+	})
+	if err != nil {
+		return fmt.Errorf("save before sending: %w", err)
+	}
+	for len(envs) > 0 {
+		n := min(len(envs), sendBatch)
+		if _, err := c.api.Send(ctx, envs[:n]); err != nil {
+			return fmt.Errorf("%w: %v", ErrNotDelivered, err)
+		}
+		envs = envs[n:]
+	}
+	return nil
+}

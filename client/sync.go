@@ -1,0 +1,372 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"backchannel/handshake"
+	"backchannel/ratchet"
+	"backchannel/server/api"
+	"backchannel/session"
+	"backchannel/vault"
+)
+
+// SyncReport says what one Sync did.
+type SyncReport struct {
+	Received int      `json:"received"` // new messages stored
+	Held     int      `json:"held"`     // envelopes waiting for an earlier one
+	Dropped  int      `json:"dropped"`  // envelopes refused (see Warnings)
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+const fetchPage = 200
+
+// Sync fetches every pending envelope, decrypts and applies it, and
+// acknowledges it once the result is durable in the vault.
+func (c *Client) Sync(ctx context.Context) (*SyncReport, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rep := &SyncReport{}
+	for pass := 0; pass < 8; pass++ {
+		progress, held, err := c.syncPass(ctx, rep)
+		if err != nil {
+			return rep, err
+		}
+		rep.Held = held
+		if !progress || held == 0 {
+			break
+		}
+	}
+	if err := c.replenish(ctx, false); err != nil {
+		rep.Warnings = append(rep.Warnings, "prekey replenishment failed: "+err.Error())
+	}
+	return rep, nil
+}
+
+// syncPass walks the mailbox once. Held envelopes stay unacknowledged on the
+// server and are retried in the next pass.
+func (c *Client) syncPass(ctx context.Context, rep *SyncReport) (progress bool, held int, err error) {
+	var after int64
+	for {
+		resp, err := c.api.Fetch(ctx, after, fetchPage)
+		if err != nil {
+			return progress, held, fmt.Errorf("fetch messages from %s: %w", c.prof.Server, err)
+		}
+		var acks []int64
+		for _, m := range resp.Messages {
+			after = max(after, m.ID)
+			ack, err := c.process(ctx, m, rep)
+			if err != nil {
+				return progress, held, err
+			}
+			if ack {
+				acks = append(acks, m.ID)
+				progress = true
+			} else {
+				held++
+			}
+		}
+		if len(acks) > 0 {
+			if _, err := c.api.Ack(ctx, acks); err != nil {
+				return progress, held, fmt.Errorf("acknowledge: %w", err)
+			}
+		}
+		if !resp.More || len(resp.Messages) == 0 {
+			return progress, held, nil
+		}
+	}
+}
+
+// Handle processes envelopes pushed by the server (see Follow), like Sync.
+func (c *Client) Handle(ctx context.Context, msgs []api.Message) (*SyncReport, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rep := &SyncReport{}
+	var acks []int64
+	for _, m := range msgs {
+		ack, err := c.process(ctx, m, rep)
+		if err != nil {
+			return rep, err
+		}
+		if ack {
+			acks = append(acks, m.ID)
+		} else {
+			rep.Held++
+		}
+	}
+	if len(acks) > 0 {
+		if _, err := c.api.Ack(ctx, acks); err != nil {
+			return rep, fmt.Errorf("acknowledge: %w", err)
+		}
+	}
+	return rep, nil
+}
+
+// Follow keeps a push connection open and handles every envelope as it
+// arrives until ctx ends; onReport sees each batch's report.
+func (c *Client) Follow(ctx context.Context, onReport func(*SyncReport)) error {
+	return c.api.Subscribe(ctx, 0, func(ctx context.Context, msgs []api.Message) error {
+		rep, err := c.Handle(ctx, msgs)
+		if err != nil {
+			return err
+		}
+		if rep.Held > 0 {
+			// Held envelopes are re-sent on the next connection; a sync
+			// retries them now that later ones may have arrived.
+			if r2, err := c.Sync(ctx); err == nil {
+				rep.Received += r2.Received
+				rep.Warnings = append(rep.Warnings, r2.Warnings...)
+			}
+		}
+		if onReport != nil {
+			onReport(rep)
+		}
+		return nil
+	})
+}
+
+func (c *Client) warn(rep *SyncReport, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	rep.Warnings = append(rep.Warnings, msg)
+	rep.Dropped++
+	c.opts.Logger.Warn("envelope refused", "reason", msg)
+}
+
+// process decrypts and applies one envelope. It returns whether to ack it.
+// An error return means the local store failed; nothing was acknowledged.
+func (c *Client) process(ctx context.Context, m api.Message, rep *SyncReport) (bool, error) {
+	from := fmt.Sprintf("%s/%d", m.From, m.FromDevice)
+	isPrekey, base := session.IsPrekeyEnvelope(m.Data)
+	s, err := c.loadSession(ctx, m.From, m.FromDevice)
+	if err != nil && !errors.Is(err, vault.ErrNotFound) {
+		return false, err
+	}
+	var pt []byte
+	var newSession bool
+	switch {
+	case s != nil && (!isPrekey || bytes.Equal(base, s.BaseKey())):
+		pt, err = s.Decrypt(m.Data)
+		if err != nil && !errors.Is(err, ratchet.ErrEarlierNeeded) {
+			// A session the peer replaced may still have messages in flight.
+			if prev, perr := c.v.Get(ctx, sessionName(m.From, m.FromDevice)+"/previous"); perr == nil {
+				if ps, perr := session.Unmarshal(prev); perr == nil {
+					if ppt, perr := ps.Decrypt(m.Data); perr == nil {
+						return true, c.applyAndSave(ctx, m, ps, "/previous", false, ppt, rep)
+					}
+				}
+			}
+		}
+	case isPrekey:
+		pinned, perr := c.identityOf(ctx, m.From)
+		if perr != nil {
+			c.warn(rep, "a new session from %s could not be checked: %v", from, perr)
+			return false, nil
+		}
+		var ns *session.Session
+		ns, pt, err = session.Accept(c.src, c.dev, c.pk, m.Data)
+		if err == nil && !bytes.Equal(ns.Peer.UserKey, pinned) {
+			c.warn(rep, "refused a session from %s: %v", from, ErrIdentityChanged)
+			return true, nil
+		}
+		s, newSession = ns, true
+	default:
+		c.warn(rep, "refused a message from %s: it belongs to no session", from)
+		return true, nil
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, ratchet.ErrEarlierNeeded):
+		return false, nil
+	case errors.Is(err, ratchet.ErrDuplicate):
+		return true, nil // already applied before a crash or a lost ack
+	case errors.Is(err, handshake.ErrUnknownPrekey), errors.Is(err, handshake.ErrReplay):
+		c.warn(rep, "refused a replayed or stale session start from %s: %v", from, err)
+		return true, nil
+	default:
+		c.warn(rep, "refused an envelope from %s that does not decrypt: %v", from, err)
+		return true, nil
+	}
+	return true, c.applyAndSave(ctx, m, s, "", newSession, pt, rep)
+}
+
+// applyAndSave applies a decrypted payload and persists the session (and
+// the prekeys a new session consumed) in the same transaction.
+func (c *Client) applyAndSave(ctx context.Context, m api.Message, s *session.Session, suffix string, newSession bool, pt []byte, rep *SyncReport) error {
+	var follow func() error
+	err := c.v.Update(ctx, func(tx *vault.Tx) error {
+		name := sessionName(m.From, m.FromDevice)
+		if newSession {
+			if old, err := tx.Get(ctx, name); err == nil {
+				if err := tx.Put(ctx, name+"/previous", old); err != nil {
+					return err
+				}
+			}
+			if err := tx.Put(ctx, "prekeys", c.pk.Marshal()); err != nil {
+				return err
+			}
+		}
+		if err := tx.Put(ctx, name+suffix, s.Marshal()); err != nil {
+			return err
+		}
+		p, err := decodePayload(pt)
+		if err != nil {
+			c.warn(rep, "refused a message from %s/%d: %v", m.From, m.FromDevice, err)
+			return nil
+		}
+		var applyErr error
+		follow, applyErr = c.apply(ctx, tx, m.From, p, m.ReceivedAt, rep)
+		return applyErr
+	})
+	if err != nil {
+		return err
+	}
+	if follow != nil {
+		if err := follow(); err != nil {
+			rep.Warnings = append(rep.Warnings, err.Error())
+		}
+	}
+	return nil
+}
+
+// apply changes local state for one payload from sender. It may return a
+// follow-up to run after the transaction (the creator answering a leave).
+func (c *Client) apply(ctx context.Context, tx *vault.Tx, sender string, p *payload, receivedAt time.Time, rep *SyncReport) (func() error, error) {
+	ids, err := roomIDs(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	if p.Kind == KindRoom {
+		return nil, c.applyState(ctx, tx, ids, sender, p, receivedAt, rep)
+	}
+	r, err := roomFrom(ctx, tx, p.Room)
+	if errors.Is(err, ErrUnknownRoom) {
+		// The room's state comes from its creator over another session and
+		// may arrive later: keep the payload until then.
+		raw, _ := json.Marshal(orphan{Sender: sender, Payload: p, ReceivedAt: receivedAt})
+		_, err := tx.Append(ctx, "orphans/"+p.Room, raw)
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !r.State.has(sender) {
+		c.warn(rep, "ignored a message in %q from %s, who is not a member", r.State.Name, sender)
+		return nil, nil
+	}
+	msg := Message{ID: p.ID, Room: p.Room, Sender: sender, SentAt: p.SentAt, ReceivedAt: receivedAt}
+	switch p.Kind {
+	case KindText:
+		msg.Kind, msg.Text = KindText, p.Text
+	case KindDoc:
+		msg.Kind, msg.Doc, msg.Text = KindDoc, p.Doc, fmt.Sprintf("shared %s (%d bytes)", p.Doc.Name, p.Doc.Size)
+	case KindLeave:
+		msg.Kind, msg.Text = "system", sender+" left"
+		if r.State.Creator == c.prof.User {
+			room := *r
+			room.State.Members = slices.DeleteFunc(slices.Clone(r.State.Members), func(m string) bool { return m == sender })
+			room.State.Version++
+			before := r.State.Members
+			if err := appendMessage(ctx, tx, msg); err != nil {
+				return nil, err
+			}
+			rep.Received++
+			return func() error {
+				return c.publishState(ctx, &room, before, fmt.Sprintf("%s removed %s, who left", c.prof.User, sender))
+			}, nil
+		}
+	}
+	if _, err := tx.Get(ctx, "seen/"+msg.Room+"/"+msg.ID); err == nil {
+		return nil, nil
+	}
+	rep.Received++
+	return nil, appendMessage(ctx, tx, msg)
+}
+
+type orphan struct {
+	Sender     string    `json:"sender"`
+	Payload    *payload  `json:"payload"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// applyState applies a signed room state from its creator.
+func (c *Client) applyState(ctx context.Context, tx *vault.Tx, ids []string, sender string, p *payload, receivedAt time.Time, rep *SyncReport) error {
+	st := p.State
+	if st.Creator != sender {
+		c.warn(rep, "ignored a room state for %q sent by %s, who is not its creator", st.Name, sender)
+		return nil
+	}
+	key, err := pinnedKey(ctx, tx, sender)
+	if err != nil {
+		return err
+	}
+	if !ed25519.Verify(key, st.signedBytes(), p.Sig) {
+		c.warn(rep, "ignored a room state for %q with a bad signature from %s", st.Name, sender)
+		return nil
+	}
+	r, err := roomFrom(ctx, tx, st.ID)
+	if err != nil && !errors.Is(err, ErrUnknownRoom) {
+		return err
+	}
+	first := r == nil
+	if !first && st.Version <= r.State.Version {
+		return nil // an old or repeated state
+	}
+	var note string
+	switch {
+	case first:
+		note = fmt.Sprintf("%s added you to %q (%s) with %v", sender, st.Name, st.Mode, st.Members)
+	default:
+		note = describeChange(sender, r.State.Members, st.Members)
+	}
+	nr := &Room{State: *st, Removed: !st.has(c.prof.User)}
+	if err := putRoom(ctx, tx, nr, ids); err != nil {
+		return err
+	}
+	if err := appendMessage(ctx, tx, Message{ID: p.ID, Room: st.ID, Sender: sender, SentAt: p.SentAt, Text: note, Kind: "system", ReceivedAt: receivedAt}); err != nil {
+		return err
+	}
+	rep.Received++
+	if first {
+		return c.drainOrphans(ctx, tx, st.ID, rep)
+	}
+	return nil
+}
+
+func describeChange(by string, before, after []string) string {
+	var added, removed []string
+	for _, m := range after {
+		if !slices.Contains(before, m) {
+			added = append(added, m)
+		}
+	}
+	for _, m := range before {
+		if !slices.Contains(after, m) {
+			removed = append(removed, m)
+		}
+	}
+	return fmt.Sprintf("%s changed the members: added %v, removed %v", by, added, removed)
+}
+
+// drainOrphans applies payloads that arrived before their room's state.
+func (c *Client) drainOrphans(ctx context.Context, tx *vault.Tx, room string, rep *SyncReport) error {
+	entries, err := tx.Log(ctx, "orphans/"+room)
+	if err != nil || len(entries) == 0 {
+		return err
+	}
+	for _, e := range entries {
+		var o orphan
+		if err := json.Unmarshal(e, &o); err != nil || o.Payload == nil {
+			continue
+		}
+		if _, err := c.apply(ctx, tx, o.Sender, o.Payload, o.ReceivedAt, rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}

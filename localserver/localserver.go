@@ -1,0 +1,59 @@
+// Package localserver runs a complete backchannel server in-process on a
+// loopback port, with its SQLite store in a directory: what `backchannel
+// demo`, the integration tests and the load tool start. Stop shuts it down
+// gracefully and closes the store; Kill drops it without a graceful
+// shutdown, closing the store, to test recovery.
+package localserver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"backchannel/server"
+	"backchannel/store/sqlite"
+)
+
+// Server is a running in-process server.
+type Server struct {
+	URL    string
+	Dir    string
+	Store  *sqlite.Store
+	srv    *server.Server
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Start opens (or creates) the store in dir and serves on addr
+// ("127.0.0.1:0" picks a free port).
+func Start(ctx context.Context, dir, addr string, cfg server.Config, logger *slog.Logger) (*Server, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	st, err := sqlite.OpenDir(ctx, dir, sqlite.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open server store in %s: %w", dir, err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	cfg.DataDir = dir
+	s := &Server{URL: "http://" + ln.Addr().String(), Dir: dir, Store: st, srv: server.New(cfg, st, logger), done: make(chan error, 1)}
+	sctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go func() { s.done <- s.srv.Serve(sctx, ln) }()
+	return s, nil
+}
+
+// Stop shuts the server down gracefully and closes its store.
+func (s *Server) Stop() error {
+	s.cancel()
+	err := <-s.done
+	if cerr := s.Store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
