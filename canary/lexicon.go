@@ -240,16 +240,23 @@ func (lx *lexicon) tryEntries(t *tokens, k int, es []lexEntry, cs bool) lexMatch
 	return lexMatch{}
 }
 
+// isBlankGap reports whether g separates the words of one phrase: spaces,
+// invisible characters and at most one line break (a wrapped line).
 func isBlankGap(g string) bool {
 	if g == "" {
 		return false
 	}
+	breaks := 0
 	for _, r := range g {
-		if r != ' ' && !isIgnorable(r) && !isSpaceRune(r) {
+		switch {
+		case r == '\n':
+			breaks++
+		case r == '\t' || r == '\r' || isIgnorable(r) || isSpaceRune(r):
+		default:
 			return false
 		}
 	}
-	return true
+	return breaks <= 1
 }
 
 func isSpaceRune(r rune) bool {

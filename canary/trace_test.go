@@ -233,3 +233,39 @@ func TestAutocorrectedStyleErased(t *testing.T) {
 		t.Error("mixed")
 	}
 }
+
+// A leak re-wrapped at 60 columns (an e-mail, a terminal) still shows its
+// lexical marks.
+func TestWrappedLeak(t *testing.T) {
+	key := testKey(16)
+	msgs := sentMessages(proseParagraphs(t), members, PolicyLexical)
+	tr, err := NewTracer(key, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leak := copyOf(t, key, msgs, "carol")
+	var b strings.Builder
+	col := 0
+	for _, w := range strings.Fields(leak) {
+		if col+len(w) > 60 {
+			b.WriteString("\n")
+			col = 0
+		} else if col > 0 {
+			b.WriteString(" ")
+			col++
+		}
+		b.WriteString(w)
+		col += len(w)
+	}
+	flat, err := tr.Trace(strings.Join(strings.Fields(leak), " "), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapped, err := tr.Trace(b.String(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wrapped.SlotsRead != flat.SlotsRead || wrapped.Verdict != Identified || wrapped.Suspects[0].Member != "carol" {
+		t.Fatalf("wrapped: %d slots, %s; unwrapped: %d slots", wrapped.SlotsRead, wrapped.Verdict, flat.SlotsRead)
+	}
+}
