@@ -269,3 +269,38 @@ func TestWrappedLeak(t *testing.T) {
 		t.Fatalf("wrapped: %d slots, %s; unwrapped: %d slots", wrapped.SlotsRead, wrapped.Verdict, flat.SlotsRead)
 	}
 }
+
+// Members who received different subsets of the messages (a member who
+// joined late) are scored only on what they received.
+func TestPartialRecipients(t *testing.T) {
+	key := testKey(17)
+	paras := proseParagraphs(t)
+	msgs := sentMessages(paras, members, PolicyAll)
+	for i := range msgs[:len(msgs)/2] {
+		msgs[i].Recipients = members[:3] // dave, erin and frank joined half-way
+	}
+	tr, err := NewTracer(key, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		who  string
+		from int
+	}{{"frank", len(msgs) / 2}, {"bob", 0}, {"bob", len(msgs) / 2}} {
+		leak := firstWords(copyOf(t, key, msgs[tc.from:], tc.who), 300)
+		res, err := tr.Trace(leak, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Verdict != Identified || len(res.Suspects) != 1 || res.Suspects[0].Member != tc.who {
+			t.Errorf("%s from message %d: %s %+v", tc.who, tc.from, res.Verdict, res.Suspects)
+		}
+		want := 3
+		if tc.from > 0 {
+			want = len(members)
+		}
+		if res.Members != want {
+			t.Errorf("%s from message %d: %d members scored, want %d", tc.who, tc.from, res.Members, want)
+		}
+	}
+}
