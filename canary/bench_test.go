@@ -98,3 +98,15 @@ func BenchmarkMark(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMarkEach50 marks one 120-word message for a room of 50.
+func BenchmarkMarkEach50(b *testing.B) {
+	text := strings.Join(strings.Fields(strings.Join(proseParagraphs(b), " "))[:120], " ")
+	_, mem := synthRoom(b, 1, 50)
+	key := testKey(33)
+	for b.Loop() {
+		if _, err := MarkEach(key, "m", text, PolicyAll, mem); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

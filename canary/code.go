@@ -173,3 +173,31 @@ func Mark(key []byte, msgID, recipient, text string, p Policy) (string, error) {
 	}
 	return l.Render(cw), nil
 }
+
+// MarkEach returns the copies of text for each recipient, in order. It
+// finds the slots and biases once, so it is the call for a sender's fan-out;
+// each copy equals Mark's.
+func MarkEach(key []byte, msgID, text string, p Policy, recipients []string) ([]string, error) {
+	d, err := newDeriver(key)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(recipients))
+	if p == PolicyOff {
+		for i := range out {
+			out[i] = text
+		}
+		return out, nil
+	}
+	l := NewLayout(text, p)
+	cum := d.biases(msgID, l)
+	sym := make([]int, len(l.slots))
+	for i, r := range recipients {
+		st := d.stream(msgID, r)
+		for j := range sym {
+			sym[j] = st.symbol(j, &cum[j], int(l.slots[j].q))
+		}
+		out[i] = l.Render(sym)
+	}
+	return out, nil
+}

@@ -205,3 +205,23 @@ func TestBulletSlots(t *testing.T) {
 		t.Fatalf("read %d typographic slots from the retyped list", res.SlotsByChannel["typographic"])
 	}
 }
+
+func TestMarkEachEqualsMark(t *testing.T) {
+	key := testKey(5)
+	text := strings.Join(proseParagraphs(t)[:3], "\n\n")
+	for _, p := range []Policy{PolicyOff, PolicyAll, PolicyLexical} {
+		copies, err := MarkEach(key, "m9", text, p, members)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range members {
+			want, _ := Mark(key, "m9", r, text, p)
+			if copies[i] != want {
+				t.Errorf("policy %v, %s: MarkEach differs from Mark", p, r)
+			}
+		}
+	}
+	if _, err := MarkEach(nil, "m", text, PolicyOff, members); !errors.Is(err, ErrKey) {
+		t.Errorf("MarkEach without key: %v", err)
+	}
+}
