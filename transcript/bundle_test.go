@@ -210,3 +210,18 @@ func BenchmarkVerifyBundle10k(b *testing.B) {
 		}
 	}
 }
+
+func TestBundleReportText(t *testing.T) {
+	l, _ := chatRoom(t, ModeOnRecord, 3)
+	rep, err := VerifyBundle(exportJSON(t, l, ExportOptions{}), VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := rep.WriteText(&b, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(b.String(), "VALID  room room-1 (on-record): 3 entries, 3 disclosed") || !strings.Contains(b.String(), "proves:") {
+		t.Fatalf("%s", b.String())
+	}
+}

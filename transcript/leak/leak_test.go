@@ -308,3 +308,23 @@ func FuzzParseLeak(f *testing.F) {
 		}
 	})
 }
+
+func TestWriteText(t *testing.T) {
+	r, err := Verify(room(), []byte("ENVOY: We will sign the agreement before Friday, unless the troops withdraw.\nAIDE: Thank you.\n"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plain, colour strings.Builder
+	if err := r.WriteText(&plain, false); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.WriteText(&colour, true)
+	if strings.Contains(plain.String(), "\x1b[") || !strings.Contains(colour.String(), "\x1b[") {
+		t.Fatal("colour only when asked")
+	}
+	for _, want := range []string{"line 1  ALTERED", "[-not-]", "line 2  MISATTRIBUTED", "message m3 from envoy", "2 lines: 0 authentic, 1 altered"} {
+		if !strings.Contains(plain.String(), want) {
+			t.Fatalf("missing %q in:\n%s", want, plain.String())
+		}
+	}
+}
