@@ -336,32 +336,32 @@ func (l *Log) Warnings() []Warning {
 	}
 	sort.Strings(senders)
 	for _, s := range senders {
+		// walk the known sequence numbers, not 1..max: a member could
+		// claim a huge one
 		seqs := l.seqs[s]
-		for seq := uint64(1); seq <= l.maxSeq[s]; {
-			if _, ok := seqs[seq]; ok {
-				seq++
-				continue
-			}
-			lo := seq
-			for seq <= l.maxSeq[s] {
-				if _, ok := seqs[seq]; ok {
-					break
+		known := make([]uint64, 0, len(seqs))
+		for q := range seqs {
+			known = append(known, q)
+		}
+		sort.Slice(known, func(i, j int) bool { return known[i] < known[j] })
+		prev := uint64(0)
+		for _, q := range known {
+			if q > prev+1 {
+				n := q - prev - 1
+				noun := "messages"
+				if n == 1 {
+					noun = "message"
 				}
-				seq++
+				after := seqs[q]
+				var text string
+				if before, ok := seqs[prev]; ok {
+					text = fmt.Sprintf("%d %s from %s missing between %s and %s", n, noun, s, l.clock(before.Entry.Time), l.clock(after.Entry.Time))
+				} else {
+					text = fmt.Sprintf("%d %s from %s missing before %s", n, noun, s, l.clock(after.Entry.Time))
+				}
+				out = append(out, Warning{WarnGap, s, text})
 			}
-			n := seq - lo
-			noun := "messages"
-			if n == 1 {
-				noun = "message"
-			}
-			after := seqs[seq] // exists: seq <= maxSeq is present
-			var text string
-			if before, ok := seqs[lo-1]; ok {
-				text = fmt.Sprintf("%d %s from %s missing between %s and %s", n, noun, s, l.clock(before.Entry.Time), l.clock(after.Entry.Time))
-			} else {
-				text = fmt.Sprintf("%d %s from %s missing before %s", n, noun, s, l.clock(after.Entry.Time))
-			}
-			out = append(out, Warning{WarnGap, s, text})
+			prev = q
 		}
 	}
 	held := make([]*Record, 0, len(l.pending))

@@ -132,6 +132,16 @@ func TestMaliciousServer(t *testing.T) {
 			t.Fatalf("err %v", err)
 		}
 	})
+	t.Run("huge sequence number", func(t *testing.T) {
+		r := newRoom(t, ModeOnRecord, "envoy")
+		r.mustAppend(r.make("envoy", 1, "a"))
+		r.seq["envoy"] = 1 << 62
+		r.mustAppend(r.make("envoy", 2, "b"))
+		ws := warningTexts(r.log)
+		if len(ws) != 1 || !strings.HasPrefix(ws[0], "4611686018427387903 messages from envoy missing") {
+			t.Fatalf("warnings %q", ws)
+		}
+	})
 	t.Run("timestamps going backwards", func(t *testing.T) {
 		r := newRoom(t, ModeOnRecord, "envoy")
 		r.mustAppend(r.make("envoy", 10, "a"))
