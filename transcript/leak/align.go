@@ -228,7 +228,8 @@ func (ix *Index) runs(owner, jpos []int, lt []token, ids []uint32, u *unit, prev
 			changed = false
 			for k := 1; k+1 < len(rs); k++ {
 				phrase := lt[rs[k].a].line && rs[k+1].b-rs[k+1].a < 5
-				if rs[k].msg < 0 && rs[k-1].msg >= 0 && follows(rs[k-1], rs[k+1]) && !phrase {
+				small := rs[k].b-rs[k].a <= len(ix.ids[max(rs[k-1].msg, 0)])+8 // an edit, not a whole text
+				if rs[k].msg < 0 && rs[k-1].msg >= 0 && follows(rs[k-1], rs[k+1]) && !phrase && small {
 					rs[k].msg = rs[k-1].msg
 					changed = true
 				}
@@ -340,6 +341,9 @@ func (ix *Index) fits(u *unit, m int) int {
 	return n
 }
 
+// maxCells bounds one word diff (the LCS table has this many cells).
+const maxCells = 16 << 20
+
 // evaluate diffs the leak run against message m.
 func (ix *Index) evaluate(s *seg, m int, hint anchor) {
 	a := s.ids[s.a:s.b]
@@ -350,6 +354,10 @@ func (ix *Index) evaluate(s *seg, m int, hint anchor) {
 		hi = min(len(mids), int(hint.j0)+2*len(a))
 	}
 	s.msg = m
+	if len(a)*(hi-lo) > maxCells { // no single message is the source of that much text
+		s.ops, s.st, s.cost = nil, diffStats{firstEq: -1, lastEq: -1}, 1<<30
+		return
+	}
 	s.ops = lcsDiff(a, mids[lo:hi], s.a, lo)
 	s.st = stats(s.ops)
 	s.headCut = lo+s.st.head > 0

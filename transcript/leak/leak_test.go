@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -326,5 +327,24 @@ func TestWriteText(t *testing.T) {
 		if !strings.Contains(plain.String(), want) {
 			t.Fatalf("missing %q in:\n%s", want, plain.String())
 		}
+	}
+}
+
+// TestLargeLeak: a big single-paragraph leak (invented words and real
+// messages) verifies without blowing up time or memory.
+func TestLargeLeak(t *testing.T) {
+	var b strings.Builder
+	for i := 0; b.Len() < 1<<20; i++ {
+		fmt.Fprintf(&b, "word%d filler%d ", i%5000, i%977)
+		if i%20000 == 0 {
+			b.WriteString("We will not sign the agreement before Friday, unless the troops withdraw. ")
+		}
+	}
+	r, err := Verify(room(), []byte(b.String()), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Summary.Fabricated == 0 || r.Summary.Authentic == 0 {
+		t.Fatalf("summary %+v", r.Summary)
 	}
 }
