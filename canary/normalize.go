@@ -70,11 +70,7 @@ func Canonicalize(text string) string {
 		}
 		end := t.words[k+m.n-1].end
 		b.WriteString(norm[last:t.words[k].start])
-		if m.alt == 0 {
-			b.WriteString(norm[t.words[k].start:end])
-		} else {
-			b.WriteString(m.g.render(0, t.words[k].capital, false))
-		}
+		b.WriteString(m.g.render(0, t.words[k].capital, false))
 		last = end
 		k += m.n - 1
 	}

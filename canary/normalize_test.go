@@ -74,3 +74,9 @@ func TestCodeSpans(t *testing.T) {
 		}
 	}
 }
+
+func TestCanonicalizeWrappedPhrase(t *testing.T) {
+	if a, b := Canonicalize("so it\nis agreed"), Canonicalize("so it's agreed"); a != b {
+		t.Errorf("%q != %q", a, b)
+	}
+}
