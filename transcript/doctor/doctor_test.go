@@ -169,3 +169,34 @@ func TestFallbackSample(t *testing.T) {
 		t.Fatalf("sample run: %d transcripts, %d lines", r.Transcripts, r.Lines)
 	}
 }
+
+// TestDemoLeak: verify flags exactly the two doctored lines of the demo
+// leak, for many seeds.
+func TestDemoLeak(t *testing.T) {
+	ts := corpus(t)
+	msgs := ts[0].Messages[:40]
+	ix := leak.NewIndex(msgs, leak.Options{})
+	for seed := int64(0); seed < 20; seed++ {
+		text, doctored, err := DemoLeak(msgs, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := ix.Verify([]byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var flagged []int
+		for _, l := range r.Lines {
+			if l.Verdict != leak.Authentic {
+				flagged = append(flagged, l.Line)
+			}
+		}
+		if !slices.Equal(flagged, doctored) {
+			t.Fatalf("seed %d: flagged lines %v, doctored %v", seed, flagged, doctored)
+		}
+	}
+	short := []leak.Message{{ID: "x", Sender: "a", Text: "Yes."}, {ID: "y", Sender: "b", Text: "No."}}
+	if _, _, err := DemoLeak(short, 1); err == nil {
+		t.Fatal("expected an error for a room without a long message")
+	}
+}
