@@ -303,6 +303,7 @@ func tokenize(s string, base int, canon func(string) string) []token {
 		for _, x := range expand(w) {
 			if x != "" {
 				ts = append(ts, token{x, st, en, nl})
+				nl = false // "it's" -> it is: only "it" starts the line
 			}
 		}
 	}

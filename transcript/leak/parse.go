@@ -69,9 +69,20 @@ func looksLikeLabel(label string, known func(string) bool) bool {
 	return true
 }
 
+var abbreviations = map[string]bool{"mr": true, "mrs": true, "ms": true, "dr": true, "prof": true, "gen": true,
+	"col": true, "st": true, "no": true, "vs": true, "messrs": true, "sen": true, "rep": true, "amb": true}
+
+// endsSentence reports whether s ends a sentence ("Mr." and initials do
+// not).
 func endsSentence(s string) bool {
 	s = strings.TrimRight(s, " \t\r")
 	r, _ := utf8.DecodeLastRuneInString(s)
+	if r == '.' {
+		w := s[strings.LastIndexAny(s, " \t\n(")+1 : len(s)-1]
+		if abbreviations[strings.ToLower(w)] || utf8.RuneCountInString(w) == 1 {
+			return false
+		}
+	}
 	return strings.ContainsRune(".?!:\"”’)]…", r)
 }
 
