@@ -25,7 +25,7 @@ import (
 // testServer is a real server on 127.0.0.1 with an SQLite store in a
 // temporary directory.
 type testServer struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	cfg  server.Config
 	URL  string
@@ -35,7 +35,7 @@ type testServer struct {
 	done chan error
 }
 
-func startServer(t *testing.T, cfg server.Config) *testServer {
+func startServer(t testing.TB, cfg server.Config) *testServer {
 	t.Helper()
 	ts := &testServer{t: t, dir: t.TempDir(), cfg: cfg}
 	ts.start()
@@ -98,7 +98,7 @@ type user struct {
 	ik   ed25519.PrivateKey
 }
 
-func newKey(t *testing.T) ed25519.PrivateKey {
+func newKey(t testing.TB) ed25519.PrivateKey {
 	t.Helper()
 	_, k, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -107,7 +107,7 @@ func newKey(t *testing.T) ed25519.PrivateKey {
 	return k
 }
 
-func clientFor(t *testing.T, url, name string, device uint32, key ed25519.PrivateKey, opts ...apiclient.Option) *apiclient.Client {
+func clientFor(t testing.TB, url, name string, device uint32, key ed25519.PrivateKey, opts ...apiclient.Option) *apiclient.Client {
 	t.Helper()
 	c, err := apiclient.New(url, apiclient.Identity{User: name, Device: device, Key: key}, opts...)
 	if err != nil {
@@ -118,7 +118,7 @@ func clientFor(t *testing.T, url, name string, device uint32, key ed25519.Privat
 
 // register creates a user with device 1 (the server must allow open
 // registration unless invite is set).
-func register(t *testing.T, url, name, invite string) *user {
+func register(t testing.TB, url, name, invite string) *user {
 	t.Helper()
 	u := &user{name: name, key: newKey(t), ik: newKey(t)}
 	u.Client = clientFor(t, url, name, 1, u.key)

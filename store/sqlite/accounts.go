@@ -22,7 +22,7 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account, first store.
 	if first.User != a.Name {
 		return fmt.Errorf("sqlite: create account %q: device belongs to %q: %w", a.Name, first.User, store.ErrConflict)
 	}
-	return s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		var exists int
 		err := tx.QueryRowContext(ctx, "SELECT 1 FROM accounts WHERE name = ?", a.Name).Scan(&exists)
 		if err == nil {
@@ -57,7 +57,7 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
-func insertDevice(ctx context.Context, tx *sql.Tx, d store.Device) error {
+func insertDevice(ctx context.Context, tx *wtx, d store.Device) error {
 	_, err := tx.ExecContext(ctx,
 		"INSERT INTO devices (user, id, signing_key, certificate, created_at) VALUES (?, ?, ?, ?, ?)",
 		d.User, int64(d.ID), nonNil(d.SigningKey), nonNil(d.Certificate), micros(d.CreatedAt))
@@ -74,7 +74,7 @@ func insertDevice(ctx context.Context, tx *sql.Tx, d store.Device) error {
 func (s *Store) Account(ctx context.Context, name string) (store.Account, error) {
 	a := store.Account{Name: name}
 	var created int64
-	err := s.rdb.QueryRowContext(ctx, "SELECT identity_key, created_at FROM accounts WHERE name = ?", name).
+	err := s.r.QueryRowContext(ctx, "SELECT identity_key, created_at FROM accounts WHERE name = ?", name).
 		Scan(&a.IdentityKey, &created)
 	if err != nil {
 		return store.Account{}, notFound(err, "account "+name)
@@ -85,7 +85,7 @@ func (s *Store) Account(ctx context.Context, name string) (store.Account, error)
 
 // AddDevice implements store.Devices.
 func (s *Store) AddDevice(ctx context.Context, d store.Device) error {
-	return s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		var one int
 		if err := tx.QueryRowContext(ctx, "SELECT 1 FROM accounts WHERE name = ?", d.User).Scan(&one); err != nil {
 			return notFound(err, "add device: account "+d.User)
@@ -98,7 +98,7 @@ func (s *Store) AddDevice(ctx context.Context, d store.Device) error {
 func (s *Store) Device(ctx context.Context, user string, id uint32) (store.Device, error) {
 	d := store.Device{User: user, ID: id}
 	var created int64
-	err := s.rdb.QueryRowContext(ctx,
+	err := s.r.QueryRowContext(ctx,
 		"SELECT signing_key, certificate, created_at FROM devices WHERE user = ? AND id = ?", user, int64(id)).
 		Scan(&d.SigningKey, &d.Certificate, &created)
 	if err != nil {
@@ -113,7 +113,7 @@ func (s *Store) Devices(ctx context.Context, user string) ([]store.Device, error
 	if _, err := s.Account(ctx, user); err != nil {
 		return nil, err
 	}
-	rows, err := s.rdb.QueryContext(ctx,
+	rows, err := s.r.QueryContext(ctx,
 		"SELECT id, signing_key, certificate, created_at FROM devices WHERE user = ? ORDER BY id", user)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list devices of %s: %w", user, err)
@@ -137,7 +137,7 @@ func (s *Store) Devices(ctx context.Context, user string) ([]store.Device, error
 
 // RemoveDevice implements store.Devices.
 func (s *Store) RemoveDevice(ctx context.Context, user string, id uint32) error {
-	return s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM devices WHERE user = ? AND id = ?", user, int64(id))
 		if err != nil {
 			return fmt.Errorf("sqlite: remove device %s/%d: %w", user, id, err)
@@ -154,7 +154,7 @@ func (s *Store) RemoveDevice(ctx context.Context, user string, id uint32) error 
 
 // CreateInvite implements store.Invites.
 func (s *Store) CreateInvite(ctx context.Context, tokenHash []byte, expiresAt time.Time) error {
-	return s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		_, err := tx.ExecContext(ctx, "INSERT INTO invites (hash, expires_at) VALUES (?, ?)", tokenHash, micros(expiresAt))
 		if isUniqueViolation(err) {
 			return fmt.Errorf("sqlite: create invite: %w", store.ErrExists)
@@ -221,7 +221,7 @@ func (s *Store) UseNonce(ctx context.Context, key string, nonce []byte, now, exp
 	}
 	c.mu.Unlock()
 	n := clone(nonce)
-	s.w.async(func(ctx context.Context, tx *sql.Tx) error {
+	s.w.async(func(ctx context.Context, tx *wtx) error {
 		if sweep {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM nonces WHERE expires_at <= ?", micros(now)); err != nil {
 				return err

@@ -13,7 +13,7 @@ import (
 
 // CreateBlob implements store.Blobs.
 func (s *Store) CreateBlob(ctx context.Context, id, owner string, now time.Time) error {
-	return s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		_, err := tx.ExecContext(ctx, "INSERT INTO blobs (id, owner, created_at) VALUES (?, ?, ?)", id, owner, micros(now))
 		if isUniqueViolation(err) {
 			return fmt.Errorf("sqlite: create blob: %w", store.ErrExists)
@@ -25,7 +25,7 @@ func (s *Store) CreateBlob(ctx context.Context, id, owner string, now time.Time)
 	})
 }
 
-func ownedBlob(ctx context.Context, tx *sql.Tx, id, owner string) (size int64, final bool, err error) {
+func ownedBlob(ctx context.Context, tx *wtx, id, owner string) (size int64, final bool, err error) {
 	var o string
 	err = tx.QueryRowContext(ctx, "SELECT owner, size, final FROM blobs WHERE id = ?", id).Scan(&o, &size, &final)
 	if err != nil {
@@ -42,7 +42,7 @@ func (s *Store) PutBlobChunk(ctx context.Context, id, owner string, index int, d
 	if index < 0 {
 		return fmt.Errorf("sqlite: put blob chunk: negative index: %w", store.ErrConflict)
 	}
-	return s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		size, final, err := ownedBlob(ctx, tx, id, owner)
 		if err != nil {
 			return fmt.Errorf("sqlite: put blob chunk: %w", err)
@@ -84,7 +84,7 @@ func (s *Store) PutBlobChunk(ctx context.Context, id, owner string, index int, d
 // FinalizeBlob implements store.Blobs.
 func (s *Store) FinalizeBlob(ctx context.Context, id, owner string, chunks int) (store.BlobInfo, error) {
 	var info store.BlobInfo
-	err := s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		_, final, err := ownedBlob(ctx, tx, id, owner)
 		if err != nil {
 			return fmt.Errorf("sqlite: finalize blob: %w", err)
@@ -142,7 +142,7 @@ func (s *Store) Blob(ctx context.Context, id string) (store.BlobInfo, error) {
 	info := store.BlobInfo{ID: id}
 	var created int64
 	var chunks int
-	err := s.rdb.QueryRowContext(ctx, `SELECT owner, size, final, created_at,
+	err := s.r.QueryRowContext(ctx, `SELECT owner, size, final, created_at,
 		(SELECT count(*) FROM blob_chunks WHERE blob_id = ?1) FROM blobs WHERE id = ?1`, id).
 		Scan(&info.Owner, &info.Size, &info.Final, &created, &chunks)
 	if err != nil {
@@ -169,7 +169,7 @@ func (s *Store) ReadBlob(ctx context.Context, id string, offset, length int64, w
 	}
 	var idx int
 	var off int64
-	err = s.rdb.QueryRowContext(ctx, `SELECT idx, off FROM blob_chunks WHERE blob_id = ? AND off <= ? AND size > 0
+	err = s.r.QueryRowContext(ctx, `SELECT idx, off FROM blob_chunks WHERE blob_id = ? AND off <= ? AND size > 0
 		ORDER BY off DESC, idx DESC LIMIT 1`, id, offset).Scan(&idx, &off)
 	if err != nil {
 		return notFound(err, "read blob: chunk")
@@ -177,7 +177,7 @@ func (s *Store) ReadBlob(ctx context.Context, id string, offset, length int64, w
 	skip := offset - off
 	for length > 0 {
 		var data []byte
-		if err := s.rdb.QueryRowContext(ctx, "SELECT data FROM blob_chunks WHERE blob_id = ? AND idx = ?", id, idx).Scan(&data); err != nil {
+		if err := s.r.QueryRowContext(ctx, "SELECT data FROM blob_chunks WHERE blob_id = ? AND idx = ?", id, idx).Scan(&data); err != nil {
 			return notFound(err, fmt.Sprintf("read blob: chunk %d", idx))
 		}
 		if skip > int64(len(data)) {
@@ -199,7 +199,7 @@ func (s *Store) ReadBlob(ctx context.Context, id string, offset, length int64, w
 
 // DeleteBlob implements store.Blobs.
 func (s *Store) DeleteBlob(ctx context.Context, id, owner string) error {
-	return s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		size, _, err := ownedBlob(ctx, tx, id, owner)
 		if err != nil {
 			return fmt.Errorf("sqlite: delete blob: %w", err)
@@ -220,7 +220,7 @@ func (s *Store) DeleteBlob(ctx context.Context, id, owner string) error {
 // BlobUsage implements store.Blobs.
 func (s *Store) BlobUsage(ctx context.Context, owner string) (int64, error) {
 	var used int64
-	if err := s.rdb.QueryRowContext(ctx, "SELECT blob_bytes FROM accounts WHERE name = ?", owner).Scan(&used); err != nil {
+	if err := s.r.QueryRowContext(ctx, "SELECT blob_bytes FROM accounts WHERE name = ?", owner).Scan(&used); err != nil {
 		return 0, notFound(err, "blob usage")
 	}
 	return used, nil

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -17,7 +16,7 @@ func (s *Store) Enqueue(ctx context.Context, from store.Address, envs []store.En
 	for i, e := range envs {
 		out[i] = store.Message{From: from, To: e.To, Data: clone(e.Data), ReceivedAt: fromMicros(micros(now))}
 	}
-	err := s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		known := make(map[store.Address]bool, 1)
 		for i := range out {
 			m := &out[i]
@@ -47,7 +46,7 @@ func (s *Store) Pending(ctx context.Context, to store.Address, after int64, limi
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, from_user, from_device, data, received_at FROM messages
+	rows, err := s.r.QueryContext(ctx, `SELECT id, from_user, from_device, data, received_at FROM messages
 		WHERE to_user = ? AND to_device = ? AND id > ? ORDER BY id LIMIT ?`,
 		to.User, int64(to.Device), after, limit)
 	if err != nil {
@@ -76,7 +75,7 @@ func (s *Store) Ack(ctx context.Context, to store.Address, ids []int64) (int, er
 		return 0, nil
 	}
 	var n int
-	err := s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		n = 0
 		const chunk = 500
 		for start := 0; start < len(ids); start += chunk {

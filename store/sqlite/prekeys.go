@@ -45,7 +45,7 @@ func deviceExists(ctx context.Context, q querier, dev store.Address) error {
 // PutPrekeys implements store.Prekeys.
 func (s *Store) PutPrekeys(ctx context.Context, dev store.Address, up store.PrekeyUpload) (store.PrekeyCounts, error) {
 	var c store.PrekeyCounts
-	err := s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		if err := deviceExists(ctx, tx, dev); err != nil {
 			return err
 		}
@@ -99,7 +99,7 @@ func (s *Store) PrekeyCounts(ctx context.Context, dev store.Address) (store.Prek
 // serialised and each one-time prekey is returned at most once.
 func (s *Store) TakeBundle(ctx context.Context, dev store.Address) (store.Bundle, error) {
 	var b store.Bundle
-	err := s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		b = store.Bundle{Device: store.Device{User: dev.User, ID: dev.Device}}
 		var created int64
 		err := tx.QueryRowContext(ctx, `SELECT d.signing_key, d.certificate, d.created_at, a.identity_key

@@ -41,6 +41,7 @@ type Options struct {
 // Store is a store.Store backed by SQLite.
 type Store struct {
 	rdb    *sql.DB
+	r      reader // cached statements on rdb
 	w      *writer
 	nonces *nonceCache
 	path   string
@@ -110,7 +111,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(opts.ReadConns)
 	rdb.SetMaxIdleConns(opts.ReadConns)
-	s := &Store{rdb: rdb, path: path}
+	s := &Store{rdb: rdb, r: reader{newStmtCache(rdb)}, path: path}
 	s.w = newWriter(wdb, opts.MaxBatch)
 	s.nonces, err = loadNonces(ctx, rdb, time.Now())
 	if err != nil {
@@ -138,6 +139,7 @@ func (s *Store) Stats() store.Stats { return s.w.stats() }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		werr := s.w.close()
+		s.r.c.close()
 		rerr := s.rdb.Close()
 		s.closeErr = errors.Join(werr, rerr)
 		if s.closeErr != nil {

@@ -12,7 +12,7 @@ import (
 )
 
 // txFunc is one write operation. It must only use tx.
-type txFunc func(ctx context.Context, tx *sql.Tx) error
+type txFunc func(ctx context.Context, tx *wtx) error
 
 type op struct {
 	ctx  context.Context
@@ -24,6 +24,7 @@ type op struct {
 // its queue and commits everything queued so far in one transaction.
 type writer struct {
 	db       *sql.DB
+	stmts    *stmtCache
 	maxBatch int
 	ops      chan *op
 
@@ -35,7 +36,7 @@ type writer struct {
 }
 
 func newWriter(db *sql.DB, maxBatch int) *writer {
-	w := &writer{db: db, maxBatch: maxBatch, ops: make(chan *op, 4*maxBatch), done: make(chan struct{})}
+	w := &writer{db: db, stmts: newStmtCache(db), maxBatch: maxBatch, ops: make(chan *op, 4*maxBatch), done: make(chan struct{})}
 	go w.loop()
 	return w
 }
@@ -91,6 +92,7 @@ func (w *writer) close() error {
 	}
 	w.mu.Unlock()
 	<-w.done
+	w.stmts.close()
 	return w.db.Close()
 }
 
@@ -148,7 +150,8 @@ func (w *writer) commit(batch []*op) {
 		}
 	}
 	ctx := context.Background()
-	tx, err := w.db.BeginTx(ctx, nil)
+	sqltx, err := w.db.BeginTx(ctx, nil)
+	tx := &wtx{tx: sqltx, c: w.stmts}
 	if err != nil {
 		finish(fmt.Errorf("sqlite: begin: %w", err))
 		return
@@ -164,35 +167,36 @@ func (w *writer) commit(batch []*op) {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
-			_ = tx.Rollback()
+			_ = sqltx.Rollback()
 			finish(fmt.Errorf("sqlite: savepoint: %w", err))
 			return
 		}
 		results[i] = o.fn(ctx, tx)
 		if results[i] != nil {
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
-				_ = tx.Rollback()
+				_ = sqltx.Rollback()
 				finish(fmt.Errorf("sqlite: rollback to savepoint: %w", err))
 				return
 			}
 		}
 		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
-			_ = tx.Rollback()
+			_ = sqltx.Rollback()
 			finish(fmt.Errorf("sqlite: release savepoint: %w", err))
 			return
 		}
 	}
 	if single && results[0] != nil {
-		_ = tx.Rollback()
+		_ = sqltx.Rollback()
 		finish(nil)
 		return
 	}
-	if err := tx.Commit(); err != nil {
+	if err := sqltx.Commit(); err != nil {
 		finish(fmt.Errorf("sqlite: commit: %w", err))
 		return
 	}
 	w.commits.Add(1)
 	finish(nil)
+	tx.prepareMissed(ctx)
 }
 
 // notFound maps sql.ErrNoRows to store.ErrNotFound with context.
