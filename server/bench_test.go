@@ -11,6 +11,7 @@ import (
 
 	"backchannel/server"
 	"backchannel/server/api"
+	"backchannel/server/apiclient"
 )
 
 // BenchmarkRelay drives the target load shape through a real server on
@@ -42,8 +43,9 @@ func relayOnce(b *testing.B, senders, each int) {
 	var mu sync.Mutex
 	done := make(chan struct{})
 	go func() {
-		_ = reader.Subscribe(ctx, 0, func(ctx context.Context, msgs []api.Message) error {
+		_ = reader.Subscribe(ctx, 0, func(ctx context.Context, d *apiclient.Delivery) error {
 			now := time.Now()
+			msgs := d.Messages
 			ids := make([]int64, len(msgs))
 			mu.Lock()
 			for i, m := range msgs {
@@ -53,10 +55,8 @@ func relayOnce(b *testing.B, senders, each int) {
 			}
 			n := len(latencies)
 			mu.Unlock()
-			for start := 0; start < len(ids); start += api.MaxAckIDs {
-				if _, err := reader.Ack(ctx, ids[start:min(start+api.MaxAckIDs, len(ids))]); err != nil {
-					return err
-				}
+			if err := d.Ack(ctx, ids...); err != nil {
+				return err
 			}
 			if n >= total {
 				close(done)
@@ -107,4 +107,3 @@ func relayOnce(b *testing.B, senders, each int) {
 		b.ReportMetric(float64(st.CommittedOps)/float64(st.Commits), "ops/commit")
 	}
 }
-

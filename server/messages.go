@@ -104,8 +104,9 @@ func (s *Server) ack(w http.ResponseWriter, r *http.Request, c caller) error {
 
 // stream is the WebSocket push endpoint. It sends every pending message with
 // id > after, then new ones as they arrive, as api.PushFrame text messages.
-// Clients acknowledge over HTTP; after a disconnect they resume with after
-// set to the last id they received.
+// Clients acknowledge over HTTP or with api.AckFrame text messages on the
+// stream; after a disconnect they resume with after set to the last id they
+// received.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, c caller) error {
 	after, err := queryInt(r, "after", 0, 0, 1<<62)
 	if err != nil {
@@ -116,8 +117,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, c caller) error 
 		return nil // Accept has written the HTTP error
 	}
 	defer conn.CloseNow()
-	conn.SetReadLimit(4096)
-	ctx := conn.CloseRead(r.Context())
+	conn.SetReadLimit(64 << 10)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go s.readAcks(ctx, cancel, conn, c.Address)
 	wake, unsubscribe := s.hub.subscribe(c.Address)
 	defer unsubscribe()
 	ping := time.NewTicker(PingInterval)
@@ -164,5 +167,36 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, c caller) error 
 				return nil
 			}
 		}
+	}
+}
+
+// readAcks applies the acknowledgements a client sends on its push stream.
+// It ends the stream (cancel) when the connection closes or misbehaves.
+func (s *Server) readAcks(ctx context.Context, cancel context.CancelFunc, conn *websocket.Conn, addr store.Address) {
+	defer cancel()
+	for {
+		typ, b, err := conn.Read(ctx)
+		if err != nil {
+			return
+		}
+		var f api.AckFrame
+		if typ != websocket.MessageText || api.Decode(b, &f) != nil || f.Type != "ack" || len(f.IDs) == 0 || len(f.IDs) > api.MaxAckIDs {
+			conn.Close(websocket.StatusUnsupportedData, "expected an ack frame")
+			return
+		}
+		if !s.rate.allow(addr.User, time.Now()) {
+			s.metrics.rateLimited.Inc()
+			conn.Close(websocket.StatusTryAgainLater, "rate limit exceeded")
+			return
+		}
+		n, err := s.st.Ack(ctx, addr, f.IDs)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("push stream: ack", "user", addr.User, "device", addr.Device, "err", err)
+				conn.Close(websocket.StatusInternalError, "ack failed")
+			}
+			return
+		}
+		s.metrics.acked.Add(float64(n))
 	}
 }

@@ -376,6 +376,31 @@ func TestPushStream(t *testing.T) {
 	if err != nil || len(msgs) != 1 || msgs[0].ID != third {
 		t.Fatalf("resume: %+v %v", msgs, err)
 	}
+	// Acknowledge on the stream: the mailbox empties.
+	if err := s.Ack(ctx, []int64{first, second, third}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := bob.Fetch(ctx, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Messages) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream ack not applied: %d pending", len(r.Messages))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A malformed frame from the client ends the stream.
+	if err := s.Ack(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Next(ctx); err == nil {
+		t.Fatal("stream survived a malformed ack frame")
+	}
 	s.Close()
 	// An unsigned or badly signed upgrade is refused.
 	mallory := clientFor(t, ts.URL, "bob", 1, newKey(t))
@@ -389,10 +414,10 @@ func TestPushStream(t *testing.T) {
 	subCtx, stopSub := context.WithCancel(ctx)
 	subDone := make(chan error, 1)
 	go func() {
-		subDone <- bob.Subscribe(subCtx, third, func(_ context.Context, msgs []api.Message) error {
+		subDone <- bob.Subscribe(subCtx, third, func(_ context.Context, d *apiclient.Delivery) error {
 			mu.Lock()
 			defer mu.Unlock()
-			for _, m := range msgs {
+			for _, m := range d.Messages {
 				got = append(got, m.ID)
 			}
 			return nil

@@ -273,6 +273,15 @@ type PushFrame struct {
 	Messages []Message `json:"messages"`
 }
 
+// AckFrame is a WebSocket text message from client to server on the push
+// stream: it acknowledges (deletes) messages like POST /v1/messages/ack, but
+// without a reply. An ack lost with its connection only means the messages
+// are delivered again.
+type AckFrame struct {
+	Type string  `json:"type"` // "ack"
+	IDs  []int64 `json:"ids"`
+}
+
 // BlobCreateResponse is the reply of POST /v1/blobs.
 type BlobCreateResponse struct {
 	ID        string `json:"id"`

@@ -71,6 +71,44 @@ func (s *Stream) Next(ctx context.Context) ([]api.Message, error) {
 	}
 }
 
+// Ack acknowledges messages on the stream (at most api.MaxAckIDs per call)
+// without waiting for the server: an ack lost with the connection only means
+// the messages are delivered again, so callers de-duplicate by message id.
+func (s *Stream) Ack(ctx context.Context, ids []int64) error {
+	b, err := json.Marshal(api.AckFrame{Type: "ack", IDs: ids})
+	if err != nil {
+		return fmt.Errorf("apiclient: ack frame: %w", err)
+	}
+	if err := s.conn.Write(ctx, websocket.MessageText, b); err != nil {
+		return fmt.Errorf("apiclient: push stream ack: %w", err)
+	}
+	return nil
+}
+
+// Delivery is one batch of pushed messages handed to a Subscribe callback.
+type Delivery struct {
+	Messages []api.Message
+	s        *Stream
+}
+
+// Ack acknowledges the given message ids (all of the batch if none are
+// given) over the push stream, in chunks of api.MaxAckIDs, without waiting
+// for the server. See Stream.Ack.
+func (d *Delivery) Ack(ctx context.Context, ids ...int64) error {
+	if len(ids) == 0 {
+		ids = make([]int64, len(d.Messages))
+		for i, m := range d.Messages {
+			ids[i] = m.ID
+		}
+	}
+	for start := 0; start < len(ids); start += api.MaxAckIDs {
+		if err := d.s.Ack(ctx, ids[start:min(start+api.MaxAckIDs, len(ids))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Close closes the stream.
 func (s *Stream) Close() error {
 	return s.conn.Close(websocket.StatusNormalClosure, "")
@@ -85,10 +123,10 @@ var (
 // Subscribe keeps a push stream open until ctx ends or fn returns an error,
 // reconnecting with jittered exponential backoff and resuming after the last
 // message passed to fn. fn receives batches in id order; messages stay on
-// the server until acknowledged with Ack, so at-least-once delivery holds
-// across reconnects. Authentication failures (401) are returned, not retried.
-// It returns ctx.Err() or fn's error.
-func (c *Client) Subscribe(ctx context.Context, after int64, fn func(ctx context.Context, msgs []api.Message) error) error {
+// the server until acknowledged (Delivery.Ack, or Client.Ack), so
+// at-least-once delivery holds across reconnects. Authentication failures
+// (401) are returned, not retried. It returns ctx.Err() or fn's error.
+func (c *Client) Subscribe(ctx context.Context, after int64, fn func(ctx context.Context, d *Delivery) error) error {
 	cursor := after
 	backoff := minBackoff
 	for {
@@ -101,7 +139,7 @@ func (c *Client) Subscribe(ctx context.Context, after int64, fn func(ctx context
 				if err != nil {
 					break
 				}
-				if ferr := fn(ctx, msgs); ferr != nil {
+				if ferr := fn(ctx, &Delivery{Messages: msgs, s: s}); ferr != nil {
 					s.conn.CloseNow()
 					return ferr
 				}
