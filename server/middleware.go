@@ -240,6 +240,11 @@ func (s *Server) checkProof(r *http.Request, bodyLimit int64, key func(p api.Pro
 func (s *Server) authed(bodyLimit int64, h authedHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, body, err := s.checkProof(r, bodyLimit, func(p api.Proof, _ []byte) ([]byte, error) {
+			addr := store.Address{User: p.User, Device: p.Device}
+			now := time.Now()
+			if key := s.keys.get(addr, now); key != nil {
+				return key, nil
+			}
 			d, err := s.st.Device(r.Context(), p.User, p.Device)
 			if errors.Is(err, store.ErrNotFound) {
 				s.metrics.authFailures.WithLabelValues("unknown_device").Inc()
@@ -248,6 +253,7 @@ func (s *Server) authed(bodyLimit int64, h authedHandler) http.HandlerFunc {
 			if err != nil {
 				return nil, fmt.Errorf("look up device: %w", err)
 			}
+			s.keys.put(addr, d.SigningKey, now)
 			return d.SigningKey, nil
 		})
 		if err != nil {

@@ -174,7 +174,9 @@ func (s *Server) removeDevice(w http.ResponseWriter, r *http.Request, c caller) 
 	if err != nil {
 		return err
 	}
-	if err := s.st.RemoveDevice(r.Context(), c.User, id); err != nil {
+	err = s.st.RemoveDevice(r.Context(), c.User, id)
+	s.keys.forget(store.Address{User: c.User, Device: id})
+	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

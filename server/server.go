@@ -126,6 +126,7 @@ type Server struct {
 	rate    *limiter
 	regRate *limiter
 	hub     *hub
+	keys    *deviceKeys
 
 	stopOnce sync.Once
 	stopping chan struct{} // closed when shutdown begins (ends push streams)
@@ -151,6 +152,7 @@ func New(cfg Config, st store.Store, logger *slog.Logger) *Server {
 		rate:     newLimiter(lim.RatePerSecond, float64(lim.RateBurst)),
 		regRate:  newLimiter(lim.RegisterPerMin/60, max(lim.RegisterPerMin/2, 1)),
 		hub:      newHub(),
+		keys:     newDeviceKeys(DeviceKeyCacheTTL),
 		stopping: make(chan struct{}),
 	}
 	s.metrics = newMetrics(st, s.hub)
@@ -215,6 +217,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 func (s *Server) stop() { s.stopOnce.Do(func() { close(s.stopping) }) }
+
+// DeviceKeyCacheTTL bounds how long a device key removed through another
+// server node sharing the store can still authenticate requests here.
+const DeviceKeyCacheTTL = 10 * time.Second
 
 // InviteTTL is the default lifetime of invite tokens.
 const InviteTTL = 7 * 24 * time.Hour
