@@ -61,7 +61,7 @@ func runChildServer(dir, addr string) int {
 }
 
 // startChild runs the server in a child process and returns it and its URL.
-func startChild(t *testing.T, dir, addr string) (*exec.Cmd, string) {
+func startChild(t testing.TB, dir, addr string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), crashServerEnv+"="+dir, "BACKCHANNEL_TEST_CRASH_SERVER_ADDR="+addr)
