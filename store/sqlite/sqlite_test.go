@@ -76,10 +76,15 @@ func TestOpenBadPath(t *testing.T) {
 // senders (the load shape of the relay: each sender waits for its ack).
 // Run: go test -run '^$' -bench GroupCommit -benchtime 10000x ./store/sqlite
 func BenchmarkGroupCommit(b *testing.B) {
-	for _, senders := range []int{1, 10, 100} {
-		b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) {
+	for _, tc := range []struct{ senders, maxBatch int }{{1, 0}, {10, 1}, {10, 0}, {100, 0}} {
+		senders := tc.senders
+		name := fmt.Sprintf("senders=%d", senders)
+		if tc.maxBatch == 1 {
+			name += "/no-group-commit"
+		}
+		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
-			s, err := sqlite.OpenDir(ctx, b.TempDir(), sqlite.Options{})
+			s, err := sqlite.OpenDir(ctx, b.TempDir(), sqlite.Options{MaxBatch: tc.maxBatch})
 			if err != nil {
 				b.Fatal(err)
 			}
