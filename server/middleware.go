@@ -236,9 +236,25 @@ func (s *Server) checkProof(r *http.Request, bodyLimit int64, key func(p api.Pro
 	return p, body, nil
 }
 
+// BodyReadTimeout bounds how long a client may take to send a request body
+// (slow-body attacks); it is lifted once the body is read, so push streams
+// and long downloads are unaffected.
+const BodyReadTimeout = time.Minute
+
+// withBodyDeadline sets the read deadline for the body and returns a func
+// that lifts it.
+func withBodyDeadline(w http.ResponseWriter) func() {
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(BodyReadTimeout)) != nil {
+		return func() {}
+	}
+	return func() { _ = rc.SetReadDeadline(time.Time{}) }
+}
+
 // authed wraps h with device authentication and the per-account rate limit.
 func (s *Server) authed(bodyLimit int64, h authedHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		lift := withBodyDeadline(w)
 		p, body, err := s.checkProof(r, bodyLimit, func(p api.Proof, _ []byte) ([]byte, error) {
 			addr := store.Address{User: p.User, Device: p.Device}
 			now := time.Now()
@@ -256,6 +272,7 @@ func (s *Server) authed(bodyLimit int64, h authedHandler) http.HandlerFunc {
 			s.keys.put(addr, d.SigningKey, now)
 			return d.SigningKey, nil
 		})
+		lift()
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -62,6 +62,8 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req api.RegisterRequest
+	lift := withBodyDeadline(w)
+	defer lift()
 	_, _, err := s.checkProof(r, s.lim.MaxBodyBytes, func(p api.Proof, body []byte) ([]byte, error) {
 		if err := api.Decode(body, &req); err != nil {
 			return nil, err
