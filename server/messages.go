@@ -112,6 +112,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, c caller) error 
 	if err != nil {
 		return err
 	}
+	s.streams.Add(1)
+	defer s.streams.Done()
+	select {
+	case <-s.stopping:
+		return errf(http.StatusServiceUnavailable, api.CodeUnavailable, "server is shutting down")
+	default:
+	}
 	conn, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return nil // Accept has written the HTTP error

@@ -244,9 +244,22 @@ func apiBundle(b store.Bundle) api.Bundle {
 	}
 }
 
-func (s *Server) bundle(w http.ResponseWriter, r *http.Request, _ caller) error {
+// takeBundleAllowed charges the caller's bundle budget, which stops one
+// account from draining everyone's one-time prekeys.
+func (s *Server) takeBundleAllowed(c caller) error {
+	if !s.bundleRate.allow(c.User, time.Now()) {
+		s.metrics.rateLimited.Inc()
+		return errf(http.StatusTooManyRequests, api.CodeRateLimited, "too many prekey bundles fetched")
+	}
+	return nil
+}
+
+func (s *Server) bundle(w http.ResponseWriter, r *http.Request, c caller) error {
 	u, err := userParam(r)
 	if err != nil {
+		return err
+	}
+	if err := s.takeBundleAllowed(c); err != nil {
 		return err
 	}
 	id, err := deviceParam(r, "device")
@@ -263,7 +276,7 @@ func (s *Server) bundle(w http.ResponseWriter, r *http.Request, _ caller) error 
 
 // bundles returns a bundle for every device of the user that has a signed
 // prekey (devices without one are skipped).
-func (s *Server) bundles(w http.ResponseWriter, r *http.Request, _ caller) error {
+func (s *Server) bundles(w http.ResponseWriter, r *http.Request, c caller) error {
 	u, err := userParam(r)
 	if err != nil {
 		return err
@@ -274,6 +287,9 @@ func (s *Server) bundles(w http.ResponseWriter, r *http.Request, _ caller) error
 	}
 	resp := api.BundlesResponse{Bundles: []api.Bundle{}}
 	for _, d := range ds {
+		if err := s.takeBundleAllowed(c); err != nil {
+			return err
+		}
 		b, err := s.st.TakeBundle(r.Context(), store.Address{User: u, Device: d.ID})
 		if errors.Is(err, store.ErrNotFound) {
 			continue

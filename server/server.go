@@ -45,6 +45,7 @@ type Limits struct {
 	RatePerSecond    float64       // authenticated requests per account per second (default 1000)
 	RateBurst        int           // bucket size (default 2000)
 	RegisterPerMin   float64       // registrations per client IP per minute (default 30)
+	BundlesPerMin    float64       // prekey bundles an account may fetch per minute (default 600, burst the same)
 	ClockSkew        time.Duration // accepted proof timestamp skew (default 2 min)
 }
 
@@ -61,6 +62,7 @@ func DefaultLimits() Limits {
 		RatePerSecond:    1000,
 		RateBurst:        2000,
 		RegisterPerMin:   30,
+		BundlesPerMin:    600,
 		ClockSkew:        2 * time.Minute,
 	}
 }
@@ -97,6 +99,9 @@ func (l Limits) withDefaults() Limits {
 	if l.RegisterPerMin <= 0 {
 		l.RegisterPerMin = d.RegisterPerMin
 	}
+	if l.BundlesPerMin <= 0 {
+		l.BundlesPerMin = d.BundlesPerMin
+	}
 	if l.ClockSkew <= 0 {
 		l.ClockSkew = d.ClockSkew
 	}
@@ -117,19 +122,21 @@ type Config struct {
 
 // Server is the relay. Create it with New.
 type Server struct {
-	cfg     Config
-	lim     Limits
-	st      store.Store
-	log     *slog.Logger
-	handler http.Handler
-	metrics *metrics
-	rate    *limiter
-	regRate *limiter
-	hub     *hub
-	keys    *deviceKeys
+	cfg        Config
+	lim        Limits
+	st         store.Store
+	log        *slog.Logger
+	handler    http.Handler
+	metrics    *metrics
+	rate       *limiter
+	regRate    *limiter
+	bundleRate *limiter
+	hub        *hub
+	keys       *deviceKeys
 
 	stopOnce sync.Once
-	stopping chan struct{} // closed when shutdown begins (ends push streams)
+	stopping chan struct{}  // closed when shutdown begins (ends push streams)
+	streams  sync.WaitGroup // push streams (hijacked: http.Server.Shutdown does not wait for them)
 }
 
 // New returns a Server over st. A nil logger discards logs.
@@ -145,15 +152,16 @@ func New(cfg Config, st store.Store, logger *slog.Logger) *Server {
 	}
 	lim := cfg.Limits.withDefaults()
 	s := &Server{
-		cfg:      cfg,
-		lim:      lim,
-		st:       st,
-		log:      logger,
-		rate:     newLimiter(lim.RatePerSecond, float64(lim.RateBurst)),
-		regRate:  newLimiter(lim.RegisterPerMin/60, max(lim.RegisterPerMin/2, 1)),
-		hub:      newHub(),
-		keys:     newDeviceKeys(DeviceKeyCacheTTL),
-		stopping: make(chan struct{}),
+		cfg:        cfg,
+		lim:        lim,
+		st:         st,
+		log:        logger,
+		rate:       newLimiter(lim.RatePerSecond, float64(lim.RateBurst)),
+		regRate:    newLimiter(lim.RegisterPerMin/60, max(lim.RegisterPerMin/2, 1)),
+		bundleRate: newLimiter(lim.BundlesPerMin/60, max(lim.BundlesPerMin, 1)),
+		hub:        newHub(),
+		keys:       newDeviceKeys(DeviceKeyCacheTTL),
+		stopping:   make(chan struct{}),
 	}
 	s.metrics = newMetrics(st, s.hub)
 	s.handler = s.routes()
@@ -205,6 +213,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	err := hs.Shutdown(sctx)
+	if err == nil {
+		// Every stream has started (Shutdown waited for the requests that
+		// became streams to be hijacked); wait for them to end.
+		streamsDone := make(chan struct{})
+		go func() { s.streams.Wait(); close(streamsDone) }()
+		select {
+		case <-streamsDone:
+		case <-sctx.Done():
+			s.log.Warn("push streams still open after the shutdown timeout")
+		}
+	}
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}

@@ -481,6 +481,24 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+func TestBundleRateLimit(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t, server.Config{OpenRegistration: true, Limits: server.Limits{BundlesPerMin: 2}})
+	alice, bob := register(t, ts.URL, "alice", ""), register(t, ts.URL, "bob", "")
+	if _, err := alice.UploadPrekeys(ctx, api.PrekeyUpload{SignedPrekey: &api.Prekey{ID: 1, Data: []byte("s")}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := bob.Bundle(ctx, "alice", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := bob.Bundle(ctx, "alice", 1)
+	wantAPIError(t, err, apiclient.ErrRateLimited)
+	_, err = bob.Bundles(ctx, "alice")
+	wantAPIError(t, err, apiclient.ErrRateLimited)
+}
+
 func TestHealthAndMetrics(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t, server.Config{OpenRegistration: true})
