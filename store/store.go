@@ -251,3 +251,9 @@ type Stats struct {
 type StatsReporter interface {
 	Stats() Stats
 }
+
+// Backuper is implemented by stores that can write a consistent copy of
+// themselves to a file while serving (store/sqlite does).
+type Backuper interface {
+	Backup(ctx context.Context, dest string) error
+}

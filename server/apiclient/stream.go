@@ -115,7 +115,7 @@ func (s *Stream) Close() error {
 }
 
 // Backoff bounds Subscribe's reconnection delays.
-var (
+const (
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 30 * time.Second
 )

@@ -52,6 +52,7 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 var _ store.StatsReporter = (*Store)(nil)
+var _ store.Backuper = (*Store)(nil)
 
 // OpenDir opens (creating if needed) the database FileName in dir.
 func OpenDir(ctx context.Context, dir string, opts Options) (*Store, error) {
