@@ -43,7 +43,7 @@ func relayOnce(b *testing.B, senders, each int) {
 	var mu sync.Mutex
 	done := make(chan struct{})
 	go func() {
-		_ = reader.Subscribe(ctx, 0, func(ctx context.Context, d *apiclient.Delivery) error {
+		_ = reader.SubscribeDeliveries(ctx, 0, func(ctx context.Context, d *apiclient.Delivery) error {
 			now := time.Now()
 			msgs := d.Messages
 			ids := make([]int64, len(msgs))

@@ -414,10 +414,10 @@ func TestPushStream(t *testing.T) {
 	subCtx, stopSub := context.WithCancel(ctx)
 	subDone := make(chan error, 1)
 	go func() {
-		subDone <- bob.Subscribe(subCtx, third, func(_ context.Context, d *apiclient.Delivery) error {
+		subDone <- bob.Subscribe(subCtx, third, func(_ context.Context, msgs []api.Message) error {
 			mu.Lock()
 			defer mu.Unlock()
-			for _, m := range d.Messages {
+			for _, m := range msgs {
 				got = append(got, m.ID)
 			}
 			return nil

@@ -123,10 +123,20 @@ const (
 // Subscribe keeps a push stream open until ctx ends or fn returns an error,
 // reconnecting with jittered exponential backoff and resuming after the last
 // message passed to fn. fn receives batches in id order; messages stay on
-// the server until acknowledged (Delivery.Ack, or Client.Ack), so
-// at-least-once delivery holds across reconnects. Authentication failures
-// (401) are returned, not retried. It returns ctx.Err() or fn's error.
-func (c *Client) Subscribe(ctx context.Context, after int64, fn func(ctx context.Context, d *Delivery) error) error {
+// the server until acknowledged with Client.Ack, so at-least-once delivery
+// holds across reconnects. Authentication failures (401) are returned, not
+// retried. It returns ctx.Err() or fn's error. SubscribeDeliveries is the
+// same with acknowledgements on the stream, which is much cheaper for a busy
+// reader than an HTTP round trip per batch.
+func (c *Client) Subscribe(ctx context.Context, after int64, fn func(ctx context.Context, msgs []api.Message) error) error {
+	return c.SubscribeDeliveries(ctx, after, func(ctx context.Context, d *Delivery) error {
+		return fn(ctx, d.Messages)
+	})
+}
+
+// SubscribeDeliveries is Subscribe handing fn each batch as a Delivery, whose
+// Ack acknowledges on the push stream without waiting for the server.
+func (c *Client) SubscribeDeliveries(ctx context.Context, after int64, fn func(ctx context.Context, d *Delivery) error) error {
 	cursor := after
 	backoff := minBackoff
 	for {
