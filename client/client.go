@@ -251,3 +251,29 @@ func newID() string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Status is what `backchannel status` shows.
+type Status struct {
+	User        string `json:"user"`
+	Server      string `json:"server"`
+	ServerError string `json:"server_error,omitempty"`
+	Rooms       int    `json:"rooms"`
+	PrekeysLeft int    `json:"prekeys_left"`
+}
+
+// Status reports the profile and whether the server answers.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids, err := roomIDs(ctx, c.v)
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{User: c.prof.User, Server: c.prof.Server, Rooms: len(ids)}
+	if counts, err := c.api.PrekeyCounts(ctx); err != nil {
+		st.ServerError = err.Error()
+	} else {
+		st.PrekeysLeft = min(counts.OneTime, counts.OneTimeKEM)
+	}
+	return st, nil
+}

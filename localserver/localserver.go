@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 
 	"backchannel/server"
 	"backchannel/store/sqlite"
@@ -23,6 +24,8 @@ type Server struct {
 	srv    *server.Server
 	cancel context.CancelFunc
 	done   chan error
+	once   sync.Once
+	err    error
 }
 
 // Start opens (or creates) the store in dir and serves on addr
@@ -48,12 +51,15 @@ func Start(ctx context.Context, dir, addr string, cfg server.Config, logger *slo
 	return s, nil
 }
 
-// Stop shuts the server down gracefully and closes its store.
+// Stop shuts the server down gracefully and closes its store. Later calls
+// return the first call's result.
 func (s *Server) Stop() error {
-	s.cancel()
-	err := <-s.done
-	if cerr := s.Store.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	s.once.Do(func() {
+		s.cancel()
+		s.err = <-s.done
+		if cerr := s.Store.Close(); s.err == nil {
+			s.err = cerr
+		}
+	})
+	return s.err
 }

@@ -1,0 +1,351 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"backchannel/client"
+	"backchannel/identity"
+)
+
+func newInitCmd(g *globals) *cobra.Command {
+	var serverURL, name, invite string
+	cmd := &cobra.Command{
+		Use:   "init --server URL --name NAME [--invite TOKEN]",
+		Short: "Create a client profile and register it with a server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if serverURL == "" || name == "" {
+				return usageError{errors.New("init needs --server and --name")}
+			}
+			home, err := g.homeDir()
+			if err != nil {
+				return err
+			}
+			pw, err := passphrase("New passphrase for this profile: ")
+			if err != nil {
+				return err
+			}
+			c, err := client.Init(cmd.Context(), home, serverURL, name, invite, pw, client.Options{})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"user": name, "server": serverURL, "home": home, "identity_key": fmt.Sprintf("%x", c.IdentityKey())})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Registered %s on %s; profile in %s.\n", name, serverURL, home)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&serverURL, "server", "", "server URL, e.g. http://127.0.0.1:7450")
+	cmd.Flags().StringVar(&name, "name", "", "user name ([a-z0-9_-], at most 32)")
+	cmd.Flags().StringVar(&invite, "invite", "", "invite token from the server's operator")
+	return cmd
+}
+
+func newRoomCmd(g *globals) *cobra.Command {
+	room := &cobra.Command{Use: "room", Short: "Create rooms and manage their members"}
+	var members, mode string
+	create := &cobra.Command{
+		Use:   "create NAME --members a,b,...",
+		Short: "Create a room (you are its creator)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if mode != client.ModeOnRecord && mode != client.ModeDeniable {
+				return usageError{fmt.Errorf("--mode must be %s or %s", client.ModeOnRecord, client.ModeDeniable)}
+			}
+			c, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			r, err := c.CreateRoom(cmd.Context(), args[0], strings.Split(members, ","), mode)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), r)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Created %q (%s), id %s, members %s.\n", r.State.Name, r.State.Mode, r.State.ID, strings.Join(r.State.Members, ", "))
+			return nil
+		},
+	}
+	create.Flags().StringVar(&members, "members", "", "comma-separated user names")
+	create.Flags().StringVar(&mode, "mode", client.ModeOnRecord, "on-record (signed transcript) or deniable; fixed at creation")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List your rooms",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			rooms, err := c.Rooms(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.json {
+				if rooms == nil {
+					rooms = []client.Room{}
+				}
+				return printJSON(cmd.OutOrStdout(), rooms)
+			}
+			for _, r := range rooms {
+				status := ""
+				if r.Removed {
+					status = "  (you are no longer a member)"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s  %-20s %-9s %s%s\n", r.State.ID[:12], r.State.Name, r.State.Mode, strings.Join(r.State.Members, ","), status)
+			}
+			return nil
+		},
+	}
+	member := func(use, short string, do func(c *client.Client, cmd *cobra.Command, room, user string) error) *cobra.Command {
+		return &cobra.Command{
+			Use: use, Short: short, Args: cobra.ExactArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, err := g.open(cmd.Context())
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				return do(c, cmd, args[0], args[1])
+			},
+		}
+	}
+	add := member("add ROOM USER", "Add a member (creator only)", func(c *client.Client, cmd *cobra.Command, room, user string) error {
+		return c.AddMember(cmd.Context(), room, user)
+	})
+	remove := member("remove ROOM USER", "Remove a member (creator only); they receive nothing new", func(c *client.Client, cmd *cobra.Command, room, user string) error {
+		return c.RemoveMember(cmd.Context(), room, user)
+	})
+	leave := &cobra.Command{
+		Use: "leave ROOM", Short: "Leave a room", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return c.Leave(cmd.Context(), args[0])
+		},
+	}
+	room.AddCommand(create, list, add, remove, leave)
+	return room
+}
+
+func newSendCmd(g *globals) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "send ROOM [TEXT | -]",
+		Short: "Send a message to a room (TEXT, --file PATH, or - for stdin)",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var text string
+			switch {
+			case file != "" && len(args) == 2:
+				return usageError{errors.New("give TEXT or --file, not both")}
+			case file != "":
+				b, err := os.ReadFile(file)
+				if err != nil {
+					return err
+				}
+				text = string(b)
+			case len(args) == 2 && args[1] == "-":
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), client.MaxTextBytes+1))
+				if err != nil {
+					return err
+				}
+				text = string(b)
+			case len(args) == 2:
+				text = args[1]
+			default:
+				return usageError{errors.New("nothing to send: give TEXT, --file PATH or -")}
+			}
+			if strings.TrimSpace(text) == "" {
+				return usageError{errors.New("the message is empty")}
+			}
+			c, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			m, err := c.Send(cmd.Context(), args[0], text)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), m)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Sent %s.\n", m.ID[:12])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&file, "file", "", "read the message from a file")
+	return cmd
+}
+
+func newSyncCmd(g *globals) *cobra.Command {
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Fetch, decrypt and store new messages (--follow to keep listening)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			rep, err := c.Sync(cmd.Context())
+			if err != nil {
+				return err
+			}
+			printReport(cmd, g, rep)
+			if !follow {
+				return nil
+			}
+			err = c.Follow(cmd.Context(), func(r *client.SyncReport) { printReport(cmd, g, r) })
+			if cmd.Context().Err() != nil {
+				return nil
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&follow, "follow", false, "stay connected and handle messages as they arrive")
+	return cmd
+}
+
+func printReport(cmd *cobra.Command, g *globals, rep *client.SyncReport) {
+	if g.json {
+		printJSON(cmd.OutOrStdout(), rep)
+		return
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%d new", rep.Received)
+	if rep.Held > 0 {
+		fmt.Fprintf(cmd.OutOrStdout(), ", %d waiting for earlier messages", rep.Held)
+	}
+	fmt.Fprintln(cmd.OutOrStdout())
+	for _, w := range rep.Warnings {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+	}
+}
+
+func newReadCmd(g *globals) *cobra.Command {
+	var noSync bool
+	cmd := &cobra.Command{
+		Use:   "read ROOM",
+		Short: "Show a room's messages (syncs first unless --no-sync)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if !noSync {
+				if rep, err := c.Sync(cmd.Context()); err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "warning: could not sync, showing stored messages:", err)
+				} else {
+					for _, w := range rep.Warnings {
+						fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+					}
+				}
+			}
+			r, msgs, err := c.History(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if g.json {
+				if msgs == nil {
+					msgs = []client.Message{}
+				}
+				return printJSON(cmd.OutOrStdout(), msgs)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "# %s — %s room, members: %s\n", r.State.Name, r.State.Mode, strings.Join(r.State.Members, ", "))
+			for _, m := range msgs {
+				t := m.SentAt.Local().Format("2006-01-02 15:04")
+				if m.Kind == "system" {
+					fmt.Fprintf(w, "%s  * %s\n", t, m.Text)
+					continue
+				}
+				fmt.Fprintf(w, "%s  %s: %s\n", t, m.Sender, m.Text)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&noSync, "no-sync", false, "show stored messages without contacting the server")
+	return cmd
+}
+
+func newKeysCmd(g *globals) *cobra.Command {
+	keys := &cobra.Command{Use: "keys", Short: "Compare and verify identity keys"}
+	var confirm bool
+	verify := &cobra.Command{
+		Use:   "verify NAME",
+		Short: "Show the safety number to compare with NAME out of band (--confirm once it matches)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			n, err := c.SafetyNumber(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if confirm {
+				if err := c.MarkVerified(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"user": args[0], "safety_number": n, "verified": confirm})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Safety number with %s (read it aloud to each other; it must match):\n\n%s\n", args[0], identity.FormatSafetyNumber(n))
+			return nil
+		},
+	}
+	verify.Flags().BoolVar(&confirm, "confirm", false, "record that you compared the number and it matched")
+	keys.AddCommand(verify)
+	return keys
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the profile, the server and the rooms",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			st, err := c.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			reach := "reachable"
+			if st.ServerError != "" {
+				reach = "UNREACHABLE: " + st.ServerError
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "user:    %s\nserver:  %s (%s)\nrooms:   %d\nchecked: %s\n", st.User, st.Server, reach, st.Rooms, time.Now().Format(time.RFC3339))
+			return nil
+		},
+	}
+}

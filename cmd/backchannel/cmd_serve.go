@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"backchannel/server"
+	"backchannel/store/sqlite"
+)
+
+// envDefault returns $name, or def when unset.
+func envDefault(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func newServeCmd() *cobra.Command {
+	cfg := server.Config{}
+	var data, logLevel string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server (HTTP API, mailboxes, push, blobs) on an SQLite store",
+		Long: `Run the backchannel server. It relays end-to-end encrypted envelopes and stores
+them until acknowledged; it never sees plaintext. Configuration comes from flags,
+or the environment variables named in each flag's help.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usageError{fmt.Errorf("--log-level: %w", err)}
+			}
+			logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			if err := os.MkdirAll(data, 0o700); err != nil {
+				return fmt.Errorf("data directory: %w", err)
+			}
+			st, err := sqlite.OpenDir(cmd.Context(), data, sqlite.Options{})
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			cfg.DataDir = data
+			logger.Info("starting", "addr", cfg.Addr, "data", data, "open_registration", cfg.OpenRegistration, "tls", cfg.TLSCertFile != "")
+			return server.New(cfg, st, logger).ListenAndServe(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Addr, "addr", envDefault("BACKCHANNEL_ADDR", server.DefaultAddr), "listen address ($BACKCHANNEL_ADDR)")
+	f.StringVar(&data, "data", envDefault("BACKCHANNEL_DATA", "backchannel-data"), "data directory ($BACKCHANNEL_DATA)")
+	f.StringVar(&cfg.TLSCertFile, "tls-cert", os.Getenv("BACKCHANNEL_TLS_CERT"), "TLS certificate, PEM ($BACKCHANNEL_TLS_CERT)")
+	f.StringVar(&cfg.TLSKeyFile, "tls-key", os.Getenv("BACKCHANNEL_TLS_KEY"), "TLS private key, PEM ($BACKCHANNEL_TLS_KEY)")
+	f.BoolVar(&cfg.OpenRegistration, "open-registration", os.Getenv("BACKCHANNEL_OPEN_REGISTRATION") == "1", "let anyone register without an invite; development only ($BACKCHANNEL_OPEN_REGISTRATION=1)")
+	f.StringVar(&logLevel, "log-level", envDefault("BACKCHANNEL_LOG_LEVEL", "info"), "debug, info, warn or error ($BACKCHANNEL_LOG_LEVEL)")
+
+	var ttl time.Duration
+	invite := &cobra.Command{
+		Use:   "invite --data DIR",
+		Short: "Print a one-time registration token",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := sqlite.OpenDir(cmd.Context(), data, sqlite.Options{})
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			tok, err := server.CreateInvite(cmd.Context(), st, ttl)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), tok)
+			return nil
+		},
+	}
+	invite.Flags().StringVar(&data, "data", envDefault("BACKCHANNEL_DATA", "backchannel-data"), "data directory ($BACKCHANNEL_DATA)")
+	invite.Flags().DurationVar(&ttl, "ttl", server.InviteTTL, "how long the token stays valid")
+	cmd.AddCommand(invite)
+	return cmd
+}
