@@ -205,6 +205,22 @@ type authedHandler func(w http.ResponseWriter, r *http.Request, c caller) error
 // is consumed only after the signature verifies, so unauthenticated
 // requests cannot fill the nonce cache.
 func (s *Server) checkProof(r *http.Request, bodyLimit int64, key func(p api.Proof, body []byte) ([]byte, error)) (api.Proof, []byte, error) {
+	ip := remoteIP(r)
+	if !s.failRate.has(ip, time.Now()) {
+		s.metrics.rateLimited.Inc()
+		return api.Proof{}, nil, errf(http.StatusTooManyRequests, api.CodeRateLimited, "too many failed authentications from this address")
+	}
+	p, body, err := s.verifyProof(r, bodyLimit, key)
+	if err != nil {
+		var he *httpError
+		if errors.Is(err, store.ErrReplay) || (errors.As(err, &he) && he.status == http.StatusUnauthorized) {
+			s.failRate.allow(ip, time.Now())
+		}
+	}
+	return p, body, err
+}
+
+func (s *Server) verifyProof(r *http.Request, bodyLimit int64, key func(p api.Proof, body []byte) ([]byte, error)) (api.Proof, []byte, error) {
 	p, err := api.ParseProof(r.Header)
 	if err != nil {
 		return p, nil, errf(http.StatusUnauthorized, api.CodeUnauthorized, "%v", err)

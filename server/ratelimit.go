@@ -47,6 +47,17 @@ func (l *limiter) allow(key string, now time.Time) bool {
 	return true
 }
 
+// has reports whether key's bucket holds a token, without taking it.
+func (l *limiter) has(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return true
+	}
+	return b.tokens+now.Sub(b.last).Seconds()*l.rate >= 1
+}
+
 // sweep drops buckets that have refilled completely (they carry no state).
 func (l *limiter) sweep(now time.Time) {
 	for k, b := range l.buckets {

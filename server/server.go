@@ -35,35 +35,37 @@ const DefaultAddr = "127.0.0.1:7450"
 // Limits bound what one account and one request may do. Zero fields take
 // the defaults of DefaultLimits.
 type Limits struct {
-	MaxBodyBytes     int64         // JSON request bodies (default 4 MiB)
-	MaxEnvelopeBytes int           // one message envelope (default 128 KiB)
-	MaxBatch         int           // envelopes per send (default 256)
-	MaxFetch         int           // messages per fetch or push frame (default 500)
-	ChunkBytes       int           // maximum blob chunk (default 1 MiB)
-	MaxBlobBytes     int64         // maximum blob size (default 256 MiB)
-	BlobQuotaBytes   int64         // blob bytes per account (default 2 GiB)
-	RatePerSecond    float64       // authenticated requests per account per second (default 1000)
-	RateBurst        int           // bucket size (default 2000)
-	RegisterPerMin   float64       // registrations per client IP per minute (default 30)
-	BundlesPerMin    float64       // prekey bundles an account may fetch per minute (default 600, burst the same)
-	ClockSkew        time.Duration // accepted proof timestamp skew (default 2 min)
+	MaxBodyBytes       int64         // JSON request bodies (default 4 MiB)
+	MaxEnvelopeBytes   int           // one message envelope (default 128 KiB)
+	MaxBatch           int           // envelopes per send (default 256)
+	MaxFetch           int           // messages per fetch or push frame (default 500)
+	ChunkBytes         int           // maximum blob chunk (default 1 MiB)
+	MaxBlobBytes       int64         // maximum blob size (default 256 MiB)
+	BlobQuotaBytes     int64         // blob bytes per account (default 2 GiB)
+	RatePerSecond      float64       // authenticated requests per account per second (default 1000)
+	RateBurst          int           // bucket size (default 2000)
+	RegisterPerMin     float64       // registrations per client IP per minute (default 30)
+	BundlesPerMin      float64       // prekey bundles an account may fetch per minute (default 600, burst the same)
+	AuthFailuresPerSec float64       // refused proofs per client IP per second before its requests are refused unchecked (default 20, burst 100)
+	ClockSkew          time.Duration // accepted proof timestamp skew (default 2 min)
 }
 
 // DefaultLimits returns the default limits.
 func DefaultLimits() Limits {
 	return Limits{
-		MaxBodyBytes:     4 << 20,
-		MaxEnvelopeBytes: 128 << 10,
-		MaxBatch:         256,
-		MaxFetch:         500,
-		ChunkBytes:       1 << 20,
-		MaxBlobBytes:     256 << 20,
-		BlobQuotaBytes:   2 << 30,
-		RatePerSecond:    1000,
-		RateBurst:        2000,
-		RegisterPerMin:   30,
-		BundlesPerMin:    600,
-		ClockSkew:        2 * time.Minute,
+		MaxBodyBytes:       4 << 20,
+		MaxEnvelopeBytes:   128 << 10,
+		MaxBatch:           256,
+		MaxFetch:           500,
+		ChunkBytes:         1 << 20,
+		MaxBlobBytes:       256 << 20,
+		BlobQuotaBytes:     2 << 30,
+		RatePerSecond:      1000,
+		RateBurst:          2000,
+		RegisterPerMin:     30,
+		BundlesPerMin:      600,
+		AuthFailuresPerSec: 20,
+		ClockSkew:          2 * time.Minute,
 	}
 }
 
@@ -102,6 +104,9 @@ func (l Limits) withDefaults() Limits {
 	if l.BundlesPerMin <= 0 {
 		l.BundlesPerMin = d.BundlesPerMin
 	}
+	if l.AuthFailuresPerSec <= 0 {
+		l.AuthFailuresPerSec = d.AuthFailuresPerSec
+	}
 	if l.ClockSkew <= 0 {
 		l.ClockSkew = d.ClockSkew
 	}
@@ -131,6 +136,7 @@ type Server struct {
 	rate       *limiter
 	regRate    *limiter
 	bundleRate *limiter
+	failRate   *limiter // failed proofs per client IP
 	hub        *hub
 	keys       *deviceKeys
 
@@ -158,6 +164,7 @@ func New(cfg Config, st store.Store, logger *slog.Logger) *Server {
 		log:        logger,
 		rate:       newLimiter(lim.RatePerSecond, float64(lim.RateBurst)),
 		regRate:    newLimiter(lim.RegisterPerMin/60, max(lim.RegisterPerMin/2, 1)),
+		failRate:   newLimiter(lim.AuthFailuresPerSec, max(5*lim.AuthFailuresPerSec, 1)),
 		bundleRate: newLimiter(lim.BundlesPerMin/60, max(lim.BundlesPerMin, 1)),
 		hub:        newHub(),
 		keys:       newDeviceKeys(DeviceKeyCacheTTL),
@@ -261,6 +268,8 @@ func CreateInvite(ctx context.Context, st store.Invites, ttl time.Duration) (str
 	return token, nil
 }
 
+// inviteHash is what the store keeps and looks up: the token is never
+// stored, and a lookup by hash reveals nothing about it through timing.
 func inviteHash(token string) []byte {
 	h := sha256.Sum256([]byte("backchannel invite v1\n" + token))
 	return h[:]

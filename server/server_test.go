@@ -481,6 +481,21 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+func TestAuthFailureLimit(t *testing.T) {
+	ts := startServer(t, server.Config{OpenRegistration: true, Limits: server.Limits{AuthFailuresPerSec: 0.001}})
+	alice := register(t, ts.URL, "alice", "")
+	status, _ := rawRequest(t, "GET", ts.URL+"/v1/prekeys", nil, "alice", 1, newKey(t), time.Now())
+	if status != http.StatusUnauthorized {
+		t.Fatalf("bad signature: %d", status)
+	}
+	// The address has used up its failures: even a good request is refused
+	// before any signature is checked.
+	status, er := rawRequest(t, "GET", ts.URL+"/v1/prekeys", nil, "alice", 1, alice.key, time.Now())
+	if status != http.StatusTooManyRequests || er.Code != api.CodeRateLimited {
+		t.Fatalf("after failures: %d %+v", status, er)
+	}
+}
+
 func TestBundleRateLimit(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t, server.Config{OpenRegistration: true, Limits: server.Limits{BundlesPerMin: 2}})
