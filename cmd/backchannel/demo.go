@@ -1,9 +1,9 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
+
+	"backchannel/demo"
 )
 
 func newDemoCmd() *cobra.Command {
@@ -12,8 +12,7 @@ func newDemoCmd() *cobra.Command {
 		Short: "Run the whole story on an embedded server on loopback, with no set-up",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fmt.Fprintln(cmd.OutOrStdout(), "backchannel demo: the protocol core is being built; nothing to show yet.")
-			return nil
+			return demo.Run(cmd.Context(), cmd.OutOrStdout(), demo.Options{})
 		},
 	}
 }
