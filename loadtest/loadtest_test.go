@@ -117,8 +117,8 @@ func checkRelay(t *testing.T, res *RelayResult) {
 	if res.Expected != want || res.Accepted != want || res.Delivered != want {
 		t.Errorf("expected %d, accepted %d, delivered %d; want %d each", res.Expected, res.Accepted, res.Delivered, want)
 	}
-	if res.Missing != 0 || res.Duplicates != 0 || res.Corrupt != 0 || !res.ExactlyOnce {
-		t.Errorf("missing %d, duplicates %d, corrupt %d, exactly once %v", res.Missing, res.Duplicates, res.Corrupt, res.ExactlyOnce)
+	if res.Missing != 0 || res.Duplicates != 0 || res.Corrupt != 0 || res.Unacked != 0 || !res.ExactlyOnce {
+		t.Errorf("missing %d, duplicates %d, corrupt %d, unacked %d, exactly once %v", res.Missing, res.Duplicates, res.Corrupt, res.Unacked, res.ExactlyOnce)
 	}
 	if res.Commits == 0 || res.DeliveryP50Ms <= 0 {
 		t.Errorf("no measurements: %+v", res)

@@ -13,6 +13,7 @@ import (
 
 	"backchannel/entropy"
 	"backchannel/server/api"
+	"backchannel/server/apiclient"
 	"backchannel/session"
 )
 
@@ -37,8 +38,6 @@ type reader struct {
 	mu           sync.Mutex // guards lat and lastDelivery
 	lat          []time.Duration
 	lastDelivery time.Time
-
-	acks chan []int64
 }
 
 // expectFrom is what a reader expects from one sender.
@@ -81,7 +80,7 @@ func (r *relay) setup(ctx context.Context, url string, hc *http.Client) error {
 			}
 			r.readers[i] = &reader{client: c, size: cfg.Size, messages: cfg.Messages, from: make(map[string]*expectFrom, perReader[i]),
 				sessions: make(map[string]*session.Session, perReader[i]), hellos: hellos,
-				lat: make([]time.Duration, 0, perReader[i]*cfg.Messages), acks: make(chan []int64, 4096)}
+				lat: make([]time.Duration, 0, perReader[i]*cfg.Messages)}
 			return nil
 		}
 		j := i - cfg.Readers
@@ -107,15 +106,11 @@ func (r *relay) setup(ctx context.Context, url string, hc *http.Client) error {
 	rctx, cancel := context.WithCancel(context.Background())
 	r.readCancel = cancel
 	for _, rd := range r.readers {
-		r.readWG.Add(2)
+		r.readWG.Add(1)
 		go func() {
 			defer r.readWG.Done()
-			rd.ackLoop(rctx, r)
-		}()
-		go func() {
-			defer r.readWG.Done()
-			err := rd.api.Subscribe(rctx, 0, func(ctx context.Context, msgs []api.Message) error {
-				return rd.handle(ctx, msgs, r)
+			err := rd.api.SubscribeDeliveries(rctx, 0, func(ctx context.Context, d *apiclient.Delivery) error {
+				return rd.handle(ctx, d, r)
 			})
 			if err != nil && rctx.Err() == nil {
 				r.readFailed(fmt.Errorf("loadtest: reader %s: %w", rd.name, err))
@@ -197,10 +192,12 @@ func (s *sender) handshake(ctx context.Context, size int) error {
 }
 
 // handle processes one pushed batch: de-duplicate by id, decrypt, check,
-// record latency, reply to hellos, and queue the ids for acknowledgement.
-func (rd *reader) handle(ctx context.Context, msgs []api.Message, r *relay) error {
-	ids := make([]int64, 0, len(msgs))
-	for _, m := range msgs {
+// record latency, reply to hellos, and acknowledge the batch on the push
+// stream (an acknowledgement lost with a connection means redelivery, which
+// the id check absorbs).
+func (rd *reader) handle(ctx context.Context, d *apiclient.Delivery, r *relay) error {
+	ids := make([]int64, 0, len(d.Messages))
+	for _, m := range d.Messages {
 		if m.ID <= rd.lastID {
 			rd.redelivered++
 			continue
@@ -266,10 +263,8 @@ func (rd *reader) handle(ctx context.Context, msgs []api.Message, r *relay) erro
 		}
 	}
 	if len(ids) > 0 {
-		select {
-		case rd.acks <- ids:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := d.Ack(ctx, ids...); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("loadtest: reader %s: %w", rd.name, err)
 		}
 	}
 	return nil
@@ -287,38 +282,4 @@ func (rd *reader) reply(ctx context.Context, sess *session.Session, to string, i
 		return fmt.Errorf("loadtest: reader %s: send reply: %w", rd.name, err)
 	}
 	return nil
-}
-
-// ackLoop acknowledges delivered ids, merging queued batches into one
-// request of at most api.MaxAckIDs ids.
-func (rd *reader) ackLoop(ctx context.Context, r *relay) {
-	var pending []int64
-	for {
-		if len(pending) == 0 {
-			select {
-			case ids := <-rd.acks:
-				pending = append(pending, ids...)
-			case <-ctx.Done():
-				return
-			}
-		}
-	merge:
-		for len(pending) < api.MaxAckIDs {
-			select {
-			case ids := <-rd.acks:
-				pending = append(pending, ids...)
-			default:
-				break merge
-			}
-		}
-		n := min(len(pending), api.MaxAckIDs)
-		if _, err := rd.api.Ack(ctx, pending[:n]); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			r.readFailed(fmt.Errorf("loadtest: reader %s: ack: %w", rd.name, err))
-			return
-		}
-		pending = append(pending[:0], pending[n:]...)
-	}
 }

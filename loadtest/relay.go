@@ -78,11 +78,14 @@ type RelayResult struct {
 	// Duplicates counts distinct envelopes carrying an already delivered
 	// (sender, sequence); Corrupt counts envelopes that failed to decrypt
 	// or decrypted to something other than what was sent. Both must be 0.
-	Duplicates  int64 `json:"duplicates"`
-	Corrupt     int64 `json:"corrupt"`
-	Missing     int64 `json:"missing"`
+	Duplicates int64 `json:"duplicates"`
+	Corrupt    int64 `json:"corrupt"`
+	Missing    int64 `json:"missing"`
+	// Unacked counts messages still in the readers' mailboxes after the
+	// run (acknowledgements travel on the push stream without a reply).
+	Unacked     int64 `json:"unacked"`
 	RateLimited int64 `json:"rate_limited"` // sends refused with 429 and retried
-	ExactlyOnce bool  `json:"exactly_once"` // every message delivered once, intact
+	ExactlyOnce bool  `json:"exactly_once"` // every message delivered once, intact, and acknowledged
 
 	SetupSeconds    float64 `json:"setup_seconds"`    // keys, registration, prekeys, handshakes
 	SendSeconds     float64 `json:"send_seconds"`     // first send to last acknowledgement
@@ -164,6 +167,9 @@ func runRelay(ctx context.Context, cfg RelayConfig, dataDir string, rep *reporte
 		return nil, err
 	}
 	res.MemPeak = sampler.peak()
+	if err := r.waitAcked(ctx); err != nil {
+		return nil, err
+	}
 	after := in.stats()
 	res.Commits = after.Commits - before.Commits
 	res.CommittedOps = after.CommittedOps - before.CommittedOps
@@ -288,6 +294,36 @@ func (r *relay) load(ctx context.Context) error {
 	return nil
 }
 
+// waitAcked waits (at most 10 s) until the readers' mailboxes are empty,
+// that is until the server has processed every acknowledgement, and
+// records what is left in Unacked.
+func (r *relay) waitAcked(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		var left int64
+		for _, rd := range r.readers {
+			f, err := rd.api.Fetch(ctx, 0, 0)
+			if err != nil {
+				if ctx.Err() != nil {
+					break
+				}
+				return fmt.Errorf("loadtest: reader %s: fetch: %w", rd.name, err)
+			}
+			left += int64(len(f.Messages))
+		}
+		r.res.Unacked = left
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return nil // reported in Unacked
+		}
+	}
+}
+
 // collect tallies what the readers saw, once they have stopped.
 func (r *relay) collect() {
 	res := r.res
@@ -306,7 +342,8 @@ func (r *relay) collect() {
 			}
 		}
 	}
-	res.ExactlyOnce = res.Delivered == res.Expected && res.Missing == 0 && res.Duplicates == 0 && res.Corrupt == 0 && res.Accepted == res.Expected
+	res.ExactlyOnce = res.Delivered == res.Expected && res.Missing == 0 && res.Duplicates == 0 && res.Corrupt == 0 && res.Accepted == res.Expected &&
+		res.Unacked == 0
 }
 
 // run sends the sender's messages one after another, each waiting for its
