@@ -109,6 +109,11 @@ type RelayResult struct {
 	CommittedOps uint64  `json:"committed_ops"`
 	OpsPerCommit float64 `json:"ops_per_commit"`
 
+	// LoadAvg and CPUPressure (see cpuPressure) when the measured phase
+	// ended: signs of other work on the machine during the run.
+	LoadAvg     string  `json:"loadavg"`
+	CPUPressure float64 `json:"cpu_pressure_some_avg10"`
+
 	// Memory of the whole process (server and load clients): before the
 	// server started, after setup, the peak sampled during the run and after
 	// the run (baseline, loaded and after are measured after a GC).
@@ -167,6 +172,7 @@ func runRelay(ctx context.Context, cfg RelayConfig, dataDir string, rep *reporte
 		return nil, err
 	}
 	res.MemPeak = sampler.peak()
+	res.LoadAvg, res.CPUPressure = loadAvg(), cpuPressure()
 	if err := r.waitAcked(ctx); err != nil {
 		return nil, err
 	}

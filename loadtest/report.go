@@ -15,6 +15,7 @@ func (r *Report) String() string {
 	if len(r.Relay) > 0 {
 		b.WriteString("\n")
 		b.WriteString(RelayTable(r.Relay))
+		b.WriteString("(latencies in ms; delivery p50/p99/max from before encryption to decryption by the reader; send = until the durable acknowledgement;\n cpu psi = /proc/pressure/cpu some avg10 at the end of the run, high when other work competed for the CPUs)\n")
 	}
 	if r.Idle != nil {
 		b.WriteString("\n")
@@ -27,13 +28,13 @@ func (r *Report) String() string {
 func RelayTable(rs []*RelayResult) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tsenders\treaders\tmsgs\tbytes\taccepted/s\tdelivered/s\tp50 ms\tp99 ms\tmax ms\tsend p50 ms\tsend p99 ms\tops/commit\theap MiB\tpeak heap MiB\texactly once\t")
+	fmt.Fprintln(tw, "run\tsenders\treaders\tmsgs\tbytes\taccepted/s\tdelivered/s\tp50 ms\tp99 ms\tmax ms\tsend p50 ms\tsend p99 ms\tops/commit\theap MiB\tpeak heap MiB\tcpu psi\texactly once\t")
 	for _, r := range rs {
 		c := r.Config
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f%%\t%s\t\n",
 			c.Name, c.Senders, c.Readers, r.Expected, c.Size, r.AcceptedPerSec, r.DeliveredPerSec,
 			r.DeliveryP50Ms, r.DeliveryP99Ms, r.DeliveryMaxMs, r.SendP50Ms, r.SendP99Ms, r.OpsPerCommit,
-			mib(r.MemLoaded.HeapInuse), mib(r.MemPeak.HeapInuse), yesNo(r.ExactlyOnce, r))
+			mib(r.MemLoaded.HeapInuse), mib(r.MemPeak.HeapInuse), r.CPUPressure, yesNo(r.ExactlyOnce, r))
 	}
 	tw.Flush()
 	return b.String()
@@ -43,7 +44,7 @@ func yesNo(ok bool, r *RelayResult) string {
 	if ok {
 		return "yes"
 	}
-	return fmt.Sprintf("NO (missing %d, dup %d, corrupt %d)", r.Missing, r.Duplicates, r.Corrupt)
+	return fmt.Sprintf("NO (missing %d, dup %d, corrupt %d, unacked %d)", r.Missing, r.Duplicates, r.Corrupt, r.Unacked)
 }
 
 // String renders the idle-connection result.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -104,4 +105,25 @@ func loadAvg() string {
 		return ""
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// cpuPressure returns the "some avg10" figure of /proc/pressure/cpu: the
+// share of the last 10 s (in %) in which some runnable task waited for a
+// CPU; -1 if unknown. Values well above what the load itself causes mean
+// other work competed for the CPUs.
+func cpuPressure() float64 {
+	b, err := os.ReadFile("/proc/pressure/cpu")
+	if err != nil {
+		return -1
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if v, ok := strings.CutPrefix(f, "avg10="); ok {
+			x, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return -1
+			}
+			return x
+		}
+	}
+	return -1
 }
