@@ -131,6 +131,17 @@ func (w *writer) loop() {
 	}
 }
 
+// run calls o.fn, turning a panic into an error so that the writer
+// goroutine survives; the caller must then abandon the transaction.
+func run(ctx context.Context, o *op, tx *wtx) (panicked bool, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			panicked, err = true, fmt.Errorf("sqlite: write operation panicked: %v", v)
+		}
+	}()
+	return false, o.fn(ctx, tx)
+}
+
 func (w *writer) commit(batch []*op) {
 	results := make([]error, len(batch))
 	finish := func(commitErr error) {
@@ -163,7 +174,12 @@ func (w *writer) commit(batch []*op) {
 			continue
 		}
 		if single {
-			results[i] = o.fn(ctx, tx)
+			var panicked bool
+			if panicked, results[i] = run(ctx, o, tx); panicked {
+				_ = sqltx.Rollback()
+				finish(results[i])
+				return
+			}
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
@@ -171,7 +187,12 @@ func (w *writer) commit(batch []*op) {
 			finish(fmt.Errorf("sqlite: savepoint: %w", err))
 			return
 		}
-		results[i] = o.fn(ctx, tx)
+		var panicked bool
+		if panicked, results[i] = run(ctx, o, tx); panicked {
+			_ = sqltx.Rollback()
+			finish(results[i])
+			return
+		}
 		if results[i] != nil {
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
 				_ = sqltx.Rollback()
