@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"backchannel/canary"
 	"backchannel/entropy"
 	"backchannel/handshake"
 	"backchannel/identity"
@@ -87,7 +88,9 @@ type profile struct {
 	SigningSeed []byte    `json:"signing_seed"`
 	DHPrivate   []byte    `json:"dh_private"`
 	Certificate []byte    `json:"certificate"`
-	CreatedAt   time.Time `json:"created_at"`
+	// MarkingKey derives this user's canary marks; it never leaves the device.
+	MarkingKey []byte    `json:"marking_key"`
+	CreatedAt  time.Time `json:"created_at"`
 }
 
 // Client is one user's device. Methods are safe for concurrent use; they
@@ -103,6 +106,7 @@ type Client struct {
 	pk     *handshake.Prekeys
 	src    entropy.Source
 	closed bool
+	logs   map[string]*roomLog // transcripts rebuilt from the vault, per room
 }
 
 // Init creates a profile in dir, registers it with the server and uploads
@@ -125,11 +129,15 @@ func Init(ctx context.Context, dir, serverURL, name, invite string, passphrase [
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{opts: opts, user: user, dev: dev, pk: pk, src: src}
+	c := &Client{opts: opts, user: user, dev: dev, pk: pk, src: src, logs: map[string]*roomLog{}}
+	markingKey := make([]byte, canary.KeySize)
+	if err := src.Bytes(markingKey); err != nil {
+		return nil, err
+	}
 	c.prof = profile{
 		Server: serverURL, User: name, DeviceID: deviceID,
 		UserSeed: user.Seed(), SigningSeed: dev.SigningSeed(), DHPrivate: dev.DHPrivate().Bytes(),
-		Certificate: dev.Cert.Marshal(), CreatedAt: opts.Now().UTC(),
+		Certificate: dev.Cert.Marshal(), MarkingKey: markingKey, CreatedAt: opts.Now().UTC(),
 	}
 	if err := c.connect(); err != nil {
 		return nil, err
@@ -160,7 +168,7 @@ func Open(ctx context.Context, dir string, passphrase []byte, opts Options) (*Cl
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{v: v, opts: opts, src: entropy.System{}}
+	c := &Client{v: v, opts: opts, src: entropy.System{}, logs: map[string]*roomLog{}}
 	if err := c.load(ctx); err != nil {
 		v.Close()
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"backchannel/canary"
 	"backchannel/client"
 	"backchannel/localserver"
 	"backchannel/server"
@@ -64,7 +65,9 @@ func texts(t *testing.T, c *client.Client, room string) []string {
 	var out []string
 	for _, m := range msgs {
 		if m.Kind == client.KindText {
-			out = append(out, m.Sender+": "+m.Text)
+			// Each recipient's copy carries canary marks: compare the
+			// normalised text, which is the same for every copy.
+			out = append(out, m.Sender+": "+canary.Normalize(m.Text))
 		}
 	}
 	return out
@@ -86,7 +89,7 @@ func TestRoomConversation(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	envoy, aide, adviser := e.user("envoy"), e.user("aide"), e.user("adviser")
-	room, err := envoy.CreateRoom(ctx, "ceasefire", []string{"aide", "adviser"}, client.ModeOnRecord)
+	room, err := envoy.CreateRoom(ctx, "ceasefire", []string{"aide", "adviser"}, client.ModeOnRecord, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +121,7 @@ func TestExactlyOnceAcrossRestartAndRedelivery(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	a, b := e.user("alice"), e.user("bob")
-	if _, err := a.CreateRoom(ctx, "deal", []string{"bob"}, client.ModeDeniable); err != nil {
+	if _, err := a.CreateRoom(ctx, "deal", []string{"bob"}, client.ModeDeniable, ""); err != nil {
 		t.Fatal(err)
 	}
 	var want []string
@@ -177,7 +180,7 @@ func TestRemovedMemberReceivesNothingNew(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	a, b, c := e.user("alice"), e.user("bob"), e.user("carol")
-	if _, err := a.CreateRoom(ctx, "board", []string{"bob", "carol"}, ""); err != nil {
+	if _, err := a.CreateRoom(ctx, "board", []string{"bob", "carol"}, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	a.Send(ctx, "board", "before")
@@ -214,7 +217,7 @@ func TestLeave(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	a, b, c := e.user("alice"), e.user("bob"), e.user("carol")
-	a.CreateRoom(ctx, "r", []string{"bob", "carol"}, "")
+	a.CreateRoom(ctx, "r", []string{"bob", "carol"}, "", "")
 	sync(t, b, c)
 	if err := b.Leave(ctx, "r"); err != nil {
 		t.Fatal(err)
@@ -248,7 +251,7 @@ func TestWrongPassphraseAndUnknownRoom(t *testing.T) {
 	if _, err := a2.Send(ctx, "no-such-room", "x"); !errors.Is(err, client.ErrUnknownRoom) {
 		t.Fatalf("unknown room: err = %v", err)
 	}
-	if _, err := a2.CreateRoom(ctx, "r", []string{"ghost"}, ""); err == nil {
+	if _, err := a2.CreateRoom(ctx, "r", []string{"ghost"}, "", ""); err == nil {
 		t.Fatal("a room with an unknown user was created")
 	}
 }
@@ -272,5 +275,37 @@ func TestSafetyNumbersMatch(t *testing.T) {
 	nb, err := b.SafetyNumber(ctx, "alice")
 	if err != nil || na != nb {
 		t.Fatalf("safety numbers differ: %s vs %s (%v)", na, nb, err)
+	}
+}
+
+func TestEachRecipientGetsADistinctSignedCopy(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	a, b, c := e.user("alice"), e.user("bob"), e.user("carol")
+	if _, err := a.CreateRoom(ctx, "r", []string{"bob", "carol"}, client.ModeOnRecord, "all"); err != nil {
+		t.Fatal(err)
+	}
+	const text = "We don't accept the proposal as drafted, but we are ready to organise another round on Tuesday."
+	if _, err := a.Send(ctx, "r", text); err != nil {
+		t.Fatal(err)
+	}
+	sync(t, b, c)
+	_, bm, _ := b.History(ctx, "r")
+	_, cm, _ := c.History(ctx, "r")
+	bt, ct := bm[len(bm)-1].Text, cm[len(cm)-1].Text
+	if bt == ct {
+		t.Fatal("bob and carol received identical copies")
+	}
+	if canary.Canonicalize(bt) != canary.Canonicalize(text) || canary.Canonicalize(ct) != canary.Canonicalize(text) {
+		t.Fatalf("a marked copy changed the meaning:\n%q\n%q", bt, ct)
+	}
+	_, am, _ := a.History(ctx, "r")
+	if am[len(am)-1].Text != text {
+		t.Fatal("the sender's own history does not keep the original")
+	}
+	for _, cl := range []*client.Client{a, b, c} {
+		if w, err := cl.TranscriptWarnings(ctx, "r"); err != nil || len(w) != 0 {
+			t.Fatalf("%s transcript warnings: %v %v", cl.User(), w, err)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"backchannel/canary"
 	"backchannel/server/api"
 )
 
@@ -38,6 +39,7 @@ type RoomState struct {
 	Members   []string  `json:"members"`
 	Version   int       `json:"version"`
 	Mode      string    `json:"mode"`
+	Marking   string    `json:"marking"`
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -67,6 +69,9 @@ func (s *RoomState) validate() error {
 		return fmt.Errorf("%w: room version", ErrBadPayload)
 	case s.Mode != ModeDeniable && s.Mode != ModeOnRecord:
 		return fmt.Errorf("%w: room mode %q", ErrBadPayload, s.Mode)
+	}
+	if _, err := canary.ParsePolicy(s.Marking); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadPayload, err)
 	}
 	seen := map[string]bool{}
 	for _, m := range s.Members {
@@ -99,6 +104,11 @@ type payload struct {
 	State  *RoomState `json:"state,omitempty"`
 	Sig    []byte     `json:"sig,omitempty"`
 	Doc    *DocRef    `json:"doc,omitempty"`
+	// Record is the transcript entry for this message (with its salt and
+	// the content it commits to: a copy manifest, or the room state).
+	Record *record `json:"record,omitempty"`
+	// CopySalt opens this recipient's line of the manifest for Text.
+	CopySalt []byte `json:"copy_salt,omitempty"`
 }
 
 func decodePayload(b []byte) (*payload, error) {
@@ -117,12 +127,18 @@ func decodePayload(b []byte) (*payload, error) {
 		if len(p.Text) > MaxTextBytes {
 			return nil, fmt.Errorf("%w: text too long", ErrBadPayload)
 		}
+		if p.Record == nil || len(p.CopySalt) != copySaltSize {
+			return nil, fmt.Errorf("%w: message without its transcript entry", ErrBadPayload)
+		}
 	case KindRoom:
 		if p.State == nil || len(p.Sig) != ed25519.SignatureSize || p.State.ID != p.Room {
 			return nil, fmt.Errorf("%w: room state", ErrBadPayload)
 		}
 		if err := p.State.validate(); err != nil {
 			return nil, err
+		}
+		if p.Record == nil {
+			return nil, fmt.Errorf("%w: room state without its transcript entry", ErrBadPayload)
 		}
 	case KindLeave:
 	case KindDoc:

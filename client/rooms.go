@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"backchannel/canary"
 	"backchannel/server/api"
+	"backchannel/transcript"
 	"backchannel/vault"
 )
 
@@ -31,6 +33,10 @@ type Message struct {
 	Kind       string    `json:"kind"` // text, system, doc
 	Doc        *DocRef   `json:"doc,omitempty"`
 	ReceivedAt time.Time `json:"received_at"`
+	// Recipients and Marking are kept for this user's own messages: what
+	// `trace` needs to recompute every recipient's copy.
+	Recipients []string `json:"recipients,omitempty"`
+	Marking    string   `json:"marking,omitempty"`
 }
 
 // reader is what vault.Vault and vault.Tx have in common: reads inside a
@@ -131,11 +137,15 @@ func (c *Client) resolveRoom(ctx context.Context, ref string) (*Room, error) {
 
 // CreateRoom creates a room with the given members (this user is added as
 // creator) and tells every member.
-func (c *Client) CreateRoom(ctx context.Context, name string, members []string, mode string) (*Room, error) {
+func (c *Client) CreateRoom(ctx context.Context, name string, members []string, mode, marking string) (*Room, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if mode == "" {
 		mode = ModeOnRecord
+	}
+	policy, err := canary.ParsePolicy(marking)
+	if err != nil {
+		return nil, err
 	}
 	all := []string{c.prof.User}
 	for _, m := range members {
@@ -151,7 +161,7 @@ func (c *Client) CreateRoom(ctx context.Context, name string, members []string, 
 	if len(all) > MaxRoomMembers {
 		return nil, ErrRoomFull
 	}
-	st := RoomState{ID: newID(), Name: name, Creator: c.prof.User, Members: all, Version: 1, Mode: mode, CreatedAt: c.opts.Now().UTC()}
+	st := RoomState{ID: newID(), Name: name, Creator: c.prof.User, Members: all, Version: 1, Mode: mode, Marking: policy.String(), CreatedAt: c.opts.Now().UTC()}
 	if err := st.validate(); err != nil {
 		return nil, err
 	}
@@ -167,8 +177,13 @@ func (c *Client) CreateRoom(ctx context.Context, name string, members []string, 
 func (c *Client) publishState(ctx context.Context, r *Room, recipients []string, note string) error {
 	sig := c.user.Sign(r.State.signedBytes())
 	p := &payload{V: payloadVersion, Kind: KindRoom, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC(), State: &r.State, Sig: sig}
+	rec, err := c.compose(ctx, r, transcript.KindMembership, r.State.signedBytes(), p.SentAt)
+	if err != nil {
+		return err
+	}
+	p.Record = rec
 	sys := Message{ID: p.ID, Room: r.State.ID, Sender: c.prof.User, SentAt: p.SentAt, Text: note, Kind: "system", ReceivedAt: p.SentAt}
-	return c.fanOut(ctx, p, recipients, func(ctx context.Context, tx *vault.Tx) error {
+	err = c.fanOut(ctx, same(p), recipients, func(ctx context.Context, tx *vault.Tx) error {
 		ids, err := roomIDs(ctx, tx)
 		if err != nil {
 			return err
@@ -176,8 +191,15 @@ func (c *Client) publishState(ctx context.Context, r *Room, recipients []string,
 		if err := putRoom(ctx, tx, r, ids); err != nil {
 			return err
 		}
+		if err := storeRecord(ctx, tx, r.State.ID, rec); err != nil {
+			return err
+		}
 		return appendMessage(ctx, tx, sys)
 	})
+	if err != nil && !errors.Is(err, ErrNotDelivered) {
+		delete(c.logs, r.State.ID)
+	}
+	return err
 }
 
 // AddMember adds user to a room this user created.
@@ -257,7 +279,7 @@ func (c *Client) Leave(ctx context.Context, roomRef string) error {
 		return errors.New("the creator cannot leave; remove the other members instead")
 	}
 	p := &payload{V: payloadVersion, Kind: KindLeave, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC()}
-	return c.fanOut(ctx, p, r.State.Members, func(ctx context.Context, tx *vault.Tx) error {
+	return c.fanOut(ctx, same(p), r.State.Members, func(ctx context.Context, tx *vault.Tx) error {
 		r.Removed = true
 		ids, err := roomIDs(ctx, tx)
 		if err != nil {

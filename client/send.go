@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 
+	"backchannel/canary"
 	"backchannel/server/api"
+	"backchannel/transcript"
 	"backchannel/session"
 	"backchannel/vault"
 )
@@ -32,26 +34,83 @@ func (c *Client) Send(ctx context.Context, roomRef, text string) (*Message, erro
 	if r.Removed || !r.State.has(c.prof.User) {
 		return nil, fmt.Errorf("%w %q", ErrNotMember, r.State.Name)
 	}
-	p := &payload{V: payloadVersion, Kind: KindText, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC(), Text: text}
-	m := Message{ID: p.ID, Room: p.Room, Sender: c.prof.User, SentAt: p.SentAt, Text: text, Kind: KindText, ReceivedAt: p.SentAt}
-	err = c.fanOut(ctx, p, r.State.Members, func(ctx context.Context, tx *vault.Tx) error {
+	p := &payload{V: payloadVersion, Kind: KindText, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC()}
+	policy, err := canary.ParsePolicy(r.State.Marking)
+	if err != nil {
+		return nil, err
+	}
+	var recipients []string
+	for _, u := range r.State.Members {
+		if u != c.prof.User {
+			recipients = append(recipients, u)
+		}
+	}
+	// Each recipient's copy carries its own marks; the transcript entry
+	// commits to all of them through the manifest.
+	copies, err := canary.MarkEach(c.prof.MarkingKey, p.ID, text, policy, recipients)
+	if err != nil {
+		return nil, fmt.Errorf("mark copies: %w", err)
+	}
+	salts := map[string][]byte{}
+	commits := map[string][]byte{}
+	copyOf := map[string]string{c.prof.User: text}
+	for i, u := range append([]string{c.prof.User}, recipients...) {
+		if i > 0 {
+			copyOf[u] = copies[i-1]
+		}
+		salts[u] = make([]byte, copySaltSize)
+		if err := c.src.Bytes(salts[u]); err != nil {
+			return nil, err
+		}
+		commits[u] = commitCopy(salts[u], copyOf[u])
+	}
+	rec, err := c.compose(ctx, r, transcript.KindMessage, buildManifest(commits), p.SentAt)
+	if err != nil {
+		return nil, err
+	}
+	p.Record = rec
+	m := Message{ID: p.ID, Room: p.Room, Sender: c.prof.User, SentAt: p.SentAt, Text: text, Kind: KindText, ReceivedAt: p.SentAt,
+		Recipients: recipients, Marking: policy.String()}
+	plain := func(u string) ([]byte, error) {
+		q := *p
+		q.Text, q.CopySalt = copyOf[u], salts[u]
+		return json.Marshal(&q)
+	}
+	err = c.fanOut(ctx, plain, r.State.Members, func(ctx context.Context, tx *vault.Tx) error {
+		if err := storeRecord(ctx, tx, p.Room, rec); err != nil {
+			return err
+		}
 		return appendMessage(ctx, tx, m)
 	})
+	if err != nil && !errors.Is(err, ErrNotDelivered) {
+		delete(c.logs, r.State.ID) // the entry never reached the vault
+	}
 	if err != nil {
 		return nil, err
 	}
 	return &m, nil
 }
 
+func storeRecord(ctx context.Context, tx *vault.Tx, room string, rec *record) error {
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Append(ctx, "tx/"+room, raw)
+	return err
+}
+
+// same returns a payload encoder that gives every recipient the same bytes.
+func same(p *payload) func(string) ([]byte, error) {
+	b, err := json.Marshal(p)
+	return func(string) ([]byte, error) { return b, err }
+}
+
 // fanOut encrypts p for every device of every recipient except this user,
 // persists the advanced sessions together with whatever persist writes,
 // and only then hands the envelopes to the server. Persisting first means a
 // crash can waste message numbers (the peer skips them) but never reuse one.
-func (c *Client) fanOut(ctx context.Context, p *payload, recipients []string, persist func(context.Context, *vault.Tx) error) error {
-	plain, err := json.Marshal(p)
-	if err != nil {
-		return err
-	}
+func (c *Client) fanOut(ctx context.Context, encode func(user string) ([]byte, error), recipients []string, persist func(context.Context, *vault.Tx) error) error {
 	type sent struct {
 		user   string
 		device uint32
@@ -67,6 +126,10 @@ func (c *Client) fanOut(ctx context.Context, p *payload, recipients []string, pe
 		if err != nil {
 			return err
 		}
+		plain, err := encode(u)
+		if err != nil {
+			return err
+		}
 		for id, s := range devs {
 			env, err := s.Encrypt(plain)
 			if err != nil {
@@ -76,7 +139,7 @@ func (c *Client) fanOut(ctx context.Context, p *payload, recipients []string, pe
 			envs = append(envs, api.OutgoingEnvelope{To: u, Device: id, Data: env})
 		}
 	}
-	err = c.v.Update(ctx, func(tx *vault.Tx) error {
+	err := c.v.Update(ctx, func(tx *vault.Tx) error {
 		for _, s := range sessions {
 			if err := tx.Put(ctx, sessionName(s.user, s.device), s.s.Marshal()); err != nil {
 				return err

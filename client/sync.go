@@ -260,8 +260,19 @@ func (c *Client) apply(ctx context.Context, tx *vault.Tx, sender string, p *payl
 		return nil, nil
 	}
 	msg := Message{ID: p.ID, Room: p.Room, Sender: sender, SentAt: p.SentAt, ReceivedAt: receivedAt}
+	if _, err := tx.Get(ctx, "seen/"+msg.Room+"/"+msg.ID); err == nil {
+		return nil, nil
+	}
 	switch p.Kind {
 	case KindText:
+		if err := c.checkCopy(p.Record.Content, p.CopySalt, p.Text); err != nil {
+			c.warn(rep, "refused a message in %q from %s: %v", r.State.Name, sender, err)
+			return nil, nil
+		}
+		if err := c.accept(ctx, tx, r, sender, p.Record); err != nil {
+			c.warn(rep, "refused a message in %q from %s: its transcript entry does not verify: %v", r.State.Name, sender, err)
+			return nil, nil
+		}
 		msg.Kind, msg.Text = KindText, p.Text
 	case KindDoc:
 		msg.Kind, msg.Doc, msg.Text = KindDoc, p.Doc, fmt.Sprintf("shared %s (%d bytes)", p.Doc.Name, p.Doc.Size)
@@ -280,9 +291,6 @@ func (c *Client) apply(ctx context.Context, tx *vault.Tx, sender string, p *payl
 				return c.publishState(ctx, &room, before, fmt.Sprintf("%s removed %s, who left", c.prof.User, sender))
 			}, nil
 		}
-	}
-	if _, err := tx.Get(ctx, "seen/"+msg.Room+"/"+msg.ID); err == nil {
-		return nil, nil
 	}
 	rep.Received++
 	return nil, appendMessage(ctx, tx, msg)
@@ -324,7 +332,15 @@ func (c *Client) applyState(ctx context.Context, tx *vault.Tx, ids []string, sen
 	default:
 		note = describeChange(sender, r.State.Members, st.Members)
 	}
+	if !bytes.Equal(p.Record.Content, st.signedBytes()) {
+		c.warn(rep, "ignored a room state for %q whose transcript entry commits to other content", st.Name)
+		return nil
+	}
 	nr := &Room{State: *st, Removed: !st.has(c.prof.User)}
+	if err := c.accept(ctx, tx, nr, sender, p.Record); err != nil {
+		c.warn(rep, "ignored a room state for %q: its transcript entry does not verify: %v", st.Name, err)
+		return nil
+	}
 	if err := putRoom(ctx, tx, nr, ids); err != nil {
 		return err
 	}

@@ -91,7 +91,7 @@ func Run(ctx context.Context, w io.Writer, opt Options) (err error) {
 	}
 	say("   both see the same 60 digits: no one in the middle.")
 
-	room, err := people["envoy"].c.CreateRoom(ctx, roomName, []string{"aide", "adviser"}, client.ModeOnRecord)
+	room, err := people["envoy"].c.CreateRoom(ctx, roomName, []string{"aide", "adviser"}, client.ModeOnRecord, "")
 	if err != nil {
 		return err
 	}

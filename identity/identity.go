@@ -59,6 +59,10 @@ func (u *User) Seed() []byte { return u.priv.Seed() }
 // Public returns the 32-byte identity public key.
 func (u *User) Public() ed25519.PublicKey { return u.priv.Public().(ed25519.PublicKey) }
 
+// PrivateKey returns the identity private key, for signers that take an
+// ed25519.PrivateKey (transcript entries). It must never leave the device.
+func (u *User) PrivateKey() ed25519.PrivateKey { return u.priv }
+
 // Sign signs msg with the identity key. Callers prepend their own label.
 func (u *User) Sign(msg []byte) []byte { return ed25519.Sign(u.priv, msg) }
 

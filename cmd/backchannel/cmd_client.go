@@ -52,7 +52,7 @@ func newInitCmd(g *globals) *cobra.Command {
 
 func newRoomCmd(g *globals) *cobra.Command {
 	room := &cobra.Command{Use: "room", Short: "Create rooms and manage their members"}
-	var members, mode string
+	var members, mode, marking string
 	create := &cobra.Command{
 		Use:   "create NAME --members a,b,...",
 		Short: "Create a room (you are its creator)",
@@ -66,19 +66,20 @@ func newRoomCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			r, err := c.CreateRoom(cmd.Context(), args[0], strings.Split(members, ","), mode)
+			r, err := c.CreateRoom(cmd.Context(), args[0], strings.Split(members, ","), mode, marking)
 			if err != nil {
 				return err
 			}
 			if g.json {
 				return printJSON(cmd.OutOrStdout(), r)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Created %q (%s), id %s, members %s.\n", r.State.Name, r.State.Mode, r.State.ID, strings.Join(r.State.Members, ", "))
+			fmt.Fprintf(cmd.OutOrStdout(), "Created %q (%s, marking %s), id %s, members %s.\n", r.State.Name, r.State.Mode, r.State.Marking, r.State.ID, strings.Join(r.State.Members, ", "))
 			return nil
 		},
 	}
 	create.Flags().StringVar(&members, "members", "", "comma-separated user names")
 	create.Flags().StringVar(&mode, "mode", client.ModeOnRecord, "on-record (signed transcript) or deniable; fixed at creation")
+	create.Flags().StringVar(&marking, "marking", "all", "canary marks in each recipient's copy: off, invisible, typographic, lexical or all; shown to every member")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List your rooms",
@@ -104,7 +105,7 @@ func newRoomCmd(g *globals) *cobra.Command {
 				if r.Removed {
 					status = "  (you are no longer a member)"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s  %-20s %-9s %s%s\n", r.State.ID[:12], r.State.Name, r.State.Mode, strings.Join(r.State.Members, ","), status)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s  %-20s %-9s marking=%-11s %s%s\n", r.State.ID[:12], r.State.Name, r.State.Mode, r.State.Marking, strings.Join(r.State.Members, ","), status)
 			}
 			return nil
 		},
@@ -272,7 +273,14 @@ func newReadCmd(g *globals) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), msgs)
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "# %s — %s room, members: %s\n", r.State.Name, r.State.Mode, strings.Join(r.State.Members, ", "))
+			fmt.Fprintf(w, "# %s — %s room, marking: %s, members: %s\n", r.State.Name, r.State.Mode, r.State.Marking, strings.Join(r.State.Members, ", "))
+			warnings, err := c.TranscriptWarnings(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			for _, warn := range warnings {
+				fmt.Fprintf(w, "! %s\n", warn)
+			}
 			for _, m := range msgs {
 				t := m.SentAt.Local().Format("2006-01-02 15:04")
 				if m.Kind == "system" {
