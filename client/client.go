@@ -81,13 +81,13 @@ func (o *Options) defaults() {
 
 // profile is the vault record "profile".
 type profile struct {
-	Server      string    `json:"server"`
-	User        string    `json:"user"`
-	DeviceID    uint32    `json:"device_id"`
-	UserSeed    []byte    `json:"user_seed"`
-	SigningSeed []byte    `json:"signing_seed"`
-	DHPrivate   []byte    `json:"dh_private"`
-	Certificate []byte    `json:"certificate"`
+	Server      string `json:"server"`
+	User        string `json:"user"`
+	DeviceID    uint32 `json:"device_id"`
+	UserSeed    []byte `json:"user_seed"`
+	SigningSeed []byte `json:"signing_seed"`
+	DHPrivate   []byte `json:"dh_private"`
+	Certificate []byte `json:"certificate"`
 	// MarkingKey derives this user's canary marks; it never leaves the device.
 	MarkingKey []byte    `json:"marking_key"`
 	CreatedAt  time.Time `json:"created_at"`

@@ -8,8 +8,8 @@ import (
 
 	"backchannel/canary"
 	"backchannel/server/api"
-	"backchannel/transcript"
 	"backchannel/session"
+	"backchannel/transcript"
 	"backchannel/vault"
 )
 
