@@ -11,6 +11,11 @@
 // Use New to build a Server, then Serve or ListenAndServe (both stop
 // gracefully when their context ends) or mount Handler yourself. The caller
 // owns the store and closes it after the server has stopped.
+//
+// Push wake-ups travel inside the process: several server nodes sharing one
+// store would each push only the messages sent through them (the others are
+// still fetched by GET /v1/messages). Cross-node notification (PostgreSQL
+// LISTEN/NOTIFY) belongs to the future scale-out store.
 package server
 
 import (
