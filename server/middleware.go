@@ -200,10 +200,12 @@ type caller struct {
 
 type authedHandler func(w http.ResponseWriter, r *http.Request, c caller) error
 
-// checkProof parses the proof headers, checks freshness, reads the body and
-// verifies the signature with key (nil: look up the device's key). The nonce
-// is consumed only after the signature verifies, so unauthenticated
-// requests cannot fill the nonce cache.
+// checkProof refuses addresses with too many recent failures, then parses
+// the proof headers, checks freshness, reads the body and verifies the
+// signature with the public key that key returns (the registered device key,
+// or for registration the key in the body). The nonce is consumed only after
+// the signature verifies, so unauthenticated requests cannot fill the nonce
+// cache. Refused proofs are charged to the client address.
 func (s *Server) checkProof(r *http.Request, bodyLimit int64, key func(p api.Proof, body []byte) ([]byte, error)) (api.Proof, []byte, error) {
 	ip := remoteIP(r)
 	if !s.failRate.has(ip, time.Now()) {
