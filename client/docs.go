@@ -1,0 +1,331 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"backchannel/docstream"
+	"backchannel/vault"
+)
+
+// Documents: a shared file is sealed with a fresh random key (package
+// docstream: 64 KiB chunks of AES-256-GCM, STREAM construction) and
+// uploaded to the server as an opaque blob while it is read, so memory stays
+// bounded whatever the file's size. The room then gets a KindDoc message,
+// sent like any other, carrying the blob id, the key, the name, the size and
+// the SHA-256 of the plaintext: only members who receive that message can
+// find and decrypt the blob, and the server sees ciphertext and its length.
+
+// Document errors.
+var (
+	// ErrDocNotFound: no document of the room matches the reference.
+	ErrDocNotFound = errors.New("client: no such document in this room (see: backchannel docs ROOM)")
+	// ErrDocAmbiguous: several documents match; use a longer id.
+	ErrDocAmbiguous = errors.New("client: several documents match")
+	// ErrDocCorrupt: the downloaded document does not authenticate, is cut
+	// short or has trailing data, or its size or SHA-256 differ from what
+	// the sender announced. It is docstream.ErrCorrupt, so the stream's
+	// detailed errors (docstream.ErrTruncated, ...) match it too.
+	ErrDocCorrupt = docstream.ErrCorrupt
+	// ErrDocName: the name cannot be a document name.
+	ErrDocName = errors.New("client: a document name must be 1-255 bytes of UTF-8 without slashes or control characters")
+)
+
+// MaxDocName bounds a document's name in bytes.
+const MaxDocName = 255
+
+// docIDPrefix is the shortest id prefix a document reference may use.
+const docIDPrefix = 8
+
+// Share shares the file at path with a room under the file's base name. See
+// ShareReader.
+func (c *Client) Share(ctx context.Context, roomRef, path string) (*Message, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory; share a file", path)
+	}
+	return c.ShareReader(ctx, roomRef, filepath.Base(path), f)
+}
+
+// ShareReader encrypts everything read from r and uploads it as it is
+// read (memory: a few chunks, whatever the size), then sends the document
+// to every member of the room and appends it to this user's history. The
+// server's blob limits apply to the sealed size (docstream.EncryptedSize).
+// The room lock is not held during the upload, so syncing and sending
+// continue meanwhile; the room's membership is checked again before the
+// document message goes out, and the message reaches whoever is a member
+// then. As with Send, an error matching ErrNotDelivered means the document
+// is uploaded and in the local history but its message did not reach the
+// server.
+func (c *Client) ShareReader(ctx context.Context, roomRef, name string, r io.Reader) (*Message, error) {
+	if err := checkDocName(name); err != nil {
+		return nil, err
+	}
+	room, err := c.memberRoom(ctx, roomRef)
+	if err != nil {
+		return nil, err
+	}
+	key := make([]byte, docstream.KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	ref, err := c.uploadSealed(ctx, key, r)
+	if err != nil {
+		return nil, fmt.Errorf("share %s: %w", name, err)
+	}
+	ref.Name = name
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, err := c.sendDoc(ctx, room.State.ID, ref)
+	if err != nil && !errors.Is(err, ErrNotDelivered) {
+		// Nothing refers to the blob: free the quota it holds.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if derr := c.api.DeleteBlob(dctx, ref.BlobID); derr != nil {
+			c.opts.Logger.Warn("could not delete an unshared blob", "err", derr)
+		}
+		cancel()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// memberRoom resolves a room this user is a member of.
+func (c *Client) memberRoom(ctx context.Context, roomRef string) (*Room, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, err := c.resolveRoom(ctx, roomRef)
+	if err != nil {
+		return nil, err
+	}
+	if r.Removed || !r.State.has(c.prof.User) {
+		return nil, fmt.Errorf("%w %q", ErrNotMember, r.State.Name)
+	}
+	return r, nil
+}
+
+// uploadSealed streams r through a docstream writer into a new blob and
+// returns the reference (without its name).
+func (c *Client) uploadSealed(ctx context.Context, key []byte, r io.Reader) (*DocRef, error) {
+	pr, pw := io.Pipe()
+	sw, err := docstream.NewWriter(pw, key)
+	if err != nil {
+		return nil, err
+	}
+	src := &recordingReader{r: r}
+	h := sha256.New()
+	var size int64
+	var sealErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		size, sealErr = io.Copy(sw, io.TeeReader(src, h))
+		if sealErr == nil {
+			sealErr = sw.Close()
+		}
+		pw.CloseWithError(sealErr) // nil: the upload sees io.EOF
+	}()
+	info, upErr := c.api.UploadBlob(ctx, pr)
+	// Unblock the sealing goroutine if the upload stopped early.
+	pr.CloseWithError(errors.New("upload stopped"))
+	<-done
+	switch {
+	case src.err != nil:
+		return nil, fmt.Errorf("read: %w", src.err)
+	case upErr != nil:
+		return nil, fmt.Errorf("upload: %w", upErr)
+	case sealErr != nil:
+		return nil, sealErr
+	case info.Size != docstream.EncryptedSize(size):
+		return nil, fmt.Errorf("upload: the server stored %d bytes of %d", info.Size, docstream.EncryptedSize(size))
+	}
+	return &DocRef{BlobID: info.ID, Size: size, Key: key, SHA256: h.Sum(nil)}, nil
+}
+
+// recordingReader keeps the first error other than io.EOF its reader
+// returned.
+type recordingReader struct {
+	r   io.Reader
+	err error
+}
+
+func (rr *recordingReader) Read(p []byte) (int, error) {
+	n, err := rr.r.Read(p)
+	if err != nil && err != io.EOF && rr.err == nil {
+		rr.err = err
+	}
+	return n, err
+}
+
+// sendDoc sends a document message to the room's current members and
+// appends it to this user's history in the same vault transaction. c.mu is
+// held.
+func (c *Client) sendDoc(ctx context.Context, roomID string, ref *DocRef) (*Message, error) {
+	r, err := c.resolveRoom(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	if r.Removed || !r.State.has(c.prof.User) {
+		return nil, fmt.Errorf("%w %q", ErrNotMember, r.State.Name)
+	}
+	p := &payload{V: payloadVersion, Kind: KindDoc, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC(), Doc: ref}
+	m := Message{ID: p.ID, Room: p.Room, Sender: c.prof.User, SentAt: p.SentAt, Kind: KindDoc, Doc: ref,
+		Text: fmt.Sprintf("shared %s (%d bytes)", ref.Name, ref.Size), ReceivedAt: p.SentAt}
+	err = c.fanOut(ctx, same(p), r.State.Members, func(ctx context.Context, tx *vault.Tx) error {
+		return appendMessage(ctx, tx, m)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Docs returns the room's document messages, oldest first, this user's own
+// included.
+func (c *Client) Docs(ctx context.Context, roomRef string) ([]Message, error) {
+	_, msgs, err := c.History(ctx, roomRef)
+	if err != nil {
+		return nil, err
+	}
+	var out []Message
+	for _, m := range msgs {
+		if m.Kind == KindDoc && m.Doc != nil {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// FindDoc returns the room's document message that docRef names: a message
+// id, a unique id prefix of at least 8 characters, or a unique name.
+func (c *Client) FindDoc(ctx context.Context, roomRef, docRef string) (*Message, error) {
+	docs, err := c.Docs(ctx, roomRef)
+	if err != nil {
+		return nil, err
+	}
+	return findDoc(docs, docRef)
+}
+
+func findDoc(docs []Message, ref string) (*Message, error) {
+	var byPrefix, byName []Message
+	for _, m := range docs {
+		switch {
+		case m.ID == ref:
+			return &m, nil
+		case len(ref) >= docIDPrefix && strings.HasPrefix(m.ID, ref):
+			byPrefix = append(byPrefix, m)
+		case m.Doc.Name == ref:
+			byName = append(byName, m)
+		}
+	}
+	for _, found := range [][]Message{byPrefix, byName} {
+		switch len(found) {
+		case 0:
+			continue
+		case 1:
+			return &found[0], nil
+		}
+		ids := make([]string, len(found))
+		for i, m := range found {
+			ids[i] = m.ID[:min(12, len(m.ID))]
+		}
+		return nil, fmt.Errorf("%w %q: %s; use the id", ErrDocAmbiguous, ref, strings.Join(ids, ", "))
+	}
+	return nil, fmt.Errorf("%w: %q", ErrDocNotFound, ref)
+}
+
+// GetDoc downloads the document docRef names (see FindDoc) and writes its
+// plaintext to w as it is decrypted, one authenticated chunk at a time.
+//
+// The whole document is verified only at the end (final chunk, size,
+// SHA-256): if GetDoc returns an error, what it wrote to w must not be
+// trusted or used — it may be cut short or, with ErrDocCorrupt, come from a
+// tampered blob. Write to a temporary file and keep it only on success.
+// Errors: ErrDocNotFound, ErrDocAmbiguous, ErrDocCorrupt, and the server's
+// (apiclient.ErrNotFound when the blob was deleted).
+func (c *Client) GetDoc(ctx context.Context, roomRef, docRef string, w io.Writer) (*DocRef, error) {
+	m, err := c.FindDoc(ctx, roomRef, docRef)
+	if err != nil {
+		return nil, err
+	}
+	ref := m.Doc
+	body, sealedSize, err := c.api.OpenBlob(ctx, ref.BlobID, 0)
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", ref.Name, err)
+	}
+	defer body.Close()
+	if want := docstream.EncryptedSize(ref.Size); ref.Size < 0 || (sealedSize >= 0 && sealedSize != want) {
+		return nil, fmt.Errorf("%s: %w: the blob is %d bytes, %d expected", ref.Name, ErrDocCorrupt, sealedSize, want)
+	}
+	sr, err := docstream.NewReader(body, ref.Key)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref.Name, err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, h), sr)
+	switch {
+	case errors.Is(err, ErrDocCorrupt):
+		return nil, fmt.Errorf("%s: %w", ref.Name, err)
+	case err != nil:
+		return nil, fmt.Errorf("download %s: %w", ref.Name, err)
+	case n != ref.Size:
+		return nil, fmt.Errorf("%s: %w: %d bytes, %d announced", ref.Name, ErrDocCorrupt, n, ref.Size)
+	case subtle.ConstantTimeCompare(h.Sum(nil), ref.SHA256) != 1:
+		return nil, fmt.Errorf("%s: %w: its SHA-256 differs from the one the sender announced", ref.Name, ErrDocCorrupt)
+	}
+	return ref, nil
+}
+
+func checkDocName(name string) error {
+	if name == "" || len(name) > MaxDocName || !utf8.ValidString(name) || name == "." || name == ".." ||
+		strings.ContainsAny(name, `/\`) || strings.ContainsFunc(name, unicode.IsControl) {
+		return fmt.Errorf("%w: %q", ErrDocName, name)
+	}
+	return nil
+}
+
+// LocalFileName turns a document's name, which its sender chose, into a
+// name that is safe to create in a directory: no path separators, no
+// control characters, no leading dots (no hidden or special files), at most
+// MaxDocName bytes; "document" if nothing usable is left.
+func LocalFileName(name string) string {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, name)
+	name = strings.TrimLeft(strings.TrimSpace(name), ".")
+	for len(name) > MaxDocName {
+		_, size := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-size]
+	}
+	if name == "" {
+		return "document"
+	}
+	return name
+}
