@@ -169,9 +169,18 @@ func (s *Store) CreateInvite(ctx context.Context, tokenHash []byte, expiresAt ti
 // nonceCache is the authoritative in-memory record of used nonces; rows in
 // the nonces table make it survive restarts.
 type nonceCache struct {
-	mu      sync.Mutex
-	seen    map[string]time.Time
-	inserts int
+	mu        sync.Mutex
+	seen      map[string]time.Time
+	inserts   int
+	pending   []nonceRow // not yet written
+	scheduled bool       // a flush operation is queued
+	sweepAt   time.Time  // non-zero: the next flush also deletes rows expired by then
+}
+
+type nonceRow struct {
+	key     string
+	nonce   []byte
+	expires time.Time
 }
 
 func loadNonces(ctx context.Context, db *sql.DB, now time.Time) (*nonceCache, error) {
@@ -211,25 +220,41 @@ func (s *Store) UseNonce(ctx context.Context, key string, nonce []byte, now, exp
 	}
 	c.seen[k] = expiresAt
 	c.inserts++
-	sweep := c.inserts%4096 == 0
-	if sweep {
+	if c.inserts%4096 == 0 {
 		for k, exp := range c.seen {
 			if !exp.After(now) {
 				delete(c.seen, k)
 			}
 		}
+		c.sweepAt = now
 	}
+	c.pending = append(c.pending, nonceRow{key: key, nonce: clone(nonce), expires: expiresAt})
+	schedule := !c.scheduled
+	c.scheduled = true
 	c.mu.Unlock()
-	n := clone(nonce)
-	s.w.async(func(ctx context.Context, tx *wtx) error {
-		if sweep {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM nonces WHERE expires_at <= ?", micros(now)); err != nil {
-				return err
-			}
+	if schedule {
+		s.w.async(c.flush)
+	}
+	return nil
+}
+
+// flush writes the pending nonces in one write operation, so a group commit
+// carries one nonce operation however many requests it serves.
+func (c *nonceCache) flush(ctx context.Context, tx *wtx) error {
+	c.mu.Lock()
+	rows, sweepAt := c.pending, c.sweepAt
+	c.pending, c.sweepAt, c.scheduled = nil, time.Time{}, false
+	c.mu.Unlock()
+	if !sweepAt.IsZero() {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM nonces WHERE expires_at <= ?", micros(sweepAt)); err != nil {
+			return fmt.Errorf("sqlite: sweep nonces: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO nonces (key, nonce, expires_at) VALUES (?, ?, ?)",
-			key, n, micros(expiresAt))
-		return err
-	})
+	}
+	for _, r := range rows {
+		if _, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO nonces (key, nonce, expires_at) VALUES (?, ?, ?)",
+			r.key, r.nonce, micros(r.expires)); err != nil {
+			return fmt.Errorf("sqlite: record nonce: %w", err)
+		}
+	}
 	return nil
 }
