@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"backchannel/canary"
 	"backchannel/client"
@@ -309,3 +310,5 @@ func TestEachRecipientGetsADistinctSignedCopy(t *testing.T) {
 		}
 	}
 }
+
+var timeZero time.Time

@@ -79,6 +79,19 @@ type record struct {
 	Content []byte `json:"content"` // a manifest, or a signed room state
 }
 
+// hash returns the entry's hash in hex ("" if it does not decode).
+func (r *record) hash() string {
+	e, err := transcript.DecodeEntry(r.Entry)
+	if err != nil {
+		return ""
+	}
+	h, err := e.Hash()
+	if err != nil {
+		return ""
+	}
+	return h.String()
+}
+
 func transcriptMode(mode string) transcript.Mode {
 	m, err := transcript.ParseMode(mode)
 	if err != nil {

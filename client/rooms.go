@@ -37,6 +37,10 @@ type Message struct {
 	// `trace` needs to recompute every recipient's copy.
 	Recipients []string `json:"recipients,omitempty"`
 	Marking    string   `json:"marking,omitempty"`
+	// Entry is the transcript entry's hash; CopySalt opens this user's line
+	// of its copy manifest (both for exports).
+	Entry    string `json:"entry,omitempty"`
+	CopySalt []byte `json:"copy_salt,omitempty"`
 }
 
 // reader is what vault.Vault and vault.Tx have in common: reads inside a

@@ -70,7 +70,7 @@ func (c *Client) Send(ctx context.Context, roomRef, text string) (*Message, erro
 	}
 	p.Record = rec
 	m := Message{ID: p.ID, Room: p.Room, Sender: c.prof.User, SentAt: p.SentAt, Text: text, Kind: KindText, ReceivedAt: p.SentAt,
-		Recipients: recipients, Marking: policy.String()}
+		Recipients: recipients, Marking: policy.String(), Entry: rec.hash(), CopySalt: salts[c.prof.User]}
 	plain := func(u string) ([]byte, error) {
 		q := *p
 		q.Text, q.CopySalt = copyOf[u], salts[u]

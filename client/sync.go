@@ -273,7 +273,7 @@ func (c *Client) apply(ctx context.Context, tx *vault.Tx, sender string, p *payl
 			c.warn(rep, "refused a message in %q from %s: its transcript entry does not verify: %v", r.State.Name, sender, err)
 			return nil, nil
 		}
-		msg.Kind, msg.Text = KindText, p.Text
+		msg.Kind, msg.Text, msg.Entry, msg.CopySalt = KindText, p.Text, p.Record.hash(), p.CopySalt
 	case KindDoc:
 		msg.Kind, msg.Doc, msg.Text = KindDoc, p.Doc, fmt.Sprintf("shared %s (%d bytes)", p.Doc.Name, p.Doc.Size)
 	case KindLeave:

@@ -87,6 +87,10 @@ its passphrase comes from $BACKCHANNEL_PASSPHRASE or a prompt on a terminal.`,
 		newReadCmd(g),
 		newKeysCmd(g),
 		newStatusCmd(g),
+		newVerifyCmd(g),
+		newTranscriptCmd(g),
+		newTraceCmd(g),
+		newEvalCmd(),
 	)
 	return root
 }

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"backchannel/canary"
+	"backchannel/canary/eval"
+	"backchannel/client"
+)
+
+// maxEvidenceBytes bounds a leak or export file read by verify and trace.
+const maxEvidenceBytes = 32 << 20
+
+// readEvidence reads a file, or stdin for "-", with a size limit.
+func readEvidence(cmd *cobra.Command, path string) ([]byte, error) {
+	var r io.Reader
+	if path == "-" {
+		r = cmd.InOrStdin()
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxEvidenceBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxEvidenceBytes {
+		return nil, fmt.Errorf("%s is larger than %d MiB", path, maxEvidenceBytes>>20)
+	}
+	return b, nil
+}
+
+// colour reports whether w is a terminal (human output is coloured then).
+func colour(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd())) && os.Getenv("NO_COLOR") == ""
+}
+
+func newVerifyCmd(g *globals) *cobra.Command {
+	var room, bundle string
+	cmd := &cobra.Command{
+		Use:   "verify (--room ROOM LEAK | --bundle FILE)",
+		Short: "Check a leaked text line by line against a room, or an exported transcript offline",
+		Long: `verify --room ROOM LEAK checks a published or leaked text (a file, or - for stdin;
+retyped, re-wrapped, excerpted, with or without speaker labels) against the room's
+real messages: each line is authentic, altered (with a word diff), fabricated or
+misattributed.
+
+verify --bundle FILE checks a file written by 'backchannel transcript export' offline,
+with no profile: signatures, hash links, identities and every disclosed copy.
+
+Exit status 3 when anything is not authentic.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w := cmd.OutOrStdout()
+			switch {
+			case bundle != "" && (room != "" || len(args) > 0):
+				return usageError{errors.New("give either --bundle FILE or --room ROOM LEAK")}
+			case bundle != "":
+				data, err := readEvidence(cmd, bundle)
+				if err != nil {
+					return err
+				}
+				rep, err := client.VerifyExport(data)
+				if err != nil {
+					return err
+				}
+				if g.json {
+					if err := printJSON(w, rep); err != nil {
+						return err
+					}
+				} else {
+					if err := rep.WriteText(w, colour(w)); err != nil {
+						return err
+					}
+					for _, c := range rep.Copies {
+						mark := "authentic"
+						if !c.Authentic {
+							mark = "NOT AUTHENTIC: " + c.Problem
+						}
+						fmt.Fprintf(w, "  %s %s (%s, copy of %s): %s\n    %q\n", c.MessageID[:12], c.Sender, c.SentAt.Format(time.RFC3339), c.Recipient, mark, canary.Normalize(c.Text))
+					}
+				}
+				if !rep.OK {
+					return verifyError{errors.New("the export does not verify")}
+				}
+				return nil
+			case room == "" || len(args) != 1:
+				return usageError{errors.New("verify needs --room ROOM LEAK, or --bundle FILE")}
+			}
+			data, err := readEvidence(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			c, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			rep, err := c.VerifyLeak(cmd.Context(), room, data)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				b, err := rep.JSON()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(w, string(b))
+			} else if err := rep.WriteText(w, colour(w)); err != nil {
+				return err
+			}
+			for _, l := range rep.Lines {
+				if l.Verdict != "authentic" {
+					return verifyError{errors.New("the text contains lines that are not authentic")}
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&room, "room", "", "the room the text claims to come from")
+	cmd.Flags().StringVar(&bundle, "bundle", "", "an exported transcript to check offline")
+	return cmd
+}
+
+func newTranscriptCmd(g *globals) *cobra.Command {
+	tr := &cobra.Command{Use: "transcript", Short: "Export a room's signed transcript"}
+	var from, to, only, out string
+	export := &cobra.Command{
+		Use:   "export ROOM [--from T] [--to T] [--only IDS] [-o FILE]",
+		Short: "Write a self-contained bundle anyone can check with 'verify --bundle'",
+		Long: `Export the room's transcript: every entry (so the chain can be checked) with the
+selected messages disclosed and the rest as salted commitments only. Times are
+RFC 3339 (2026-11-28T14:00:00Z); IDS are message ids or prefixes of 8+ characters,
+comma-separated.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var tf, tt time.Time
+			var err error
+			if from != "" {
+				if tf, err = time.Parse(time.RFC3339, from); err != nil {
+					return usageError{fmt.Errorf("--from: %w", err)}
+				}
+			}
+			if to != "" {
+				if tt, err = time.Parse(time.RFC3339, to); err != nil {
+					return usageError{fmt.Errorf("--to: %w", err)}
+				}
+			}
+			var ids []string
+			if only != "" {
+				ids = strings.Split(only, ",")
+			}
+			c, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			data, err := c.ExportTranscript(cmd.Context(), args[0], tf, tt, ids)
+			if err != nil {
+				return err
+			}
+			if out == "" || out == "-" {
+				_, err = cmd.OutOrStdout().Write(append(data, '\n'))
+				return err
+			}
+			return os.WriteFile(out, append(data, '\n'), 0o600)
+		},
+	}
+	export.Flags().StringVar(&from, "from", "", "first time to disclose (RFC 3339)")
+	export.Flags().StringVar(&to, "to", "", "last time to disclose (RFC 3339)")
+	export.Flags().StringVar(&only, "only", "", "disclose only these message ids")
+	export.Flags().StringVarP(&out, "output", "o", "", "write to FILE instead of stdout")
+	tr.AddCommand(export)
+	return tr
+}
+
+func newTraceCmd(g *globals) *cobra.Command {
+	var room string
+	var epsilon float64
+	cmd := &cobra.Command{
+		Use:   "trace [--room ROOM] LEAK",
+		Short: "Name the member whose marked copy of your messages leaked, or say inconclusive",
+		Long: `trace reads a leak (a file, or - for stdin), aligns it to the messages you sent,
+reads the canary marks of each recipient's copy and names a member only when the
+probability of accusing an innocent member is at most --epsilon (a proven bound).
+Otherwise the verdict is "inconclusive", with an estimate of the text still needed.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := readEvidence(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			c, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			res, err := c.Trace(cmd.Context(), room, string(data), epsilon)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if g.json {
+				return printJSON(w, res)
+			}
+			fmt.Fprintf(w, "verdict: %s (ε = %.0e; %d words matched, %d marks read)\n", res.Verdict, res.Epsilon, res.WordsMatched, res.SlotsRead)
+			for _, s := range res.Suspects {
+				fmt.Fprintf(w, "  %s — %d of %d marks match their copy (%s test); probability an innocent member scores this high ≤ %.1e\n",
+					s.Member, s.SlotsMatched, s.SlotsRead, s.Test, s.FalseAccusationBound)
+			}
+			if res.Verdict != canary.Identified {
+				if res.MoreWordsNeeded > 0 {
+					fmt.Fprintf(w, "  about %d more words of leaked text would be needed.\n", res.MoreWordsNeeded)
+				} else {
+					fmt.Fprintln(w, "  no usable marks: the text may not come from your messages, or was paraphrased beyond recognition.")
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&room, "room", "", "only this room's messages (default: all rooms)")
+	cmd.Flags().Float64Var(&epsilon, "epsilon", canary.DefaultEpsilon, "largest acceptable probability of accusing an innocent member")
+	return cmd
+}
+
+func newEvalCmd() *cobra.Command {
+	ev := &cobra.Command{Use: "eval", Short: "Evaluation harnesses"}
+	var cfg eval.Config
+	var asJSON bool
+	trace := &cobra.Command{
+		Use:   "trace",
+		Short: "Simulate leaks over real prose and report identification and false-accusation rates",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			start := time.Now()
+			tab, err := eval.Run(cmd.Context(), cfg, progressBar(cmd.ErrOrStderr(), start))
+			fmt.Fprintln(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), tab)
+			}
+			fmt.Fprint(cmd.OutOrStdout(), tab.Markdown())
+			return nil
+		},
+	}
+	trace.Flags().StringVar(&cfg.CorpusDir, "corpus", "", "directory of *.txt prose (default: ../shared/corpus next to the repository)")
+	trace.Flags().IntVar(&cfg.Trials, "trials", 0, "trials per condition (default 40)")
+	trace.Flags().Uint64Var(&cfg.Seed, "seed", 1, "simulator seed")
+	trace.Flags().BoolVar(&cfg.Quick, "quick", false, "a small grid (seconds, not minutes)")
+	trace.Flags().BoolVar(&asJSON, "json", false, "print the table as JSON")
+	ev.AddCommand(trace)
+	return ev
+}
+
+// progressBar returns a progress callback drawing a bar on w.
+func progressBar(w io.Writer, start time.Time) func(done, total int) {
+	return func(done, total int) {
+		if total == 0 {
+			return
+		}
+		const width = 30
+		n := done * width / total
+		fmt.Fprintf(w, "\r[%s%s] %d/%d %s", strings.Repeat("=", n), strings.Repeat(" ", width-n), done, total, time.Since(start).Round(time.Second))
+	}
+}
