@@ -8,18 +8,23 @@ package demo
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"backchannel/canary"
 	"backchannel/client"
 	"backchannel/identity"
 	"backchannel/localserver"
 	"backchannel/server"
 	"backchannel/store"
+	"backchannel/transcript/doctor"
+	"backchannel/transcript/leak"
 )
 
 // Script is the negotiation the demo plays: speaker and line.
@@ -135,9 +140,102 @@ func Run(ctx context.Context, w io.Writer, opt Options) (err error) {
 		}
 		say("   %s sees all %d messages, e.g. %s: %q", name, n, msgs[len(msgs)-1].Sender, msgs[len(msgs)-1].Text)
 	}
-	say("\nDone: every message reached every member exactly once; the server saw only ciphertext.")
+	if err := verifyStep(ctx, w, people, room.State.ID); err != nil {
+		return err
+	}
+	if err := traceStep(ctx, w, people, room.State.ID); err != nil {
+		return err
+	}
+	say("\nDone: every message reached every member exactly once, the server saw only ciphertext,")
+	say("the doctored lines were exposed and the leak named its source.")
 	return nil
 }
+
+// verifyStep: a member publishes a retyped transcript with two doctored
+// lines; verify must flag exactly those.
+func verifyStep(ctx context.Context, w io.Writer, people map[string]*participant, room string) error {
+	fmt.Fprintln(w, "\n== 7. A transcript appears in the press: retyped, relabelled, two lines doctored")
+	_, msgs, err := people["adviser"].c.History(ctx, room)
+	if err != nil {
+		return err
+	}
+	var lm []leak.Message
+	for _, m := range msgs {
+		if m.Kind == client.KindText {
+			lm = append(lm, leak.Message{ID: m.ID, Sender: m.Sender, SentAt: m.SentAt, Text: canary.Normalize(m.Text)})
+		}
+	}
+	text, doctored, err := doctor.DemoLeak(lm, 7)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, indent(strings.TrimRight(text, "\n"), "   | "))
+	rep, err := people["envoy"].c.VerifyLeak(ctx, room, []byte(text))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\n   backchannel verify --room ceasefire-talks leak.txt (run by the envoy):")
+	var buf bytes.Buffer
+	if err := rep.WriteText(&buf, false); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, indent(strings.TrimRight(buf.String(), "\n"), "   "))
+	var flagged []int
+	for _, l := range rep.Lines {
+		if l.Verdict != leak.Authentic {
+			flagged = append(flagged, l.Line)
+		}
+	}
+	if !slices.Equal(flagged, doctored) {
+		return fmt.Errorf("verify flagged lines %v, but the doctored lines are %v", flagged, doctored)
+	}
+	fmt.Fprintf(w, "   verify flagged exactly the doctored lines %v and no authentic line.\n", doctored)
+	return nil
+}
+
+// traceStep: the envoy circulates a long briefing; the aide retypes it for a
+// journalist; the envoy traces the leak to the aide.
+func traceStep(ctx context.Context, w io.Writer, people map[string]*participant, room string) error {
+	fmt.Fprintln(w, "\n== 8. The envoy circulates a briefing; later a retyped copy leaks")
+	paras := strings.Split(strings.TrimSpace(briefing), "\n\n")
+	for _, p := range paras {
+		if _, err := people["envoy"].c.Send(ctx, room, p); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(w, "   envoy sends a %d-word briefing in %d messages; aide and adviser each get their own marked copy.\n", len(strings.Fields(briefing)), len(paras))
+	if _, err := people["aide"].c.Sync(ctx); err != nil {
+		return err
+	}
+	_, msgs, err := people["aide"].c.History(ctx, room)
+	if err != nil {
+		return err
+	}
+	var copyParas []string
+	for _, m := range msgs {
+		if m.Kind == client.KindText && m.Sender == "envoy" && len(strings.Fields(m.Text)) > 40 {
+			copyParas = append(copyParas, m.Text)
+		}
+	}
+	// Retyping loses every invisible and typographic mark; only wording survives.
+	leaked := canary.Normalize(strings.Join(copyParas, "\n\n"))
+	fmt.Fprintf(w, "   the aide retypes %d words of it for a journalist (invisible characters and typography are lost).\n", len(strings.Fields(leaked)))
+	res, err := people["envoy"].c.Trace(ctx, room, leaked, canary.DefaultEpsilon)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n   backchannel trace leak.txt (run by the envoy):\n   verdict: %s, %d words matched, %d marks read\n", res.Verdict, res.WordsMatched, res.SlotsRead)
+	for _, s := range res.Suspects {
+		fmt.Fprintf(w, "   suspect %s: %d of %d marks match their copy; probability an innocent member scores this high ≤ %.1e\n", s.Member, s.SlotsMatched, s.SlotsRead, s.FalseAccusationBound)
+	}
+	if res.Verdict != canary.Identified || len(res.Suspects) != 1 || res.Suspects[0].Member != "aide" {
+		return fmt.Errorf("trace did not name the aide: %s %+v", res.Verdict, res.Suspects)
+	}
+	return nil
+}
+
+//go:embed briefing.txt
+var briefing string
 
 // showServer prints the pending envelopes of user's device as the server
 // stores them and checks that none contains any line of the script.
