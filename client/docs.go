@@ -30,7 +30,7 @@ import (
 // Document errors.
 var (
 	// ErrDocNotFound: no document of the room matches the reference.
-	ErrDocNotFound = errors.New("client: no such document in this room (see: backchannel docs ROOM)")
+	ErrDocNotFound = errors.New("client: no such document in this room")
 	// ErrDocAmbiguous: several documents match; use a longer id.
 	ErrDocAmbiguous = errors.New("client: several documents match")
 	// ErrDocCorrupt: the downloaded document does not authenticate, is cut
@@ -252,7 +252,7 @@ func findDoc(docs []Message, ref string) (*Message, error) {
 		}
 		return nil, fmt.Errorf("%w %q: %s; use the id", ErrDocAmbiguous, ref, strings.Join(ids, ", "))
 	}
-	return nil, fmt.Errorf("%w: %q", ErrDocNotFound, ref)
+	return nil, fmt.Errorf("%w: %q (see: backchannel docs ROOM)", ErrDocNotFound, ref)
 }
 
 // GetDoc downloads the document docRef names (see FindDoc) and writes its
