@@ -11,7 +11,7 @@ import (
 
 // StateVersion is the serialisation version of State (docs/protocol.md,
 // "Session state").
-const StateVersion = 1
+const StateVersion = 2
 
 // ErrBadState reports a serialised state that cannot be loaded.
 var ErrBadState = errors.New("ratchet: bad session state")
@@ -24,10 +24,26 @@ const (
 	stKEMRemote
 	stSendCT
 	stSendPub
+	stSendKEM
 )
 
 // Marshal serialises the state. The output holds secrets: store it encrypted.
-func (s *State) Marshal() []byte {
+func (s *State) Marshal() []byte { return s.AppendBinary(make([]byte, 0, s.size())) }
+
+// Size is the exact length of the serialised state.
+func (s *State) Size() int { return s.size() }
+
+func (s *State) size() int {
+	n := 1 + 2 + len(s.ad) + 3*32 + 1 + len(s.dhr) + len(s.cks) + len(s.ckr) + 16
+	n += len(s.kemSeed) + len(s.kemID) + len(s.kemRemote) + len(s.sendKEMID) + len(s.sendKEMCT)
+	if s.advertising() {
+		n += len(s.kemPub)
+	}
+	return n + 1 + 32*len(s.retired) + 4 + len(s.skipped)*(32+4+KeySize)
+}
+
+// AppendBinary appends the serialised state to b.
+func (s *State) AppendBinary(b []byte) []byte {
 	var f byte
 	set := func(cond bool, bit byte) {
 		if cond {
@@ -41,8 +57,8 @@ func (s *State) Marshal() []byte {
 	set(s.kemRemote != nil, stKEMRemote)
 	set(s.sendKEMCT != nil, stSendCT)
 	set(s.sendPub, stSendPub)
+	set(s.sendKEM, stSendKEM)
 
-	b := make([]byte, 0, 256+len(s.ad)+len(s.kemRemote)+len(s.sendKEMCT)+len(s.kemPub)+len(s.skipped)*68)
 	b = append(b, StateVersion)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s.ad)))
 	b = append(b, s.ad...)
@@ -58,6 +74,9 @@ func (s *State) Marshal() []byte {
 	}
 	if s.kemSeed != nil {
 		b = append(b, s.kemSeed...)
+		b = append(b, s.kemID...)
+	}
+	if s.advertising() {
 		b = append(b, s.kemPub...)
 	}
 	b = append(b, s.kemRemote...)
@@ -105,6 +124,10 @@ func (c *cursor) u32() uint32 {
 	return binary.BigEndian.Uint32(v)
 }
 
+// advertising reports whether the current chain still carries this side's
+// KEM public key, which the state then keeps.
+func (s *State) advertising() bool { return s.sendKEM && s.sendPub && s.ns < KEMRepeat }
+
 // Unmarshal restores a state saved by Marshal, strictly: wrong versions,
 // truncation, trailing bytes and out-of-range counts are all refused.
 func Unmarshal(in []byte) (*State, error) {
@@ -130,9 +153,6 @@ func Unmarshal(in []byte) (*State, error) {
 		return nil, fmt.Errorf("%w: truncated", ErrBadState)
 	}
 	f := fb[0]
-	if f >= 1<<7 {
-		return nil, fmt.Errorf("%w: unknown flags %#02x", ErrBadState, f)
-	}
 	if f&stDHR != 0 {
 		s.dhr = c.take(32)
 	}
@@ -145,6 +165,11 @@ func Unmarshal(in []byte) (*State, error) {
 	s.ns, s.nr, s.pn, s.turns = c.u32(), c.u32(), c.u32(), c.u32()
 	if f&stKEMLocal != 0 {
 		s.kemSeed = c.take(64)
+		s.kemID = c.take(KEMKeyIDSize)
+	}
+	s.sendPub = f&stSendPub != 0
+	s.sendKEM = f&stSendKEM != 0
+	if s.advertising() {
 		s.kemPub = c.take(KEMPublicSize)
 	}
 	if f&stKEMRemote != 0 {
@@ -154,8 +179,7 @@ func Unmarshal(in []byte) (*State, error) {
 		s.sendKEMID = c.take(KEMKeyIDSize)
 		s.sendKEMCT = c.take(KEMCiphertextSz)
 	}
-	s.sendPub = f&stSendPub != 0
-	if s.sendPub && s.kemSeed == nil {
+	if s.sendPub && s.kemSeed == nil || s.sendKEMCT != nil && !s.sendKEM || s.sendPub && !s.sendKEM {
 		return nil, fmt.Errorf("%w: KEM public key flagged without a KEM key", ErrBadState)
 	}
 	nr := c.take(1)

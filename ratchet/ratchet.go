@@ -79,11 +79,13 @@ type State struct {
 
 	// KEM ratchet.
 	kemSeed   []byte // our current ML-KEM-768 decapsulation key seed
-	kemPub    []byte // its encapsulation key
+	kemID     []byte // its key id (SHA-256 of the encapsulation key, 8 bytes)
+	kemPub    []byte // its encapsulation key, kept only while the chain advertises it
 	kemRemote []byte // peer's latest encapsulation key
 	sendKEMID []byte // header fields for every message of the current sending chain
 	sendKEMCT []byte
 	sendPub   bool
+	sendKEM   bool   // the current sending chain has KEM fields (sent or omitted)
 	turns     uint32 // DH turns since our last KEM step
 
 	skipped map[skipID][]byte
@@ -143,7 +145,7 @@ func (s *State) sendingStep() error {
 	if err != nil {
 		return fmt.Errorf("%w: ratchet DH: %v", ErrMalformed, err)
 	}
-	s.sendKEMID, s.sendKEMCT, s.sendPub = nil, nil, false
+	s.sendKEMID, s.sendKEMCT, s.sendPub, s.sendKEM = nil, nil, false, false
 	withKEM := false
 	if s.kemSeed == nil || s.turns+1 >= KEMInterval {
 		if s.kemRemote != nil {
@@ -163,7 +165,8 @@ func (s *State) sendingStep() error {
 		if err != nil {
 			return err
 		}
-		s.kemSeed, s.kemPub, s.sendPub = dk.Bytes(), dk.EncapsulationKey().Bytes(), true
+		s.kemSeed, s.kemPub, s.sendPub, s.sendKEM = dk.Bytes(), dk.EncapsulationKey().Bytes(), true, true
+		s.kemID = kemKeyID(s.kemPub)
 		s.turns = 0
 	} else {
 		s.turns++
@@ -181,7 +184,7 @@ func (s *State) sendingStep() error {
 // Overhead is how many bytes the next message adds to its plaintext.
 func (s *State) Overhead() int {
 	n := headerFixedSize + TagSize
-	if s.ns >= KEMRepeat {
+	if !s.sendKEM || s.ns >= KEMRepeat {
 		return n
 	}
 	if s.sendKEMCT != nil {
@@ -210,7 +213,7 @@ func (s *State) EncryptAppend(dst, plaintext []byte) ([]byte, error) {
 	next, mk := kdfChain(s.cks)
 	h := Header{DH: s.dhsP, PN: s.pn, N: s.ns}
 	switch {
-	case s.sendKEMCT == nil && !s.sendPub:
+	case !s.sendKEM:
 	case s.ns >= KEMRepeat:
 		h.KEMOmitted = true
 	default:
@@ -233,6 +236,11 @@ func (s *State) EncryptAppend(dst, plaintext []byte) ([]byte, error) {
 	out = aead.Seal(out, nonce, plaintext, s.associated(out[start:]))
 	s.cks = next
 	s.ns++
+	if s.ns >= KEMRepeat {
+		// Later messages of the chain omit the KEM fields: forget them, so
+		// the persisted state stays small.
+		s.sendKEMID, s.sendKEMCT, s.kemPub = nil, nil, nil
+	}
 	return out, nil
 }
 
@@ -366,7 +374,7 @@ func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
 	}
 	withKEM := h.KEMCiphertext != nil
 	if withKEM {
-		if t.kemSeed == nil || !bytes.Equal(h.KEMTargetID, kemKeyID(t.kemPub)) {
+		if t.kemSeed == nil || !bytes.Equal(h.KEMTargetID, t.kemID) {
 			return nil, ErrKEMKey
 		}
 		dk, err := mlkem.NewDecapsulationKey768(t.kemSeed)

@@ -134,8 +134,8 @@ func IsPrekeyEnvelope(env []byte) (bool, []byte) {
 
 // Marshal serialises the session for the encrypted local store.
 func (s *Session) Marshal() []byte {
-	st := s.state.Marshal()
-	b := []byte{Version}
+	b := make([]byte, 0, 1+identity.CertificateSize+32+4+envelope.PrefixSize(s.pending)+s.state.Size())
+	b = append(b, Version)
 	b = append(b, s.Peer.Marshal()...)
 	b = append(b, s.baseKey...)
 	var pend []byte
@@ -144,7 +144,7 @@ func (s *Session) Marshal() []byte {
 	}
 	b = binary.BigEndian.AppendUint32(b, uint32(len(pend)))
 	b = append(b, pend...)
-	return append(b, st...)
+	return s.state.AppendBinary(b)
 }
 
 // Unmarshal restores a session saved by Marshal.

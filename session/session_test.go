@@ -68,6 +68,9 @@ func pair(t testing.TB) (*Session, *Session) {
 func roundTrip(t testing.TB, s *Session) *Session {
 	t.Helper()
 	b := s.Marshal()
+	if st := s.state.Marshal(); len(st) != s.state.Size() {
+		t.Fatalf("state Size() = %d, marshalled %d bytes", s.state.Size(), len(st))
+	}
 	r, err := Unmarshal(b)
 	if err != nil {
 		t.Fatalf("restore: %v", err)
