@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -80,12 +79,8 @@ func (c *Client) ShareReader(ctx context.Context, roomRef, name string, r io.Rea
 	if err := checkDocName(name); err != nil {
 		return nil, err
 	}
-	room, err := c.memberRoom(ctx, roomRef)
+	room, key, err := c.prepareShare(ctx, roomRef)
 	if err != nil {
-		return nil, err
-	}
-	key := make([]byte, docstream.KeySize)
-	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
 	ref, err := c.uploadSealed(ctx, key, r)
@@ -111,18 +106,23 @@ func (c *Client) ShareReader(ctx context.Context, roomRef, name string, r io.Rea
 	return m, nil
 }
 
-// memberRoom resolves a room this user is a member of.
-func (c *Client) memberRoom(ctx context.Context, roomRef string) (*Room, error) {
+// prepareShare resolves a room this user is a member of and draws a fresh
+// document key.
+func (c *Client) prepareShare(ctx context.Context, roomRef string) (*Room, []byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r, err := c.resolveRoom(ctx, roomRef)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if r.Removed || !r.State.has(c.prof.User) {
-		return nil, fmt.Errorf("%w %q", ErrNotMember, r.State.Name)
+		return nil, nil, fmt.Errorf("%w %q", ErrNotMember, r.State.Name)
 	}
-	return r, nil
+	key := make([]byte, docstream.KeySize)
+	if err := c.src.Bytes(key); err != nil {
+		return nil, nil, err
+	}
+	return r, key, nil
 }
 
 // uploadSealed streams r through a docstream writer into a new blob and
