@@ -95,8 +95,11 @@ type Client struct {
 // Option configures a Client.
 type Option func(*Client)
 
-// WithHTTPClient sets the HTTP client (default: a client without a total
-// timeout, so large blob transfers are bounded by their context only).
+// WithHTTPClient sets the HTTP client. The default is a client of its own
+// with no total timeout (large blob transfers are bounded by their context)
+// and a connection pool sized for concurrent use (net/http's default keeps
+// only 2 idle connections per host, so concurrent callers would keep
+// reconnecting).
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
 
 // WithClock sets the clock used for request timestamps (tests).
@@ -111,7 +114,9 @@ func New(baseURL string, id Identity, opts ...Option) (*Client, error) {
 	if id.Key != nil && len(id.Key) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("apiclient: device key must be an Ed25519 private key")
 	}
-	c := &Client{base: u, hc: &http.Client{}, id: id, now: time.Now}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	c := &Client{base: u, hc: &http.Client{Transport: tr}, id: id, now: time.Now}
 	for _, o := range opts {
 		o(c)
 	}
