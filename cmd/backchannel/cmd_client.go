@@ -270,6 +270,13 @@ func newReadCmd(g *globals) *cobra.Command {
 				if msgs == nil {
 					msgs = []client.Message{}
 				}
+				for i, m := range msgs {
+					if m.Doc != nil { // never print a document's key
+						d := *m.Doc
+						d.Key, d.BlobID = nil, ""
+						msgs[i].Doc = &d
+					}
+				}
 				return printJSON(cmd.OutOrStdout(), msgs)
 			}
 			w := cmd.OutOrStdout()

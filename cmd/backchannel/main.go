@@ -9,11 +9,21 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"backchannel/loadtest"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if os.Getenv(loadtest.IdleClientEnv) != "" {
+		// The child side of `backchannel bench --idle`: hold connections.
+		if err := loadtest.IdleClientMain(ctx, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "backchannel bench idle client:", err)
+			os.Exit(exitFailure)
+		}
+		return
+	}
 	root := newRootCmd()
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "backchannel:", err)

@@ -92,6 +92,7 @@ its passphrase comes from $BACKCHANNEL_PASSPHRASE or a prompt on a terminal.`,
 		newTranscriptCmd(g),
 		newTraceCmd(g),
 		newEvalCmd(),
+		newBenchCmd(g),
 	)
 	return root
 }
