@@ -13,20 +13,24 @@ import (
 	"backchannel/loadtest"
 )
 
-func main() {
+func main() { os.Exit(run()) }
+
+// run is the whole program; it returns the exit status (see README.md).
+func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if os.Getenv(loadtest.IdleClientEnv) != "" {
 		// The child side of `backchannel bench --idle`: hold connections.
 		if err := loadtest.IdleClientMain(ctx, os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "backchannel bench idle client:", err)
-			os.Exit(exitFailure)
+			return exitFailure
 		}
-		return
+		return exitOK
 	}
 	root := newRootCmd()
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "backchannel:", err)
-		os.Exit(exitCode(err))
+		return exitCode(err)
 	}
+	return exitOK
 }

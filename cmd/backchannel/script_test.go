@@ -1,0 +1,37 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"backchannel/localserver"
+	"backchannel/server"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"backchannel": func() { os.Exit(run()) },
+	})
+}
+
+// TestScripts runs the end-to-end CLI scripts in testdata/script: each gets
+// a fresh server on loopback ($SERVER) and a fresh work directory.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			srv, err := localserver.Start(context.Background(), filepath.Join(env.WorkDir, ".server"), "127.0.0.1:0", server.Config{OpenRegistration: true}, nil)
+			if err != nil {
+				return err
+			}
+			env.Defer(func() { srv.Stop() })
+			env.Setenv("SERVER", srv.URL)
+			env.Setenv("BACKCHANNEL_PASSPHRASE", "correct horse battery staple")
+			return nil
+		},
+	})
+}
