@@ -42,7 +42,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, c caller) error {
 		envs[i] = store.Envelope{To: store.Address{User: m.To, Device: m.Device}, Data: m.Data}
 	}
 	now := time.Now().UTC()
-	msgs, err := s.st.Enqueue(r.Context(), c.Address, envs, now)
+	msgs, err := s.st.Enqueue(r.Context(), c.Address, envs, now, s.lim.MaxPendingPerDevice)
 	if err != nil {
 		return err
 	}

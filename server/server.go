@@ -40,37 +40,39 @@ const DefaultAddr = "127.0.0.1:7450"
 // Limits bound what one account and one request may do. Zero fields take
 // the defaults of DefaultLimits.
 type Limits struct {
-	MaxBodyBytes       int64         // JSON request bodies (default 4 MiB)
-	MaxEnvelopeBytes   int           // one message envelope (default 128 KiB)
-	MaxBatch           int           // envelopes per send (default 256)
-	MaxFetch           int           // messages per fetch or push frame (default 500)
-	ChunkBytes         int           // maximum blob chunk (default 1 MiB)
-	MaxBlobBytes       int64         // maximum blob size (default 256 MiB)
-	BlobQuotaBytes     int64         // blob bytes per account (default 2 GiB)
-	RatePerSecond      float64       // authenticated requests per account per second (default 1000)
-	RateBurst          int           // bucket size (default 2000)
-	RegisterPerMin     float64       // registrations per client IP per minute (default 30)
-	BundlesPerMin      float64       // prekey bundles an account may fetch per minute (default 600, burst the same)
-	AuthFailuresPerSec float64       // refused proofs per client IP per second before its requests are refused unchecked (default 20, burst 100)
-	ClockSkew          time.Duration // accepted proof timestamp skew (default 2 min)
+	MaxBodyBytes        int64         // JSON request bodies (default 4 MiB)
+	MaxEnvelopeBytes    int           // one message envelope (default 128 KiB)
+	MaxBatch            int           // envelopes per send (default 256)
+	MaxFetch            int           // messages per fetch or push frame (default 500)
+	MaxPendingPerDevice int           // unacknowledged messages one device mailbox may hold (default 100,000)
+	ChunkBytes          int           // maximum blob chunk (default 1 MiB)
+	MaxBlobBytes        int64         // maximum blob size (default 256 MiB)
+	BlobQuotaBytes      int64         // blob bytes per account (default 2 GiB)
+	RatePerSecond       float64       // authenticated requests per account per second (default 1000)
+	RateBurst           int           // bucket size (default 2000)
+	RegisterPerMin      float64       // registrations per client IP per minute (default 30)
+	BundlesPerMin       float64       // prekey bundles an account may fetch per minute (default 600, burst the same)
+	AuthFailuresPerSec  float64       // refused proofs per client IP per second before its requests are refused unchecked (default 20, burst 100)
+	ClockSkew           time.Duration // accepted proof timestamp skew (default 2 min)
 }
 
 // DefaultLimits returns the default limits.
 func DefaultLimits() Limits {
 	return Limits{
-		MaxBodyBytes:       4 << 20,
-		MaxEnvelopeBytes:   128 << 10,
-		MaxBatch:           256,
-		MaxFetch:           500,
-		ChunkBytes:         1 << 20,
-		MaxBlobBytes:       256 << 20,
-		BlobQuotaBytes:     2 << 30,
-		RatePerSecond:      1000,
-		RateBurst:          2000,
-		RegisterPerMin:     30,
-		BundlesPerMin:      600,
-		AuthFailuresPerSec: 20,
-		ClockSkew:          2 * time.Minute,
+		MaxBodyBytes:        4 << 20,
+		MaxEnvelopeBytes:    128 << 10,
+		MaxBatch:            256,
+		MaxFetch:            500,
+		MaxPendingPerDevice: 100_000,
+		ChunkBytes:          1 << 20,
+		MaxBlobBytes:        256 << 20,
+		BlobQuotaBytes:      2 << 30,
+		RatePerSecond:       1000,
+		RateBurst:           2000,
+		RegisterPerMin:      30,
+		BundlesPerMin:       600,
+		AuthFailuresPerSec:  20,
+		ClockSkew:           2 * time.Minute,
 	}
 }
 
@@ -87,6 +89,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxFetch <= 0 {
 		l.MaxFetch = d.MaxFetch
+	}
+	if l.MaxPendingPerDevice <= 0 {
+		l.MaxPendingPerDevice = d.MaxPendingPerDevice
 	}
 	if l.ChunkBytes <= 0 {
 		l.ChunkBytes = d.ChunkBytes

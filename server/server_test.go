@@ -496,6 +496,28 @@ func TestAuthFailureLimit(t *testing.T) {
 	}
 }
 
+func TestMailboxFull(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t, server.Config{OpenRegistration: true, Limits: server.Limits{MaxPendingPerDevice: 1}})
+	alice, bob := register(t, ts.URL, "alice", ""), register(t, ts.URL, "bob", "")
+	r, err := alice.Send(ctx, []api.OutgoingEnvelope{{To: "bob", Device: 1, Data: []byte("1")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = alice.Send(ctx, []api.OutgoingEnvelope{{To: "bob", Device: 1, Data: []byte("2")}})
+	wantAPIError(t, err, apiclient.ErrMailboxFull)
+	var e *apiclient.Error
+	if !errors.As(err, &e) || e.Status != http.StatusInsufficientStorage {
+		t.Fatalf("status: %v", err)
+	}
+	if _, err := bob.Ack(ctx, r.IDs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Send(ctx, []api.OutgoingEnvelope{{To: "bob", Device: 1, Data: []byte("2")}}); err != nil {
+		t.Fatalf("after ack: %v", err)
+	}
+}
+
 func TestBundleRateLimit(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t, server.Config{OpenRegistration: true, Limits: server.Limits{BundlesPerMin: 2}})

@@ -39,6 +39,9 @@ var (
 	// ErrConflict: the operation does not fit the object's state (for example a
 	// chunk upload to a finalized blob, or a finalize with missing chunks).
 	ErrConflict = errors.New("store: conflicting state")
+	// ErrMailboxFull: a recipient already holds the maximum number of
+	// unacknowledged messages.
+	ErrMailboxFull = errors.New("store: mailbox full")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("store: closed")
 )
@@ -175,9 +178,11 @@ type Prekeys interface {
 type Mailboxes interface {
 	// Enqueue durably stores a batch of envelopes from one sender, all or
 	// nothing, and returns their ids in order. ErrNotFound if a recipient
-	// device does not exist. Concurrent calls may be committed together
-	// (group commit) but each returns only once its batch is durable.
-	Enqueue(ctx context.Context, from Address, envs []Envelope, now time.Time) ([]Message, error)
+	// device does not exist; if maxPending > 0, ErrMailboxFull if a
+	// recipient would then hold more than maxPending unacknowledged
+	// messages. Concurrent calls may be committed together (group commit)
+	// but each returns only once its batch is durable.
+	Enqueue(ctx context.Context, from Address, envs []Envelope, now time.Time, maxPending int) ([]Message, error)
 	// Pending returns up to limit unacknowledged messages for the device with
 	// id > after, in id order.
 	Pending(ctx context.Context, to Address, after int64, limit int) ([]Message, error)

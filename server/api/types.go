@@ -23,6 +23,7 @@ const (
 	CodeRangeInvalid  = "range_invalid"  // 416: unsatisfiable byte range
 	CodeQuota         = "quota_exceeded" // 413: the account's blob quota is used up
 	CodeRateLimited   = "rate_limited"   // 429: slow down (see Retry-After)
+	CodeMailboxFull   = "mailbox_full"   // 507: a recipient holds too many unacknowledged messages
 	CodeInternal      = "internal"       // 500
 	CodeUnavailable   = "unavailable"    // 503: shutting down or store unusable
 	CodeMethod        = "method_not_allowed"

@@ -34,6 +34,7 @@ var (
 	ErrTooLarge      = errors.New("apiclient: too large")
 	ErrQuota         = errors.New("apiclient: quota exceeded")
 	ErrRateLimited   = errors.New("apiclient: rate limited")
+	ErrMailboxFull   = errors.New("apiclient: recipient mailbox full")
 	ErrInvalidInvite = errors.New("apiclient: invalid invite")
 	ErrBadRequest    = errors.New("apiclient: bad request")
 	ErrUnavailable   = errors.New("apiclient: server unavailable")
@@ -67,6 +68,8 @@ func (e *Error) Is(target error) bool {
 		return e.Code == api.CodeQuota
 	case ErrRateLimited:
 		return e.Code == api.CodeRateLimited
+	case ErrMailboxFull:
+		return e.Code == api.CodeMailboxFull
 	case ErrInvalidInvite:
 		return e.Code == api.CodeInvalidInvite
 	case ErrBadRequest:

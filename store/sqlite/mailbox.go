@@ -11,26 +11,38 @@ import (
 
 // Enqueue implements store.Mailboxes. The batch is one operation of a group
 // commit: it is all or nothing and returns once fsync'd.
-func (s *Store) Enqueue(ctx context.Context, from store.Address, envs []store.Envelope, now time.Time) ([]store.Message, error) {
+func (s *Store) Enqueue(ctx context.Context, from store.Address, envs []store.Envelope, now time.Time, maxPending int) ([]store.Message, error) {
 	out := make([]store.Message, len(envs))
 	for i, e := range envs {
 		out[i] = store.Message{From: from, To: e.To, Data: clone(e.Data), ReceivedAt: fromMicros(micros(now))}
 	}
 	err := s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
-		known := make(map[store.Address]bool, 1)
+		added := make(map[store.Address]int, 1)
 		for i := range out {
 			m := &out[i]
-			if !known[m.To] {
+			if added[m.To] == 0 {
 				if err := deviceExists(ctx, tx, m.To); err != nil {
 					return fmt.Errorf("sqlite: enqueue: %w", err)
 				}
-				known[m.To] = true
 			}
+			added[m.To]++
 			err := tx.QueryRowContext(ctx, `INSERT INTO messages (to_user, to_device, from_user, from_device, data, received_at)
 				VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 				m.To.User, int64(m.To.Device), from.User, int64(from.Device), nonNil(m.Data), micros(now)).Scan(&m.ID)
 			if err != nil {
 				return fmt.Errorf("sqlite: enqueue: %w", err)
+			}
+		}
+		for to, k := range added {
+			var n int
+			err := tx.QueryRowContext(ctx, `INSERT INTO mailbox_counts (user, device, n) VALUES (?, ?, ?)
+				ON CONFLICT (user, device) DO UPDATE SET n = n + excluded.n RETURNING n`,
+				to.User, int64(to.Device), k).Scan(&n)
+			if err != nil {
+				return fmt.Errorf("sqlite: enqueue: count: %w", err)
+			}
+			if maxPending > 0 && n > maxPending {
+				return fmt.Errorf("sqlite: enqueue: %s/%d holds %d messages: %w", to.User, to.Device, maxPending, store.ErrMailboxFull)
 			}
 		}
 		return nil
@@ -93,6 +105,12 @@ func (s *Store) Ack(ctx context.Context, to store.Address, ids []int64) (int, er
 			}
 			k, _ := res.RowsAffected()
 			n += int(k)
+		}
+		if n > 0 {
+			if _, err := tx.ExecContext(ctx, "UPDATE mailbox_counts SET n = max(0, n - ?) WHERE user = ? AND device = ?",
+				n, to.User, int64(to.Device)); err != nil {
+				return fmt.Errorf("sqlite: ack %s/%d: count: %w", to.User, to.Device, err)
+			}
 		}
 		return nil
 	})

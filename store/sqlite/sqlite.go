@@ -101,9 +101,21 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite: open %s: journal mode is %q, want wal", path, mode)
 	}
+	var hadCounts int
+	if err := wdb.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'mailbox_counts'").Scan(&hadCounts); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("sqlite: inspect schema: %w", err)
+	}
 	if _, err := wdb.ExecContext(ctx, schema); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite: create schema: %w", err)
+	}
+	if hadCounts == 0 { // database from before mailbox counts: count what is there
+		if _, err := wdb.ExecContext(ctx, `INSERT OR REPLACE INTO mailbox_counts (user, device, n)
+			SELECT to_user, to_device, count(*) FROM messages GROUP BY to_user, to_device`); err != nil {
+			wdb.Close()
+			return nil, fmt.Errorf("sqlite: count mailboxes: %w", err)
+		}
 	}
 	rdb, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
@@ -193,6 +205,12 @@ CREATE TABLE IF NOT EXISTS messages (
 	received_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_to ON messages (to_user, to_device, id);
+CREATE TABLE IF NOT EXISTS mailbox_counts (
+	user TEXT NOT NULL,
+	device INTEGER NOT NULL,
+	n INTEGER NOT NULL,
+	PRIMARY KEY (user, device)
+);
 CREATE TABLE IF NOT EXISTS blobs (
 	id TEXT PRIMARY KEY,
 	owner TEXT NOT NULL,

@@ -39,7 +39,7 @@ func TestReopenKeepsDataAndNonces(t *testing.T) {
 		t.Fatal(err)
 	}
 	to := store.Address{User: "alice", Device: 1}
-	if _, err := s.Enqueue(ctx, to, []store.Envelope{{To: to, Data: []byte("x")}}, now); err != nil {
+	if _, err := s.Enqueue(ctx, to, []store.Envelope{{To: to, Data: []byte("x")}}, now, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.UseNonce(ctx, "alice/1", []byte("n"), now, now.Add(time.Minute)); err != nil {
@@ -51,7 +51,7 @@ func TestReopenKeepsDataAndNonces(t *testing.T) {
 	if err := s.Ping(ctx); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("Ping after Close = %v", err)
 	}
-	if _, err := s.Enqueue(ctx, to, nil, now); !errors.Is(err, store.ErrClosed) {
+	if _, err := s.Enqueue(ctx, to, nil, now, 0); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("Enqueue after Close = %v", err)
 	}
 	s = open(t, dir)
@@ -106,7 +106,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 				go func() {
 					defer wg.Done()
 					for next.Add(1) <= int64(b.N) {
-						if _, err := s.Enqueue(ctx, to, []store.Envelope{{To: to, Data: payload}}, now); err != nil {
+						if _, err := s.Enqueue(ctx, to, []store.Envelope{{To: to, Data: payload}}, now, 0); err != nil {
 							b.Error(err)
 							return
 						}
@@ -135,7 +135,7 @@ func TestBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	to := store.Address{User: "alice", Device: 1}
-	if _, err := s.Enqueue(ctx, to, []store.Envelope{{To: to, Data: []byte("kept")}}, now); err != nil {
+	if _, err := s.Enqueue(ctx, to, []store.Envelope{{To: to, Data: []byte("kept")}}, now, 0); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -147,7 +147,7 @@ func TestBackup(t *testing.T) {
 		t.Fatal("backup overwrote an existing file")
 	}
 	// The live store keeps working; the copy opens and has the data.
-	if _, err := s.Enqueue(ctx, to, []store.Envelope{{To: to, Data: []byte("later")}}, now); err != nil {
+	if _, err := s.Enqueue(ctx, to, []store.Envelope{{To: to, Data: []byte("later")}}, now, 0); err != nil {
 		t.Fatal(err)
 	}
 	c := open(t, dir)

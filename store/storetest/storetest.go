@@ -29,6 +29,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"PrekeysConcurrent", testPrekeysConcurrent},
 		{"Mailbox", testMailbox},
 		{"MailboxConcurrent", testMailboxConcurrent},
+		{"MailboxFull", testMailboxFull},
 		{"Blobs", testBlobs},
 		{"BlobQuota", testBlobQuota},
 		{"Nonces", testNonces},
@@ -124,7 +125,7 @@ func testDevices(t *testing.T, s store.Store) {
 
 	// Removing a device removes its mailbox.
 	bob := newUser(t, s, "bob")
-	_, err = s.Enqueue(ctx, bob, []store.Envelope{{To: store.Address{User: "alice", Device: 7}, Data: []byte("x")}}, epoch)
+	_, err = s.Enqueue(ctx, bob, []store.Envelope{{To: store.Address{User: "alice", Device: 7}, Data: []byte("x")}}, epoch, 0)
 	must(t, err)
 	must(t, s.RemoveDevice(ctx, "alice", 7))
 	wantErr(t, s.RemoveDevice(ctx, "alice", 7), store.ErrNotFound)
@@ -245,12 +246,12 @@ func testPrekeysConcurrent(t *testing.T, s store.Store) {
 func testMailbox(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	alice, bob := newUser(t, s, "alice"), newUser(t, s, "bob")
-	_, err := s.Enqueue(ctx, alice, []store.Envelope{{To: bob, Data: []byte("a")}, {To: store.Address{User: "bob", Device: 9}, Data: []byte("b")}}, epoch)
+	_, err := s.Enqueue(ctx, alice, []store.Envelope{{To: bob, Data: []byte("a")}, {To: store.Address{User: "bob", Device: 9}, Data: []byte("b")}}, epoch, 0)
 	wantErr(t, err, store.ErrNotFound)
 	if msgs, _ := s.Pending(ctx, bob, 0, 10); len(msgs) != 0 {
 		t.Fatalf("partial batch stored: %d messages", len(msgs))
 	}
-	sent, err := s.Enqueue(ctx, alice, []store.Envelope{{To: bob, Data: []byte("m1")}, {To: bob, Data: []byte("m2")}, {To: alice, Data: []byte("self")}}, epoch)
+	sent, err := s.Enqueue(ctx, alice, []store.Envelope{{To: bob, Data: []byte("m1")}, {To: bob, Data: []byte("m2")}, {To: alice, Data: []byte("self")}}, epoch, 0)
 	must(t, err)
 	if len(sent) != 3 || !(sent[0].ID < sent[1].ID) || sent[0].From != alice || !sent[0].ReceivedAt.Equal(epoch) {
 		t.Fatalf("sent = %+v", sent)
@@ -290,7 +291,7 @@ func testMailbox(t *testing.T, s store.Store) {
 	last := msgs[0].ID
 	_, err = s.Ack(ctx, bob, []int64{last})
 	must(t, err)
-	again, err := s.Enqueue(ctx, alice, []store.Envelope{{To: bob, Data: []byte("m3")}}, epoch)
+	again, err := s.Enqueue(ctx, alice, []store.Envelope{{To: bob, Data: []byte("m3")}}, epoch, 0)
 	must(t, err)
 	if again[0].ID <= last {
 		t.Fatalf("id %d reused (last %d)", again[0].ID, last)
@@ -308,7 +309,7 @@ func testMailboxConcurrent(t *testing.T, s store.Store) {
 		go func() {
 			defer wg.Done()
 			for j := range each {
-				if _, err := s.Enqueue(ctx, from, []store.Envelope{{To: bob, Data: []byte(fmt.Sprint(i, "/", j))}}, epoch); err != nil {
+				if _, err := s.Enqueue(ctx, from, []store.Envelope{{To: bob, Data: []byte(fmt.Sprint(i, "/", j))}}, epoch, 0); err != nil {
 					t.Error(err)
 					return
 				}
@@ -331,4 +332,29 @@ func testMailboxConcurrent(t *testing.T, s store.Store) {
 	if len(seen) != senders*each {
 		t.Fatalf("duplicates: %d distinct", len(seen))
 	}
+}
+
+func testMailboxFull(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	alice, bob := newUser(t, s, "alice"), newUser(t, s, "bob")
+	env := func(to store.Address, d string) store.Envelope { return store.Envelope{To: to, Data: []byte(d)} }
+	sent, err := s.Enqueue(ctx, alice, []store.Envelope{env(bob, "1"), env(bob, "2")}, epoch, 2)
+	must(t, err)
+	_, err = s.Enqueue(ctx, alice, []store.Envelope{env(bob, "3")}, epoch, 2)
+	wantErr(t, err, store.ErrMailboxFull)
+	// All or nothing: the message to alice is not stored either.
+	_, err = s.Enqueue(ctx, bob, []store.Envelope{env(alice, "a"), env(bob, "4")}, epoch, 2)
+	wantErr(t, err, store.ErrMailboxFull)
+	if msgs, _ := s.Pending(ctx, alice, 0, 10); len(msgs) != 0 {
+		t.Fatalf("partial batch stored: %d messages", len(msgs))
+	}
+	// No limit, or room made by an ack.
+	_, err = s.Enqueue(ctx, alice, []store.Envelope{env(bob, "3")}, epoch, 0)
+	must(t, err)
+	_, err = s.Ack(ctx, bob, []int64{sent[0].ID, sent[1].ID})
+	must(t, err)
+	_, err = s.Enqueue(ctx, alice, []store.Envelope{env(bob, "4")}, epoch, 2)
+	must(t, err)
+	_, err = s.Enqueue(ctx, alice, []store.Envelope{env(bob, "5")}, epoch, 2)
+	wantErr(t, err, store.ErrMailboxFull)
 }
