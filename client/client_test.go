@@ -17,6 +17,9 @@ import (
 
 var fastVault = vault.Params{Time: 1, Memory: 64, Threads: 1}
 
+// testConfig lets one test register a 64-member room from one address.
+var testConfig = server.Config{OpenRegistration: true, Limits: server.Limits{RegisterPerMin: 6000}}
+
 type env struct {
 	t   *testing.T
 	srv *localserver.Server
@@ -26,7 +29,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	dir := t.TempDir()
-	srv, err := localserver.Start(context.Background(), filepath.Join(dir, "server"), "127.0.0.1:0", server.Config{OpenRegistration: true}, nil)
+	srv, err := localserver.Start(context.Background(), filepath.Join(dir, "server"), "127.0.0.1:0", testConfig, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +141,7 @@ func TestExactlyOnceAcrossRestartAndRedelivery(t *testing.T) {
 	if err := e.srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := localserver.Start(ctx, dir, url[len("http://"):], server.Config{OpenRegistration: true}, nil)
+	srv, err := localserver.Start(ctx, dir, url[len("http://"):], testConfig, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,8 +19,10 @@ const (
 	// RoomStateLabel domain-separates the creator's signature on a room state.
 	RoomStateLabel = "backchannel room state v1"
 	payloadVersion = 1
-	// MaxTextBytes bounds one message's text.
-	MaxTextBytes = 256 << 10
+	// MaxTextBytes bounds one message's text, so that the marked copy, its
+	// transcript entry and the envelope stay within the server's default
+	// 128 KiB envelope limit; longer texts are shared as documents.
+	MaxTextBytes = 48 << 10
 )
 
 // Room modes and marking policies (chosen at creation, fixed).
@@ -124,7 +126,9 @@ func decodePayload(b []byte) (*payload, error) {
 	}
 	switch p.Kind {
 	case KindText:
-		if len(p.Text) > MaxTextBytes {
+		// A marked copy is longer than the original: invisible marks add up
+		// to three bytes per word gap.
+		if len(p.Text) > 2*MaxTextBytes {
 			return nil, fmt.Errorf("%w: text too long", ErrBadPayload)
 		}
 		if p.Record == nil || len(p.CopySalt) != copySaltSize {
