@@ -16,8 +16,8 @@ import (
 	"backchannel/vault"
 )
 
-// Labels of the per-recipient copy commitments, as in docs/transcript.md
-// section "Marked copies".
+// Labels of the per-recipient copy commitments, as in docs/protocol.md
+// section 13 "Rooms, marked copies and the transcript".
 const (
 	CopyCommitmentLabel = "backchannel copy commitment v1"
 	ManifestHeader      = "backchannel copies v1\n"
