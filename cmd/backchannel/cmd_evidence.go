@@ -236,10 +236,9 @@ Otherwise the verdict is "inconclusive", with an estimate of the text still need
 	return cmd
 }
 
-func newEvalCmd() *cobra.Command {
+func newEvalCmd(g *globals) *cobra.Command {
 	ev := &cobra.Command{Use: "eval", Short: "Evaluation harnesses"}
 	var cfg eval.Config
-	var asJSON bool
 	trace := &cobra.Command{
 		Use:   "trace",
 		Short: "Simulate leaks over real prose and report identification and false-accusation rates",
@@ -251,7 +250,7 @@ func newEvalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
+			if g.json {
 				return printJSON(cmd.OutOrStdout(), tab)
 			}
 			fmt.Fprint(cmd.OutOrStdout(), tab.Markdown())
@@ -262,7 +261,6 @@ func newEvalCmd() *cobra.Command {
 	trace.Flags().IntVar(&cfg.Trials, "trials", 0, "trials per condition (default 40)")
 	trace.Flags().Uint64Var(&cfg.Seed, "seed", 1, "simulator seed")
 	trace.Flags().BoolVar(&cfg.Quick, "quick", false, "a small grid (seconds, not minutes)")
-	trace.Flags().BoolVar(&asJSON, "json", false, "print the table as JSON")
 	ev.AddCommand(trace)
 	return ev
 }

@@ -91,7 +91,7 @@ its passphrase comes from $BACKCHANNEL_PASSPHRASE or a prompt on a terminal.`,
 		newVerifyCmd(g),
 		newTranscriptCmd(g),
 		newTraceCmd(g),
-		newEvalCmd(),
+		newEvalCmd(g),
 		newBenchCmd(g),
 	)
 	return root
