@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 	"unicode"
@@ -50,19 +48,7 @@ const docIDPrefix = 8
 // Share shares the file at path with a room under the file's base name. See
 // ShareReader.
 func (c *Client) Share(ctx context.Context, roomRef, path string) (*Message, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("%s is a directory; share a file", path)
-	}
-	return c.ShareReader(ctx, roomRef, filepath.Base(path), f)
+	return c.shareFile(ctx, roomRef, path)
 }
 
 // ShareReader encrypts everything read from r and uploads it as it is

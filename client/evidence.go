@@ -203,14 +203,20 @@ func (c *Client) Trace(ctx context.Context, roomRef string, leakText string, eps
 			return nil, err
 		}
 		for _, m := range msgs {
-			if m.Kind != KindText || m.Sender != c.prof.User || len(m.Recipients) == 0 {
+			if m.Sender != c.prof.User || len(m.Recipients) == 0 || (m.Kind != KindText && m.Kind != KindDoc) {
 				continue
 			}
 			p, err := canary.ParsePolicy(m.Marking)
 			if err != nil {
 				return nil, err
 			}
-			sent = append(sent, canary.Message{ID: m.ID, Text: m.Text, Recipients: m.Recipients, Policy: p})
+			text := m.Text
+			if m.Kind == KindDoc {
+				if text, err = c.sentDocText(ctx, m.ID); err != nil {
+					return nil, fmt.Errorf("the original of document %s: %w", m.ID, err)
+				}
+			}
+			sent = append(sent, canary.Message{ID: m.ID, Text: text, Recipients: m.Recipients, Policy: p})
 		}
 	}
 	if len(sent) == 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -168,5 +169,39 @@ func TestExportVerifiesOfflineAndExposesTampering(t *testing.T) {
 	}
 	if _, err := client.VerifyExport([]byte("not json")); err == nil {
 		t.Fatal("garbage accepted as an export")
+	}
+}
+
+func TestTextDocumentsAreMarkedAndTraced(t *testing.T) {
+	ctx, a, b, c := evidenceRoom(t)
+	path := t.TempDir() + "/annex.md"
+	doc := "# Monitoring annex\n\n" + strings.Repeat("The monitors don't report to either capital before the other one; they report to both at the same time. ", 4)
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Share(ctx, "talks", path); err != nil {
+		t.Fatal(err)
+	}
+	sync(t, b, c)
+	var copies []string
+	for _, cl := range []*client.Client{b, c} {
+		var buf bytes.Buffer
+		if _, err := cl.GetDoc(ctx, "talks", "annex.md", &buf); err != nil {
+			t.Fatal(err)
+		}
+		if canary.Canonicalize(buf.String()) != canary.Canonicalize(doc) {
+			t.Fatalf("%s's copy changed the document's meaning", cl.User())
+		}
+		copies = append(copies, buf.String())
+	}
+	if copies[0] == copies[1] {
+		t.Fatal("bob and carol received identical copies of a text document")
+	}
+	res, err := a.Trace(ctx, "talks", copies[1], 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != canary.Identified || res.Suspects[0].Member != "carol" {
+		t.Fatalf("leaked document: %s %+v", res.Verdict, res.Suspects)
 	}
 }

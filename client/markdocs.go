@@ -1,0 +1,148 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"backchannel/canary"
+	"backchannel/vault"
+)
+
+// MaxMarkedDoc bounds the text documents (.txt, .md) that are marked per
+// recipient like messages; larger ones are shared unmarked.
+const MaxMarkedDoc = 1 << 20
+
+// markable reports whether a document is text the canary can mark.
+func markable(name string, size int64) bool {
+	ext := strings.ToLower(filepath.Ext(name))
+	return (ext == ".txt" || ext == ".md" || ext == ".markdown") && size <= MaxMarkedDoc
+}
+
+// shareFile shares a file: text documents get a marked copy per recipient
+// (each its own encrypted blob), anything else one blob for everyone.
+func (c *Client) shareFile(ctx context.Context, roomRef, path string) (*Message, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory; share a file", path)
+	}
+	name := filepath.Base(path)
+	if markable(name, st.Size()) {
+		b, err := io.ReadAll(io.LimitReader(f, MaxMarkedDoc+1))
+		if err != nil {
+			return nil, err
+		}
+		if utf8.Valid(b) {
+			return c.ShareText(ctx, roomRef, name, string(b))
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+	}
+	return c.ShareReader(ctx, roomRef, name, f)
+}
+
+// ShareText shares a text document marked per recipient under the room's
+// marking policy, exactly as a message would be: each recipient's copy is a
+// separate blob under its own key, so no member can read another's copy,
+// and trace covers the document. The original is kept in this user's vault.
+func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Message, error) {
+	if err := checkDocName(name); err != nil {
+		return nil, err
+	}
+	if len(text) > MaxMarkedDoc {
+		return nil, fmt.Errorf("text document of %d bytes; marked documents are at most %d", len(text), MaxMarkedDoc)
+	}
+	room, _, err := c.prepareShare(ctx, roomRef)
+	if err != nil {
+		return nil, err
+	}
+	policy, err := canary.ParsePolicy(room.State.Marking)
+	if err != nil {
+		return nil, err
+	}
+	id := newID()
+	var recipients []string
+	for _, u := range room.State.Members {
+		if u != c.prof.User {
+			recipients = append(recipients, u)
+		}
+	}
+	copies, err := canary.MarkEach(c.prof.MarkingKey, id, text, policy, recipients)
+	if err != nil {
+		return nil, fmt.Errorf("mark document: %w", err)
+	}
+	refs := map[string]*DocRef{}
+	upload := func(user, content string) error {
+		key := make([]byte, 32)
+		if err := c.src.Bytes(key); err != nil {
+			return err
+		}
+		ref, err := c.uploadSealed(ctx, key, strings.NewReader(content))
+		if err != nil {
+			return fmt.Errorf("share %s: %w", name, err)
+		}
+		ref.Name = name
+		refs[user] = ref
+		return nil
+	}
+	if err := upload(c.prof.User, text); err != nil {
+		return nil, err
+	}
+	for i, u := range recipients {
+		if err := upload(u, copies[i]); err != nil {
+			return nil, err
+		}
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := &payload{V: payloadVersion, Kind: KindDoc, ID: id, Room: room.State.ID, SentAt: c.opts.Now().UTC()}
+	own := refs[c.prof.User]
+	m := Message{ID: id, Room: p.Room, Sender: c.prof.User, SentAt: p.SentAt, Kind: KindDoc, Doc: own,
+		Text: fmt.Sprintf("shared %s (%d bytes)", name, own.Size), ReceivedAt: p.SentAt,
+		Recipients: recipients, Marking: policy.String()}
+	encode := func(u string) ([]byte, error) {
+		ref, ok := refs[u]
+		if !ok {
+			return nil, fmt.Errorf("%s joined while the document was being shared; share it again", u)
+		}
+		q := *p
+		q.Doc = ref
+		return json.Marshal(&q)
+	}
+	err = c.fanOut(ctx, encode, room.State.Members, func(ctx context.Context, tx *vault.Tx) error {
+		if err := tx.Put(ctx, docTextName(id), []byte(text)); err != nil {
+			return err
+		}
+		return appendMessage(ctx, tx, m)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+func docTextName(id string) string { return "doctext/" + id }
+
+// sentDocText returns the original of a marked document this user shared.
+func (c *Client) sentDocText(ctx context.Context, id string) (string, error) {
+	b, err := c.v.Get(ctx, docTextName(id))
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
