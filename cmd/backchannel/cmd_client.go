@@ -84,12 +84,7 @@ func newRoomCmd(g *globals) *cobra.Command {
 		Use:   "list",
 		Short: "List your rooms",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			rooms, err := c.Rooms(cmd.Context())
 			if err != nil {
 				return err
@@ -108,19 +103,14 @@ func newRoomCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s  %-20s %-9s marking=%-11s %s%s\n", r.State.ID[:12], r.State.Name, r.State.Mode, r.State.Marking, strings.Join(r.State.Members, ","), status)
 			}
 			return nil
-		},
+		}),
 	}
 	member := func(use, short string, do func(c *client.Client, cmd *cobra.Command, room, user string) error) *cobra.Command {
 		return &cobra.Command{
 			Use: use, Short: short, Args: cobra.ExactArgs(2),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				c, err := g.open(cmd.Context())
-				if err != nil {
-					return err
-				}
-				defer c.Close()
+			RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 				return do(c, cmd, args[0], args[1])
-			},
+			}),
 		}
 	}
 	add := member("add ROOM USER", "Add a member (creator only)", func(c *client.Client, cmd *cobra.Command, room, user string) error {
@@ -131,14 +121,9 @@ func newRoomCmd(g *globals) *cobra.Command {
 	})
 	leave := &cobra.Command{
 		Use: "leave ROOM", Short: "Leave a room", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			return c.Leave(cmd.Context(), args[0])
-		},
+		}),
 	}
 	room.AddCommand(create, list, add, remove, leave)
 	return room
@@ -201,12 +186,7 @@ func newSyncCmd(g *globals) *cobra.Command {
 		Use:   "sync",
 		Short: "Fetch, decrypt and store new messages (--follow to keep listening)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			rep, err := c.Sync(cmd.Context())
 			if err != nil {
 				return err
@@ -220,7 +200,7 @@ func newSyncCmd(g *globals) *cobra.Command {
 				return nil
 			}
 			return err
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&follow, "follow", false, "stay connected and handle messages as they arrive")
 	return cmd
@@ -247,12 +227,7 @@ func newReadCmd(g *globals) *cobra.Command {
 		Use:   "read ROOM",
 		Short: "Show a room's messages (syncs first unless --no-sync)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			if !noSync {
 				if rep, err := c.Sync(cmd.Context()); err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "warning: could not sync, showing stored messages:", err)
@@ -297,7 +272,7 @@ func newReadCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(w, "%s  %s: %s\n", t, m.Sender, m.Text)
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&noSync, "no-sync", false, "show stored messages without contacting the server")
 	return cmd
@@ -310,12 +285,7 @@ func newKeysCmd(g *globals) *cobra.Command {
 		Use:   "verify NAME",
 		Short: "Show the safety number to compare with NAME out of band (--confirm once it matches)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			n, err := c.SafetyNumber(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -330,7 +300,7 @@ func newKeysCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Safety number with %s (read it aloud to each other; it must match):\n\n%s\n", args[0], identity.FormatSafetyNumber(n))
 			return nil
-		},
+		}),
 	}
 	verify.Flags().BoolVar(&confirm, "confirm", false, "record that you compared the number and it matched")
 	keys.AddCommand(verify)
@@ -342,12 +312,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Use:   "status",
 		Short: "Show the profile, the server and the rooms",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			st, err := c.Status(cmd.Context())
 			if err != nil {
 				return err
@@ -361,6 +326,6 @@ func newStatusCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "user:    %s\nserver:  %s (%s)\nrooms:   %d\nchecked: %s\n", st.User, st.Server, reach, st.Rooms, time.Now().Format(time.RFC3339))
 			return nil
-		},
+		}),
 	}
 }

@@ -118,12 +118,7 @@ func newDocsCmd(g *globals) *cobra.Command {
 		Example: `  backchannel docs ceasefire
   backchannel docs get ceasefire draft-2.pdf -o ~/Downloads/`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			if !noSync {
 				syncQuietly(cmd, c)
 			}
@@ -147,7 +142,7 @@ func newDocsCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(w, "%s  %-30s %9s  %-12s %s\n", m.ID[:12], m.Doc.Name, humanSize(m.Doc.Size), m.Sender, m.SentAt.Local().Format("2006-01-02 15:04"))
 			}
 			return nil
-		},
+		}),
 	}
 	docs.PersistentFlags().BoolVar(&noSync, "no-sync", false, "use stored messages without contacting the server first")
 	docs.AddCommand(newDocsGetCmd(g, &noSync))
@@ -170,12 +165,7 @@ behind. The destination is -o PATH (a directory: the document's name in it;
 non-zero exit code), by default the document's name in the current directory.
 An existing file is not overwritten without --force.`,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			if !*noSync {
 				syncQuietly(cmd, c)
 			}
@@ -206,7 +196,7 @@ An existing file is not overwritten without --force.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Saved %s (%s, from %s) to %s; SHA-256 verified.\n", m.Doc.Name, humanSize(m.Doc.Size), m.Sender, dst)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "where to write it: a file, a directory, or - for stdout (default: its name in the current directory)")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")

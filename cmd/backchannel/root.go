@@ -155,6 +155,19 @@ func (g *globals) open(ctx context.Context) (*client.Client, error) {
 	return c, err
 }
 
+// withClient wraps a command body that needs the open profile, closing it
+// afterwards.
+func (g *globals) withClient(body func(cmd *cobra.Command, args []string, c *client.Client) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := g.open(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return body(cmd, args, c)
+	}
+}
+
 // printJSON writes v as indented JSON.
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
