@@ -262,3 +262,22 @@ func TestFullShape(t *testing.T) {
 		}
 	}
 }
+
+func TestBadConfig(t *testing.T) {
+	ctx := context.Background()
+	for _, cfg := range []RelayConfig{
+		{Name: "no-senders", Readers: 1, Messages: 1, Size: 256},
+		{Name: "more-readers", Senders: 1, Readers: 2, Messages: 1, Size: 256},
+		{Name: "tiny-size", Senders: 1, Readers: 1, Messages: 1, Size: MinSize - 1},
+	} {
+		if _, err := RunRelay(ctx, cfg, t.TempDir(), nil); err == nil {
+			t.Errorf("%s: accepted", cfg.Name)
+		}
+	}
+	if _, err := RunIdle(ctx, IdleConfig{}, t.TempDir(), nil); err == nil {
+		t.Error("idle run with no connections accepted")
+	}
+	if _, err := RunIdle(ctx, IdleConfig{Conns: 1, ClientCommand: []string{"/nonexistent/loadtest-child"}}, t.TempDir(), nil); err == nil {
+		t.Error("idle run with a missing client command succeeded")
+	}
+}

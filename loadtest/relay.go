@@ -158,10 +158,10 @@ func runRelay(ctx context.Context, cfg RelayConfig, dataDir string, rep *reporte
 	defer closeIdle()
 
 	r := &relay{cfg: cfg, rep: rep, res: res}
+	defer r.stopReaders() // before the server stops
 	if err := r.setup(ctx, in.URL, hc); err != nil {
 		return nil, err
 	}
-	defer r.stopReaders()
 	res.SetupSeconds = time.Since(setupStart).Seconds()
 
 	res.MemLoaded = sampleMem(true)
