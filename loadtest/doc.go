@@ -19,7 +19,7 @@
 //     reader's bundle from the server, runs PQXDH and keeps a Double Ratchet
 //     session (package session). Every message is encrypted by its sender's
 //     session and decrypted by its reader, which receives over the WebSocket
-//     push stream and acknowledges over HTTP.
+//     push stream and acknowledges on it.
 //   - Before measuring, each sender completes its handshake with one round
 //     trip (a prekey message and the reader's reply), as members of a new
 //     room do; those messages are not measured.
@@ -28,8 +28,11 @@
 //     Readers de-duplicate by server id and check that every (sender,
 //     sequence) arrives exactly once with exactly the bytes sent.
 //   - Memory figures are the Go runtime's for the whole process, which
-//     holds the server and the load clients; the idle-connection run keeps
-//     client ends as bare sockets and subtracts an estimate of their cost.
+//     holds the server and the relay runs' load clients. The idle-connection
+//     run keeps the client ends in a child process when
+//     IdleConfig.ClientCommand is set (that program must call
+//     IdleClientMain when IdleClientEnv is set), else in this process as
+//     bare sockets whose estimated cost is subtracted.
 //   - Anything that blocks takes a context; runs are bounded by timeouts.
 //
 // Use Run with DefaultConfig (or a Config of your own) for the whole
