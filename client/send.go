@@ -152,7 +152,8 @@ func (c *Client) fanOut(ctx context.Context, encode func(user string) ([]byte, e
 	}
 	for len(envs) > 0 {
 		n := min(len(envs), sendBatch)
-		if _, err := c.api.Send(ctx, envs[:n]); err != nil {
+		batch := envs[:n]
+		if err := retry(ctx, func() error { _, err := c.api.Send(ctx, batch); return err }); err != nil {
 			return fmt.Errorf("%w: %v", ErrNotDelivered, err)
 		}
 		envs = envs[n:]

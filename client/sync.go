@@ -54,7 +54,8 @@ func (c *Client) Sync(ctx context.Context) (*SyncReport, error) {
 func (c *Client) syncPass(ctx context.Context, rep *SyncReport) (progress bool, held int, err error) {
 	var after int64
 	for {
-		resp, err := c.api.Fetch(ctx, after, fetchPage)
+		var resp api.FetchResponse
+		err := retry(ctx, func() (err error) { resp, err = c.api.Fetch(ctx, after, fetchPage); return err })
 		if err != nil {
 			return progress, held, fmt.Errorf("fetch messages from %s: %w", c.prof.Server, err)
 		}
@@ -73,7 +74,7 @@ func (c *Client) syncPass(ctx context.Context, rep *SyncReport) (progress bool, 
 			}
 		}
 		if len(acks) > 0 {
-			if _, err := c.api.Ack(ctx, acks); err != nil {
+			if err := retry(ctx, func() error { _, err := c.api.Ack(ctx, acks); return err }); err != nil {
 				return progress, held, fmt.Errorf("acknowledge: %w", err)
 			}
 		}
