@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -176,12 +177,33 @@ func (c *Client) sendDoc(ctx context.Context, roomID string, ref *DocRef) (*Mess
 		return nil, fmt.Errorf("%w %q", ErrNotMember, r.State.Name)
 	}
 	p := &payload{V: payloadVersion, Kind: KindDoc, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC(), Doc: ref}
+	copyOf := map[string]string{}
+	for _, u := range r.State.Members {
+		copyOf[u] = docCopyText(ref)
+	}
+	rec, salts, err := c.commitCopies(ctx, r, copyOf, p.SentAt)
+	if err != nil {
+		return nil, err
+	}
+	p.Record = rec
 	m := Message{ID: p.ID, Room: p.Room, Sender: c.prof.User, SentAt: p.SentAt, Kind: KindDoc, Doc: ref,
-		Text: fmt.Sprintf("shared %s (%d bytes)", ref.Name, ref.Size), ReceivedAt: p.SentAt}
-	err = c.fanOut(ctx, same(p), r.State.Members, func(ctx context.Context, tx *vault.Tx) error {
+		Text: fmt.Sprintf("shared %s (%d bytes)", ref.Name, ref.Size), ReceivedAt: p.SentAt,
+		Entry: rec.hash(), CopySalt: salts[c.prof.User]}
+	encode := func(u string) ([]byte, error) {
+		q := *p
+		q.CopySalt = salts[u]
+		return json.Marshal(&q)
+	}
+	err = c.fanOut(ctx, encode, r.State.Members, func(ctx context.Context, tx *vault.Tx) error {
+		if err := storeRecord(ctx, tx, p.Room, rec); err != nil {
+			return err
+		}
 		return appendMessage(ctx, tx, m)
 	})
 	if err != nil {
+		if !errors.Is(err, ErrNotDelivered) {
+			delete(c.logs, r.State.ID)
+		}
 		return nil, err
 	}
 	return &m, nil

@@ -54,7 +54,7 @@ func (c *Client) ExportTranscript(ctx context.Context, roomRef string, from, to 
 		return nil, err
 	}
 	selected := func(m Message) bool {
-		if m.Kind != KindText || m.Entry == "" {
+		if (m.Kind != KindText && m.Kind != KindDoc) || m.Entry == "" {
 			return false
 		}
 		if !from.IsZero() && m.SentAt.Before(from) || !to.IsZero() && m.SentAt.After(to) {
@@ -74,8 +74,12 @@ func (c *Client) ExportTranscript(ctx context.Context, roomRef string, from, to 
 	var copies []ExportedCopy
 	for _, m := range msgs {
 		if selected(m) {
+			text := m.Text
+			if m.Kind == KindDoc {
+				text = docCopyText(m.Doc) // documents are disclosed by name, size and hash
+			}
 			entries = append(entries, m.Entry)
-			copies = append(copies, ExportedCopy{MessageID: m.ID, Entry: m.Entry, Sender: m.Sender, SentAt: m.SentAt, Recipient: c.prof.User, Salt: m.CopySalt, Text: m.Text})
+			copies = append(copies, ExportedCopy{MessageID: m.ID, Entry: m.Entry, Sender: m.Sender, SentAt: m.SentAt, Recipient: c.prof.User, Salt: m.CopySalt, Text: text})
 		}
 	}
 	if len(only) > 0 && len(entries) == 0 {

@@ -109,7 +109,11 @@ func TestVerifyLeakFlagsDoctoredLines(t *testing.T) {
 }
 
 func TestExportVerifiesOfflineAndExposesTampering(t *testing.T) {
-	ctx, _, b, _ := evidenceRoom(t)
+	ctx, a, b, _ := evidenceRoom(t)
+	if _, err := a.ShareReader(ctx, "talks", "annex.pdf", strings.NewReader("%PDF-1.7 not really")); err != nil {
+		t.Fatal(err)
+	}
+	sync(t, b)
 	data, err := b.ExportTranscript(ctx, "talks", timeZero, timeZero, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +122,7 @@ func TestExportVerifiesOfflineAndExposesTampering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.OK || len(rep.Copies) != 3 {
+	if !rep.OK || len(rep.Copies) != 4 {
 		t.Fatalf("export does not verify: ok=%v problems=%v copies=%d", rep.OK, rep.Problems, len(rep.Copies))
 	}
 	for _, cp := range rep.Copies {

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -111,26 +112,41 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := &payload{V: payloadVersion, Kind: KindDoc, ID: id, Room: room.State.ID, SentAt: c.opts.Now().UTC()}
+	copyOf := map[string]string{}
+	for u, ref := range refs {
+		copyOf[u] = docCopyText(ref)
+	}
+	rec, salts, err := c.commitCopies(ctx, room, copyOf, p.SentAt)
+	if err != nil {
+		return nil, err
+	}
+	p.Record = rec
 	own := refs[c.prof.User]
 	m := Message{ID: id, Room: p.Room, Sender: c.prof.User, SentAt: p.SentAt, Kind: KindDoc, Doc: own,
 		Text: fmt.Sprintf("shared %s (%d bytes)", name, own.Size), ReceivedAt: p.SentAt,
-		Recipients: recipients, Marking: policy.String()}
+		Recipients: recipients, Marking: policy.String(), Entry: rec.hash(), CopySalt: salts[c.prof.User]}
 	encode := func(u string) ([]byte, error) {
 		ref, ok := refs[u]
 		if !ok {
 			return nil, fmt.Errorf("%s joined while the document was being shared; share it again", u)
 		}
 		q := *p
-		q.Doc = ref
+		q.Doc, q.CopySalt = ref, salts[u]
 		return json.Marshal(&q)
 	}
 	err = c.fanOut(ctx, encode, room.State.Members, func(ctx context.Context, tx *vault.Tx) error {
 		if err := tx.Put(ctx, docTextName(id), []byte(text)); err != nil {
 			return err
 		}
+		if err := storeRecord(ctx, tx, p.Room, rec); err != nil {
+			return err
+		}
 		return appendMessage(ctx, tx, m)
 	})
 	if err != nil {
+		if !errors.Is(err, ErrNotDelivered) {
+			delete(c.logs, room.State.ID)
+		}
 		return nil, err
 	}
 	return &m, nil

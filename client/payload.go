@@ -145,9 +145,15 @@ func decodePayload(b []byte) (*payload, error) {
 			return nil, fmt.Errorf("%w: room state without its transcript entry", ErrBadPayload)
 		}
 	case KindLeave:
+		if p.Record == nil {
+			return nil, fmt.Errorf("%w: leave without its transcript entry", ErrBadPayload)
+		}
 	case KindDoc:
 		if p.Doc == nil || len(p.Doc.Key) != 32 || p.Doc.BlobID == "" {
 			return nil, fmt.Errorf("%w: document reference", ErrBadPayload)
+		}
+		if p.Record == nil || len(p.CopySalt) != copySaltSize {
+			return nil, fmt.Errorf("%w: document without its transcript entry", ErrBadPayload)
 		}
 	default:
 		return nil, fmt.Errorf("%w: unknown kind %q", ErrBadPayload, p.Kind)

@@ -216,6 +216,33 @@ func (c *Client) accept(ctx context.Context, tx *vault.Tx, r *Room, sender strin
 	return nil
 }
 
+// commitCopies salts and commits to every member's copy (copyOf maps each
+// member, this user included, to the text it receives) and composes this
+// user's transcript entry over the manifest. It returns the entry and the
+// salts, one per member, each to travel with that member's copy.
+func (c *Client) commitCopies(ctx context.Context, r *Room, copyOf map[string]string, now time.Time) (*record, map[string][]byte, error) {
+	salts := map[string][]byte{}
+	commits := map[string][]byte{}
+	for u, text := range copyOf {
+		salts[u] = make([]byte, copySaltSize)
+		if err := c.src.Bytes(salts[u]); err != nil {
+			return nil, nil, err
+		}
+		commits[u] = commitCopy(salts[u], text)
+	}
+	rec, err := c.compose(ctx, r, transcript.KindMessage, buildManifest(commits), now)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rec, salts, nil
+}
+
+// docCopyText is what a transcript commits to for a document copy: its
+// name, size and the SHA-256 of the copy's plaintext.
+func docCopyText(d *DocRef) string {
+	return fmt.Sprintf("document %q, %d bytes, sha256 %x", d.Name, d.Size, d.SHA256)
+}
+
 // checkCopy verifies that text is the copy the manifest committed to for me.
 func (c *Client) checkCopy(manifest, salt []byte, text string) error {
 	want, ok := manifestEntry(manifest, c.prof.User)

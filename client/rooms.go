@@ -283,7 +283,12 @@ func (c *Client) Leave(ctx context.Context, roomRef string) error {
 		return errors.New("the creator cannot leave; remove the other members instead")
 	}
 	p := &payload{V: payloadVersion, Kind: KindLeave, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC()}
-	return c.fanOut(ctx, same(p), r.State.Members, func(ctx context.Context, tx *vault.Tx) error {
+	rec, err := c.compose(ctx, r, transcript.KindMembership, leaveContent(r.State.ID, c.prof.User), p.SentAt)
+	if err != nil {
+		return err
+	}
+	p.Record = rec
+	err = c.fanOut(ctx, same(p), r.State.Members, func(ctx context.Context, tx *vault.Tx) error {
 		r.Removed = true
 		ids, err := roomIDs(ctx, tx)
 		if err != nil {
@@ -292,8 +297,20 @@ func (c *Client) Leave(ctx context.Context, roomRef string) error {
 		if err := putRoom(ctx, tx, r, ids); err != nil {
 			return err
 		}
+		if err := storeRecord(ctx, tx, r.State.ID, rec); err != nil {
+			return err
+		}
 		return appendMessage(ctx, tx, Message{ID: p.ID, Room: r.State.ID, Sender: c.prof.User, SentAt: p.SentAt, Text: c.prof.User + " left", Kind: "system", ReceivedAt: p.SentAt})
 	})
+	if err != nil && !errors.Is(err, ErrNotDelivered) {
+		delete(c.logs, r.State.ID)
+	}
+	return err
+}
+
+// leaveContent is what a leave's transcript entry commits to.
+func leaveContent(room, user string) []byte {
+	return []byte("backchannel leave v1\x00" + room + "\x00" + user)
 }
 
 func appendMessage(ctx context.Context, tx *vault.Tx, m Message) error {

@@ -9,7 +9,6 @@ import (
 	"backchannel/canary"
 	"backchannel/server/api"
 	"backchannel/session"
-	"backchannel/transcript"
 	"backchannel/vault"
 )
 
@@ -51,20 +50,11 @@ func (c *Client) Send(ctx context.Context, roomRef, text string) (*Message, erro
 	if err != nil {
 		return nil, fmt.Errorf("mark copies: %w", err)
 	}
-	salts := map[string][]byte{}
-	commits := map[string][]byte{}
 	copyOf := map[string]string{c.prof.User: text}
-	for i, u := range append([]string{c.prof.User}, recipients...) {
-		if i > 0 {
-			copyOf[u] = copies[i-1]
-		}
-		salts[u] = make([]byte, copySaltSize)
-		if err := c.src.Bytes(salts[u]); err != nil {
-			return nil, err
-		}
-		commits[u] = commitCopy(salts[u], copyOf[u])
+	for i, u := range recipients {
+		copyOf[u] = copies[i]
 	}
-	rec, err := c.compose(ctx, r, transcript.KindMessage, buildManifest(commits), p.SentAt)
+	rec, salts, err := c.commitCopies(ctx, r, copyOf, p.SentAt)
 	if err != nil {
 		return nil, err
 	}
