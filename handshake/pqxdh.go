@@ -15,7 +15,6 @@ package handshake
 import (
 	"crypto/ecdh"
 	"crypto/hkdf"
-	"crypto/mlkem"
 	"crypto/sha256"
 	"fmt"
 
@@ -61,16 +60,13 @@ type Result struct {
 // Initiate runs the initiator's side of PQXDH against a bundle, which it
 // verifies first: a bundle with any bad signature is refused.
 func Initiate(src entropy.Source, me *identity.Device, b *Bundle) (*Initiation, *Result, error) {
-	if err := b.Verify(); err != nil {
+	pqpk, err := b.verify()
+	if err != nil {
 		return nil, nil, err
 	}
 	x := ecdh.X25519()
 	ikB, _ := x.NewPublicKey(b.Cert.DHKey)
 	spkB, _ := x.NewPublicKey(b.Signed.Public)
-	pqpk, err := mlkem.NewEncapsulationKey768(b.KEM.Public)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: KEM prekey: %v", ErrBadBundle, err)
-	}
 	ek, err := src.X25519()
 	if err != nil {
 		return nil, nil, fmt.Errorf("pqxdh initiate: %w", err)

@@ -109,27 +109,34 @@ type Bundle struct {
 // Verify checks every signature in the bundle: the device certificate under
 // its user key, and both signed prekeys under the device key.
 func (b *Bundle) Verify() error {
+	_, err := b.verify()
+	return err
+}
+
+// verify is Verify returning the parsed KEM prekey.
+func (b *Bundle) verify() (*mlkem.EncapsulationKey768, error) {
 	if err := b.Cert.Verify(); err != nil {
-		return fmt.Errorf("bundle: %w", err)
+		return nil, fmt.Errorf("bundle: %w", err)
 	}
 	if err := b.Signed.Verify(b.Cert.SigningKey); err != nil {
-		return fmt.Errorf("bundle: %w", err)
+		return nil, fmt.Errorf("bundle: %w", err)
 	}
 	if err := b.KEM.Verify(b.Cert.SigningKey); err != nil {
-		return fmt.Errorf("bundle: %w", err)
+		return nil, fmt.Errorf("bundle: %w", err)
 	}
 	if b.OneTime != nil {
 		if _, err := ecdh.X25519().NewPublicKey(b.OneTime.Public); err != nil {
-			return fmt.Errorf("%w: one-time prekey: %v", ErrBadBundle, err)
+			return nil, fmt.Errorf("%w: one-time prekey: %v", ErrBadBundle, err)
 		}
 	}
 	if _, err := ecdh.X25519().NewPublicKey(b.Signed.Public); err != nil {
-		return fmt.Errorf("%w: signed prekey: %v", ErrBadBundle, err)
+		return nil, fmt.Errorf("%w: signed prekey: %v", ErrBadBundle, err)
 	}
-	if _, err := mlkem.NewEncapsulationKey768(b.KEM.Public); err != nil {
-		return fmt.Errorf("%w: KEM prekey: %v", ErrBadBundle, err)
+	ek, err := mlkem.NewEncapsulationKey768(b.KEM.Public)
+	if err != nil {
+		return nil, fmt.Errorf("%w: KEM prekey: %v", ErrBadBundle, err)
 	}
-	return nil
+	return ek, nil
 }
 
 // Marshal encodes the bundle (docs/protocol.md, "Bundle").

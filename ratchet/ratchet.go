@@ -82,11 +82,13 @@ type State struct {
 	kemID     []byte // its key id (SHA-256 of the encapsulation key, 8 bytes)
 	kemPub    []byte // its encapsulation key, kept only while the chain advertises it
 	kemRemote []byte // peer's latest encapsulation key
-	sendKEMID []byte // header fields for every message of the current sending chain
-	sendKEMCT []byte
-	sendPub   bool
-	sendKEM   bool   // the current sending chain has KEM fields (sent or omitted)
-	turns     uint32 // DH turns since our last KEM step
+	// kemRemoteKey caches kemRemote parsed (parsing costs tens of µs).
+	kemRemoteKey *mlkem.EncapsulationKey768
+	sendKEMID    []byte // header fields for every message of the current sending chain
+	sendKEMCT    []byte
+	sendPub      bool
+	sendKEM      bool   // the current sending chain has KEM fields (sent or omitted)
+	turns        uint32 // DH turns since our last KEM step
 
 	skipped map[skipID][]byte
 	order   []skipID // insertion order for eviction; may hold deleted ids
@@ -149,9 +151,11 @@ func (s *State) sendingStep() error {
 	withKEM := false
 	if s.kemSeed == nil || s.turns+1 >= KEMInterval {
 		if s.kemRemote != nil {
-			ek, err := mlkem.NewEncapsulationKey768(s.kemRemote)
-			if err != nil {
-				return fmt.Errorf("%w: peer KEM key: %v", ErrMalformed, err)
+			ek := s.kemRemoteKey
+			if ek == nil {
+				if ek, err = mlkem.NewEncapsulationKey768(s.kemRemote); err != nil {
+					return fmt.Errorf("%w: peer KEM key: %v", ErrMalformed, err)
+				}
 			}
 			ss, ct, err := s.src.Encapsulate(ek)
 			if err != nil {
@@ -401,10 +405,11 @@ func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
 		return nil, err
 	}
 	if h.KEMPublic != nil {
-		if _, err := mlkem.NewEncapsulationKey768(h.KEMPublic); err != nil {
+		ek, err := mlkem.NewEncapsulationKey768(h.KEMPublic)
+		if err != nil {
 			return nil, fmt.Errorf("%w: peer KEM key: %v", ErrMalformed, err)
 		}
-		t.kemRemote = bytes.Clone(h.KEMPublic)
+		t.kemRemote, t.kemRemoteKey = bytes.Clone(h.KEMPublic), ek
 	}
 	if t.dhr != nil {
 		t.retired = append(t.retired, t.dhr)
