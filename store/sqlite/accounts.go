@@ -148,9 +148,7 @@ func (s *Store) RemoveDevice(ctx context.Context, user string, id uint32) error 
 		if _, err := tx.ExecContext(ctx, "DELETE FROM messages WHERE to_user = ? AND to_device = ?", user, int64(id)); err != nil {
 			return fmt.Errorf("sqlite: remove device %s/%d mailbox: %w", user, id, err)
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM mailbox_counts WHERE user = ? AND device = ?", user, int64(id)); err != nil {
-			return fmt.Errorf("sqlite: remove device %s/%d mailbox: %w", user, id, err)
-		}
+		tx.resetCount(store.Address{User: user, Device: id})
 		return nil
 	})
 }

@@ -34,16 +34,10 @@ func (s *Store) Enqueue(ctx context.Context, from store.Address, envs []store.En
 			}
 		}
 		for to, k := range added {
-			var n int
-			err := tx.QueryRowContext(ctx, `INSERT INTO mailbox_counts (user, device, n) VALUES (?, ?, ?)
-				ON CONFLICT (user, device) DO UPDATE SET n = n + excluded.n RETURNING n`,
-				to.User, int64(to.Device), k).Scan(&n)
-			if err != nil {
-				return fmt.Errorf("sqlite: enqueue: count: %w", err)
-			}
-			if maxPending > 0 && n > maxPending {
+			if maxPending > 0 && tx.count(to)+k > maxPending {
 				return fmt.Errorf("sqlite: enqueue: %s/%d holds %d messages: %w", to.User, to.Device, maxPending, store.ErrMailboxFull)
 			}
+			tx.addCount(to, k)
 		}
 		return nil
 	})
@@ -106,12 +100,7 @@ func (s *Store) Ack(ctx context.Context, to store.Address, ids []int64) (int, er
 			k, _ := res.RowsAffected()
 			n += int(k)
 		}
-		if n > 0 {
-			if _, err := tx.ExecContext(ctx, "UPDATE mailbox_counts SET n = max(0, n - ?) WHERE user = ? AND device = ?",
-				n, to.User, int64(to.Device)); err != nil {
-				return fmt.Errorf("sqlite: ack %s/%d: count: %w", to.User, to.Device, err)
-			}
-		}
+		tx.addCount(to, -n)
 		return nil
 	})
 	return n, err

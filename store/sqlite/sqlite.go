@@ -101,21 +101,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite: open %s: journal mode is %q, want wal", path, mode)
 	}
-	var hadCounts int
-	if err := wdb.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'mailbox_counts'").Scan(&hadCounts); err != nil {
-		wdb.Close()
-		return nil, fmt.Errorf("sqlite: inspect schema: %w", err)
-	}
 	if _, err := wdb.ExecContext(ctx, schema); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite: create schema: %w", err)
 	}
-	if hadCounts == 0 { // database from before mailbox counts: count what is there
-		if _, err := wdb.ExecContext(ctx, `INSERT OR REPLACE INTO mailbox_counts (user, device, n)
-			SELECT to_user, to_device, count(*) FROM messages GROUP BY to_user, to_device`); err != nil {
-			wdb.Close()
-			return nil, fmt.Errorf("sqlite: count mailboxes: %w", err)
-		}
+	counts, err := loadMailboxCounts(ctx, wdb)
+	if err != nil {
+		wdb.Close()
+		return nil, err
 	}
 	rdb, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
@@ -125,7 +118,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	rdb.SetMaxOpenConns(opts.ReadConns)
 	rdb.SetMaxIdleConns(opts.ReadConns)
 	s := &Store{rdb: rdb, r: reader{newStmtCache(rdb)}, path: path}
-	s.w = newWriter(wdb, opts.MaxBatch)
+	s.w = newWriter(wdb, opts.MaxBatch, counts)
 	s.nonces, err = loadNonces(ctx, rdb, time.Now())
 	if err != nil {
 		s.Close()
@@ -205,12 +198,7 @@ CREATE TABLE IF NOT EXISTS messages (
 	received_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_to ON messages (to_user, to_device, id);
-CREATE TABLE IF NOT EXISTS mailbox_counts (
-	user TEXT NOT NULL,
-	device INTEGER NOT NULL,
-	n INTEGER NOT NULL,
-	PRIMARY KEY (user, device)
-);
+DROP TABLE IF EXISTS mailbox_counts;
 CREATE TABLE IF NOT EXISTS blobs (
 	id TEXT PRIMARY KEY,
 	owner TEXT NOT NULL,

@@ -63,6 +63,10 @@ func TestReopenKeepsDataAndNonces(t *testing.T) {
 	if err := s.UseNonce(ctx, "alice/1", []byte("n"), now, now.Add(time.Minute)); !errors.Is(err, store.ErrReplay) {
 		t.Fatalf("nonce forgotten across reopen: %v", err)
 	}
+	// Mailbox sizes are recounted on open.
+	if _, err := s.Enqueue(ctx, to, []store.Envelope{{To: to, Data: []byte("y")}}, now, 1); !errors.Is(err, store.ErrMailboxFull) {
+		t.Fatalf("mailbox size forgotten across reopen: %v", err)
+	}
 }
 
 func TestOpenBadPath(t *testing.T) {

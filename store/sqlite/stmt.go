@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+
+	"backchannel/store"
 )
 
 // stmtCache keeps one prepared statement per query text, so hot queries are
@@ -88,6 +90,8 @@ type wtx struct {
 	tx     *sql.Tx
 	c      *stmtCache
 	missed map[string]bool
+	counts map[store.Address]int // committed mailbox sizes (owned by the writer)
+	log    []countDelta          // this transaction's changes to them
 }
 
 // stmt returns a transaction-bound cached statement, or nil.

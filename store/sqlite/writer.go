@@ -25,6 +25,7 @@ type op struct {
 type writer struct {
 	db       *sql.DB
 	stmts    *stmtCache
+	counts   map[store.Address]int // mailbox sizes; only the writer goroutine touches them
 	maxBatch int
 	ops      chan *op
 
@@ -35,8 +36,8 @@ type writer struct {
 	commits, committed, failed atomic.Uint64
 }
 
-func newWriter(db *sql.DB, maxBatch int) *writer {
-	w := &writer{db: db, stmts: newStmtCache(db), maxBatch: maxBatch, ops: make(chan *op, 4*maxBatch), done: make(chan struct{})}
+func newWriter(db *sql.DB, maxBatch int, counts map[store.Address]int) *writer {
+	w := &writer{db: db, stmts: newStmtCache(db), counts: counts, maxBatch: maxBatch, ops: make(chan *op, 4*maxBatch), done: make(chan struct{})}
 	go w.loop()
 	return w
 }
@@ -162,7 +163,7 @@ func (w *writer) commit(batch []*op) {
 	}
 	ctx := context.Background()
 	sqltx, err := w.db.BeginTx(ctx, nil)
-	tx := &wtx{tx: sqltx, c: w.stmts}
+	tx := &wtx{tx: sqltx, c: w.stmts, counts: w.counts}
 	if err != nil {
 		finish(fmt.Errorf("sqlite: begin: %w", err))
 		return
@@ -182,6 +183,7 @@ func (w *writer) commit(batch []*op) {
 			}
 			continue
 		}
+		mark := len(tx.log)
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
 			_ = sqltx.Rollback()
 			finish(fmt.Errorf("sqlite: savepoint: %w", err))
@@ -194,6 +196,7 @@ func (w *writer) commit(batch []*op) {
 			return
 		}
 		if results[i] != nil {
+			tx.log = tx.log[:mark]
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
 				_ = sqltx.Rollback()
 				finish(fmt.Errorf("sqlite: rollback to savepoint: %w", err))
@@ -216,6 +219,7 @@ func (w *writer) commit(batch []*op) {
 		return
 	}
 	w.commits.Add(1)
+	applyCounts(w.counts, tx.log)
 	finish(nil)
 	tx.prepareMissed(ctx)
 }
