@@ -2,6 +2,8 @@ package client
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -18,6 +20,9 @@ const (
 	KindDoc   = "doc"   // a shared document
 	// RoomStateLabel domain-separates the creator's signature on a room state.
 	RoomStateLabel = "backchannel room state v1"
+	// RoomIDLabel derives a room's id from its creator and a nonce, so no
+	// other member can present a state of their own for the same room.
+	RoomIDLabel    = "backchannel room id v1"
 	payloadVersion = 1
 	// MaxTextBytes bounds one message's text, so that the marked copy, its
 	// transcript entry and the envelope stay within the server's default
@@ -35,7 +40,8 @@ const (
 // the creator changes it, signing each version, so every member applies the
 // versions in the same order.
 type RoomState struct {
-	ID        string    `json:"id"`
+	ID        string    `json:"id"` // roomID(Creator, Nonce)
+	Nonce     []byte    `json:"nonce"`
 	Name      string    `json:"name"`
 	Creator   string    `json:"creator"`
 	Members   []string  `json:"members"`
@@ -59,10 +65,21 @@ func (s *RoomState) has(user string) bool {
 	return false
 }
 
+// roomID derives a room id: the first 16 bytes, in hex, of
+// SHA-256(RoomIDLabel || 0x00 || creator || 0x00 || nonce).
+func roomID(creator string, nonce []byte) string {
+	h := sha256.New()
+	h.Write([]byte(RoomIDLabel + "\x00" + creator + "\x00"))
+	h.Write(nonce)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
 func (s *RoomState) validate() error {
 	switch {
-	case len(s.ID) != 32:
-		return fmt.Errorf("%w: room id", ErrBadPayload)
+	case len(s.Nonce) != 16 || s.ID != roomID(s.Creator, s.Nonce):
+		return fmt.Errorf("%w: the room id is not derived from its creator", ErrBadPayload)
+	case !s.has(s.Creator):
+		return fmt.Errorf("%w: the creator is not a member", ErrBadPayload)
 	case s.Name == "" || len(s.Name) > 200:
 		return fmt.Errorf("%w: room name", ErrBadPayload)
 	case len(s.Members) == 0 || len(s.Members) > MaxRoomMembers:

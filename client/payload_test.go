@@ -40,3 +40,27 @@ func TestManifest(t *testing.T) {
 		t.Fatal("parsed a manifest without its header")
 	}
 }
+
+func TestRoomIDBindsTheCreator(t *testing.T) {
+	nonce := []byte("0123456789abcdef")
+	real := RoomState{ID: roomID("alice", nonce), Nonce: nonce, Name: "r", Creator: "alice", Members: []string{"alice", "mallory"}, Version: 1, Mode: ModeOnRecord, Marking: "all"}
+	if err := real.validate(); err != nil {
+		t.Fatalf("the creator's own state: %v", err)
+	}
+	// Mallory presents a state of her own for alice's room.
+	forged := real
+	forged.Creator, forged.Version = "mallory", 99
+	if err := forged.validate(); err == nil {
+		t.Fatal("a member's state for another creator's room id validated")
+	}
+	// And she cannot find a nonce of her own for alice's id short of a preimage.
+	forged.Nonce = []byte("fedcba9876543210")
+	if err := forged.validate(); err == nil {
+		t.Fatal("a state with a foreign nonce validated")
+	}
+	noCreator := real
+	noCreator.Members = []string{"mallory"}
+	if err := noCreator.validate(); err == nil {
+		t.Fatal("a state whose creator is not a member validated")
+	}
+}

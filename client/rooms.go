@@ -165,7 +165,11 @@ func (c *Client) CreateRoom(ctx context.Context, name string, members []string, 
 	if len(all) > MaxRoomMembers {
 		return nil, ErrRoomFull
 	}
-	st := RoomState{ID: newID(), Name: name, Creator: c.prof.User, Members: all, Version: 1, Mode: mode, Marking: policy.String(), CreatedAt: c.opts.Now().UTC()}
+	nonce := make([]byte, 16)
+	if err := c.src.Bytes(nonce); err != nil {
+		return nil, err
+	}
+	st := RoomState{ID: roomID(c.prof.User, nonce), Nonce: nonce, Name: name, Creator: c.prof.User, Members: all, Version: 1, Mode: mode, Marking: policy.String(), CreatedAt: c.opts.Now().UTC()}
 	if err := st.validate(); err != nil {
 		return nil, err
 	}

@@ -343,6 +343,12 @@ func (c *Client) applyState(ctx context.Context, tx *vault.Tx, ids []string, sen
 	if !first && st.Version <= r.State.Version {
 		return nil // an old or repeated state
 	}
+	if !first && (st.Creator != r.State.Creator || st.Mode != r.State.Mode || st.Marking != r.State.Marking ||
+		st.Name != r.State.Name || !st.CreatedAt.Equal(r.State.CreatedAt)) {
+		// Only membership may change; mode and marking are fixed at creation.
+		c.warn(rep, "ignored a room state for %q from %s that changes more than its members", r.State.Name, sender)
+		return nil
+	}
 	var note string
 	switch {
 	case first:
