@@ -146,7 +146,10 @@ func (c *Client) process(ctx context.Context, m api.Message, rep *SyncReport) (b
 	isPrekey, base := session.IsPrekeyEnvelope(m.Data)
 	s, err := c.loadSession(ctx, m.From, m.FromDevice)
 	if err != nil && !errors.Is(err, vault.ErrNotFound) {
-		return false, err
+		// One unreadable session must not stop the others: its envelopes
+		// stay on the server and the user is told.
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("the session with %s cannot be loaded (%v); its messages wait on the server", from, err))
+		return false, nil
 	}
 	var pt []byte
 	var newSession bool

@@ -300,6 +300,11 @@ func (s *State) Decrypt(msg []byte) ([]byte, error) {
 			return nil, ErrDuplicate
 		}
 	}
+	if s.hasSkippedFor(h.DH) {
+		// A chain we already stepped past, presented again as new: only a
+		// replay or a peer reusing an old ratchet key does that.
+		return nil, ErrDuplicate
+	}
 	return s.decryptNewChain(h, header, ct)
 }
 
@@ -435,8 +440,24 @@ func (s *State) shallowCopy() *State {
 	return &t
 }
 
+// hasSkippedFor reports whether any stored skipped key belongs to the
+// chain of ratchet key dh.
+func (s *State) hasSkippedFor(dh []byte) bool {
+	var k [32]byte
+	copy(k[:], dh)
+	for id := range s.skipped {
+		if id.dh == k {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *State) storeSkipped(keys map[skipID][]byte, ids []skipID) {
 	for _, id := range ids {
+		if _, dup := s.skipped[id]; dup {
+			continue // never two entries for one message: the state must stay loadable
+		}
 		s.skipped[id] = keys[id]
 		s.order = append(s.order, id)
 	}
