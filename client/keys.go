@@ -158,6 +158,35 @@ func bundleFrom(b api.Bundle, pinned []byte) (*handshake.Bundle, error) {
 	return hb, nil
 }
 
+func (c *Client) rememberDevices(ctx context.Context, user string, devs []api.DeviceInfo) error {
+	ids := make([]uint32, 0, len(devs))
+	for _, d := range devs {
+		ids = append(ids, d.ID)
+	}
+	raw, _ := json.Marshal(ids)
+	if old, err := c.v.Get(ctx, "devices/"+user); err == nil && bytes.Equal(old, raw) {
+		return nil
+	}
+	return c.v.Put(ctx, "devices/"+user, raw)
+}
+
+// knownDevices lists the devices of user last seen on the server.
+func (c *Client) knownDevices(ctx context.Context, user string) ([]api.DeviceInfo, error) {
+	raw, err := c.v.Get(ctx, "devices/"+user)
+	if err != nil {
+		return nil, err
+	}
+	var ids []uint32
+	if err := json.Unmarshal(raw, &ids); err != nil {
+		return nil, fmt.Errorf("devices of %s: %w", user, vault.ErrCorrupt)
+	}
+	out := make([]api.DeviceInfo, len(ids))
+	for i, id := range ids {
+		out[i].ID = id
+	}
+	return out, nil
+}
+
 func sessionName(user string, device uint32) string {
 	return fmt.Sprintf("session/%s/%d", user, device)
 }
@@ -179,7 +208,15 @@ func (c *Client) deviceSessions(ctx context.Context, user string) (map[uint32]*s
 	}
 	devs, err := c.api.Devices(ctx, user)
 	if err != nil {
-		return nil, fmt.Errorf("devices of %s: %w", user, err)
+		// While the server is unreachable, the devices we already have
+		// sessions with are enough to encrypt and queue the message.
+		known, kerr := c.knownDevices(ctx, user)
+		if !transient(err) || kerr != nil || len(known) == 0 {
+			return nil, fmt.Errorf("devices of %s: %w", user, err)
+		}
+		devs = known
+	} else if err := c.rememberDevices(ctx, user, devs); err != nil {
+		return nil, err
 	}
 	out := map[uint32]*session.Session{}
 	for _, d := range devs {

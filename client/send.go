@@ -12,9 +12,9 @@ import (
 	"backchannel/vault"
 )
 
-// ErrNotDelivered: the message is in the local history but the server did
-// not acknowledge it; send it again when the server is reachable.
-var ErrNotDelivered = errors.New("client: message saved locally but not delivered to the server")
+// ErrNotDelivered: the message is in the local history and queued, but the
+// server did not acknowledge it yet; the next send or sync delivers it.
+var ErrNotDelivered = errors.New("client: message saved and queued, not yet delivered to the server (it goes out with the next send or sync)")
 
 // sendBatch bounds envelopes per request.
 const sendBatch = 64
@@ -135,18 +135,13 @@ func (c *Client) fanOut(ctx context.Context, encode func(user string) ([]byte, e
 				return err
 			}
 		}
+		if err := queue(ctx, tx, envs); err != nil {
+			return err
+		}
 		return persist(ctx, tx)
 	})
 	if err != nil {
 		return fmt.Errorf("save before sending: %w", err)
 	}
-	for len(envs) > 0 {
-		n := min(len(envs), sendBatch)
-		batch := envs[:n]
-		if err := retry(ctx, func() error { _, err := c.api.Send(ctx, batch); return err }); err != nil {
-			return fmt.Errorf("%w: %v", ErrNotDelivered, err)
-		}
-		envs = envs[n:]
-	}
-	return nil
+	return c.flushOutbox(ctx)
 }

@@ -2,11 +2,13 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
 	"backchannel/client"
+	"backchannel/localserver"
 	"backchannel/server/api"
 	"backchannel/store"
 )
@@ -126,5 +128,54 @@ func TestLongestMessageFitsTheServerLimit(t *testing.T) {
 	sync(t, b)
 	if got := texts(t, b, "r"); len(got) != 1 {
 		t.Fatalf("bob sees %d messages", len(got))
+	}
+}
+
+func TestMessagesSentDuringAnOutageAreQueuedAndDelivered(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	a, b := e.user("alice"), e.user("bob")
+	a.CreateRoom(ctx, "r", []string{"bob"}, "", "")
+	sync(t, b)
+	a.Send(ctx, "r", "before")
+	sync(t, b)
+	if _, err := b.Send(ctx, "r", "bob's turn"); err != nil { // alice's next chain starts fresh
+		t.Fatal(err)
+	}
+	sync(t, a)
+	dir, url := e.srv.Dir, e.srv.URL
+	if err := e.srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Six messages while the server is down: a whole new chain, its first
+	// four messages (the only ones carrying its KEM fields) included.
+	var want []string
+	for i := range 6 {
+		m := fmt.Sprintf("during outage %d", i)
+		if _, err := a.Send(ctx, "r", m); !errors.Is(err, client.ErrNotDelivered) {
+			t.Fatalf("send during an outage: err = %v, want ErrNotDelivered", err)
+		}
+		want = append(want, "alice: "+m)
+	}
+	if n, err := a.Queued(ctx); err != nil || n != 6 {
+		t.Fatalf("queued = %d, %v; want 6", n, err)
+	}
+	srv, err := localserver.Start(ctx, dir, url[len("http://"):], testConfig, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = srv
+	t.Cleanup(func() { srv.Stop() })
+	if _, err := a.Send(ctx, "r", "after"); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, "alice: after")
+	if n, _ := a.Queued(ctx); n != 0 {
+		t.Fatalf("%d batches still queued after the server came back", n)
+	}
+	sync(t, b)
+	got := texts(t, b, "r")
+	if len(got) < 2 || !equal(got[2:], want) {
+		t.Fatalf("bob sees %q, want %q after the first two", got, want)
 	}
 }

@@ -33,6 +33,9 @@ func (c *Client) Sync(ctx context.Context) (*SyncReport, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rep := &SyncReport{}
+	if err := c.flushOutbox(ctx); err != nil {
+		rep.Warnings = append(rep.Warnings, "queued messages are still not delivered: "+err.Error())
+	}
 	for pass := 0; pass < 8; pass++ {
 		progress, held, err := c.syncPass(ctx, rep)
 		if err != nil {
