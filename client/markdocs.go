@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"backchannel/canary"
@@ -105,16 +106,37 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 	}
 	for i, u := range recipients {
 		if err := upload(u, copies[i]); err != nil {
+			c.dropBlobs(ctx, refs)
 			return nil, err
 		}
 	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// The upload ran without the lock: take the membership as it is now,
+	// so a member removed meanwhile gets nothing.
+	if room, err = c.resolveRoom(ctx, room.State.ID); err != nil {
+		c.dropBlobs(ctx, refs)
+		return nil, err
+	}
+	if room.Removed || !room.State.has(c.prof.User) {
+		c.dropBlobs(ctx, refs)
+		return nil, fmt.Errorf("%w %q", ErrNotMember, room.State.Name)
+	}
 	p := &payload{V: payloadVersion, Kind: KindDoc, ID: id, Room: room.State.ID, SentAt: c.opts.Now().UTC()}
 	copyOf := map[string]string{}
-	for u, ref := range refs {
+	for _, u := range room.State.Members {
+		ref, ok := refs[u]
+		if !ok {
+			c.dropBlobs(ctx, refs)
+			return nil, fmt.Errorf("%s joined while the document was being shared; share it again", u)
+		}
 		copyOf[u] = docCopyText(ref)
+	}
+	for u := range refs {
+		if _, ok := copyOf[u]; !ok {
+			c.dropBlobs(ctx, map[string]*DocRef{u: refs[u]}) // removed meanwhile: not theirs to fetch
+		}
 	}
 	rec, salts, err := c.commitCopies(ctx, room, copyOf, p.SentAt)
 	if err != nil {
@@ -126,12 +148,8 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 		Text: fmt.Sprintf("shared %s (%d bytes)", name, own.Size), ReceivedAt: p.SentAt,
 		Recipients: recipients, Marking: policy.String(), Entry: rec.hash(), CopySalt: salts[c.prof.User]}
 	encode := func(u string) ([]byte, error) {
-		ref, ok := refs[u]
-		if !ok {
-			return nil, fmt.Errorf("%s joined while the document was being shared; share it again", u)
-		}
 		q := *p
-		q.Doc, q.CopySalt = ref, salts[u]
+		q.Doc, q.CopySalt = refs[u], salts[u]
 		return json.Marshal(&q)
 	}
 	err = c.fanOut(ctx, encode, room.State.Members, func(ctx context.Context, tx *vault.Tx) error {
@@ -146,10 +164,23 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 	if err != nil {
 		if !errors.Is(err, ErrNotDelivered) {
 			delete(c.logs, room.State.ID)
+			c.dropBlobs(ctx, refs)
 		}
 		return nil, err
 	}
 	return &m, nil
+}
+
+// dropBlobs deletes uploaded copies nobody will be sent, freeing quota; a
+// failure only leaves quota in use, so it is logged, not returned.
+func (c *Client) dropBlobs(ctx context.Context, refs map[string]*DocRef) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for _, ref := range refs {
+		if err := c.api.DeleteBlob(dctx, ref.BlobID); err != nil {
+			c.opts.Logger.Warn("could not delete an unshared blob", "err", err)
+		}
+	}
 }
 
 func docTextName(id string) string { return "doctext/" + id }
