@@ -53,6 +53,7 @@ var (
 	ErrNotCreator      = errors.New("client: only the room's creator can change its membership")
 	ErrRoomFull        = errors.New("client: a room holds at most 64 members")
 	ErrBadPayload      = errors.New("client: malformed message payload")
+	ErrProfileInUse    = errors.New("client: the profile is in use by another backchannel process (close it, or use another --home)")
 )
 
 // Options configure a Client.
@@ -107,6 +108,7 @@ type Client struct {
 	src    entropy.Source
 	closed bool
 	logs   map[string]*roomLog // transcripts rebuilt from the vault, per room
+	lock   *os.File            // the profile lock, held until Close
 }
 
 // Init creates a profile in dir, registers it with the server and uploads
@@ -116,6 +118,22 @@ func Init(ctx context.Context, dir, serverURL, name, invite string, passphrase [
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create profile directory: %w", err)
 	}
+	lock, err := lockProfile(dir)
+	if err != nil {
+		return nil, err
+	}
+	c, err := initProfile(ctx, dir, serverURL, name, invite, passphrase, opts)
+	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
+		return nil, err
+	}
+	c.lock = lock
+	return c, nil
+}
+
+func initProfile(ctx context.Context, dir, serverURL, name, invite string, passphrase []byte, opts Options) (*Client, error) {
 	src := entropy.System{}
 	user, err := identity.NewUser(src)
 	if err != nil {
@@ -142,40 +160,66 @@ func Init(ctx context.Context, dir, serverURL, name, invite string, passphrase [
 	if err := c.connect(); err != nil {
 		return nil, err
 	}
-	if _, err := c.api.Register(ctx, user.Public(), dev.Cert.Marshal(), invite); err != nil {
-		return nil, fmt.Errorf("register %q with %s: %w", name, serverURL, err)
-	}
-	v, err := vault.Create(ctx, filepath.Join(dir, ProfileFile), passphrase, opts.Params)
+	// The local profile first: a failure here must not use up the name and
+	// the invite on the server.
+	path := filepath.Join(dir, ProfileFile)
+	v, err := vault.Create(ctx, path, passphrase, opts.Params)
 	if err != nil {
 		return nil, err
 	}
 	c.v = v
 	if err := c.saveProfile(ctx); err != nil {
 		v.Close()
+		removeProfile(path)
 		return nil, err
+	}
+	if _, err := c.api.Register(ctx, user.Public(), dev.Cert.Marshal(), invite); err != nil {
+		v.Close()
+		removeProfile(path)
+		return nil, fmt.Errorf("register %q with %s: %w", name, serverURL, err)
 	}
 	if err := c.replenish(ctx, true); err != nil {
-		v.Close()
-		return nil, err
+		// Registered but without prekeys: the next sync publishes them.
+		c.opts.Logger.Warn("prekey upload failed; the next sync retries", "err", err)
 	}
 	return c, nil
+}
+
+// removeProfile deletes a profile that never got registered.
+func removeProfile(path string) {
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		os.Remove(path + suffix)
+	}
 }
 
 // Open opens the profile in dir.
 func Open(ctx context.Context, dir string, passphrase []byte, opts Options) (*Client, error) {
 	opts.defaults()
-	v, err := vault.Open(ctx, filepath.Join(dir, ProfileFile), passphrase)
+	if _, err := os.Stat(filepath.Join(dir, ProfileFile)); err != nil {
+		return nil, fmt.Errorf("%w: %s", vault.ErrNoVault, dir)
+	}
+	lock, err := lockProfile(dir)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{v: v, opts: opts, src: entropy.System{}, logs: map[string]*roomLog{}}
+	fail := func(err error) (*Client, error) {
+		if lock != nil {
+			lock.Close()
+		}
+		return nil, err
+	}
+	v, err := vault.Open(ctx, filepath.Join(dir, ProfileFile), passphrase)
+	if err != nil {
+		return fail(err)
+	}
+	c := &Client{v: v, opts: opts, src: entropy.System{}, logs: map[string]*roomLog{}, lock: lock}
 	if err := c.load(ctx); err != nil {
 		v.Close()
-		return nil, err
+		return fail(err)
 	}
 	if err := c.connect(); err != nil {
 		v.Close()
-		return nil, err
+		return fail(err)
 	}
 	return c, nil
 }
@@ -242,7 +286,11 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
-	return c.v.Close()
+	err := c.v.Close()
+	if c.lock != nil {
+		c.lock.Close()
+	}
+	return err
 }
 
 // User returns the profile's user name.

@@ -315,3 +315,29 @@ func TestEachRecipientGetsADistinctSignedCopy(t *testing.T) {
 }
 
 var timeZero time.Time
+
+func TestOneProcessPerProfileAndInitBurnsNothing(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	dir := filepath.Join(e.dir, "carol")
+	if _, err := client.Init(ctx, dir, e.srv.URL, "carol", "", nil, client.Options{Params: fastVault}); err == nil {
+		t.Fatal("init with an empty passphrase succeeded")
+	}
+	// The failed init neither registered the name nor left a profile behind.
+	c, err := client.Init(ctx, dir, e.srv.URL, "carol", "", []byte("pw"), client.Options{Params: fastVault})
+	if err != nil {
+		t.Fatalf("init after a failed init: %v", err)
+	}
+	if _, err := client.Open(ctx, dir, []byte("pw"), client.Options{}); !errors.Is(err, client.ErrProfileInUse) {
+		t.Fatalf("a second process on the profile: err = %v, want ErrProfileInUse", err)
+	}
+	c.Close()
+	c2, err := client.Open(ctx, dir, []byte("pw"), client.Options{})
+	if err != nil {
+		t.Fatalf("open after close: %v", err)
+	}
+	c2.Close()
+	if _, err := client.Init(ctx, dir, e.srv.URL, "carol2", "", []byte("pw"), client.Options{Params: fastVault}); !errors.Is(err, vault.ErrExists) {
+		t.Fatalf("init over an existing profile: err = %v", err)
+	}
+}

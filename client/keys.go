@@ -100,6 +100,9 @@ func (c *Client) replenish(ctx context.Context, first bool) error {
 		up.SignedPrekey = &api.Prekey{ID: spk.ID, Data: append(append([]byte{}, spk.Public...), spk.Signature...)}
 		up.LastResortKEM = &api.Prekey{ID: lr.ID, Data: append(append([]byte{}, lr.Public...), lr.Signature...)}
 	} else {
+		if _, err := c.v.Get(ctx, "prekeys/published"); errors.Is(err, vault.ErrNotFound) {
+			return c.replenish(ctx, true) // the upload at init failed
+		}
 		counts, err := c.api.PrekeyCounts(ctx)
 		if err != nil {
 			return fmt.Errorf("prekey counts: %w", err)
@@ -125,6 +128,9 @@ func (c *Client) replenish(ctx context.Context, first bool) error {
 	}
 	if _, err := c.api.UploadPrekeys(ctx, up); err != nil {
 		return fmt.Errorf("upload prekeys: %w", err)
+	}
+	if first {
+		return c.v.Put(ctx, "prekeys/published", []byte{1})
 	}
 	return nil
 }
