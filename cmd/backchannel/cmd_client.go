@@ -100,7 +100,7 @@ func newRoomCmd(g *globals) *cobra.Command {
 				if r.Removed {
 					status = "  (you are no longer a member)"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s  %-20s %-9s marking=%-11s %s%s\n", r.State.ID[:12], r.State.Name, r.State.Mode, r.State.Marking, strings.Join(r.State.Members, ","), status)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s  %-20s %-9s marking=%-11s %s%s\n", r.State.ID[:12], safe(r.State.Name), r.State.Mode, r.State.Marking, strings.Join(r.State.Members, ","), status)
 			}
 			return nil
 		}),
@@ -255,7 +255,7 @@ func newReadCmd(g *globals) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), msgs)
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "# %s — %s room, marking: %s, members: %s\n", r.State.Name, r.State.Mode, r.State.Marking, strings.Join(r.State.Members, ", "))
+			fmt.Fprintf(w, "# %s — %s room, marking: %s, members: %s\n", safe(r.State.Name), r.State.Mode, r.State.Marking, strings.Join(r.State.Members, ", "))
 			warnings, err := c.TranscriptWarnings(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -266,10 +266,10 @@ func newReadCmd(g *globals) *cobra.Command {
 			for _, m := range msgs {
 				t := m.SentAt.Local().Format("2006-01-02 15:04")
 				if m.Kind == "system" {
-					fmt.Fprintf(w, "%s  * %s\n", t, m.Text)
+					fmt.Fprintf(w, "%s  * %s\n", t, safe(m.Text))
 					continue
 				}
-				fmt.Fprintf(w, "%s  %s: %s\n", t, m.Sender, m.Text)
+				fmt.Fprintf(w, "%s  %s: %s\n", t, m.Sender, safe(m.Text))
 			}
 			return nil
 		}),
