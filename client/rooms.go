@@ -317,15 +317,19 @@ func leaveContent(room, user string) []byte {
 	return []byte("backchannel leave v1\x00" + room + "\x00" + user)
 }
 
+// seenName keys de-duplication by room, sender and message id: another
+// member reusing an id cannot suppress the real message.
+func seenName(m Message) string { return "seen/" + m.Room + "/" + m.Sender + "/" + m.ID }
+
 func appendMessage(ctx context.Context, tx *vault.Tx, m Message) error {
-	if _, err := tx.Get(ctx, "seen/"+m.Room+"/"+m.ID); err == nil {
+	if _, err := tx.Get(ctx, seenName(m)); err == nil {
 		return nil // already stored: delivery is at-least-once, history is exactly-once
 	}
 	raw, _ := json.Marshal(m)
 	if _, err := tx.Append(ctx, "msgs/"+m.Room, raw); err != nil {
 		return err
 	}
-	return tx.Put(ctx, "seen/"+m.Room+"/"+m.ID, []byte{1})
+	return tx.Put(ctx, seenName(m), []byte{1})
 }
 
 // History returns a room's messages, the user's own included, oldest first,

@@ -231,6 +231,9 @@ func (c *Client) applyAndSave(ctx context.Context, m api.Message, s *session.Ses
 		return applyErr
 	})
 	if err != nil {
+		// Nothing was stored: forget what the attempt changed in memory
+		// (transcripts, consumed prekeys) so the redelivery starts clean.
+		c.dropCaches(ctx)
 		return err
 	}
 	if follow != nil {
@@ -239,6 +242,16 @@ func (c *Client) applyAndSave(ctx context.Context, m api.Message, s *session.Ses
 		}
 	}
 	return nil
+}
+
+// dropCaches discards in-memory state that may be ahead of the vault.
+func (c *Client) dropCaches(ctx context.Context) {
+	c.logs = map[string]*roomLog{}
+	if raw, err := c.v.Get(ctx, "prekeys"); err == nil {
+		if pk, err := handshake.UnmarshalPrekeys(raw, c.dev); err == nil {
+			c.pk = pk
+		}
+	}
 }
 
 // apply changes local state for one payload from sender. It may return a
@@ -267,7 +280,7 @@ func (c *Client) apply(ctx context.Context, tx *vault.Tx, sender string, p *payl
 		return nil, nil
 	}
 	msg := Message{ID: p.ID, Room: p.Room, Sender: sender, SentAt: p.SentAt, ReceivedAt: receivedAt}
-	if _, err := tx.Get(ctx, "seen/"+msg.Room+"/"+msg.ID); err == nil {
+	if _, err := tx.Get(ctx, seenName(msg)); err == nil {
 		return nil, nil
 	}
 	switch p.Kind {
@@ -347,7 +360,12 @@ func (c *Client) applyState(ctx context.Context, tx *vault.Tx, ids []string, sen
 	}
 	first := r == nil
 	if !first && st.Version <= r.State.Version {
-		return nil // an old or repeated state
+		// An old or repeated state: nothing to apply, but its transcript
+		// entry may be the one a gap warning waits for.
+		if bytes.Equal(p.Record.Content, st.signedBytes()) {
+			_ = c.accept(ctx, tx, r, sender, p.Record)
+		}
+		return nil
 	}
 	if !first && (st.Creator != r.State.Creator || st.Mode != r.State.Mode || st.Marking != r.State.Marking ||
 		st.Name != r.State.Name || !st.CreatedAt.Equal(r.State.CreatedAt)) {
