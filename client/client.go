@@ -315,6 +315,8 @@ type Status struct {
 	ServerError string `json:"server_error,omitempty"`
 	Rooms       int    `json:"rooms"`
 	PrekeysLeft int    `json:"prekeys_left"`
+	// Queued counts message batches saved but not yet acknowledged by the server.
+	Queued int `json:"queued"`
 }
 
 // Status reports the profile and whether the server answers.
@@ -325,7 +327,11 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Status{User: c.prof.User, Server: c.prof.Server, Rooms: len(ids)}
+	queued, err := outboxIDs(ctx, c.v)
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{User: c.prof.User, Server: c.prof.Server, Rooms: len(ids), Queued: len(queued)}
 	if counts, err := c.api.PrekeyCounts(ctx); err != nil {
 		st.ServerError = err.Error()
 	} else {

@@ -324,7 +324,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if st.ServerError != "" {
 				reach = "UNREACHABLE: " + st.ServerError
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "user:    %s\nserver:  %s (%s)\nrooms:   %d\nchecked: %s\n", st.User, st.Server, reach, st.Rooms, time.Now().Format(time.RFC3339))
+			fmt.Fprintf(cmd.OutOrStdout(), "user:    %s\nserver:  %s (%s)\nrooms:   %d\nqueued:  %d message batches not yet delivered\nchecked: %s\n", st.User, st.Server, reach, st.Rooms, st.Queued, time.Now().Format(time.RFC3339))
 			return nil
 		}),
 	}
