@@ -97,8 +97,8 @@ func (c *Client) replenish(ctx context.Context, first bool) error {
 	if first {
 		spk := c.pk.Signed()
 		lr := c.pk.LastResort()
-		up.SignedPrekey = &api.Prekey{ID: spk.ID, Data: append(append([]byte{}, spk.Public...), spk.Signature...)}
-		up.LastResortKEM = &api.Prekey{ID: lr.ID, Data: append(append([]byte{}, lr.Public...), lr.Signature...)}
+		up.SignedPrekey = &api.Prekey{ID: spk.ID, Data: spk.Blob()}
+		up.LastResortKEM = &api.Prekey{ID: lr.ID, Data: lr.Blob()}
 	} else {
 		if _, err := c.v.Get(ctx, "prekeys/published"); errors.Is(err, vault.ErrNotFound) {
 			return c.replenish(ctx, true) // the upload at init failed
@@ -116,10 +116,10 @@ func (c *Client) replenish(ctx context.Context, first bool) error {
 		return err
 	}
 	for _, ot := range ots {
-		up.OneTimePrekeys = append(up.OneTimePrekeys, api.Prekey{ID: ot.ID, Data: ot.Public})
+		up.OneTimePrekeys = append(up.OneTimePrekeys, api.Prekey{ID: ot.ID, Data: ot.Blob()})
 	}
 	for _, k := range kems {
-		up.OneTimeKEMPrekeys = append(up.OneTimeKEMPrekeys, api.Prekey{ID: k.ID, Data: append(append([]byte{}, k.Public...), k.Signature...)})
+		up.OneTimeKEMPrekeys = append(up.OneTimeKEMPrekeys, api.Prekey{ID: k.ID, Data: k.Blob()})
 	}
 	// Persist the private halves first: an uploaded prekey we cannot use
 	// would break the handshakes that pick it.
@@ -137,29 +137,21 @@ func (c *Client) replenish(ctx context.Context, first bool) error {
 
 // bundleFrom converts a server bundle and checks it against the pinned key.
 func bundleFrom(b api.Bundle, pinned []byte) (*handshake.Bundle, error) {
-	cert, err := identity.ParseCertificate(b.Device.Certificate)
+	if b.SignedPrekey == nil || b.KEMPrekey == nil {
+		return nil, fmt.Errorf("bundle of %s/%d: %w: missing prekeys", b.User, b.Device.ID, handshake.ErrBadBundle)
+	}
+	s := handshake.StoredBundle{Certificate: b.Device.Certificate,
+		SignedID: b.SignedPrekey.ID, Signed: b.SignedPrekey.Data,
+		KEMID: b.KEMPrekey.ID, KEMLastResort: b.KEMLastResort, KEM: b.KEMPrekey.Data}
+	if b.OneTimePrekey != nil {
+		s.OneTimeID, s.OneTime = b.OneTimePrekey.ID, b.OneTimePrekey.Data
+	}
+	hb, err := s.Assemble()
 	if err != nil {
 		return nil, fmt.Errorf("bundle of %s/%d: %w", b.User, b.Device.ID, err)
 	}
-	if !bytes.Equal(cert.UserKey, pinned) || !bytes.Equal(b.IdentityKey, pinned) {
+	if !bytes.Equal(hb.Cert.UserKey, pinned) || !bytes.Equal(b.IdentityKey, pinned) {
 		return nil, fmt.Errorf("bundle of %s: %w", b.User, ErrIdentityChanged)
-	}
-	if b.SignedPrekey == nil || len(b.SignedPrekey.Data) != 32+64 || b.KEMPrekey == nil || len(b.KEMPrekey.Data) != 1184+64 {
-		return nil, fmt.Errorf("bundle of %s/%d: %w: missing or malformed prekeys", b.User, b.Device.ID, handshake.ErrBadBundle)
-	}
-	hb := &handshake.Bundle{
-		Cert:   cert,
-		Signed: handshake.SignedPrekey{ID: b.SignedPrekey.ID, Public: b.SignedPrekey.Data[:32], Signature: b.SignedPrekey.Data[32:]},
-		KEM:    handshake.KEMPrekey{ID: b.KEMPrekey.ID, LastResort: b.KEMLastResort, Public: b.KEMPrekey.Data[:1184], Signature: b.KEMPrekey.Data[1184:]},
-	}
-	if b.OneTimePrekey != nil {
-		if len(b.OneTimePrekey.Data) != 32 {
-			return nil, fmt.Errorf("bundle of %s/%d: %w: malformed one-time prekey", b.User, b.Device.ID, handshake.ErrBadBundle)
-		}
-		hb.OneTime = &handshake.OneTimePrekey{ID: b.OneTimePrekey.ID, Public: b.OneTimePrekey.Data}
-	}
-	if err := hb.Verify(); err != nil {
-		return nil, fmt.Errorf("bundle of %s/%d: %w", b.User, b.Device.ID, err)
 	}
 	return hb, nil
 }

@@ -128,3 +128,28 @@ func FuzzUnmarshalPrekeys(f *testing.F) {
 		UnmarshalPrekeys(b, d)
 	})
 }
+
+func TestStoredBundleRoundTrip(t *testing.T) {
+	d := device(t)
+	pk, _ := NewPrekeys(entropy.System{}, d)
+	ots, kems, _ := pk.GenerateOneTime(entropy.System{}, d, 1)
+	s := StoredBundle{Certificate: d.Cert.Marshal(), SignedID: pk.Signed().ID, Signed: pk.Signed().Blob(),
+		OneTimeID: ots[0].ID, OneTime: ots[0].Blob(), KEMID: kems[0].ID, KEM: kems[0].Blob()}
+	b, err := s.Assemble()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b.Marshal(), pk.Bundle(d).Marshal()) {
+		t.Fatal("assembled bundle differs from the device's own")
+	}
+	bad := s
+	bad.KEMLastResort = true // the signature covers the kind
+	if _, err := bad.Assemble(); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("wrong KEM kind: err = %v", err)
+	}
+	bad = s
+	bad.Signed = bad.Signed[:50]
+	if _, err := bad.Assemble(); !errors.Is(err, ErrBadBundle) {
+		t.Fatalf("short blob: err = %v", err)
+	}
+}
