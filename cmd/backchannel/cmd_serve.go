@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,6 +12,14 @@ import (
 	"backchannel/server"
 	"backchannel/store/sqlite"
 )
+
+// envInt returns $name as an integer, or def when unset or malformed.
+func envInt(name string, def int64) int64 {
+	if v, err := strconv.ParseInt(os.Getenv(name), 10, 64); err == nil {
+		return v
+	}
+	return def
+}
 
 // envDefault returns $name, or def when unset.
 func envDefault(name, def string) string {
@@ -31,6 +40,9 @@ them until acknowledged; it never sees plaintext. Configuration comes from flags
 or the environment variables named in each flag's help.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cfg.Limits.MaxBlobBytes <= 0 || cfg.Limits.BlobQuotaBytes <= 0 || cfg.Limits.RatePerSecond <= 0 {
+				return usageError{fmt.Errorf("document limits and the rate must be positive")}
+			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return usageError{fmt.Errorf("--log-level: %w", err)}
@@ -56,6 +68,10 @@ or the environment variables named in each flag's help.`,
 	f.StringVar(&cfg.TLSKeyFile, "tls-key", os.Getenv("BACKCHANNEL_TLS_KEY"), "TLS private key, PEM ($BACKCHANNEL_TLS_KEY)")
 	f.BoolVar(&cfg.OpenRegistration, "open-registration", os.Getenv("BACKCHANNEL_OPEN_REGISTRATION") == "1", "let anyone register without an invite; development only ($BACKCHANNEL_OPEN_REGISTRATION=1)")
 	f.StringVar(&logLevel, "log-level", envDefault("BACKCHANNEL_LOG_LEVEL", "info"), "debug, info, warn or error ($BACKCHANNEL_LOG_LEVEL)")
+	def := server.DefaultLimits()
+	f.Int64Var(&cfg.Limits.MaxBlobBytes, "max-document-bytes", envInt("BACKCHANNEL_MAX_DOCUMENT_BYTES", def.MaxBlobBytes), "largest stored document, encrypted ($BACKCHANNEL_MAX_DOCUMENT_BYTES)")
+	f.Int64Var(&cfg.Limits.BlobQuotaBytes, "document-quota-bytes", envInt("BACKCHANNEL_DOCUMENT_QUOTA_BYTES", def.BlobQuotaBytes), "document bytes one account may store ($BACKCHANNEL_DOCUMENT_QUOTA_BYTES)")
+	f.Float64Var(&cfg.Limits.RatePerSecond, "rate", def.RatePerSecond, "authenticated requests per account per second")
 
 	var ttl time.Duration
 	invite := &cobra.Command{
