@@ -166,6 +166,12 @@ func newSendCmd(g *globals) *cobra.Command {
 			}
 			defer c.Close()
 			m, err := c.Send(cmd.Context(), args[0], text)
+			if errors.Is(err, client.ErrUnknownRoom) {
+				// Perhaps the room was created since the last sync.
+				if _, serr := c.Sync(cmd.Context()); serr == nil {
+					m, err = c.Send(cmd.Context(), args[0], text)
+				}
+			}
 			if err != nil {
 				return err
 			}

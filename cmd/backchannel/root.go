@@ -93,6 +93,7 @@ its passphrase comes from $BACKCHANNEL_PASSPHRASE or a prompt on a terminal.`,
 		newTraceCmd(g),
 		newEvalCmd(g),
 		newBenchCmd(g),
+		newChatCmd(g),
 	)
 	return root
 }
