@@ -11,6 +11,7 @@ import (
 	"backchannel/handshake"
 	"backchannel/identity"
 	"backchannel/server/api"
+	"backchannel/server/apiclient"
 	"backchannel/session"
 	"backchannel/vault"
 )
@@ -93,12 +94,11 @@ func (c *Client) MarkVerified(ctx context.Context, user string) error {
 // replenish uploads one-time prekeys when the server runs low; first also
 // uploads the signed and last-resort prekeys.
 func (c *Client) replenish(ctx context.Context, first bool) error {
-	up := api.PrekeyUpload{}
+	var signed *handshake.SignedPrekey
+	var lastResort *handshake.KEMPrekey
 	if first {
-		spk := c.pk.Signed()
-		lr := c.pk.LastResort()
-		up.SignedPrekey = &api.Prekey{ID: spk.ID, Data: spk.Blob()}
-		up.LastResortKEM = &api.Prekey{ID: lr.ID, Data: lr.Blob()}
+		spk, lr := c.pk.Signed(), c.pk.LastResort()
+		signed, lastResort = &spk, &lr
 	} else {
 		if _, err := c.v.Get(ctx, "prekeys/published"); errors.Is(err, vault.ErrNotFound) {
 			return c.replenish(ctx, true) // the upload at init failed
@@ -115,12 +115,7 @@ func (c *Client) replenish(ctx context.Context, first bool) error {
 	if err != nil {
 		return err
 	}
-	for _, ot := range ots {
-		up.OneTimePrekeys = append(up.OneTimePrekeys, api.Prekey{ID: ot.ID, Data: ot.Blob()})
-	}
-	for _, k := range kems {
-		up.OneTimeKEMPrekeys = append(up.OneTimeKEMPrekeys, api.Prekey{ID: k.ID, Data: k.Blob()})
-	}
+	up := apiclient.PrekeyUpload(signed, lastResort, ots, kems)
 	// Persist the private halves first: an uploaded prekey we cannot use
 	// would break the handshakes that pick it.
 	if err := c.v.Put(ctx, "prekeys", c.pk.Marshal()); err != nil {
@@ -137,20 +132,11 @@ func (c *Client) replenish(ctx context.Context, first bool) error {
 
 // bundleFrom converts a server bundle and checks it against the pinned key.
 func bundleFrom(b api.Bundle, pinned []byte) (*handshake.Bundle, error) {
-	if b.SignedPrekey == nil || b.KEMPrekey == nil {
-		return nil, fmt.Errorf("bundle of %s/%d: %w: missing prekeys", b.User, b.Device.ID, handshake.ErrBadBundle)
-	}
-	s := handshake.StoredBundle{Certificate: b.Device.Certificate,
-		SignedID: b.SignedPrekey.ID, Signed: b.SignedPrekey.Data,
-		KEMID: b.KEMPrekey.ID, KEMLastResort: b.KEMLastResort, KEM: b.KEMPrekey.Data}
-	if b.OneTimePrekey != nil {
-		s.OneTimeID, s.OneTime = b.OneTimePrekey.ID, b.OneTimePrekey.Data
-	}
-	hb, err := s.Assemble()
+	hb, err := apiclient.AssembleBundle(b)
 	if err != nil {
-		return nil, fmt.Errorf("bundle of %s/%d: %w", b.User, b.Device.ID, err)
+		return nil, err
 	}
-	if !bytes.Equal(hb.Cert.UserKey, pinned) || !bytes.Equal(b.IdentityKey, pinned) {
+	if !bytes.Equal(hb.Cert.UserKey, pinned) {
 		return nil, fmt.Errorf("bundle of %s: %w", b.User, ErrIdentityChanged)
 	}
 	return hb, nil
