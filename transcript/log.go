@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"backchannel/transcript/leak"
 )
@@ -17,7 +20,7 @@ var (
 	ErrWrongRoom      = errors.New("transcript: entry belongs to another room")
 	ErrWrongMode      = errors.New("transcript: entry mode differs from the room's mode")
 	ErrUnknownSender  = errors.New("transcript: sender is not a member of the room")
-	ErrKeyMismatch    = errors.New("transcript: entry key is not the sender's identity key")
+	ErrKeyMismatch    = errors.New("transcript: entry key is not the sender's identity key or one of its device keys")
 	ErrDuplicate      = errors.New("transcript: duplicate entry")
 	ErrEquivocation   = errors.New("transcript: two different entries with the same sender and sequence number (fork)")
 	ErrTooManyPending = errors.New("transcript: too many entries waiting for their parents")
@@ -25,6 +28,13 @@ var (
 
 // MaxPending bounds the entries a Log holds while their parents are missing.
 const MaxPending = 4096
+
+// MaxDeviceKeys bounds the device keys a Log holds per member (every key a
+// member's device lists ever named, removed devices included).
+const MaxDeviceKeys = 1024
+
+// MaxDeviceNameLen bounds, in characters, a name given to SetDeviceName.
+const MaxDeviceNameLen = 32
 
 // ClockSkew is how far an entry may be timed before an entry it cites
 // (another member's clock) before the log warns.
@@ -59,11 +69,29 @@ const (
 	WarnClock   WarningKind = "clock"
 )
 
-// Warning is a problem to show to the user.
+// Warning is a problem to show to the user. Device is empty when the
+// entries concerned are signed with the sender's identity key; otherwise it
+// names the device (its name, if set, and its ShortFingerprint).
 type Warning struct {
 	Kind   WarningKind `json:"kind"`
 	Sender string      `json:"sender"`
 	Text   string      `json:"text"`
+	Device string      `json:"device,omitempty"`
+}
+
+// signer is who a sequence number belongs to: a member and the key it
+// signs with (its identity key or one of its device keys). Each signer
+// numbers its own entries 1, 2, 3, … so that two devices of one member can
+// send at the same moment without that looking like a fork.
+type signer struct {
+	member string
+	key    [ed25519.PublicKeySize]byte
+}
+
+func signerOf(e *Entry) signer {
+	s := signer{member: e.Sender}
+	copy(s.key[:], e.SenderKey)
+	return s
 }
 
 // Log is the per-room transcript state a client keeps. It is safe for
@@ -74,12 +102,14 @@ type Log struct {
 	mode      Mode
 	loc       *time.Location
 	members   map[string]ed25519.PublicKey
+	devices   map[string]map[[ed25519.PublicKeySize]byte]bool // member -> device keys
+	names     map[[ed25519.PublicKeySize]byte]string          // device key -> display name
 	records   map[Hash]*Record
 	order     []*Record
 	pending   map[Hash]*Record
 	waiting   map[Hash][]Hash // missing parent -> pending entries that cite it
-	seqs      map[string]map[uint64]*Record
-	maxSeq    map[string]uint64
+	seqs      map[signer]map[uint64]*Record
+	maxSeq    map[signer]uint64
 	heads     map[Hash]bool
 	permanent []Warning
 	notices   []string
@@ -94,11 +124,13 @@ func NewLog(room string, mode Mode, loc *time.Location) *Log {
 	return &Log{
 		room: room, mode: mode, loc: loc,
 		members: map[string]ed25519.PublicKey{},
+		devices: map[string]map[[ed25519.PublicKeySize]byte]bool{},
+		names:   map[[ed25519.PublicKeySize]byte]string{},
 		records: map[Hash]*Record{},
 		pending: map[Hash]*Record{},
 		waiting: map[Hash][]Hash{},
-		seqs:    map[string]map[uint64]*Record{},
-		maxSeq:  map[string]uint64{},
+		seqs:    map[signer]map[uint64]*Record{},
+		maxSeq:  map[signer]uint64{},
 		heads:   map[Hash]bool{},
 	}
 }
@@ -127,6 +159,153 @@ func (l *Log) AddMember(id string, key ed25519.PublicKey) error {
 	return nil
 }
 
+// AddDeviceKey lets member sign entries with key, the signing key of one of
+// its linked devices, which the caller has checked against the member's
+// device list (signed by the member's identity key). The member must have
+// been added; adding a key twice, or the member's own identity key, is a
+// no-op. The same key may be added for two members: an entry's signature
+// covers its sender id, so a device key vouches only for the member its
+// entries name.
+func (l *Log) AddDeviceKey(member string, key ed25519.PublicKey) error {
+	if len(key) != ed25519.PublicKeySize {
+		return fmt.Errorf("transcript: device key of %s must be %d bytes", member, ed25519.PublicKeySize)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	id, ok := l.members[member]
+	if !ok {
+		return fmt.Errorf("%w: device key for %q, who is not a member", ErrUnknownSender, member)
+	}
+	if bytes.Equal(id, key) {
+		return nil
+	}
+	var k [ed25519.PublicKeySize]byte
+	copy(k[:], key)
+	ds := l.devices[member]
+	if ds[k] {
+		return nil
+	}
+	if len(ds) >= MaxDeviceKeys {
+		return fmt.Errorf("transcript: member %s already has %d device keys (max %d)", member, len(ds), MaxDeviceKeys)
+	}
+	if ds == nil {
+		ds = map[[ed25519.PublicKeySize]byte]bool{}
+		l.devices[member] = ds
+	}
+	ds[k] = true
+	return nil
+}
+
+// DeviceKeys returns the device keys added for member, sorted.
+func (l *Log) DeviceKeys(member string) []ed25519.PublicKey {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]ed25519.PublicKey, 0, len(l.devices[member]))
+	for k := range l.devices[member] {
+		out = append(out, append(ed25519.PublicKey(nil), k[:]...))
+	}
+	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i], out[j]) < 0 })
+	return out
+}
+
+// SetDeviceName gives a device key a name for warnings and notices
+// ("bob's message #3 (laptop, device 1a2b3c4d)"). The fingerprint is always
+// shown too, so a name cannot pass one device off as another. Control and
+// format characters are dropped and the name is cut to MaxDeviceNameLen
+// characters; an empty name removes it. Names of identity keys are not
+// shown: entries signed with the identity key name the member only.
+func (l *Log) SetDeviceName(key ed25519.PublicKey, name string) {
+	if len(key) != ed25519.PublicKeySize {
+		return
+	}
+	var k [ed25519.PublicKeySize]byte
+	copy(k[:], key)
+	name = cleanName(name)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if name == "" {
+		delete(l.names, k)
+		return
+	}
+	l.names[k] = name
+}
+
+// cleanName keeps printable characters, folds runs of white space into one
+// space and cuts the result to MaxDeviceNameLen characters.
+func cleanName(name string) string {
+	var out []rune
+	space := false
+	for _, r := range name {
+		switch {
+		case unicode.IsSpace(r):
+			space = len(out) > 0
+			continue
+		case r == utf8.RuneError, unicode.IsControl(r), unicode.Is(unicode.Cf, r):
+			continue
+		}
+		if space {
+			out = append(out, ' ')
+			space = false
+		}
+		out = append(out, r)
+		if len(out) >= MaxDeviceNameLen {
+			break
+		}
+	}
+	if len(out) > MaxDeviceNameLen {
+		out = out[:MaxDeviceNameLen]
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// device returns the label of s's key when it is not the member's identity
+// key ("laptop, device 1a2b3c4d" or "device 1a2b3c4d"), else "".
+func (l *Log) device(s signer) string {
+	if id := l.members[s.member]; bytes.Equal(id, s.key[:]) {
+		return ""
+	}
+	fp := ShortFingerprint(s.key[:])
+	if name := l.names[s.key]; name != "" {
+		return name + ", device " + fp
+	}
+	return "device " + fp
+}
+
+// who names a signer in text: "bob", or "bob (device 1a2b3c4d)".
+func (l *Log) who(s signer) string {
+	if d := l.device(s); d != "" {
+		return s.member + " (" + d + ")"
+	}
+	return s.member
+}
+
+// msgRef names one message of a signer: "bob's message #3", or
+// "bob's message #3 (device 1a2b3c4d)".
+func (l *Log) msgRef(s signer, seq uint64) string {
+	if d := l.device(s); d != "" {
+		return fmt.Sprintf("%s's message #%d (%s)", s.member, seq, d)
+	}
+	return fmt.Sprintf("%s's message #%d", s.member, seq)
+}
+
+// ownsKey reports whether key is member's identity key or one of its
+// device keys.
+func (l *Log) ownsKey(member string, key ed25519.PublicKey) bool {
+	id, ok := l.members[member]
+	if !ok {
+		return false
+	}
+	if bytes.Equal(id, key) {
+		return true
+	}
+	if len(key) != ed25519.PublicKeySize {
+		return false
+	}
+	var k [ed25519.PublicKeySize]byte
+	copy(k[:], key)
+	return l.devices[member][k]
+}
+
 // Members returns a copy of the member keys.
 func (l *Log) Members() map[string]ed25519.PublicKey {
 	l.mu.Lock()
@@ -138,9 +317,11 @@ func (l *Log) Members() map[string]ed25519.PublicKey {
 	return out
 }
 
-// Compose builds the next entry for sender: the next sequence number, the
-// current heads as parents, a fresh salted commitment, and (on-record) a
-// signature by priv. The caller then sends it and calls Append with it.
+// Compose builds the next entry for sender: the next sequence number of
+// the signer (sender with the public key of priv, its identity key or one
+// of its device keys), the current heads as parents, a fresh salted
+// commitment, and (on-record) a signature by priv. The caller then sends
+// it and calls Append with it.
 func (l *Log) Compose(sender string, priv ed25519.PrivateKey, kind Kind, content []byte, now time.Time) (*Entry, Salt, error) {
 	if len(content) > MaxContentLen {
 		return nil, Salt{}, fmt.Errorf("transcript: content of %d bytes exceeds %d", len(content), MaxContentLen)
@@ -152,11 +333,14 @@ func (l *Log) Compose(sender string, priv ed25519.PrivateKey, kind Kind, content
 	if len(priv) != ed25519.PrivateKeySize {
 		return nil, salt, fmt.Errorf("transcript: compose: private key must be %d bytes", ed25519.PrivateKeySize)
 	}
+	pub := append(ed25519.PublicKey(nil), priv.Public().(ed25519.PublicKey)...)
+	s := signer{member: sender}
+	copy(s.key[:], pub)
 	l.mu.Lock()
 	e := &Entry{
 		Mode: l.mode, Kind: kind, Room: l.room, Sender: sender,
-		SenderKey:  append(ed25519.PublicKey(nil), priv.Public().(ed25519.PublicKey)...),
-		Seq:        l.maxSeq[sender] + 1,
+		SenderKey:  pub,
+		Seq:        l.maxSeq[s] + 1,
 		Time:       now.UTC(),
 		Parents:    l.headsLocked(),
 		Commitment: Commit(salt, content),
@@ -220,27 +404,27 @@ func (l *Log) Append(e *Entry, salt Salt, content []byte) (Status, error) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	key, ok := l.members[e.Sender]
-	if !ok {
+	if _, ok := l.members[e.Sender]; !ok {
 		return 0, fmt.Errorf("%w: %q", ErrUnknownSender, e.Sender)
 	}
-	if !bytes.Equal(key, e.SenderKey) {
-		return 0, fmt.Errorf("%w: %s #%d", ErrKeyMismatch, e.Sender, e.Seq)
+	if !l.ownsKey(e.Sender, e.SenderKey) {
+		return 0, fmt.Errorf("%w: %s #%d (key %s)", ErrKeyMismatch, e.Sender, e.Seq, ShortFingerprint(e.SenderKey))
 	}
 	if err := verifyBody(e, body); err != nil {
 		return 0, err
 	}
+	s := signerOf(e)
 	if _, ok := l.records[h]; ok {
-		l.notices = append(l.notices, fmt.Sprintf("duplicate delivery of message #%d from %s ignored", e.Seq, e.Sender))
+		l.notices = append(l.notices, fmt.Sprintf("duplicate delivery of message #%d from %s ignored", e.Seq, l.who(s)))
 		return 0, fmt.Errorf("%w: %s #%d already received", ErrDuplicate, e.Sender, e.Seq)
 	}
 	if _, ok := l.pending[h]; ok {
 		return 0, fmt.Errorf("%w: %s #%d already held", ErrDuplicate, e.Sender, e.Seq)
 	}
-	if other, ok := l.seqs[e.Sender][e.Seq]; ok {
+	if other, ok := l.seqs[s][e.Seq]; ok {
 		l.permanent = append(l.permanent, Warning{WarnFork, e.Sender, fmt.Sprintf(
-			"%s's message #%d exists in two different versions (sent %s and %s): the transcript was forked or replayed",
-			e.Sender, e.Seq, l.clock(other.Entry.Time), l.clock(e.Time))})
+			"%s exists in two different versions (sent %s and %s): the transcript was forked or replayed",
+			l.msgRef(s, e.Seq), l.clock(other.Entry.Time), l.clock(e.Time)), l.device(s)})
 		return 0, fmt.Errorf("%w: %s #%d: have %s, got %s", ErrEquivocation, e.Sender, e.Seq, other.Hash.ID(), h.ID())
 	}
 	rec := &Record{Hash: h, Entry: e, Salt: salt, Content: append([]byte(nil), content...)}
@@ -253,15 +437,15 @@ func (l *Log) Append(e *Entry, salt Salt, content []byte) (Status, error) {
 	if len(missing) > 0 && len(l.pending) >= MaxPending {
 		return 0, fmt.Errorf("%w: %d held", ErrTooManyPending, len(l.pending))
 	}
-	if e.Seq < l.maxSeq[e.Sender] {
-		l.notices = append(l.notices, fmt.Sprintf("message #%d from %s arrived out of order (after #%d)", e.Seq, e.Sender, l.maxSeq[e.Sender]))
+	if e.Seq < l.maxSeq[s] {
+		l.notices = append(l.notices, fmt.Sprintf("message #%d from %s arrived out of order (after #%d)", e.Seq, l.who(s), l.maxSeq[s]))
 	}
-	if l.seqs[e.Sender] == nil {
-		l.seqs[e.Sender] = map[uint64]*Record{}
+	if l.seqs[s] == nil {
+		l.seqs[s] = map[uint64]*Record{}
 	}
-	l.seqs[e.Sender][e.Seq] = rec
-	if e.Seq > l.maxSeq[e.Sender] {
-		l.maxSeq[e.Sender] = e.Seq
+	l.seqs[s][e.Seq] = rec
+	if e.Seq > l.maxSeq[s] {
+		l.maxSeq[s] = e.Seq
 	}
 	if len(missing) > 0 {
 		l.pending[h] = rec
@@ -310,15 +494,16 @@ func (l *Log) accept(rec *Record) {
 
 func (l *Log) checkClock(r *Record) {
 	e := r.Entry
-	if prev, ok := l.seqs[e.Sender][e.Seq-1]; ok && e.Time.Before(prev.Entry.Time) {
+	s := signerOf(e)
+	if prev, ok := l.seqs[s][e.Seq-1]; ok && e.Time.Before(prev.Entry.Time) {
 		l.permanent = append(l.permanent, Warning{WarnClock, e.Sender, fmt.Sprintf(
-			"%s's message #%d is timed %s, before their message #%d at %s", e.Sender, e.Seq, l.clock(e.Time), e.Seq-1, l.clock(prev.Entry.Time))})
+			"%s is timed %s, before their message #%d at %s", l.msgRef(s, e.Seq), l.clock(e.Time), e.Seq-1, l.clock(prev.Entry.Time)), l.device(s)})
 	}
 	for _, p := range e.Parents {
 		if pr := l.records[p]; pr != nil && e.Time.Add(ClockSkew).Before(pr.Entry.Time) {
 			l.permanent = append(l.permanent, Warning{WarnClock, e.Sender, fmt.Sprintf(
-				"%s's message #%d is timed %s, before %s's message #%d at %s that it cites",
-				e.Sender, e.Seq, l.clock(e.Time), pr.Entry.Sender, pr.Entry.Seq, l.clock(pr.Entry.Time))})
+				"%s is timed %s, before %s at %s that it cites",
+				l.msgRef(s, e.Seq), l.clock(e.Time), l.msgRef(signerOf(pr.Entry), pr.Entry.Seq), l.clock(pr.Entry.Time)), l.device(s)})
 		}
 	}
 }
@@ -330,12 +515,12 @@ func (l *Log) Warnings() []Warning {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := append([]Warning(nil), l.permanent...)
-	senders := make([]string, 0, len(l.seqs))
+	signers := make([]signer, 0, len(l.seqs))
 	for s := range l.seqs {
-		senders = append(senders, s)
+		signers = append(signers, s)
 	}
-	sort.Strings(senders)
-	for _, s := range senders {
+	sort.Slice(signers, func(i, j int) bool { return l.signerLess(signers[i], signers[j]) })
+	for _, s := range signers {
 		// walk the known sequence numbers, not 1..max: a member could
 		// claim a huge one
 		seqs := l.seqs[s]
@@ -355,11 +540,11 @@ func (l *Log) Warnings() []Warning {
 				after := seqs[q]
 				var text string
 				if before, ok := seqs[prev]; ok {
-					text = fmt.Sprintf("%d %s from %s missing between %s and %s", n, noun, s, l.clock(before.Entry.Time), l.clock(after.Entry.Time))
+					text = fmt.Sprintf("%d %s from %s missing between %s and %s", n, noun, l.who(s), l.clock(before.Entry.Time), l.clock(after.Entry.Time))
 				} else {
-					text = fmt.Sprintf("%d %s from %s missing before %s", n, noun, s, l.clock(after.Entry.Time))
+					text = fmt.Sprintf("%d %s from %s missing before %s", n, noun, l.who(s), l.clock(after.Entry.Time))
 				}
-				out = append(out, Warning{WarnGap, s, text})
+				out = append(out, Warning{WarnGap, s.member, text, l.device(s)})
 			}
 			prev = q
 		}
@@ -369,8 +554,9 @@ func (l *Log) Warnings() []Warning {
 		held = append(held, r)
 	}
 	sort.Slice(held, func(i, j int) bool {
-		if held[i].Entry.Sender != held[j].Entry.Sender {
-			return held[i].Entry.Sender < held[j].Entry.Sender
+		si, sj := signerOf(held[i].Entry), signerOf(held[j].Entry)
+		if si != sj {
+			return l.signerLess(si, sj)
 		}
 		return held[i].Entry.Seq < held[j].Entry.Seq
 	})
@@ -381,11 +567,26 @@ func (l *Log) Warnings() []Warning {
 				n++
 			}
 		}
+		s := signerOf(r.Entry)
 		out = append(out, Warning{WarnPending, r.Entry.Sender, fmt.Sprintf(
 			"message #%d from %s (%s) is held: it follows %d message(s) the server has not delivered",
-			r.Entry.Seq, r.Entry.Sender, l.clock(r.Entry.Time), n)})
+			r.Entry.Seq, l.who(s), l.clock(r.Entry.Time), n), l.device(s)})
 	}
 	return out
+}
+
+// signerLess orders signers by member, then the identity key before device
+// keys, then device keys by their bytes.
+func (l *Log) signerLess(a, b signer) bool {
+	if a.member != b.member {
+		return a.member < b.member
+	}
+	id := l.members[a.member]
+	ai, bi := bytes.Equal(id, a.key[:]), bytes.Equal(id, b.key[:])
+	if ai != bi {
+		return ai
+	}
+	return bytes.Compare(a.key[:], b.key[:]) < 0
 }
 
 // Notices returns the history of harmless or resolved anomalies: duplicate
