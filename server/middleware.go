@@ -63,6 +63,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		he = errf(http.StatusRequestEntityTooLarge, api.CodeQuota, "blob size limit or account quota exceeded")
 	case errors.Is(err, store.ErrMailboxFull):
 		he = errf(http.StatusInsufficientStorage, api.CodeMailboxFull, "a recipient's mailbox is full")
+	case errors.Is(err, store.ErrInviteName):
+		he = errf(http.StatusForbidden, api.CodeInvalidInvite, "this invite is for another name")
 	case errors.Is(err, store.ErrInvalidInvite):
 		he = errf(http.StatusForbidden, api.CodeInvalidInvite, "invalid, used or expired invite")
 	case errors.Is(err, store.ErrReplay):

@@ -31,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"backchannel/server/api"
 	"backchannel/store"
 )
 
@@ -262,8 +263,19 @@ const DeviceKeyCacheTTL = 10 * time.Second
 const InviteTTL = 7 * 24 * time.Hour
 
 // CreateInvite mints a one-time registration token valid for ttl (InviteTTL
-// if ttl <= 0). Only its SHA-256 is stored; the token is returned once.
+// if ttl <= 0) that registers any name. Only its SHA-256 is stored; the
+// token is returned once.
 func CreateInvite(ctx context.Context, st store.Invites, ttl time.Duration) (string, error) {
+	return CreateInviteFor(ctx, st, "", ttl)
+}
+
+// CreateInviteFor is CreateInvite for a token that registers only the
+// account name (any name if name is empty). Registering another name with
+// it is refused and leaves it unused.
+func CreateInviteFor(ctx context.Context, st store.Invites, name string, ttl time.Duration) (string, error) {
+	if name != "" && !api.ValidName(name) {
+		return "", fmt.Errorf("server: invite: name %q must match [a-z0-9_-]{1,32}", name)
+	}
 	if ttl <= 0 {
 		ttl = InviteTTL
 	}
@@ -272,7 +284,7 @@ func CreateInvite(ctx context.Context, st store.Invites, ttl time.Duration) (str
 		return "", fmt.Errorf("server: invite: %w", err)
 	}
 	token := "bci_" + base64.RawURLEncoding.EncodeToString(raw)
-	if err := st.CreateInvite(ctx, inviteHash(token), time.Now().Add(ttl)); err != nil {
+	if err := st.CreateInvite(ctx, inviteHash(token), name, time.Now().Add(ttl)); err != nil {
 		return "", fmt.Errorf("server: invite: %w", err)
 	}
 	return token, nil

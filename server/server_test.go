@@ -15,6 +15,7 @@ import (
 	"backchannel/server"
 	"backchannel/server/api"
 	"backchannel/server/apiclient"
+	"backchannel/store"
 )
 
 func TestRegistration(t *testing.T) {
@@ -61,6 +62,33 @@ func TestRegistration(t *testing.T) {
 	}
 	_, err = c.Account(ctx, "nobody")
 	wantAPIError(t, err, apiclient.ErrNotFound)
+}
+
+func TestInviteBoundToName(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t, server.Config{})
+	invite, err := server.CreateInviteFor(ctx, ts.st, "bob", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.CreateInviteFor(ctx, ts.st, "Not A Name", time.Hour); err == nil {
+		t.Fatal("minted an invite for an invalid name")
+	}
+	mallory := clientFor(t, ts.URL, "mallory", 1, newKey(t))
+	_, err = mallory.Register(ctx, newKey(t).Public().(ed25519.PublicKey), nil, invite)
+	wantAPIError(t, err, apiclient.ErrInvalidInvite)
+	var e *apiclient.Error
+	if !errors.As(err, &e) || e.Status != http.StatusForbidden || e.Message != "this invite is for another name" {
+		t.Fatalf("refusal: %v", err)
+	}
+	if _, err := ts.st.Account(ctx, "mallory"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("mallory registered with bob's invite: %v", err)
+	}
+	// The refused attempt did not consume it: bob can still register.
+	bob := clientFor(t, ts.URL, "bob", 1, newKey(t))
+	if _, err := bob.Register(ctx, newKey(t).Public().(ed25519.PublicKey), nil, invite); err != nil {
+		t.Fatalf("bob with his invite: %v", err)
+	}
 }
 
 func TestRegistrationProofMustMatchBody(t *testing.T) {

@@ -32,6 +32,9 @@ var (
 	ErrExists = errors.New("store: already exists")
 	// ErrInvalidInvite: the invite token is unknown, already used or expired.
 	ErrInvalidInvite = errors.New("store: invalid invite")
+	// ErrInviteName: the invite is bound to another account name. Errors
+	// that match it also match ErrInvalidInvite; the invite is not consumed.
+	ErrInviteName = errors.New("store: invite is for another name")
 	// ErrReplay: the nonce was already used within its validity window.
 	ErrReplay = errors.New("store: nonce already used")
 	// ErrQuota: the account's blob quota or a blob's maximum size would be exceeded.
@@ -139,8 +142,9 @@ type BlobLimits struct {
 type Accounts interface {
 	// CreateAccount creates the account and its first device atomically. If
 	// inviteHash is non-nil, the matching unused, unexpired invite is consumed
-	// in the same transaction (ErrInvalidInvite otherwise). ErrExists if the
-	// name is taken.
+	// in the same transaction (ErrInvalidInvite otherwise; an invite bound to
+	// another name fails with ErrInviteName and stays usable). ErrExists if
+	// the name is taken.
 	CreateAccount(ctx context.Context, a Account, first Device, inviteHash []byte, now time.Time) error
 	// Account returns the named account or ErrNotFound.
 	Account(ctx context.Context, name string) (Account, error)
@@ -217,7 +221,10 @@ type Blobs interface {
 // Invites stores one-time registration tokens by hash (tokens themselves
 // are never stored).
 type Invites interface {
-	CreateInvite(ctx context.Context, tokenHash []byte, expiresAt time.Time) error
+	// CreateInvite stores an invite valid until expiresAt. A non-empty name
+	// binds it: it then registers only that account name. ErrExists if the
+	// hash is already stored.
+	CreateInvite(ctx context.Context, tokenHash []byte, name string, expiresAt time.Time) error
 }
 
 // Nonces records request nonces to refuse replays.

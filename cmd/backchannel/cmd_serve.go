@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"backchannel/server"
+	"backchannel/server/api"
 	"backchannel/store/sqlite"
 )
 
@@ -74,19 +76,32 @@ or the environment variables named in each flag's help.`,
 	f.Float64Var(&cfg.Limits.RatePerSecond, "rate", def.RatePerSecond, "authenticated requests per account per second")
 
 	var ttl time.Duration
+	var name string
+	var asJSON bool
 	invite := &cobra.Command{
-		Use:   "invite --data DIR",
+		Use:   "invite --data DIR [--name NAME]",
 		Short: "Print a one-time registration token",
-		Args:  cobra.NoArgs,
+		Long: `Print a one-time registration token. With --name the token registers only that
+account name; without it, any name (development).`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if name != "" && !api.ValidName(name) {
+				return usageError{fmt.Errorf("--name %q: names match [a-z0-9_-]{1,32}", name)}
+			}
 			st, err := sqlite.OpenDir(cmd.Context(), data, sqlite.Options{})
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			tok, err := server.CreateInvite(cmd.Context(), st, ttl)
+			tok, err := server.CreateInviteFor(cmd.Context(), st, name, ttl)
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(struct {
+					Invite string `json:"invite"`
+					Name   string `json:"name"`
+				}{tok, name})
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), tok)
 			return nil
@@ -94,6 +109,8 @@ or the environment variables named in each flag's help.`,
 	}
 	invite.Flags().StringVar(&data, "data", envDefault("BACKCHANNEL_DATA", "backchannel-data"), "data directory ($BACKCHANNEL_DATA)")
 	invite.Flags().DurationVar(&ttl, "ttl", server.InviteTTL, "how long the token stays valid")
+	invite.Flags().StringVar(&name, "name", "", "the only account name the token registers (empty: any)")
+	invite.Flags().BoolVar(&asJSON, "json", false, `print {"invite": "...", "name": "..."}`)
 	cmd.AddCommand(invite)
 	return cmd
 }

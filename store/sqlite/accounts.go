@@ -31,14 +31,8 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account, first store.
 			return fmt.Errorf("sqlite: create account %q: %w", a.Name, err)
 		}
 		if inviteHash != nil {
-			res, err := tx.ExecContext(ctx,
-				"UPDATE invites SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ?",
-				micros(now), inviteHash, micros(now))
-			if err != nil {
-				return fmt.Errorf("sqlite: consume invite: %w", err)
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return fmt.Errorf("sqlite: consume invite: %w", store.ErrInvalidInvite)
+			if err := consumeInvite(ctx, tx, inviteHash, a.Name, now); err != nil {
+				return err
 			}
 		}
 		if _, err := tx.ExecContext(ctx,
@@ -153,10 +147,33 @@ func (s *Store) RemoveDevice(ctx context.Context, user string, id uint32) error 
 	})
 }
 
+// consumeInvite marks the invite used for account name, or fails with
+// ErrInvalidInvite (unknown, used, expired) or ErrInviteName (bound to
+// another name; left unused).
+func consumeInvite(ctx context.Context, tx *wtx, hash []byte, name string, now time.Time) error {
+	var bound string
+	err := tx.QueryRowContext(ctx,
+		"SELECT name FROM invites WHERE hash = ? AND used_at IS NULL AND expires_at > ?",
+		hash, micros(now)).Scan(&bound)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite: consume invite: %w", store.ErrInvalidInvite)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: consume invite: %w", err)
+	}
+	if bound != "" && bound != name {
+		return fmt.Errorf("sqlite: consume invite: %w: %w", store.ErrInvalidInvite, store.ErrInviteName)
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE invites SET used_at = ? WHERE hash = ?", micros(now), hash); err != nil {
+		return fmt.Errorf("sqlite: consume invite: %w", err)
+	}
+	return nil
+}
+
 // CreateInvite implements store.Invites.
-func (s *Store) CreateInvite(ctx context.Context, tokenHash []byte, expiresAt time.Time) error {
+func (s *Store) CreateInvite(ctx context.Context, tokenHash []byte, name string, expiresAt time.Time) error {
 	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO invites (hash, expires_at) VALUES (?, ?)", tokenHash, micros(expiresAt))
+		_, err := tx.ExecContext(ctx, "INSERT INTO invites (hash, name, expires_at) VALUES (?, ?, ?)", tokenHash, name, micros(expiresAt))
 		if isUniqueViolation(err) {
 			return fmt.Errorf("sqlite: create invite: %w", store.ErrExists)
 		}

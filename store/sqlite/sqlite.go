@@ -105,6 +105,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite: create schema: %w", err)
 	}
+	if err := migrate(ctx, wdb); err != nil {
+		wdb.Close()
+		return nil, err
+	}
 	counts, err := loadMailboxCounts(ctx, wdb)
 	if err != nil {
 		wdb.Close()
@@ -218,7 +222,8 @@ CREATE TABLE IF NOT EXISTS blob_chunks (
 CREATE TABLE IF NOT EXISTS invites (
 	hash BLOB PRIMARY KEY,
 	expires_at INTEGER NOT NULL,
-	used_at INTEGER
+	used_at INTEGER,
+	name TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS nonces (
 	key TEXT NOT NULL,
@@ -227,6 +232,29 @@ CREATE TABLE IF NOT EXISTS nonces (
 	PRIMARY KEY (key, nonce)
 );
 `
+
+// columns adds to tables created by older versions the columns they lack
+// (CREATE TABLE IF NOT EXISTS leaves an existing table as it is).
+var columns = []struct{ table, column, decl string }{
+	{"invites", "name", "TEXT NOT NULL DEFAULT ''"},
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	for _, c := range columns {
+		var n int
+		err := db.QueryRowContext(ctx, "SELECT count(*) FROM pragma_table_info(?) WHERE name = ?", c.table, c.column).Scan(&n)
+		if err != nil {
+			return fmt.Errorf("sqlite: migrate %s.%s: %w", c.table, c.column, err)
+		}
+		if n > 0 {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, "ALTER TABLE "+c.table+" ADD COLUMN "+c.column+" "+c.decl); err != nil {
+			return fmt.Errorf("sqlite: migrate %s.%s: %w", c.table, c.column, err)
+		}
+	}
+	return nil
+}
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
 

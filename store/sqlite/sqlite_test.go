@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -159,5 +160,31 @@ func TestBackup(t *testing.T) {
 	msgs, err := c.Pending(ctx, to, 0, 10)
 	if err != nil || len(msgs) != 1 || string(msgs[0].Data) != "kept" {
 		t.Fatalf("backup holds %v, %v", msgs, err)
+	}
+}
+
+// A database written before invites had names opens, gains the column, and
+// its unnamed invites still register any name.
+func TestMigrateOldInvites(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE invites (hash BLOB PRIMARY KEY, expires_at INTEGER NOT NULL, used_at INTEGER);
+		INSERT INTO invites (hash, expires_at) VALUES (x'01', ?)`, time.Now().Add(time.Hour).UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s := open(t, dir)
+	defer s.Close()
+	now := time.Now()
+	if err := s.CreateAccount(ctx, store.Account{Name: "carol", IdentityKey: []byte("ik")},
+		store.Device{User: "carol", ID: 1, SigningKey: []byte("k")}, []byte{1}, now); err != nil {
+		t.Fatalf("old invite after migration: %v", err)
+	}
+	if err := s.CreateInvite(ctx, []byte{2}, "dave", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -28,7 +28,7 @@ func TestWriterSurvivesPanic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateInvite(ctx, []byte("h"), time.Now()); !errors.Is(err, store.ErrExists) {
+	if err := s.CreateInvite(ctx, []byte("h"), "", time.Now()); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("writer state after panic: %v", err)
 	}
 }

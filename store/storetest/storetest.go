@@ -89,8 +89,9 @@ func testInvites(t *testing.T, s store.Store) {
 	acct := func(n string) (store.Account, store.Device) {
 		return store.Account{Name: n, IdentityKey: []byte("ik")}, store.Device{User: n, ID: 1, SigningKey: []byte("k")}
 	}
-	must(t, s.CreateInvite(ctx, []byte("hash-1"), epoch.Add(time.Hour)))
-	must(t, s.CreateInvite(ctx, []byte("hash-old"), epoch.Add(-time.Second)))
+	must(t, s.CreateInvite(ctx, []byte("hash-1"), "", epoch.Add(time.Hour)))
+	must(t, s.CreateInvite(ctx, []byte("hash-old"), "", epoch.Add(-time.Second)))
+	wantErr(t, s.CreateInvite(ctx, []byte("hash-1"), "", epoch.Add(time.Hour)), store.ErrExists)
 	a, d := acct("carol")
 	wantErr(t, s.CreateAccount(ctx, a, d, []byte("unknown"), epoch), store.ErrInvalidInvite)
 	wantErr(t, s.CreateAccount(ctx, a, d, []byte("hash-old"), epoch), store.ErrInvalidInvite)
@@ -100,6 +101,25 @@ func testInvites(t *testing.T, s store.Store) {
 	must(t, s.CreateAccount(ctx, a, d, []byte("hash-1"), epoch))
 	a, d = acct("dave")
 	wantErr(t, s.CreateAccount(ctx, a, d, []byte("hash-1"), epoch), store.ErrInvalidInvite)
+
+	// An invite bound to a name registers only that name, and a refused
+	// attempt under another name does not use it up.
+	must(t, s.CreateInvite(ctx, []byte("hash-bob"), "bob", epoch.Add(time.Hour)))
+	a, d = acct("mallory")
+	err := s.CreateAccount(ctx, a, d, []byte("hash-bob"), epoch)
+	wantErr(t, err, store.ErrInviteName)
+	wantErr(t, err, store.ErrInvalidInvite)
+	if _, err := s.Account(ctx, "mallory"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("account created with another name's invite: %v", err)
+	}
+	a, d = acct("bob")
+	must(t, s.CreateAccount(ctx, a, d, []byte("hash-bob"), epoch))
+	a, d = acct("bob2")
+	err = s.CreateAccount(ctx, a, d, []byte("hash-bob"), epoch)
+	wantErr(t, err, store.ErrInvalidInvite)
+	if errors.Is(err, store.ErrInviteName) {
+		t.Fatalf("a used invite reported as bound to another name: %v", err)
+	}
 }
 
 func testDevices(t *testing.T, s store.Store) {
