@@ -109,22 +109,22 @@ type List struct {
 // primary device; a device being linked learns it from the primary.
 func NewEntry(account string, accountKey []byte, id uint32, signingKey ed25519.PrivateKey, dhPublic []byte, name string, addedAt time.Time) (Entry, error) {
 	if err := checkAccount(account); err != nil {
-		return Entry{}, fmt.Errorf("new entry: %w", err)
+		return Entry{}, fmt.Errorf("new device list entry: %w", err)
 	}
 	if len(accountKey) != KeySize {
-		return Entry{}, fmt.Errorf("new entry: %w: account key is %d bytes", ErrMalformed, len(accountKey))
+		return Entry{}, fmt.Errorf("new device list entry: %w: account key is %d bytes", ErrMalformed, len(accountKey))
 	}
 	if len(signingKey) != ed25519.PrivateKeySize {
-		return Entry{}, fmt.Errorf("new entry: %w: signing key is %d bytes", ErrMalformed, len(signingKey))
+		return Entry{}, fmt.Errorf("new device list entry: %w: signing key is %d bytes", ErrMalformed, len(signingKey))
 	}
 	if len(dhPublic) != KeySize {
-		return Entry{}, fmt.Errorf("new entry: %w: DH key is %d bytes", ErrMalformed, len(dhPublic))
+		return Entry{}, fmt.Errorf("new device list entry: %w: DH key is %d bytes", ErrMalformed, len(dhPublic))
 	}
 	if id == 0 {
-		return Entry{}, fmt.Errorf("new entry: %w: device id 0", ErrMalformed)
+		return Entry{}, fmt.Errorf("new device list entry: %w: device id 0", ErrMalformed)
 	}
 	if err := checkName(name); err != nil {
-		return Entry{}, fmt.Errorf("new entry: %w", err)
+		return Entry{}, fmt.Errorf("new device list entry: %w", err)
 	}
 	e := Entry{
 		ID:         id,
@@ -156,7 +156,7 @@ func Genesis(account string, user *identity.User, entries []Entry, now time.Time
 	l.sign(user)
 	out, err := Parse(l.Marshal())
 	if err != nil {
-		return nil, fmt.Errorf("devicelist: genesis: %w", err)
+		return nil, fmt.Errorf("genesis device list: %w", err)
 	}
 	return out, nil
 }
@@ -171,10 +171,13 @@ func Next(prev *List, user *identity.User, add []Entry, remove []uint32, now tim
 	if prev == nil || user == nil {
 		return nil, errors.New("devicelist: next: no previous list or no account key")
 	}
+	if !bytes.Equal(user.Public(), prev.AccountKey) {
+		return nil, fmt.Errorf("next version of the device list: %w: the signing user's key is not the account key of %q", ErrChain, prev.Account)
+	}
 	drop := make(map[uint32]bool, len(remove))
 	for _, id := range remove {
 		if _, ok := prev.Device(id); !ok {
-			return nil, fmt.Errorf("devicelist: next: remove device %d: %w", id, ErrUnknownDevice)
+			return nil, fmt.Errorf("next version of the device list: remove device %d: %w", id, ErrUnknownDevice)
 		}
 		drop[id] = true
 	}
@@ -186,7 +189,7 @@ func Next(prev *List, user *identity.User, add []Entry, remove []uint32, now tim
 	}
 	devices = append(devices, add...)
 	if len(devices) == 0 || len(devices) > MaxDevices {
-		return nil, fmt.Errorf("devicelist: next: %w: %d devices, want 1..%d", ErrMalformed, len(devices), MaxDevices)
+		return nil, fmt.Errorf("next version of the device list: %w: %d devices, want 1..%d", ErrMalformed, len(devices), MaxDevices)
 	}
 	issued := seconds(now)
 	if issued.Before(prev.IssuedAt) {
@@ -207,10 +210,10 @@ func Next(prev *List, user *identity.User, add []Entry, remove []uint32, now tim
 	l.sign(user)
 	out, err := Parse(l.Marshal())
 	if err != nil {
-		return nil, fmt.Errorf("devicelist: next: %w", err)
+		return nil, fmt.Errorf("next version of the device list: %w", err)
 	}
 	if err := VerifyNext(prev, out); err != nil {
-		return nil, fmt.Errorf("devicelist: next: %w", err)
+		return nil, fmt.Errorf("next version of the device list: %w", err)
 	}
 	return out, nil
 }
@@ -586,6 +589,9 @@ func VerifyNext(prev, next *List) error {
 		if next.Version == prev.Version && next.Hash() == prev.Hash() {
 			return fmt.Errorf("%w: version %d is the accepted list itself, not a successor", ErrChain, next.Version)
 		}
+		if next.Version == prev.Version {
+			return fmt.Errorf("%w: a different version %d (a fork)", ErrRollback, next.Version)
+		}
 		return fmt.Errorf("%w: version %d offered after version %d", ErrRollback, next.Version, prev.Version)
 	}
 	if next.Version != prev.Version+1 {
@@ -622,7 +628,7 @@ func VerifyNext(prev, next *List) error {
 func VerifyChain(account string, accountKey []byte, pinned *List, lists [][]byte) (*List, error) {
 	cur := pinned
 	if cur != nil && (cur.Account != account || !bytes.Equal(cur.AccountKey, accountKey)) {
-		return nil, fmt.Errorf("%w: pinned list is of %q under another key", ErrChain, cur.Account)
+		return nil, fmt.Errorf("%w: pinned list is of %q, or under another key", ErrChain, cur.Account)
 	}
 	if cur == nil && len(lists) == 0 {
 		return nil, fmt.Errorf("%w: no list for %q", ErrChain, account)
