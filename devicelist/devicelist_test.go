@@ -77,6 +77,13 @@ func TestMaxListSize(t *testing.T) {
 	if _, err := Parse(append(l.Marshal(), 0)); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("over MaxListSize: %v", err)
 	}
+	small, err := Genesis("a", user, []Entry{mustEntry(t, "a", user, 1, mustKeys(t, "devicelist min"), "x", t0)}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(small.Marshal()); n != MinListSize || MinListSize != 294 {
+		t.Fatalf("smallest list is %d bytes, MinListSize %d", n, MinListSize)
+	}
 }
 
 func TestEveryByteFlipRejected(t *testing.T) {
