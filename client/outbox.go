@@ -75,7 +75,7 @@ func (c *Client) flushOutbox(ctx context.Context) error {
 		}
 		for len(envs) > 0 {
 			batch := envs[:min(len(envs), sendBatch)]
-			if err := retry(ctx, func() error { _, err := c.api.Send(ctx, batch); return err }); err != nil {
+			if err := retry(ctx, func() error { _, err := c.api.Send(ctx, 0, batch); return err }); err != nil {
 				return fmt.Errorf("%w: %v", ErrNotDelivered, err)
 			}
 			envs = envs[len(batch):]

@@ -10,6 +10,7 @@ import (
 	"backchannel/entropy"
 	"backchannel/handshake"
 	"backchannel/identity"
+	"backchannel/server/api"
 	"backchannel/server/apiclient"
 )
 
@@ -23,6 +24,17 @@ type client struct {
 	dev  *identity.Device
 	pk   *handshake.Prekeys // nil unless the client receives first messages
 	api  *apiclient.Client
+
+	sendMu  sync.Mutex // serialises sends, so counters reach the server in order
+	counter uint64     // the rollback counter of the last batch sent
+}
+
+// send sends one batch under the client's next rollback counter.
+func (c *client) send(ctx context.Context, msgs []api.OutgoingEnvelope) (api.SendResponse, error) {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	c.counter++
+	return c.api.Send(ctx, c.counter, msgs)
 }
 
 // newClient creates the keys of a new account; it does not contact the server.

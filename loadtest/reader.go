@@ -155,7 +155,7 @@ func (s *sender) handshake(ctx context.Context, size int) error {
 	if err != nil {
 		return fmt.Errorf("loadtest: %s: encrypt: %w", s.name, err)
 	}
-	if _, err := s.api.Send(ctx, []api.OutgoingEnvelope{{To: s.to.name, Device: deviceID, Data: env}}); err != nil {
+	if _, err := s.send(ctx, []api.OutgoingEnvelope{{To: s.to.name, Device: deviceID, Data: env}}); err != nil {
 		return fmt.Errorf("loadtest: %s: send hello: %w", s.name, err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -278,7 +278,7 @@ func (rd *reader) reply(ctx context.Context, sess *session.Session, to string, i
 	if err != nil {
 		return fmt.Errorf("loadtest: reader %s: encrypt reply: %w", rd.name, err)
 	}
-	if _, err := rd.api.Send(ctx, []api.OutgoingEnvelope{{To: to, Device: deviceID, Data: env}}); err != nil {
+	if _, err := rd.send(ctx, []api.OutgoingEnvelope{{To: to, Device: deviceID, Data: env}}); err != nil {
 		return fmt.Errorf("loadtest: reader %s: send reply: %w", rd.name, err)
 	}
 	return nil

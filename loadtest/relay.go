@@ -368,7 +368,7 @@ func (s *sender) run(ctx context.Context, cfg RelayConfig, accepted *atomic.Int6
 		}
 		out[0].Data = env
 		for attempt := 0; ; attempt++ {
-			_, err = s.api.Send(ctx, out)
+			_, err = s.send(ctx, out)
 			if !errors.Is(err, apiclient.ErrRateLimited) || attempt >= 100 {
 				break
 			}

@@ -79,7 +79,7 @@ func relayOnce(b *testing.B, senders, each int) {
 			payload := make([]byte, 256)
 			for range each {
 				binary.BigEndian.PutUint64(payload, uint64(time.Now().UnixNano()))
-				if _, err := c.Send(ctx, []api.OutgoingEnvelope{{To: "reader", Device: 1, Data: payload}}); err != nil {
+				if _, err := c.Send(ctx, 0, []api.OutgoingEnvelope{{To: "reader", Device: 1, Data: payload}}); err != nil {
 					b.Error(err)
 					return
 				}

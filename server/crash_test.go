@@ -120,7 +120,7 @@ func TestCrashSafety(t *testing.T) {
 			defer cancel()
 			for j := 0; ; j++ {
 				payload := fmt.Sprintf("sender%d/%d", i, j)
-				_, err := s.Send(ctx, []api.OutgoingEnvelope{{To: "reader", Device: 1, Data: []byte(payload)}})
+				_, err := s.Send(ctx, 0, []api.OutgoingEnvelope{{To: "reader", Device: 1, Data: []byte(payload)}})
 				if err != nil {
 					return // the server is gone: this send was not acknowledged
 				}
@@ -193,7 +193,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 	t.Logf("%d acknowledged before SIGKILL, all present after restart (%d stored in total)", n, len(found))
 	// The restarted server still serves.
-	if _, err := reader.Send(ctx, []api.OutgoingEnvelope{{To: "reader", Device: 1, Data: []byte("after")}}); err != nil && !errors.Is(err, context.Canceled) {
+	if _, err := reader.Send(ctx, 0, []api.OutgoingEnvelope{{To: "reader", Device: 1, Data: []byte("after")}}); err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}
 }

@@ -62,7 +62,7 @@ func BenchmarkIdleStreams(b *testing.B) {
 	after := serverMemory(b, url)
 	// Still live: a message reaches the last stream.
 	last := users[len(users)-1]
-	if _, err := last.Send(ctx, []api.OutgoingEnvelope{{To: last.name, Device: 1, Data: []byte("ping")}}); err != nil {
+	if _, err := last.Send(ctx, 0, []api.OutgoingEnvelope{{To: last.name, Device: 1, Data: []byte("ping")}}); err != nil {
 		b.Fatal(err)
 	}
 	if msgs, err := streams[len(streams)-1].Next(ctx); err != nil || len(msgs) != 1 {

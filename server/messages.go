@@ -24,8 +24,11 @@ func apiMessages(msgs []store.Message) []api.Message {
 	return out
 }
 
-// send stores a batch durably, then acknowledges it and wakes the
-// recipients' push streams.
+// send checks the batch's rollback counter and stores the batch durably (in
+// one store operation), then acknowledges it and wakes the recipients' push
+// streams. A counter the device has already used for another batch is
+// refused with 409 rollback: a restored or copied client profile must not
+// send again under ratchet states it has used.
 func (s *Server) send(w http.ResponseWriter, r *http.Request, c caller) error {
 	var req api.SendRequest
 	if err := api.Decode(c.body, &req); err != nil {
@@ -42,7 +45,8 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, c caller) error {
 		envs[i] = store.Envelope{To: store.Address{User: m.To, Device: m.Device}, Data: m.Data}
 	}
 	now := time.Now().UTC()
-	msgs, err := s.st.Enqueue(r.Context(), c.Address, envs, now, s.lim.MaxPendingPerDevice)
+	digest := api.BatchDigest(req.Messages)
+	msgs, err := s.st.EnqueueCounted(r.Context(), c.Address, req.Counter, digest[:], envs, now, s.lim.MaxPendingPerDevice)
 	if err != nil {
 		return err
 	}

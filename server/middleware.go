@@ -49,8 +49,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // logged, not returned.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httpError
+	var rb *store.RollbackError
+	var pl *store.PrekeyLimitError
 	switch {
 	case errors.As(err, &he):
+	case errors.As(err, &rb):
+		writeJSON(w, http.StatusConflict, api.RollbackResponse{
+			Error: fmt.Sprintf("send counter already used: this device's last accepted counter is %d; a restored or copied profile must not send", rb.Counter),
+			Code:  api.CodeRollback, Counter: rb.Counter})
+		return
+	case errors.As(err, &pl):
+		he = errf(http.StatusRequestEntityTooLarge, api.CodeTooLarge,
+			"too many one-time prekeys: %d X25519 and %d ML-KEM stored, at most %d of each", pl.Stored.OneTime, pl.Stored.OneTimeKEM, pl.Max)
 	case errors.Is(err, api.ErrInvalid):
 		he = errf(http.StatusBadRequest, api.CodeBadRequest, "%s", err.Error())
 	case errors.Is(err, store.ErrNotFound):

@@ -20,6 +20,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/accounts/{user}/devices", s.authed(0, s.devices))
 	mux.HandleFunc("POST /v1/devices", s.authed(json, s.addDevice))
 	mux.HandleFunc("DELETE /v1/devices/{device}", s.authed(0, s.removeDevice))
+	mux.HandleFunc("GET /v1/devices/self", s.authed(0, s.self))
 	mux.HandleFunc("PUT /v1/prekeys", s.authed(json, s.putPrekeys))
 	mux.HandleFunc("GET /v1/prekeys", s.authed(0, s.prekeyCounts))
 	mux.HandleFunc("GET /v1/bundles/{user}", s.authed(0, s.bundles))
@@ -185,6 +186,18 @@ func (s *Server) removeDevice(w http.ResponseWriter, r *http.Request, c caller) 
 	return nil
 }
 
+// self describes the calling device: its id and the highest send counter
+// accepted from it (a client checks it before sending from a profile that
+// may have been restored from a copy).
+func (s *Server) self(w http.ResponseWriter, r *http.Request, c caller) error {
+	n, err := s.st.SendCounter(r.Context(), c.Address)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.SelfInfo{User: c.User, ID: c.Device, Counter: n})
+	return nil
+}
+
 func prekeyPtr(p *api.Prekey) *store.Prekey {
 	if p == nil {
 		return nil
@@ -218,6 +231,7 @@ func (s *Server) putPrekeys(w http.ResponseWriter, r *http.Request, c caller) er
 	counts, err := s.st.PutPrekeys(r.Context(), c.Address, store.PrekeyUpload{
 		SignedPrekey: prekeyPtr(up.SignedPrekey), LastResortKEM: prekeyPtr(up.LastResortKEM),
 		OneTimePrekeys: prekeyList(up.OneTimePrekeys), OneTimeKEMPrekeys: prekeyList(up.OneTimeKEMPrekeys),
+		ReplaceOneTime: up.ReplaceOneTime, MaxOneTime: api.MaxStoredOneTime,
 	})
 	if err != nil {
 		return err

@@ -233,7 +233,7 @@ func TestMalformedAndOversized(t *testing.T) {
 	wantAPIError(t, err, apiclient.ErrNotFound)
 	// A batch is all or nothing: one unknown recipient stores nothing.
 	bob := register(t, ts.URL, "carol", "")
-	_, err = alice.Send(ctx, []api.OutgoingEnvelope{{To: "carol", Device: 1, Data: []byte("x")}, {To: "nobody", Device: 1, Data: []byte("y")}})
+	_, err = alice.Send(ctx, 0, []api.OutgoingEnvelope{{To: "carol", Device: 1, Data: []byte("x")}, {To: "nobody", Device: 1, Data: []byte("y")}})
 	wantAPIError(t, err, apiclient.ErrNotFound)
 	got, err := bob.Fetch(ctx, 0, 0)
 	if err != nil || len(got.Messages) != 0 {
@@ -332,7 +332,7 @@ func TestDeliveryAcrossRestart(t *testing.T) {
 	alice, bob := register(t, ts.URL, "alice", ""), register(t, ts.URL, "bob", "")
 	var sent []int64
 	for i := range 5 {
-		r, err := alice.Send(ctx, []api.OutgoingEnvelope{{To: "bob", Device: 1, Data: []byte(fmt.Sprint("m", i))}})
+		r, err := alice.Send(ctx, 0, []api.OutgoingEnvelope{{To: "bob", Device: 1, Data: []byte(fmt.Sprint("m", i))}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -373,7 +373,7 @@ func TestPushStream(t *testing.T) {
 	ts := startServer(t, server.Config{OpenRegistration: true})
 	alice, bob := register(t, ts.URL, "alice", ""), register(t, ts.URL, "bob", "")
 	send := func(text string) int64 {
-		r, err := alice.Send(ctx, []api.OutgoingEnvelope{{To: "bob", Device: 1, Data: []byte(text)}})
+		r, err := alice.Send(ctx, 0, []api.OutgoingEnvelope{{To: "bob", Device: 1, Data: []byte(text)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -528,11 +528,11 @@ func TestMailboxFull(t *testing.T) {
 	ctx := context.Background()
 	ts := startServer(t, server.Config{OpenRegistration: true, Limits: server.Limits{MaxPendingPerDevice: 1}})
 	alice, bob := register(t, ts.URL, "alice", ""), register(t, ts.URL, "bob", "")
-	r, err := alice.Send(ctx, []api.OutgoingEnvelope{{To: "bob", Device: 1, Data: []byte("1")}})
+	r, err := alice.Send(ctx, 0, []api.OutgoingEnvelope{{To: "bob", Device: 1, Data: []byte("1")}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = alice.Send(ctx, []api.OutgoingEnvelope{{To: "bob", Device: 1, Data: []byte("2")}})
+	_, err = alice.Send(ctx, 0, []api.OutgoingEnvelope{{To: "bob", Device: 1, Data: []byte("2")}})
 	wantAPIError(t, err, apiclient.ErrMailboxFull)
 	var e *apiclient.Error
 	if !errors.As(err, &e) || e.Status != http.StatusInsufficientStorage {
@@ -541,7 +541,7 @@ func TestMailboxFull(t *testing.T) {
 	if _, err := bob.Ack(ctx, r.IDs); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.Send(ctx, []api.OutgoingEnvelope{{To: "bob", Device: 1, Data: []byte("2")}}); err != nil {
+	if _, err := alice.Send(ctx, 0, []api.OutgoingEnvelope{{To: "bob", Device: 1, Data: []byte("2")}}); err != nil {
 		t.Fatalf("after ack: %v", err)
 	}
 }
@@ -571,7 +571,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	if err := alice.Health(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.Send(ctx, []api.OutgoingEnvelope{{To: "alice", Device: 1, Data: []byte("x")}}); err != nil {
+	if _, err := alice.Send(ctx, 0, []api.OutgoingEnvelope{{To: "alice", Device: 1, Data: []byte("x")}}); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.Get(ts.URL + "/metrics")

@@ -98,7 +98,7 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Send(ctx, []api.OutgoingEnvelope{{To: "alice", Device: 1, Data: []byte("over tls")}}); err != nil {
+	if _, err := c.Send(ctx, 0, []api.OutgoingEnvelope{{To: "alice", Device: 1, Data: []byte("over tls")}}); err != nil {
 		t.Fatal(err)
 	}
 	msgs, err := s.Next(ctx)

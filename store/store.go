@@ -20,6 +20,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -47,7 +48,41 @@ var (
 	ErrMailboxFull = errors.New("store: mailbox full")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrRollback: a send's counter is below the device's highest accepted
+	// counter, or equal to it with another batch. Matched by *RollbackError.
+	ErrRollback = errors.New("store: send counter rolled back")
+	// ErrPrekeyLimit: an upload would leave more one-time prekeys of a kind
+	// than allowed. Matched by *PrekeyLimitError.
+	ErrPrekeyLimit = errors.New("store: too many one-time prekeys")
 )
+
+// RollbackError reports a refused send counter with the counter the store
+// holds for the device. errors.Is(err, ErrRollback) matches it.
+type RollbackError struct {
+	Counter uint64 // the highest counter accepted from the device
+}
+
+func (e *RollbackError) Error() string {
+	return fmt.Sprintf("store: send counter rolled back: the device's last accepted counter is %d", e.Counter)
+}
+
+// Is makes errors.Is(err, ErrRollback) true.
+func (e *RollbackError) Is(target error) bool { return target == ErrRollback }
+
+// PrekeyLimitError reports an upload refused by PrekeyUpload.MaxOneTime,
+// with the counts stored before it. errors.Is(err, ErrPrekeyLimit) matches it.
+type PrekeyLimitError struct {
+	Stored PrekeyCounts // one-time prekeys stored (unchanged by the refused upload)
+	Max    int          // the cap per kind
+}
+
+func (e *PrekeyLimitError) Error() string {
+	return fmt.Sprintf("store: too many one-time prekeys: %d X25519 and %d ML-KEM stored, at most %d of each",
+		e.Stored.OneTime, e.Stored.OneTimeKEM, e.Max)
+}
+
+// Is makes errors.Is(err, ErrPrekeyLimit) true.
+func (e *PrekeyLimitError) Is(target error) bool { return target == ErrPrekeyLimit }
 
 // Account is a registered user.
 type Account struct {
@@ -85,6 +120,13 @@ type PrekeyUpload struct {
 	OneTimePrekeys    []Prekey
 	LastResortKEM     *Prekey
 	OneTimeKEMPrekeys []Prekey
+	// ReplaceOneTime deletes the device's stored one-time prekeys of both
+	// kinds before the upload's are added, in the same transaction.
+	ReplaceOneTime bool
+	// MaxOneTime, if > 0, caps the one-time prekeys of each kind the device
+	// may hold after the upload; beyond it nothing is applied and the
+	// upload fails with a *PrekeyLimitError.
+	MaxOneTime int
 }
 
 // PrekeyCounts reports how many one-time prekeys of a device remain.
@@ -187,6 +229,18 @@ type Mailboxes interface {
 	// messages. Concurrent calls may be committed together (group commit)
 	// but each returns only once its batch is durable.
 	Enqueue(ctx context.Context, from Address, envs []Envelope, now time.Time, maxPending int) ([]Message, error)
+	// EnqueueCounted is Enqueue guarded by the sender's rollback counter,
+	// checked and advanced in the same transaction as the enqueue. The
+	// store keeps per device the highest counter accepted and the digest of
+	// that batch. counter > stored: accepted, both stored. counter ==
+	// stored > 0 with the same digest: accepted again (a retransmission).
+	// counter == 0 while stored == 0: accepted, nothing stored (a device
+	// that does not count yet). Anything else fails with a *RollbackError
+	// and stores nothing.
+	EnqueueCounted(ctx context.Context, from Address, counter uint64, digest []byte, envs []Envelope, now time.Time, maxPending int) ([]Message, error)
+	// SendCounter returns the highest counter accepted from the device (0
+	// if none); ErrNotFound if the device does not exist.
+	SendCounter(ctx context.Context, dev Address) (uint64, error)
 	// Pending returns up to limit unacknowledged messages for the device with
 	// id > after, in id order.
 	Pending(ctx context.Context, to Address, after int64, limit int) ([]Message, error)

@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +26,7 @@ const (
 	CodeQuota         = "quota_exceeded" // 413: the account's blob quota is used up
 	CodeRateLimited   = "rate_limited"   // 429: slow down (see Retry-After)
 	CodeMailboxFull   = "mailbox_full"   // 507: a recipient holds too many unacknowledged messages
+	CodeRollback      = "rollback"       // 409: a send's counter is not above the device's last accepted one
 	CodeInternal      = "internal"       // 500
 	CodeUnavailable   = "unavailable"    // 503: shutting down or store unusable
 	CodeMethod        = "method_not_allowed"
@@ -35,6 +38,15 @@ type ErrorResponse struct {
 	Code  string `json:"code"`
 }
 
+// RollbackResponse is the body of a 409 CodeRollback reply to a send: an
+// ErrorResponse with the highest counter the server has accepted from the
+// device.
+type RollbackResponse struct {
+	Error   string `json:"error"`
+	Code    string `json:"code"`
+	Counter uint64 `json:"counter"`
+}
+
 // Limits on request contents, enforced by Validate methods.
 const (
 	MaxKeyBytes         = 4096 // public keys and prekey blobs
@@ -42,6 +54,13 @@ const (
 	MaxPrekeysPerUpload = 1000
 	MaxAckIDs           = 1000
 	MaxInviteBytes      = 256
+	// MaxStoredOneTime caps the one-time prekeys of each kind (X25519 and
+	// ML-KEM) stored for one device; an upload that would exceed it is
+	// refused whole.
+	MaxStoredOneTime = 200
+	// MaxCounter is the largest send counter (the store keeps it in a
+	// signed 64-bit integer).
+	MaxCounter = 1<<63 - 1
 )
 
 // ErrInvalid reports a request that decodes but breaks the rules.
@@ -138,12 +157,14 @@ func (p *Prekey) validate(what string) error {
 }
 
 // PrekeyUpload is the body of PUT /v1/prekeys. Omitted fields leave stored
-// values unchanged; one-time prekeys are added to the pool.
+// values unchanged; one-time prekeys are added to the pool, or with
+// ReplaceOneTime replace both stored pools (in the same transaction).
 type PrekeyUpload struct {
 	SignedPrekey      *Prekey  `json:"signed_prekey,omitempty"`
 	OneTimePrekeys    []Prekey `json:"one_time_prekeys,omitempty"`
 	LastResortKEM     *Prekey  `json:"last_resort_kem_prekey,omitempty"`
 	OneTimeKEMPrekeys []Prekey `json:"one_time_kem_prekeys,omitempty"`
+	ReplaceOneTime    bool     `json:"replace_one_time,omitempty"`
 }
 
 // Validate checks counts and sizes.
@@ -201,15 +222,21 @@ type OutgoingEnvelope struct {
 	Data   []byte `json:"data"`
 }
 
-// SendRequest is the body of POST /v1/messages.
+// SendRequest is the body of POST /v1/messages. Counter is the sending
+// device's rollback counter: each new batch carries a higher one than the
+// last the server accepted (0: the device does not use counters yet).
 type SendRequest struct {
 	Messages []OutgoingEnvelope `json:"messages"`
+	Counter  uint64             `json:"counter"`
 }
 
 // Validate checks the batch against the server's limits.
 func (r *SendRequest) Validate(maxBatch, maxEnvelope int) error {
 	if len(r.Messages) == 0 {
 		return invalid("empty batch")
+	}
+	if r.Counter > MaxCounter {
+		return invalid("counter larger than %d", uint64(MaxCounter))
 	}
 	if len(r.Messages) > maxBatch {
 		return invalid("more than %d messages in one batch", maxBatch)
@@ -226,6 +253,41 @@ func (r *SendRequest) Validate(maxBatch, maxEnvelope int) error {
 		}
 	}
 	return nil
+}
+
+// BatchDigestLabel domain-separates the digest of a send batch.
+const BatchDigestLabel = "backchannel send batch v1"
+
+// BatchDigest is the SHA-256 the server keeps of the batch it accepted
+// under a device's highest counter, to recognise its retransmission: the
+// label, then for each message the recipient name's length and name, the
+// device, and the data's length and data; lengths and the device are 4-byte
+// big-endian integers.
+func BatchDigest(msgs []OutgoingEnvelope) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(BatchDigestLabel))
+	var n [4]byte
+	for _, m := range msgs {
+		binary.BigEndian.PutUint32(n[:], uint32(len(m.To)))
+		h.Write(n[:])
+		h.Write([]byte(m.To))
+		binary.BigEndian.PutUint32(n[:], m.Device)
+		h.Write(n[:])
+		binary.BigEndian.PutUint32(n[:], uint32(len(m.Data)))
+		h.Write(n[:])
+		h.Write(m.Data)
+	}
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
+}
+
+// SelfInfo is the reply of GET /v1/devices/self: the calling device and the
+// highest send counter the server has accepted from it.
+type SelfInfo struct {
+	User    string `json:"user"`
+	ID      uint32 `json:"id"`
+	Counter uint64 `json:"counter"`
 }
 
 // SendResponse is the reply of POST /v1/messages, sent once the batch is

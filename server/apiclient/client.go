@@ -38,7 +38,27 @@ var (
 	ErrInvalidInvite = errors.New("apiclient: invalid invite")
 	ErrBadRequest    = errors.New("apiclient: bad request")
 	ErrUnavailable   = errors.New("apiclient: server unavailable")
+	// ErrRollback: the server refused a send counter this device has already
+	// used (the error is a *RollbackError carrying the server's counter).
+	ErrRollback = errors.New("apiclient: send counter rolled back")
 )
+
+// RollbackError is the error of a send refused with 409 rollback: Counter
+// is the highest counter the server has accepted from this device, so the
+// profile sending is older than one that already sent (restored from a
+// backup, or copied). errors.Is(err, ErrRollback) matches it, and
+// errors.As finds the underlying *Error.
+type RollbackError struct {
+	Counter uint64
+	Err     *Error
+}
+
+func (e *RollbackError) Error() string {
+	return fmt.Sprintf("apiclient: send counter rolled back (the server has accepted counter %d): %v", e.Counter, e.Err)
+}
+
+// Unwrap returns the server's error reply.
+func (e *RollbackError) Unwrap() error { return e.Err }
 
 // Error is an error reply from the server.
 type Error struct {
@@ -72,6 +92,8 @@ func (e *Error) Is(target error) bool {
 		return e.Code == api.CodeMailboxFull
 	case ErrInvalidInvite:
 		return e.Code == api.CodeInvalidInvite
+	case ErrRollback:
+		return e.Code == api.CodeRollback
 	case ErrBadRequest:
 		return e.Status == http.StatusBadRequest
 	case ErrUnavailable:
@@ -196,11 +218,15 @@ func (c *Client) roundTrip(req *http.Request, out any) error {
 
 func readError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var er api.ErrorResponse
+	var er api.RollbackResponse // an ErrorResponse, with the counter of a rollback
 	if json.Unmarshal(b, &er) != nil || er.Code == "" {
-		er = api.ErrorResponse{Error: strings.TrimSpace(string(b)), Code: "http_" + strconv.Itoa(resp.StatusCode)}
+		er = api.RollbackResponse{Error: strings.TrimSpace(string(b)), Code: "http_" + strconv.Itoa(resp.StatusCode)}
 	}
-	return &Error{Status: resp.StatusCode, Code: er.Code, Message: er.Error}
+	e := &Error{Status: resp.StatusCode, Code: er.Code, Message: er.Error}
+	if er.Code == api.CodeRollback {
+		return &RollbackError{Counter: er.Counter, Err: e}
+	}
+	return e
 }
 
 // Health checks GET /healthz.
@@ -277,9 +303,21 @@ func (c *Client) Bundles(ctx context.Context, user string) ([]api.Bundle, error)
 }
 
 // Send stores a batch of envelopes; it returns once they are durable.
-func (c *Client) Send(ctx context.Context, msgs []api.OutgoingEnvelope) (api.SendResponse, error) {
+// counter is the device's rollback counter: higher than that of every batch
+// sent before, or the same with the same messages to retransmit a batch
+// whose reply was lost (0 for a device that does not count). A used counter
+// fails with a *RollbackError (ErrRollback).
+func (c *Client) Send(ctx context.Context, counter uint64, msgs []api.OutgoingEnvelope) (api.SendResponse, error) {
 	var out api.SendResponse
-	err := c.do(ctx, http.MethodPost, "/v1/messages", nil, api.SendRequest{Messages: msgs}, &out)
+	err := c.do(ctx, http.MethodPost, "/v1/messages", nil, api.SendRequest{Messages: msgs, Counter: counter}, &out)
+	return out, err
+}
+
+// Self returns c's device id and the highest send counter the server has
+// accepted from it.
+func (c *Client) Self(ctx context.Context) (api.SelfInfo, error) {
+	var out api.SelfInfo
+	err := c.do(ctx, http.MethodGet, "/v1/devices/self", nil, nil, &out)
 	return out, err
 }
 

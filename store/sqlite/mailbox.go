@@ -2,7 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -12,39 +16,99 @@ import (
 // Enqueue implements store.Mailboxes. The batch is one operation of a group
 // commit: it is all or nothing and returns once fsync'd.
 func (s *Store) Enqueue(ctx context.Context, from store.Address, envs []store.Envelope, now time.Time, maxPending int) ([]store.Message, error) {
-	out := make([]store.Message, len(envs))
-	for i, e := range envs {
-		out[i] = store.Message{From: from, To: e.To, Data: clone(e.Data), ReceivedAt: fromMicros(micros(now))}
-	}
+	out := newMessages(from, envs, now)
 	err := s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
-		added := make(map[store.Address]int, 1)
-		for i := range out {
-			m := &out[i]
-			if added[m.To] == 0 {
-				if err := deviceExists(ctx, tx, m.To); err != nil {
-					return fmt.Errorf("sqlite: enqueue: %w", err)
-				}
-			}
-			added[m.To]++
-			err := tx.QueryRowContext(ctx, `INSERT INTO messages (to_user, to_device, from_user, from_device, data, received_at)
-				VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-				m.To.User, int64(m.To.Device), from.User, int64(from.Device), nonNil(m.Data), micros(now)).Scan(&m.ID)
-			if err != nil {
-				return fmt.Errorf("sqlite: enqueue: %w", err)
-			}
-		}
-		for to, k := range added {
-			if maxPending > 0 && tx.count(to)+k > maxPending {
-				return fmt.Errorf("sqlite: enqueue: %s/%d holds %d messages: %w", to.User, to.Device, maxPending, store.ErrMailboxFull)
-			}
-			tx.addCount(to, k)
-		}
-		return nil
+		return enqueue(ctx, tx, from, out, now, maxPending)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// EnqueueCounted implements store.Mailboxes: the counter check, its update
+// and the enqueue are one operation, so they commit or fail together, and
+// the writer serialises concurrent sends of one device.
+func (s *Store) EnqueueCounted(ctx context.Context, from store.Address, counter uint64, digest []byte, envs []store.Envelope, now time.Time, maxPending int) ([]store.Message, error) {
+	if counter > math.MaxInt64 {
+		return nil, fmt.Errorf("sqlite: enqueue: counter %d out of range: %w", counter, store.ErrConflict)
+	}
+	out := newMessages(from, envs, now)
+	digest = clone(digest)
+	err := s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
+		if err := deviceExists(ctx, tx, from); err != nil {
+			return fmt.Errorf("sqlite: enqueue: sender: %w", err)
+		}
+		var stored int64
+		var storedDigest []byte
+		err := tx.QueryRowContext(ctx, "SELECT counter, digest FROM send_counters WHERE user = ? AND device = ?",
+			from.User, int64(from.Device)).Scan(&stored, &storedDigest)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite: enqueue: read counter: %w", err)
+		}
+		switch c := int64(counter); {
+		case c == 0 && stored == 0:
+		case c > stored:
+			if _, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO send_counters (user, device, counter, digest) VALUES (?, ?, ?, ?)",
+				from.User, int64(from.Device), c, nonNil(digest)); err != nil {
+				return fmt.Errorf("sqlite: enqueue: store counter: %w", err)
+			}
+		case c == stored && subtle.ConstantTimeCompare(digest, storedDigest) == 1:
+		default:
+			return &store.RollbackError{Counter: uint64(stored)}
+		}
+		return enqueue(ctx, tx, from, out, now, maxPending)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SendCounter implements store.Mailboxes.
+func (s *Store) SendCounter(ctx context.Context, dev store.Address) (uint64, error) {
+	var c int64
+	err := s.r.QueryRowContext(ctx, `SELECT coalesce((SELECT counter FROM send_counters s WHERE s.user = d.user AND s.device = d.id), 0)
+		FROM devices d WHERE d.user = ? AND d.id = ?`, dev.User, int64(dev.Device)).Scan(&c)
+	if err != nil {
+		return 0, notFound(err, fmt.Sprintf("send counter of %s/%d", dev.User, dev.Device))
+	}
+	return uint64(c), nil
+}
+
+func newMessages(from store.Address, envs []store.Envelope, now time.Time) []store.Message {
+	out := make([]store.Message, len(envs))
+	for i, e := range envs {
+		out[i] = store.Message{From: from, To: e.To, Data: clone(e.Data), ReceivedAt: fromMicros(micros(now))}
+	}
+	return out
+}
+
+// enqueue inserts out (filling in the ids) and checks the mailbox sizes.
+func enqueue(ctx context.Context, tx *wtx, from store.Address, out []store.Message, now time.Time, maxPending int) error {
+	added := make(map[store.Address]int, 1)
+	for i := range out {
+		m := &out[i]
+		if added[m.To] == 0 {
+			if err := deviceExists(ctx, tx, m.To); err != nil {
+				return fmt.Errorf("sqlite: enqueue: %w", err)
+			}
+		}
+		added[m.To]++
+		err := tx.QueryRowContext(ctx, `INSERT INTO messages (to_user, to_device, from_user, from_device, data, received_at)
+			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+			m.To.User, int64(m.To.Device), from.User, int64(from.Device), nonNil(m.Data), micros(now)).Scan(&m.ID)
+		if err != nil {
+			return fmt.Errorf("sqlite: enqueue: %w", err)
+		}
+	}
+	for to, k := range added {
+		if maxPending > 0 && tx.count(to)+k > maxPending {
+			return fmt.Errorf("sqlite: enqueue: %s/%d holds %d messages: %w", to.User, to.Device, maxPending, store.ErrMailboxFull)
+		}
+		tx.addCount(to, k)
+	}
+	return nil
 }
 
 // Pending implements store.Mailboxes.

@@ -49,6 +49,15 @@ func (s *Store) PutPrekeys(ctx context.Context, dev store.Address, up store.Prek
 		if err := deviceExists(ctx, tx, dev); err != nil {
 			return err
 		}
+		before, err := counts(ctx, tx, dev)
+		if err != nil {
+			return err
+		}
+		if up.ReplaceOneTime {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM onetime_prekeys WHERE user = ? AND device = ?", dev.User, int64(dev.Device)); err != nil {
+				return fmt.Errorf("sqlite: replace one-time prekeys: %w", err)
+			}
+		}
 		fixed := func(kind int, p *store.Prekey) error {
 			if p == nil {
 				return nil
@@ -80,11 +89,19 @@ func (s *Store) PutPrekeys(ctx context.Context, dev store.Address, up store.Prek
 		if err := onetime(kindOneTimeKEM, up.OneTimeKEMPrekeys); err != nil {
 			return fmt.Errorf("sqlite: put one-time KEM prekeys: %w", err)
 		}
-		var err error
-		c, err = counts(ctx, tx, dev)
-		return err
+		if c, err = counts(ctx, tx, dev); err != nil {
+			return err
+		}
+		if up.MaxOneTime > 0 && (c.OneTime > up.MaxOneTime || c.OneTimeKEM > up.MaxOneTime) {
+			// The operation's savepoint (or transaction) is rolled back.
+			return &store.PrekeyLimitError{Stored: before, Max: up.MaxOneTime}
+		}
+		return nil
 	})
-	return c, err
+	if err != nil {
+		return store.PrekeyCounts{}, err
+	}
+	return c, nil
 }
 
 // PrekeyCounts implements store.Prekeys.

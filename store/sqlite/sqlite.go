@@ -225,6 +225,14 @@ CREATE TABLE IF NOT EXISTS invites (
 	used_at INTEGER,
 	name TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS send_counters (
+	user TEXT NOT NULL,
+	device INTEGER NOT NULL,
+	counter INTEGER NOT NULL,
+	digest BLOB NOT NULL,
+	PRIMARY KEY (user, device),
+	FOREIGN KEY (user, device) REFERENCES devices(user, id) ON DELETE CASCADE
+);
 CREATE TABLE IF NOT EXISTS nonces (
 	key TEXT NOT NULL,
 	nonce BLOB NOT NULL,
