@@ -27,6 +27,17 @@ func (r *BundleReport) WriteText(w io.Writer, colour bool) error {
 			trust = "matches the trusted key"
 		}
 		fmt.Fprintf(&b, "  member %-16s key fingerprint %s (%s)\n", m.ID, m.Fingerprint, trust)
+		for _, d := range m.Devices {
+			proof := "NOT proven to be " + m.ID + "'s"
+			if d.Proven {
+				proof = "in " + m.ID + "'s signed device list"
+			}
+			fmt.Fprintf(&b, "    device key fingerprint %s (%s)\n", d.Fingerprint, proof)
+		}
+	}
+	if len(r.Unverified) > 0 {
+		fmt.Fprintf(&b, "  %s %s: nobody vouched for these identity keys; compare the fingerprints with the members themselves\n",
+			paint("\x1b[1;33m", "UNVERIFIED IDENTITIES:"), strings.Join(r.Unverified, ", "))
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(&b, "  %s %s\n", paint("\x1b[31m", "problem:"), p)
