@@ -17,6 +17,7 @@ import {
   InitiatorSession, Responder, initiate, kemPrekeyMessage, makeCertificate, parseAndVerifyBundle,
   parseCertificate, readInitiation, safetyNumber, spkMessage, verifyCertificate,
 } from './protocol.mjs';
+import { checkDeviceLists } from './devicelist.mjs';
 
 const dir = process.argv[2] ?? 'testdata';
 const V = JSON.parse(readFileSync(join(dir, 'protocol_vectors.json'), 'utf8'));
@@ -206,6 +207,7 @@ V.negative.forEach((n, i) => group(`negative ${i} (handshake ${n.handshake}) "${
   const why = checkNegative(g, n);
   return why ? `refused: ${why}` : '';
 }));
+checkDeviceLists(dir, group);
 if (!V.handshakes.length || !V.ratchets.length || !V.negative.length) {
   failed++;
   console.log('FAIL vectors file lacks handshakes, ratchets or negative cases');
