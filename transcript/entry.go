@@ -1,6 +1,7 @@
 // Package transcript implements backchannel's room transcript: a hash-linked
-// DAG of entries, one per message or membership change, signed with the
-// sender's Ed25519 identity key in on-the-record rooms and unsigned in
+// DAG of entries, one per message or membership change, signed in
+// on-the-record rooms with the sender's Ed25519 identity key or with the
+// signing key of one of the sender's linked devices, and unsigned in
 // deniable rooms.
 //
 // Contract:
@@ -18,8 +19,14 @@
 //   - Log is the per-room state a client keeps. It reports withheld,
 //     reordered, duplicated, replayed, forked and forged entries as sentinel
 //     errors or as human warnings (Log.Warnings) that clear once resolved.
+//   - Sequence numbers belong to a signer, the pair (Sender, SenderKey): each
+//     of a member's keys numbers its own entries, so two devices sending at
+//     once are not a fork; gaps, forks and clock checks are per signer.
 //   - Export and VerifyBundle produce and check a self-contained, versioned
-//     JSON bundle offline.
+//     JSON bundle offline; device keys are accepted only as far as the
+//     verifier's VerifyOptions.DeviceKeys proves them from the member's
+//     signed device lists, and identities only as far as
+//     VerifyOptions.Trusted vouches for them.
 //
 // Verification of leaked text against a transcript lives in transcript/leak;
 // the doctoring benchmark generator in transcript/doctor.
@@ -339,7 +346,8 @@ func (e *Entry) Sign(priv ed25519.PrivateKey) error {
 }
 
 // VerifySignature checks the on-record signature against e.SenderKey. The
-// caller must separately check that SenderKey is the sender's identity key.
+// caller must separately check that SenderKey is the sender's identity key
+// or one of the sender's device keys (Log.Append and VerifyBundle do).
 // Deniable entries verify if and only if they carry no signature.
 func (e *Entry) VerifySignature() error {
 	b, err := e.Body()

@@ -49,16 +49,28 @@ func FuzzDecodeBundle(f *testing.F) {
 	}
 	good, _ := b.Marshal()
 	f.Add(good)
+	dl, dopt := deviceChat(f)
+	db, err := dl.Export(dopt, t0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	devices, _ := db.Marshal()
+	f.Add(devices)
 	f.Add([]byte(`{"format":"backchannel-transcript-bundle","version":1,"room":"r","mode":"deniable","entries":[{"entry":"AQ=="}]}`))
 	f.Add([]byte("{}"))
 	f.Add([]byte{0xff, 0xfe})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rep, err := VerifyBundle(data, VerifyOptions{})
-		if err != nil {
-			return
-		}
-		if rep.OK != (len(rep.Problems) == 0) {
-			t.Fatal("OK disagrees with problems")
+		for _, opt := range []VerifyOptions{{}, {DeviceKeys: testDeviceKeys, RequireTrusted: true}} {
+			rep, err := VerifyBundle(data, opt)
+			if err != nil {
+				return
+			}
+			if rep.OK != (len(rep.Problems) == 0) {
+				t.Fatal("OK disagrees with problems")
+			}
+			if opt.RequireTrusted && rep.OK && len(rep.Unverified) > 0 {
+				t.Fatal("unverified members passed RequireTrusted")
+			}
 		}
 	})
 }
