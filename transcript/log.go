@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 	"unicode"
@@ -252,10 +251,7 @@ func cleanName(name string) string {
 			break
 		}
 	}
-	if len(out) > MaxDeviceNameLen {
-		out = out[:MaxDeviceNameLen]
-	}
-	return strings.TrimSpace(string(out))
+	return string(out)
 }
 
 // device returns the label of s's key when it is not the member's identity
