@@ -483,6 +483,9 @@ func TestVerifyChain(t *testing.T) {
 	badNew := clone(t, c.v2) // v2 whose new device 2 carries a signature over another name
 	badNew.Devices[1].DeviceSig = bytes.Clone(reentry(func() Entry { e := badNew.Devices[1]; e.Name = "x"; return e }(), c.keys[1], "alice", ak).DeviceSig)
 	badNewRaw := resign(badNew, c.user)
+	badKept := clone(t, c.v2) // v2 whose kept device 1 carries a damaged counter-signature
+	badKept.Devices[0].DeviceSig[5] ^= 0x40
+	badKeptRaw := resign(badKept, c.user)
 	badAccountSig := bytes.Clone(c.raw[1])
 	badAccountSig[len(badAccountSig)-1] ^= 1
 
@@ -510,6 +513,7 @@ func TestVerifyChain(t *testing.T) {
 		{"for another account name", "bob", nil, c.raw, nil, ErrChain},
 		{"pinned of another account", "bob", c.v1, c.raw[1:], nil, ErrChain},
 		{"new entry with a bad counter-signature", "alice", c.v1, [][]byte{badNewRaw}, nil, ErrSignature},
+		{"kept entry with a damaged counter-signature", "alice", c.v1, [][]byte{badKeptRaw}, nil, ErrSignature},
 		{"bad account signature", "alice", c.v1, [][]byte{badAccountSig}, nil, ErrSignature},
 		{"truncated list", "alice", c.v1, [][]byte{c.raw[1][:100]}, nil, ErrMalformed},
 	}
