@@ -10,6 +10,16 @@
 // one-time prekey serves exactly one handshake. Both sides end with the same
 // 32-byte secret and the same associated data binding both identities. The
 // derivation is specified in docs/protocol.md, section "PQXDH".
+//
+// Prekeys age: the signed prekey and every KEM prekey carry a signed
+// creation time. An initiator refuses a bundle older than MaxPrekeyAge or
+// dated in the future (CheckFresh). A responder rotates its signed and
+// last-resort prekeys every RotateEvery (Rotate), keeps the superseded
+// generation for Grace and then deletes it, deletes one-time keys older than
+// RotateEvery + Grace (Expire), and never holds more than MaxOneTime
+// one-time keys of a kind. An initiation without one-time keys is remembered
+// for as long as the generation it used exists, so it is accepted at most
+// once; a replay after that generation is gone fails as an unknown prekey.
 package handshake
 
 import (
@@ -107,9 +117,6 @@ func Respond(me *identity.Device, pk *Prekeys, in *Initiation) (*Result, error) 
 	if err := in.Cert.Verify(); err != nil {
 		return nil, fmt.Errorf("pqxdh respond: initiator %w", err)
 	}
-	if err := pk.checkReplay(in); err != nil {
-		return nil, err
-	}
 	x := ecdh.X25519()
 	ikA, err := x.NewPublicKey(in.Cert.DHKey)
 	if err != nil {
@@ -119,10 +126,14 @@ func Respond(me *identity.Device, pk *Prekeys, in *Initiation) (*Result, error) 
 	if err != nil {
 		return nil, fmt.Errorf("pqxdh respond: ephemeral key: %w", err)
 	}
-	spk, ok := pk.signed[in.SignedPrekeyID]
-	if !ok {
+	g := pk.generationOf(in.SignedPrekeyID)
+	if g == nil {
 		return nil, fmt.Errorf("signed prekey %d: %w", in.SignedPrekeyID, ErrUnknownPrekey)
 	}
+	if err := pk.checkReplay(g, in); err != nil {
+		return nil, err
+	}
+	spk := g.signedKey()
 	dk, err := pk.kemKey(in.KEMPrekeyID, in.KEMLastResort)
 	if err != nil {
 		return nil, err
@@ -134,13 +145,13 @@ func Respond(me *identity.Device, pk *Prekeys, in *Initiation) (*Result, error) 
 	if err != nil {
 		return nil, fmt.Errorf("pqxdh respond: decapsulate: %w", err)
 	}
-	dhs := []dhPair{{spk.priv, ikA}, {me.DHPrivate(), ekA}, {spk.priv, ekA}}
+	dhs := []dhPair{{spk, ikA}, {me.DHPrivate(), ekA}, {spk, ekA}}
 	if in.OneTimeUsed {
 		opk, ok := pk.oneTime[in.OneTimeID]
 		if !ok {
 			return nil, fmt.Errorf("one-time prekey %d: %w", in.OneTimeID, ErrUnknownPrekey)
 		}
-		dhs = append(dhs, dhPair{opk, ekA})
+		dhs = append(dhs, dhPair{opk.x25519(), ekA})
 	}
 	sk, err := deriveSecret(dhs, ss)
 	if err != nil {
@@ -149,7 +160,7 @@ func Respond(me *identity.Device, pk *Prekeys, in *Initiation) (*Result, error) 
 	return &Result{
 		SecretKey:         sk,
 		AD:                associatedData(&in.Cert, &me.Cert),
-		LocalSignedPrekey: spk.priv,
+		LocalSignedPrekey: spk,
 	}, nil
 }
 

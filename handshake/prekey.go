@@ -11,12 +11,13 @@ import (
 	"backchannel/identity"
 )
 
-// Labels and sizes, as in docs/protocol.md section "Prekeys".
+// Labels and sizes, as in docs/protocol.md section "Prekeys and bundles".
 const (
-	SignedPrekeyLabel = "backchannel signed prekey v1"
-	KEMPrekeyLabel    = "backchannel kem prekey v1"
-	BundleVersion     = 1
+	SignedPrekeyLabel = "backchannel signed prekey v2"
+	KEMPrekeyLabel    = "backchannel kem prekey v2"
+	BundleVersion     = 2
 
+	timeSize   = 8 // i64: signed creation time, Unix seconds, big-endian
 	x25519Size = 32
 	sigSize    = ed25519.SignatureSize
 	kemPubSize = mlkem.EncapsulationKeySize768 // 1184
@@ -33,11 +34,20 @@ var (
 	ErrBadSignature  = errors.New("handshake: prekey signature does not verify")
 	ErrUnknownPrekey = errors.New("handshake: unknown or already used prekey")
 	ErrReplay        = errors.New("handshake: initial message replayed")
+	// ErrStalePrekey: a bundle's signed or KEM prekey is older than
+	// MaxPrekeyAge, or dated more than MaxClockSkew in the future.
+	ErrStalePrekey = errors.New("handshake: prekey too old or dated in the future")
+	// ErrReplayCacheFull: so many sessions were started without one-time
+	// prekeys since the last rotation that no more can be remembered; the
+	// device must rotate its prekeys (Rotate) before accepting more.
+	ErrReplayCacheFull = errors.New("handshake: replay cache full; rotate the prekeys")
 )
 
-// SignedPrekey is a device's medium-term X25519 prekey, signed by the device.
+// SignedPrekey is a device's medium-term X25519 prekey, signed by the device
+// together with its creation time.
 type SignedPrekey struct {
 	ID        uint32
+	Created   int64 // Unix seconds, covered by the signature
 	Public    []byte
 	Signature []byte
 }
@@ -53,19 +63,29 @@ type OneTimePrekey struct {
 type KEMPrekey struct {
 	ID         uint32
 	LastResort bool
+	Created    int64 // Unix seconds, covered by the signature
 	Public     []byte
 	Signature  []byte
 }
 
-func signedPrekeyMessage(id uint32, pub []byte) []byte {
-	b := append([]byte(SignedPrekeyLabel), 0, 0, 0, 0)
-	binary.BigEndian.PutUint32(b[len(SignedPrekeyLabel):], id)
+// signedPrekeyMessage is what the device signs for a signed prekey:
+// label || u32(id) || i64(created) || SPK.
+func signedPrekeyMessage(id uint32, created int64, pub []byte) []byte {
+	b := make([]byte, 0, len(SignedPrekeyLabel)+4+timeSize+len(pub))
+	b = append(b, SignedPrekeyLabel...)
+	b = binary.BigEndian.AppendUint32(b, id)
+	b = binary.BigEndian.AppendUint64(b, uint64(created))
 	return append(b, pub...)
 }
 
-func kemPrekeyMessage(lastResort bool, id uint32, pub []byte) []byte {
-	b := append([]byte(KEMPrekeyLabel), kemKind(lastResort))
+// kemPrekeyMessage is what the device signs for a KEM prekey:
+// label || kind || u32(id) || i64(created) || PQPK.
+func kemPrekeyMessage(lastResort bool, id uint32, created int64, pub []byte) []byte {
+	b := make([]byte, 0, len(KEMPrekeyLabel)+1+4+timeSize+len(pub))
+	b = append(b, KEMPrekeyLabel...)
+	b = append(b, kemKind(lastResort))
 	b = binary.BigEndian.AppendUint32(b, id)
+	b = binary.BigEndian.AppendUint64(b, uint64(created))
 	return append(b, pub...)
 }
 
@@ -81,7 +101,7 @@ func (p *SignedPrekey) Verify(deviceKey []byte) error {
 	if len(p.Public) != x25519Size || len(p.Signature) != sigSize {
 		return fmt.Errorf("%w: signed prekey has wrong sizes", ErrBadBundle)
 	}
-	if !ed25519.Verify(deviceKey, signedPrekeyMessage(p.ID, p.Public), p.Signature) {
+	if !ed25519.Verify(deviceKey, signedPrekeyMessage(p.ID, p.Created, p.Public), p.Signature) {
 		return fmt.Errorf("signed prekey %d: %w", p.ID, ErrBadSignature)
 	}
 	return nil
@@ -92,11 +112,15 @@ func (p *KEMPrekey) Verify(deviceKey []byte) error {
 	if len(p.Public) != kemPubSize || len(p.Signature) != sigSize {
 		return fmt.Errorf("%w: KEM prekey has wrong sizes", ErrBadBundle)
 	}
-	if !ed25519.Verify(deviceKey, kemPrekeyMessage(p.LastResort, p.ID, p.Public), p.Signature) {
+	if !ed25519.Verify(deviceKey, kemPrekeyMessage(p.LastResort, p.ID, p.Created, p.Public), p.Signature) {
 		return fmt.Errorf("KEM prekey %d: %w", p.ID, ErrBadSignature)
 	}
 	return nil
 }
+
+// maxBundleSize is the encoded size of a bundle with a one-time prekey.
+const maxBundleSize = 1 + identity.CertificateSize + 4 + timeSize + x25519Size + sigSize +
+	1 + 4 + x25519Size + 4 + 1 + timeSize + kemPubSize + sigSize
 
 // Bundle is what an initiator fetches to start a session with one device.
 type Bundle struct {
@@ -141,10 +165,11 @@ func (b *Bundle) verify() (*mlkem.EncapsulationKey768, error) {
 
 // Marshal encodes the bundle (docs/protocol.md, "Bundle").
 func (b *Bundle) Marshal() []byte {
-	out := make([]byte, 0, 1+identity.CertificateSize+100+kemPubSize+100)
+	out := make([]byte, 0, maxBundleSize)
 	out = append(out, BundleVersion)
 	out = append(out, b.Cert.Marshal()...)
 	out = binary.BigEndian.AppendUint32(out, b.Signed.ID)
+	out = binary.BigEndian.AppendUint64(out, uint64(b.Signed.Created))
 	out = append(out, b.Signed.Public...)
 	out = append(out, b.Signed.Signature...)
 	if b.OneTime != nil {
@@ -156,6 +181,7 @@ func (b *Bundle) Marshal() []byte {
 	}
 	out = binary.BigEndian.AppendUint32(out, b.KEM.ID)
 	out = append(out, kemKind(b.KEM.LastResort))
+	out = binary.BigEndian.AppendUint64(out, uint64(b.KEM.Created))
 	out = append(out, b.KEM.Public...)
 	return append(out, b.KEM.Signature...)
 }
@@ -172,6 +198,7 @@ func ParseBundle(in []byte) (*Bundle, error) {
 	certBytes := r.bytes(identity.CertificateSize)
 	b := &Bundle{}
 	b.Signed.ID = r.uint32()
+	b.Signed.Created = r.int64()
 	b.Signed.Public = r.bytes(x25519Size)
 	b.Signed.Signature = r.bytes(sigSize)
 	switch r.byte() {
@@ -189,6 +216,7 @@ func ParseBundle(in []byte) (*Bundle, error) {
 	default:
 		return nil, fmt.Errorf("%w: bad KEM prekey kind", ErrBadBundle)
 	}
+	b.KEM.Created = r.int64()
 	b.KEM.Public = r.bytes(kemPubSize)
 	b.KEM.Signature = r.bytes(sigSize)
 	if r.err != nil {
@@ -239,4 +267,12 @@ func (r *reader) uint32() uint32 {
 		return 0
 	}
 	return binary.BigEndian.Uint32(b)
+}
+
+func (r *reader) int64() int64 {
+	b := r.bytes(timeSize)
+	if b == nil {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(b))
 }
