@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"backchannel/canary"
+	"backchannel/devicelist"
 	"backchannel/entropy"
 	"backchannel/handshake"
 	"backchannel/identity"
@@ -66,6 +67,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Now overrides the clock (tests).
 	Now func() time.Time
+	// ServerURL, when set, overrides the profile's server address (a front
+	// end in tests; a moved server).
+	ServerURL string
+	// DeviceName names this device in the account's device list at init
+	// (default: the host name).
+	DeviceName string
 }
 
 func (o *Options) defaults() {
@@ -78,20 +85,41 @@ func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.DeviceName == "" {
+		o.DeviceName = defaultDeviceName()
+	}
+}
+
+func defaultDeviceName() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "device"
+	}
+	if len(h) > 64 {
+		h = h[:64]
+	}
+	return h
 }
 
 // profile is the vault record "profile".
 type profile struct {
-	Server      string `json:"server"`
-	User        string `json:"user"`
-	DeviceID    uint32 `json:"device_id"`
-	UserSeed    []byte `json:"user_seed"`
+	Server   string `json:"server"`
+	User     string `json:"user"`
+	DeviceID uint32 `json:"device_id"`
+	// UserSeed is the account key's seed: on the primary device only.
+	UserSeed []byte `json:"user_seed,omitempty"`
+	// AccountKey is the account's identity public key (every device).
+	AccountKey  []byte `json:"account_key"`
+	DeviceName  string `json:"device_name"`
 	SigningSeed []byte `json:"signing_seed"`
 	DHPrivate   []byte `json:"dh_private"`
 	Certificate []byte `json:"certificate"`
 	// MarkingKey derives this user's canary marks; it never leaves the device.
-	MarkingKey []byte    `json:"marking_key"`
-	CreatedAt  time.Time `json:"created_at"`
+	MarkingKey []byte `json:"marking_key"`
+	// SessionEpoch moves on when the profile turns out to be an old copy;
+	// sessions of earlier epochs are never used again.
+	SessionEpoch int       `json:"session_epoch,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
 }
 
 // Client is one user's device. Methods are safe for concurrent use; they
@@ -108,7 +136,9 @@ type Client struct {
 	src    entropy.Source
 	closed bool
 	logs   map[string]*roomLog // transcripts rebuilt from the vault, per room
-	lock   *os.File            // the profile lock, held until Close
+	// warnings collects what the last send must tell the user.
+	warnings []string
+	lock     *os.File // the profile lock, held until Close
 }
 
 // Init creates a profile in dir, registers it with the server and uploads
@@ -153,9 +183,17 @@ func initProfile(ctx context.Context, dir, serverURL, name, invite string, passp
 		return nil, err
 	}
 	c.prof = profile{
-		Server: serverURL, User: name, DeviceID: deviceID,
-		UserSeed: user.Seed(), SigningSeed: dev.SigningSeed(), DHPrivate: dev.DHPrivate().Bytes(),
+		Server: serverURL, User: name, DeviceID: deviceID, DeviceName: opts.DeviceName,
+		UserSeed: user.Seed(), AccountKey: user.Public(), SigningSeed: dev.SigningSeed(), DHPrivate: dev.DHPrivate().Bytes(),
 		Certificate: dev.Cert.Marshal(), MarkingKey: markingKey, CreatedAt: opts.Now().UTC(),
+	}
+	entry, err := devicelist.NewEntry(name, user.Public(), deviceID, dev.SigningKey(), dev.DHPrivate().PublicKey().Bytes(), opts.DeviceName, opts.Now())
+	if err != nil {
+		return nil, fmt.Errorf("device list: %w", err)
+	}
+	list, err := devicelist.Genesis(name, user, []devicelist.Entry{entry}, opts.Now())
+	if err != nil {
+		return nil, fmt.Errorf("device list: %w", err)
 	}
 	if err := c.connect(); err != nil {
 		return nil, err
@@ -168,12 +206,22 @@ func initProfile(ctx context.Context, dir, serverURL, name, invite string, passp
 		return nil, err
 	}
 	c.v = v
-	if err := c.saveProfile(ctx); err != nil {
+	err = c.saveProfile(ctx)
+	if err == nil {
+		err = c.v.Update(ctx, func(tx *vault.Tx) error {
+			if err := tx.Put(ctx, selfList, list.Marshal()); err != nil {
+				return err
+			}
+			_, err := tx.Append(ctx, chainPrefix+name, list.Marshal())
+			return err
+		})
+	}
+	if err != nil {
 		v.Close()
 		removeProfile(path)
 		return nil, err
 	}
-	if _, err := c.api.Register(ctx, user.Public(), dev.Cert.Marshal(), invite); err != nil {
+	if _, err := c.api.Register(ctx, user.Public(), dev.Cert.Marshal(), list.Marshal(), invite); err != nil {
 		v.Close()
 		removeProfile(path)
 		return nil, fmt.Errorf("register %q with %s: %w", name, serverURL, err)
@@ -232,8 +280,13 @@ func (c *Client) load(ctx context.Context) error {
 	if err := json.Unmarshal(raw, &c.prof); err != nil {
 		return fmt.Errorf("load profile: %w: %v", vault.ErrCorrupt, err)
 	}
-	if c.user, err = identity.UserFromSeed(c.prof.UserSeed); err != nil {
-		return fmt.Errorf("load profile: %w", err)
+	if len(c.prof.UserSeed) > 0 {
+		if c.user, err = identity.UserFromSeed(c.prof.UserSeed); err != nil {
+			return fmt.Errorf("load profile: %w", err)
+		}
+		if len(c.prof.AccountKey) == 0 { // profiles made before device lists
+			c.prof.AccountKey = c.user.Public()
+		}
 	}
 	cert, err := identity.ParseCertificate(c.prof.Certificate)
 	if err != nil {
@@ -257,7 +310,11 @@ func (c *Client) connect() error {
 	if c.opts.HTTPClient != nil {
 		o = append(o, apiclient.WithHTTPClient(c.opts.HTTPClient))
 	}
-	api, err := apiclient.New(c.prof.Server, apiclient.Identity{User: c.prof.User, Device: c.prof.DeviceID, Key: c.dev.SigningKey()}, o...)
+	server := c.prof.Server
+	if c.opts.ServerURL != "" {
+		server = c.opts.ServerURL
+	}
+	api, err := apiclient.New(server, apiclient.Identity{User: c.prof.User, Device: c.prof.DeviceID, Key: c.dev.SigningKey()}, o...)
 	if err != nil {
 		return fmt.Errorf("server %q: %w", c.prof.Server, err)
 	}
@@ -266,16 +323,20 @@ func (c *Client) connect() error {
 }
 
 func (c *Client) saveProfile(ctx context.Context) error {
-	raw, err := json.Marshal(c.prof)
-	if err != nil {
-		return err
-	}
 	return c.v.Update(ctx, func(tx *vault.Tx) error {
-		if err := tx.Put(ctx, "profile", raw); err != nil {
+		if err := c.putProfile(ctx, tx); err != nil {
 			return err
 		}
 		return tx.Put(ctx, "prekeys", c.pk.Marshal())
 	})
+}
+
+func (c *Client) putProfile(ctx context.Context, tx *vault.Tx) error {
+	raw, err := json.Marshal(c.prof)
+	if err != nil {
+		return err
+	}
+	return tx.Put(ctx, "profile", raw)
 }
 
 // Close closes the profile.
@@ -300,7 +361,13 @@ func (c *Client) User() string { return c.prof.User }
 func (c *Client) Server() string { return c.prof.Server }
 
 // IdentityKey returns the user's identity public key.
-func (c *Client) IdentityKey() []byte { return c.user.Public() }
+func (c *Client) IdentityKey() []byte { return c.accountKey() }
+
+// DeviceID returns this device's id in the account.
+func (c *Client) DeviceID() uint32 { return c.prof.DeviceID }
+
+// Primary reports whether this device holds the account key.
+func (c *Client) Primary() bool { return c.isPrimary() }
 
 func newID() string {
 	b := make([]byte, 16)
@@ -317,6 +384,13 @@ type Status struct {
 	PrekeysLeft int    `json:"prekeys_left"`
 	// Queued counts message batches saved but not yet acknowledged by the server.
 	Queued int `json:"queued"`
+	// Device is this device; Primary whether it holds the account key.
+	Device     uint32 `json:"device"`
+	DeviceName string `json:"device_name"`
+	Primary    bool   `json:"primary"`
+	// Attention lists contacts whose key or devices changed and wait for
+	// 'keys accept', and alarms about this account's own devices.
+	Attention []string `json:"attention"`
 }
 
 // Status reports the profile and whether the server answers.
@@ -331,7 +405,22 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Status{User: c.prof.User, Server: c.prof.Server, Rooms: len(ids), Queued: len(queued)}
+	st := &Status{User: c.prof.User, Server: c.prof.Server, Rooms: len(ids), Queued: len(queued),
+		Device: c.prof.DeviceID, DeviceName: c.prof.DeviceName, Primary: c.isPrimary(), Attention: []string{}}
+	if err := c.refreshSelf(ctx); err != nil && !transient(err) {
+		st.Attention = append(st.Attention, err.Error())
+	}
+	raws, err := c.v.Log(ctx, noticeLog)
+	if err != nil {
+		return nil, err
+	}
+	for _, raw := range raws {
+		var n Notice
+		if json.Unmarshal(raw, &n) == nil && n.Alarm {
+			st.Attention = append(st.Attention, n.Text)
+		}
+	}
+	st.Attention = append(st.Attention, c.pendingChanges(ctx)...)
 	if counts, err := c.api.PrekeyCounts(ctx); err != nil {
 		st.ServerError = err.Error()
 	} else {

@@ -272,11 +272,11 @@ func TestSafetyNumbersMatch(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	a, b := e.user("alice"), e.user("bob")
-	na, err := a.SafetyNumber(ctx, "bob")
+	na, _, err := a.SafetyNumber(ctx, "bob")
 	if err != nil {
 		t.Fatal(err)
 	}
-	nb, err := b.SafetyNumber(ctx, "alice")
+	nb, _, err := b.SafetyNumber(ctx, "alice")
 	if err != nil || na != nb {
 		t.Fatalf("safety numbers differ: %s vs %s (%v)", na, nb, err)
 	}

@@ -194,7 +194,7 @@ func (c *Client) sendDoc(ctx context.Context, roomID string, ref *DocRef) (*Mess
 		q.CopySalt = salts[u]
 		return json.Marshal(&q)
 	}
-	err = c.fanOut(ctx, encode, r.State.Members, func(ctx context.Context, tx *vault.Tx) error {
+	err = c.fanOut(ctx, encode, r.State.Members, r.State.Mode == ModeOnRecord, func(ctx context.Context, tx *vault.Tx) error {
 		if err := storeRecord(ctx, tx, p.Room, rec); err != nil {
 			return err
 		}

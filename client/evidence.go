@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"backchannel/canary"
+	"backchannel/devicelist"
 	"backchannel/server/api"
 	"backchannel/transcript"
 	"backchannel/transcript/leak"
@@ -88,7 +91,19 @@ func (c *Client) ExportTranscript(ctx context.Context, roomRef string, from, to 
 	if entries == nil {
 		entries = []string{} // an empty selection that discloses nothing but membership
 	}
-	b, err := rl.log.Export(transcript.ExportOptions{Only: entries}, c.opts.Now())
+	lists := map[string][][]byte{}
+	for member := range rl.log.Members() {
+		chain, err := c.deviceLists(ctx, c.v, member)
+		if err != nil {
+			return nil, err
+		}
+		key, err := c.pinnedKey(ctx, c.v, member)
+		if err != nil {
+			return nil, err
+		}
+		lists[member] = chainFor(chain, key)
+	}
+	b, err := rl.log.Export(transcript.ExportOptions{Only: entries, DeviceLists: lists}, c.opts.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -117,18 +132,84 @@ type CopyVerdict struct {
 	Problem   string `json:"problem,omitempty"`
 }
 
+// Trust is who vouches for the identities in an export: keys the local
+// profile verified (Keys) and fingerprints obtained out of band
+// (Fingerprints, member → the text form of transcript.Fingerprint).
+type Trust struct {
+	Keys         map[string]ed25519.PublicKey
+	Fingerprints map[string]string
+}
+
+// trustedKeys resolves t against the bundle's members: a fingerprint that
+// matches a member's key trusts that key; one that does not stands for a
+// key that differs (so the bundle reports the mismatch).
+func (t Trust) trustedKeys(b *transcript.Bundle) map[string]ed25519.PublicKey {
+	out := map[string]ed25519.PublicKey{}
+	for name, k := range t.Keys {
+		out[name] = k
+	}
+	for _, m := range b.Members {
+		fp, ok := t.Fingerprints[m.ID]
+		if !ok {
+			continue
+		}
+		k, err := base64.StdEncoding.DecodeString(m.IdentityKey)
+		if err == nil && len(k) == ed25519.PublicKeySize && sameFingerprint(transcript.Fingerprint(k), fp) {
+			out[m.ID] = k
+		} else {
+			out[m.ID] = make(ed25519.PublicKey, ed25519.PublicKeySize) // not the member's key
+		}
+	}
+	return out
+}
+
+func sameFingerprint(a, b string) bool {
+	norm := func(s string) string {
+		return strings.ToLower(strings.Map(func(r rune) rune {
+			if r == ' ' || r == '-' || r == ':' {
+				return -1
+			}
+			return r
+		}, s))
+	}
+	return norm(a) == norm(b)
+}
+
+// DeviceKeysFromLists is the transcript.VerifyOptions.DeviceKeys check: the
+// lists must be a chain from version 1 signed by the member's identity key,
+// and every device key they ever listed is the member's.
+func DeviceKeysFromLists(member string, identityKey ed25519.PublicKey, lists [][]byte) ([]ed25519.PublicKey, error) {
+	if _, err := devicelist.VerifyChain(member, identityKey, nil, lists); err != nil {
+		return nil, err
+	}
+	var out []ed25519.PublicKey
+	for _, raw := range lists {
+		l, err := devicelist.Parse(raw)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range l.Devices {
+			out = append(out, ed25519.PublicKey(d.SigningKey))
+		}
+	}
+	return out, nil
+}
+
 // VerifyExport checks an export offline: the transcript bundle (signatures,
 // links, identities, commitments) and every disclosed copy against the
-// manifest its signed entry commits to. It needs no profile.
-func VerifyExport(data []byte) (*ExportReport, error) {
+// manifest its signed entry commits to. Every member's identity must be
+// vouched for by trust; the others are reported as unverified identities
+// (the report is then not OK). It needs no profile.
+func VerifyExport(data []byte, trust Trust) (*ExportReport, error) {
 	var ex Export
 	if err := api.Decode(data, &ex); err != nil || ex.Version != ExportVersion {
 		return nil, fmt.Errorf("%w (expected a file written by 'backchannel transcript export')", ErrBadExport)
 	}
-	br, err := transcript.VerifyBundle(ex.Bundle, transcript.VerifyOptions{})
+	b, err := transcript.DecodeBundle(ex.Bundle)
 	if err != nil {
 		return nil, err
 	}
+	br := b.Verify(transcript.VerifyOptions{Trusted: trust.trustedKeys(b), RequireTrusted: true, DeviceKeys: DeviceKeysFromLists})
 	rep := &ExportReport{BundleReport: br}
 	manifests := map[string]leak.Message{}
 	for _, m := range br.Messages {
@@ -232,3 +313,62 @@ func (c *Client) Trace(ctx context.Context, roomRef string, leakText string, eps
 	}
 	return t.Trace(leakText, epsilon)
 }
+
+// chainFor returns the lists of a stored chain signed by key, from its
+// version 1 (a key change appends a new chain after the old one).
+func chainFor(chain [][]byte, key []byte) [][]byte {
+	var out [][]byte
+	for _, raw := range chain {
+		l, err := devicelist.Parse(raw)
+		if err != nil || string(l.AccountKey) != string(key) {
+			continue
+		}
+		if l.Version == 1 {
+			out = out[:0]
+		}
+		out = append(out, raw)
+	}
+	return out
+}
+
+// Trust returns the keys this profile vouches for: its own and those of
+// every verified contact among names.
+func (c *Client) Trust(ctx context.Context, names []string) Trust {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := Trust{Keys: map[string]ed25519.PublicKey{}}
+	for _, n := range names {
+		if n == c.prof.User {
+			t.Keys[n] = c.accountKey()
+			continue
+		}
+		ct, err := loadContact(ctx, c.v, n)
+		if err != nil {
+			continue
+		}
+		if ct.IsVerified() {
+			t.Keys[n] = ct.Key
+		}
+	}
+	return t
+}
+
+// ExportMembers lists the member names of an export.
+func ExportMembers(data []byte) ([]string, error) {
+	var ex Export
+	if err := api.Decode(data, &ex); err != nil || ex.Version != ExportVersion {
+		return nil, fmt.Errorf("%w (expected a file written by 'backchannel transcript export')", ErrBadExport)
+	}
+	b, err := transcript.DecodeBundle(ex.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range b.Members {
+		out = append(out, m.ID)
+	}
+	return out, nil
+}
+
+// FingerprintOf is the fingerprint of an account key as exports list it.
+func FingerprintOf(key []byte) string { return transcript.Fingerprint(key) }

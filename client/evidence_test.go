@@ -109,7 +109,8 @@ func TestVerifyLeakFlagsDoctoredLines(t *testing.T) {
 }
 
 func TestExportVerifiesOfflineAndExposesTampering(t *testing.T) {
-	ctx, a, b, _ := evidenceRoom(t)
+	ctx, a, b, c := evidenceRoom(t)
+	trust := trustAll(a, b, c)
 	if _, err := a.ShareReader(ctx, "talks", "annex.pdf", strings.NewReader("%PDF-1.7 not really")); err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestExportVerifiesOfflineAndExposesTampering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := client.VerifyExport(data)
+	rep, err := client.VerifyExport(data, trust)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func TestExportVerifiesOfflineAndExposesTampering(t *testing.T) {
 		t.Fatalf("tampered %d copies, want 1", n)
 	}
 	tampered, _ := json.Marshal(ex)
-	rep, err = client.VerifyExport(tampered)
+	rep, err = client.VerifyExport(tampered, trust)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,14 +165,14 @@ func TestExportVerifiesOfflineAndExposesTampering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err = client.VerifyExport(data)
+	rep, err = client.VerifyExport(data, trust)
 	if err != nil || !rep.OK || len(rep.Copies) != 1 {
 		t.Fatalf("excerpt: %v ok=%v copies=%d problems=%v", err, rep != nil && rep.OK, len(rep.Copies), rep.Problems)
 	}
 	if bytes.Contains(data, []byte("minister")) || bytes.Contains(data, []byte("monitors")) {
 		t.Fatal("the excerpt discloses an undisclosed message")
 	}
-	if _, err := client.VerifyExport([]byte("not json")); err == nil {
+	if _, err := client.VerifyExport([]byte("not json"), trust); err == nil {
 		t.Fatal("garbage accepted as an export")
 	}
 }
@@ -208,4 +209,14 @@ func TestTextDocumentsAreMarkedAndTraced(t *testing.T) {
 	if res.Verdict != canary.Identified || res.Suspects[0].Member != "carol" {
 		t.Fatalf("leaked document: %s %+v", res.Verdict, res.Suspects)
 	}
+}
+
+// trustAll vouches for every client's account key by fingerprint, as a
+// third party given the fingerprints out of band would.
+func trustAll(cs ...*client.Client) client.Trust {
+	t := client.Trust{Fingerprints: map[string]string{}}
+	for _, c := range cs {
+		t.Fingerprints[c.User()] = client.FingerprintOf(c.IdentityKey())
+	}
+	return t
 }

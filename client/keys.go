@@ -3,92 +3,70 @@ package client
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
+	"slices"
 
+	"backchannel/contacts"
+	"backchannel/devicelist"
 	"backchannel/handshake"
 	"backchannel/identity"
 	"backchannel/server/api"
 	"backchannel/server/apiclient"
 	"backchannel/session"
+	"backchannel/transcript"
 	"backchannel/vault"
 )
 
-// pin is the vault record "pin/USER": the identity key first seen for a user.
-type pin struct {
-	Key       []byte    `json:"key"`
-	Verified  bool      `json:"verified"`
-	FirstSeen time.Time `json:"first_seen"`
-}
-
-// pinnedKey returns the identity key pinned for user, without asking the
-// server: every sender of a decrypted message has one.
-func pinnedKey(ctx context.Context, r reader, user string) ([]byte, error) {
-	raw, err := r.Get(ctx, "pin/"+user)
-	if err != nil {
-		return nil, fmt.Errorf("pinned key of %s: %w", user, err)
-	}
-	var p pin
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, fmt.Errorf("pinned key of %s: %w", user, vault.ErrCorrupt)
-	}
-	return p.Key, nil
-}
-
-// identityOf returns the pinned identity key of user, pinning the server's
-// answer on first contact. A different key later is ErrIdentityChanged.
-func (c *Client) identityOf(ctx context.Context, user string) ([]byte, error) {
-	raw, err := c.v.Get(ctx, "pin/"+user)
-	if err == nil {
-		var p pin
-		if err := json.Unmarshal(raw, &p); err != nil {
-			return nil, fmt.Errorf("pinned key of %s: %w", user, vault.ErrCorrupt)
-		}
-		return p.Key, nil
-	}
-	if !errors.Is(err, vault.ErrNotFound) {
-		return nil, err
-	}
-	acct, err := c.api.Account(ctx, user)
-	if err != nil {
-		return nil, fmt.Errorf("look up %s: %w", user, err)
-	}
-	p := pin{Key: acct.IdentityKey, FirstSeen: c.opts.Now().UTC()}
-	raw, _ = json.Marshal(p)
-	if err := c.v.Put(ctx, "pin/"+user, raw); err != nil {
-		return nil, err
-	}
-	return p.Key, nil
-}
-
 // SafetyNumber returns the safety number between this user and user, for
-// comparison out of band (in person, or over a call).
-func (c *Client) SafetyNumber(ctx context.Context, user string) (string, error) {
+// comparison out of band (in person, or over a call). While a key change is
+// pending, it is the number of the new key, and old is the number that was
+// pinned before; otherwise old is empty.
+func (c *Client) SafetyNumber(ctx context.Context, user string) (number, old string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	key, err := c.identityOf(ctx, user)
+	ct, err := c.contactOf(ctx, user, true)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	return identity.SafetyNumber(c.prof.User, c.user.Public(), user, key), nil
+	if ct.KeyPending() {
+		return identity.SafetyNumber(c.prof.User, c.accountKey(), user, ct.NewKey),
+			identity.SafetyNumber(c.prof.User, c.accountKey(), user, ct.Key), nil
+	}
+	return identity.SafetyNumber(c.prof.User, c.accountKey(), user, ct.Key), "", nil
 }
 
-// MarkVerified records that the user compared the safety number with user.
+// MarkVerified records that the user compared the safety number with user:
+// against the exact account key the number was computed from (the pending
+// new key, if any, which it then adopts).
 func (c *Client) MarkVerified(ctx context.Context, user string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	key, err := c.identityOf(ctx, user)
+	ct, err := c.contactOf(ctx, user, true)
 	if err != nil {
 		return err
 	}
-	raw, _ := c.v.Get(ctx, "pin/"+user)
-	var p pin
-	json.Unmarshal(raw, &p)
-	p.Key, p.Verified = key, true
-	raw, _ = json.Marshal(p)
-	return c.v.Put(ctx, "pin/"+user, raw)
+	key := ct.Key
+	if ct.KeyPending() {
+		key = ct.NewKey
+	}
+	_, err = c.resolveChange(ctx, ct, func() ([]contacts.Event, error) { return ct.Verify(key, c.opts.Now()) })
+	return err
+}
+
+// Fingerprint returns the fingerprint of user's account key (this user's
+// own when user is empty) in the form transcript exports use.
+func (c *Client) Fingerprint(ctx context.Context, user string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if user == "" || user == c.prof.User {
+		return transcript.Fingerprint(c.accountKey()), nil
+	}
+	ct, err := c.contactOf(ctx, user, true)
+	if err != nil {
+		return "", err
+	}
+	return transcript.Fingerprint(ct.Key), nil
 }
 
 // replenish uploads one-time prekeys when the server runs low; first also
@@ -130,83 +108,71 @@ func (c *Client) replenish(ctx context.Context, first bool) error {
 	return nil
 }
 
-// bundleFrom converts a server bundle and checks it against the pinned key.
-func bundleFrom(b api.Bundle, pinned []byte) (*handshake.Bundle, error) {
+// bundleFrom converts a server bundle and checks it against the device
+// entry of the verified list: the same account key, id and keys.
+func bundleFrom(b api.Bundle, accountKey []byte, d devicelist.Entry) (*handshake.Bundle, error) {
 	hb, err := apiclient.AssembleBundle(b)
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(hb.Cert.UserKey, pinned) {
+	if !bytes.Equal(hb.Cert.UserKey, accountKey) {
 		return nil, fmt.Errorf("bundle of %s: %w", b.User, ErrIdentityChanged)
+	}
+	if hb.Cert.DeviceID != d.ID || !bytes.Equal(hb.Cert.SigningKey, d.SigningKey) || !bytes.Equal(hb.Cert.DHKey, d.DHKey) {
+		return nil, fmt.Errorf("the server's prekey bundle for %s's device %q has keys that %s's signed device list does not have: refused", b.User, d.Name, b.User)
 	}
 	return hb, nil
 }
 
-func (c *Client) rememberDevices(ctx context.Context, user string, devs []api.DeviceInfo) error {
-	ids := make([]uint32, 0, len(devs))
-	for _, d := range devs {
-		ids = append(ids, d.ID)
+// sessionName names the session with a device. Sessions live in an epoch:
+// after a rollback (recoverRollback) the epoch moves on, and every session
+// of the old one is abandoned.
+func (c *Client) sessionName(user string, device uint32) string {
+	if c.prof.SessionEpoch == 0 {
+		return fmt.Sprintf("session/%s/%d", user, device)
 	}
-	raw, _ := json.Marshal(ids)
-	if old, err := c.v.Get(ctx, "devices/"+user); err == nil && bytes.Equal(old, raw) {
-		return nil
-	}
-	return c.v.Put(ctx, "devices/"+user, raw)
-}
-
-// knownDevices lists the devices of user last seen on the server.
-func (c *Client) knownDevices(ctx context.Context, user string) ([]api.DeviceInfo, error) {
-	raw, err := c.v.Get(ctx, "devices/"+user)
-	if err != nil {
-		return nil, err
-	}
-	var ids []uint32
-	if err := json.Unmarshal(raw, &ids); err != nil {
-		return nil, fmt.Errorf("devices of %s: %w", user, vault.ErrCorrupt)
-	}
-	out := make([]api.DeviceInfo, len(ids))
-	for i, id := range ids {
-		out[i].ID = id
-	}
-	return out, nil
-}
-
-func sessionName(user string, device uint32) string {
-	return fmt.Sprintf("session/%s/%d", user, device)
+	return fmt.Sprintf("session/%d/%s/%d", c.prof.SessionEpoch, user, device)
 }
 
 func (c *Client) loadSession(ctx context.Context, user string, device uint32) (*session.Session, error) {
-	raw, err := c.v.Get(ctx, sessionName(user, device))
+	raw, err := c.v.Get(ctx, c.sessionName(user, device))
 	if err != nil {
 		return nil, err
 	}
 	return session.Unmarshal(raw)
 }
 
-// deviceSessions returns a session with every device of user, starting new
-// ones from bundles where none exists.
-func (c *Client) deviceSessions(ctx context.Context, user string) (map[uint32]*session.Session, error) {
-	pinned, err := c.identityOf(ctx, user)
+// deviceSessions returns a session with every device of user that the
+// verified device list names (this account's other devices for c.prof.User),
+// starting new ones from bundles where none exists. A device the server
+// lists but the signed list does not is never encrypted to; it is reported
+// in warnings. strict makes a device change that waits for acceptance fail
+// the send (on-record rooms).
+func (c *Client) deviceSessions(ctx context.Context, user string, strict bool, warnings *[]string) (map[uint32]*session.Session, error) {
+	devs, err := c.recipientDevices(ctx, user, strict)
 	if err != nil {
 		return nil, err
 	}
-	devs, err := c.api.Devices(ctx, user)
+	key, err := c.pinnedKey(ctx, c.v, user)
 	if err != nil {
-		// While the server is unreachable, the devices we already have
-		// sessions with are enough to encrypt and queue the message.
-		known, kerr := c.knownDevices(ctx, user)
-		if !transient(err) || kerr != nil || len(known) == 0 {
-			return nil, fmt.Errorf("devices of %s: %w", user, err)
-		}
-		devs = known
-	} else if err := c.rememberDevices(ctx, user, devs); err != nil {
 		return nil, err
+	}
+	if served, err := c.api.Devices(ctx, user); err == nil {
+		for _, s := range served {
+			if !slices.ContainsFunc(devs, func(d devicelist.Entry) bool { return d.ID == s.ID }) && !(user == c.prof.User && s.ID == c.prof.DeviceID) {
+				msg := fmt.Sprintf("the server lists a device %d for %s that is not in %s's signed device list: nothing was encrypted to it", s.ID, user, user)
+				c.opts.Logger.Warn("unlisted device refused", "user", user, "device", s.ID)
+				if warnings != nil && !slices.Contains(*warnings, msg) {
+					*warnings = append(*warnings, msg)
+				}
+			}
+		}
 	}
 	out := map[uint32]*session.Session{}
 	for _, d := range devs {
 		s, err := c.loadSession(ctx, user, d.ID)
 		if err == nil {
-			if !bytes.Equal(s.Peer.UserKey, pinned) {
+			if !bytes.Equal(s.Peer.UserKey, key) || !bytes.Equal(s.Peer.SigningKey, d.SigningKey) {
 				return nil, fmt.Errorf("session with %s: %w", user, ErrIdentityChanged)
 			}
 			out[d.ID] = s
@@ -216,10 +182,14 @@ func (c *Client) deviceSessions(ctx context.Context, user string) (map[uint32]*s
 			return nil, fmt.Errorf("session with %s/%d: %w", user, d.ID, err)
 		}
 		b, err := c.api.Bundle(ctx, user, d.ID)
+		if errors.Is(err, apiclient.ErrNotFound) {
+			// A listed device that has not published prekeys yet (being linked).
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("prekey bundle of %s/%d: %w", user, d.ID, err)
 		}
-		hb, err := bundleFrom(b, pinned)
+		hb, err := bundleFrom(b, key, d)
 		if err != nil {
 			return nil, err
 		}
@@ -229,8 +199,8 @@ func (c *Client) deviceSessions(ctx context.Context, user string) (map[uint32]*s
 		}
 		out[d.ID] = s
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s has no devices", user)
+	if len(out) == 0 && user != c.prof.User {
+		return nil, fmt.Errorf("%s has no device that can receive messages yet", user)
 	}
 	return out, nil
 }

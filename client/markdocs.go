@@ -152,7 +152,7 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 		q.Doc, q.CopySalt = refs[u], salts[u]
 		return json.Marshal(&q)
 	}
-	err = c.fanOut(ctx, encode, room.State.Members, func(ctx context.Context, tx *vault.Tx) error {
+	err = c.fanOut(ctx, encode, room.State.Members, room.State.Mode == ModeOnRecord, func(ctx context.Context, tx *vault.Tx) error {
 		if err := tx.Put(ctx, docTextName(id), []byte(text)); err != nil {
 			return err
 		}

@@ -72,6 +72,21 @@ func manifestEntry(manifest []byte, user string) ([]byte, bool) {
 	return nil, false
 }
 
+// manifestUsers lists the users of a manifest except skip.
+func manifestUsers(manifest []byte, skip string) []string {
+	s, ok := strings.CutPrefix(string(manifest), ManifestHeader)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		if name, _, ok := strings.Cut(line, " "); ok && name != skip {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // record is one transcript entry as stored in the vault log "tx/ROOM".
 type record struct {
 	Entry   []byte `json:"entry"`
@@ -145,15 +160,23 @@ func (c *Client) admit(ctx context.Context, rd reader, rl *roomLog, user string)
 	if rl.members[user] {
 		return nil
 	}
-	key := c.user.Public()
-	if user != c.prof.User {
-		var err error
-		if key, err = pinnedKey(ctx, rd, user); err != nil {
-			return err
-		}
+	key, err := c.pinnedKey(ctx, rd, user)
+	if err != nil {
+		return err
 	}
 	if err := rl.log.AddMember(user, key); err != nil {
 		return err
+	}
+	// Linked devices sign with their own keys, which the account's signed
+	// device lists vouch for.
+	devKeys, err := c.deviceKeys(ctx, rd, user)
+	if err != nil {
+		return err
+	}
+	for _, k := range devKeys {
+		if err := rl.log.AddDeviceKey(user, k); err != nil {
+			return err
+		}
 	}
 	rl.members[user] = true
 	return nil
@@ -168,7 +191,7 @@ func (c *Client) compose(ctx context.Context, r *Room, kind transcript.Kind, con
 	if err := c.admit(ctx, c.v, rl, c.prof.User); err != nil {
 		return nil, err
 	}
-	e, salt, err := rl.log.Compose(c.prof.User, c.user.PrivateKey(), kind, content, now)
+	e, salt, err := rl.log.Compose(c.prof.User, c.signer(), kind, content, now)
 	if err != nil {
 		return nil, fmt.Errorf("transcript entry: %w", err)
 	}

@@ -21,6 +21,12 @@ type Room struct {
 	State RoomState `json:"state"`
 	// Removed is set when a newer state no longer lists this user.
 	Removed bool `json:"removed,omitempty"`
+	// Warnings, on a room just created, say what the user must know (never
+	// stored).
+	Warnings []string `json:"warnings,omitempty"`
+	// Verified says, per member, whether their safety number was compared
+	// (filled in when rooms are listed or shown; never stored).
+	Verified map[string]bool `json:"verified,omitempty"`
 }
 
 // Message is one entry of a room's history as shown to the user.
@@ -41,6 +47,9 @@ type Message struct {
 	// of its copy manifest (both for exports).
 	Entry    string `json:"entry,omitempty"`
 	CopySalt []byte `json:"copy_salt,omitempty"`
+	// Warnings, on a message just sent, say what the user must know about
+	// its delivery (never stored).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // reader is what vault.Vault and vault.Tx have in common: reads inside a
@@ -107,6 +116,7 @@ func (c *Client) Rooms(ctx context.Context) ([]Room, error) {
 		if err != nil {
 			return nil, err
 		}
+		r.Verified = c.verifiedMembers(ctx, c.v, r.State.Members)
 		out = append(out, *r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].State.Name < out[j].State.Name })
@@ -177,12 +187,17 @@ func (c *Client) CreateRoom(ctx context.Context, name string, members []string, 
 	if err := c.publishState(ctx, r, all, fmt.Sprintf("%s created the room with %s", c.prof.User, strings.Join(all[1:], ", "))); err != nil {
 		return nil, err
 	}
+	r.Warnings = append(c.warnings, c.unverifiedWarnings(ctx, r)...)
+	r.Verified = c.verifiedMembers(ctx, c.v, r.State.Members)
 	return r, nil
 }
 
 // publishState signs r's state, sends it to recipients, and stores it with
 // a system message in the room's history.
 func (c *Client) publishState(ctx context.Context, r *Room, recipients []string, note string) error {
+	if !c.isPrimary() {
+		return fmt.Errorf("room membership is signed with the account key: %w", ErrNotPrimary)
+	}
 	sig := c.user.Sign(r.State.signedBytes())
 	p := &payload{V: payloadVersion, Kind: KindRoom, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC(), State: &r.State, Sig: sig}
 	rec, err := c.compose(ctx, r, transcript.KindMembership, r.State.signedBytes(), p.SentAt)
@@ -191,7 +206,7 @@ func (c *Client) publishState(ctx context.Context, r *Room, recipients []string,
 	}
 	p.Record = rec
 	sys := Message{ID: p.ID, Room: r.State.ID, Sender: c.prof.User, SentAt: p.SentAt, Text: note, Kind: "system", ReceivedAt: p.SentAt}
-	err = c.fanOut(ctx, same(p), recipients, func(ctx context.Context, tx *vault.Tx) error {
+	err = c.fanOut(ctx, same(p), recipients, r.State.Mode == ModeOnRecord, func(ctx context.Context, tx *vault.Tx) error {
 		ids, err := roomIDs(ctx, tx)
 		if err != nil {
 			return err
@@ -292,7 +307,7 @@ func (c *Client) Leave(ctx context.Context, roomRef string) error {
 		return err
 	}
 	p.Record = rec
-	err = c.fanOut(ctx, same(p), r.State.Members, func(ctx context.Context, tx *vault.Tx) error {
+	err = c.fanOut(ctx, same(p), r.State.Members, r.State.Mode == ModeOnRecord, func(ctx context.Context, tx *vault.Tx) error {
 		r.Removed = true
 		ids, err := roomIDs(ctx, tx)
 		if err != nil {
@@ -353,5 +368,6 @@ func (c *Client) History(ctx context.Context, roomRef string) (*Room, []Message,
 		}
 		out = append(out, m)
 	}
+	r.Verified = c.verifiedMembers(ctx, c.v, r.State.Members)
 	return r, out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"backchannel/canary"
 	"backchannel/server/api"
@@ -66,7 +67,7 @@ func (c *Client) Send(ctx context.Context, roomRef, text string) (*Message, erro
 		q.Text, q.CopySalt = copyOf[u], salts[u]
 		return json.Marshal(&q)
 	}
-	err = c.fanOut(ctx, plain, r.State.Members, func(ctx context.Context, tx *vault.Tx) error {
+	err = c.fanOut(ctx, plain, r.State.Members, r.State.Mode == ModeOnRecord, func(ctx context.Context, tx *vault.Tx) error {
 		if err := storeRecord(ctx, tx, p.Room, rec); err != nil {
 			return err
 		}
@@ -78,7 +79,24 @@ func (c *Client) Send(ctx context.Context, roomRef, text string) (*Message, erro
 	if err != nil {
 		return nil, err
 	}
+	m.Warnings = append(c.warnings, c.unverifiedWarnings(ctx, r)...)
 	return &m, nil
+}
+
+// unverifiedWarnings names the members of an on-record room whose safety
+// numbers were not compared: what they sign cannot be tied to a person.
+func (c *Client) unverifiedWarnings(ctx context.Context, r *Room) []string {
+	if r.State.Mode != ModeOnRecord {
+		return nil
+	}
+	var out []string
+	for m, ok := range c.verifiedMembers(ctx, c.v, r.State.Members) {
+		if !ok {
+			out = append(out, fmt.Sprintf("%s is not verified: compare safety numbers with 'backchannel keys verify %s' (this on-record room's record cannot prove who %s is)", m, m, m))
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func storeRecord(ctx context.Context, tx *vault.Tx, room string, rec *record) error {
@@ -100,7 +118,13 @@ func same(p *payload) func(string) ([]byte, error) {
 // persists the advanced sessions together with whatever persist writes,
 // and only then hands the envelopes to the server. Persisting first means a
 // crash can waste message numbers (the peer skips them) but never reuse one.
-func (c *Client) fanOut(ctx context.Context, encode func(user string) ([]byte, error), recipients []string, persist func(context.Context, *vault.Tx) error) error {
+//
+// Recipients include this user: the account's other devices get a copy of
+// everything this device sends. strict (on-record rooms) makes a device
+// change that the user has not accepted stop the send; c.warnings collects
+// what the user must be told (devices refused).
+func (c *Client) fanOut(ctx context.Context, encode func(user string) ([]byte, error), recipients []string, strict bool, persist func(context.Context, *vault.Tx) error) error {
+	c.warnings = nil
 	type sent struct {
 		user   string
 		device uint32
@@ -108,11 +132,12 @@ func (c *Client) fanOut(ctx context.Context, encode func(user string) ([]byte, e
 	}
 	var sessions []sent
 	var envs []api.OutgoingEnvelope
+	plains := map[string][]byte{}
+	if !slices.Contains(recipients, c.prof.User) {
+		recipients = append(slices.Clone(recipients), c.prof.User)
+	}
 	for _, u := range recipients {
-		if u == c.prof.User {
-			continue
-		}
-		devs, err := c.deviceSessions(ctx, u)
+		devs, err := c.deviceSessions(ctx, u, strict, &c.warnings)
 		if err != nil {
 			return err
 		}
@@ -120,6 +145,7 @@ func (c *Client) fanOut(ctx context.Context, encode func(user string) ([]byte, e
 		if err != nil {
 			return err
 		}
+		plains[u] = plain
 		for id, s := range devs {
 			env, err := s.Encrypt(plain)
 			if err != nil {
@@ -131,11 +157,11 @@ func (c *Client) fanOut(ctx context.Context, encode func(user string) ([]byte, e
 	}
 	err := c.v.Update(ctx, func(tx *vault.Tx) error {
 		for _, s := range sessions {
-			if err := tx.Put(ctx, sessionName(s.user, s.device), s.s.Marshal()); err != nil {
+			if err := tx.Put(ctx, c.sessionName(s.user, s.device), s.s.Marshal()); err != nil {
 				return err
 			}
 		}
-		if err := queue(ctx, tx, envs); err != nil {
+		if err := queue(ctx, tx, batch{Envs: envs, Plain: plains, Strict: strict}); err != nil {
 			return err
 		}
 		return persist(ctx, tx)

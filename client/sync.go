@@ -10,7 +10,9 @@ import (
 	"slices"
 	"time"
 
+	"backchannel/contacts"
 	"backchannel/handshake"
+	"backchannel/identity"
 	"backchannel/ratchet"
 	"backchannel/server/api"
 	"backchannel/session"
@@ -161,7 +163,7 @@ func (c *Client) process(ctx context.Context, m api.Message, rep *SyncReport) (b
 		pt, err = s.Decrypt(m.Data)
 		if err != nil && !errors.Is(err, ratchet.ErrEarlierNeeded) {
 			// A session the peer replaced may still have messages in flight.
-			if prev, perr := c.v.Get(ctx, sessionName(m.From, m.FromDevice)+"/previous"); perr == nil {
+			if prev, perr := c.v.Get(ctx, c.sessionName(m.From, m.FromDevice)+"/previous"); perr == nil {
 				if ps, perr := session.Unmarshal(prev); perr == nil {
 					if ppt, perr := ps.Decrypt(m.Data); perr == nil {
 						return true, c.applyAndSave(ctx, m, ps, "/previous", false, ppt, rep)
@@ -170,17 +172,8 @@ func (c *Client) process(ctx context.Context, m api.Message, rep *SyncReport) (b
 			}
 		}
 	case isPrekey:
-		pinned, perr := c.identityOf(ctx, m.From)
-		if perr != nil {
-			c.warn(rep, "a new session from %s could not be checked: %v", from, perr)
-			return false, nil
-		}
 		var ns *session.Session
 		ns, pt, err = session.Accept(c.src, c.dev, c.pk, m.Data)
-		if err == nil && !bytes.Equal(ns.Peer.UserKey, pinned) {
-			c.warn(rep, "refused a session from %s: %v", from, ErrIdentityChanged)
-			return true, nil
-		}
 		s, newSession = ns, true
 	default:
 		c.warn(rep, "refused a message from %s: it belongs to no session", from)
@@ -199,7 +192,44 @@ func (c *Client) process(ctx context.Context, m api.Message, rep *SyncReport) (b
 		c.warn(rep, "refused an envelope from %s that does not decrypt: %v", from, err)
 		return true, nil
 	}
+	if ack, ok := c.checkSender(ctx, m, s.Peer, rep); !ok {
+		if newSession {
+			c.dropCaches(ctx) // Accept consumed prekeys in memory only
+		}
+		return ack, nil
+	}
 	return true, c.applyAndSave(ctx, m, s, "", newSession, pt, rep)
+}
+
+// checkSender accepts a decrypted envelope only from a device that the
+// sender's verified device list names with exactly these keys. An envelope
+// from a changed key waits on the server (not acknowledged) until the user
+// accepts or verifies the change; one from an unlisted device is refused.
+func (c *Client) checkSender(ctx context.Context, m api.Message, peer identity.Certificate, rep *SyncReport) (ack, ok bool) {
+	from := fmt.Sprintf("%s/%d", m.From, m.FromDevice)
+	if peer.DeviceID != m.FromDevice {
+		c.warn(rep, "refused an envelope from %s whose certificate names device %d", from, peer.DeviceID)
+		return true, false
+	}
+	listed, err := c.listedDevice(ctx, m.From, peer)
+	if err != nil {
+		if transient(err) {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("a message from %s waits: its device list could not be fetched (%v)", from, err))
+			rep.Held++
+			return false, false
+		}
+		c.warn(rep, "refused a message from %s: %v", from, err)
+		return true, false
+	}
+	if listed {
+		return true, true
+	}
+	if ct, err := loadContact(ctx, c.v, m.From); err == nil && ct.KeyPending() && bytes.Equal(peer.UserKey, ct.NewKey) {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("a message from %s waits on the server: %s's account key changed; compare the new safety number ('backchannel keys verify %s') or accept it ('backchannel keys accept %s')", m.From, m.From, m.From, m.From))
+		return false, false
+	}
+	c.warn(rep, "refused a message from %s: that device is not in %s's signed device list (a device the server added, or one that was removed)", from, m.From)
+	return true, false
 }
 
 // applyAndSave applies a decrypted payload and persists the session (and
@@ -207,10 +237,17 @@ func (c *Client) process(ctx context.Context, m api.Message, rep *SyncReport) (b
 func (c *Client) applyAndSave(ctx context.Context, m api.Message, s *session.Session, suffix string, newSession bool, pt []byte, rep *SyncReport) error {
 	var follow func() error
 	err := c.v.Update(ctx, func(tx *vault.Tx) error {
-		name := sessionName(m.From, m.FromDevice)
+		name := c.sessionName(m.From, m.FromDevice)
 		if newSession {
 			if old, err := tx.Get(ctx, name); err == nil {
 				if err := tx.Put(ctx, name+"/previous", old); err != nil {
+					return err
+				}
+				// The peer device abandoned a working session: a reinstall,
+				// a restore from backup, or a copied profile. Say so.
+				ev := contacts.Event{Kind: "new-session", User: m.From, Device: m.FromDevice,
+					Text: fmt.Sprintf("%s's device %d started a new session (after a restore from a backup, a copied profile or a reinstall); if %s did none of these, ask them", m.From, m.FromDevice, m.From)}
+				if err := c.notify(ctx, tx, m.From, []contacts.Event{ev}); err != nil {
 					return err
 				}
 			}
@@ -294,6 +331,10 @@ func (c *Client) apply(ctx context.Context, tx *vault.Tx, sender string, p *payl
 			return nil, nil
 		}
 		msg.Kind, msg.Text, msg.Entry, msg.CopySalt = KindText, p.Text, p.Record.hash(), p.CopySalt
+		if sender == c.prof.User {
+			// Sent by this account's other device: keep what trace needs.
+			msg.Recipients, msg.Marking = manifestUsers(p.Record.Content, sender), r.State.Marking
+		}
 	case KindDoc:
 		if err := c.checkCopy(p.Record.Content, p.CopySalt, docCopyText(p.Doc)); err != nil {
 			c.warn(rep, "refused a document in %q from %s: %v", r.State.Name, sender, err)
@@ -315,7 +356,7 @@ func (c *Client) apply(ctx context.Context, tx *vault.Tx, sender string, p *payl
 			return nil, nil
 		}
 		msg.Kind, msg.Text = "system", sender+" left"
-		if r.State.Creator == c.prof.User {
+		if r.State.Creator == c.prof.User && c.isPrimary() {
 			room := *r
 			room.State.Members = slices.DeleteFunc(slices.Clone(r.State.Members), func(m string) bool { return m == sender })
 			room.State.Version++
@@ -346,7 +387,7 @@ func (c *Client) applyState(ctx context.Context, tx *vault.Tx, ids []string, sen
 		c.warn(rep, "ignored a room state for %q sent by %s, who is not its creator", st.Name, sender)
 		return nil
 	}
-	key, err := pinnedKey(ctx, tx, sender)
+	key, err := c.pinnedKey(ctx, tx, sender)
 	if err != nil {
 		return err
 	}

@@ -108,9 +108,10 @@ func checkList(name string, key []byte, l *devicelist.List) error {
 	return nil
 }
 
-// IsVerified reports whether the user confirmed the current account key.
+// IsVerified reports whether the user confirmed the current account key
+// (never while a changed key waits for a decision).
 func (c *Contact) IsVerified() bool {
-	return len(c.VerifiedKey) > 0 && bytes.Equal(c.VerifiedKey, c.Key)
+	return len(c.VerifiedKey) > 0 && bytes.Equal(c.VerifiedKey, c.Key) && !c.KeyPending()
 }
 
 // DeviceList decodes the current verified list.

@@ -122,6 +122,9 @@ func TestKeyChange(t *testing.T) {
 	if again, _ := c.ObserveKey(impostor.user.Public(), impostor.lists[0]); len(again) != 0 {
 		t.Fatal("the same change was announced twice")
 	}
+	if c.IsVerified() {
+		t.Fatal("still verified while a changed key waits")
+	}
 	for _, strict := range []bool{false, true} {
 		if _, err := c.Recipients(strict); !errors.Is(err, ErrKeyChanged) {
 			t.Fatalf("strict=%v: sending to a changed key: %v", strict, err)

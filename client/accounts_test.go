@@ -1,0 +1,339 @@
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"backchannel/client"
+	"backchannel/devicelist"
+	"backchannel/entropy"
+	"backchannel/identity"
+	"backchannel/server/api"
+	"backchannel/store"
+)
+
+// mailboxSize counts what the server holds for one device of user.
+func mailboxSize(t *testing.T, e *env, user string, device uint32) int {
+	t.Helper()
+	ms, err := e.srv.Store.Pending(context.Background(), store.Address{User: user, Device: device}, 0, 1000)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	return len(ms)
+}
+
+func noticesIn(t *testing.T, c *client.Client, room string) []string {
+	t.Helper()
+	_, msgs, err := c.History(context.Background(), room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range msgs {
+		if m.Kind == client.KindNotice {
+			out = append(out, m.Text)
+		}
+	}
+	return out
+}
+
+// newDeviceEntry makes the counter-signed entry of a fresh device for the
+// account of owner (what a thief holding the account key can make).
+func newDeviceEntry(t *testing.T, account string, accountKey []byte, id uint32, name string) devicelist.Entry {
+	t.Helper()
+	k, err := identity.NewDeviceKeys(entropy.System{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := devicelist.NewEntry(account, accountKey, id, k.SigningKey(), k.DHPublic(), name, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// A compelled server adds a device of its own to bob's account: it is in
+// the server's device table, with a certificate and prekeys, but not in
+// bob's signed device list. Alice never encrypts to it, and is told.
+func TestServerAddedDeviceIsNeverEncryptedTo(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	a, b := e.user("alice"), e.user("bob")
+	if _, err := a.CreateRoom(ctx, "r", []string{"bob"}, client.ModeDeniable, "off"); err != nil {
+		t.Fatal(err)
+	}
+	sync(t, b)
+	ghost := newDeviceEntry(t, "bob", b.IdentityKey(), 9, "ghost")
+	if err := e.srv.Store.AddDevice(ctx, store.Device{User: "bob", ID: 9, SigningKey: ghost.SigningKey, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := a.Send(ctx, "r", "the budget ceiling is twelve million")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := mailboxSize(t, e, "bob", 9); n != 0 {
+		t.Fatalf("the server's own device received %d envelopes", n)
+	}
+	if n := mailboxSize(t, e, "bob", 1); n != 1 {
+		t.Fatalf("bob's real device holds %d envelopes, want 1", n)
+	}
+	if !strings.Contains(strings.Join(m.Warnings, "\n"), "not in bob's signed device list") {
+		t.Fatalf("alice was not told; warnings %q", m.Warnings)
+	}
+}
+
+// A thief with bob's account key publishes a new list with a device of its
+// own. Every peer shows the notice, bob's own device raises the alarm, and
+// in an on-record room nothing goes to the new device before alice accepts.
+func TestDeviceAddedWithStolenAccountKey(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	a, b := e.user("alice"), e.user("bob")
+	if _, err := a.CreateRoom(ctx, "talks", []string{"bob"}, client.ModeOnRecord, "all"); err != nil {
+		t.Fatal(err)
+	}
+	sync(t, b)
+	if _, err := a.Send(ctx, "talks", "first"); err != nil {
+		t.Fatal(err)
+	}
+	// The thief signs version 2 with the stolen key and the server takes it.
+	lists, _, err := e.srv.Store.DeviceLists(ctx, "bob", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := devicelist.Parse(lists[len(lists)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	thief := newDeviceEntry(t, "bob", b.IdentityKey(), cur.MaxID+1, "definitely bob")
+	next, err := devicelist.Next(cur, b.AccountUser(), []devicelist.Entry{thief}, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	putList(t, e, next, thief)
+
+	_, err = a.Send(ctx, "talks", "our red line is the northern border")
+	if !errors.Is(err, client.ErrUnverifiedChange) {
+		t.Fatalf("send to an on-record room with an unaccepted device: %v", err)
+	}
+	if n := mailboxSize(t, e, "bob", thief.ID); n != 0 {
+		t.Fatalf("the thief's device received %d envelopes", n)
+	}
+	if got := noticesIn(t, a, "talks"); len(got) != 1 || got[0] != `bob linked a new device "definitely bob"` {
+		t.Fatalf("alice's notices: %q", got)
+	}
+	st, err := b.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(st.Attention, "\n"), "ALARM") {
+		t.Fatalf("bob's own device raised no alarm: %q", st.Attention)
+	}
+	// Alice checks with bob, then accepts: sending resumes.
+	if _, err := a.AcceptChange(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Send(ctx, "talks", "accepted"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func putList(t *testing.T, e *env, l *devicelist.List, added ...devicelist.Entry) {
+	t.Helper()
+	var devs []store.Device
+	for _, d := range added {
+		devs = append(devs, store.Device{User: l.Account, ID: d.ID, SigningKey: d.SigningKey, CreatedAt: time.Now()})
+	}
+	if err := e.srv.Store.PutDeviceList(context.Background(), l.Account, l.Version, l.Marshal(), devs, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rewriter is a server front end that answers lookups for one account with
+// an impostor's key and device list: what a compelled server does.
+func rewriter(t *testing.T, e *env, user string, key []byte, list *devicelist.List) string {
+	t.Helper()
+	target, _ := url.Parse(e.srv.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = func(r *http.Response) error {
+		var body any
+		switch r.Request.URL.Path {
+		case "/v1/accounts/" + user:
+			body = api.AccountInfo{Name: user, IdentityKey: key, CreatedAt: time.Now()}
+		case "/v1/accounts/" + user + "/devicelists":
+			body = api.DeviceListsResponse{Lists: [][]byte{list.Marshal()}, Latest: list.Version}
+		default:
+			return nil
+		}
+		raw, _ := json.Marshal(body)
+		r.Body = io.NopCloser(strings.NewReader(string(raw)))
+		r.ContentLength = int64(len(raw))
+		r.Header.Set("Content-Length", "")
+		r.StatusCode = http.StatusOK
+		return nil
+	}
+	ts := httptest.NewServer(proxy)
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+// Bob's key changes (a reinstall, or an impostor the server now serves).
+// Alice had verified bob: sending is blocked until she accepts or verifies
+// the new key, and the old and new safety numbers are both shown.
+func TestChangedKeyBlocksSendingUntilAccepted(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	b := e.user("bob")
+	impostor, _ := identity.NewUser(entropy.System{})
+	entry := newDeviceEntry(t, "bob", impostor.Public(), 1, "new phone")
+	list, err := devicelist.Genesis("bob", impostor, []devicelist.Entry{entry}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := rewriter(t, e, "bob", impostor.Public(), list)
+	// Alice talks to the real server first, and verifies bob.
+	a, err := client.Init(ctx, filepath.Join(e.dir, "alice"), e.srv.URL, "alice", "", []byte("pw"), client.Options{Params: fastVault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.CreateRoom(ctx, "r", []string{"bob"}, client.ModeDeniable, "off"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.MarkVerified(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	sync(t, b)
+	a.Close()
+	// Now the server (its front end) presents the new key.
+	a, err = client.Open(ctx, filepath.Join(e.dir, "alice"), []byte("pw"), client.Options{ServerURL: front})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	_, err = a.Send(ctx, "r", "are you still there?")
+	if !errors.Is(err, client.ErrUnverifiedChange) || !strings.Contains(err.Error(), "account key changed") {
+		t.Fatalf("send after a key change: %v", err)
+	}
+	n, old, err := a.SafetyNumber(ctx, "bob")
+	if err != nil || old == "" || n == old {
+		t.Fatalf("safety numbers new %q old %q: %v", n, old, err)
+	}
+	if v := a.Verified(ctx, []string{"bob"}); v["bob"] {
+		t.Fatal("bob still shown as verified after his key changed")
+	}
+	if got := noticesIn(t, a, "r"); !strings.Contains(strings.Join(got, "\n"), "bob's account key changed") {
+		t.Fatalf("notices %q", got)
+	}
+	if _, err := a.AcceptChange(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if v := a.Verified(ctx, []string{"bob"}); v["bob"] {
+		t.Fatal("an accepted new key counts as verified")
+	}
+}
+
+// The server serves an impostor at alice's very first contact with bob.
+// Bob is shown as unverified everywhere, the on-record room warns, and the
+// export does not verify as VALID, even from alice's own profile.
+func TestImpostorAtFirstContactStaysUnverified(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	a := e.user("alice")
+	impostor := e.user("bob") // the impostor holds the name "bob" on this server
+	r, err := a.CreateRoom(ctx, "talks", []string{"bob"}, client.ModeOnRecord, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Verified["bob"] || !strings.Contains(strings.Join(r.Warnings, "\n"), "bob is not verified") {
+		t.Fatalf("room create: verified %v, warnings %q", r.Verified, r.Warnings)
+	}
+	m, err := a.Send(ctx, "talks", "we can accept a thirty-day pause")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(m.Warnings, "\n"), "bob is not verified") {
+		t.Fatalf("send warnings %q", m.Warnings)
+	}
+	sync(t, impostor)
+	if _, err := impostor.Send(ctx, "talks", "agreed, thirty days"); err != nil {
+		t.Fatal(err)
+	}
+	sync(t, a)
+	rooms, err := a.Rooms(ctx)
+	if err != nil || len(rooms) != 1 || rooms[0].Verified["bob"] || !rooms[0].Verified["alice"] {
+		t.Fatalf("room list verified = %v (%v)", rooms[0].Verified, err)
+	}
+	ex, err := a.ExportTranscript(ctx, "talks", time.Time{}, time.Time{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := client.VerifyExport(ex, a.Trust(ctx, []string{"alice", "bob"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK || len(rep.Unverified) != 1 || rep.Unverified[0] != "bob" {
+		t.Fatalf("export from alice's profile: ok=%v unverified=%v problems=%q", rep.OK, rep.Unverified, rep.Problems)
+	}
+	// Once alice compares safety numbers (here: with the real bob, who would
+	// notice the mismatch, so she never confirms) nothing changes; a third
+	// party with the fingerprint of the real bob's key sees a mismatch.
+	realBob, _ := identity.NewUser(entropy.System{})
+	fp := client.Trust{Fingerprints: map[string]string{"bob": client.FingerprintOf(realBob.Public())}}
+	rep, err = client.VerifyExport(ex, fp)
+	if err != nil || rep.OK {
+		t.Fatalf("export with the real bob's fingerprint: ok=%v (%v)", rep.OK, err)
+	}
+}
+
+// A whole conversation fabricated with two fresh profiles called alice and
+// bob is reported as unverified identities, never VALID.
+func TestFabricatedBundleIsUnverified(t *testing.T) {
+	ctx := context.Background()
+	real, forged := newEnv(t), newEnv(t)
+	ra, rb := real.user("alice"), real.user("bob")
+	if _, err := ra.CreateRoom(ctx, "r", []string{"bob"}, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := ra.MarkVerified(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	_ = rb
+	fa, fb := forged.user("alice"), forged.user("bob")
+	if _, err := fa.CreateRoom(ctx, "r", []string{"bob"}, client.ModeOnRecord, "off"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fa.Send(ctx, "r", "we will sign tomorrow"); err != nil {
+		t.Fatal(err)
+	}
+	sync(t, fb)
+	if _, err := fb.Send(ctx, "r", "agreed"); err != nil {
+		t.Fatal(err)
+	}
+	ex, err := fb.ExportTranscript(ctx, "r", time.Time{}, time.Time{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, trust := range map[string]client.Trust{
+		"no trust":             {},
+		"the real alice's own": ra.Trust(ctx, []string{"alice", "bob"}),
+	} {
+		rep, err := client.VerifyExport(ex, trust)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.OK {
+			t.Errorf("%s: a fabricated bundle verifies", name)
+		}
+	}
+}

@@ -1,0 +1,7 @@
+package client
+
+import "backchannel/identity"
+
+// AccountUser exposes the account key to attack tests that play a thief who
+// copied it.
+func (c *Client) AccountUser() *identity.User { return c.user }

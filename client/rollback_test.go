@@ -1,0 +1,140 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"backchannel/client"
+	"backchannel/envelope"
+	"backchannel/ratchet"
+)
+
+// copyDir copies a profile directory (what a backup, or a careless copy, is).
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.MkdirAll(to, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// ratchetKey returns the (ratchet key, message number) an envelope was
+// encrypted under: two envelopes with the same pair share a message key.
+func ratchetKey(t *testing.T, data []byte) string {
+	t.Helper()
+	env, err := envelope.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _, err := ratchet.ParseHeader(env.Message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x/%d", h.DH, h.N)
+}
+
+// A profile restored from a copy must never send under a ratchet state it
+// already used: the server's send counter exposes the copy before anything
+// is delivered, the client starts fresh sessions and re-encrypts, and the
+// recipient reads every message.
+func TestRestoredCopyNeverReusesARatchetKey(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	dir := filepath.Join(e.dir, "alice")
+	a, err := client.Init(ctx, dir, e.srv.URL, "alice", "", []byte("pw"), client.Options{Params: fastVault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.user("bob")
+	if _, err := a.CreateRoom(ctx, "r", []string{"bob"}, client.ModeDeniable, "off"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Send(ctx, "r", "one"); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	backup := filepath.Join(e.dir, "alice-backup")
+	copyDir(t, dir, backup)
+
+	var seen []string
+	collect := func() {
+		for _, m := range pending(t, e, "bob") {
+			if m.From == "alice" {
+				if k := ratchetKey(t, m.Data); !slices.Contains(seen, k) {
+					seen = append(seen, k)
+				} else {
+					t.Fatalf("two envelopes were sent under the same message key %s", k)
+				}
+			}
+		}
+	}
+	a, err = client.Open(ctx, dir, []byte("pw"), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Send(ctx, "r", "two: the original device"); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	collect()
+	sync(t, b)
+
+	// The backup comes back and sends: its ratchet state is the one that
+	// encrypted "two".
+	os.RemoveAll(dir)
+	copyDir(t, backup, dir)
+	a, err = client.Open(ctx, dir, []byte("pw"), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Send(ctx, "r", "three: from the restored copy"); err != nil {
+		t.Fatal(err)
+	}
+	collect()
+	rep, err := b.Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every envelope was checked above: no message key was used twice.
+	// The copy's transcript is as old as its ratchets, so it numbers its
+	// next entry like one the original already sent: bob refuses it, and
+	// says so, rather than accept two versions of alice's message #3.
+	// (Recovering the transcript position of a rolled-back copy is not
+	// built: see the closing note of the accounts issue.)
+	if !strings.Contains(strings.Join(rep.Warnings, "\n"), "fork") {
+		t.Fatalf("bob was not told about the copy's reused entry number: %+v", rep)
+	}
+	got := texts(t, b, "r")
+	if !slices.Contains(got, "alice: two: the original device") {
+		t.Fatalf("bob reads %q", got)
+	}
+	ns, err := a.Notices(ctx)
+	if err != nil || len(ns) == 0 || ns[len(ns)-1].Kind != "rollback" {
+		t.Fatalf("alice's restored copy was not told it is an old copy: %+v %v", ns, err)
+	}
+	bn, err := b.Notices(ctx)
+	if err != nil || len(bn) == 0 {
+		t.Fatalf("bob was not told that alice's device started a new session: %v %v", bn, err)
+	}
+}
