@@ -18,7 +18,9 @@ import (
 
 // Wire constants, as in docs/protocol.md section "Envelope".
 const (
-	Version = 1
+	// Version 2: ratchet messages carry a synthetic nonce after the header
+	// (docs/protocol.md, "Encrypt"); version 1 used a fixed nonce.
+	Version = 2
 
 	TypePrekey  = 0x01
 	TypeMessage = 0x02
@@ -29,7 +31,7 @@ const (
 	kemCiphertextSize = 1088
 	initiationMaxSize = identity.CertificateSize + 32 + 4 + 1 + 4 + 4 + kemCiphertextSize
 	// MaxSize bounds a whole envelope.
-	MaxSize = 2 + initiationMaxSize + ratchet.MaxHeaderSize + ratchet.MaxPlaintext + ratchet.TagSize
+	MaxSize = 2 + initiationMaxSize + ratchet.MaxHeaderSize + ratchet.NonceSize + ratchet.MaxPlaintext + ratchet.TagSize
 )
 
 // Errors callers branch on.
@@ -79,7 +81,10 @@ func Parse(b []byte) (*Envelope, error) {
 	if len(b) < 2 {
 		return nil, fmt.Errorf("%w: %d bytes is shorter than any envelope", ErrMalformed, len(b))
 	}
-	if b[0] != Version {
+	if b[0] < Version {
+		return nil, fmt.Errorf("%w %d (this build speaks %d; the sender must upgrade backchannel)", ErrVersion, b[0], Version)
+	}
+	if b[0] > Version {
 		return nil, fmt.Errorf("%w %d (this build speaks %d; upgrade backchannel)", ErrVersion, b[0], Version)
 	}
 	e := &Envelope{Type: b[1]}

@@ -7,7 +7,7 @@ import (
 )
 
 func validMessage() []byte {
-	m := make([]byte, 41+16)
+	m := make([]byte, 41+12+16)
 	return append([]byte{Version, TypeMessage}, m...)
 }
 
@@ -23,7 +23,8 @@ func TestParseStrictness(t *testing.T) {
 	}{
 		{"empty", nil, ErrMalformed},
 		{"one byte", []byte{Version}, ErrMalformed},
-		{"future version", append([]byte{2}, good[1:]...), ErrVersion},
+		{"future version", append([]byte{Version + 1}, good[1:]...), ErrVersion},
+		{"version 1 (fixed nonce)", append([]byte{1}, good[1:]...), ErrVersion},
 		{"unknown type", append([]byte{Version, 9}, good[2:]...), ErrMalformed},
 		{"short header", good[:20], ErrMalformed},
 		{"prekey truncated", append([]byte{Version, TypePrekey}, make([]byte, 100)...), ErrMalformed},

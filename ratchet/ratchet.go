@@ -8,6 +8,12 @@
 // fails (tampered, truncated, replayed or undecryptable messages), and a
 // message is never decrypted twice. Marshal and Unmarshal persist the state
 // between messages. The exact construction is in docs/protocol.md.
+//
+// Each message is sealed with AES-256-GCM under a key expanded from its
+// message key and a synthetic nonce (an HMAC of the header and the
+// plaintext, sent after the header), so a state that is restored from a
+// backup and used again never encrypts two different plaintexts under one
+// (key, nonce) pair; the same plaintext gives the same ciphertext.
 package ratchet
 
 import (
@@ -94,7 +100,8 @@ type State struct {
 	order   []skipID // insertion order for eviction; may hold deleted ids
 	retired [][]byte // past receiving ratchet keys
 
-	scratch []byte // AD || header, reused between messages
+	scratch []byte    // AD || header, reused between messages
+	mac     *nonceMAC // the synthetic-nonce HMAC's reusable state
 }
 
 // Source sets the entropy source used for new ratchet keys; State uses
@@ -105,7 +112,7 @@ func newState(src entropy.Source, ad []byte) *State {
 	if src == nil {
 		src = entropy.System{}
 	}
-	return &State{src: src, ad: bytes.Clone(ad), skipped: map[skipID][]byte{}}
+	return &State{src: src, ad: bytes.Clone(ad), skipped: map[skipID][]byte{}, mac: &nonceMAC{}}
 }
 
 // InitInitiator starts the initiator's side from the PQXDH secret sk, the
@@ -187,7 +194,7 @@ func (s *State) sendingStep() error {
 
 // Overhead is how many bytes the next message adds to its plaintext.
 func (s *State) Overhead() int {
-	n := headerFixedSize + TagSize
+	n := headerFixedSize + NonceSize + TagSize
 	if !s.sendKEM || s.ns >= KEMRepeat {
 		return n
 	}
@@ -229,15 +236,13 @@ func (s *State) EncryptAppend(dst, plaintext []byte) ([]byte, error) {
 		}
 	}
 	start := len(dst)
-	if need := h.size() + len(plaintext) + TagSize; cap(dst)-len(dst) < need {
+	if need := h.size() + NonceSize + len(plaintext) + TagSize; cap(dst)-len(dst) < need {
 		dst = append(make([]byte, 0, len(dst)+need), dst...)
 	}
-	out := h.Marshal(dst)
-	aead, nonce, err := messageCipher(mk)
+	out, err := s.sealMessage(h.Marshal(dst), start, mk, plaintext)
 	if err != nil {
 		return nil, err
 	}
-	out = aead.Seal(out, nonce, plaintext, s.associated(out[start:]))
 	s.cks = next
 	s.ns++
 	if s.ns >= KEMRepeat {
@@ -254,16 +259,8 @@ func (s *State) associated(header []byte) []byte {
 	return s.scratch
 }
 
-func (s *State) open(mk []byte, header, ct []byte) ([]byte, error) {
-	aead, nonce, err := messageCipher(mk)
-	if err != nil {
-		return nil, err
-	}
-	pt, err := aead.Open(nil, nonce, ct, s.associated(header))
-	if err != nil {
-		return nil, ErrAuth
-	}
-	return pt, nil
+func (s *State) open(mk []byte, header, body []byte) ([]byte, error) {
+	return s.openMessage(mk, header, body)
 }
 
 func toID(dh []byte, n uint32) skipID {
@@ -279,7 +276,7 @@ func (s *State) Decrypt(msg []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(msg)-hlen < TagSize {
+	if len(msg)-hlen < NonceSize+TagSize {
 		return nil, fmt.Errorf("%w: ciphertext truncated", ErrMalformed)
 	}
 	header, ct := msg[:hlen], msg[hlen:]

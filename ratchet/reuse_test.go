@@ -55,9 +55,10 @@ func TestReusedOldRatchetKeyIsRefused(t *testing.T) {
 	}
 	_, mk := kdfChain(ck)
 	h := Header{DH: oldDH, PN: b.nr, N: 6}
-	out := h.Marshal(nil)
-	aead, nonce, _ := messageCipher(mk)
-	out = aead.Seal(out, nonce, []byte("evil"), append(append([]byte(nil), b.ad...), out...))
+	out, err := b.sealMessage(h.Marshal(nil), 0, mk, []byte("evil"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	before := b.Marshal()
 	if _, err := b.Decrypt(out); !errors.Is(err, ErrDuplicate) {
 		t.Fatalf("a chain re-opened under an old ratchet key: err = %v, want ErrDuplicate", err)

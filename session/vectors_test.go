@@ -6,22 +6,29 @@ import (
 	"crypto/mlkem"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"backchannel/entropy"
 	"backchannel/entropy/entropytest"
 	"backchannel/envelope"
 	"backchannel/handshake"
 	"backchannel/identity"
+	"backchannel/ratchet"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/protocol_vectors.json")
 
 const vectorsPath = "../testdata/protocol_vectors.json"
+
+// vectorCreated is the creation time of the responders' prekeys in the
+// vectors; each handshake happens a day later (handshakeVector.Now).
+var vectorCreated = time.Unix(1767225600, 0) // 2026-01-01T00:00:00Z
 
 // tape records every random value a party draws, in order, so that an
 // independent implementation can replay the same run (docs/protocol.md,
@@ -90,6 +97,7 @@ type handshakeVector struct {
 	Responder    vectorParty   `json:"responder"`
 	Prekeys      prekeySecrets `json:"responder_prekeys"`
 	Bundle       string        `json:"bundle"`
+	Now          int64         `json:"now"` // Unix seconds: when the initiator checks the bundle's freshness
 	Initiation   string        `json:"initiation"`
 	SecretKey    string        `json:"secret_key"`
 	AD           string        `json:"associated_data"`
@@ -112,12 +120,14 @@ type ratchetVector struct {
 }
 
 // negativeVector is input that every implementation must refuse. Bundles
-// must fail verification; envelopes are each the first envelope of the named
-// handshake's ratchet run, altered, offered to the fresh responder.
+// must fail verification; stale bundles verify but must be refused by the
+// freshness check at time Now; envelopes are each the first envelope of the
+// named handshake's ratchet run, altered, offered to the fresh responder.
 type negativeVector struct {
 	Name      string `json:"name"`
-	Kind      string `json:"kind"` // "bundle" or "first_envelope"
+	Kind      string `json:"kind"` // "bundle", "stale_bundle" or "first_envelope"
 	Handshake int    `json:"handshake"`
+	Now       int64  `json:"now,omitempty"` // stale_bundle only
 	Data      string `json:"data"`
 }
 
@@ -153,16 +163,20 @@ func buildVectors(t *testing.T) *vectorFile {
 		ub, db, pb := vParty(t, fmt.Sprintf("responder %d", hi))
 		pkLabel := fmt.Sprintf("responder prekeys %d", hi)
 		bsrc := entropytest.New(pkLabel)
-		pk, err := handshake.NewPrekeys(bsrc, db)
+		pk, err := handshake.NewPrekeysAt(bsrc, db, vectorCreated)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if withOneTime {
-			if _, _, err := pk.GenerateOneTime(bsrc, db, 1); err != nil {
+			if _, _, err := pk.GenerateOneTimeAt(bsrc, db, 1, vectorCreated); err != nil {
 				t.Fatal(err)
 			}
 		}
 		bundle := pk.Bundle(db)
+		now := vectorCreated.Add(24 * time.Hour)
+		if err := handshake.CheckFresh(bundle, now); err != nil {
+			t.Fatal(err)
+		}
 		aTape := &tape{src: entropytest.New(fmt.Sprintf("initiator ratchet %d", hi))}
 		bTape := &tape{src: entropytest.New(fmt.Sprintf("responder ratchet %d", hi))}
 		as, err := Initiate(aTape, da, bundle)
@@ -172,6 +186,7 @@ func buildVectors(t *testing.T) *vectorFile {
 		hv := handshakeVector{
 			Name: name, Initiator: pa, Responder: pb,
 			Bundle:       hx(bundle.Marshal()),
+			Now:          now.Unix(),
 			Initiation:   hx(envelope.AppendInitiation(nil, as.pending)),
 			SafetyNumber: identity.SafetyNumber("alice", ua.Public(), "bob", ub.Public()),
 		}
@@ -257,12 +272,12 @@ func buildVectors(t *testing.T) *vectorFile {
 func freshPrekeys(t *testing.T, hi int, responder *identity.Device) *handshake.Prekeys {
 	t.Helper()
 	src := entropytest.New(fmt.Sprintf("responder prekeys %d", hi))
-	pk, err := handshake.NewPrekeys(src, responder)
+	pk, err := handshake.NewPrekeysAt(src, responder, vectorCreated)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if hi == 0 {
-		if _, _, err := pk.GenerateOneTime(src, responder, 1); err != nil {
+		if _, _, err := pk.GenerateOneTimeAt(src, responder, 1, vectorCreated); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -274,11 +289,29 @@ func freshPrekeys(t *testing.T, hi int, responder *identity.Device) *handshake.P
 func negatives(t *testing.T, hi int, b *handshake.Bundle, first []byte, responder *identity.Device) []negativeVector {
 	t.Helper()
 	bundle := b.Marshal()
-	spkSigAt := 1 + identity.CertificateSize + 4 + 32
+	spkCreatedAt := 1 + identity.CertificateSize + 4 + 7
+	spkSigAt := 1 + identity.CertificateSize + 4 + 8 + 32
 	kemSigAt := len(bundle) - 1
 	certSigAt := 1 + identity.CertificateSize - 1
 	tagAt := len(first) - 1
 	bodyAt := len(first) - 20
+	e, err := envelope.Parse(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hlen, err := ratchet.ParseHeader(e.Message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonceAt := len(first) - len(e.Message) + hlen + 5
+	// Freshness: the bundle is fresh exactly at the limits, stale beyond.
+	tooOld := time.Unix(b.Signed.Created, 0).Add(handshake.MaxPrekeyAge + time.Second)
+	tooEarly := time.Unix(b.Signed.Created, 0).Add(-handshake.MaxClockSkew - time.Second)
+	for _, at := range []time.Time{tooOld.Add(-time.Second), tooEarly.Add(time.Second)} {
+		if err := handshake.CheckFresh(b, at); err != nil {
+			t.Fatalf("bundle at the freshness limit %v: %v", at, err)
+		}
+	}
 	// Positive control: the unaltered envelope is accepted by the same keys.
 	if _, _, err := Accept(entropy.System{}, responder, freshPrekeys(t, hi, responder), first); err != nil {
 		t.Fatalf("unaltered first envelope refused: %v", err)
@@ -287,28 +320,44 @@ func negatives(t *testing.T, hi int, b *handshake.Bundle, first []byte, responde
 	for _, c := range []struct {
 		name, kind string
 		data       []byte
+		now        time.Time
 	}{
-		{"bundle with a flipped signed-prekey signature", "bundle", flip(bundle, spkSigAt)},
-		{"bundle with a flipped KEM-prekey signature", "bundle", flip(bundle, kemSigAt)},
-		{"bundle with a flipped device-certificate signature", "bundle", flip(bundle, certSigAt)},
-		{"bundle truncated", "bundle", bundle[:len(bundle)-1]},
-		{"first envelope with a flipped tag", "first_envelope", flip(first, tagAt)},
-		{"first envelope with a flipped ciphertext byte", "first_envelope", flip(first, bodyAt)},
-		{"first envelope with an unknown version", "first_envelope", append([]byte{2}, first[1:]...)},
-		{"first envelope with a flipped ephemeral key", "first_envelope", flip(first, 2+identity.CertificateSize+3)},
+		{"bundle with a flipped signed-prekey signature", "bundle", flip(bundle, spkSigAt), time.Time{}},
+		{"bundle with a flipped KEM-prekey signature", "bundle", flip(bundle, kemSigAt), time.Time{}},
+		{"bundle with a flipped device-certificate signature", "bundle", flip(bundle, certSigAt), time.Time{}},
+		{"bundle with a re-dated signed prekey", "bundle", flip(bundle, spkCreatedAt), time.Time{}},
+		{"bundle truncated", "bundle", bundle[:len(bundle)-1], time.Time{}},
+		{"bundle older than MaxPrekeyAge", "stale_bundle", bundle, tooOld},
+		{"bundle dated more than MaxClockSkew in the future", "stale_bundle", bundle, tooEarly},
+		{"first envelope with a flipped tag", "first_envelope", flip(first, tagAt), time.Time{}},
+		{"first envelope with a flipped ciphertext byte", "first_envelope", flip(first, bodyAt), time.Time{}},
+		{"first envelope with a flipped nonce byte", "first_envelope", flip(first, nonceAt), time.Time{}},
+		{"first envelope with an unknown version", "first_envelope", append([]byte{envelope.Version + 1}, first[1:]...), time.Time{}},
+		{"first envelope of version 1", "first_envelope", append([]byte{1}, first[1:]...), time.Time{}},
+		{"first envelope with a flipped ephemeral key", "first_envelope", flip(first, 2+identity.CertificateSize+3), time.Time{}},
 	} {
+		nv := negativeVector{Name: c.name, Kind: c.kind, Handshake: hi, Data: hx(c.data)}
 		switch c.kind {
 		case "bundle":
 			if _, err := handshake.ParseBundle(c.data); err == nil {
 				t.Fatalf("negative vector %q is accepted", c.name)
 			}
+		case "stale_bundle":
+			pb, err := handshake.ParseBundle(c.data)
+			if err != nil {
+				t.Fatalf("stale bundle %q does not even parse: %v", c.name, err)
+			}
+			if err := handshake.CheckFresh(pb, c.now); !errors.Is(err, handshake.ErrStalePrekey) {
+				t.Fatalf("negative vector %q is accepted: %v", c.name, err)
+			}
+			nv.Now = c.now.Unix()
 		case "first_envelope":
 			fresh := freshPrekeys(t, hi, responder)
 			if _, _, err := Accept(entropy.System{}, responder, fresh, c.data); err == nil {
 				t.Fatalf("negative vector %q is accepted", c.name)
 			}
 		}
-		out = append(out, negativeVector{Name: c.name, Kind: c.kind, Handshake: hi, Data: hx(c.data)})
+		out = append(out, nv)
 	}
 	return out
 }
