@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"backchannel/devicelist"
 	"backchannel/entropy"
 	"backchannel/handshake"
 	"backchannel/identity"
@@ -57,7 +58,15 @@ func newClient(baseURL, name string, hc *http.Client) (*client, error) {
 
 // register creates the account on the server (open registration).
 func (c *client) register(ctx context.Context) error {
-	if _, err := c.api.Register(ctx, c.user.Public(), c.dev.Cert.Marshal(), ""); err != nil {
+	e, err := devicelist.NewEntry(c.name, c.user.Public(), c.dev.ID, c.dev.SigningKey(), c.dev.DHPrivate().PublicKey().Bytes(), "load", time.Now())
+	if err != nil {
+		return fmt.Errorf("loadtest: device list of %s: %w", c.name, err)
+	}
+	list, err := devicelist.Genesis(c.name, c.user, []devicelist.Entry{e}, time.Now())
+	if err != nil {
+		return fmt.Errorf("loadtest: device list of %s: %w", c.name, err)
+	}
+	if _, err := c.api.Register(ctx, c.user.Public(), c.dev.Cert.Marshal(), list.Marshal(), ""); err != nil {
 		return fmt.Errorf("loadtest: register %s: %w", c.name, err)
 	}
 	return nil
