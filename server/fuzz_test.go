@@ -26,8 +26,13 @@ func FuzzHandler(f *testing.F) {
 	f.Cleanup(func() { st.Close() })
 	h := server.New(server.Config{OpenRegistration: true, Limits: server.Limits{RatePerSecond: 1e9, RateBurst: 1e9, RegisterPerMin: 1e9}}, st, nil).Handler()
 	key := ed25519.NewKeyFromSeed(make([]byte, 32))
+	list := genesis(f, "fuzz", key, key)
 	reg, _ := json.Marshal(api.RegisterRequest{Name: "fuzz", IdentityKey: key.Public().(ed25519.PublicKey),
-		Device: api.DeviceInfo{ID: 1, SigningKey: key.Public().(ed25519.PublicKey)}})
+		Device: api.DeviceInfo{ID: 1, SigningKey: key.Public().(ed25519.PublicKey)}, DeviceList: list.Marshal()})
+	u := &user{name: "fuzz", key: key, ik: key, list: list}
+	next, _ := u.makeNext(f, []ed25519.PrivateKey{ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))})
+	putList, _ := json.Marshal(api.DeviceListRequest{List: next.Marshal()})
+	putCert, _ := json.Marshal(api.CertificateRequest{Certificate: fakeCertificate(key)})
 	req := httptest.NewRequest("POST", "/v1/accounts", bytes.NewReader(reg))
 	api.SignRequest(req, reg, "fuzz", 1, key, time.Now())
 	rec := httptest.NewRecorder()
@@ -42,7 +47,11 @@ func FuzzHandler(f *testing.F) {
 	f.Add("GET", "/v1/bundles/fuzz/1", []byte{})
 	f.Add("GET", "/v1/messages?after=0&limit=3", []byte{})
 	f.Add("POST", "/v1/blobs/00000000000000000000000000000000/finalize", []byte(`{"chunks":1}`))
-	f.Add("POST", "/v1/devices", []byte(`{"id":2,"signing_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","certificate":""}`))
+	f.Add("PUT", "/v1/devicelist", putList)
+	f.Add("GET", "/v1/accounts/fuzz/devicelists?after=0", []byte{})
+	f.Add("PUT", "/v1/devices/self/certificate", putCert)
+	f.Add("GET", "/v1/devices/self", []byte{})
+	f.Add("POST", "/v1/messages", []byte(`{"messages":[{"to":"fuzz","device":1,"data":"QUFB"}],"counter":7}`))
 	f.Fuzz(func(t *testing.T, method, target string, body []byte) {
 		if !validMethod(method) || len(target) == 0 || target[0] != '/' || target == "/v1/stream" || len(target) > 1024 {
 			return

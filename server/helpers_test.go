@@ -3,10 +3,12 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"backchannel/devicelist"
+	"backchannel/identity"
 	"backchannel/server"
 	"backchannel/server/api"
 	"backchannel/server/apiclient"
@@ -94,8 +98,55 @@ func (ts *testServer) restart() {
 type user struct {
 	*apiclient.Client
 	name string
-	key  ed25519.PrivateKey
-	ik   ed25519.PrivateKey
+	key  ed25519.PrivateKey // device 1's signing key
+	ik   ed25519.PrivateKey // the account (identity) key
+	list *devicelist.List   // the newest list the test made
+}
+
+// accountKey wraps an Ed25519 key as an identity.User (the account key
+// that signs device lists).
+func accountKey(t testing.TB, ik ed25519.PrivateKey) *identity.User {
+	t.Helper()
+	u, err := identity.UserFromSeed(ik.Seed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// entry makes the device-signed list entry of device id with signing key
+// key (and a random X25519 key).
+func entry(t testing.TB, name string, ik, key ed25519.PrivateKey, id uint32) devicelist.Entry {
+	t.Helper()
+	dh, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := devicelist.NewEntry(name, ik.Public().(ed25519.PublicKey), id, key, dh.PublicKey().Bytes(), fmt.Sprint("device ", id), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// genesis makes version 1 of name's device list holding device 1 with
+// signing key key, signed by the account key ik.
+func genesis(t testing.TB, name string, ik, key ed25519.PrivateKey) *devicelist.List {
+	t.Helper()
+	l, err := devicelist.Genesis(name, accountKey(t, ik), []devicelist.Entry{entry(t, name, ik, key, 1)}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// registerWith registers c (device 1) under the account key ik with a
+// genesis list; c's key must be key.
+func registerWith(ctx context.Context, t testing.TB, c *apiclient.Client, ik, key ed25519.PrivateKey, cert []byte, invite string) error {
+	t.Helper()
+	list := genesis(t, c.Identity().User, ik, key)
+	_, err := c.Register(ctx, ik.Public().(ed25519.PublicKey), cert, list.Marshal(), invite)
+	return err
 }
 
 func newKey(t testing.TB) ed25519.PrivateKey {
@@ -122,10 +173,45 @@ func register(t testing.TB, url, name, invite string) *user {
 	t.Helper()
 	u := &user{name: name, key: newKey(t), ik: newKey(t)}
 	u.Client = clientFor(t, url, name, 1, u.key)
-	if _, err := u.Register(context.Background(), u.ik.Public().(ed25519.PublicKey), []byte("cert:"+name), invite); err != nil {
+	u.list = genesis(t, name, u.ik, u.key)
+	if _, err := u.Register(context.Background(), u.ik.Public().(ed25519.PublicKey), []byte("cert:"+name), u.list.Marshal(), invite); err != nil {
 		t.Fatalf("register %s: %v", name, err)
 	}
 	return u
+}
+
+// next makes and uploads the next version of u's list, adding a device per
+// key in add (ids from MaxID+1 on) and dropping the ids in remove. It
+// returns the added entries' ids.
+func (u *user) next(t testing.TB, add []ed25519.PrivateKey, remove ...uint32) []uint32 {
+	t.Helper()
+	l, ids := u.makeNext(t, add, remove...)
+	v, err := u.PutDeviceList(context.Background(), l.Marshal())
+	if err != nil {
+		t.Fatalf("put device list v%d: %v", l.Version, err)
+	}
+	if uint64(v) != l.Version {
+		t.Fatalf("put device list: version %d, want %d", v, l.Version)
+	}
+	u.list = l
+	return ids
+}
+
+// makeNext makes the next version of u's list without uploading it.
+func (u *user) makeNext(t testing.TB, add []ed25519.PrivateKey, remove ...uint32) (*devicelist.List, []uint32) {
+	t.Helper()
+	var entries []devicelist.Entry
+	var ids []uint32
+	for i, k := range add {
+		id := u.list.MaxID + 1 + uint32(i)
+		entries = append(entries, entry(t, u.name, u.ik, k, id))
+		ids = append(ids, id)
+	}
+	l, err := devicelist.Next(u.list, accountKey(t, u.ik), entries, remove, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, ids
 }
 
 // rawRequest sends a request signed by key (if non-nil) at time now and

@@ -18,9 +18,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/accounts", s.register)
 	mux.HandleFunc("GET /v1/accounts/{user}", s.authed(0, s.account))
 	mux.HandleFunc("GET /v1/accounts/{user}/devices", s.authed(0, s.devices))
-	mux.HandleFunc("POST /v1/devices", s.authed(json, s.addDevice))
-	mux.HandleFunc("DELETE /v1/devices/{device}", s.authed(0, s.removeDevice))
+	mux.HandleFunc("GET /v1/accounts/{user}/devicelists", s.authed(0, s.deviceLists))
+	mux.HandleFunc("PUT /v1/devicelist", s.authed(json, s.putDeviceList))
 	mux.HandleFunc("GET /v1/devices/self", s.authed(0, s.self))
+	mux.HandleFunc("PUT /v1/devices/self/certificate", s.authed(json, s.putCertificate))
 	mux.HandleFunc("PUT /v1/prekeys", s.authed(json, s.putPrekeys))
 	mux.HandleFunc("GET /v1/prekeys", s.authed(0, s.prekeyCounts))
 	mux.HandleFunc("GET /v1/bundles/{user}", s.authed(0, s.bundles))
@@ -59,8 +60,9 @@ func deviceInfo(d store.Device) api.DeviceInfo {
 	return api.DeviceInfo{ID: d.ID, SigningKey: d.SigningKey, Certificate: d.Certificate, CreatedAt: d.CreatedAt}
 }
 
-// register creates an account with its first device. The request is signed
-// by the device key it registers, which proves possession of that key.
+// register creates an account with its first device and version 1 of its
+// device list. The request is signed by the device key it registers, which
+// proves possession of that key.
 func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	if !s.regRate.allow(remoteIP(r), time.Now()) {
 		s.metrics.rateLimited.Inc()
@@ -82,6 +84,9 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		}
 		return req.Device.SigningKey, nil
 	})
+	if err == nil {
+		err = checkGenesis(&req)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -98,7 +103,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	err = s.st.CreateAccount(r.Context(),
 		store.Account{Name: req.Name, IdentityKey: req.IdentityKey, CreatedAt: now},
 		store.Device{User: req.Name, ID: req.Device.ID, SigningKey: req.Device.SigningKey, Certificate: req.Device.Certificate, CreatedAt: now},
-		hash, now)
+		req.DeviceList, hash, now)
 	if errors.Is(err, store.ErrExists) {
 		s.writeError(w, r, errf(http.StatusConflict, api.CodeConflict, "name %q is taken", req.Name))
 		return
@@ -154,40 +159,6 @@ func (s *Server) devices(w http.ResponseWriter, r *http.Request, _ caller) error
 		resp.Devices = append(resp.Devices, deviceInfo(d))
 	}
 	writeJSON(w, http.StatusOK, resp)
-	return nil
-}
-
-// addDevice adds a device to the caller's account. The new device's
-// certificate (signed by the identity key) is verified by clients.
-func (s *Server) addDevice(w http.ResponseWriter, r *http.Request, c caller) error {
-	var d api.DeviceInfo
-	if err := api.Decode(c.body, &d); err != nil {
-		return err
-	}
-	if err := d.Validate(); err != nil {
-		return err
-	}
-	now := time.Now().UTC()
-	err := s.st.AddDevice(r.Context(), store.Device{User: c.User, ID: d.ID, SigningKey: d.SigningKey, Certificate: d.Certificate, CreatedAt: now})
-	if err != nil {
-		return err
-	}
-	d.CreatedAt = now
-	writeJSON(w, http.StatusCreated, d)
-	return nil
-}
-
-func (s *Server) removeDevice(w http.ResponseWriter, r *http.Request, c caller) error {
-	id, err := deviceParam(r, "device")
-	if err != nil {
-		return err
-	}
-	err = s.st.RemoveDevice(r.Context(), c.User, id)
-	s.keys.forget(store.Address{User: c.User, Device: id})
-	if err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
@@ -293,8 +264,8 @@ func (s *Server) bundle(w http.ResponseWriter, r *http.Request, c caller) error 
 	return nil
 }
 
-// bundles returns a bundle for every device of the user that has a signed
-// prekey (devices without one are skipped).
+// bundles returns a bundle for every device of the user that has a
+// certificate and a signed prekey (devices without either are skipped).
 func (s *Server) bundles(w http.ResponseWriter, r *http.Request, c caller) error {
 	u, err := userParam(r)
 	if err != nil {
@@ -306,6 +277,9 @@ func (s *Server) bundles(w http.ResponseWriter, r *http.Request, c caller) error
 	}
 	resp := api.BundlesResponse{Bundles: []api.Bundle{}}
 	for _, d := range ds {
+		if len(d.Certificate) == 0 {
+			continue // listed, but has not uploaded its certificate yet
+		}
 		if err := s.takeBundleAllowed(c); err != nil {
 			return err
 		}

@@ -24,30 +24,31 @@ func TestRegistration(t *testing.T) {
 	key, ik := newKey(t), newKey(t)
 	c := clientFor(t, ts.URL, "alice", 1, key)
 	pub := ik.Public().(ed25519.PublicKey)
-	_, err := c.Register(ctx, pub, nil, "")
+	err := registerWith(ctx, t, c, ik, key, nil, "")
 	wantAPIError(t, err, apiclient.ErrInvalidInvite)
-	_, err = c.Register(ctx, pub, nil, "bci_bogus")
+	err = registerWith(ctx, t, c, ik, key, nil, "bci_bogus")
 	wantAPIError(t, err, apiclient.ErrInvalidInvite)
 
 	invite, err := server.CreateInvite(ctx, ts.st, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Register(ctx, pub, []byte("cert"), invite); err != nil {
+	if err := registerWith(ctx, t, c, ik, key, []byte("cert"), invite); err != nil {
 		t.Fatal(err)
 	}
 	// One-time: the invite cannot register a second account.
-	c2 := clientFor(t, ts.URL, "bob", 1, newKey(t))
-	_, err = c2.Register(ctx, pub, nil, invite)
+	k2 := newKey(t)
+	err = registerWith(ctx, t, clientFor(t, ts.URL, "bob", 1, k2), ik, k2, nil, invite)
 	wantAPIError(t, err, apiclient.ErrInvalidInvite)
 	// Name taken.
 	invite2, _ := server.CreateInvite(ctx, ts.st, time.Hour)
-	c3 := clientFor(t, ts.URL, "alice", 1, newKey(t))
-	_, err = c3.Register(ctx, pub, nil, invite2)
+	k3 := newKey(t)
+	err = registerWith(ctx, t, clientFor(t, ts.URL, "alice", 1, k3), ik, k3, nil, invite2)
 	wantAPIError(t, err, apiclient.ErrConflict)
 	// Bad name.
-	c4 := clientFor(t, ts.URL, "Bad Name", 1, newKey(t))
-	_, err = c4.Register(ctx, pub, nil, invite2)
+	k4 := newKey(t)
+	c4 := clientFor(t, ts.URL, "Bad Name", 1, k4)
+	_, err = c4.Register(ctx, pub, nil, genesis(t, "alice", ik, k4).Marshal(), invite2)
 	if err == nil {
 		t.Fatal("registered an invalid name")
 	}
@@ -74,8 +75,8 @@ func TestInviteBoundToName(t *testing.T) {
 	if _, err := server.CreateInviteFor(ctx, ts.st, "Not A Name", time.Hour); err == nil {
 		t.Fatal("minted an invite for an invalid name")
 	}
-	mallory := clientFor(t, ts.URL, "mallory", 1, newKey(t))
-	_, err = mallory.Register(ctx, newKey(t).Public().(ed25519.PublicKey), nil, invite)
+	mk := newKey(t)
+	err = registerWith(ctx, t, clientFor(t, ts.URL, "mallory", 1, mk), newKey(t), mk, nil, invite)
 	wantAPIError(t, err, apiclient.ErrInvalidInvite)
 	var e *apiclient.Error
 	if !errors.As(err, &e) || e.Status != http.StatusForbidden || e.Message != "this invite is for another name" {
@@ -85,17 +86,17 @@ func TestInviteBoundToName(t *testing.T) {
 		t.Fatalf("mallory registered with bob's invite: %v", err)
 	}
 	// The refused attempt did not consume it: bob can still register.
-	bob := clientFor(t, ts.URL, "bob", 1, newKey(t))
-	if _, err := bob.Register(ctx, newKey(t).Public().(ed25519.PublicKey), nil, invite); err != nil {
+	bk := newKey(t)
+	if err := registerWith(ctx, t, clientFor(t, ts.URL, "bob", 1, bk), newKey(t), bk, nil, invite); err != nil {
 		t.Fatalf("bob with his invite: %v", err)
 	}
 }
 
 func TestRegistrationProofMustMatchBody(t *testing.T) {
 	ts := startServer(t, server.Config{OpenRegistration: true})
-	key := newKey(t)
-	body := mustJSON(t, api.RegisterRequest{Name: "alice", IdentityKey: newKey(t).Public().(ed25519.PublicKey),
-		Device: api.DeviceInfo{ID: 1, SigningKey: key.Public().(ed25519.PublicKey)}})
+	key, ik := newKey(t), newKey(t)
+	body := mustJSON(t, api.RegisterRequest{Name: "alice", IdentityKey: ik.Public().(ed25519.PublicKey),
+		Device: api.DeviceInfo{ID: 1, SigningKey: key.Public().(ed25519.PublicKey)}, DeviceList: genesis(t, "alice", ik, key).Marshal()})
 	// Signed by a different key than the one registered.
 	status, er := rawRequest(t, "POST", ts.URL+"/v1/accounts", body, "alice", 1, newKey(t), time.Now())
 	if status != http.StatusUnauthorized || er.Code != api.CodeUnauthorized {
@@ -206,7 +207,7 @@ func TestMalformedAndOversized(t *testing.T) {
 		{"unknown device", "/v1/messages", `{"messages":[{"to":"bob","device":7,"data":"QUFB"}]}`, 404, api.CodeNotFound},
 		{"bad name", "/v1/messages", `{"messages":[` + env("Bob!", 3) + `]}`, 400, api.CodeBadRequest},
 		{"ack nothing", "/v1/messages/ack", `{"ids":[]}`, 400, api.CodeBadRequest},
-		{"bad device", "/v1/devices", `{"id":2,"signing_key":"QUFB","certificate":""}`, 400, api.CodeBadRequest},
+		{"removed endpoint", "/v1/devices", `{"id":2,"signing_key":"QUFB","certificate":""}`, 404, api.CodeNotFound},
 		{"no such route", "/v1/nothing", `{}`, 404, api.CodeNotFound},
 	}
 	for _, tc := range cases {
@@ -306,22 +307,26 @@ func TestPrekeys(t *testing.T) {
 	if err != nil || counts.OneTime != 0 {
 		t.Fatalf("counts after drain: %+v %v", counts, err)
 	}
-	// All devices of a user.
+	// All devices of a user: device 2 is added by a new list and has a
+	// bundle once it has uploaded its certificate.
 	dev2 := newKey(t)
-	if err := alice.AddDevice(ctx, api.DeviceInfo{ID: 2, SigningKey: dev2.Public().(ed25519.PublicKey), Certificate: []byte("cert2")}); err != nil {
-		t.Fatal(err)
-	}
+	alice.next(t, []ed25519.PrivateKey{dev2})
 	alice2 := clientFor(t, ts.URL, "alice", 2, dev2)
 	if _, err := alice2.UploadPrekeys(ctx, api.PrekeyUpload{SignedPrekey: &api.Prekey{ID: 9, Data: []byte("s2")}}); err != nil {
 		t.Fatal(err)
 	}
 	bs, err := alice.Bundles(ctx, "alice")
+	if err != nil || len(bs) != 1 || bs[0].Device.ID != 1 {
+		t.Fatalf("bundles before device 2's certificate = %+v %v", bs, err)
+	}
+	if err := alice2.PutCertificate(ctx, fakeCertificate(dev2)); err != nil {
+		t.Fatal(err)
+	}
+	bs, err = alice.Bundles(ctx, "alice")
 	if err != nil || len(bs) != 2 || bs[1].Device.ID != 2 {
 		t.Fatalf("bundles = %+v %v", bs, err)
 	}
-	if err := alice.RemoveDevice(ctx, 2); err != nil {
-		t.Fatal(err)
-	}
+	alice.next(t, nil, 2)
 	_, err = alice2.PrekeyCounts(ctx)
 	wantAPIError(t, err, apiclient.ErrUnauthorized)
 }

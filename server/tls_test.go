@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
@@ -91,7 +90,7 @@ func TestTLS(t *testing.T) {
 	if err := c.Health(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Register(ctx, newKey(t).Public().(ed25519.PublicKey), nil, ""); err != nil {
+	if err := registerWith(ctx, t, c, newKey(t), key, nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	s, err := c.Dial(ctx, 0) // wss://

@@ -96,7 +96,7 @@ type Device struct {
 	User        string
 	ID          uint32
 	SigningKey  []byte // Ed25519 public key that authenticates the device's requests
-	Certificate []byte // opaque device certificate, verified by clients
+	Certificate []byte // opaque device certificate, verified by clients; empty until the device uploads it
 	CreatedAt   time.Time
 }
 
@@ -182,12 +182,13 @@ type BlobLimits struct {
 
 // Accounts stores users and their first device.
 type Accounts interface {
-	// CreateAccount creates the account and its first device atomically. If
-	// inviteHash is non-nil, the matching unused, unexpired invite is consumed
-	// in the same transaction (ErrInvalidInvite otherwise; an invite bound to
-	// another name fails with ErrInviteName and stays usable). ErrExists if
-	// the name is taken.
-	CreateAccount(ctx context.Context, a Account, first Device, inviteHash []byte, now time.Time) error
+	// CreateAccount creates the account, its first device and, if list is
+	// non-nil, version 1 of its device list (opaque bytes, checked by the
+	// caller) atomically. If inviteHash is non-nil, the matching unused,
+	// unexpired invite is consumed in the same transaction (ErrInvalidInvite
+	// otherwise; an invite bound to another name fails with ErrInviteName
+	// and stays usable). ErrExists if the name is taken.
+	CreateAccount(ctx context.Context, a Account, first Device, list []byte, inviteHash []byte, now time.Time) error
 	// Account returns the named account or ErrNotFound.
 	Account(ctx context.Context, name string) (Account, error)
 }
@@ -206,6 +207,28 @@ type Devices interface {
 	RemoveDevice(ctx context.Context, user string, id uint32) error
 }
 
+// DeviceLists stores every version of each account's device list (opaque
+// bytes, parsed and verified by the server before it stores them) and keeps
+// the devices table in step with the newest one.
+type DeviceLists interface {
+	// PutDeviceList stores list as version of user's device list and, in
+	// the same transaction, deletes the removed devices (with their
+	// prekeys, mailboxes and send counters, as RemoveDevice does) and then
+	// adds devices. It is a compare-and-swap: ErrConflict if the newest
+	// stored version is not version-1 (0 when the account has none), so
+	// concurrent writers cannot fork the stored chain. ErrNotFound if the
+	// account does not exist; ErrExists if an added device id is taken.
+	PutDeviceList(ctx context.Context, user string, version uint64, list []byte, devices []Device, removed []uint32) error
+	// DeviceLists returns up to limit stored lists of user with version >
+	// after, oldest first, and the newest stored version (0 if none).
+	// ErrNotFound if the account does not exist.
+	DeviceLists(ctx context.Context, user string, after uint64, limit int) ([][]byte, uint64, error)
+	// SetCertificate stores the certificate of a device that has none. It
+	// is idempotent for the same bytes; ErrConflict if the device already
+	// has another certificate, ErrNotFound if it does not exist.
+	SetCertificate(ctx context.Context, user string, id uint32, cert []byte) error
+}
+
 // Prekeys stores prekeys and hands out bundles.
 type Prekeys interface {
 	// PutPrekeys applies an upload to an existing device and returns the
@@ -216,7 +239,8 @@ type Prekeys interface {
 	// TakeBundle returns a bundle for the device, atomically removing the
 	// one-time prekeys it contains: under any concurrency every one-time
 	// prekey is returned at most once. ErrNotFound if the device does not
-	// exist or has no signed prekey yet.
+	// exist or has no certificate or no signed prekey yet (then nothing is
+	// removed).
 	TakeBundle(ctx context.Context, dev Address) (Bundle, error)
 }
 
@@ -294,6 +318,7 @@ type Nonces interface {
 type Store interface {
 	Accounts
 	Devices
+	DeviceLists
 	Prekeys
 	Mailboxes
 	Blobs

@@ -14,6 +14,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"name":"alice","identity_key":"AAAA","device":{"id":1,"signing_key":"AAAA","certificate":""}}`), "", "", "", "", "")
 	f.Add([]byte(`{"signed_prekey":{"id":1,"data":"AA=="},"one_time_prekeys":[{"id":2,"data":"AA=="}]}`), "a", "4294967296", "-1", "x", "y")
 	f.Add([]byte(`{"ids":[1,2,3]}`), "a", "0", "0", "", "")
+	f.Add([]byte(`{"messages":[{"to":"bob","device":1,"data":"QUFB"}],"counter":9223372036854775808}`), "a", "1", "0", "", "")
+	f.Add([]byte(`{"list":"AQI="}`), "a", "1", "0", "", "")
+	f.Add([]byte(`{"certificate":"AAAA"}`), "a", "1", "0", "", "")
 	f.Fuzz(func(t *testing.T, body []byte, user, device, ts, nonce, sig string) {
 		var reg api.RegisterRequest
 		if api.Decode(body, &reg) == nil {
@@ -34,6 +37,14 @@ func FuzzDecode(f *testing.F) {
 		var dev api.DeviceInfo
 		if api.Decode(body, &dev) == nil {
 			_ = dev.Validate()
+		}
+		var dl api.DeviceListRequest
+		if api.Decode(body, &dl) == nil {
+			_ = dl.Validate()
+		}
+		var cert api.CertificateRequest
+		if api.Decode(body, &cert) == nil {
+			_ = cert.Validate()
 		}
 		var fin api.BlobFinalizeRequest
 		_ = api.Decode(body, &fin)

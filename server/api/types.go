@@ -54,6 +54,16 @@ const (
 	MaxPrekeysPerUpload = 1000
 	MaxAckIDs           = 1000
 	MaxInviteBytes      = 256
+	// MaxDeviceListBytes bounds an encoded device list (devicelist.MaxListSize
+	// is smaller; the server parses every list).
+	MaxDeviceListBytes = 4096
+	// MaxDeviceListsPerFetch is the most lists one GET of device lists returns.
+	MaxDeviceListsPerFetch = 64
+	// CertificateBytes is the size of a device certificate; bytes
+	// CertificateKeyOffset to CertificateKeyOffset+32 hold the device's
+	// signing key (identity.CertificateSize and its layout).
+	CertificateBytes     = 164
+	CertificateKeyOffset = 36
 	// MaxStoredOneTime caps the one-time prekeys of each kind (X25519 and
 	// ML-KEM) stored for one device; an upload that would exceed it is
 	// refused whole.
@@ -106,14 +116,17 @@ func (d *DeviceInfo) Validate() error {
 
 // RegisterRequest is the body of POST /v1/accounts. It must be signed by the
 // device key it contains (proof headers naming Name and Device.ID).
+// DeviceList is version 1 of the account's device list (package devicelist),
+// signed by IdentityKey and listing exactly Device.
 type RegisterRequest struct {
 	Name        string     `json:"name"`
 	IdentityKey []byte     `json:"identity_key"`
 	Device      DeviceInfo `json:"device"`
+	DeviceList  []byte     `json:"device_list"`
 	Invite      string     `json:"invite,omitempty"`
 }
 
-// Validate checks the request.
+// Validate checks the request's shape (the server parses the list).
 func (r *RegisterRequest) Validate() error {
 	if !ValidName(r.Name) {
 		return invalid("name must match [a-z0-9_-]{1,32}")
@@ -124,7 +137,55 @@ func (r *RegisterRequest) Validate() error {
 	if len(r.Invite) > MaxInviteBytes {
 		return invalid("invite too long")
 	}
+	if len(r.DeviceList) == 0 {
+		return invalid("device_list is required")
+	}
+	if len(r.DeviceList) > MaxDeviceListBytes {
+		return invalid("device_list larger than %d bytes", MaxDeviceListBytes)
+	}
 	return r.Device.Validate()
+}
+
+// DeviceListRequest is the body of PUT /v1/devicelist: the next version of
+// the caller's account's device list.
+type DeviceListRequest struct {
+	List []byte `json:"list"`
+}
+
+// Validate checks the size.
+func (r *DeviceListRequest) Validate() error {
+	if len(r.List) == 0 || len(r.List) > MaxDeviceListBytes {
+		return invalid("list must be 1 to %d bytes", MaxDeviceListBytes)
+	}
+	return nil
+}
+
+// DeviceListVersion is the reply of PUT /v1/devicelist.
+type DeviceListVersion struct {
+	Version uint64 `json:"version"`
+}
+
+// DeviceListsResponse is the reply of GET /v1/accounts/{user}/devicelists:
+// the stored lists newer than the requested version, oldest first (at most
+// MaxDeviceListsPerFetch; More when there are further ones), and the newest
+// stored version.
+type DeviceListsResponse struct {
+	Lists  [][]byte `json:"lists"`
+	Latest uint64   `json:"latest"`
+	More   bool     `json:"more"`
+}
+
+// CertificateRequest is the body of PUT /v1/devices/self/certificate.
+type CertificateRequest struct {
+	Certificate []byte `json:"certificate"`
+}
+
+// Validate checks the size: a device certificate (docs/protocol.md section 2).
+func (r *CertificateRequest) Validate() error {
+	if len(r.Certificate) != CertificateBytes {
+		return invalid("certificate must be %d bytes", CertificateBytes)
+	}
+	return nil
 }
 
 // AccountInfo is the reply of GET /v1/accounts/{user}.

@@ -239,15 +239,44 @@ func (c *Client) Health(ctx context.Context) error {
 }
 
 // Register creates the account c.Identity().User with c's device as its
-// first device. invite may be empty on servers with open registration.
-func (c *Client) Register(ctx context.Context, identityKey, certificate []byte, invite string) (api.AccountInfo, error) {
+// first device. deviceList is version 1 of the account's device list
+// (devicelist.Genesis, listing c's device). invite may be empty on servers
+// with open registration.
+func (c *Client) Register(ctx context.Context, identityKey, certificate, deviceList []byte, invite string) (api.AccountInfo, error) {
 	var out api.AccountInfo
 	req := api.RegisterRequest{
-		Name: c.id.User, IdentityKey: identityKey, Invite: invite,
+		Name: c.id.User, IdentityKey: identityKey, Invite: invite, DeviceList: deviceList,
 		Device: api.DeviceInfo{ID: c.id.Device, SigningKey: c.id.Key.Public().(ed25519.PublicKey), Certificate: certificate},
 	}
 	err := c.do(ctx, http.MethodPost, "/v1/accounts", nil, req, &out)
 	return out, err
+}
+
+// PutDeviceList uploads the next version of c's account's device list and
+// returns its version. The server adds the devices new in it and removes
+// the ones it no longer holds. ErrConflict if it does not extend the list
+// the server holds (the message says which version that is).
+func (c *Client) PutDeviceList(ctx context.Context, list []byte) (int, error) {
+	var out api.DeviceListVersion
+	err := c.do(ctx, http.MethodPut, "/v1/devicelist", nil, api.DeviceListRequest{List: list}, &out)
+	return int(out.Version), err
+}
+
+// DeviceLists returns the stored device lists of user with version >
+// after, oldest first (at most api.MaxDeviceListsPerFetch; More if there
+// are further ones), and the newest version. They are unverified: check
+// them with devicelist.VerifyChain against the pinned key and list.
+func (c *Client) DeviceLists(ctx context.Context, user string, after uint64) (api.DeviceListsResponse, error) {
+	var out api.DeviceListsResponse
+	q := url.Values{"after": {strconv.FormatUint(after, 10)}}
+	err := c.do(ctx, http.MethodGet, "/v1/accounts/"+url.PathEscape(user)+"/devicelists", q, nil, &out)
+	return out, err
+}
+
+// PutCertificate uploads the certificate of c's device, once it is listed
+// (a device added by a new list has none until it uploads one).
+func (c *Client) PutCertificate(ctx context.Context, cert []byte) error {
+	return c.do(ctx, http.MethodPut, "/v1/devices/self/certificate", nil, api.CertificateRequest{Certificate: cert}, nil)
 }
 
 // Account returns a user's identity key.
@@ -262,16 +291,6 @@ func (c *Client) Devices(ctx context.Context, user string) ([]api.DeviceInfo, er
 	var out api.DevicesResponse
 	err := c.do(ctx, http.MethodGet, "/v1/accounts/"+url.PathEscape(user)+"/devices", nil, nil, &out)
 	return out.Devices, err
-}
-
-// AddDevice adds a device to c's account.
-func (c *Client) AddDevice(ctx context.Context, d api.DeviceInfo) error {
-	return c.do(ctx, http.MethodPost, "/v1/devices", nil, d, nil)
-}
-
-// RemoveDevice removes a device of c's account (and its mailbox).
-func (c *Client) RemoveDevice(ctx context.Context, device uint32) error {
-	return c.do(ctx, http.MethodDelete, "/v1/devices/"+strconv.FormatUint(uint64(device), 10), nil, nil, nil)
 }
 
 // UploadPrekeys uploads or replenishes c's prekeys.

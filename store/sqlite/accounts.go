@@ -18,7 +18,7 @@ func isUniqueViolation(err error) bool {
 }
 
 // CreateAccount implements store.Accounts.
-func (s *Store) CreateAccount(ctx context.Context, a store.Account, first store.Device, inviteHash []byte, now time.Time) error {
+func (s *Store) CreateAccount(ctx context.Context, a store.Account, first store.Device, list []byte, inviteHash []byte, now time.Time) error {
 	if first.User != a.Name {
 		return fmt.Errorf("sqlite: create account %q: device belongs to %q: %w", a.Name, first.User, store.ErrConflict)
 	}
@@ -39,6 +39,11 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account, first store.
 			"INSERT INTO accounts (name, identity_key, created_at) VALUES (?, ?, ?)",
 			a.Name, nonNil(a.IdentityKey), micros(a.CreatedAt)); err != nil {
 			return fmt.Errorf("sqlite: create account %q: %w", a.Name, err)
+		}
+		if list != nil {
+			if err := insertList(ctx, tx, a.Name, 1, list); err != nil {
+				return err
+			}
 		}
 		return insertDevice(ctx, tx, first)
 	})
@@ -132,19 +137,29 @@ func (s *Store) Devices(ctx context.Context, user string) ([]store.Device, error
 // RemoveDevice implements store.Devices.
 func (s *Store) RemoveDevice(ctx context.Context, user string, id uint32) error {
 	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM devices WHERE user = ? AND id = ?", user, int64(id))
-		if err != nil {
-			return fmt.Errorf("sqlite: remove device %s/%d: %w", user, id, err)
+		removed, err := deleteDevice(ctx, tx, user, id)
+		if err == nil && !removed {
+			err = fmt.Errorf("sqlite: remove device %s/%d: %w", user, id, store.ErrNotFound)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("sqlite: remove device %s/%d: %w", user, id, store.ErrNotFound)
-		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM messages WHERE to_user = ? AND to_device = ?", user, int64(id)); err != nil {
-			return fmt.Errorf("sqlite: remove device %s/%d mailbox: %w", user, id, err)
-		}
-		tx.resetCount(store.Address{User: user, Device: id})
-		return nil
+		return err
 	})
+}
+
+// deleteDevice deletes a device (its prekeys and send counter go by
+// cascade) and its mailbox, and reports whether it existed.
+func deleteDevice(ctx context.Context, tx *wtx, user string, id uint32) (bool, error) {
+	res, err := tx.ExecContext(ctx, "DELETE FROM devices WHERE user = ? AND id = ?", user, int64(id))
+	if err != nil {
+		return false, fmt.Errorf("sqlite: remove device %s/%d: %w", user, id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM messages WHERE to_user = ? AND to_device = ?", user, int64(id)); err != nil {
+		return false, fmt.Errorf("sqlite: remove device %s/%d mailbox: %w", user, id, err)
+	}
+	tx.resetCount(store.Address{User: user, Device: id})
+	return true, nil
 }
 
 // consumeInvite marks the invite used for account name, or fails with

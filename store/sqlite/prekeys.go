@@ -126,6 +126,9 @@ func (s *Store) TakeBundle(ctx context.Context, dev store.Address) (store.Bundle
 			return notFound(err, fmt.Sprintf("bundle %s/%d", dev.User, dev.Device))
 		}
 		b.Device.CreatedAt = fromMicros(created)
+		if len(b.Device.Certificate) == 0 {
+			return fmt.Errorf("sqlite: bundle %s/%d has no certificate yet: %w", dev.User, dev.Device, store.ErrNotFound)
+		}
 		fixed := func(kind int) (*store.Prekey, error) {
 			var p store.Prekey
 			var id int64

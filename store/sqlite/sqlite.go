@@ -225,6 +225,12 @@ CREATE TABLE IF NOT EXISTS invites (
 	used_at INTEGER,
 	name TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS device_lists (
+	user TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE,
+	version INTEGER NOT NULL,
+	list BLOB NOT NULL,
+	PRIMARY KEY (user, version)
+);
 CREATE TABLE IF NOT EXISTS send_counters (
 	user TEXT NOT NULL,
 	device INTEGER NOT NULL,

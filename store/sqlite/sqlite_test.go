@@ -36,7 +36,7 @@ func TestReopenKeepsDataAndNonces(t *testing.T) {
 	now := time.Now()
 	a := store.Account{Name: "alice", IdentityKey: []byte("ik"), CreatedAt: now}
 	d := store.Device{User: "alice", ID: 1, SigningKey: []byte("k"), CreatedAt: now}
-	if err := s.CreateAccount(ctx, a, d, nil, now); err != nil {
+	if err := s.CreateAccount(ctx, a, d, nil, nil, now); err != nil {
 		t.Fatal(err)
 	}
 	to := store.Address{User: "alice", Device: 1}
@@ -97,7 +97,7 @@ func BenchmarkGroupCommit(b *testing.B) {
 			now := time.Now()
 			to := store.Address{User: "reader", Device: 1}
 			if err := s.CreateAccount(ctx, store.Account{Name: "reader", IdentityKey: []byte("ik")},
-				store.Device{User: "reader", ID: 1, SigningKey: []byte("k")}, nil, now); err != nil {
+				store.Device{User: "reader", ID: 1, SigningKey: []byte("k")}, nil, nil, now); err != nil {
 				b.Fatal(err)
 			}
 			payload := make([]byte, 256)
@@ -136,7 +136,7 @@ func TestBackup(t *testing.T) {
 	defer s.Close()
 	now := time.Now()
 	if err := s.CreateAccount(ctx, store.Account{Name: "alice", IdentityKey: []byte("ik")},
-		store.Device{User: "alice", ID: 1, SigningKey: []byte("k")}, nil, now); err != nil {
+		store.Device{User: "alice", ID: 1, SigningKey: []byte("k")}, nil, nil, now); err != nil {
 		t.Fatal(err)
 	}
 	to := store.Address{User: "alice", Device: 1}
@@ -181,7 +181,7 @@ func TestMigrateOldInvites(t *testing.T) {
 	defer s.Close()
 	now := time.Now()
 	if err := s.CreateAccount(ctx, store.Account{Name: "carol", IdentityKey: []byte("ik")},
-		store.Device{User: "carol", ID: 1, SigningKey: []byte("k")}, []byte{1}, now); err != nil {
+		store.Device{User: "carol", ID: 1, SigningKey: []byte("k")}, nil, []byte{1}, now); err != nil {
 		t.Fatalf("old invite after migration: %v", err)
 	}
 	if err := s.CreateInvite(ctx, []byte{2}, "dave", now.Add(time.Hour)); err != nil {

@@ -25,6 +25,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Accounts", testAccounts},
 		{"Invites", testInvites},
 		{"Devices", testDevices},
+		{"DeviceLists", testDeviceLists},
+		{"DeviceListsConcurrent", testDeviceListsConcurrent},
 		{"Prekeys", testPrekeys},
 		{"PrekeysConcurrent", testPrekeysConcurrent},
 		{"PrekeyCap", testPrekeyCap},
@@ -67,7 +69,7 @@ func newUser(t *testing.T, s store.Store, name string) store.Address {
 	t.Helper()
 	a := store.Account{Name: name, IdentityKey: []byte("ik-" + name), CreatedAt: epoch}
 	d := store.Device{User: name, ID: 1, SigningKey: []byte("sk-" + name), Certificate: []byte("cert-" + name), CreatedAt: epoch}
-	must(t, s.CreateAccount(context.Background(), a, d, nil, epoch))
+	must(t, s.CreateAccount(context.Background(), a, d, nil, nil, epoch))
 	return store.Address{User: name, Device: 1}
 }
 
@@ -81,7 +83,7 @@ func testAccounts(t *testing.T, s store.Store) {
 		t.Fatalf("account = %+v", a)
 	}
 	err = s.CreateAccount(ctx, store.Account{Name: "alice", IdentityKey: []byte("x")},
-		store.Device{User: "alice", ID: 2, SigningKey: []byte("y")}, nil, epoch)
+		store.Device{User: "alice", ID: 2, SigningKey: []byte("y")}, nil, nil, epoch)
 	wantErr(t, err, store.ErrExists)
 	_, err = s.Account(ctx, "bob")
 	wantErr(t, err, store.ErrNotFound)
@@ -96,29 +98,29 @@ func testInvites(t *testing.T, s store.Store) {
 	must(t, s.CreateInvite(ctx, []byte("hash-old"), "", epoch.Add(-time.Second)))
 	wantErr(t, s.CreateInvite(ctx, []byte("hash-1"), "", epoch.Add(time.Hour)), store.ErrExists)
 	a, d := acct("carol")
-	wantErr(t, s.CreateAccount(ctx, a, d, []byte("unknown"), epoch), store.ErrInvalidInvite)
-	wantErr(t, s.CreateAccount(ctx, a, d, []byte("hash-old"), epoch), store.ErrInvalidInvite)
+	wantErr(t, s.CreateAccount(ctx, a, d, nil, []byte("unknown"), epoch), store.ErrInvalidInvite)
+	wantErr(t, s.CreateAccount(ctx, a, d, nil, []byte("hash-old"), epoch), store.ErrInvalidInvite)
 	if _, err := s.Account(ctx, "carol"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("account created despite invalid invite: %v", err)
 	}
-	must(t, s.CreateAccount(ctx, a, d, []byte("hash-1"), epoch))
+	must(t, s.CreateAccount(ctx, a, d, nil, []byte("hash-1"), epoch))
 	a, d = acct("dave")
-	wantErr(t, s.CreateAccount(ctx, a, d, []byte("hash-1"), epoch), store.ErrInvalidInvite)
+	wantErr(t, s.CreateAccount(ctx, a, d, nil, []byte("hash-1"), epoch), store.ErrInvalidInvite)
 
 	// An invite bound to a name registers only that name, and a refused
 	// attempt under another name does not use it up.
 	must(t, s.CreateInvite(ctx, []byte("hash-bob"), "bob", epoch.Add(time.Hour)))
 	a, d = acct("mallory")
-	err := s.CreateAccount(ctx, a, d, []byte("hash-bob"), epoch)
+	err := s.CreateAccount(ctx, a, d, nil, []byte("hash-bob"), epoch)
 	wantErr(t, err, store.ErrInviteName)
 	wantErr(t, err, store.ErrInvalidInvite)
 	if _, err := s.Account(ctx, "mallory"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("account created with another name's invite: %v", err)
 	}
 	a, d = acct("bob")
-	must(t, s.CreateAccount(ctx, a, d, []byte("hash-bob"), epoch))
+	must(t, s.CreateAccount(ctx, a, d, nil, []byte("hash-bob"), epoch))
 	a, d = acct("bob2")
-	err = s.CreateAccount(ctx, a, d, []byte("hash-bob"), epoch)
+	err = s.CreateAccount(ctx, a, d, nil, []byte("hash-bob"), epoch)
 	wantErr(t, err, store.ErrInvalidInvite)
 	if errors.Is(err, store.ErrInviteName) {
 		t.Fatalf("a used invite reported as bound to another name: %v", err)
