@@ -32,4 +32,15 @@ func TestErrorMatching(t *testing.T) {
 	if !errors.Is(err, apiclient.ErrRateLimited) {
 		t.Fatal("429 does not match ErrRateLimited")
 	}
+	inner := &apiclient.Error{Status: 409, Code: api.CodeRollback, Message: "used"}
+	err = &apiclient.RollbackError{Counter: 7, Err: inner}
+	var rb *apiclient.RollbackError
+	var ae *apiclient.Error
+	if !errors.Is(err, apiclient.ErrRollback) || errors.Is(err, apiclient.ErrConflict) ||
+		!errors.As(err, &rb) || rb.Counter != 7 || !errors.As(err, &ae) || ae.Status != 409 {
+		t.Fatalf("rollback matching %v", err)
+	}
+	if errors.Is(&apiclient.Error{Status: 409, Code: api.CodeConflict}, apiclient.ErrRollback) {
+		t.Fatal("a plain conflict matches ErrRollback")
+	}
 }
