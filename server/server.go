@@ -1,9 +1,11 @@
 // Package server is the backchannel relay: an HTTP API over a store.Store.
 //
 // The server never sees plaintext. It stores, for routing and key
-// distribution only, opaque bytes produced by clients: identity and device
-// public keys, device certificates, prekey blobs, message envelopes and
-// document blobs. Every authenticated request is signed by a device key (see
+// distribution only, bytes produced by clients: identity and device public
+// keys, device certificates, signed device lists (which it parses and
+// chains, but cannot make: clients verify them from the account key), prekey
+// blobs, message envelopes and document blobs. Per device it keeps the
+// highest send counter accepted, and refuses a batch under a used one. Every authenticated request is signed by a device key (see
 // package backchannel/server/api); sends are acknowledged only once durable.
 // docs/api.md documents every endpoint and docs/threat-model.md what the
 // server sees.

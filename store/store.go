@@ -2,7 +2,8 @@
 //
 // The server is a relay: everything it keeps about keys and messages is opaque
 // bytes produced and verified by clients. A Store persists accounts, devices,
-// prekeys, per-device mailboxes, document blobs, invite tokens and
+// every version of each account's device list, prekeys, per-device mailboxes
+// with each device's rollback counter, document blobs, invite tokens and
 // authentication nonces. Implementations (store/sqlite, later store/postgres)
 // must pass the conformance suite in store/storetest.
 //
