@@ -49,15 +49,12 @@ func (c *Client) isPrimary() bool { return c.user != nil }
 // accountKey is this account's identity public key.
 func (c *Client) accountKey() []byte { return c.prof.AccountKey }
 
-// signer is the key that signs this device's transcript entries: the
-// account key on the primary, the device key on a linked device (whose
-// entry in the signed device list vouches for it).
-func (c *Client) signer() ed25519.PrivateKey {
-	if c.user != nil {
-		return c.user.PrivateKey()
-	}
-	return c.dev.SigningKey()
-}
+// signer is the key that signs this device's transcript entries.
+//
+// Every device signs with its own device key, which the account's signed
+// device list vouches for: two devices of one account number their entries
+// independently, and a device that replaces an old copy starts afresh.
+func (c *Client) signer() ed25519.PrivateKey { return c.dev.SigningKey() }
 
 func loadContact(ctx context.Context, r reader, user string) (*contacts.Contact, error) {
 	raw, err := r.Get(ctx, contactPrefix+user)

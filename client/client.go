@@ -118,8 +118,11 @@ type profile struct {
 	MarkingKey []byte `json:"marking_key"`
 	// SessionEpoch moves on when the profile turns out to be an old copy;
 	// sessions of earlier epochs are never used again.
-	SessionEpoch int       `json:"session_epoch,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
+	SessionEpoch int `json:"session_epoch,omitempty"`
+	// Disabled says why this profile must not send (an old copy of a
+	// linked device).
+	Disabled  string    `json:"disabled,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Client is one user's device. Methods are safe for concurrent use; they
@@ -266,6 +269,10 @@ func Open(ctx context.Context, dir string, passphrase []byte, opts Options) (*Cl
 		return fail(err)
 	}
 	if err := c.connect(); err != nil {
+		v.Close()
+		return fail(err)
+	}
+	if err := c.detectOldCopy(ctx); err != nil {
 		v.Close()
 		return fail(err)
 	}
@@ -419,6 +426,9 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 		if json.Unmarshal(raw, &n) == nil && n.Alarm {
 			st.Attention = append(st.Attention, n.Text)
 		}
+	}
+	if c.prof.Disabled != "" {
+		st.Attention = append(st.Attention, fmt.Sprintf("%v (%s)", ErrStaleCopy, c.prof.Disabled))
 	}
 	st.Attention = append(st.Attention, c.pendingChanges(ctx)...)
 	if counts, err := c.api.PrekeyCounts(ctx); err != nil {

@@ -125,6 +125,9 @@ func same(p *payload) func(string) ([]byte, error) {
 // what the user must be told (devices refused).
 func (c *Client) fanOut(ctx context.Context, encode func(user string) ([]byte, error), recipients []string, strict bool, persist func(context.Context, *vault.Tx) error) error {
 	c.warnings = nil
+	if c.prof.Disabled != "" {
+		return fmt.Errorf("%w (%s)", ErrStaleCopy, c.prof.Disabled)
+	}
 	type sent struct {
 		user   string
 		device uint32
@@ -132,7 +135,6 @@ func (c *Client) fanOut(ctx context.Context, encode func(user string) ([]byte, e
 	}
 	var sessions []sent
 	var envs []api.OutgoingEnvelope
-	plains := map[string][]byte{}
 	if !slices.Contains(recipients, c.prof.User) {
 		recipients = append(slices.Clone(recipients), c.prof.User)
 	}
@@ -145,7 +147,6 @@ func (c *Client) fanOut(ctx context.Context, encode func(user string) ([]byte, e
 		if err != nil {
 			return err
 		}
-		plains[u] = plain
 		for id, s := range devs {
 			env, err := s.Encrypt(plain)
 			if err != nil {
@@ -161,7 +162,7 @@ func (c *Client) fanOut(ctx context.Context, encode func(user string) ([]byte, e
 				return err
 			}
 		}
-		if err := queue(ctx, tx, batch{Envs: envs, Plain: plains, Strict: strict}); err != nil {
+		if err := queue(ctx, tx, batch{Envs: envs}); err != nil {
 			return err
 		}
 		return persist(ctx, tx)
