@@ -106,15 +106,15 @@ func messageKeys(mk []byte) (enc, nonceKey [32]byte) {
 // nonceMAC computes the synthetic nonce, the first NonceSize bytes of
 // HMAC-SHA256(nonceKey, header || plaintext), reusing one SHA-256 state.
 type nonceMAC struct {
-	h   hash.Hash
-	sum []byte
-	pad [sha256.BlockSize]byte // a field, not a local: Write would move it to the heap
+	h hash.Hash
+	// Fields, not locals: passing a local to the hash would move it to the heap.
+	sum [2 * sha256.Size]byte
+	pad [sha256.BlockSize]byte
 }
 
 func (m *nonceMAC) nonce(nonceKey *[32]byte, header, plaintext []byte) [NonceSize]byte {
 	if m.h == nil {
 		m.h = sha256.New()
-		m.sum = make([]byte, 0, 2*sha256.Size)
 	}
 	pad := &m.pad
 	*pad = [sha256.BlockSize]byte{}

@@ -101,7 +101,7 @@ type State struct {
 	retired [][]byte // past receiving ratchet keys
 
 	scratch []byte    // AD || header, reused between messages
-	mac     *nonceMAC // the synthetic-nonce HMAC's reusable state
+	mac     nonceMAC // the synthetic-nonce HMAC's reusable state
 }
 
 // Source sets the entropy source used for new ratchet keys; State uses
@@ -112,7 +112,7 @@ func newState(src entropy.Source, ad []byte) *State {
 	if src == nil {
 		src = entropy.System{}
 	}
-	return &State{src: src, ad: bytes.Clone(ad), skipped: map[skipID][]byte{}, mac: &nonceMAC{}}
+	return &State{src: src, ad: bytes.Clone(ad), skipped: map[skipID][]byte{}}
 }
 
 // InitInitiator starts the initiator's side from the PQXDH secret sk, the

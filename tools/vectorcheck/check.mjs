@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // vectorcheck: an independent checker of testdata/protocol_vectors.json.
 //
-// Written from docs/protocol.md alone (sections 1-8 and 10), without reading the Go implementation,
+// Written from docs/protocol.md alone (sections 1-8 and 10, protocol version 2), without reading the Go implementation,
 // so that a second implementation reproduces the known-answer vectors. Node's built-in `crypto` only.
 // ML-KEM-768 is not implemented: key generation and encapsulation results come from the tapes and
 // decapsulation looks the shared secret up by ciphertext on the other party's tape (section 10).
@@ -14,7 +14,8 @@ import {
   KemOracle, Reader, Tape, ed25519Public, ed25519Sign, eq, hex, unhex, x25519, x25519Public,
 } from './prims.mjs';
 import {
-  InitiatorSession, Responder, initiate, kemPrekeyMessage, makeCertificate, parseAndVerifyBundle,
+  InitiatorSession, MAX_CLOCK_SKEW, MAX_PREKEY_AGE, Responder, checkFresh, initiate, kemPrekeyMessage,
+  makeCertificate, parseAndVerifyBundle,
   parseCertificate, readInitiation, safetyNumber, spkMessage, verifyCertificate,
 } from './protocol.mjs';
 import { checkDeviceLists } from './devicelist.mjs';
@@ -103,11 +104,22 @@ function checkHandshake(g, i) {
   }
   g.same('bundle certificate is the responder\'s', B.certificate, bundle.certificate.raw);
   g.same('bundle SPK', x25519Public(P.spkPriv), bundle.spk);
-  g.same('bundle SPK signature (deterministic Ed25519)', ed25519Sign(B.dsSeed, spkMessage(bundle.spkId, bundle.spk)), bundle.spkSig);
+  g.same('bundle SPK signature (deterministic Ed25519)',
+    ed25519Sign(B.dsSeed, spkMessage(bundle.spkId, bundle.spkCreated, bundle.spk)), bundle.spkSig);
   g.check('bundle has a one-time prekey iff the vector has its secret', (bundle.opk !== null) === (P.opkPriv !== null));
   if (bundle.opk && P.opkPriv) g.same('bundle OPK', x25519Public(P.opkPriv), bundle.opk.pub);
   g.same('bundle KEM prekey signature (deterministic Ed25519)',
-    ed25519Sign(B.dsSeed, kemPrekeyMessage(bundle.kind, bundle.pqpkId, bundle.pqpk)), bundle.pqpkSig);
+    ed25519Sign(B.dsSeed, kemPrekeyMessage(bundle.kind, bundle.pqpkId, bundle.pqpkCreated, bundle.pqpk)), bundle.pqpkSig);
+  // Freshness (section 3) at the vector's clock, and exactly at both limits.
+  g.check('vector has a clock (now)', Number.isInteger(h.now));
+  const fresh = (now) => { try { checkFresh(bundle, now); return true; } catch { return false; } };
+  g.check('bundle is fresh at the vector\'s now', fresh(h.now), `now ${h.now}`);
+  const oldest = bundle.spkCreated < bundle.pqpkCreated ? bundle.spkCreated : bundle.pqpkCreated;
+  const newest = bundle.spkCreated > bundle.pqpkCreated ? bundle.spkCreated : bundle.pqpkCreated;
+  g.check('bundle is fresh exactly MAX_PREKEY_AGE after its oldest prekey', fresh(oldest + MAX_PREKEY_AGE));
+  g.check('bundle is stale one second later', !fresh(oldest + MAX_PREKEY_AGE + 1n));
+  g.check('bundle is fresh exactly MAX_CLOCK_SKEW before its newest prekey', fresh(newest - MAX_CLOCK_SKEW));
+  g.check('bundle is refused one second earlier', !fresh(newest - MAX_CLOCK_SKEW - 1n));
   g.check('KEM prekey seed is 64 bytes', P.kemSeed.length === 64);
   const ids = [bundle.spkId, bundle.pqpkId, ...(bundle.opk ? [bundle.opk.id] : [])];
   g.check('prekey ids are distinct', new Set(ids).size === ids.length, ids.join(','));
@@ -191,6 +203,13 @@ function checkRun(g, run) {
 function checkNegative(g, n) {
   const data = unhex(n.data);
   if (n.kind === 'bundle') return g.throws('bundle refused', () => parseAndVerifyBundle(data));
+  if (n.kind === 'stale_bundle') {
+    // A genuine bundle: it must verify, and fail only the freshness check at the vector's now.
+    let b = null;
+    try { b = parseAndVerifyBundle(data); g.check('stale bundle verifies', true); } catch (err) { g.check('stale bundle verifies', false, err.message); return null; }
+    g.check('vector has a clock (now)', Number.isInteger(n.now));
+    return g.throws('bundle refused as stale', () => checkFresh(b, n.now));
+  }
   if (n.kind === 'first_envelope') {
     const bob = freshResponder(n.handshake);
     return g.throws('first envelope refused by a fresh responder', () => bob.open(data));

@@ -12,6 +12,8 @@ export const ascii = (s) => Buffer.from(s, 'ascii');
 export const cat = (...parts) => Buffer.concat(parts.map((p) => Buffer.from(p)));
 export const eq = (a, b) => a.length === b.length && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 export const u32 = (x) => { const b = Buffer.alloc(4); b.writeUInt32BE(x); return b; };
+/** i64(t): 8-byte big-endian two's complement of a BigInt (section 1). */
+export const i64 = (t) => { const b = Buffer.alloc(8); b.writeBigInt64BE(BigInt(t)); return b; };
 export const zeros = (n) => Buffer.alloc(n);
 
 /** Sequential strict parser: every read checks bounds; end() refuses trailing bytes. */
@@ -25,6 +27,7 @@ export class Reader {
   }
   u8() { return this.take(1)[0]; }
   u32() { return this.take(4).readUInt32BE(0); }
+  i64() { return this.take(8).readBigInt64BE(0); }
   rest() { return this.take(this.buf.length - this.pos); }
   remaining() { return this.buf.length - this.pos; }
   end() { if (this.pos !== this.buf.length) throw new Error(`${this.what}: trailing bytes`); }
@@ -37,6 +40,17 @@ export const sha512 = (b) => crypto.createHash('sha512').update(b).digest();
 export const hmac = (key, data) => crypto.createHmac('sha256', key).update(data).digest();
 export const hkdf = (salt, ikm, info, len) =>
   Buffer.from(crypto.hkdfSync('sha256', ikm, salt, typeof info === 'string' ? ascii(info) : info, len));
+
+/** HKDF-Expand (RFC 5869 section 2.3) alone: T(i) = HMAC(prk, T(i-1) || info || i). */
+export function hkdfExpand(prk, info, len) {
+  const infoBytes = typeof info === 'string' ? ascii(info) : Buffer.from(info);
+  let t = Buffer.alloc(0), out = Buffer.alloc(0);
+  for (let i = 1; out.length < len; i++) {
+    t = hmac(prk, cat(t, infoBytes, [i]));
+    out = cat(out, t);
+  }
+  return out.subarray(0, len);
+}
 
 export function aeadSeal(key, nonce, plaintext, ad) {
   const c = crypto.createCipheriv('aes-256-gcm', key, nonce, { authTagLength: 16 });

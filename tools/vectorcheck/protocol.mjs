@@ -1,20 +1,24 @@
-// The backchannel protocol, version 1, reimplemented from docs/protocol.md alone (not from the Go
+// The backchannel protocol, version 2, reimplemented from docs/protocol.md alone (not from the Go
 // code) for the vector checker. Section numbers below refer to that document.
 
 import {
   Reader, aeadOpen, aeadSeal, ascii, cat, ed25519Public, ed25519Sign, ed25519Verify, eq, hex, hkdf,
-  hmac, sha256, sha512, u32, validX25519Public, x25519, x25519Public, zeros,
+  hkdfExpand, hmac, i64, sha256, sha512, u32, validX25519Public, x25519, x25519Public, zeros,
 } from './prims.mjs';
 
 export const LABEL = {
   certificate: 'backchannel device certificate v1',
-  signedPrekey: 'backchannel signed prekey v1',
-  kemPrekey: 'backchannel kem prekey v1',
+  signedPrekey: 'backchannel signed prekey v2',
+  kemPrekey: 'backchannel kem prekey v2',
   safety: 'backchannel safety number v1',
   pqxdh: 'backchannel_CURVE25519_SHA-256_ML-KEM-768',
   root: 'backchannel_ratchet_root',
   rootKem: 'backchannel_ratchet_root_kem',
+  messageKeys: 'backchannel message keys v1',
 };
+const NONCE = 12, TAG = 16;
+// Prekey lifetimes (section 3), in seconds.
+export const MAX_PREKEY_AGE = 2592000n, MAX_CLOCK_SKEW = 86400n;
 const KEM_PUBLIC = 1184, KEM_CT = 1088;
 const KEM_INTERVAL = 1, KEM_REPEAT = 4, MAX_SKIP = 1000, MAX_STORED = 2000, MAX_RETIRED = 8;
 
@@ -57,19 +61,22 @@ export function safetyNumber(ikuA, nameA, ikuB, nameB) {
 
 // ---- section 3: prekeys and bundles ---------------------------------------------------------
 
-export const spkMessage = (id, spk) => cat(ascii(LABEL.signedPrekey), u32(id), spk);
-export const kemPrekeyMessage = (kind, id, pq) => cat(ascii(LABEL.kemPrekey), [kind], u32(id), pq);
+export const spkMessage = (id, created, spk) => cat(ascii(LABEL.signedPrekey), u32(id), i64(created), spk);
+export const kemPrekeyMessage = (kind, id, created, pq) => cat(ascii(LABEL.kemPrekey), [kind], u32(id), i64(created), pq);
 
 export function parseBundle(bytes) {
   const r = new Reader(bytes, 'bundle');
-  if (r.u8() !== 0x01) throw new Error('bundle: unknown version');
-  const b = { certificate: parseCertificate(r.take(164)), spkId: r.u32(), spk: r.take(32), spkSig: r.take(64), opk: null };
+  if (r.u8() !== 0x02) throw new Error('bundle: unknown version');
+  const b = {
+    certificate: parseCertificate(r.take(164)), spkId: r.u32(), spkCreated: r.i64(), spk: r.take(32), spkSig: r.take(64), opk: null,
+  };
   const hasOpk = r.u8();
   if (hasOpk === 0x01) b.opk = { id: r.u32(), pub: r.take(32) };
   else if (hasOpk !== 0x00) throw new Error('bundle: bad one-time prekey marker');
   b.pqpkId = r.u32();
   b.kind = r.u8();
   if (b.kind > 1) throw new Error('bundle: bad KEM prekey kind');
+  b.pqpkCreated = r.i64();
   b.pqpk = r.take(KEM_PUBLIC);
   b.pqpkSig = r.take(64);
   r.end();
@@ -79,8 +86,20 @@ export function parseBundle(bytes) {
 export function parseAndVerifyBundle(bytes) {
   const b = parseBundle(bytes);
   const c = verifyCertificate(b.certificate);
-  if (!ed25519Verify(c.ds, spkMessage(b.spkId, b.spk), b.spkSig)) throw new Error('bundle: signed prekey signature invalid');
-  if (!ed25519Verify(c.ds, kemPrekeyMessage(b.kind, b.pqpkId, b.pqpk), b.pqpkSig)) throw new Error('bundle: KEM prekey signature invalid');
+  if (!ed25519Verify(c.ds, spkMessage(b.spkId, b.spkCreated, b.spk), b.spkSig)) throw new Error('bundle: signed prekey signature invalid');
+  if (!ed25519Verify(c.ds, kemPrekeyMessage(b.kind, b.pqpkId, b.pqpkCreated, b.pqpk), b.pqpkSig)) {
+    throw new Error('bundle: KEM prekey signature invalid');
+  }
+  return b;
+}
+
+/** Freshness (section 3): both creation times within [now - MAX_PREKEY_AGE, now + MAX_CLOCK_SKEW]. */
+export function checkFresh(b, now) {
+  const t = BigInt(now);
+  for (const [what, created] of [['signed prekey', b.spkCreated], ['KEM prekey', b.pqpkCreated]]) {
+    if (created < t - MAX_PREKEY_AGE) throw new Error(`bundle: ${what} created ${created}, older than MAX_PREKEY_AGE at ${t}`);
+    if (created > t + MAX_CLOCK_SKEW) throw new Error(`bundle: ${what} dated ${created}, beyond MAX_CLOCK_SKEW at ${t}`);
+  }
   return b;
 }
 
@@ -128,9 +147,27 @@ function kdfRK(rk, ikm, withKEM) {
   return [out.subarray(0, 32), out.subarray(32, 64)];
 }
 const kdfCK = (ck) => [hmac(ck, Buffer.from([0x02])), hmac(ck, Buffer.from([0x01]))]; // [next CK, MK]
-// Message AEAD: AES-256-GCM with key = MK (single use) and a 12-byte zero nonce.
-const seal = (mk, pt, ad) => aeadSeal(mk, zeros(12), pt, ad);
-const open = (mk, ct, ad) => aeadOpen(mk, zeros(12), ct, ad);
+// Message keys: HKDF-Expand(MK, "backchannel message keys v1", 64) = EK || NK; the synthetic nonce is
+// HMAC(NK, header || plaintext)[0:12], sent after the header; AES-256-GCM under EK, ad = AD || header.
+function messageKeys(mk) {
+  const out = hkdfExpand(mk, LABEL.messageKeys, 64);
+  return { ek: out.subarray(0, 32), nk: out.subarray(32, 64) };
+}
+export const syntheticNonce = (nk, header, pt) => hmac(nk, cat(header, pt)).subarray(0, NONCE);
+/** Returns nonce || ciphertext || tag. */
+function seal(mk, header, pt, ad) {
+  const { ek, nk } = messageKeys(mk);
+  const nonce = syntheticNonce(nk, header, pt);
+  return cat(nonce, aeadSeal(ek, nonce, pt, ad));
+}
+/** Opens nonce || ciphertext || tag and checks that the nonce is the synthetic one. */
+function open(mk, header, body, ad) {
+  const { ek, nk } = messageKeys(mk);
+  const nonce = body.subarray(0, NONCE);
+  const pt = aeadOpen(ek, nonce, body.subarray(NONCE), ad);
+  if (!eq(syntheticNonce(nk, header, pt), nonce)) throw new Error('nonce is not the synthetic nonce');
+  return pt;
+}
 
 export function parseRatchetMessage(msg) {
   const r = new Reader(msg, 'ratchet message');
@@ -141,8 +178,8 @@ export function parseRatchetMessage(msg) {
   if (h.flags & 1) { h.targetId = r.take(8); h.kemCt = r.take(KEM_CT); }
   if (h.flags & 2) h.kemPublic = r.take(KEM_PUBLIC);
   h.header = msg.subarray(0, r.pos);
-  h.ciphertext = r.rest();
-  if (h.ciphertext.length < 16) throw new Error('ratchet message: ciphertext shorter than the tag');
+  h.body = r.rest(); // nonce || ciphertext || tag
+  if (h.body.length < NONCE + TAG) throw new Error('ratchet message: shorter than nonce and tag');
   return h;
 }
 
@@ -212,7 +249,7 @@ export class Ratchet {
       carry && s.chainKem ? cat(s.chainKem.targetId, s.chainKem.ct) : [],
       carry && s.chainAdvertises ? s.kems : []);
     s.ns += 1;
-    return cat(header, seal(mk, plaintext, cat(s.ad, header)));
+    return cat(header, seal(mk, header, plaintext, cat(s.ad, header)));
   }
 
   // Derives and stores the keys of chain `dh` for numbers from..to-1; returns the advanced chain key.
@@ -234,14 +271,14 @@ export class Ratchet {
     let pt;
     const stored = s.skipped.get(skipKey(h.dh, h.n));
     if (stored) {
-      pt = open(stored, h.ciphertext, ad);
+      pt = open(stored, h.header, h.body, ad);
       s.skipped.delete(skipKey(h.dh, h.n));
     } else if (s.dhr !== null && eq(h.dh, s.dhr)) {
       if (h.n < s.nr) throw new Error('duplicate message');
       if (s.ckr === null) throw new Error('no receiving chain for this key');
       const ck = Ratchet.skip(s, h.dh, s.ckr, s.nr, h.n);
       const [next, mk] = kdfCK(ck);
-      pt = open(mk, h.ciphertext, ad);
+      pt = open(mk, h.header, h.body, ad);
       s.ckr = next;
       s.nr = h.n + 1;
     } else if (s.retired.some((k) => eq(k, h.dh))) {
@@ -259,7 +296,7 @@ export class Ratchet {
       [s.rk, ck] = kdfRK(s.rk, ikm, (h.flags & 1) !== 0);
       ck = Ratchet.skip(s, h.dh, ck, 0, h.n);
       const [next, mk] = kdfCK(ck);
-      pt = open(mk, h.ciphertext, ad);
+      pt = open(mk, h.header, h.body, ad);
       s.ckr = next;
       if (h.flags & 2) s.kemr = h.kemPublic;
       if (s.dhr !== null) { s.retired.push(s.dhr); if (s.retired.length > MAX_RETIRED) s.retired.shift(); }
@@ -277,7 +314,7 @@ export class Ratchet {
 export function parseEnvelope(env) {
   const r = new Reader(env, 'envelope');
   const version = r.u8();
-  if (version !== 0x01) throw new Error(`envelope version ${version} unknown: please upgrade`);
+  if (version !== 0x02) throw new Error(`envelope version ${version} unknown: ${version < 2 ? 'the sender' : 'this checker'} must upgrade`);
   const type = r.u8();
   if (type === 0x01) return { type, initiation: readInitiation(r), message: r.rest() };
   if (type === 0x02) return { type, message: r.rest() };
@@ -293,7 +330,7 @@ export class InitiatorSession {
   }
   seal(plaintext) {
     const m = this.ratchet.encrypt(plaintext);
-    return this.pending ? cat([0x01, 0x01], this.pending, m) : cat([0x01, 0x02], m);
+    return this.pending ? cat([0x02, 0x01], this.pending, m) : cat([0x02, 0x02], m);
   }
   open(envelope) {
     const e = parseEnvelope(envelope);
@@ -304,7 +341,7 @@ export class InitiatorSession {
   }
 }
 
-/** A responder device holding the prekeys of one bundle; sessions are named by EK_A. */
+/** A responder device holding the prekeys of one bundle (one generation); sessions are named by EK_A. */
 export class Responder {
   constructor(me, bundle, prekeys, tape, kem) {
     Object.assign(this, { me, tape, kem, sessions: new Map(), replay: [], last: null });
@@ -315,7 +352,7 @@ export class Responder {
 
   seal(plaintext) {
     if (!this.last) throw new Error('responder cannot send before it has received');
-    return cat([0x01, 0x02], this.last.ratchet.encrypt(plaintext));
+    return cat([0x02, 0x02], this.last.ratchet.encrypt(plaintext));
   }
 
   open(envelope) {
@@ -353,7 +390,8 @@ export class Responder {
     const pt = ratchet.decrypt(message); // throws before anything is consumed
     if (i.opkId !== null) this.opks.delete(i.opkId);
     if (!i.lastResort) this.kemPrekeys.delete(i.pqpkId);
-    if (!oneTime) { this.replay.push(replayTag); if (this.replay.length > 4096) this.replay.shift(); }
+    // Remembered for as long as the generation of the signed prekey exists (here: always).
+    if (!oneTime) this.replay.push(replayTag);
     this.last = { certificate: Buffer.from(i.certificate), ratchet, sk, ad };
     this.sessions.set(hex(i.ek), this.last);
     return pt;
