@@ -36,26 +36,8 @@ func (s *Store) EnqueueCounted(ctx context.Context, from store.Address, counter 
 	out := newMessages(from, envs, now)
 	digest = clone(digest)
 	err := s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
-		if err := deviceExists(ctx, tx, from); err != nil {
-			return fmt.Errorf("sqlite: enqueue: sender: %w", err)
-		}
-		var stored int64
-		var storedDigest []byte
-		err := tx.QueryRowContext(ctx, "SELECT counter, digest FROM send_counters WHERE user = ? AND device = ?",
-			from.User, int64(from.Device)).Scan(&stored, &storedDigest)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sqlite: enqueue: read counter: %w", err)
-		}
-		switch c := int64(counter); {
-		case c == 0 && stored == 0:
-		case c > stored:
-			if _, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO send_counters (user, device, counter, digest) VALUES (?, ?, ?, ?)",
-				from.User, int64(from.Device), c, nonNil(digest)); err != nil {
-				return fmt.Errorf("sqlite: enqueue: store counter: %w", err)
-			}
-		case c == stored && subtle.ConstantTimeCompare(digest, storedDigest) == 1:
-		default:
-			return &store.RollbackError{Counter: uint64(stored)}
+		if err := checkCounter(ctx, tx, from, int64(counter), digest); err != nil {
+			return err
 		}
 		return enqueue(ctx, tx, from, out, now, maxPending)
 	})
@@ -63,6 +45,40 @@ func (s *Store) EnqueueCounted(ctx context.Context, from store.Address, counter 
 		return nil, err
 	}
 	return out, nil
+}
+
+// checkCounter applies the rollback rule of store.Mailboxes.EnqueueCounted.
+// The common case, a counter above the stored one, is a single upsert.
+func checkCounter(ctx context.Context, tx *wtx, from store.Address, counter int64, digest []byte) error {
+	if counter > 0 {
+		res, err := tx.ExecContext(ctx, `INSERT INTO send_counters (user, device, counter, digest) VALUES (?, ?, ?, ?)
+			ON CONFLICT (user, device) DO UPDATE SET counter = excluded.counter, digest = excluded.digest
+			WHERE excluded.counter > send_counters.counter`,
+			from.User, int64(from.Device), counter, nonNil(digest))
+		if err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint failed") {
+			return fmt.Errorf("sqlite: enqueue: sender %s/%d: %w", from.User, from.Device, store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: enqueue: store counter: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return nil
+		}
+	}
+	var stored int64
+	var storedDigest []byte
+	err := tx.QueryRowContext(ctx, "SELECT counter, digest FROM send_counters WHERE user = ? AND device = ?",
+		from.User, int64(from.Device)).Scan(&stored, &storedDigest)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite: enqueue: read counter: %w", err)
+	}
+	switch {
+	case counter == 0 && stored == 0: // a device that does not count yet
+		return nil
+	case counter > 0 && counter == stored && subtle.ConstantTimeCompare(digest, storedDigest) == 1: // a retransmission
+		return nil
+	}
+	return &store.RollbackError{Counter: uint64(stored)}
 }
 
 // SendCounter implements store.Mailboxes.

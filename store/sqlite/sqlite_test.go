@@ -81,11 +81,17 @@ func TestOpenBadPath(t *testing.T) {
 // senders (the load shape of the relay: each sender waits for its ack).
 // Run: go test -run '^$' -bench GroupCommit -benchtime 10000x ./store/sqlite
 func BenchmarkGroupCommit(b *testing.B) {
-	for _, tc := range []struct{ senders, maxBatch int }{{1, 0}, {10, 1}, {10, 0}, {100, 0}} {
+	for _, tc := range []struct {
+		senders, maxBatch int
+		counted           bool
+	}{{1, 0, false}, {10, 1, false}, {10, 0, false}, {10, 0, true}, {100, 0, false}} {
 		senders := tc.senders
 		name := fmt.Sprintf("senders=%d", senders)
 		if tc.maxBatch == 1 {
 			name += "/no-group-commit"
+		}
+		if tc.counted {
+			name += "/counted" // EnqueueCounted from one device per sender
 		}
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
@@ -106,12 +112,23 @@ func BenchmarkGroupCommit(b *testing.B) {
 			b.ResetTimer()
 			start := time.Now()
 			var wg sync.WaitGroup
-			for range senders {
+			for i := range senders {
+				from := store.Address{User: "reader", Device: uint32(100 + i)}
+				if err := s.AddDevice(ctx, store.Device{User: "reader", ID: from.Device, SigningKey: []byte("k"), CreatedAt: now}); err != nil {
+					b.Fatal(err)
+				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					for next.Add(1) <= int64(b.N) {
-						if _, err := s.Enqueue(ctx, to, []store.Envelope{{To: to, Data: payload}}, now, 0); err != nil {
+					digest := make([]byte, 32)
+					for counter := uint64(1); next.Add(1) <= int64(b.N); counter++ {
+						var err error
+						if tc.counted {
+							_, err = s.EnqueueCounted(ctx, from, counter, digest, []store.Envelope{{To: to, Data: payload}}, now, 0)
+						} else {
+							_, err = s.Enqueue(ctx, from, []store.Envelope{{To: to, Data: payload}}, now, 0)
+						}
+						if err != nil {
 							b.Error(err)
 							return
 						}

@@ -46,6 +46,8 @@ func testSendCounter(t *testing.T, s store.Store) {
 	}
 	_, err := s.SendCounter(ctx, store.Address{User: "alice", Device: 9})
 	wantErr(t, err, store.ErrNotFound)
+	_, err = s.EnqueueCounted(ctx, store.Address{User: "alice", Device: 9}, 1, digest("x"), env, epoch, 0)
+	wantErr(t, err, store.ErrNotFound)
 
 	// A device that does not count yet sends under 0, as often as it likes.
 	must(t, send(0, "a"))
