@@ -96,8 +96,8 @@ func TestDeviceListUpdates(t *testing.T) {
 		t.Fatalf("new device: %+v %v", self, err)
 	}
 	devs, err := bob.Devices(ctx, "alice")
-	if err != nil || len(devs) != 2 || devs[1].ID != 2 || len(devs[1].Certificate) != 0 {
-		t.Fatalf("devices = %+v %v", devs, err)
+	if err != nil || len(devs) != 2 || devs[1].ID != 2 || devs[1].Certificate == nil || len(devs[1].Certificate) != 0 {
+		t.Fatalf("devices = %+v %v (want device 2 with an empty, not null, certificate)", devs, err)
 	}
 	v2 := alice.list
 

@@ -57,7 +57,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func deviceInfo(d store.Device) api.DeviceInfo {
-	return api.DeviceInfo{ID: d.ID, SigningKey: d.SigningKey, Certificate: d.Certificate, CreatedAt: d.CreatedAt}
+	cert := d.Certificate
+	if cert == nil {
+		cert = []byte{} // "" on the wire, not null, for a device without one yet
+	}
+	return api.DeviceInfo{ID: d.ID, SigningKey: d.SigningKey, Certificate: cert, CreatedAt: d.CreatedAt}
 }
 
 // register creates an account with its first device and version 1 of its
