@@ -198,6 +198,18 @@ func newVault(db *sql.DB, passphrase, salt []byte, p Params) (*Vault, error) {
 	return &Vault{db: db, aead: aead, nameKey: nameKey}, nil
 }
 
+// Snapshot writes a consistent copy of the whole vault (still encrypted
+// record by record under the same passphrase) to a new file at path.
+func (v *Vault) Snapshot(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("%w: %s", ErrExists, path)
+	}
+	if _, err := v.db.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		return fmt.Errorf("vault: snapshot: %w", err)
+	}
+	return nil
+}
+
 // Close closes the vault.
 func (v *Vault) Close() error { return v.db.Close() }
 

@@ -95,6 +95,8 @@ its passphrase comes from $BACKCHANNEL_PASSPHRASE or a prompt on a terminal.`,
 		newBenchCmd(g),
 		newChatCmd(g),
 		newDevicesCmd(g),
+		newBackupCmd(g),
+		newRestoreCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"backchannel/backup"
+	"backchannel/client"
+	"backchannel/entropy"
+	"backchannel/vault"
+)
+
+// backupSecret reads the backup passphrase: $BACKCHANNEL_BACKUP_PASSPHRASE,
+// or a prompt on the terminal.
+func backupSecret(prompt string) ([]byte, error) {
+	if p, ok := os.LookupEnv("BACKCHANNEL_BACKUP_PASSPHRASE"); ok {
+		if p == "" {
+			return nil, errors.New("BACKCHANNEL_BACKUP_PASSPHRASE is set but empty")
+		}
+		return []byte(p), nil
+	}
+	fd := int(os.Stdin.Fd())
+	if !term.IsTerminal(fd) {
+		return nil, errors.New("no backup passphrase: set BACKCHANNEL_BACKUP_PASSPHRASE, use --recovery-key, or run on a terminal to be prompted")
+	}
+	fmt.Fprint(os.Stderr, prompt)
+	p, err := term.ReadPassword(fd)
+	fmt.Fprintln(os.Stderr)
+	if err != nil {
+		return nil, fmt.Errorf("read passphrase: %w", err)
+	}
+	if len(p) == 0 {
+		return nil, errors.New("the backup passphrase must not be empty")
+	}
+	return p, nil
+}
+
+func newBackupCmd(g *globals) *cobra.Command {
+	var out string
+	var recovery bool
+	cmd := &cobra.Command{
+		Use:   "backup -o FILE [--recovery-key]",
+		Short: "Write an encrypted backup of this profile",
+		Long: `backup writes the whole profile (keys, rooms, transcripts, history) to FILE,
+encrypted under a backup passphrase (BACKCHANNEL_BACKUP_PASSPHRASE or a prompt) or,
+with --recovery-key, under a new recovery key that is printed once: write it down.
+
+A restored backup never sends as the device it was taken from: it becomes a new
+device of your account (your contacts see the change), so no key is used twice.`,
+		Example: `  backchannel backup -o alice.bcbackup
+  backchannel backup -o alice.bcbackup --recovery-key`,
+		Args: cobra.NoArgs,
+		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			if out == "" {
+				return usageError{errors.New("backup needs -o FILE")}
+			}
+			var key backup.Key
+			var shown string
+			if recovery {
+				rk, err := backup.NewRecoveryKey(entropy.System{})
+				if err != nil {
+					return err
+				}
+				key, shown = rk.Key(), rk.String()
+			} else {
+				pw, err := backupSecret("Backup passphrase: ")
+				if err != nil {
+					return err
+				}
+				key = backup.PassphraseKey(pw, backupParams)
+			}
+			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return fmt.Errorf("write the backup: %w", err)
+			}
+			if err := c.Backup(cmd.Context(), f, key); err != nil {
+				f.Close()
+				os.Remove(out)
+				return err
+			}
+			if err := f.Close(); err != nil {
+				os.Remove(out)
+				return err
+			}
+			if g.json {
+				res := map[string]any{"file": out}
+				if shown != "" {
+					res["recovery_key"] = shown
+				}
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Wrote an encrypted backup to %s.\n", out)
+			if shown != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "Recovery key (write it down; it is shown only now):\n\n  %s\n", shown)
+			}
+			return nil
+		}),
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "the backup file to write (must not exist)")
+	cmd.Flags().BoolVar(&recovery, "recovery-key", false, "encrypt under a new printed recovery key instead of a passphrase")
+	return cmd
+}
+
+func newRestoreCmd(g *globals) *cobra.Command {
+	var recoveryKey string
+	cmd := &cobra.Command{
+		Use:   "restore FILE [--recovery-key KEY]",
+		Short: "Bring a profile back from a backup into an empty --home",
+		Long: `restore decrypts FILE (with the backup passphrase, or --recovery-key) into the
+selected profile directory, which must be empty, and opens it with the profile's
+own passphrase. The restored profile becomes a new device of your account: on
+your primary device it also removes the device the backup was taken from, so a
+lost laptop's keys stop working. Your contacts see a notice.`,
+		Example: `  backchannel --home ./alice restore alice.bcbackup
+  backchannel --home ./alice restore alice.bcbackup --recovery-key bcrk-...`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			home, err := g.homeDir()
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(args[0])
+			if err != nil {
+				return fmt.Errorf("open the backup: %w", err)
+			}
+			defer f.Close()
+			unlock := func(k backup.Kind) (backup.Key, error) {
+				if k == backup.KindRecoveryKey {
+					if recoveryKey == "" {
+						return backup.Key{}, usageError{errors.New("this backup is encrypted under a recovery key: pass --recovery-key")}
+					}
+					rk, err := backup.ParseRecoveryKey(recoveryKey)
+					if err != nil {
+						return backup.Key{}, err
+					}
+					return rk.Key(), nil
+				}
+				pw, err := backupSecret("Backup passphrase: ")
+				if err != nil {
+					return backup.Key{}, err
+				}
+				return backup.PassphraseKey(pw, backupParams), nil
+			}
+			pw, err := passphrase("Passphrase of the backed-up profile: ")
+			if err != nil {
+				return err
+			}
+			if err := client.Restore(cmd.Context(), home, f, unlock, pw); err != nil {
+				return err
+			}
+			c, err := client.Open(cmd.Context(), home, pw, client.Options{})
+			if err != nil {
+				return fmt.Errorf("the profile was restored to %s but could not become a new device yet (it will on the next command): %w", filepath.Clean(home), err)
+			}
+			defer c.Close()
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"user": c.User(), "home": home, "device": c.DeviceID()})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Restored %s into %s; this is now device %d of the account.\n", c.User(), home, c.DeviceID())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&recoveryKey, "recovery-key", "", "the recovery key printed by 'backup --recovery-key'")
+	return cmd
+}
+
+// backupParams are the Argon2id costs of a new backup passphrase (the
+// vault's defaults; a restore reads them from the file).
+var backupParams = vault.DefaultParams
