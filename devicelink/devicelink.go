@@ -304,6 +304,7 @@ func (p *Primary) OpenRequest(req []byte) (Request, string, error) {
 		return Request{}, "", ErrBadSignature
 	}
 	p.opened = true
+	p.eph = nil // forward secrecy: the ephemeral key is not needed any more
 	p.resp = k.resp
 	p.reqHash = sha256.Sum256(req)
 	return Request{Name: name, SigningKey: ds, DHKey: dh}, k.sas, nil

@@ -375,6 +375,9 @@ func (lr *linkRelay) wait(w http.ResponseWriter, r *http.Request, slot linkSlot,
 			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 			w.Header().Set("Cache-Control", "no-store")
 			w.WriteHeader(http.StatusOK)
+			if r.Method == http.MethodHead {
+				return nil // a HEAD delivers nothing, so it consumes nothing
+			}
 			if _, err := w.Write(data); err == nil && slot == slotResponse {
 				lr.mu.Lock()
 				lr.deleteLocked(l)

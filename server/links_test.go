@@ -265,6 +265,15 @@ func TestLinkAccessControl(t *testing.T) {
 	if err := alice.PutLink(ctx, id, apiclient.LinkResponse, []byte("real")); err != nil {
 		t.Fatal(err)
 	}
+	// A HEAD shows nothing and consumes nothing.
+	head, err := http.Head(linkURL(ts, id, "/response"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	head.Body.Close()
+	if head.StatusCode != http.StatusOK {
+		t.Fatalf("HEAD response: %d", head.StatusCode)
+	}
 	if got, err := anon.WaitLink(ctx, id, apiclient.LinkResponse); err != nil || string(got) != "real" {
 		t.Fatalf("response = %q, %v", got, err)
 	}
