@@ -567,3 +567,25 @@ func TestResponseBoundToRequest(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// BenchmarkLink: both sides of a whole link with a 1 MiB payload.
+func BenchmarkLink(b *testing.B) {
+	src := entropy.System{}
+	dev := makeDevice(b, src)
+	payload := make([]byte, 1<<20)
+	for b.Loop() {
+		code, _ := NewCode(src, testServer)
+		p, hello, _ := NewPrimary(src, code)
+		j, req, _, err := NewJoiner(src, code, hello, "phone", dev.keys)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := p.OpenRequest(req); err != nil {
+			b.Fatal(err)
+		}
+		resp, _ := p.SealResponse(payload)
+		if _, err := j.OpenResponse(resp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
