@@ -26,7 +26,7 @@ const (
 	MaxLinks           = 256              // open links on the server
 	MaxLinksPerAccount = 4                // open links one account may hold
 	MaxLinkBytes       = 64 << 20         // payload held (and being received) by all links together
-	MaxLinkHello       = 64               // hello slot
+	MaxLinkHello       = 256              // hello slot: the ephemeral key and the primary's device assignment
 	MaxLinkRequest     = 4 << 10          // request slot
 	MaxLinkResponse    = 64 << 20         // response slot
 	MaxLinkWait        = 30 * time.Second // longest long-poll

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,30 +11,53 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"backchannel/client"
 	"backchannel/identity"
 )
 
 func newInitCmd(g *globals) *cobra.Command {
-	var serverURL, name, invite string
+	var serverURL, name, invite, linkCode, deviceName string
+	var yes bool
 	cmd := &cobra.Command{
-		Use:   "init --server URL --name NAME [--invite TOKEN]",
-		Short: "Create a client profile and register it with a server",
-		Args:  cobra.NoArgs,
+		Use:   "init (--server URL --name NAME [--invite TOKEN] | --link CODE)",
+		Short: "Create a client profile: a new account, or a new device of your account",
+		Example: `  backchannel init --server https://bc.example.org --name alice --invite bci_...
+  backchannel --home ~/.backchannel-laptop init --link bcl1-... --device-name laptop`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if serverURL == "" || name == "" {
-				return usageError{errors.New("init needs --server and --name")}
-			}
 			home, err := g.homeDir()
 			if err != nil {
 				return err
+			}
+			if linkCode != "" {
+				if serverURL != "" || name != "" || invite != "" {
+					return usageError{errors.New("init --link takes the code only: the server and the name come from your primary device")}
+				}
+				pw, err := passphrase("New passphrase for this profile: ")
+				if err != nil {
+					return err
+				}
+				c, err := client.InitLinked(cmd.Context(), home, linkCode, deviceName, pw, func(sas string) (bool, error) { return confirmSAS(cmd, sas, yes) }, client.Options{})
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				if g.json {
+					return printJSON(cmd.OutOrStdout(), map[string]any{"user": c.User(), "server": c.Server(), "home": home, "device": c.DeviceID()})
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Linked: this is device %d of %s on %s; profile in %s.\n", c.DeviceID(), c.User(), c.Server(), home)
+				return nil
+			}
+			if serverURL == "" || name == "" {
+				return usageError{errors.New("init needs --server and --name (or --link CODE from your primary device)")}
 			}
 			pw, err := passphrase("New passphrase for this profile: ")
 			if err != nil {
 				return err
 			}
-			c, err := client.Init(cmd.Context(), home, serverURL, name, invite, pw, client.Options{})
+			c, err := client.Init(cmd.Context(), home, serverURL, name, invite, pw, client.Options{DeviceName: deviceName})
 			if err != nil {
 				return err
 			}
@@ -48,6 +72,9 @@ func newInitCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&serverURL, "server", "", "server URL, e.g. http://127.0.0.1:7450")
 	cmd.Flags().StringVar(&name, "name", "", "user name ([a-z0-9_-], at most 32)")
 	cmd.Flags().StringVar(&invite, "invite", "", "invite token from the server's operator")
+	cmd.Flags().StringVar(&linkCode, "link", "", "join your account as a new device, with the code 'backchannel devices link' prints")
+	cmd.Flags().StringVar(&deviceName, "device-name", "", "this device's name in your device list (default: the host name)")
+	cmd.Flags().BoolVar(&yes, "yes", false, "with --link: do not ask to compare the codes (scripts)")
 	return cmd
 }
 
@@ -475,8 +502,60 @@ devices in it, and see a notice whenever it changes.
 			return nil
 		}),
 	}
-	devices.AddCommand(remove)
+	var yes bool
+	linkCmd := &cobra.Command{
+		Use:   "link",
+		Short: "Link a new device to your account (primary device only)",
+		Long: `link prints a one-time code on its first line (with --json, the first line is
+{"code": "..."}) and waits up to 10 minutes. On the new device run:
+
+  backchannel --home DIR init --link CODE
+
+Both devices then show the same 12-digit code: compare them, and confirm here
+(--yes skips the question, for scripts). The new device gets its own keys; your
+account key stays on this device. Your contacts see that you linked a device.`,
+		Example: "  backchannel devices link",
+		Args:    cobra.NoArgs,
+		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			w := cmd.OutOrStdout()
+			d, err := c.LinkDevice(cmd.Context(), func(code string) error {
+				if g.json {
+					b, _ := json.Marshal(map[string]string{"code": code})
+					_, err := fmt.Fprintf(w, "%s\n", b)
+					return err
+				}
+				_, err := fmt.Fprintf(w, "%s\n\nOn the new device run:\n  backchannel --home DIR init --link %s\nWaiting for it (up to 10 minutes)...\n", code, code)
+				return err
+			}, func(sas string) (bool, error) { return confirmSAS(cmd, sas, yes) })
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(w, d)
+			}
+			fmt.Fprintf(w, "Linked device %d %q.\n", d.ID, d.Name)
+			return nil
+		}),
+	}
+	linkCmd.Flags().BoolVar(&yes, "yes", false, "do not ask to compare the codes (scripts)")
+	devices.AddCommand(remove, linkCmd)
 	return devices
+}
+
+// confirmSAS shows the short authentication string and asks whether the
+// other device shows the same.
+func confirmSAS(cmd *cobra.Command, sas string, yes bool) (bool, error) {
+	fmt.Fprintf(cmd.ErrOrStderr(), "Both devices must show: %s\n", sas)
+	if yes {
+		return true, nil
+	}
+	if !term.IsTerminal(int(os.Stdin.Fd())) {
+		return false, usageError{errors.New("cannot ask to compare the codes without a terminal: pass --yes after comparing them some other way")}
+	}
+	fmt.Fprint(cmd.ErrOrStderr(), "Does the other device show the same? [y/N] ")
+	var answer string
+	fmt.Fscanln(os.Stdin, &answer)
+	return strings.EqualFold(strings.TrimSpace(answer), "y") || strings.EqualFold(strings.TrimSpace(answer), "yes"), nil
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
