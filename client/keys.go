@@ -69,18 +69,30 @@ func (c *Client) Fingerprint(ctx context.Context, user string) (string, error) {
 	return transcript.Fingerprint(ct.Key), nil
 }
 
-// replenish uploads one-time prekeys when the server runs low; first also
-// uploads the signed and last-resort prekeys.
+// replenish keeps this device's prekeys fresh on the server. It rotates
+// the signed and last-resort prekeys on their schedule (handshake.Rotate),
+// deletes expired one-time private keys, and uploads: after a rotation (or
+// at first) the current prekeys with a fresh one-time batch that replaces
+// the server's pools; otherwise a batch whenever the server runs low. The
+// local pools are capped (handshake.MaxOneTime), so draining the server's
+// one-time keys can delay refills until old keys expire, never stop them.
 func (c *Client) replenish(ctx context.Context, first bool) error {
-	var signed *handshake.SignedPrekey
-	var lastResort *handshake.KEMPrekey
-	if first {
-		spk, lr := c.pk.Signed(), c.pk.LastResort()
-		signed, lastResort = &spk, &lr
-	} else {
-		if _, err := c.v.Get(ctx, "prekeys/published"); errors.Is(err, vault.ErrNotFound) {
-			return c.replenish(ctx, true) // the upload at init failed
+	now := c.opts.Now()
+	gens := c.pk.Generations()
+	rotated, err := c.pk.Rotate(c.src, c.dev, now)
+	if err != nil {
+		return err
+	}
+	if expired := c.pk.Expire(now); rotated || expired > 0 || gens != c.pk.Generations() {
+		if err := c.v.Put(ctx, "prekeys", c.pk.Marshal()); err != nil {
+			return err
 		}
+	}
+	if _, err := c.v.Get(ctx, "prekeys/published"); errors.Is(err, vault.ErrNotFound) {
+		first = true // the upload at init failed, or this device was renewed
+	}
+	full := first || c.pk.NeedsUpload()
+	if !full {
 		counts, err := c.api.PrekeyCounts(ctx)
 		if err != nil {
 			return fmt.Errorf("prekey counts: %w", err)
@@ -89,11 +101,21 @@ func (c *Client) replenish(ctx context.Context, first bool) error {
 			return nil
 		}
 	}
-	ots, kems, err := c.pk.GenerateOneTime(c.src, c.dev, PrekeyBatch)
+	ots, kems, err := c.pk.GenerateOneTimeAt(c.src, c.dev, PrekeyBatch, now)
 	if err != nil {
 		return err
 	}
-	up := apiclient.PrekeyUpload(signed, lastResort, ots, kems)
+	var up api.PrekeyUpload
+	if full {
+		spk, lr := c.pk.Signed(), c.pk.LastResort()
+		up = apiclient.PrekeyUpload(&spk, &lr, ots, kems)
+		up.ReplaceOneTime = true
+	} else {
+		if len(ots) == 0 && len(kems) == 0 {
+			return nil // pools full until old keys expire; the last-resort keys serve meanwhile
+		}
+		up = apiclient.PrekeyUpload(nil, nil, ots, kems)
+	}
 	// Persist the private halves first: an uploaded prekey we cannot use
 	// would break the handshakes that pick it.
 	if err := c.v.Put(ctx, "prekeys", c.pk.Marshal()); err != nil {
@@ -102,8 +124,14 @@ func (c *Client) replenish(ctx context.Context, first bool) error {
 	if _, err := c.api.UploadPrekeys(ctx, up); err != nil {
 		return fmt.Errorf("upload prekeys: %w", err)
 	}
-	if first {
-		return c.v.Put(ctx, "prekeys/published", []byte{1})
+	if full {
+		c.pk.MarkUploaded()
+		return c.v.Update(ctx, func(tx *vault.Tx) error {
+			if err := tx.Put(ctx, "prekeys", c.pk.Marshal()); err != nil {
+				return err
+			}
+			return tx.Put(ctx, "prekeys/published", []byte{1})
+		})
 	}
 	return nil
 }
@@ -192,6 +220,9 @@ func (c *Client) deviceSessions(ctx context.Context, user string, strict bool, w
 		hb, err := bundleFrom(b, key, d)
 		if err != nil {
 			return nil, err
+		}
+		if err := handshake.CheckFresh(hb, c.opts.Now()); err != nil {
+			return nil, fmt.Errorf("%s's device %q offers prekeys outside their lifetime (a device offline for weeks, or a server replaying old keys); not starting a session: %w", user, d.Name, err)
 		}
 		s, err = session.Initiate(c.src, c.dev, hb)
 		if err != nil {
