@@ -111,7 +111,11 @@ func (c *Client) LinkDevice(ctx context.Context, show func(code string) error, c
 	if err := c.api.CreateLink(ctx, id); err != nil {
 		return nil, fmt.Errorf("open a link on the server: %w", err)
 	}
+	delivered := false
 	defer func() {
+		if delivered {
+			return // the server deletes the link once the new device reads its response
+		}
 		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer dcancel()
 		_ = c.api.DeleteLink(dctx, id)
@@ -182,6 +186,7 @@ func (c *Client) LinkDevice(ctx context.Context, show func(code string) error, c
 	if err := c.api.PutLink(ctx, id, apiclient.LinkResponse, sealed); err != nil {
 		return nil, fmt.Errorf("send the new device its profile: %w", err)
 	}
+	delivered = true
 	return &DeviceInfo{ID: as.ID, Name: r.Name, AddedAt: as.AddedAt, Accepted: true}, nil
 }
 

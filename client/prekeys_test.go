@@ -18,7 +18,7 @@ type clock struct{ t atomic.Int64 }
 
 func newClock() *clock { c := &clock{}; c.t.Store(time.Now().UnixNano()); return c }
 
-func (c *clock) now() time.Time         { return time.Unix(0, c.t.Load()) }
+func (c *clock) now() time.Time          { return time.Unix(0, c.t.Load()) }
 func (c *clock) advance(d time.Duration) { c.t.Add(int64(d)) }
 
 func (e *env) userAt(name string, clk *clock) *client.Client {
