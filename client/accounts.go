@@ -435,7 +435,7 @@ func (c *Client) recipientDevices(ctx context.Context, user string, strict bool)
 	if err != nil {
 		return nil, err
 	}
-	devs, err := ct.Recipients(strict || ct.IsVerified())
+	devs, err := ct.Recipients((strict || ct.IsVerified()) && c.prof.DeviceChanges != DeviceChangesAuto)
 	switch {
 	case errors.Is(err, contacts.ErrKeyChanged):
 		return nil, fmt.Errorf("%w: %s's account key changed. Compare the new safety number with 'backchannel keys verify %s', then 'backchannel keys verify %s --confirm' or 'backchannel keys accept %s'",
@@ -652,3 +652,69 @@ func (c *Client) RemoveDevice(ctx context.Context, id uint32) error {
 
 // ErrUnknownDevice: no such device in the account's list.
 var ErrUnknownDevice = errors.New("unknown device")
+
+// Profile settings.
+const (
+	SettingRequireVerified = "require-verified" // on | off
+	SettingDeviceChanges   = "device-changes"   // ask | auto
+	DeviceChangesAsk       = "ask"
+	DeviceChangesAuto      = "auto"
+)
+
+// Settings returns the profile's settings as shown to the user.
+func (c *Client) Settings() map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rv := "off"
+	if c.prof.RequireVerified {
+		rv = "on"
+	}
+	dc := c.prof.DeviceChanges
+	if dc == "" {
+		dc = DeviceChangesAsk
+	}
+	return map[string]string{SettingRequireVerified: rv, SettingDeviceChanges: dc}
+}
+
+// ErrBadSetting: an unknown setting or value.
+var ErrBadSetting = errors.New("unknown setting or value")
+
+// SetSetting changes one profile setting.
+func (c *Client) SetSetting(ctx context.Context, key, value string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prof := c.prof
+	switch {
+	case key == SettingRequireVerified && (value == "on" || value == "off"):
+		prof.RequireVerified = value == "on"
+	case key == SettingDeviceChanges && (value == DeviceChangesAsk || value == DeviceChangesAuto):
+		prof.DeviceChanges = value
+	default:
+		return fmt.Errorf("%w: %s %s (settings: require-verified on|off, device-changes ask|auto)", ErrBadSetting, key, value)
+	}
+	old := c.prof
+	c.prof = prof
+	if err := c.v.Update(ctx, func(tx *vault.Tx) error { return c.putProfile(ctx, tx) }); err != nil {
+		c.prof = old
+		return err
+	}
+	return nil
+}
+
+// refuseUnverified enforces require-verified for an on-record room.
+func (c *Client) refuseUnverified(ctx context.Context, mode string, members []string) error {
+	if !c.prof.RequireVerified || mode != ModeOnRecord {
+		return nil
+	}
+	var names []string
+	for m, ok := range c.verifiedMembers(ctx, c.v, members) {
+		if !ok {
+			names = append(names, m)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	slices.Sort(names)
+	return fmt.Errorf("%w: %s (this profile requires verified members in on-record rooms: compare safety numbers with 'backchannel keys verify NAME')", ErrUnverifiedMembers, strings.Join(names, ", "))
+}

@@ -337,3 +337,67 @@ func TestFabricatedBundleIsUnverified(t *testing.T) {
 		}
 	}
 }
+
+// With require-verified on, an on-record room with an unverified member is
+// refused, before anything is sent; a deniable one is not.
+func TestRequireVerifiedRefuses(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	a, b := e.user("alice"), e.user("bob")
+	if err := a.SetSetting(ctx, client.SettingRequireVerified, "on"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateRoom(ctx, "talks", []string{"bob"}, client.ModeOnRecord, "all"); !errors.Is(err, client.ErrUnverifiedMembers) {
+		t.Fatalf("on-record room with an unverified member: %v", err)
+	}
+	if n := mailboxSize(t, e, "bob", 1); n != 0 {
+		t.Fatalf("a refused room still sent %d envelopes", n)
+	}
+	if _, err := a.CreateRoom(ctx, "chat", []string{"bob"}, client.ModeDeniable, "off"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.MarkVerified(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateRoom(ctx, "talks", []string{"bob"}, client.ModeOnRecord, "all"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetSetting(ctx, "require-verified", "maybe"); !errors.Is(err, client.ErrBadSetting) {
+		t.Fatalf("bad value: %v", err)
+	}
+	_ = b
+}
+
+// With device-changes auto, a verified contact's new device is used at once
+// (the notice still shows); a changed key still blocks.
+func TestDeviceChangesAuto(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	a, b := e.user("alice"), e.user("bob")
+	if _, err := a.CreateRoom(ctx, "talks", []string{"bob"}, client.ModeOnRecord, "all"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.MarkVerified(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetSetting(ctx, client.SettingDeviceChanges, client.DeviceChangesAuto); err != nil {
+		t.Fatal(err)
+	}
+	lists, _, err := e.srv.Store.DeviceLists(ctx, "bob", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := devicelist.Parse(lists[len(lists)-1])
+	dev := newDeviceEntry(t, "bob", b.IdentityKey(), cur.MaxID+1, "tablet")
+	next, err := devicelist.Next(cur, b.AccountUser(), []devicelist.Entry{dev}, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	putList(t, e, next, dev)
+	if _, err := a.Send(ctx, "talks", "goes out at once"); err != nil {
+		t.Fatal(err)
+	}
+	if got := noticesIn(t, a, "talks"); !strings.Contains(strings.Join(got, "\n"), `bob linked a new device "tablet"`) {
+		t.Fatalf("notices %q", got)
+	}
+}

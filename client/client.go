@@ -119,6 +119,13 @@ type profile struct {
 	// SessionEpoch moves on when the profile turns out to be an old copy;
 	// sessions of earlier epochs are never used again.
 	SessionEpoch int `json:"session_epoch,omitempty"`
+	// RequireVerified refuses on-record rooms and sends with members whose
+	// safety numbers were not compared (default: warn).
+	RequireVerified bool `json:"require_verified,omitempty"`
+	// DeviceChanges is "ask" (default: a contact's new device waits for
+	// 'keys accept' when the contact is verified or the room on-record) or
+	// "auto" (it is used at once; the notice is still shown).
+	DeviceChanges string `json:"device_changes,omitempty"`
 	// Disabled says why this profile must not send (an old copy of a
 	// linked device).
 	Disabled  string    `json:"disabled,omitempty"`

@@ -175,6 +175,14 @@ func (c *Client) CreateRoom(ctx context.Context, name string, members []string, 
 	if len(all) > MaxRoomMembers {
 		return nil, ErrRoomFull
 	}
+	for _, m := range all[1:] {
+		if _, err := c.contactOf(ctx, m, false); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.refuseUnverified(ctx, mode, all); err != nil {
+		return nil, err
+	}
 	nonce := make([]byte, 16)
 	if err := c.src.Bytes(nonce); err != nil {
 		return nil, err

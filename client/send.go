@@ -34,6 +34,9 @@ func (c *Client) Send(ctx context.Context, roomRef, text string) (*Message, erro
 	if r.Removed || !r.State.has(c.prof.User) {
 		return nil, fmt.Errorf("%w %q", ErrNotMember, r.State.Name)
 	}
+	if err := c.refuseUnverified(ctx, r.State.Mode, r.State.Members); err != nil {
+		return nil, err
+	}
 	p := &payload{V: payloadVersion, Kind: KindText, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC()}
 	policy, err := canary.ParsePolicy(r.State.Marking)
 	if err != nil {

@@ -33,7 +33,7 @@ room. End with /quit or end of input (Ctrl-D).`,
 			}
 			out := &chatView{w: cmd.OutOrStdout(), room: r.State.ID, me: c.User()}
 			fmt.Fprintf(out.w, "# %s — %s room, marking: %s, members: %s (/quit to leave the chat)\n",
-				safe(r.State.Name), r.State.Mode, r.State.Marking, strings.Join(r.State.Members, ", "))
+				safe(r.State.Name), r.State.Mode, r.State.Marking, memberList(r))
 			out.show(msgs[max(0, len(msgs)-20):], len(msgs))
 
 			done := make(chan error, 1)
@@ -106,9 +106,12 @@ func (v *chatView) show(msgs []client.Message, total int, all ...client.Message)
 	}
 	for _, m := range all {
 		t := m.SentAt.Local().Format("15:04")
-		if m.Kind == "system" {
+		switch m.Kind {
+		case "system":
 			fmt.Fprintf(v.w, "%s  * %s\n", t, safe(m.Text))
-		} else {
+		case client.KindNotice:
+			fmt.Fprintf(v.w, "%s  ! %s\n", t, safe(m.Text))
+		default:
 			fmt.Fprintf(v.w, "%s  %s: %s\n", t, m.Sender, safe(m.Text))
 		}
 	}

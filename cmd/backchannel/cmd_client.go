@@ -558,6 +558,51 @@ func confirmSAS(cmd *cobra.Command, sas string, yes bool) (bool, error) {
 	return strings.EqualFold(strings.TrimSpace(answer), "y") || strings.EqualFold(strings.TrimSpace(answer), "yes"), nil
 }
 
+func newSettingsCmd(g *globals) *cobra.Command {
+	settings := &cobra.Command{
+		Use:   "settings",
+		Short: "Show this profile's settings",
+		Long: `Settings of this profile:
+
+  require-verified on|off   on: refuse on-record rooms and sends with members whose
+                            safety numbers you have not compared (default off: warn)
+  device-changes ask|auto   ask: a contact's new device waits for 'keys accept' when
+                            the contact is verified or the room is on-record (default);
+                            auto: use it at once (the notice is still shown)`,
+		Example: `  backchannel settings
+  backchannel settings set require-verified on`,
+		Args: cobra.NoArgs,
+		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			st := c.Settings()
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s  %s\n%s    %s\n", client.SettingRequireVerified, st[client.SettingRequireVerified], client.SettingDeviceChanges, st[client.SettingDeviceChanges])
+			return nil
+		}),
+	}
+	set := &cobra.Command{
+		Use:   "set KEY VALUE",
+		Short: "Change a setting (require-verified on|off, device-changes ask|auto)",
+		Args:  cobra.ExactArgs(2),
+		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			if err := c.SetSetting(cmd.Context(), args[0], args[1]); err != nil {
+				if errors.Is(err, client.ErrBadSetting) {
+					return usageError{err}
+				}
+				return err
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), c.Settings())
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is now %s.\n", args[0], args[1])
+			return nil
+		}),
+	}
+	settings.AddCommand(set)
+	return settings
+}
+
 func newStatusCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",

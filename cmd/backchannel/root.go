@@ -96,6 +96,7 @@ its passphrase comes from $BACKCHANNEL_PASSPHRASE or a prompt on a terminal.`,
 		newChatCmd(g),
 		newDevicesCmd(g),
 		newBackupCmd(g),
+		newSettingsCmd(g),
 		newRestoreCmd(g),
 	)
 	return root
