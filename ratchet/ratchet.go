@@ -100,7 +100,7 @@ type State struct {
 	order   []skipID // insertion order for eviction; may hold deleted ids
 	retired [][]byte // past receiving ratchet keys
 
-	scratch []byte    // AD || header, reused between messages
+	scratch []byte   // AD || header, reused between messages
 	mac     nonceMAC // the synthetic-nonce HMAC's reusable state
 }
 
