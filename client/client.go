@@ -183,7 +183,7 @@ func initProfile(ctx context.Context, dir, serverURL, name, invite string, passp
 	if err != nil {
 		return nil, err
 	}
-	pk, err := handshake.NewPrekeys(src, dev)
+	pk, err := handshake.NewPrekeysAt(src, dev, opts.Now())
 	if err != nil {
 		return nil, err
 	}

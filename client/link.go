@@ -392,7 +392,7 @@ func joinLink(ctx context.Context, dir string, code devicelink.Code, passphrase 
 	if !bytes.Equal(cert.UserKey, p.AccountKey) || len(p.MarkingKey) != canary.KeySize {
 		return nil, errors.New("the primary's answer is inconsistent: refusing")
 	}
-	pk, err := handshake.NewPrekeys(src, dev)
+	pk, err := handshake.NewPrekeysAt(src, dev, opts.Now())
 	if err != nil {
 		return nil, err
 	}

@@ -145,7 +145,7 @@ func (c *Client) renewDevice(ctx context.Context, reason string, replace bool) e
 	if err != nil {
 		return err
 	}
-	pk, err := handshake.NewPrekeys(c.src, dev)
+	pk, err := handshake.NewPrekeysAt(c.src, dev, c.opts.Now())
 	if err != nil {
 		return err
 	}
