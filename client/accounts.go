@@ -718,3 +718,15 @@ func (c *Client) refuseUnverified(ctx context.Context, mode string, members []st
 	slices.Sort(names)
 	return fmt.Errorf("%w: %s (this profile requires verified members in on-record rooms: compare safety numbers with 'backchannel keys verify NAME')", ErrUnverifiedMembers, strings.Join(names, ", "))
 }
+
+// Unverify forgets that the user compared user's safety number.
+func (c *Client) Unverify(ctx context.Context, user string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ct, err := loadContact(ctx, c.v, user)
+	if err != nil {
+		return fmt.Errorf("%s: %w", user, err)
+	}
+	ct.Unverify()
+	return c.v.Update(ctx, func(tx *vault.Tx) error { return putContact(ctx, tx, ct) })
+}

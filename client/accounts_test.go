@@ -324,6 +324,18 @@ func TestFabricatedBundleIsUnverified(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The real alice has pinned (not verified) a bob of her own: a bundle
+	// naming another key for bob is a problem, not just unverified.
+	if err := ra.Unverify(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := client.VerifyExport(ex, ra.Trust(ctx, []string{"alice", "bob"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(rep.Problems, "\n"), "not the one your profile pinned for bob") {
+		t.Fatalf("problems %q", rep.Problems)
+	}
 	for name, trust := range map[string]client.Trust{
 		"no trust":             {},
 		"the real alice's own": ra.Trust(ctx, []string{"alice", "bob"}),

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -138,6 +139,9 @@ type CopyVerdict struct {
 type Trust struct {
 	Keys         map[string]ed25519.PublicKey
 	Fingerprints map[string]string
+	// Pinned are keys the profile pinned but did not verify: a bundle that
+	// lists another key for such a member is reported, not just unverified.
+	Pinned map[string]ed25519.PublicKey
 }
 
 // trustedKeys resolves t against the bundle's members: a fingerprint that
@@ -210,6 +214,13 @@ func VerifyExport(data []byte, trust Trust) (*ExportReport, error) {
 		return nil, err
 	}
 	br := b.Verify(transcript.VerifyOptions{Trusted: trust.trustedKeys(b), RequireTrusted: true, DeviceKeys: DeviceKeysFromLists})
+	for _, m := range b.Members {
+		pinned, ok := trust.Pinned[m.ID]
+		if k, err := base64.StdEncoding.DecodeString(m.IdentityKey); ok && err == nil && !bytes.Equal(k, pinned) {
+			br.OK = false
+			br.Problems = append(br.Problems, fmt.Sprintf("member %s: the identity key in the bundle is not the one your profile pinned for %s", m.ID, m.ID))
+		}
+	}
 	rep := &ExportReport{BundleReport: br}
 	manifests := map[string]leak.Message{}
 	for _, m := range br.Messages {
@@ -348,6 +359,11 @@ func (c *Client) Trust(ctx context.Context, names []string) Trust {
 		}
 		if ct.IsVerified() {
 			t.Keys[n] = ct.Key
+		} else {
+			if t.Pinned == nil {
+				t.Pinned = map[string]ed25519.PublicKey{}
+			}
+			t.Pinned[n] = ct.Key
 		}
 	}
 	return t

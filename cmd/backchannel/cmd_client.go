@@ -333,7 +333,8 @@ pins a person's key the first time it sees it; until you compare safety numbers
   backchannel keys verify bob            show the safety number to compare
   backchannel keys verify bob --confirm  record that all 12 groups matched
   backchannel keys accept bob            accept bob's changed key or new device
-  backchannel keys fingerprint [bob]     the fingerprint that transcript exports list`,
+  backchannel keys fingerprint [bob]     the fingerprint that transcript exports list
+  backchannel keys unverify bob          forget the verification`,
 	}
 	var confirm bool
 	verify := &cobra.Command{
@@ -430,7 +431,22 @@ anyone who will check your exports (for example a journalist): they pass it to
 			return nil
 		}),
 	}
-	keys.AddCommand(verify, accept, fingerprint)
+	unverify := &cobra.Command{
+		Use:   "unverify NAME",
+		Short: "Forget that you compared NAME's safety number",
+		Args:  cobra.ExactArgs(1),
+		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			if err := c.Unverify(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"user": args[0], "verified": false})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is no longer verified.\n", args[0])
+			return nil
+		}),
+	}
+	keys.AddCommand(verify, accept, fingerprint, unverify)
 	return keys
 }
 

@@ -322,6 +322,7 @@ func bundleTrust(cmd *cobra.Command, g *globals, data []byte, trusts []string, n
 		return t, err
 	}
 	defer c.Close()
-	t.Keys = c.Trust(cmd.Context(), names).Keys
+	pt := c.Trust(cmd.Context(), names)
+	t.Keys, t.Pinned = pt.Keys, pt.Pinned
 	return t, nil
 }
