@@ -36,6 +36,9 @@ var (
 	ErrUnverifiedMembers = errors.New("some members are not verified")
 )
 
+// maxListsFetched bounds one chain fetch (a list version a day for decades).
+const maxListsFetched = 10000
+
 const (
 	contactPrefix = "pin/"    // contact/USER: contacts.Contact (JSON)
 	chainPrefix   = "dlists/" // log of every verified device list of USER, oldest first
@@ -109,6 +112,9 @@ func (c *Client) fetchLists(ctx context.Context, user string, after uint64) ([][
 		l, err := devicelist.Parse(resp.Lists[len(resp.Lists)-1])
 		if err != nil {
 			return nil, fmt.Errorf("device list of %s: %w", user, err)
+		}
+		if l.Version <= after || len(out) > maxListsFetched {
+			return nil, fmt.Errorf("the server's device lists of %s do not advance (refusing to page on): it may be attacking", user)
 		}
 		after = l.Version
 	}
@@ -196,6 +202,11 @@ func (c *Client) refreshContact(ctx context.Context, ct *contacts.Contact) ([]co
 	if err != nil {
 		return nil, nil, err
 	}
+	if ct.KeyPending() && bytes.Equal(acct.IdentityKey, ct.Key) {
+		ct.NewKey, ct.NewList = nil, nil
+		return []contacts.Event{{Kind: contacts.KeyChanged, User: ct.Name,
+			Text: fmt.Sprintf("the server presents %s's original account key again: the key change it showed before was withdrawn (a server that swaps keys and back is attacking; tell %s)", ct.Name, ct.Name)}}, nil, nil
+	}
 	if !bytes.Equal(acct.IdentityKey, ct.Key) {
 		lists, err := c.fetchLists(ctx, ct.Name, 0)
 		if err != nil {
@@ -245,7 +256,7 @@ func (c *Client) notify(ctx context.Context, tx *vault.Tx, user string, evs []co
 	}
 	now := c.opts.Now().UTC()
 	for _, ev := range evs {
-		alarm := user == c.prof.User && ev.Kind == contacts.DeviceAdded
+		alarm := user == c.prof.User && ev.Kind == contacts.DeviceAdded && c.isPrimary()
 		raw, _ := json.Marshal(Notice{At: now, User: user, Kind: string(ev.Kind), Text: ev.Text, Alarm: alarm})
 		if _, err := tx.Append(ctx, noticeLog, raw); err != nil {
 			return err
@@ -321,11 +332,14 @@ func (c *Client) adoptOwnList(ctx context.Context, cur, next *devicelist.List, c
 	ch := devicelist.Diff(cur, next)
 	var evs []contacts.Event
 	for _, d := range ch.Added {
-		if _, err := c.v.Get(ctx, "linked/"+fmt.Sprint(d.ID)); err == nil {
+		if c.ownAccepted(ctx, c.v, d.ID) {
 			continue // this device linked it
 		}
-		evs = append(evs, contacts.Event{Kind: contacts.DeviceAdded, User: c.prof.User, Device: d.ID, Name: d.Name,
-			Text: fmt.Sprintf("ALARM: a device %q was added to your account and this device did not add it. If you did not link it, your account key is in someone else's hands: remove it with 'backchannel devices remove %d' and tell your contacts", d.Name, d.ID)})
+		text := fmt.Sprintf("ALARM: a device %q was added to your account and this device did not add it. If you did not link it, your account key is in someone else's hands: remove it with 'backchannel devices remove %d' and tell your contacts. This device sends it nothing", d.Name, d.ID)
+		if !c.isPrimary() {
+			text = fmt.Sprintf("your account has a new device %q. If you did not link it from your primary device, your account key is in someone else's hands. In on-record rooms this device sends it nothing until you run 'backchannel keys accept %s'", d.Name, c.prof.User)
+		}
+		evs = append(evs, contacts.Event{Kind: contacts.DeviceAdded, User: c.prof.User, Device: d.ID, Name: d.Name, Text: text})
 	}
 	for _, d := range ch.Removed {
 		text := fmt.Sprintf("the device %q was removed from your account", d.Name)
@@ -425,11 +439,26 @@ func (c *Client) listedDevice(ctx context.Context, user string, cert identity.Ce
 // of package contacts; for this account, its other devices.
 func (c *Client) recipientDevices(ctx context.Context, user string, strict bool) ([]devicelist.Entry, error) {
 	if user == c.prof.User {
+		// The newest own list: a removed device must get nothing, a new one
+		// its user's messages.
+		if err := c.refreshSelf(ctx); err != nil && !transient(err) {
+			return nil, err
+		}
 		l, err := c.ownList(ctx, c.v)
 		if err != nil {
 			return nil, err
 		}
-		return slices.DeleteFunc(slices.Clone(l.Devices), func(d devicelist.Entry) bool { return d.ID == c.prof.DeviceID }), nil
+		var out []devicelist.Entry
+		for _, d := range l.Devices {
+			switch {
+			case d.ID == c.prof.DeviceID:
+			case c.ownAccepted(ctx, c.v, d.ID):
+				out = append(out, d)
+			case !c.isPrimary() && !strict:
+				out = append(out, d) // announced by the notice; deniable room
+			}
+		}
+		return out, nil
 	}
 	ct, err := c.contactOf(ctx, user, true)
 	if err != nil {
@@ -518,13 +547,52 @@ func (c *Client) Verified(ctx context.Context, members []string) map[string]bool
 	return c.verifiedMembers(ctx, c.v, members)
 }
 
-// AcceptChange accepts user's pending key change and new devices.
+// ownAccepted reports whether this device linked, or the user accepted, the
+// account's own device id.
+func (c *Client) ownAccepted(ctx context.Context, r reader, id uint32) bool {
+	_, err := r.Get(ctx, fmt.Sprintf("linked/%d", id))
+	return err == nil
+}
+
+// ownPending lists the account's own devices this device has not accepted.
+func (c *Client) ownPending(ctx context.Context) []devicelist.Entry {
+	l, err := c.ownList(ctx, c.v)
+	if err != nil {
+		return nil
+	}
+	var out []devicelist.Entry
+	for _, d := range l.Devices {
+		if d.ID != c.prof.DeviceID && !c.ownAccepted(ctx, c.v, d.ID) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// AcceptChange accepts user's pending key change and new devices: exactly
+// those this device has already shown (it does not ask the server first,
+// so a device published meanwhile is not accepted unseen). For this
+// account's own name it accepts the own devices this device did not link.
 func (c *Client) AcceptChange(ctx context.Context, user string) ([]contacts.Event, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ct, err := c.contactOf(ctx, user, true)
+	if user == c.prof.User {
+		var evs []contacts.Event
+		err := c.v.Update(ctx, func(tx *vault.Tx) error {
+			for _, d := range c.ownPending(ctx) {
+				if err := tx.Put(ctx, fmt.Sprintf("linked/%d", d.ID), []byte{1}); err != nil {
+					return err
+				}
+				evs = append(evs, contacts.Event{Kind: contacts.Accepted, User: user, Device: d.ID, Name: d.Name,
+					Text: fmt.Sprintf("you accepted your own device %q", d.Name)})
+			}
+			return c.notify(ctx, tx, user, evs)
+		})
+		return evs, err
+	}
+	ct, err := loadContact(ctx, c.v, user)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", user, err)
 	}
 	return c.resolveChange(ctx, ct, func() ([]contacts.Event, error) { return ct.Accept(), nil })
 }
@@ -543,8 +611,8 @@ func (c *Client) resolveChange(ctx context.Context, ct *contacts.Contact, decide
 		if err != nil {
 			return nil, fmt.Errorf("the device lists of %s's new key do not verify: %w", ct.Name, err)
 		}
-		if _, err := ct.ObserveKey(ct.NewKey, l); err != nil {
-			return nil, err
+		if !bytes.Equal(l.Marshal(), ct.NewList) {
+			return nil, fmt.Errorf("%s's devices under the new key changed again since you were shown them; check with 'backchannel keys verify %s' and decide again", ct.Name, ct.Name)
 		}
 		chain = lists
 	}
@@ -573,6 +641,9 @@ func (c *Client) pendingChanges(ctx context.Context) []string {
 	ids, err := roomIDs(ctx, c.v)
 	if err != nil {
 		return nil
+	}
+	for _, d := range c.ownPending(ctx) {
+		out = append(out, fmt.Sprintf("your account has a device %q that this device did not link: 'backchannel keys accept %s' if it is yours, else 'backchannel devices remove %d' on your primary", d.Name, c.prof.User, d.ID))
 	}
 	seen := map[string]bool{c.prof.User: true}
 	for _, id := range ids {

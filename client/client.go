@@ -222,6 +222,9 @@ func initProfile(ctx context.Context, dir, serverURL, name, invite string, passp
 			if err := tx.Put(ctx, selfList, list.Marshal()); err != nil {
 				return err
 			}
+			if err := tx.Put(ctx, fmt.Sprintf("linked/%d", deviceID), []byte{1}); err != nil {
+				return err
+			}
 			_, err := tx.Append(ctx, chainPrefix+name, list.Marshal())
 			return err
 		})

@@ -443,7 +443,13 @@ func joinLink(ctx context.Context, dir string, code devicelink.Code, passphrase 
 				}
 			}
 		}
-		return tx.Put(ctx, fmt.Sprintf("linked/%d", as.ID), []byte{1})
+		// The primary vouched for every device of the list it sent.
+		for _, d := range list.Devices {
+			if err := tx.Put(ctx, fmt.Sprintf("linked/%d", d.ID), []byte{1}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fail(err)
