@@ -1,0 +1,43 @@
+package apiclient
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// KeyLogInfo is the reply of GET /v1/keylog/info: what a client pins about
+// the server's key log (docs/protocol.md section 16).
+type KeyLogInfo struct {
+	Origin string `json:"origin"`
+	LogKey string `json:"log_key"`
+	VRFKey []byte `json:"vrf_key"`
+}
+
+// KeyLogInfo fetches the key log's origin, verifier key and VRF key.
+func (c *Client) KeyLogInfo(ctx context.Context) (KeyLogInfo, error) {
+	var out KeyLogInfo
+	err := c.do(ctx, http.MethodGet, "/v1/keylog/info", nil, nil, &out)
+	return out, err
+}
+
+// KeyLogLookup returns the raw lookup proof for user (package
+// keylog/verify decodes and checks it).
+func (c *Client) KeyLogLookup(ctx context.Context, user string) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := c.do(ctx, http.MethodGet, "/v1/keylog/lookup/"+url.PathEscape(user), nil, nil, &out)
+	return out, err
+}
+
+// KeyLogConsistency returns an RFC 6962 consistency proof between two
+// sizes of the key log.
+func (c *Client) KeyLogConsistency(ctx context.Context, from, to uint64) ([][]byte, error) {
+	var out struct {
+		Proof [][]byte `json:"proof"`
+	}
+	q := url.Values{"from": {strconv.FormatUint(from, 10)}, "to": {strconv.FormatUint(to, 10)}}
+	err := c.do(ctx, http.MethodGet, "/v1/keylog/consistency", q, nil, &out)
+	return out.Proof, err
+}
