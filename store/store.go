@@ -349,3 +349,45 @@ type StatsReporter interface {
 type Backuper interface {
 	Backup(ctx context.Context, dest string) error
 }
+
+// KeyLogLeaf is the key log's state for one account (docs/protocol.md §16):
+// what its prefix-tree leaf commits to.
+type KeyLogLeaf struct {
+	Account  string
+	Index    []byte // the account's 32-byte VRF index (fixed for a given VRF key)
+	Updates  uint64 // how many device lists of the account the log has counted
+	Version  uint64 // the device list version the leaf commits to
+	Nonce    []byte // 32 random bytes, fresh for every update
+	ListHash []byte // devicelist ListHash of that version (32 bytes)
+}
+
+// KeyLogStale names an account whose newest device list is newer than its
+// key log leaf (or that has a list and no leaf yet): the log missed an
+// update and must record it.
+type KeyLogStale struct {
+	Account string
+	Version uint64 // the newest stored device list version
+	List    []byte // that list
+}
+
+// KeyLog stores the key log's leaf state, one row per account, so a server
+// rebuilds its prefix tree after a restart and never loses an accepted
+// device list. It is separate from Store (a store may not implement it);
+// store/sqlite does.
+type KeyLog interface {
+	// PutKeyLogLeaf records that the account's leaf now commits to
+	// l.Version (with l.Index, l.Nonce, l.ListHash), if l.Version is newer
+	// than the stored one. The store sets Updates: l.Version for a first
+	// leaf, else the stored Updates plus the versions it advances (each
+	// accepted device list counts once). It returns the leaf as stored and
+	// whether it changed (an older or equal version changes nothing).
+	// l.Updates is ignored.
+	PutKeyLogLeaf(ctx context.Context, l KeyLogLeaf) (KeyLogLeaf, bool, error)
+	// KeyLogLeaves returns up to limit leaves with Account > after, ordered
+	// by account (for paging through all of them).
+	KeyLogLeaves(ctx context.Context, after string, limit int) ([]KeyLogLeaf, error)
+	// KeyLogStale returns up to limit accounts whose newest stored device
+	// list version differs from their leaf's version, or that have lists
+	// and no leaf, ordered by account name.
+	KeyLogStale(ctx context.Context, limit int) ([]KeyLogStale, error)
+}

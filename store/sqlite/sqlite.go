@@ -101,7 +101,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite: open %s: journal mode is %q, want wal", path, mode)
 	}
-	if _, err := wdb.ExecContext(ctx, schema); err != nil {
+	if _, err := wdb.ExecContext(ctx, schema+keyLogSchema); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite: create schema: %w", err)
 	}

@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Blobs", testBlobs},
 		{"BlobQuota", testBlobQuota},
 		{"Nonces", testNonces},
+		{"KeyLog", testKeyLog},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
