@@ -47,14 +47,14 @@ type vectorVRFCase struct {
 
 type vectorCommitment struct {
 	Nonce      string `json:"nonce"`
-	Version    uint64 `json:"version"`
+	Version    uint64 `json:"version,string"`
 	ListHash   string `json:"list_hash"`
 	Commitment string `json:"commitment"`
 }
 
 type vectorLeaf struct {
 	Index      string `json:"index"`
-	Updates    uint64 `json:"updates"`
+	Updates    uint64 `json:"updates,string"`
 	Commitment string `json:"commitment"`
 	LeafHash   string `json:"leaf_hash"`
 }
@@ -78,10 +78,10 @@ type vectorProof struct {
 }
 
 type vectorEntry struct {
-	Epoch  uint64 `json:"epoch"`
-	Time   int64  `json:"time"`
+	Epoch  uint64 `json:"epoch,string"`
+	Time   int64  `json:"time,string"`
 	Root   string `json:"root"`
-	Leaves uint64 `json:"leaves"`
+	Leaves uint64 `json:"leaves,string"`
 	Entry  string `json:"entry"`
 }
 
@@ -100,7 +100,7 @@ type vectorBadInclusion struct {
 	Name       string   `json:"name"`
 	Root       string   `json:"root"`
 	Index      string   `json:"index"`
-	Updates    uint64   `json:"updates"`
+	Updates    uint64   `json:"updates,string"`
 	Commitment string   `json:"commitment"`
 	Siblings   []string `json:"siblings"`
 }
@@ -139,7 +139,7 @@ func generateVectors(t *testing.T) *vectorFile {
 		t.Fatal(err)
 	}
 	v := &vectorFile{
-		Comment: "backchannel key log vectors; see docs/protocol.md section 16. Hex throughout. " +
+		Comment: "backchannel key log vectors; see docs/protocol.md section 16. Bytes in hex; 64-bit integers as decimal strings. " +
 			"Rebuild: go test ./keylog/prefix -run TestVectors -update",
 		VRF: vectorVRF{Suite: "ECVRF-RISTRETTO255-SHA512 (c2sp.org/vrf-r255)", PrivateKey: hx(sk[:]), PublicKey: hx(key.Public())},
 	}

@@ -19,6 +19,7 @@ import {
   parseCertificate, readInitiation, safetyNumber, spkMessage, verifyCertificate,
 } from './protocol.mjs';
 import { checkDeviceLists } from './devicelist.mjs';
+import { checkKeyLog } from './keylog.mjs';
 
 const dir = process.argv[2] ?? 'testdata';
 const V = JSON.parse(readFileSync(join(dir, 'protocol_vectors.json'), 'utf8'));
@@ -227,6 +228,7 @@ V.negative.forEach((n, i) => group(`negative ${i} (handshake ${n.handshake}) "${
   return why ? `refused: ${why}` : '';
 }));
 checkDeviceLists(dir, group);
+checkKeyLog(dir, group);
 if (!V.handshakes.length || !V.ratchets.length || !V.negative.length) {
   failed++;
   console.log('FAIL vectors file lacks handshakes, ratchets or negative cases');
