@@ -48,6 +48,7 @@ type miniLog struct {
 	vrf      *prefix.VRFKey
 	wsigners []note.Signer // cosignature/v1 signers
 	wvkeys   []string      // their Ed25519 vkeys
+	wskeys   []string      // and private keys
 	cosign   []int         // which witnesses cosign each new checkpoint
 
 	tree     *prefix.Tree
@@ -86,6 +87,7 @@ func newMiniLog(tb testing.TB, seed uint64, origin string, witnesses int) *miniL
 		must(tb, err)
 		m.wsigners = append(m.wsigners, ws)
 		m.wvkeys = append(m.wvkeys, vk)
+		m.wskeys = append(m.wskeys, sk)
 	}
 	return m
 }
