@@ -98,6 +98,7 @@ its passphrase comes from $BACKCHANNEL_PASSPHRASE or a prompt on a terminal.`,
 		newBackupCmd(g),
 		newSettingsCmd(g),
 		newRestoreCmd(g),
+		newWitnessCmd(g),
 	)
 	return root
 }
