@@ -282,3 +282,26 @@ func standardLog(tb testing.TB) *miniLog {
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// pad appends n filler epochs (entries only, no lookups or checkpoints at
+// those sizes but the last), to give the log a realistic size quickly.
+func (m *miniLog) pad(n int) {
+	m.tb.Helper()
+	for range n {
+		epoch := m.log.Size()
+		b := prefix.Entry{Epoch: epoch, Time: t0.Add(time.Duration(epoch) * time.Minute), Root: m.tree.Root(), Leaves: uint64(m.tree.Len())}.Marshal()
+		m.entries = append(m.entries, b)
+		m.log.AppendData(b)
+		m.trees = append(m.trees, nil)
+		m.snaps = append(m.snaps, nil)
+		m.notes = append(m.notes, nil)
+	}
+	m.notes[m.log.Size()] = m.sign(m.body(m.log.Size()), m.cosign...)
+}
+
+// fill adds n accounts that have only a random leaf (no device list).
+func (m *miniLog) fill(n int) {
+	for range n {
+		m.tree = m.tree.Set(prefix.Hash(m.bytes(prefix.HashSize)), 1, prefix.Hash(m.bytes(prefix.HashSize)))
+	}
+}

@@ -1,0 +1,67 @@
+package verify
+
+import "testing"
+
+// benchLog is a log a client meets after months: 100,000 accounts in the
+// prefix tree, 2^17 epochs (three months at one a minute), alice with three
+// devices, checkpoints cosigned by 2 of 2 witnesses.
+func benchLog(b *testing.B) (m *miniLog, prev *Checkpoint, proof [][]byte) {
+	m = newMiniLog(b, 5, "backchannel/keylog/bench.example", 2)
+	m.cosign = []int{0, 1}
+	m.register("alice")
+	m.addDevice("alice")
+	m.addDevice("alice")
+	m.fill(100_000)
+	m.pad(1<<17 - 61)
+	prevSize := m.size() // an hour before the latest epoch
+	m.pad(59)
+	m.publish()
+	prev = m.checkpoint(prevSize)
+	proof, err := m.consistency(prevSize, m.size())
+	must(b, err)
+	return m, prev, proof
+}
+
+func BenchmarkVerify(b *testing.B) {
+	m, prev, proof := benchLog(b)
+	tr := m.trust()
+	l := m.lookup("alice")
+	cached := func(uint64, uint64) ([][]byte, error) { return proof, nil }
+	b.Logf("log size %d, prefix path %d hashes, inclusion %d, consistency %d", m.size(), len(l.Path), len(l.Inclusion), len(proof))
+	b.Run("first", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := Verify(tr, "alice", l, nil, cached); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("an-hour-later", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := Verify(tr, "alice", l, prev, cached); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkCheckGossip(b *testing.B) {
+	m, prev, proof := benchLog(b)
+	tr := m.trust()
+	latest := m.notes[m.size()]
+	ours := *m.checkpoint(m.size())
+	cached := func(uint64, uint64) ([][]byte, error) { return proof, nil }
+	b.Run("same", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := CheckGossip(tr, ours, latest, cached); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("larger", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := CheckGossip(tr, *prev, latest, cached); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
