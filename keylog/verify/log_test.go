@@ -59,7 +59,6 @@ type miniLog struct {
 	accounts map[string]*account       // by name
 	snaps    []map[string]account      // snaps[epoch]: the accounts at that epoch
 	skew     func(epoch uint64) uint64 // if set, the epoch field written into an entry
-	clock    func(epoch uint64) time.Time
 }
 
 // newMiniLog makes a log whose keys come from seed; witnesses is how many

@@ -105,7 +105,12 @@ type Evidence struct {
 	Err          error
 }
 
-func (e *Evidence) Error() string { return e.Err.Error() }
+func (e *Evidence) Error() string {
+	if e.Err == nil {
+		return "keylog/verify: evidence of a rollback or fork"
+	}
+	return e.Err.Error()
+}
 
 // Unwrap returns the error the evidence is for.
 func (e *Evidence) Unwrap() error { return e.Err }
