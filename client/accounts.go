@@ -14,6 +14,7 @@ import (
 	"backchannel/contacts"
 	"backchannel/devicelist"
 	"backchannel/identity"
+	"backchannel/keylog/verify"
 	"backchannel/vault"
 )
 
@@ -135,6 +136,7 @@ func (c *Client) contactOf(ctx context.Context, user string, refresh bool) (*con
 	if !refresh {
 		return ct, nil
 	}
+	seen := ct.LogUpdates
 	evs, chain, err := c.refreshContact(ctx, ct)
 	if err != nil {
 		if transient(err) {
@@ -142,7 +144,7 @@ func (c *Client) contactOf(ctx context.Context, user string, refresh bool) (*con
 		}
 		return nil, err
 	}
-	if len(evs) == 0 && len(chain) == 0 {
+	if len(evs) == 0 && len(chain) == 0 && ct.LogUpdates == seen {
 		return ct, nil
 	}
 	err = c.v.Update(ctx, func(tx *vault.Tx) error {
@@ -164,21 +166,40 @@ func (c *Client) contactOf(ctx context.Context, user string, refresh bool) (*con
 }
 
 func (c *Client) firstContact(ctx context.Context, user string) (*contacts.Contact, error) {
-	acct, err := c.api.Account(ctx, user)
-	if err != nil {
-		return nil, fmt.Errorf("look up %s: %w", user, err)
+	var key []byte
+	var logged *verify.Result
+	if c.prof.Log != nil {
+		res, err := c.lookup(ctx, user)
+		if err != nil {
+			return nil, err
+		}
+		logged, key = res, res.List.AccountKey
+	} else {
+		acct, err := c.api.Account(ctx, user)
+		if err != nil {
+			return nil, fmt.Errorf("look up %s: %w", user, err)
+		}
+		key = acct.IdentityKey
 	}
 	lists, err := c.fetchLists(ctx, user, 0)
 	if err != nil {
 		return nil, fmt.Errorf("device list of %s: %w", user, err)
 	}
-	l, err := devicelist.VerifyChain(user, acct.IdentityKey, nil, lists)
+	l, err := devicelist.VerifyChain(user, key, nil, lists)
 	if err != nil {
 		return nil, fmt.Errorf("the server's device list for %s does not verify (refusing to talk to %s): %w", user, user, err)
 	}
-	ct, err := contacts.Pin(user, acct.IdentityKey, l, c.opts.Now())
+	if logged != nil {
+		if err := loggedList(user, logged, l); err != nil {
+			return nil, err
+		}
+	}
+	ct, err := contacts.Pin(user, key, l, c.opts.Now())
 	if err != nil {
 		return nil, err
+	}
+	if logged != nil {
+		ct.LogUpdates = logged.Updates
 	}
 	err = c.v.Update(ctx, func(tx *vault.Tx) error {
 		if err := putContact(ctx, tx, ct); err != nil {
@@ -198,6 +219,9 @@ func (c *Client) firstContact(ctx context.Context, user string) (*contacts.Conta
 // applies them to ct in memory. It returns the events and the newly
 // verified lists to append to the stored chain.
 func (c *Client) refreshContact(ctx context.Context, ct *contacts.Contact) ([]contacts.Event, [][]byte, error) {
+	if c.prof.Log != nil {
+		return c.refreshFromLog(ctx, ct)
+	}
 	acct, err := c.api.Account(ctx, ct.Name)
 	if err != nil {
 		return nil, nil, err

@@ -126,6 +126,9 @@ type profile struct {
 	// 'keys accept' when the contact is verified or the room on-record) or
 	// "auto" (it is used at once; the notice is still shown).
 	DeviceChanges string `json:"device_changes,omitempty"`
+	// Log is the server's key log as pinned at init (nil: the server had
+	// none, and contacts are pinned on first use only).
+	Log *logPin `json:"log,omitempty"`
 	// Disabled says why this profile must not send (an old copy of a
 	// linked device).
 	Disabled  string    `json:"disabled,omitempty"`
@@ -239,6 +242,11 @@ func initProfile(ctx context.Context, dir, serverURL, name, invite string, passp
 		removeProfile(path)
 		return nil, fmt.Errorf("register %q with %s: %w", name, serverURL, err)
 	}
+	if err := c.pinLog(ctx); err != nil {
+		c.opts.Logger.Warn("the server has no key log; contacts are pinned on first use only", "err", err)
+	} else if err := c.saveProfile(ctx); err != nil {
+		return nil, err
+	}
 	if err := c.replenish(ctx, true); err != nil {
 		// Registered but without prekeys: the next sync publishes them.
 		c.opts.Logger.Warn("prekey upload failed; the next sync retries", "err", err)
@@ -285,6 +293,9 @@ func Open(ctx context.Context, dir string, passphrase []byte, opts Options) (*Cl
 	if err := c.detectOldCopy(ctx); err != nil {
 		v.Close()
 		return fail(err)
+	}
+	if _, err := c.monitorSelf(ctx, false); err != nil && !transient(err) {
+		c.opts.Logger.Warn("key log self-check failed", "err", err)
 	}
 	return c, nil
 }

@@ -176,7 +176,7 @@ func (c *Client) sendDoc(ctx context.Context, roomID string, ref *DocRef) (*Mess
 	if r.Removed || !r.State.has(c.prof.User) {
 		return nil, fmt.Errorf("%w %q", ErrNotMember, r.State.Name)
 	}
-	p := &payload{V: payloadVersion, Kind: KindDoc, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC(), Doc: ref}
+	p := &payload{V: payloadVersion, Log: c.ourCheckpoint(ctx), Kind: KindDoc, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC(), Doc: ref}
 	copyOf := map[string]string{}
 	for _, u := range r.State.Members {
 		copyOf[u] = docCopyText(ref)

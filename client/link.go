@@ -83,6 +83,8 @@ type provisioning struct {
 	Records     map[string][]byte   `json:"records"`
 	Logs        map[string][][]byte `json:"logs"`
 	LogOrder    []string            `json:"log_order"`
+	KeyLog      *logPin             `json:"key_log,omitempty"`
+	Checkpoint  []byte              `json:"checkpoint,omitempty"`
 }
 
 // LinkDevice runs the primary's side of linking: show receives the code to
@@ -197,7 +199,8 @@ func (c *Client) provisioning(ctx context.Context, id uint32, cert []byte) (*pro
 		return nil, err
 	}
 	p := &provisioning{Account: c.prof.User, AccountKey: c.accountKey(), DeviceID: id, Certificate: cert,
-		MarkingKey: c.prof.MarkingKey, OwnChain: own, Records: map[string][]byte{}, Logs: map[string][][]byte{}}
+		MarkingKey: c.prof.MarkingKey, OwnChain: own, Records: map[string][]byte{}, Logs: map[string][][]byte{},
+		KeyLog: c.prof.Log, Checkpoint: c.ourCheckpoint(ctx)}
 	addLog := func(name string) error {
 		entries, err := c.v.Log(ctx, name)
 		if err != nil {
@@ -400,7 +403,7 @@ func joinLink(ctx context.Context, dir string, code devicelink.Code, passphrase 
 	c.prof = profile{
 		Server: code.Server(), User: p.Account, DeviceID: as.ID, DeviceName: opts.DeviceName,
 		AccountKey: p.AccountKey, SigningSeed: keys.SigningSeed(), DHPrivate: keys.DHPrivate().Bytes(),
-		Certificate: cert.Marshal(), MarkingKey: p.MarkingKey, CreatedAt: opts.Now().UTC(),
+		Certificate: cert.Marshal(), MarkingKey: p.MarkingKey, CreatedAt: opts.Now().UTC(), Log: p.KeyLog,
 	}
 	if err := c.connect(); err != nil {
 		return nil, err
@@ -441,6 +444,11 @@ func joinLink(ctx context.Context, dir string, code devicelink.Code, passphrase 
 				if _, err := tx.Append(ctx, name, e); err != nil {
 					return err
 				}
+			}
+		}
+		if len(p.Checkpoint) > 0 {
+			if err := tx.Put(ctx, logCheckpointRecord, p.Checkpoint); err != nil {
+				return err
 			}
 		}
 		// The primary vouched for every device of the list it sent.

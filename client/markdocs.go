@@ -123,7 +123,7 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 		c.dropBlobs(ctx, refs)
 		return nil, fmt.Errorf("%w %q", ErrNotMember, room.State.Name)
 	}
-	p := &payload{V: payloadVersion, Kind: KindDoc, ID: id, Room: room.State.ID, SentAt: c.opts.Now().UTC()}
+	p := &payload{V: payloadVersion, Log: c.ourCheckpoint(ctx), Kind: KindDoc, ID: id, Room: room.State.ID, SentAt: c.opts.Now().UTC()}
 	copyOf := map[string]string{}
 	for _, u := range room.State.Members {
 		ref, ok := refs[u]

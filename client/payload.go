@@ -128,6 +128,9 @@ type payload struct {
 	Record *record `json:"record,omitempty"`
 	// CopySalt opens this recipient's line of the manifest for Text.
 	CopySalt []byte `json:"copy_salt,omitempty"`
+	// Log is the sender's newest verified key log checkpoint (a signed
+	// note): gossip, so that a split view of the log cannot go unnoticed.
+	Log []byte `json:"log,omitempty"`
 }
 
 func decodePayload(b []byte) (*payload, error) {

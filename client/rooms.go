@@ -207,7 +207,7 @@ func (c *Client) publishState(ctx context.Context, r *Room, recipients []string,
 		return fmt.Errorf("room membership is signed with the account key: %w", ErrNotPrimary)
 	}
 	sig := c.user.Sign(r.State.signedBytes())
-	p := &payload{V: payloadVersion, Kind: KindRoom, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC(), State: &r.State, Sig: sig}
+	p := &payload{V: payloadVersion, Log: c.ourCheckpoint(ctx), Kind: KindRoom, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC(), State: &r.State, Sig: sig}
 	rec, err := c.compose(ctx, r, transcript.KindMembership, r.State.signedBytes(), p.SentAt)
 	if err != nil {
 		return err
@@ -309,7 +309,7 @@ func (c *Client) Leave(ctx context.Context, roomRef string) error {
 	if r.State.Creator == c.prof.User {
 		return errors.New("the creator cannot leave; remove the other members instead")
 	}
-	p := &payload{V: payloadVersion, Kind: KindLeave, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC()}
+	p := &payload{V: payloadVersion, Log: c.ourCheckpoint(ctx), Kind: KindLeave, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC()}
 	rec, err := c.compose(ctx, r, transcript.KindMembership, leaveContent(r.State.ID, c.prof.User), p.SentAt)
 	if err != nil {
 		return err

@@ -37,7 +37,7 @@ func (c *Client) Send(ctx context.Context, roomRef, text string) (*Message, erro
 	if err := c.refuseUnverified(ctx, r.State.Mode, r.State.Members); err != nil {
 		return nil, err
 	}
-	p := &payload{V: payloadVersion, Kind: KindText, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC()}
+	p := &payload{V: payloadVersion, Log: c.ourCheckpoint(ctx), Kind: KindText, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC()}
 	policy, err := canary.ParsePolicy(r.State.Marking)
 	if err != nil {
 		return nil, err

@@ -51,6 +51,13 @@ func (c *Client) Sync(ctx context.Context) (*SyncReport, error) {
 	if err := c.replenish(ctx, false); err != nil {
 		rep.Warnings = append(rep.Warnings, "prekey replenishment failed: "+err.Error())
 	}
+	if a, err := c.monitorSelf(ctx, false); err != nil && !transient(err) {
+		rep.Warnings = append(rep.Warnings, "key log self-check: "+err.Error())
+	} else if a != nil {
+		for _, al := range a.Alerts {
+			rep.Warnings = append(rep.Warnings, "ALARM: "+al)
+		}
+	}
 	return rep, nil
 }
 
@@ -297,6 +304,15 @@ func (c *Client) apply(ctx context.Context, tx *vault.Tx, sender string, p *payl
 	ids, err := roomIDs(ctx, tx)
 	if err != nil {
 		return nil, err
+	}
+	if err := c.gossipCheck(ctx, sender, p.Log); err != nil {
+		rep.Warnings = append(rep.Warnings, err.Error())
+		if r, rerr := roomFrom(ctx, tx, p.Room); rerr == nil {
+			m := Message{ID: newID(), Room: r.State.ID, Sender: sender, SentAt: receivedAt, ReceivedAt: receivedAt, Kind: KindNotice, Text: err.Error()}
+			if err := appendMessage(ctx, tx, m); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if p.Kind == KindRoom {
 		return nil, c.applyState(ctx, tx, ids, sender, p, receivedAt, rep)

@@ -82,6 +82,9 @@ type Contact struct {
 	// NewKey and NewList hold a key change awaiting the user.
 	NewKey  []byte `json:"new_key,omitempty"`
 	NewList []byte `json:"new_list,omitempty"`
+	// LogUpdates is how often the key log says the account's entry changed,
+	// as last verified (it may only grow).
+	LogUpdates uint64 `json:"log_updates,omitempty"`
 }
 
 // Pin starts a contact at first contact with the key and list the server

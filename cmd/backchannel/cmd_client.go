@@ -446,7 +446,50 @@ anyone who will check your exports (for example a journalist): they pass it to
 			return nil
 		}),
 	}
-	keys.AddCommand(verify, accept, fingerprint, unverify)
+	audit := &cobra.Command{
+		Use:   "audit",
+		Short: "Check your own account in the server's key log (what everyone who looks you up sees)",
+		Long: `audit looks your account up in the key log, verifies the proof, and compares what the
+log holds with the device lists your own devices published: every version of your
+device list, and whether anyone else's key or list was logged under your name.
+Exit status 3 when there is an alert; --json has an "alerts" array that is empty only
+when every version was published by your own devices. Your devices also check this
+by themselves at start and every 3 hours.`,
+		Example: "  backchannel keys audit --json",
+		Args:    cobra.NoArgs,
+		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
+			a, err := c.AuditLog(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.json {
+				if err := printJSON(cmd.OutOrStdout(), a); err != nil {
+					return err
+				}
+			} else {
+				w := cmd.OutOrStdout()
+				fmt.Fprintf(w, "Key log: your entry changed %d times; it holds version %d of your device list.\n", a.Updates, a.Version)
+				for _, v := range a.Versions {
+					mark := "published by your devices"
+					if !v.Known {
+						mark = "NOT PUBLISHED BY YOUR DEVICES"
+					}
+					fmt.Fprintf(w, "  version %d  %s  %s  (%s)\n", v.Version, v.IssuedAt.Local().Format("2006-01-02 15:04"), strings.Join(v.Devices, ", "), mark)
+				}
+				for _, al := range a.Alerts {
+					fmt.Fprintf(w, "ALERT: %s\n", al)
+				}
+				if len(a.Alerts) == 0 {
+					fmt.Fprintln(w, "No alerts: every version was published by your own devices.")
+				}
+			}
+			if len(a.Alerts) > 0 {
+				return verifyError{errors.New("the key log shows versions of your account that your devices did not publish")}
+			}
+			return nil
+		}),
+	}
+	keys.AddCommand(verify, accept, fingerprint, unverify, audit)
 	return keys
 }
 
