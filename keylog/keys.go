@@ -85,7 +85,7 @@ func loadLogKey(dir, origin, defaultOrigin string, src entropy.Source) (note.Sig
 // ("PRIVATE+KEY+name+hash+base64(0x01 || seed)"): same name, the Ed25519
 // public key of the seed.
 func verifierKey(skey string) (string, error) {
-	parts := strings.Split(skey, "+")
+	parts := strings.SplitN(skey, "+", 5) // the base64 key may hold "+"
 	if len(parts) != 5 {
 		return "", fmt.Errorf("keylog: log key: not a note signer key")
 	}

@@ -30,28 +30,28 @@ func parseList(b []byte) (*devicelist.List, error) {
 
 // checkGenesis checks the list a registration carries: version 1 of the
 // account, under its identity key, holding exactly the registered device.
-func checkGenesis(req *api.RegisterRequest) error {
+func checkGenesis(req *api.RegisterRequest) (*devicelist.List, error) {
 	l, err := parseList(req.DeviceList)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	bad := func(format string, args ...any) error {
 		return errf(http.StatusBadRequest, api.CodeBadRequest, "device list: "+format, args...)
 	}
 	switch {
 	case l.Version != 1:
-		return bad("a registration carries version 1, not %d", l.Version)
+		return nil, bad("a registration carries version 1, not %d", l.Version)
 	case l.Account != req.Name:
-		return bad("the list is of %q, not %q", l.Account, req.Name)
+		return nil, bad("the list is of %q, not %q", l.Account, req.Name)
 	case !bytes.Equal(l.AccountKey, req.IdentityKey):
-		return bad("the list is signed under another identity key")
+		return nil, bad("the list is signed under another identity key")
 	case len(l.Devices) != 1:
-		return bad("version 1 lists exactly the registering device, not %d devices", len(l.Devices))
+		return nil, bad("version 1 lists exactly the registering device, not %d devices", len(l.Devices))
 	}
 	if e, ok := l.Device(req.Device.ID); !ok || !bytes.Equal(e.SigningKey, req.Device.SigningKey) {
-		return bad("the list does not hold device %d with the registered signing key", req.Device.ID)
+		return nil, bad("the list does not hold device %d with the registered signing key", req.Device.ID)
 	}
-	return nil
+	return l, nil
 }
 
 // currentList returns the newest stored list of user (nil if it has none).
@@ -148,6 +148,7 @@ func (s *Server) putDeviceList(w http.ResponseWriter, r *http.Request, c caller)
 		return err
 	}
 	s.log.Info("device list updated", "user", c.User, "version", next.Version, "added", len(add), "removed", len(removed))
+	s.keyLogUpdate(ctx, c.User, next.Version, next.Hash())
 	writeJSON(w, http.StatusOK, api.DeviceListVersion{Version: next.Version})
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"backchannel/devicelist"
 	"backchannel/server/api"
 	"backchannel/store"
 )
@@ -40,6 +41,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("PUT /v1/links/{id}/{slot}", links.handlePut)
 	mux.HandleFunc("GET /v1/links/{id}/{slot}", links.handleGet)
 	mux.HandleFunc("DELETE /v1/links/{id}", links.handleDelete)
+	s.keyLogRoutes(mux) // the key log (keylog.go)
 	return s.outer(mux)
 }
 
@@ -88,8 +90,9 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		}
 		return req.Device.SigningKey, nil
 	})
+	var genesis *devicelist.List
 	if err == nil {
-		err = checkGenesis(&req)
+		genesis, err = checkGenesis(&req)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -117,6 +120,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("account registered", "user", req.Name, "device", req.Device.ID, "invite", hash != nil)
+	s.keyLogUpdate(r.Context(), req.Name, genesis.Version, genesis.Hash())
 	writeJSON(w, http.StatusCreated, api.AccountInfo{Name: req.Name, IdentityKey: req.IdentityKey, CreatedAt: now})
 }
 

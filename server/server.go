@@ -33,6 +33,7 @@ import (
 	"sync"
 	"time"
 
+	"backchannel/keylog"
 	"backchannel/server/api"
 	"backchannel/store"
 )
@@ -56,6 +57,7 @@ type Limits struct {
 	RegisterPerMin      float64       // registrations per client IP per minute (default 30)
 	BundlesPerMin       float64       // prekey bundles an account may fetch per minute (default 600, burst the same)
 	AuthFailuresPerSec  float64       // refused proofs per client IP per second before its requests are refused unchecked (default 20, burst 100)
+	KeyLogPerMin        float64       // key log lookups and consistency proofs per account per minute (default 600, burst the same)
 	ClockSkew           time.Duration // accepted proof timestamp skew (default 2 min)
 }
 
@@ -75,6 +77,7 @@ func DefaultLimits() Limits {
 		RegisterPerMin:      30,
 		BundlesPerMin:       600,
 		AuthFailuresPerSec:  20,
+		KeyLogPerMin:        600,
 		ClockSkew:           2 * time.Minute,
 	}
 }
@@ -123,6 +126,9 @@ func (l Limits) withDefaults() Limits {
 	if l.ClockSkew <= 0 {
 		l.ClockSkew = d.ClockSkew
 	}
+	if l.KeyLogPerMin <= 0 {
+		l.KeyLogPerMin = d.KeyLogPerMin
+	}
 	return l
 }
 
@@ -136,6 +142,10 @@ type Config struct {
 	Limits           Limits
 	// ShutdownTimeout bounds graceful shutdown (default 10 s).
 	ShutdownTimeout time.Duration
+	// KeyLog, if set, is the key-transparency log the server records every
+	// accepted device list in and serves (the caller opens it with
+	// keylog.Open and closes it after the server has stopped).
+	KeyLog *keylog.Log
 }
 
 // Server is the relay. Create it with New.
@@ -149,6 +159,7 @@ type Server struct {
 	rate       *limiter
 	regRate    *limiter
 	bundleRate *limiter
+	lookupRate *limiter // key log lookups and consistency proofs per account
 	failRate   *limiter // failed proofs per client IP
 	hub        *hub
 	keys       *deviceKeys
@@ -179,6 +190,7 @@ func New(cfg Config, st store.Store, logger *slog.Logger) *Server {
 		regRate:    newLimiter(lim.RegisterPerMin/60, max(lim.RegisterPerMin/2, 1)),
 		failRate:   newLimiter(lim.AuthFailuresPerSec, max(5*lim.AuthFailuresPerSec, 1)),
 		bundleRate: newLimiter(lim.BundlesPerMin/60, max(lim.BundlesPerMin, 1)),
+		lookupRate: newLimiter(lim.KeyLogPerMin/60, max(lim.KeyLogPerMin, 1)),
 		hub:        newHub(),
 		keys:       newDeviceKeys(DeviceKeyCacheTTL),
 		stopping:   make(chan struct{}),

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"backchannel/keylog"
 	"backchannel/server"
 	"backchannel/server/api"
 	"backchannel/store/sqlite"
@@ -33,7 +37,10 @@ func envDefault(name, def string) string {
 
 func newServeCmd() *cobra.Command {
 	cfg := server.Config{}
-	var data, logLevel string
+	var data, logLevel, logHost string
+	var epoch time.Duration
+	var witnesses []string
+	var witnessQuorum int
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server (HTTP API, mailboxes, push, blobs) on an SQLite store",
@@ -58,7 +65,38 @@ or the environment variables named in each flag's help.`,
 				return err
 			}
 			defer st.Close()
+			if epoch <= 0 {
+				return usageError{fmt.Errorf("--epoch must be positive")}
+			}
+			var ws []keylog.Witness
+			for _, w := range witnesses {
+				u, vkey, ok := strings.Cut(w, "=")
+				if !ok || u == "" || vkey == "" {
+					return usageError{fmt.Errorf("--witness %q: want URL=VKEY", w)}
+				}
+				ws = append(ws, keylog.Witness{URL: u, VKey: vkey})
+			}
+			klCfg := keylog.Config{
+				Dir: filepath.Join(data, "keylog"), Store: st, DefaultOrigin: keylog.Origin(cfg.Addr),
+				Heartbeat: epoch, Logger: logger, POSIX: keylog.POSIXOptions{Witnesses: ws, WitnessQuorum: witnessQuorum},
+			}
+			if logHost != "" {
+				klCfg.Origin = keylog.Origin(logHost)
+			}
+			kl, err := keylog.Open(cmd.Context(), klCfg)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := kl.Close(ctx); err != nil {
+					logger.Error("closing the key log", "err", err)
+				}
+			}()
+			cfg.KeyLog = kl
 			cfg.DataDir = data
+			logger.Info("key log open", "origin", kl.Info().Origin)
 			logger.Info("starting", "addr", cfg.Addr, "data", data, "open_registration", cfg.OpenRegistration, "tls", cfg.TLSCertFile != "")
 			return server.New(cfg, st, logger).ListenAndServe(cmd.Context())
 		},
@@ -74,6 +112,10 @@ or the environment variables named in each flag's help.`,
 	f.Int64Var(&cfg.Limits.MaxBlobBytes, "max-document-bytes", envInt("BACKCHANNEL_MAX_DOCUMENT_BYTES", def.MaxBlobBytes), "largest stored document, encrypted ($BACKCHANNEL_MAX_DOCUMENT_BYTES)")
 	f.Int64Var(&cfg.Limits.BlobQuotaBytes, "document-quota-bytes", envInt("BACKCHANNEL_DOCUMENT_QUOTA_BYTES", def.BlobQuotaBytes), "document bytes one account may store ($BACKCHANNEL_DOCUMENT_QUOTA_BYTES)")
 	f.Float64Var(&cfg.Limits.RatePerSecond, "rate", def.RatePerSecond, "authenticated requests per account per second")
+	f.StringVar(&logHost, "log-origin", os.Getenv("BACKCHANNEL_LOG_ORIGIN"), "host in the key log's origin backchannel/keylog/<host>; fixed at the log's first start (default: the listen address) ($BACKCHANNEL_LOG_ORIGIN)")
+	f.DurationVar(&epoch, "epoch", keylog.DefaultHeartbeat, "longest time between two key log epochs (a heartbeat epoch is published even with no change)")
+	f.StringArrayVar(&witnesses, "witness", nil, "a witness that cosigns key log checkpoints, URL=VKEY (repeatable)")
+	f.IntVar(&witnessQuorum, "witness-quorum", 0, "witnesses that must cosign each checkpoint (default: all of --witness)")
 
 	var ttl time.Duration
 	var name string

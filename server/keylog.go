@@ -1,0 +1,189 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"backchannel/keylog"
+	"backchannel/server/api"
+)
+
+// The key log (package keylog; docs/api.md "Key log"): its public C2SP
+// tlog-tiles resources under /log/, its identity, and authenticated,
+// rate-limited lookups and consistency proofs. Every accepted registration
+// and device list is recorded with keylog.Log.Update in the same request,
+// after the store accepted it; a failure is logged, and the log's
+// sequencer records the list from the store later.
+
+// maxLogResource bounds a served tile or entry bundle (a full tile is 8 KiB;
+// a bundle of 256 epoch entries about 15 KiB).
+const maxLogResource = 1 << 20
+
+// keyLogUpdateTimeout bounds recording one update (detached from the
+// request, so a client that hangs up does not cancel it).
+const keyLogUpdateTimeout = 10 * time.Second
+
+func (s *Server) keyLogRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /log/checkpoint", s.logResource)
+	mux.HandleFunc("GET /log/tile/", s.logResource)
+	mux.HandleFunc("GET /log/key", s.logKey)
+	mux.HandleFunc("GET /v1/keylog/info", s.keyLogInfo)
+	mux.HandleFunc("GET /v1/keylog/lookup/{user}", s.authed(0, s.keyLogLookup))
+	mux.HandleFunc("GET /v1/keylog/consistency", s.authed(0, s.keyLogConsistency))
+}
+
+var errNoKeyLog = errf(http.StatusNotFound, api.CodeNotFound, "this server runs no key log")
+
+// keyLogUpdate records an accepted device list in the key log.
+func (s *Server) keyLogUpdate(ctx context.Context, user string, version uint64, listHash [32]byte) {
+	kl := s.cfg.KeyLog
+	if kl == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keyLogUpdateTimeout)
+	defer cancel()
+	if err := kl.Update(ctx, user, version, listHash); err != nil {
+		s.log.Error("key log update failed; the sequencer records it from the store", "user", user, "version", version, "err", err)
+	}
+}
+
+func (s *Server) logResource(w http.ResponseWriter, r *http.Request) {
+	kl := s.cfg.KeyLog
+	dir := ""
+	if kl != nil {
+		dir = kl.PublicDir()
+	}
+	if dir == "" {
+		s.writeError(w, r, errNoKeyLog)
+		return
+	}
+	rel, kind, partial, ok := keylog.PublicPath(strings.TrimPrefix(r.URL.Path, "/log/"))
+	if !ok {
+		s.writeError(w, r, errf(http.StatusNotFound, api.CodeNotFound, "no such log resource"))
+		return
+	}
+	f, err := os.Open(filepath.Join(dir, filepath.FromSlash(rel)))
+	if err != nil {
+		s.writeError(w, r, errf(http.StatusNotFound, api.CodeNotFound, "no such log resource"))
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() > maxLogResource {
+		s.writeError(w, r, errf(http.StatusNotFound, api.CodeNotFound, "no such log resource"))
+		return
+	}
+	h := w.Header()
+	switch {
+	case kind == keylog.ResourceCheckpoint:
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		h.Set("Cache-Control", "no-cache")
+	case partial:
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Cache-Control", "no-cache")
+	default: // a full tile or bundle never changes
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	}
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.FormatInt(st.Size(), 10))
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.Copy(w, io.LimitReader(f, st.Size()))
+}
+
+func (s *Server) logKey(w http.ResponseWriter, r *http.Request) {
+	kl := s.cfg.KeyLog
+	if kl == nil {
+		s.writeError(w, r, errNoKeyLog)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = io.WriteString(w, kl.Info().LogKey+"\n")
+}
+
+func (s *Server) keyLogInfo(w http.ResponseWriter, r *http.Request) {
+	kl := s.cfg.KeyLog
+	if kl == nil {
+		s.writeError(w, r, errNoKeyLog)
+		return
+	}
+	writeJSON(w, http.StatusOK, kl.Info())
+}
+
+// keyLogAllowed charges the caller's key log budget.
+func (s *Server) keyLogAllowed(c caller) error {
+	if !s.lookupRate.allow(c.User, time.Now()) {
+		s.metrics.rateLimited.Inc()
+		return errf(http.StatusTooManyRequests, api.CodeRateLimited, "too many key log requests")
+	}
+	return nil
+}
+
+func keyLogError(err error) error {
+	switch {
+	case errors.Is(err, keylog.ErrNotFound):
+		return errf(http.StatusNotFound, api.CodeNotFound, "no such account in the key log")
+	case errors.Is(err, keylog.ErrNotReady), errors.Is(err, keylog.ErrClosed):
+		return errf(http.StatusServiceUnavailable, api.CodeUnavailable, "the key log has no published epoch yet")
+	case errors.Is(err, keylog.ErrRange):
+		return errf(http.StatusBadRequest, api.CodeBadRequest, "%s", err.Error())
+	}
+	return err
+}
+
+func (s *Server) keyLogLookup(w http.ResponseWriter, r *http.Request, c caller) error {
+	kl := s.cfg.KeyLog
+	if kl == nil {
+		return errNoKeyLog
+	}
+	u, err := userParam(r)
+	if err != nil {
+		return err
+	}
+	if err := s.keyLogAllowed(c); err != nil {
+		return err
+	}
+	l, err := kl.Lookup(r.Context(), u)
+	if err != nil {
+		return keyLogError(err)
+	}
+	writeJSON(w, http.StatusOK, l)
+	return nil
+}
+
+func (s *Server) keyLogConsistency(w http.ResponseWriter, r *http.Request, c caller) error {
+	kl := s.cfg.KeyLog
+	if kl == nil {
+		return errNoKeyLog
+	}
+	q := r.URL.Query()
+	if q.Get("from") == "" || q.Get("to") == "" {
+		return errf(http.StatusBadRequest, api.CodeBadRequest, "query parameters from and to are required")
+	}
+	from, err := queryInt(r, "from", 0, 0, math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	to, err := queryInt(r, "to", 0, 0, math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	if err := s.keyLogAllowed(c); err != nil {
+		return err
+	}
+	proof, err := kl.Consistency(r.Context(), uint64(from), uint64(to))
+	if err != nil {
+		return keyLogError(err)
+	}
+	writeJSON(w, http.StatusOK, keylog.ConsistencyProof{Proof: proof})
+	return nil
+}
