@@ -15,12 +15,15 @@ import (
 	tlog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/note"
+	"k8s.io/klog/v2"
 
 	"backchannel/devicelist"
 	"backchannel/entropy"
 	"backchannel/keylog/prefix"
 	"backchannel/store"
 )
+
+var klogOnce sync.Once
 
 // Config configures Open.
 type Config struct {
@@ -117,6 +120,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	// Tessera logs through klog, a process-wide logger: the first log
+	// opened sends it to its slog logger instead of stderr.
+	klogOnce.Do(func() { klog.SetSlogLogger(cfg.Logger.With("component", "tessera")) })
 	if cfg.Origin == "" && cfg.DefaultOrigin == "" {
 		return nil, errors.New("keylog: Open needs an origin or a default origin")
 	}
