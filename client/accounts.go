@@ -448,15 +448,58 @@ func (c *Client) listedDevice(ctx context.Context, user string, cert identity.Ce
 	if ok || (err != nil && !errors.Is(err, vault.ErrNotFound)) {
 		return ok, err
 	}
-	if user == c.prof.User {
-		err = c.refreshSelf(ctx)
-	} else {
-		_, err = c.contactOf(ctx, user, true)
+	refresh := func() error {
+		if user == c.prof.User {
+			return c.refreshSelf(ctx)
+		}
+		_, err := c.contactOf(ctx, user, true)
+		return err
 	}
-	if err != nil {
+	if err := refresh(); err != nil {
 		return false, err
 	}
-	return check()
+	ok, err = check()
+	if ok || err != nil || c.prof.Log == nil {
+		return ok, err
+	}
+	// The server may already serve a newer list that its key log publishes
+	// with the next epoch (a device linked a moment ago): wait for it.
+	deadline := time.Now().Add(LogVisibleWithin)
+	for time.Now().Before(deadline) && c.newerListServed(ctx, user) {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if err := refresh(); err != nil {
+			return false, err
+		}
+		if ok, err = check(); ok || err != nil {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+// newerListServed reports whether the server serves a device list of user
+// newer than the one this device verified.
+func (c *Client) newerListServed(ctx context.Context, user string) bool {
+	var cur uint64
+	if user == c.prof.User {
+		l, err := c.ownList(ctx, c.v)
+		if err != nil {
+			return false
+		}
+		cur = l.Version
+	} else {
+		ct, err := loadContact(ctx, c.v, user)
+		if err != nil {
+			return false
+		}
+		cur = ct.Version()
+	}
+	resp, err := c.api.DeviceLists(ctx, user, cur)
+	return err == nil && resp.Latest > cur
 }
 
 // recipientDevices returns the devices of user to encrypt to, by the rules

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -157,6 +158,82 @@ func putList(t *testing.T, e *env, l *devicelist.List, added ...devicelist.Entry
 	if err := e.srv.Store.PutDeviceList(context.Background(), l.Account, l.Version, l.Marshal(), devs, nil); err != nil {
 		t.Fatal(err)
 	}
+	if err := e.srv.Log.Update(context.Background(), l.Account, l.Version, l.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	waitLogged(t, e, l.Account, l.Version)
+}
+
+// waitLogged waits until the server's key log answers lookups of user with
+// version (an epoch is published within a fraction of a second here).
+func waitLogged(t *testing.T, e *env, user string, version uint64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		l, err := e.srv.Log.Lookup(context.Background(), user)
+		if err == nil && l.Version >= version {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the key log did not show version %d of %s: %v", version, user, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// compelledSwap makes the server (compelled) log an impostor's chain for
+// user, as the newest version, and returns a front end URL that serves the
+// impostor's chain of device lists. The impostor's list is signed by the
+// impostor's key; the server only chooses what it logs and serves.
+func compelledSwap(t *testing.T, e *env, user string, impostor *identity.User) string {
+	t.Helper()
+	ctx := context.Background()
+	_, latest, err := e.srv.Store.DeviceLists(ctx, user, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chain []*devicelist.List
+	first, err := devicelist.Genesis(user, impostor, []devicelist.Entry{newDeviceEntry(t, user, impostor.Public(), 1, "new phone")}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain = append(chain, first)
+	for uint64(len(chain)) < latest+1 {
+		prev := chain[len(chain)-1]
+		next, err := devicelist.Next(prev, impostor, []devicelist.Entry{newDeviceEntry(t, user, impostor.Public(), prev.MaxID+1, fmt.Sprintf("pad %d", prev.MaxID+1))}, nil, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain = append(chain, next)
+	}
+	newest := chain[len(chain)-1]
+	if err := e.srv.Store.PutDeviceList(ctx, user, newest.Version, newest.Marshal(), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.srv.Log.Update(ctx, user, newest.Version, newest.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	waitLogged(t, e, user, newest.Version)
+	var raw [][]byte
+	for _, l := range chain {
+		raw = append(raw, l.Marshal())
+	}
+	target, _ := url.Parse(e.srv.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = func(r *http.Response) error {
+		if r.Request.URL.Path != "/v1/accounts/"+user+"/devicelists" {
+			return nil
+		}
+		body, _ := json.Marshal(api.DeviceListsResponse{Lists: raw, Latest: newest.Version})
+		r.Body = io.NopCloser(strings.NewReader(string(body)))
+		r.ContentLength = int64(len(body))
+		r.Header.Set("Content-Length", "")
+		r.StatusCode = http.StatusOK
+		return nil
+	}
+	ts := httptest.NewServer(proxy)
+	t.Cleanup(ts.Close)
+	return ts.URL
 }
 
 // rewriter is a server front end that answers lookups for one account with
@@ -187,22 +264,16 @@ func rewriter(t *testing.T, e *env, user string, key []byte, list *devicelist.Li
 	return ts.URL
 }
 
-// Bob's key changes (a reinstall, or an impostor the server now serves).
-// Alice had verified bob: sending is blocked until she accepts or verifies
-// the new key, and the old and new safety numbers are both shown.
+// Bob's key changes: a compelled server logs an impostor's key and device
+// list for bob after alice pinned and verified the real one. Alice's sending
+// stops until she accepts or verifies the new key, both safety numbers are
+// shown, and bob's own device raises the alarm (self-monitoring).
 func TestChangedKeyBlocksSendingUntilAccepted(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	b := e.user("bob")
-	impostor, _ := identity.NewUser(entropy.System{})
-	entry := newDeviceEntry(t, "bob", impostor.Public(), 1, "new phone")
-	list, err := devicelist.Genesis("bob", impostor, []devicelist.Entry{entry}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	front := rewriter(t, e, "bob", impostor.Public(), list)
-	// Alice talks to the real server first, and verifies bob.
-	a, err := client.Init(ctx, filepath.Join(e.dir, "alice"), e.srv.URL, "alice", "", []byte("pw"), client.Options{Params: fastVault})
+	dir := filepath.Join(e.dir, "alice")
+	a, err := client.Init(ctx, dir, e.srv.URL, "alice", "", []byte("pw"), client.Options{Params: fastVault})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,8 +286,9 @@ func TestChangedKeyBlocksSendingUntilAccepted(t *testing.T) {
 	}
 	sync(t, b)
 	a.Close()
-	// Now the server (its front end) presents the new key.
-	a, err = client.Open(ctx, filepath.Join(e.dir, "alice"), []byte("pw"), client.Options{ServerURL: front})
+	impostor, _ := identity.NewUser(entropy.System{})
+	front := compelledSwap(t, e, "bob", impostor)
+	a, err = client.Open(ctx, dir, []byte("pw"), client.Options{ServerURL: front})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,6 +306,18 @@ func TestChangedKeyBlocksSendingUntilAccepted(t *testing.T) {
 	}
 	if got := noticesIn(t, a, "r"); !strings.Contains(strings.Join(got, "\n"), "bob's account key changed") {
 		t.Fatalf("notices %q", got)
+	}
+	// The real bob's device looks itself up in the log and raises the alarm.
+	audit, err := b.AuditLog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(audit.Alerts) == 0 || !strings.Contains(strings.Join(audit.Alerts, "\n"), "not yours") {
+		t.Fatalf("bob's audit: %+v", audit)
+	}
+	st, _ := b.Status(ctx)
+	if !strings.Contains(strings.Join(st.Attention, "\n"), "ALARM") {
+		t.Fatalf("bob's status: %q", st.Attention)
 	}
 	if _, err := a.AcceptChange(ctx, "bob"); err != nil {
 		t.Fatal(err)

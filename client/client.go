@@ -151,7 +151,9 @@ type Client struct {
 	logs   map[string]*roomLog // transcripts rebuilt from the vault, per room
 	// warnings collects what the last send must tell the user.
 	warnings []string
-	lock     *os.File // the profile lock, held until Close
+	// gossip holds key log checkpoints received in the current transaction.
+	gossip []gossipItem
+	lock   *os.File // the profile lock, held until Close
 }
 
 // Init creates a profile in dir, registers it with the server and uploads

@@ -11,6 +11,7 @@ import (
 	"backchannel/contacts"
 	"backchannel/devicelist"
 	"backchannel/keylog/verify"
+	"backchannel/server/apiclient"
 	"backchannel/vault"
 )
 
@@ -36,6 +37,9 @@ const (
 	// MonitorInterval is how often a device checks its own account in the
 	// log (at open and in long-running sessions).
 	MonitorInterval = 3 * time.Hour
+	// LogVisibleWithin is how long a lookup waits for an account that the
+	// server knows but its log does not show yet (a registration moments ago).
+	LogVisibleWithin = 10 * time.Second
 )
 
 // logPin is what the profile pinned about the server's key log at init.
@@ -87,6 +91,22 @@ func (c *Client) consistency(ctx context.Context) func(from, to uint64) ([][]byt
 // as ErrLogSplit.
 func (c *Client) lookup(ctx context.Context, user string) (*verify.Result, error) {
 	raw, err := c.api.KeyLogLookup(ctx, user)
+	if errors.Is(err, apiclient.ErrNotFound) {
+		// An account registered a moment ago enters the log with the next
+		// epoch (within seconds); an unknown name is reported as such.
+		if _, aerr := c.api.Account(ctx, user); aerr != nil {
+			return nil, fmt.Errorf("look up %s: %w", user, aerr)
+		}
+		deadline := time.Now().Add(LogVisibleWithin)
+		for wait := 20 * time.Millisecond; errors.Is(err, apiclient.ErrNotFound) && time.Now().Before(deadline); wait = min(2*wait, 500*time.Millisecond) {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(wait):
+			}
+			raw, err = c.api.KeyLogLookup(ctx, user)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("key log lookup of %s: %w", user, err)
 	}
@@ -283,10 +303,15 @@ func (c *Client) AuditLog(ctx context.Context) (*Audit, error) {
 	if c.prof.Log == nil {
 		return nil, errors.New("this profile has no key log pinned (its server had none when it was created)")
 	}
-	if err := c.refreshSelf(ctx); err != nil && !transient(err) {
+	refreshErr := c.refreshSelf(ctx)
+	a, err := c.monitorSelf(ctx, true)
+	if err != nil {
 		return nil, err
 	}
-	return c.monitorSelf(ctx, true)
+	if refreshErr != nil && !transient(refreshErr) {
+		a.Alerts = append(a.Alerts, refreshErr.Error())
+	}
+	return a, nil
 }
 
 // gossipCheck checks the key log checkpoint a peer's message carried

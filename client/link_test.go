@@ -58,6 +58,11 @@ func link(t *testing.T, e *env, primary *client.Client, dir, name string, confir
 		return nil, sasPrimary, sasNew, r.err
 	}
 	t.Cleanup(func() { r.c.Close() })
+	_, latest, err := e.srv.Store.DeviceLists(ctx, primary.User(), 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLogged(t, e, primary.User(), latest)
 	return r.c, sasPrimary, sasNew, nil
 }
 
@@ -133,6 +138,8 @@ func TestLinkedDeviceReceivesSendsAndIsRemoved(t *testing.T) {
 	if err := a.RemoveDevice(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
+	_, latest, _ := e.srv.Store.DeviceLists(ctx, "alice", 0, 1)
+	waitLogged(t, e, "alice", latest)
 	if _, err := b.Send(ctx, "talks", "after the laptop was removed"); err != nil {
 		t.Fatal(err)
 	}

@@ -116,10 +116,35 @@ func (c *Client) flushOutbox(ctx context.Context) error {
 				}
 				return ErrCopyRenewed
 			}
+			if errors.Is(err, apiclient.ErrNotFound) {
+				// A recipient device is gone (removed from its account a moment
+				// ago). Drop what was meant for devices the server no longer
+				// has — it could drop them anyway — and send the rest.
+				pruned, perr := c.pruneGone(ctx, envs)
+				if perr != nil || len(pruned) == len(envs) {
+					return fmt.Errorf("%w: %v", ErrNotDelivered, err)
+				}
+				envs = pruned
+				if err := c.saveBatchRest(ctx, id, counter, envs); err != nil {
+					return err
+				}
+				if len(envs) == 0 {
+					break
+				}
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("%w: %v", ErrNotDelivered, err)
 			}
 			envs, counter = envs[len(part):], counter+1
+			if len(envs) > 0 {
+				// Record the progress: after a crash, resending a part the
+				// server already took under a lower counter would look like
+				// a rollback.
+				if err := c.saveBatchRest(ctx, id, counter, envs); err != nil {
+					return err
+				}
+			}
 		}
 		err = c.v.Update(ctx, func(tx *vault.Tx) error {
 			left, err := outboxIDs(ctx, tx)
@@ -151,4 +176,38 @@ func (c *Client) Queued(ctx context.Context) (int, error) {
 	defer c.mu.Unlock()
 	ids, err := outboxIDs(ctx, c.v)
 	return len(ids), err
+}
+
+// saveBatchRest records what is left of an outbox batch, from counter on.
+func (c *Client) saveBatchRest(ctx context.Context, id string, counter uint64, envs []api.OutgoingEnvelope) error {
+	raw, err := json.Marshal(batch{Counter: counter, Envs: envs})
+	if err != nil {
+		return err
+	}
+	return c.v.Put(ctx, outboxIndex+"/"+id, raw)
+}
+
+// pruneGone removes the envelopes addressed to devices the server no
+// longer has.
+func (c *Client) pruneGone(ctx context.Context, envs []api.OutgoingEnvelope) ([]api.OutgoingEnvelope, error) {
+	have := map[string]map[uint32]bool{}
+	out := envs[:0:0]
+	for _, e := range envs {
+		if have[e.To] == nil {
+			devs, err := c.api.Devices(ctx, e.To)
+			if err != nil && !errors.Is(err, apiclient.ErrNotFound) {
+				return nil, err
+			}
+			have[e.To] = map[uint32]bool{}
+			for _, d := range devs {
+				have[e.To][d.ID] = true
+			}
+		}
+		if have[e.To][e.Device] {
+			out = append(out, e)
+		} else {
+			c.opts.Logger.Info("dropped a copy for a removed device", "user", e.To, "device", e.Device)
+		}
+	}
+	return out, nil
 }

@@ -285,7 +285,35 @@ func (c *Client) applyAndSave(ctx context.Context, m api.Message, s *session.Ses
 			rep.Warnings = append(rep.Warnings, err.Error())
 		}
 	}
+	c.checkGossip(ctx, rep)
 	return nil
+}
+
+// gossipItem is a key log checkpoint a received payload carried.
+type gossipItem struct {
+	from, room string
+	note       []byte
+}
+
+// checkGossip checks the checkpoints received since the last call against
+// this device's view of the key log; a contradiction is shown in the room.
+func (c *Client) checkGossip(ctx context.Context, rep *SyncReport) {
+	items := c.gossip
+	c.gossip = nil
+	for _, g := range items {
+		err := c.gossipCheck(ctx, g.from, g.note)
+		if err == nil {
+			continue
+		}
+		rep.Warnings = append(rep.Warnings, err.Error())
+		now := c.opts.Now().UTC()
+		_ = c.v.Update(ctx, func(tx *vault.Tx) error {
+			if _, rerr := roomFrom(ctx, tx, g.room); rerr != nil {
+				return nil
+			}
+			return appendMessage(ctx, tx, Message{ID: newID(), Room: g.room, Sender: g.from, SentAt: now, ReceivedAt: now, Kind: KindNotice, Text: err.Error()})
+		})
+	}
 }
 
 // dropCaches discards in-memory state that may be ahead of the vault.
@@ -305,14 +333,9 @@ func (c *Client) apply(ctx context.Context, tx *vault.Tx, sender string, p *payl
 	if err != nil {
 		return nil, err
 	}
-	if err := c.gossipCheck(ctx, sender, p.Log); err != nil {
-		rep.Warnings = append(rep.Warnings, err.Error())
-		if r, rerr := roomFrom(ctx, tx, p.Room); rerr == nil {
-			m := Message{ID: newID(), Room: r.State.ID, Sender: sender, SentAt: receivedAt, ReceivedAt: receivedAt, Kind: KindNotice, Text: err.Error()}
-			if err := appendMessage(ctx, tx, m); err != nil {
-				return nil, err
-			}
-		}
+	if len(p.Log) > 0 {
+		// Checked after the transaction: it may ask the server for a proof.
+		c.gossip = append(c.gossip, gossipItem{from: sender, room: p.Room, note: p.Log})
 	}
 	if p.Kind == KindRoom {
 		return nil, c.applyState(ctx, tx, ids, sender, p, receivedAt, rep)
