@@ -36,7 +36,7 @@ const (
 	logMonitorRecord    = "keylog/monitored"  // time of the last self-check
 	// MonitorInterval is how often a device checks its own account in the
 	// log (at open and in long-running sessions).
-	MonitorInterval = 3 * time.Hour
+	MonitorInterval = 4 * time.Hour
 	// LogVisibleWithin is how long a lookup waits for an account that the
 	// server knows but its log does not show yet (a registration moments ago).
 	LogVisibleWithin = 10 * time.Second
@@ -197,7 +197,7 @@ func (c *Client) monitorSelf(ctx context.Context, force bool) (*Audit, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := c.audit(ctx, res)
+	a, err := c.audit(ctx, res, force)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +254,7 @@ type AuditVersion struct {
 
 // audit compares what the log holds for this account with the lists its
 // own devices hold.
-func (c *Client) audit(ctx context.Context, res *verify.Result) (*Audit, error) {
+func (c *Client) audit(ctx context.Context, res *verify.Result, history bool) (*Audit, error) {
 	a := &Audit{Checkpoint: string(res.Checkpoint.Note), Updates: res.Updates, Version: res.Version, Versions: []AuditVersion{}, Alerts: []string{}}
 	own, err := c.v.Log(ctx, chainPrefix+c.prof.User)
 	if err != nil {
@@ -273,6 +273,9 @@ func (c *Client) audit(ctx context.Context, res *verify.Result) (*Audit, error) 
 	}
 	if res.Updates != res.List.Version {
 		a.Alerts = append(a.Alerts, fmt.Sprintf("your entry in the key log changed %d times, but your account published %d device lists: someone else's version was logged in between", res.Updates, res.List.Version))
+	}
+	if !history {
+		return a, nil // the periodic check: the leaf is enough
 	}
 	lists, err := c.fetchLists(ctx, c.prof.User, 0)
 	if err != nil {

@@ -1,0 +1,246 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	gosync "sync"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"backchannel/client"
+	"backchannel/entropy"
+	"backchannel/identity"
+	"backchannel/keylog"
+	"backchannel/keylog/verify"
+)
+
+// Malicious-server tests of the key log (docs/protocol.md section 16).
+
+// The compelled server logs an impostor for bob before alice's first
+// contact. Alice pins the impostor (she cannot know) but bob is unverified
+// everywhere, and the real bob's own device catches it in the log.
+func TestImpostorLoggedAtFirstContactIsCaughtByTheOwner(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	b := e.user("bob")
+	impostor, _ := identity.NewUser(entropy.System{})
+	front := compelledSwap(t, e, "bob", impostor)
+	a, err := client.Init(ctx, filepath.Join(e.dir, "alice"), front, "alice", "", []byte("pw"), client.Options{Params: fastVault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ci, err := a.Contact(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.Verified {
+		t.Fatal("an impostor pinned at first contact counts as verified")
+	}
+	audit, err := b.AuditLog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(audit.Alerts, "\n"), "not yours") {
+		t.Fatalf("the real bob's audit: %+v", audit)
+	}
+}
+
+// logSigner reads the server's log key: what a compelled operator holds.
+func logSigner(t *testing.T, e *env) note.Signer {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(e.srv.Dir, "keylog", keylog.LogKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := note.NewSigner(string(bytes.TrimSpace(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// forkedCheckpoint signs, with the server's own log key, a checkpoint of
+// the same size as cp but another root: a split view.
+func forkedCheckpoint(t *testing.T, e *env, cp verify.Checkpoint) []byte {
+	t.Helper()
+	root := cp.Root
+	root[0] ^= 1
+	text := fmt.Sprintf("%s\n%d\n%s\n", cp.Origin, cp.Size, base64.StdEncoding.EncodeToString(root[:]))
+	msg, err := note.Sign(&note.Note{Text: text}, logSigner(t, e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg
+}
+
+// The server shows bob a forked log. Bob's messages carry his checkpoint;
+// alice's client finds it contradicts her own: a split view in the room,
+// with both signed checkpoints kept.
+func TestForkedLogIsCaughtByGossip(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	a, b := e.user("alice"), e.user("bob")
+	if _, err := a.CreateRoom(ctx, "talks", []string{"bob"}, client.ModeDeniable, "off"); err != nil {
+		t.Fatal(err)
+	}
+	sync(t, b)
+	if _, err := b.Send(ctx, "talks", "before the fork"); err != nil {
+		t.Fatal(err)
+	}
+	sync(t, a)
+	cp := a.LogCheckpoint(ctx)
+	if cp == nil {
+		t.Fatal("alice holds no checkpoint")
+	}
+	forked := forkedCheckpoint(t, e, *cp)
+	// Bob's client carries the forked checkpoint in what it sends; alice's
+	// client checks it against her own view.
+	warnings := a.ReceiveGossip(ctx, "bob", "talks", forked)
+	if !strings.Contains(strings.Join(warnings, "\n"), "split view") {
+		t.Fatalf("alice's warnings: %q", warnings)
+	}
+	if got := noticesIn(t, a, "talks"); !strings.Contains(strings.Join(got, "\n"), "split view") {
+		t.Fatalf("notices %q", got)
+	}
+	if n := a.LogEvidence(ctx); n == 0 {
+		t.Fatal("no evidence kept")
+	}
+	// Bob's own client, shown the fork, stops at its next lookup.
+	if err := b.SetCheckpoint(ctx, forked); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Send(ctx, "talks", "after the fork"); !errors.Is(err, client.ErrLogSplit) {
+		t.Fatalf("bob's send on a forked view: %v", err)
+	}
+}
+
+// A front end replays an old lookup after alice has seen a newer
+// checkpoint: a rollback stops sending to the contact.
+func TestRolledBackCheckpointStopsSending(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.user("bob")
+	target, _ := url.Parse(e.srv.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var mu gosync.Mutex
+	var first []byte
+	var replay atomic.Bool
+	proxy.ModifyResponse = func(r *http.Response) error {
+		if r.Request.URL.Path != "/v1/keylog/lookup/bob" {
+			return nil
+		}
+		raw, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		if first == nil && r.StatusCode == http.StatusOK {
+			first = raw
+		}
+		if replay.Load() {
+			raw = first
+		}
+		mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(raw))
+		r.ContentLength = int64(len(raw))
+		r.Header.Set("Content-Length", "")
+		return nil
+	}
+	ts := httptest.NewServer(proxy)
+	defer ts.Close()
+	a, err := client.Init(ctx, filepath.Join(e.dir, "alice"), ts.URL, "alice", "", []byte("pw"), client.Options{Params: fastVault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.CreateRoom(ctx, "r", []string{"bob"}, client.ModeDeniable, "off"); err != nil {
+		t.Fatal(err)
+	}
+	// The log grows (carol registers); alice sees the newer checkpoint.
+	e.user("carol")
+	waitLogged(t, e, "carol", 1)
+	if _, err := a.Send(ctx, "r", "seen the newer log"); err != nil {
+		t.Fatal(err)
+	}
+	replay.Store(true)
+	_, err = a.Send(ctx, "r", "must not go out")
+	if !errors.Is(err, client.ErrLogSplit) {
+		t.Fatalf("send after a rolled-back lookup: %v", err)
+	}
+}
+
+// countingTransport counts the bytes of every response body.
+type countingTransport struct{ n atomic.Int64 }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		resp.Body = &countingBody{resp.Body, &c.n}
+	}
+	return resp, err
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+// The owner's periodic self-check: what it costs on the wire (recorded in
+// docs/benchmarks.md; the figure depends on the log's size, so it is
+// logged, not asserted).
+func TestMonitoringTraffic(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	clk := newClock()
+	for i := range 20 {
+		e.user(fmt.Sprintf("u%d", i))
+	}
+	ct := &countingTransport{}
+	dir := filepath.Join(e.dir, "owner")
+	c, err := client.Init(ctx, dir, e.srv.URL, "owner", "", []byte("pw"), client.Options{Params: fastVault, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	// A first self-check pins a checkpoint; the measured one then also
+	// fetches a consistency proof, as every later check does.
+	clk.advance(client.MonitorInterval + 1)
+	waitLogged(t, e, "owner", 1)
+	if c, err = client.Open(ctx, dir, []byte("pw"), client.Options{Now: clk.now}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	for i := range 5 {
+		e.user(fmt.Sprintf("later%d", i))
+	}
+	waitLogged(t, e, "later4", 1)
+	clk.advance(client.MonitorInterval + 1)
+	c, err = client.Open(ctx, dir, []byte("pw"), client.Options{Now: clk.now, HTTPClient: &http.Client{Transport: ct}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	perCheck := ct.n.Load() // the open: a send-counter check and the self-check
+	perDay := perCheck * int64(24/client.MonitorInterval.Hours())
+	t.Logf("one self-check at open: %d bytes received; every %v: %d bytes a day", perCheck, client.MonitorInterval, perDay)
+	if st, err := c.Status(ctx); err != nil || len(st.Attention) != 0 {
+		t.Fatalf("a clean account raised: %+v %v", st, err)
+	}
+}
