@@ -236,33 +236,6 @@ func compelledSwap(t *testing.T, e *env, user string, impostor *identity.User) s
 	return ts.URL
 }
 
-// rewriter is a server front end that answers lookups for one account with
-// an impostor's key and device list: what a compelled server does.
-func rewriter(t *testing.T, e *env, user string, key []byte, list *devicelist.List) string {
-	t.Helper()
-	target, _ := url.Parse(e.srv.URL)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.ModifyResponse = func(r *http.Response) error {
-		var body any
-		switch r.Request.URL.Path {
-		case "/v1/accounts/" + user:
-			body = api.AccountInfo{Name: user, IdentityKey: key, CreatedAt: time.Now()}
-		case "/v1/accounts/" + user + "/devicelists":
-			body = api.DeviceListsResponse{Lists: [][]byte{list.Marshal()}, Latest: list.Version}
-		default:
-			return nil
-		}
-		raw, _ := json.Marshal(body)
-		r.Body = io.NopCloser(strings.NewReader(string(raw)))
-		r.ContentLength = int64(len(raw))
-		r.Header.Set("Content-Length", "")
-		r.StatusCode = http.StatusOK
-		return nil
-	}
-	ts := httptest.NewServer(proxy)
-	t.Cleanup(ts.Close)
-	return ts.URL
-}
 
 // Bob's key changes: a compelled server logs an impostor's key and device
 // list for bob after alice pinned and verified the real one. Alice's sending
