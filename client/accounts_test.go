@@ -236,7 +236,6 @@ func compelledSwap(t *testing.T, e *env, user string, impostor *identity.User) s
 	return ts.URL
 }
 
-
 // Bob's key changes: a compelled server logs an impostor's key and device
 // list for bob after alice pinned and verified the real one. Alice's sending
 // stops until she accepts or verifies the new key, both safety numbers are
