@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -795,6 +796,8 @@ var ErrUnknownDevice = errors.New("unknown device")
 const (
 	SettingRequireVerified = "require-verified" // on | off
 	SettingDeviceChanges   = "device-changes"   // ask | auto
+	SettingWitnesses       = "witnesses"        // space-separated witness verifier keys
+	SettingWitnessQuorum   = "witness-quorum"   // how many of them must cosign each checkpoint
 	DeviceChangesAsk       = "ask"
 	DeviceChangesAuto      = "auto"
 )
@@ -811,7 +814,12 @@ func (c *Client) Settings() map[string]string {
 	if dc == "" {
 		dc = DeviceChangesAsk
 	}
-	return map[string]string{SettingRequireVerified: rv, SettingDeviceChanges: dc}
+	out := map[string]string{SettingRequireVerified: rv, SettingDeviceChanges: dc}
+	if c.prof.Log != nil {
+		out[SettingWitnesses] = strings.Join(c.prof.Log.Witnesses, " ")
+		out[SettingWitnessQuorum] = strconv.Itoa(c.prof.Log.WitnessQuorum)
+	}
+	return out
 }
 
 // ErrBadSetting: an unknown setting or value.
@@ -827,8 +835,28 @@ func (c *Client) SetSetting(ctx context.Context, key, value string) error {
 		prof.RequireVerified = value == "on"
 	case key == SettingDeviceChanges && (value == DeviceChangesAsk || value == DeviceChangesAuto):
 		prof.DeviceChanges = value
+	case (key == SettingWitnesses || key == SettingWitnessQuorum) && prof.Log != nil:
+		lp := *prof.Log
+		if key == SettingWitnesses {
+			lp.Witnesses = strings.Fields(value)
+			for _, w := range lp.Witnesses {
+				if strings.Count(w, "+") < 2 {
+					return fmt.Errorf("%w: %q is not a witness verifier key ('backchannel witness key' prints one)", ErrBadSetting, w)
+				}
+			}
+		} else {
+			n, err := strconv.Atoi(value)
+			if err != nil || n < 0 || n > len(lp.Witnesses) {
+				return fmt.Errorf("%w: witness-quorum must be 0 to %d (the number of witnesses)", ErrBadSetting, len(lp.Witnesses))
+			}
+			lp.WitnessQuorum = n
+		}
+		if lp.WitnessQuorum > len(lp.Witnesses) {
+			lp.WitnessQuorum = len(lp.Witnesses)
+		}
+		prof.Log = &lp
 	default:
-		return fmt.Errorf("%w: %s %s (settings: require-verified on|off, device-changes ask|auto)", ErrBadSetting, key, value)
+		return fmt.Errorf("%w: %s %s (settings: require-verified on|off, device-changes ask|auto, witnesses \"VKEY ...\", witness-quorum N)", ErrBadSetting, key, value)
 	}
 	old := c.prof
 	c.prof = prof

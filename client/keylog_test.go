@@ -25,6 +25,7 @@ import (
 	"backchannel/identity"
 	"backchannel/keylog"
 	"backchannel/keylog/verify"
+	"backchannel/keylog/witness"
 )
 
 // Malicious-server tests of the key log (docs/protocol.md section 16).
@@ -242,5 +243,30 @@ func TestMonitoringTraffic(t *testing.T) {
 	t.Logf("one self-check at open: %d bytes received; every %v: %d bytes a day", perCheck, client.MonitorInterval, perDay)
 	if st, err := c.Status(ctx); err != nil || len(st.Attention) != 0 {
 		t.Fatalf("a clean account raised: %+v %v", st, err)
+	}
+}
+
+// A client that requires a witness the server's log does not have refuses
+// the log's checkpoints, and so every lookup: nothing is sent.
+func TestWitnessPolicyRefusesUncosignedCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	a := e.user("alice")
+	e.user("bob")
+	k, _, err := witness.LoadOrCreateKey(t.TempDir(), "witness.example", entropy.System{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetSetting(ctx, client.SettingWitnesses, k.VerifierKey()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetSetting(ctx, client.SettingWitnessQuorum, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateRoom(ctx, "r", []string{"bob"}, client.ModeDeniable, "off"); err == nil || !strings.Contains(err.Error(), "does not verify") {
+		t.Fatalf("a lookup without the required cosignature: %v", err)
+	}
+	if err := a.SetSetting(ctx, client.SettingWitnessQuorum, "2"); !errors.Is(err, client.ErrBadSetting) {
+		t.Fatalf("a quorum above the witnesses: %v", err)
 	}
 }

@@ -627,7 +627,9 @@ func newSettingsCmd(g *globals) *cobra.Command {
                             safety numbers you have not compared (default off: warn)
   device-changes ask|auto   ask: a contact's new device waits for 'keys accept' when
                             the contact is verified or the room is on-record (default);
-                            auto: use it at once (the notice is still shown)`,
+                            auto: use it at once (the notice is still shown)
+  witnesses "VKEY ..."      witnesses of the server's key log ('backchannel witness key')
+  witness-quorum N          how many of them must cosign every checkpoint you accept`,
 		Example: `  backchannel settings
   backchannel settings set require-verified on`,
 		Args: cobra.NoArgs,
@@ -636,7 +638,11 @@ func newSettingsCmd(g *globals) *cobra.Command {
 			if g.json {
 				return printJSON(cmd.OutOrStdout(), st)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s  %s\n%s    %s\n", client.SettingRequireVerified, st[client.SettingRequireVerified], client.SettingDeviceChanges, st[client.SettingDeviceChanges])
+			for _, k := range []string{client.SettingRequireVerified, client.SettingDeviceChanges, client.SettingWitnesses, client.SettingWitnessQuorum} {
+				if v, ok := st[k]; ok {
+					fmt.Fprintf(cmd.OutOrStdout(), "%-17s %s\n", k, v)
+				}
+			}
 			return nil
 		}),
 	}
