@@ -510,7 +510,10 @@ func (c *Client) recipientDevices(ctx context.Context, user string, strict bool)
 		// The newest own list: a removed device must get nothing, a new one
 		// its user's messages.
 		if err := c.refreshSelf(ctx); err != nil && !transient(err) {
-			return nil, err
+			// A newer own list that does not verify is refused; the list
+			// this device holds is verified, so it still serves (status
+			// and keys audit show the refusal).
+			c.opts.Logger.Warn("own device list refresh refused", "err", err)
 		}
 		l, err := c.ownList(ctx, c.v)
 		if err != nil {

@@ -291,6 +291,15 @@ func TestChangedKeyBlocksSendingUntilAccepted(t *testing.T) {
 	if !strings.Contains(strings.Join(st.Attention, "\n"), "ALARM") {
 		t.Fatalf("bob's status: %q", st.Attention)
 	}
+	// Bob's devices warn the people he shares rooms with.
+	a.Close()
+	if a, err = client.Open(ctx, dir, []byte("pw"), client.Options{ServerURL: front}); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if rep, err := a.Sync(ctx); err != nil || !strings.Contains(strings.Join(rep.Warnings, "\n"), "bob's devices warn about bob's account") {
+		t.Fatalf("alice was not warned by bob's devices: %+v %v", rep, err)
+	}
 	if _, err := a.AcceptChange(ctx, "bob"); err != nil {
 		t.Fatal(err)
 	}

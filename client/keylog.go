@@ -206,12 +206,14 @@ func (c *Client) monitorSelf(ctx context.Context, force bool) (*Audit, error) {
 		return nil, err
 	}
 	raw, _ := json.Marshal(c.opts.Now().UTC())
+	var fresh []string
 	err = c.v.Update(ctx, func(tx *vault.Tx) error {
 		if err := tx.Put(ctx, logMonitorRecord, raw); err != nil {
 			return err
 		}
 		for _, al := range a.Alerts {
 			if !c.alreadyAlerted(ctx, tx, al) {
+				fresh = append(fresh, al)
 				n, _ := json.Marshal(Notice{At: c.opts.Now().UTC(), User: c.prof.User, Kind: "keylog", Alarm: true, Text: "ALARM: " + al})
 				if _, err := tx.Append(ctx, noticeLog, n); err != nil {
 					return err
@@ -220,7 +222,38 @@ func (c *Client) monitorSelf(ctx context.Context, force bool) (*Audit, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		c.warnContacts(ctx, fresh)
+	}
 	return a, err
+}
+
+// warnContacts tells the people this account shares rooms with what its
+// own devices found (an alert payload in every room; best effort: a room
+// whose members cannot be reached now is skipped).
+func (c *Client) warnContacts(ctx context.Context, alerts []string) {
+	if len(alerts) == 0 {
+		return
+	}
+	ids, err := roomIDs(ctx, c.v)
+	if err != nil {
+		return
+	}
+	for _, id := range ids {
+		r, err := roomFrom(ctx, c.v, id)
+		if err != nil || r.Removed {
+			continue
+		}
+		for _, al := range alerts {
+			if len(al) > maxAlertBytes {
+				al = al[:maxAlertBytes]
+			}
+			p := &payload{V: payloadVersion, Kind: KindAlert, ID: newID(), Room: id, SentAt: c.opts.Now().UTC(), Text: al}
+			if err := c.fanOut(ctx, same(p), r.State.Members, false, func(context.Context, *vault.Tx) error { return nil }); err != nil && !errors.Is(err, ErrNotDelivered) {
+				c.opts.Logger.Warn("could not warn a room about the key log", "room", id, "err", err)
+			}
+		}
+	}
 }
 
 func (c *Client) alreadyAlerted(ctx context.Context, r reader, text string) bool {

@@ -18,6 +18,7 @@ const (
 	KindRoom  = "room"  // a signed room state: creation or membership change
 	KindLeave = "leave" // the sender leaves the room
 	KindDoc   = "doc"   // a shared document
+	KindAlert = "alert" // the sender's own devices found something wrong with the sender's account
 	// RoomStateLabel domain-separates the creator's signature on a room state.
 	RoomStateLabel = "backchannel room state v1"
 	// RoomIDLabel derives a room's id from its creator and a nonce, so no
@@ -133,6 +134,9 @@ type payload struct {
 	Log []byte `json:"log,omitempty"`
 }
 
+// maxAlertBytes bounds an alert's text.
+const maxAlertBytes = 1024
+
 func decodePayload(b []byte) (*payload, error) {
 	var p payload
 	if err := api.Decode(b, &p); err != nil {
@@ -174,6 +178,10 @@ func decodePayload(b []byte) (*payload, error) {
 		}
 		if p.Record == nil || len(p.CopySalt) != copySaltSize {
 			return nil, fmt.Errorf("%w: document without its transcript entry", ErrBadPayload)
+		}
+	case KindAlert:
+		if p.Text == "" || len(p.Text) > maxAlertBytes {
+			return nil, fmt.Errorf("%w: alert", ErrBadPayload)
 		}
 	default:
 		return nil, fmt.Errorf("%w: unknown kind %q", ErrBadPayload, p.Kind)

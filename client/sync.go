@@ -359,6 +359,16 @@ func (c *Client) apply(ctx context.Context, tx *vault.Tx, sender string, p *payl
 	if _, err := tx.Get(ctx, seenName(msg)); err == nil {
 		return nil, nil
 	}
+	if p.Kind == KindAlert {
+		// Not a transcript entry: a warning the sender's devices raised
+		// about the sender's own account.
+		msg.Kind, msg.Text = KindNotice, fmt.Sprintf("%s's devices warn about %s's account: %s", sender, sender, p.Text)
+		rep.Warnings = append(rep.Warnings, msg.Text)
+		if err := tx.Put(ctx, seenName(msg), []byte{1}); err != nil {
+			return nil, err
+		}
+		return nil, appendMessage(ctx, tx, msg)
+	}
 	switch p.Kind {
 	case KindText:
 		if err := c.checkCopy(p.Record.Content, p.CopySalt, p.Text); err != nil {
