@@ -129,7 +129,10 @@ func TestNoSecretInLogCalls(t *testing.T) {
 			if !strings.Contains(strings.ToLower(recv), "log") && recv != "slog" {
 				return true
 			}
-			for _, a := range call.Args {
+			for i, a := range call.Args {
+				if _, lit := a.(*ast.BasicLit); lit && i == 0 {
+					continue // a constant message ("key log epoch published") holds no secret; attribute names are still checked
+				}
 				if txt := exprText(f, a); secretWord.MatchString(txt) {
 					t.Errorf("%s: log call passes %q, which looks like secret material", f.path, txt)
 				}
