@@ -213,6 +213,11 @@ func initProfile(ctx context.Context, dir, serverURL, name, invite string, passp
 	if err := c.connect(); err != nil {
 		return nil, err
 	}
+	// The key log's identity before anything else: a profile that could be
+	// made without it would trust whatever the server says about keys.
+	if err := c.pinLog(ctx); err != nil {
+		return nil, fmt.Errorf("%w (the server at %s must run a key log; try again if it was unreachable)", err, serverURL)
+	}
 	// The local profile first: a failure here must not use up the name and
 	// the invite on the server.
 	path := filepath.Join(dir, ProfileFile)
@@ -243,11 +248,6 @@ func initProfile(ctx context.Context, dir, serverURL, name, invite string, passp
 		v.Close()
 		removeProfile(path)
 		return nil, fmt.Errorf("register %q with %s: %w", name, serverURL, err)
-	}
-	if err := c.pinLog(ctx); err != nil {
-		c.opts.Logger.Warn("the server has no key log; contacts are pinned on first use only", "err", err)
-	} else if err := c.saveProfile(ctx); err != nil {
-		return nil, err
 	}
 	if err := c.replenish(ctx, true); err != nil {
 		// Registered but without prekeys: the next sync publishes them.
@@ -452,6 +452,13 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	}
 	if c.prof.Disabled != "" {
 		st.Attention = append(st.Attention, fmt.Sprintf("%v (%s)", ErrStaleCopy, c.prof.Disabled))
+	}
+	if c.prof.Log != nil {
+		if _, err := c.monitorSelf(ctx, false); err != nil {
+			if stale := c.selfCheckOverdue(ctx); stale != "" {
+				st.Attention = append(st.Attention, stale)
+			}
+		}
 	}
 	st.Attention = append(st.Attention, c.pendingChanges(ctx)...)
 	if counts, err := c.api.PrekeyCounts(ctx); err != nil {

@@ -42,7 +42,7 @@ func (c *Client) ReceiveGossip(ctx context.Context, from, room string, note []by
 		return []string{err.Error()}
 	}
 	rep := &SyncReport{}
-	c.gossip = append(c.gossip, gossipItem{from: from, room: r.State.ID, note: note})
+	c.gossip = append(c.gossip, gossipItem{From: from, Room: r.State.ID, Note: note})
 	c.checkGossip(ctx, rep)
 	return rep.Warnings
 }

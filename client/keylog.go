@@ -22,6 +22,9 @@ import (
 // checkpoint it verified (a rollback or a fork then stops sending), and
 // watches its own account's entry (self-monitoring).
 
+// errGossipUnchecked: a peer's checkpoint could not be checked yet.
+var errGossipUnchecked = errors.New("the checkpoint could not be checked yet")
+
 // Errors callers branch on.
 var (
 	// ErrLogMismatch: the server's device lists disagree with its own key log.
@@ -199,6 +202,9 @@ func (c *Client) monitorSelf(ctx context.Context, force bool) (*Audit, error) {
 	}
 	res, err := c.lookup(ctx, c.prof.User)
 	if err != nil {
+		if stale := c.selfCheckOverdue(ctx); stale != "" {
+			return nil, fmt.Errorf("%s: %w", stale, err)
+		}
 		return nil, err
 	}
 	a, err := c.audit(ctx, res, force)
@@ -372,7 +378,7 @@ func (c *Client) gossipCheck(ctx context.Context, from string, note []byte) erro
 	}
 	if err != nil {
 		if transient(err) {
-			return nil
+			return fmt.Errorf("%w: %v", errGossipUnchecked, err)
 		}
 		return fmt.Errorf("the key log checkpoint in %s's message does not verify: %v", from, err)
 	}
@@ -455,4 +461,20 @@ func (c *Client) refreshFromLog(ctx context.Context, ct *contacts.Contact) ([]co
 	ct.LogUpdates = res.Updates
 	evs, err := ct.Observe(next)
 	return evs, lists, err
+}
+
+// selfCheckOverdue says so when no self-check succeeded for two intervals
+// (a server can refuse exactly the owner's own lookups).
+func (c *Client) selfCheckOverdue(ctx context.Context) string {
+	var at time.Time
+	raw, err := c.v.Get(ctx, logMonitorRecord)
+	if err == nil {
+		_ = json.Unmarshal(raw, &at)
+	} else {
+		at = c.prof.CreatedAt
+	}
+	if age := c.opts.Now().Sub(at); age > 2*MonitorInterval {
+		return fmt.Sprintf("ALARM: your own entry in the key log could not be checked for %s (the server refuses your lookups: it may be hiding a substitution of your key)", age.Round(time.Minute))
+	}
+	return ""
 }

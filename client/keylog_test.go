@@ -270,3 +270,105 @@ func TestWitnessPolicyRefusesUncosignedCheckpoints(t *testing.T) {
 		t.Fatalf("a quorum above the witnesses: %v", err)
 	}
 }
+
+// refusing is a front end that answers 503 to the paths refuse selects.
+func refusing(t *testing.T, e *env, refuse func(path string) bool) string {
+	t.Helper()
+	target, _ := url.Parse(e.srv.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuse(r.URL.Path) {
+			http.Error(w, `{"error":"unavailable","code":"unavailable"}`, http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+// A server that hides its key log at init does not get a profile that
+// trusts it blindly: init fails, and the name is not used up.
+func TestInitRefusesAServerWithoutItsKeyLog(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	front := refusing(t, e, func(p string) bool { return p == "/v1/keylog/info" })
+	dir := filepath.Join(e.dir, "alice")
+	if _, err := client.Init(ctx, dir, front, "alice", "", []byte("pw"), client.Options{Params: fastVault}); err == nil {
+		t.Fatal("init succeeded without the key log")
+	}
+	if _, err := os.Stat(filepath.Join(dir, client.ProfileFile)); err == nil {
+		t.Fatal("a profile was left behind")
+	}
+	e.user("alice") // the name is still free
+}
+
+// A server that refuses the consistency proof a gossip check needs does not
+// make the check pass: it stays pending, and after a few refusals the room
+// is warned.
+func TestGossipWithoutProofIsNeverCountedAsChecked(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	a, b := e.user("alice"), e.user("bob")
+	if _, err := a.CreateRoom(ctx, "talks", []string{"bob"}, client.ModeDeniable, "off"); err != nil {
+		t.Fatal(err)
+	}
+	cp := a.LogCheckpoint(ctx)
+	a.Close()
+	front := refusing(t, e, func(p string) bool { return p == "/v1/keylog/consistency" })
+	a, err := client.Open(ctx, filepath.Join(e.dir, "alice"), []byte("pw-alice"), client.Options{ServerURL: front})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	bigger := *cp
+	bigger.Size += 5
+	note := forkedCheckpoint(t, e, bigger)
+	var last []string
+	for range 3 {
+		last = a.ReceiveGossip(ctx, "bob", "talks", note)
+		if len(last) == 0 {
+			t.Fatal("an unchecked checkpoint passed silently")
+		}
+	}
+	if !strings.Contains(strings.Join(last, "\n"), "could not be checked 3 times") {
+		t.Fatalf("warnings after 3 refusals: %q", last)
+	}
+	if got := noticesIn(t, a, "talks"); !strings.Contains(strings.Join(got, "\n"), "hiding a split view") {
+		t.Fatalf("notices %q", got)
+	}
+	_ = b
+}
+
+// A server that refuses exactly the owner's own lookups cannot keep a
+// substitution out of sight: once no self-check has succeeded for two
+// intervals, the owner is alarmed.
+func TestRefusedSelfChecksRaiseAnAlarm(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	clk := newClock()
+	dir := filepath.Join(e.dir, "alice")
+	a, err := client.Init(ctx, dir, e.srv.URL, "alice", "", []byte("pw"), client.Options{Params: fastVault, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	front := refusing(t, e, func(p string) bool { return p == "/v1/keylog/lookup/alice" })
+	clk.advance(3 * client.MonitorInterval)
+	a, err = client.Open(ctx, dir, []byte("pw"), client.Options{ServerURL: front, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	rep, err := a.Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(rep.Warnings, "\n"), "could not be checked for") {
+		t.Fatalf("sync warnings: %q", rep.Warnings)
+	}
+	st, _ := a.Status(ctx)
+	if !strings.Contains(strings.Join(st.Attention, "\n"), "ALARM: your own entry") {
+		t.Fatalf("status: %q", st.Attention)
+	}
+}

@@ -51,7 +51,7 @@ func (c *Client) Sync(ctx context.Context) (*SyncReport, error) {
 	if err := c.replenish(ctx, false); err != nil {
 		rep.Warnings = append(rep.Warnings, "prekey replenishment failed: "+err.Error())
 	}
-	if a, err := c.monitorSelf(ctx, false); err != nil && !transient(err) {
+	if a, err := c.monitorSelf(ctx, false); err != nil && (!transient(err) || c.selfCheckOverdue(ctx) != "") {
 		rep.Warnings = append(rep.Warnings, "key log self-check: "+err.Error())
 	} else if a != nil {
 		for _, al := range a.Alerts {
@@ -291,29 +291,65 @@ func (c *Client) applyAndSave(ctx context.Context, m api.Message, s *session.Ses
 
 // gossipItem is a key log checkpoint a received payload carried.
 type gossipItem struct {
-	from, room string
-	note       []byte
+	From  string `json:"from"`
+	Room  string `json:"room"`
+	Note  []byte `json:"note"`
+	Tries int    `json:"tries,omitempty"`
 }
 
 // checkGossip checks the checkpoints received since the last call against
 // this device's view of the key log; a contradiction is shown in the room.
 func (c *Client) checkGossip(ctx context.Context, rep *SyncReport) {
-	items := c.gossip
+	items := append(c.pendingGossip(ctx), c.gossip...)
 	c.gossip = nil
+	var still []gossipItem
 	for _, g := range items {
-		err := c.gossipCheck(ctx, g.from, g.note)
+		err := c.gossipCheck(ctx, g.From, g.Note)
 		if err == nil {
 			continue
+		}
+		if errors.Is(err, errGossipUnchecked) {
+			// The server did not give the proof: never counted as checked.
+			g.Tries++
+			if g.Tries < gossipTries {
+				still = append(still, g)
+				continue
+			}
+			err = fmt.Errorf("the key log checkpoint in %s's message could not be checked %d times (the server does not give the consistency proof): it may be hiding a split view", g.From, g.Tries)
 		}
 		rep.Warnings = append(rep.Warnings, err.Error())
 		now := c.opts.Now().UTC()
 		_ = c.v.Update(ctx, func(tx *vault.Tx) error {
-			if _, rerr := roomFrom(ctx, tx, g.room); rerr != nil {
+			if _, rerr := roomFrom(ctx, tx, g.Room); rerr != nil {
 				return nil
 			}
-			return appendMessage(ctx, tx, Message{ID: newID(), Room: g.room, Sender: g.from, SentAt: now, ReceivedAt: now, Kind: KindNotice, Text: err.Error()})
+			return appendMessage(ctx, tx, Message{ID: newID(), Room: g.Room, Sender: g.From, SentAt: now, ReceivedAt: now, Kind: KindNotice, Text: err.Error()})
 		})
 	}
+	raw, _ := json.Marshal(still)
+	if err := c.v.Put(ctx, gossipPendingRecord, raw); err != nil {
+		c.opts.Logger.Warn("could not keep unchecked checkpoints", "err", err)
+	}
+	if len(still) > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d key log checkpoints from your contacts could not be checked yet (the server gave no proof); they are retried", len(still)))
+	}
+}
+
+const (
+	gossipPendingRecord = "keylog/gossip-pending"
+	gossipTries         = 3
+)
+
+// pendingGossip returns the checkpoints whose check the server has not
+// allowed yet.
+func (c *Client) pendingGossip(ctx context.Context) []gossipItem {
+	raw, err := c.v.Get(ctx, gossipPendingRecord)
+	if err != nil {
+		return nil
+	}
+	var out []gossipItem
+	_ = json.Unmarshal(raw, &out)
+	return out
 }
 
 // dropCaches discards in-memory state that may be ahead of the vault.
@@ -335,7 +371,7 @@ func (c *Client) apply(ctx context.Context, tx *vault.Tx, sender string, p *payl
 	}
 	if len(p.Log) > 0 {
 		// Checked after the transaction: it may ask the server for a proof.
-		c.gossip = append(c.gossip, gossipItem{from: sender, room: p.Room, note: p.Log})
+		c.gossip = append(c.gossip, gossipItem{From: sender, Room: p.Room, Note: p.Log})
 	}
 	if p.Kind == KindRoom {
 		return nil, c.applyState(ctx, tx, ids, sender, p, receivedAt, rep)
