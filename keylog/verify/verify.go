@@ -167,6 +167,34 @@ func Verify(t Trust, account string, l *Lookup, prev *Checkpoint, consistency fu
 	if cp.Size == 0 || l.Epoch != cp.Size-1 {
 		return nil, fmt.Errorf("%w: epoch %d in a log of size %d", ErrNotLatest, l.Epoch, cp.Size)
 	}
+	return checkLeaf(t, account, l, cp)
+}
+
+// VerifyAt checks a lookup of account at an earlier epoch against a
+// checkpoint the client already verified (at): the lookup's checkpoint must
+// be that one, and the epoch's entry must be in it. The owner uses it to
+// check its own leaf at the epochs its peers were shown (so a server cannot
+// show the owner some epochs and its peers others).
+func VerifyAt(t Trust, account string, l *Lookup, at Checkpoint) (*Result, error) {
+	if l == nil {
+		return nil, fmt.Errorf("%w: no lookup", ErrMalformed)
+	}
+	cp, err := ParseCheckpoint(t, []byte(l.Checkpoint))
+	if err != nil {
+		return nil, err
+	}
+	if cp.Size != at.Size || cp.Root != at.Root {
+		return nil, fmt.Errorf("%w: the lookup is against a log of size %d, not the checkpoint of size %d asked for", ErrNotLatest, cp.Size, at.Size)
+	}
+	if l.Epoch >= cp.Size {
+		return nil, fmt.Errorf("%w: epoch %d in a log of size %d", ErrNotLatest, l.Epoch, cp.Size)
+	}
+	return checkLeaf(t, account, l, cp)
+}
+
+// checkLeaf is steps 3 to 6: the epoch's entry is in the log of cp, the
+// VRF index, the commitment, and the leaf's path to the epoch's root.
+func checkLeaf(t Trust, account string, l *Lookup, cp Checkpoint) (*Result, error) {
 	if len(l.Entry) != prefix.EntrySize {
 		return nil, fmt.Errorf("%w: entry of %d bytes, want %d", ErrMalformed, len(l.Entry), prefix.EntrySize)
 	}
