@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"backchannel/contacts"
@@ -212,9 +213,15 @@ func (c *Client) monitorSelf(ctx context.Context, force bool) (*Audit, error) {
 		return nil, err
 	}
 	raw, _ := json.Marshal(c.opts.Now().UTC())
+	return a, c.recordAlerts(ctx, a, func(tx *vault.Tx) error { return tx.Put(ctx, logMonitorRecord, raw) })
+}
+
+// recordAlerts keeps an audit's new alerts as alarms (with whatever else
+// the transaction must write) and warns this account's contacts of them.
+func (c *Client) recordAlerts(ctx context.Context, a *Audit, also func(tx *vault.Tx) error) error {
 	var fresh []string
-	err = c.v.Update(ctx, func(tx *vault.Tx) error {
-		if err := tx.Put(ctx, logMonitorRecord, raw); err != nil {
+	err := c.v.Update(ctx, func(tx *vault.Tx) error {
+		if err := also(tx); err != nil {
 			return err
 		}
 		for _, al := range a.Alerts {
@@ -231,7 +238,50 @@ func (c *Client) monitorSelf(ctx context.Context, force bool) (*Audit, error) {
 	if err == nil {
 		c.warnContacts(ctx, fresh)
 	}
-	return a, err
+	return err
+}
+
+const selfCheckedRecord = "keylog/self-checked" // log sizes at which this account checked its own leaf
+
+// checkOwnLeafAt checks this account's own leaf at the latest epoch of cp,
+// a checkpoint a peer was shown: a server that shows the owner some epochs
+// and its peers others (with an impostor's leaf) is caught here.
+func (c *Client) checkOwnLeafAt(ctx context.Context, cp verify.Checkpoint) error {
+	var sizes []uint64
+	if raw, err := c.v.Get(ctx, selfCheckedRecord); err == nil {
+		_ = json.Unmarshal(raw, &sizes)
+	}
+	if slices.Contains(sizes, cp.Size) || cp.Size == 0 {
+		return nil
+	}
+	raw, err := c.api.KeyLogLookupAt(ctx, c.prof.User, cp.Size-1, cp.Size)
+	if err != nil {
+		return fmt.Errorf("%w: your own entry at epoch %d: %v", errGossipUnchecked, cp.Size-1, err)
+	}
+	l, err := verify.DecodeLookup(raw)
+	if err != nil {
+		return fmt.Errorf("the key log's answer for your own entry: %w", err)
+	}
+	res, err := verify.VerifyAt(c.prof.Log.trust(), c.prof.User, l, cp)
+	if err != nil {
+		return fmt.Errorf("the key log's proof of your own entry at epoch %d does not verify: %w", cp.Size-1, err)
+	}
+	a, err := c.audit(ctx, res, false)
+	if err != nil {
+		return err
+	}
+	sizes = append(sizes, cp.Size)
+	if len(sizes) > 64 {
+		sizes = sizes[len(sizes)-64:]
+	}
+	rec, _ := json.Marshal(sizes)
+	if err := c.recordAlerts(ctx, a, func(tx *vault.Tx) error { return tx.Put(ctx, selfCheckedRecord, rec) }); err != nil {
+		return err
+	}
+	if len(a.Alerts) > 0 {
+		return fmt.Errorf("ALARM: at epoch %d, which your contacts were shown, %s", cp.Size-1, a.Alerts[0])
+	}
+	return nil
 }
 
 // warnContacts tells the people this account shares rooms with what its
@@ -383,7 +433,12 @@ func (c *Client) gossipCheck(ctx context.Context, from string, note []byte) erro
 		return fmt.Errorf("the key log checkpoint in %s's message does not verify: %v", from, err)
 	}
 	if cp.Size > ours.Size {
-		return c.v.Put(ctx, logCheckpointRecord, cp.Note)
+		if err := c.v.Put(ctx, logCheckpointRecord, cp.Note); err != nil {
+			return err
+		}
+	}
+	if cp.Size != ours.Size {
+		return c.checkOwnLeafAt(ctx, cp)
 	}
 	return nil
 }

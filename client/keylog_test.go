@@ -372,3 +372,41 @@ func TestRefusedSelfChecksRaiseAnAlarm(t *testing.T) {
 		t.Fatalf("status: %q", st.Attention)
 	}
 }
+
+// The server shows the owner only epochs with her real leaf and her peers
+// an epoch with an impostor's (one consistent log, so gossip consistency
+// and witnesses pass). When a checkpoint her peers were shown reaches her
+// through any message, she checks her own leaf at that epoch: ALARM, and her
+// contacts are warned.
+func TestOwnerChecksHerLeafAtTheEpochsHerPeersSaw(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	a, c := e.user("alice"), e.user("carol")
+	if _, err := a.CreateRoom(ctx, "talks", []string{"carol"}, client.ModeDeniable, "off"); err != nil {
+		t.Fatal(err)
+	}
+	sync(t, c)
+	if _, err := a.AuditLog(ctx); err != nil { // a fresh self-check: the periodic one will not run
+		t.Fatal(err)
+	}
+	before := a.LogCheckpoint(ctx)
+	impostor, _ := identity.NewUser(entropy.System{})
+	compelledSwap(t, e, "alice", impostor)
+	// A peer's lookups were answered at the impostor's epoch; its checkpoint.
+	l, err := e.srv.Log.Lookup(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := []byte(l.Checkpoint)
+	if cp := a.LogCheckpoint(ctx); cp.Size != before.Size {
+		t.Fatal("alice already saw the newer log")
+	}
+	warnings := a.ReceiveGossip(ctx, "carol", "talks", peers)
+	if !strings.Contains(strings.Join(warnings, "\n"), "ALARM: at epoch") {
+		t.Fatalf("alice's warnings: %q", warnings)
+	}
+	st, _ := a.Status(ctx)
+	if !strings.Contains(strings.Join(st.Attention, "\n"), "not yours") {
+		t.Fatalf("alice's status: %q", st.Attention)
+	}
+}

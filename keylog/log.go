@@ -91,8 +91,9 @@ type Log struct {
 	dirty    bool
 
 	pub       atomic.Pointer[published]
-	next      uint64      // the next epoch (sequencer only, and Open)
-	reconcile atomic.Bool // the store may hold lists the log has not recorded
+	history   []*published // the last RetainEpochs published epochs, oldest first (under mu)
+	next      uint64       // the next epoch (sequencer only, and Open)
+	reconcile atomic.Bool  // the store may hold lists the log has not recorded
 	kick      chan struct{}
 	closing   chan struct{}
 	done      chan struct{}
@@ -438,12 +439,18 @@ func (l *Log) publish(ctx context.Context) error {
 		incl = [][]byte{}
 	}
 	l.next = idx + 1
-	l.pub.Store(&published{entry: e, entryBytes: raw, size: c.Size, checkpoint: cp, inclusion: incl, tree: snap})
-	// Drop the leaf states the published tree has superseded.
+	pb2 := &published{entry: e, entryBytes: raw, size: c.Size, checkpoint: cp, inclusion: incl, tree: snap}
+	l.pub.Store(pb2)
+	// Drop the leaf states that no retained epoch holds any more.
 	l.mu.Lock()
+	l.history = append(l.history, pb2)
+	if len(l.history) > RetainEpochs {
+		l.history = append([]*published(nil), l.history[len(l.history)-RetainEpochs:]...)
+	}
+	oldest := l.history[0].tree
 	for name := range changed {
 		a := l.accounts[name]
-		u, _, ok := snap.Get(a.index)
+		u, _, ok := oldest.Get(a.index)
 		if !ok {
 			continue
 		}
@@ -458,19 +465,64 @@ func (l *Log) publish(ctx context.Context) error {
 	return nil
 }
 
+// RetainEpochs is how many published epochs LookupAt can answer from (a
+// day at one epoch a minute).
+const RetainEpochs = 1440
+
+// LookupAt returns the proof of account's leaf in an earlier epoch, against
+// the retained checkpoint of log size `size` (one the client holds):
+// ErrRange if either is not retained. The owner of an account uses it to
+// check its leaf at the epochs its peers were shown.
+func (l *Log) LookupAt(ctx context.Context, name string, epoch, size uint64) (*Lookup, error) {
+	l.mu.RLock()
+	var at, cpAt *published
+	for _, p := range l.history {
+		if p.entry.Epoch == epoch {
+			at = p
+		}
+		if p.size == size {
+			cpAt = p
+		}
+	}
+	l.mu.RUnlock()
+	if at == nil || cpAt == nil || epoch >= size {
+		return nil, fmt.Errorf("%w: epoch %d in the log of size %d is not retained", ErrRange, epoch, size)
+	}
+	lk, err := l.lookupIn(ctx, name, at)
+	if err != nil {
+		return nil, err
+	}
+	pb, err := client.NewProofBuilder(ctx, size, l.backend.ReadTile)
+	if err != nil {
+		return nil, wrap(err, "proof builder")
+	}
+	incl, err := pb.InclusionProof(ctx, epoch)
+	if err != nil {
+		return nil, wrap(err, "inclusion proof of epoch %d", epoch)
+	}
+	if incl == nil {
+		incl = [][]byte{}
+	}
+	lk.Checkpoint, lk.Inclusion = string(cpAt.checkpoint), incl
+	return lk, nil
+}
+
 // Lookup returns the proof of account's leaf in the latest published
 // epoch: ErrNotFound if the account has none, ErrNotReady before the
 // first epoch.
 func (l *Log) Lookup(ctx context.Context, name string) (*Lookup, error) {
-	index, proof := l.vrf.Prove(name)
-	// The published epoch and the leaf states are read under one lock: the
-	// sequencer drops superseded states only after it has switched epochs.
-	l.mu.RLock()
 	p := l.pub.Load()
 	if p == nil {
-		l.mu.RUnlock()
 		return nil, ErrNotReady
 	}
+	return l.lookupIn(ctx, name, p)
+}
+
+func (l *Log) lookupIn(ctx context.Context, name string, p *published) (*Lookup, error) {
+	index, proof := l.vrf.Prove(name)
+	// The epoch and the leaf states are read under one lock: the sequencer
+	// drops states only when no retained epoch holds them.
+	l.mu.RLock()
 	updates, _, ok := p.tree.Get(index)
 	var s leafState
 	found := false

@@ -152,9 +152,26 @@ func (s *Server) keyLogLookup(w http.ResponseWriter, r *http.Request, c caller) 
 	if err := s.keyLogAllowed(c); err != nil {
 		return err
 	}
-	l, err := kl.Lookup(r.Context(), u)
-	if err != nil {
-		return keyLogError(err)
+	var l *keylog.Lookup
+	if q := r.URL.Query(); q.Has("epoch") || q.Has("size") {
+		// A lookup at an earlier epoch, against a checkpoint the client holds.
+		epoch, err := queryInt(r, "epoch", 0, 0, math.MaxInt64)
+		if err != nil {
+			return err
+		}
+		size, err := queryInt(r, "size", 0, 1, math.MaxInt64)
+		if err != nil {
+			return err
+		}
+		l, err = kl.LookupAt(r.Context(), u, uint64(epoch), uint64(size))
+		if err != nil {
+			return keyLogError(err)
+		}
+	} else {
+		l, err = kl.Lookup(r.Context(), u)
+		if err != nil {
+			return keyLogError(err)
+		}
 	}
 	writeJSON(w, http.StatusOK, l)
 	return nil

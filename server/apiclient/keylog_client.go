@@ -41,3 +41,12 @@ func (c *Client) KeyLogConsistency(ctx context.Context, from, to uint64) ([][]by
 	err := c.do(ctx, http.MethodGet, "/v1/keylog/consistency", q, nil, &out)
 	return out.Proof, err
 }
+
+// KeyLogLookupAt returns the raw proof of user's leaf at an earlier epoch,
+// against the checkpoint of log size `size`.
+func (c *Client) KeyLogLookupAt(ctx context.Context, user string, epoch, size uint64) (json.RawMessage, error) {
+	var out json.RawMessage
+	q := url.Values{"epoch": {strconv.FormatUint(epoch, 10)}, "size": {strconv.FormatUint(size, 10)}}
+	err := c.do(ctx, http.MethodGet, "/v1/keylog/lookup/"+url.PathEscape(user), q, nil, &out)
+	return out, err
+}
