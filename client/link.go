@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,40 +36,6 @@ var ErrLinkCancelled = errors.New("linking cancelled: the codes were not confirm
 
 // LinkTimeout bounds how long a link waits for the other device.
 const LinkTimeout = 10 * time.Minute
-
-// assignment is what the primary tells the new device in clear next to its
-// hello: the id and time of the device-list entry the new device must
-// counter-sign, and the account it joins. A relay that changes it only
-// makes the counter-signature fail the primary's check.
-type assignment struct {
-	ID      uint32
-	AddedAt time.Time
-	Account string
-	Key     []byte
-}
-
-func (a assignment) marshal() []byte {
-	b := binary.BigEndian.AppendUint32(nil, a.ID)
-	b = binary.BigEndian.AppendUint64(b, uint64(a.AddedAt.Unix()))
-	b = append(b, byte(len(a.Account)))
-	b = append(b, a.Account...)
-	return append(b, a.Key...)
-}
-
-func parseAssignment(b []byte) (assignment, error) {
-	var a assignment
-	if len(b) < 13 {
-		return a, errors.New("the link's hello is malformed")
-	}
-	a.ID = binary.BigEndian.Uint32(b)
-	a.AddedAt = time.Unix(int64(binary.BigEndian.Uint64(b[4:])), 0).UTC()
-	n := int(b[12])
-	if len(b) != 13+n+32 {
-		return a, errors.New("the link's hello is malformed")
-	}
-	a.Account, a.Key = string(b[13:13+n]), bytes.Clone(b[13+n:])
-	return a, nil
-}
 
 // provisioning is the sealed payload the primary sends the new device.
 type provisioning struct {
@@ -126,8 +91,8 @@ func (c *Client) LinkDevice(ctx context.Context, show func(code string) error, c
 	if err != nil {
 		return nil, err
 	}
-	as := assignment{ID: cur.MaxID + 1, AddedAt: time.Unix(c.opts.Now().Unix(), 0).UTC(), Account: c.prof.User, Key: c.accountKey()}
-	if err := c.api.PutLink(ctx, id, apiclient.LinkHello, append(hello, as.marshal()...)); err != nil {
+	as := devicelink.Assignment{ID: cur.MaxID + 1, AddedAt: time.Unix(c.opts.Now().Unix(), 0).UTC(), Account: c.prof.User, Key: c.accountKey()}
+	if err := c.api.PutLink(ctx, id, apiclient.LinkHello, append(hello, as.Marshal()...)); err != nil {
 		return nil, fmt.Errorf("link: %w", err)
 	}
 	if err := show(code.String()); err != nil {
@@ -335,7 +300,7 @@ func joinLink(ctx context.Context, dir string, code devicelink.Code, passphrase 
 	if len(hello) < devicelink.HelloSize {
 		return nil, errors.New("the link's hello is malformed")
 	}
-	as, err := parseAssignment(hello[devicelink.HelloSize:])
+	as, err := devicelink.ParseAssignment(hello[devicelink.HelloSize:])
 	if err != nil {
 		return nil, err
 	}
