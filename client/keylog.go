@@ -359,14 +359,7 @@ func (c *Client) audit(ctx context.Context, res *verify.Result, history bool) (*
 			known[l.Hash()] = true
 		}
 	}
-	if !bytes.Equal(res.List.AccountKey, c.accountKey()) {
-		a.Alerts = append(a.Alerts, "the key log shows your account under an account key that is not yours: people who look you up get someone else's key")
-	} else if !known[res.List.Hash()] {
-		a.Alerts = append(a.Alerts, fmt.Sprintf("the key log shows version %d of your device list, which none of your devices published", res.List.Version))
-	}
-	if res.Updates != res.List.Version {
-		a.Alerts = append(a.Alerts, fmt.Sprintf("your entry in the key log changed %d times, but your account published %d device lists: someone else's version was logged in between", res.Updates, res.List.Version))
-	}
+	a.Alerts = append(a.Alerts, res.OwnerAlerts(c.accountKey(), func(h [32]byte) bool { return known[h] })...)
 	if !history {
 		return a, nil // the periodic check: the leaf is enough
 	}

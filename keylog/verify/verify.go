@@ -345,3 +345,21 @@ func hashes(what string, list [][]byte, max int) error {
 	}
 	return nil
 }
+
+// OwnerAlerts is the owner's check of its own verified entry (docs/protocol.md
+// section 16, "Self-monitoring"): the logged list must be under the owner's
+// account key and one its devices published, and the leaf must have changed
+// exactly once per published list (updates == version). It returns one
+// sentence per problem, none when the entry is the owner's own.
+func (r *Result) OwnerAlerts(accountKey []byte, published func(listHash [32]byte) bool) []string {
+	var out []string
+	if !bytes.Equal(r.List.AccountKey, accountKey) {
+		out = append(out, "the key log shows your account under an account key that is not yours: people who look you up get someone else's key")
+	} else if !published(r.List.Hash()) {
+		out = append(out, fmt.Sprintf("the key log shows version %d of your device list, which none of your devices published", r.List.Version))
+	}
+	if r.Updates != r.List.Version {
+		out = append(out, fmt.Sprintf("your entry in the key log changed %d times, but your account published %d device lists: someone else's version was logged in between", r.Updates, r.List.Version))
+	}
+	return out
+}

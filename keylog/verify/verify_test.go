@@ -454,3 +454,30 @@ func tamperSig(tb testing.TB, n string) string {
 	sig[10] ^= 1
 	return n[:i+1] + b64(sig) + "\n"
 }
+
+func TestOwnerAlerts(t *testing.T) {
+	own, other := make([]byte, 32), make([]byte, 32)
+	other[0] = 1
+	list := &devicelist.List{Account: "alice", AccountKey: own, Version: 2}
+	yes := func([32]byte) bool { return true }
+	no := func([32]byte) bool { return false }
+	cases := []struct {
+		name    string
+		key     []byte
+		updates uint64
+		pub     func([32]byte) bool
+		want    int
+	}{
+		{"own entry", own, 2, yes, 0},
+		{"a list the owner did not publish", own, 2, no, 1},
+		{"another account key", other, 2, yes, 1},
+		{"changed more often than published", own, 4, yes, 1},
+		{"both", other, 3, no, 2},
+	}
+	for _, tc := range cases {
+		r := &Result{List: list, Updates: tc.updates}
+		if got := r.OwnerAlerts(tc.key, tc.pub); len(got) != tc.want {
+			t.Errorf("%s: %q", tc.name, got)
+		}
+	}
+}
