@@ -7,7 +7,7 @@ import (
 )
 
 func FuzzNormalize(f *testing.F) {
-	for _, s := range []string{"", "it\u2019s \u201Cx\u201D\u2014y\u2026", "a\u200B\u200C b", "`c` https://x.y U.S.", "\xff\xfe", "Mr. Smith--\u2013"} {
+	for _, s := range []string{"", "it\u2019s \u201Cx\u201D\u2014y\u2026", "a\u200B\u200C b", "`c` https://x.y U.S.", "\xff\xfe", "Mr. Smith--\u2013", "g-\u2013Mr. Smith-ggggggg-\u2013"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

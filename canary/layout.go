@@ -267,11 +267,19 @@ func countStyle(s string, inWord bool) int {
 	return f + p
 }
 
+// dashLocked reports whether the dash rune of n bytes at s[i] touches a
+// hyphen: written plainly it would merge with it into another dash ("-–"
+// would become "--"), so it is no marking unit and is never restyled.
+func dashLocked(s string, i, n int) bool {
+	return (i > 0 && s[i-1] == '-') || (i+n < len(s) && s[i+n] == '-')
+}
+
 // styleUnits returns the number of typographic (fancy) and plain units.
 func styleUnits(s string, inWord bool) (fancy, plain int) {
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		switch {
+		case (r == '\u2014' || r == '\u2013') && dashLocked(s, i, n):
 		case r == '\u2019' || r == '\u2018' || r == '\u2014' || r == '\u2013':
 			fancy++
 		case r == '\u201C' || r == '\u201D' || r == '\u2026':
@@ -332,6 +340,8 @@ func restyle(s string, fancy, atStart bool) string {
 			default:
 				out = "\u201D"
 			}
+		case (r == '\u2014' || r == '\u2013') && dashLocked(s, i, n):
+			out = s[i : i+n]
 		case r == '\u2014' || strings.HasPrefix(s[i:], "--"):
 			if r != '\u2014' {
 				n = 2
