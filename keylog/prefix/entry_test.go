@@ -10,8 +10,9 @@ import (
 func TestEntryRoundTrip(t *testing.T) {
 	tests := []Entry{
 		{Epoch: 0, Time: time.Unix(1767225600, 0).UTC(), Root: Empty, Leaves: 0},
-		{Epoch: 1, Time: time.Unix(1767225660, 0).UTC(), Root: Hash{0x42}, Leaves: 1},
-		{Epoch: 1<<64 - 1, Time: time.Unix(-1, 0).UTC(), Root: Hash{31: 1}, Leaves: 1<<64 - 1},
+		{Epoch: 1, Time: time.Unix(1767225660, 0).UTC(), Root: Hash{0x42}, Leaves: 1, Changes: 1, ChangesRoot: Hash{3}, Head: Hash{4}},
+		{Epoch: 2, Time: time.Unix(1767225720, 0).UTC(), Root: Hash{0x43}, Leaves: 1, Head: Hash{4}},
+		{Epoch: 1<<64 - 1, Time: time.Unix(-1, 0).UTC(), Root: Hash{31: 1}, Leaves: 1<<64 - 1, Changes: 1<<32 - 1, ChangesRoot: Hash{31: 2}, Head: Hash{31: 3}},
 	}
 	for _, e := range tests {
 		b := e.Marshal()
@@ -22,7 +23,7 @@ func TestEntryRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Epoch != e.Epoch || !got.Time.Equal(e.Time) || got.Root != e.Root || got.Leaves != e.Leaves {
+		if got.Epoch != e.Epoch || !got.Time.Equal(e.Time) || got != e {
 			t.Fatalf("round trip: %+v -> %+v", e, got)
 		}
 		if !bytes.Equal(got.Marshal(), b) {
@@ -37,7 +38,8 @@ func TestEntryRoundTrip(t *testing.T) {
 }
 
 func TestParseEntryRejects(t *testing.T) {
-	good := Entry{Epoch: 5, Time: time.Unix(1767225600, 0), Root: Hash{7}, Leaves: 3}.Marshal()
+	good := Entry{Epoch: 5, Time: time.Unix(1767225600, 0), Root: Hash{7}, Leaves: 3, Changes: 2, ChangesRoot: Hash{8}, Head: Hash{9}}.Marshal()
+	put32 := func(b []byte, off int, v uint32) { b[off], b[off+1], b[off+2], b[off+3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v) }
 	mod := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), good...)) }
 	tests := []struct {
 		name string
@@ -47,9 +49,15 @@ func TestParseEntryRejects(t *testing.T) {
 		{"one byte short", good[:EntrySize-1]},
 		{"one byte long", append(append([]byte(nil), good...), 0)},
 		{"format 0", mod(func(b []byte) []byte { b[0] = 0; return b })},
-		{"format 2", mod(func(b []byte) []byte { b[0] = 2; return b })},
+		{"format 1", mod(func(b []byte) []byte { b[0] = 1; return b })},
+		{"format 3", mod(func(b []byte) []byte { b[0] = 3; return b })},
+		{"a format 1 entry (57 bytes)", append([]byte{1}, good[1:57]...)},
 		{"leaves but empty root", mod(func(b []byte) []byte { copy(b[17:49], Empty[:]); return b })},
-		{"no leaves but a root", mod(func(b []byte) []byte { copy(b[49:], make([]byte, 8)); return b })},
+		{"no leaves but a root", mod(func(b []byte) []byte { copy(b[49:57], make([]byte, 8)); return b })},
+		{"more changes than leaves", mod(func(b []byte) []byte { put32(b, 57, 4); return b })},
+		{"changes but an empty changes root", mod(func(b []byte) []byte { copy(b[61:93], Empty[:]); return b })},
+		{"no changes but a changes root", mod(func(b []byte) []byte { put32(b, 57, 0); return b })},
+		{"changes but an empty head", mod(func(b []byte) []byte { copy(b[93:125], Empty[:]); return b })},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,6 +70,7 @@ func TestParseEntryRejects(t *testing.T) {
 
 func FuzzParseEntry(f *testing.F) {
 	f.Add(Entry{Epoch: 5, Time: time.Unix(1767225600, 0), Root: Hash{7}, Leaves: 3}.Marshal())
+	f.Add(Entry{Epoch: 6, Time: time.Unix(1767225660, 0), Root: Hash{7}, Leaves: 3, Changes: 1, ChangesRoot: Hash{1}, Head: Hash{2}}.Marshal())
 	f.Add(Entry{}.Marshal())
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -1,8 +1,9 @@
 // Package prefix implements the data structures of the backchannel key log
 // (docs/protocol.md section 16): the VRF index of an account, the commitment
 // to its device list, the leaf and node hashes, a persistent binary prefix
-// tree over the 256-bit indices with inclusion proofs, and the 57-byte epoch
-// entry appended to the log once per epoch.
+// tree over the 256-bit indices with inclusion proofs, the change list of an
+// epoch (its Merkle root, change proofs and the chained head), and the
+// 125-byte epoch entry appended to the log once per epoch.
 //
 // Contract:
 //   - Every hash and every encoding here is byte for byte the one in
@@ -10,7 +11,8 @@
 //   - Tree is persistent: Set returns a new Tree and never changes the one it
 //     was called on, so any number of goroutines may read (Get, Root, Prove)
 //     one version while another builds the next. A nil *Tree is the empty tree.
-//   - Verifiers (VerifyInclusion, ParseEntry, VerifyVRF) take untrusted input:
+//   - Verifiers (VerifyInclusion, VerifyChange, ParseEntry, ParseChange,
+//     CheckChanges, VerifyVRF) take untrusted input:
 //     they never panic, and report failure as an error wrapping ErrProof (a
 //     well-formed proof that does not check out) or ErrMalformed (bytes that do
 //     not decode).
@@ -32,8 +34,13 @@ const (
 	NodeLabel       = "backchannel keylog node v1"
 	VRFInputLabel   = "backchannel keylog account v1"
 
-	EntryFormat = 1   // the format byte of an epoch entry
-	EntrySize   = 57  // bytes in an epoch entry
+	ChangeLabel      = "backchannel keylog change v1"
+	ChangesNodeLabel = "backchannel keylog changes node v1"
+	ChangesHeadLabel = "backchannel keylog changes head v1"
+
+	EntryFormat = 2   // the format byte of an epoch entry
+	EntrySize   = 125 // bytes in an epoch entry
+	ChangeSize  = 64  // bytes in one change: index (32) || leaf_hash (32)
 	HashSize    = 32  // bytes in every hash (SHA-256)
 	NonceSize   = 32  // bytes in a commitment nonce
 	MaxDepth    = 256 // the deepest a leaf can sit: the bits of an index

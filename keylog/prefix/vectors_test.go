@@ -3,12 +3,14 @@ package prefix
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -26,8 +28,46 @@ type vectorFile struct {
 	Leaves      []vectorLeaf       `json:"leaves"`
 	Nodes       []vectorNode       `json:"nodes"`
 	Tree        vectorTree         `json:"tree"`
+	Changes     vectorChanges      `json:"changes"`
 	Entries     []vectorEntry      `json:"entries"`
 	Negative    vectorNegative     `json:"negative"`
+}
+
+type vectorChanges struct {
+	Hashes []vectorChangeHash  `json:"hashes"`
+	Roots  []vectorChangesRoot `json:"roots"`
+	Proofs []vectorChangeProof `json:"proofs"`
+	Heads  []vectorChangesHead `json:"heads"`
+}
+
+type vectorChangeHash struct {
+	Index      string `json:"index"`
+	LeafHash   string `json:"leaf_hash"`
+	Change     string `json:"change"`
+	ChangeHash string `json:"change_hash"`
+}
+
+type vectorChangesRoot struct {
+	K           int      `json:"k"`
+	Changes     []string `json:"changes"`
+	ChangesRoot string   `json:"changes_root"`
+}
+
+type vectorChangeProof struct {
+	K           int      `json:"k"`
+	Position    int      `json:"position"`
+	Change      string   `json:"change"`
+	Path        []string `json:"path"`
+	ChangesRoot string   `json:"changes_root"`
+}
+
+type vectorChangesHead struct {
+	Epoch       uint64   `json:"epoch,string"`
+	Prev        string   `json:"prev"`
+	Changes     []string `json:"changes"`
+	K           int      `json:"k"`
+	ChangesRoot string   `json:"changes_root"`
+	Head        string   `json:"head"`
 }
 
 type vectorVRF struct {
@@ -78,17 +118,37 @@ type vectorProof struct {
 }
 
 type vectorEntry struct {
-	Epoch  uint64 `json:"epoch,string"`
-	Time   int64  `json:"time,string"`
-	Root   string `json:"root"`
-	Leaves uint64 `json:"leaves,string"`
-	Entry  string `json:"entry"`
+	Epoch       uint64 `json:"epoch,string"`
+	Time        int64  `json:"time,string"`
+	Root        string `json:"root"`
+	Leaves      uint64 `json:"leaves,string"`
+	K           uint32 `json:"k"`
+	ChangesRoot string `json:"changes_root"`
+	Head        string `json:"head"`
+	Entry       string `json:"entry"`
 }
 
 type vectorNegative struct {
-	Entries   []vectorBadEntry     `json:"entries"`
-	Inclusion []vectorBadInclusion `json:"inclusion"`
-	VRF       []vectorBadVRF       `json:"vrf"`
+	Entries      []vectorBadEntry       `json:"entries"`
+	Inclusion    []vectorBadInclusion   `json:"inclusion"`
+	VRF          []vectorBadVRF         `json:"vrf"`
+	Changes      []vectorBadChanges     `json:"changes"`
+	ChangeProofs []vectorBadChangeProof `json:"change_proofs"`
+}
+
+// vectorBadChanges is a change list (concatenated 64-byte changes) an epoch may not hold.
+type vectorBadChanges struct {
+	Name    string `json:"name"`
+	Changes string `json:"changes"`
+}
+
+type vectorBadChangeProof struct {
+	Name        string   `json:"name"`
+	K           int      `json:"k"`
+	Position    int      `json:"position"`
+	Change      string   `json:"change"`
+	Path        []string `json:"path"`
+	ChangesRoot string   `json:"changes_root"`
 }
 
 type vectorBadEntry struct {
@@ -111,6 +171,9 @@ type vectorBadVRF struct {
 	Account   string `json:"account"`
 	Proof     string `json:"proof"`
 }
+
+// withUTC is e with its time as ParseEntry returns it: whole seconds, UTC.
+func (e Entry) withUTC() Entry { e.Time = time.Unix(e.Time.Unix(), 0).UTC(); return e }
 
 func hx(b []byte) string { return hex.EncodeToString(b) }
 
@@ -217,36 +280,144 @@ func generateVectors(t *testing.T) *vectorFile {
 		v.Tree.Proofs = append(v.Tree.Proofs, vectorProof{hx(index[:]), len(sib), hexes(sib)})
 	}
 
+	// Change lists: 8 changes with ascending indices; roots of the first k; proofs for k = 5.
+	changes := make([]Change, 8)
+	for i := range changes {
+		changes[i] = Change{Index: fixed("change index %d", i), Leaf: fixed("change leaf %d", i)}
+	}
+	slices.SortFunc(changes, func(a, b Change) int { return bytes.Compare(a.Index[:], b.Index[:]) })
+	changeHexes := func(cs []Change) []string {
+		out := make([]string, len(cs))
+		for i, c := range cs {
+			out[i] = hx(c.Bytes())
+		}
+		return out
+	}
+	for _, c := range changes {
+		ch := ChangeHash(c)
+		v.Changes.Hashes = append(v.Changes.Hashes, vectorChangeHash{hx(c.Index[:]), hx(c.Leaf[:]), hx(c.Bytes()), hx(ch[:])})
+	}
+	for _, k := range []int{1, 2, 3, 5, 8} {
+		if err := CheckChanges(changes[:k]); err != nil {
+			t.Fatal(err)
+		}
+		r := ChangesRoot(changes[:k])
+		v.Changes.Roots = append(v.Changes.Roots, vectorChangesRoot{k, changeHexes(changes[:k]), hx(r[:])})
+	}
+	five := changes[:5]
+	fiveRoot := ChangesRoot(five)
+	for i := range five {
+		p := ChangeProof(five, i)
+		if !VerifyChange(five[i], i, 5, p, fiveRoot) {
+			t.Fatalf("change proof %d", i)
+		}
+		v.Changes.Proofs = append(v.Changes.Proofs, vectorChangeProof{5, i, hx(five[i].Bytes()), hexes(p), hx(fiveRoot[:])})
+	}
+	// A head chain over epochs 0..3, epoch 2 without changes.
+	lists := [][]Change{changes[0:2], changes[2:3], nil, changes[3:6]}
+	head := Empty
+	heads := make([]Hash, len(lists))
+	for n, cs := range lists {
+		r := ChangesRoot(cs)
+		next := NextHead(head, uint64(n), cs)
+		if (len(cs) == 0) != (next == head) {
+			t.Fatalf("head %d", n)
+		}
+		v.Changes.Heads = append(v.Changes.Heads, vectorChangesHead{uint64(n), hx(head[:]), changeHexes(cs), len(cs), hx(r[:]), hx(next[:])})
+		head, heads[n] = next, next
+	}
+
 	base := time.Unix(1767225600, 0)
 	for i, e := range []Entry{
 		{Epoch: 0, Time: base, Root: Empty, Leaves: 0},
-		{Epoch: 1, Time: base.Add(60 * time.Second), Root: LeafHash(indices[0], 1, fixed("commitment 0")), Leaves: 1},
-		{Epoch: 2, Time: base.Add(61 * time.Second), Root: root, Leaves: 5},
-		{Epoch: 1<<63 + 7, Time: time.Unix(-86400, 0), Root: fixed("root"), Leaves: 1<<64 - 1},
+		{Epoch: 1, Time: base.Add(60 * time.Second), Root: LeafHash(indices[0], 1, fixed("commitment 0")), Leaves: 1,
+			Changes: 1, ChangesRoot: ChangesRoot(changes[2:3]), Head: heads[1]},
+		{Epoch: 2, Time: base.Add(61 * time.Second), Root: root, Leaves: 5, Head: heads[2]},
+		{Epoch: 3, Time: base.Add(62 * time.Second), Root: root, Leaves: 5, Changes: 3, ChangesRoot: ChangesRoot(changes[3:6]), Head: heads[3]},
+		{Epoch: 1<<63 + 7, Time: time.Unix(-86400, 0), Root: fixed("root"), Leaves: 1<<64 - 1,
+			Changes: 1<<32 - 1, ChangesRoot: fixed("changes root"), Head: fixed("head")},
 	} {
 		b := e.Marshal()
-		if got, err := ParseEntry(b); err != nil || got.Epoch != e.Epoch {
+		if got, err := ParseEntry(b); err != nil || got != e.withUTC() {
 			t.Fatalf("entry %d: %v", i, err)
 		}
-		v.Entries = append(v.Entries, vectorEntry{e.Epoch, e.Time.Unix(), hx(e.Root[:]), e.Leaves, hx(b)})
+		v.Entries = append(v.Entries, vectorEntry{e.Epoch, e.Time.Unix(), hx(e.Root[:]), e.Leaves, e.Changes, hx(e.ChangesRoot[:]), hx(e.Head[:]), hx(b)})
 	}
 
-	good := Entry{Epoch: 2, Time: base, Root: root, Leaves: 5}.Marshal()
+	good := Entry{Epoch: 3, Time: base, Root: root, Leaves: 5, Changes: 3, ChangesRoot: ChangesRoot(changes[3:6]), Head: heads[3]}.Marshal()
 	edit := func(f func(b []byte) []byte) string { return hx(f(append([]byte(nil), good...))) }
+	setK := func(k uint32) func(b []byte) []byte {
+		return func(b []byte) []byte { binary.BigEndian.PutUint32(b[57:], k); return b }
+	}
 	v.Negative.Entries = []vectorBadEntry{
 		{"empty", ""},
-		{"56 bytes", hx(good[:56])},
-		{"58 bytes", edit(func(b []byte) []byte { return append(b, 0) })},
+		{"124 bytes", hx(good[:124])},
+		{"126 bytes", edit(func(b []byte) []byte { return append(b, 0) })},
 		{"format 0x00", edit(func(b []byte) []byte { b[0] = 0; return b })},
-		{"format 0x02", edit(func(b []byte) []byte { b[0] = 2; return b })},
+		{"format 0x01", edit(func(b []byte) []byte { b[0] = 1; return b })},
+		{"format 0x03", edit(func(b []byte) []byte { b[0] = 3; return b })},
+		{"a format 0x01 entry (57 bytes)", hx(append([]byte{1}, good[1:57]...))},
 		{"leaf count 5 with the empty root", edit(func(b []byte) []byte { copy(b[17:49], Empty[:]); return b })},
-		{"leaf count 0 with a non-empty root", edit(func(b []byte) []byte { copy(b[49:], make([]byte, 8)); return b })},
+		{"leaf count 0 with a non-empty root", edit(func(b []byte) []byte { copy(b[49:57], make([]byte, 8)); return b })},
+		{"k = 6 with 5 leaves", edit(setK(6))},
+		{"k = 3 with the empty changes root", edit(func(b []byte) []byte { copy(b[61:93], Empty[:]); return b })},
+		{"k = 0 with a non-empty changes root", edit(setK(0))},
+		{"k = 3 with the empty head", edit(func(b []byte) []byte { copy(b[93:125], Empty[:]); return b })},
 	}
 	for _, n := range v.Negative.Entries {
 		b, _ := hex.DecodeString(n.Entry)
 		if _, err := ParseEntry(b); !errors.Is(err, ErrMalformed) {
 			t.Fatalf("negative entry %q accepted", n.Name)
 		}
+	}
+
+	swapped := append([]Change(nil), changes[:3]...)
+	swapped[1], swapped[2] = swapped[2], swapped[1]
+	repeated := append([]Change(nil), changes[:3]...)
+	repeated[2].Index = repeated[1].Index
+	v.Negative.Changes = []vectorBadChanges{
+		{"no changes", ""},
+		{"100 bytes", hx(MarshalChanges(changes[:2])[:100])},
+		{"changes 1 and 2 swapped", hx(MarshalChanges(swapped))},
+		{"an index listed twice", hx(MarshalChanges(repeated))},
+		{"descending", hx(MarshalChanges([]Change{changes[7], changes[0]}))},
+	}
+	for _, n := range v.Negative.Changes {
+		b, _ := hex.DecodeString(n.Changes)
+		if _, err := ParseChanges(b); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("negative changes %q accepted", n.Name)
+		}
+	}
+
+	p2 := ChangeProof(five, 2)
+	p4 := ChangeProof(five, 4)
+	flippedP := append([]Hash(nil), p2...)
+	flippedP[1][7] ^= 0x04
+	otherLeaf := five[2]
+	otherLeaf.Leaf[31] ^= 1
+	badProofs := []struct {
+		name string
+		c    Change
+		i, k int
+		path []Hash
+		root Hash
+	}{
+		{"position 3 with position 2's path", five[2], 3, 5, p2, fiveRoot},
+		{"change 3 with change 2's path", five[3], 2, 5, p2, fiveRoot},
+		{"leaf hash with one bit flipped", otherLeaf, 2, 5, p2, fiveRoot},
+		{"sibling 1 with one bit flipped", five[2], 2, 5, flippedP, fiveRoot},
+		{"top sibling dropped", five[2], 2, 5, p2[:len(p2)-1], fiveRoot},
+		{"an empty sibling added on top", five[2], 2, 5, append(append([]Hash(nil), p2...), Empty), fiveRoot},
+		{"k = 8 root", five[2], 2, 5, p2, ChangesRoot(changes)},
+		{"position 4 as if k = 8", five[4], 4, 8, p4, fiveRoot},
+		{"position 5 of 5", five[4], 5, 5, p4, fiveRoot},
+		{"k = 0", five[0], 0, 0, nil, Empty},
+	}
+	for _, b := range badProofs {
+		if VerifyChange(b.c, b.i, b.k, b.path, b.root) {
+			t.Fatalf("negative change proof %q accepted", b.name)
+		}
+		v.Negative.ChangeProofs = append(v.Negative.ChangeProofs, vectorBadChangeProof{b.name, b.k, b.i, hx(b.c.Bytes()), hexes(b.path), hx(b.root[:])})
 	}
 
 	a := specs[0]
@@ -362,6 +533,42 @@ func TestVectors(t *testing.T) {
 		}
 		if err := VerifyInclusion(root, h32(t, l.Index), l.Updates, h32(t, l.Commitment), sib); err != nil {
 			t.Fatalf("tree proof %d: %v", i, err)
+		}
+	}
+	parse := func(hs []string) []Change {
+		var cs []Change
+		for _, h := range hs {
+			c, err := ParseChange(unhex(t, h))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs = append(cs, c)
+		}
+		return cs
+	}
+	for _, p := range f.Changes.Proofs {
+		var path []Hash
+		for _, s := range p.Path {
+			path = append(path, h32(t, s))
+		}
+		if !VerifyChange(parse([]string{p.Change})[0], p.Position, p.K, path, h32(t, p.ChangesRoot)) {
+			t.Fatalf("change proof %d of %d", p.Position, p.K)
+		}
+	}
+	head := Empty
+	for _, h := range f.Changes.Heads {
+		if hx(head[:]) != h.Prev {
+			t.Fatalf("head chain broken before epoch %d", h.Epoch)
+		}
+		head = NextHead(head, h.Epoch, parse(h.Changes))
+		if hx(head[:]) != h.Head {
+			t.Fatalf("head of epoch %d", h.Epoch)
+		}
+	}
+	for _, e := range f.Entries {
+		got, err := ParseEntry(unhex(t, e.Entry))
+		if err != nil || got.Changes != e.K || hx(got.ChangesRoot[:]) != e.ChangesRoot || hx(got.Head[:]) != e.Head {
+			t.Fatalf("entry %d: %v", e.Epoch, err)
 		}
 	}
 }
