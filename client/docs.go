@@ -181,7 +181,7 @@ func (c *Client) sendDoc(ctx context.Context, roomID string, ref *DocRef) (*Mess
 	for _, u := range r.State.Members {
 		copyOf[u] = docCopyText(ref)
 	}
-	rec, salts, err := c.commitCopies(ctx, r, copyOf, p.SentAt)
+	rec, salts, err := c.commitDocCopies(ctx, r, copyOf, ref.Name, p.SentAt)
 	if err != nil {
 		return nil, err
 	}

@@ -86,6 +86,16 @@ func (c *Client) ExportTranscript(ctx context.Context, roomRef string, from, to 
 			copies = append(copies, ExportedCopy{MessageID: m.ID, Entry: m.Entry, Sender: m.Sender, SentAt: m.SentAt, Recipient: c.prof.User, Salt: m.CopySalt, Text: text})
 		}
 	}
+	// Other members' copies this device received as proofs that a sender
+	// equivocated travel with the entries they contradict.
+	proofs, err := receivedProofs(ctx, c.v, r.State.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		copies = append(copies, proofs[e]...)
+		delete(proofs, e)
+	}
 	if len(only) > 0 && len(entries) == 0 {
 		return nil, fmt.Errorf("no message of %q matches %v", r.State.Name, only)
 	}
@@ -131,6 +141,15 @@ type CopyVerdict struct {
 	ExportedCopy
 	Authentic bool   `json:"authentic"`
 	Problem   string `json:"problem,omitempty"`
+	// SameMessage: the copy's words are the text the sender committed to
+	// for every member (it may differ from other members' copies only in
+	// marks), whether or not it is the exact copy signed for Recipient.
+	SameMessage bool `json:"same_message,omitempty"`
+	// Equivocation: the sender signed this copy for Recipient, yet its
+	// words differ from the text committed to for everyone (or from another
+	// copy under the same entry): proof against the sender.
+	Equivocation bool   `json:"equivocation,omitempty"`
+	Note         string `json:"note,omitempty"`
 }
 
 // Trust is who vouches for the identities in an export: keys the local
@@ -226,6 +245,8 @@ func VerifyExport(data []byte, trust Trust) (*ExportReport, error) {
 	for _, m := range br.Messages {
 		manifests[m.ID] = m
 	}
+	type signed struct{ recipient, canonical string }
+	byEntry := map[string][]signed{} // copies that open their line, by entry
 	for _, cp := range ex.Copies {
 		v := CopyVerdict{ExportedCopy: cp}
 		h, err := transcript.ParseHash(cp.Entry)
@@ -236,13 +257,8 @@ func VerifyExport(data []byte, trust Trust) (*ExportReport, error) {
 		case m.Sender != cp.Sender:
 			v.Problem = fmt.Sprintf("the entry was written by %s, not %s", m.Sender, cp.Sender)
 		default:
-			want, found := manifestEntry([]byte(m.Text), cp.Recipient)
-			if !found {
-				v.Problem = "the entry's manifest has no copy for " + cp.Recipient
-			} else if string(want) != string(commitCopy(cp.Salt, cp.Text)) {
-				v.Problem = "the text is not the copy the entry commits to (altered)"
-			} else {
-				v.Authentic, v.SentAt = true, m.SentAt
+			if judgeCopy(&v, m) {
+				byEntry[cp.Entry] = append(byEntry[cp.Entry], signed{cp.Recipient, canonicalText(cp.Text)})
 			}
 		}
 		if !v.Authentic {
@@ -251,7 +267,85 @@ func VerifyExport(data []byte, trust Trust) (*ExportReport, error) {
 		}
 		rep.Copies = append(rep.Copies, v)
 	}
+	// Two copies the sender signed under one entry: the same words are one
+	// message with different marks; different words are proof against the
+	// sender, whatever the manifest's version.
+	for i := range rep.Copies {
+		v := &rep.Copies[i]
+		for _, o := range byEntry[v.Entry] {
+			if o.recipient == v.Recipient || v.Problem != "" && !v.Equivocation {
+				continue
+			}
+			if o.canonical == canonicalText(v.Text) {
+				if v.Authentic {
+					v.Note = fmt.Sprintf("same message as %s's copy, different marks", o.recipient)
+				}
+				continue
+			}
+			if v.SameMessage {
+				// The copy the sender committed to for everyone; the other
+				// copy's verdict carries the proof.
+				v.Note = fmt.Sprintf("the sender committed to these words for everyone, but signed other words for %s under the same entry (see that copy)", o.recipient)
+				continue
+			}
+			if !v.Equivocation {
+				v.Authentic, v.Equivocation = false, true
+				v.Problem = fmt.Sprintf("EQUIVOCATION: %s signed this copy for %s and a copy with other words for %s under the same entry: proof that %s sent members different messages", v.Sender, v.Recipient, o.recipient, v.Sender)
+				rep.OK = false
+				rep.Problems = append(rep.Problems, fmt.Sprintf("copy of message %s: %s", v.MessageID, v.Problem))
+			}
+		}
+	}
 	return rep, nil
+}
+
+// judgeCopy fills in the verdict on one copy against the manifest its
+// signed entry discloses; it reports whether the copy opens its
+// recipient's line (the sender signed exactly this copy for them).
+func judgeCopy(v *CopyVerdict, m leak.Message) bool {
+	mf, err := transcript.ParseManifest([]byte(m.Text))
+	if err != nil {
+		v.Problem = "the entry's manifest of copies does not parse"
+		return false
+	}
+	if _, ok := mf.Copies[v.Recipient]; !ok {
+		v.Problem = "the entry's manifest has no copy for " + v.Recipient
+		return false
+	}
+	opens := mf.OpenCopy(v.Recipient, v.Salt, v.Text) == nil
+	same := mf.Version >= 2 && sameMeaning(mf, v.Text)
+	v.SameMessage = same
+	switch {
+	case opens && mf.Version < 2:
+		v.Authentic, v.SentAt = true, m.SentAt
+		v.Note = "an older format: the entry does not commit to one text for every member, so other members' words cannot be compared"
+	case opens && same:
+		v.Authentic, v.SentAt = true, m.SentAt
+		v.Note = "same message as every member's copy (copies differ only in marks)"
+	case opens:
+		v.Equivocation = true
+		v.Problem = fmt.Sprintf("EQUIVOCATION: %s signed this copy for %s, but its words differ from the text %s committed to for every member: proof that %s sent members different messages", v.Sender, v.Recipient, v.Sender, v.Sender)
+	case same:
+		v.Problem = fmt.Sprintf("not the copy %s signed for %s, but the same message: only the marks differ (another member's copy, or re-marked text)", v.Sender, v.Recipient)
+	default:
+		v.Problem = "the text is not the copy the entry commits to, and its words are not the message's (altered)"
+	}
+	return opens
+}
+
+// sameMeaning reports whether a copy's canonical text is the one a
+// version 2 manifest commits to, as a message or as a document copy.
+func sameMeaning(mf *transcript.Manifest, text string) bool {
+	if mf.CheckCanonical(canonicalText(text)) == nil {
+		return true
+	}
+	var name string
+	var size int64
+	var sum []byte
+	if n, _ := fmt.Sscanf(text, "document %q, %d bytes, sha256 %x", &name, &size, &sum); n == 3 {
+		return mf.CheckCanonical(docCanonicalText(name)) == nil
+	}
+	return false
 }
 
 // leakMessages returns the room's text messages as the leak verifier sees

@@ -138,7 +138,7 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 			c.dropBlobs(ctx, map[string]*DocRef{u: refs[u]}) // removed meanwhile: not theirs to fetch
 		}
 	}
-	rec, salts, err := c.commitCopies(ctx, room, copyOf, p.SentAt)
+	rec, salts, err := c.commitDocCopies(ctx, room, copyOf, name, p.SentAt)
 	if err != nil {
 		return nil, err
 	}

@@ -183,6 +183,10 @@ func decodePayload(b []byte) (*payload, error) {
 		if p.Text == "" || len(p.Text) > maxAlertBytes {
 			return nil, fmt.Errorf("%w: alert", ErrBadPayload)
 		}
+	case KindEquivocation:
+		if err := p.validateProof(); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("%w: unknown kind %q", ErrBadPayload, p.Kind)
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"backchannel/transcript"
 )
 
 // FuzzDecodePayload: the plaintext decoder of room messages never panics,
@@ -29,7 +31,7 @@ func FuzzDecodePayload(f *testing.F) {
 
 func TestManifest(t *testing.T) {
 	c1, c2 := commitCopy([]byte("s1"), "a"), commitCopy([]byte("s2"), "b")
-	m := buildManifest(map[string][]byte{"bob": c2, "alice": c1})
+	m := buildManifest(transcript.CommitCanonical("a"), map[string][]byte{"bob": c2, "alice": c1})
 	if got, ok := manifestEntry(m, "alice"); !ok || string(got) != string(c1) {
 		t.Fatal("alice's commitment not found")
 	}

@@ -1,15 +1,10 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"backchannel/transcript"
@@ -17,71 +12,59 @@ import (
 )
 
 // Labels of the per-recipient copy commitments, as in docs/protocol.md
-// section 13 "Rooms, marked copies and the transcript".
+// section 13 "Rooms, marked copies and the transcript" (the manifest itself
+// is transcript.Manifest).
 const (
-	CopyCommitmentLabel = "backchannel copy commitment v1"
-	ManifestHeader      = "backchannel copies v1\n"
-	copySaltSize        = 32
+	CopyCommitmentLabel = transcript.CopyCommitmentLabel
+	ManifestHeader      = transcript.ManifestHeader
+	copySaltSize        = transcript.CopySaltSize
 )
 
 // Every recipient of a message gets a differently marked copy (package
 // canary), yet the room's transcript must be one hash-linked chain. So the
 // transcript entry commits to a manifest that lists, per recipient, a
-// salted commitment to that recipient's copy; each recipient receives the
-// entry, the manifest, its own copy and its own salt. The entry's signature
-// (on-record rooms) thus covers every delivered copy, while no member can
-// learn another member's copy from the manifest.
+// salted commitment to that recipient's copy, and one commitment to the
+// canonical text (the marks folded away), the same for everyone; each
+// recipient receives the entry, the manifest, its own copy and its own
+// salt. The entry's signature (on-record rooms) thus covers every delivered
+// copy and the one meaning they share, while no member can learn another
+// member's copy from the manifest.
 
 func commitCopy(salt []byte, text string) []byte {
-	h := sha256.New()
-	h.Write([]byte(CopyCommitmentLabel))
-	h.Write([]byte{0})
-	h.Write(salt)
-	h.Write([]byte(text))
-	return h.Sum(nil)
+	h := transcript.CommitCopy(salt, text)
+	return h[:]
 }
 
-// buildManifest lists user → hex commitment, sorted by user.
-func buildManifest(commits map[string][]byte) []byte {
-	users := make([]string, 0, len(commits))
-	for u := range commits {
-		users = append(users, u)
+// buildManifest lists the commitment to the canonical text and user → hex
+// commitment, sorted by user (a version 2 manifest).
+func buildManifest(canonical transcript.Hash, commits map[string][]byte) []byte {
+	cs := make(map[string]transcript.Hash, len(commits))
+	for u, c := range commits {
+		cs[u] = transcript.Hash(c)
 	}
-	slices.Sort(users)
-	var b bytes.Buffer
-	b.WriteString(ManifestHeader)
-	for _, u := range users {
-		fmt.Fprintf(&b, "%s %x\n", u, commits[u])
-	}
-	return b.Bytes()
+	return transcript.NewManifest(canonical, cs).Encode()
 }
 
 // manifestEntry returns user's commitment from a manifest.
 func manifestEntry(manifest []byte, user string) ([]byte, bool) {
-	s, ok := strings.CutPrefix(string(manifest), ManifestHeader)
-	if !ok {
+	m, err := transcript.ParseManifest(manifest)
+	if err != nil {
 		return nil, false
 	}
-	for _, line := range strings.Split(s, "\n") {
-		name, hx, ok := strings.Cut(line, " ")
-		if ok && name == user {
-			b, err := hex.DecodeString(hx)
-			return b, err == nil && len(b) == sha256.Size
-		}
-	}
-	return nil, false
+	c, ok := m.Copies[user]
+	return c[:], ok
 }
 
 // manifestUsers lists the users of a manifest except skip.
 func manifestUsers(manifest []byte, skip string) []string {
-	s, ok := strings.CutPrefix(string(manifest), ManifestHeader)
-	if !ok {
+	m, err := transcript.ParseManifest(manifest)
+	if err != nil {
 		return nil
 	}
 	var out []string
-	for _, line := range strings.Split(s, "\n") {
-		if name, _, ok := strings.Cut(line, " "); ok && name != skip {
-			out = append(out, name)
+	for _, u := range m.Members() {
+		if u != skip {
+			out = append(out, u)
 		}
 	}
 	return out
@@ -240,10 +223,33 @@ func (c *Client) accept(ctx context.Context, tx *vault.Tx, r *Room, sender strin
 }
 
 // commitCopies salts and commits to every member's copy (copyOf maps each
-// member, this user included, to the text it receives) and composes this
-// user's transcript entry over the manifest. It returns the entry and the
-// salts, one per member, each to travel with that member's copy.
+// member, this user included, to the text it receives; canonical is the
+// text every copy must fold to: canonicalText of the original, or
+// docCanonicalText) and composes this user's transcript entry over the
+// manifest. It returns the entry and the salts, one per member, each to
+// travel with that member's copy. A copy whose canonical text is not the
+// original's is refused before anything is committed: the recipient would
+// report the message as sent with two meanings.
 func (c *Client) commitCopies(ctx context.Context, r *Room, copyOf map[string]string, now time.Time) (*record, map[string][]byte, error) {
+	return c.commitCopiesOf(ctx, r, copyOf, canonicalText(copyOf[c.prof.User]), canonicalText, now)
+}
+
+// commitDocCopies is commitCopies for a shared document: every member's
+// line is docCopyText of its own copy, and the canonical text is the
+// document's name (docCanonicalText), the same for everyone.
+func (c *Client) commitDocCopies(ctx context.Context, r *Room, copyOf map[string]string, name string, now time.Time) (*record, map[string][]byte, error) {
+	return c.commitCopiesOf(ctx, r, copyOf, docCanonicalText(name), nil, now)
+}
+
+func (c *Client) commitCopiesOf(ctx context.Context, r *Room, copyOf map[string]string, canonical string, check func(string) string, now time.Time) (*record, map[string][]byte, error) {
+	for u, text := range copyOf {
+		if check != nil && check(text) != canonical {
+			return nil, nil, fmt.Errorf("marking changed the words of %s's copy, so it would not read as the same message; nothing was sent (a marking bug: please report it)", u)
+		}
+	}
+	if tamperCopies != nil {
+		tamperCopies(c.prof.User, copyOf)
+	}
 	salts := map[string][]byte{}
 	commits := map[string][]byte{}
 	for u, text := range copyOf {
@@ -253,7 +259,7 @@ func (c *Client) commitCopies(ctx context.Context, r *Room, copyOf map[string]st
 		}
 		commits[u] = commitCopy(salts[u], text)
 	}
-	rec, err := c.compose(ctx, r, transcript.KindMessage, buildManifest(commits), now)
+	rec, err := c.compose(ctx, r, transcript.KindMessage, buildManifest(transcript.CommitCanonical(canonical), commits), now)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -266,13 +272,17 @@ func docCopyText(d *DocRef) string {
 	return fmt.Sprintf("document %q, %d bytes, sha256 %x", d.Name, d.Size, d.SHA256)
 }
 
-// checkCopy verifies that text is the copy the manifest committed to for me.
+// checkCopy verifies that text is the copy the manifest committed to for
+// me. It does not look at the canonical text (checkMeaning does).
 func (c *Client) checkCopy(manifest, salt []byte, text string) error {
-	want, ok := manifestEntry(manifest, c.prof.User)
-	if !ok {
-		return fmt.Errorf("the signed manifest has no copy for %s", c.prof.User)
+	m, err := transcript.ParseManifest(manifest)
+	if err != nil {
+		return fmt.Errorf("the signed manifest of copies does not parse: %w", err)
 	}
-	if subtle.ConstantTimeCompare(want, commitCopy(salt, text)) != 1 {
+	switch err := m.OpenCopy(c.prof.User, salt, text); {
+	case errors.Is(err, transcript.ErrNotInManifest):
+		return fmt.Errorf("the signed manifest has no copy for %s", c.prof.User)
+	case err != nil:
 		return fmt.Errorf("the delivered text is not the copy the sender signed")
 	}
 	return nil

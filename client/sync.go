@@ -395,6 +395,9 @@ func (c *Client) apply(ctx context.Context, tx *vault.Tx, sender string, p *payl
 	if _, err := tx.Get(ctx, seenName(msg)); err == nil {
 		return nil, nil
 	}
+	if follow, done, err := c.checkMeaning(ctx, tx, r, sender, p, msg, rep); done || err != nil {
+		return follow, err // a copy with other words than the sender committed to, or a report of one
+	}
 	if p.Kind == KindAlert {
 		// Not a transcript entry: a warning the sender's devices raised
 		// about the sender's own account.
