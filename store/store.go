@@ -372,7 +372,8 @@ type KeyLogStale struct {
 
 // KeyLog stores the key log's leaf state, one row per account, so a server
 // rebuilds its prefix tree after a restart and never loses an accepted
-// device list. It is separate from Store (a store may not implement it);
+// device list; every state each leaf ever had (the owner's GET /v1/keylog/own);
+// and the change list of every epoch that had changes. It is separate from Store (a store may not implement it);
 // store/sqlite does.
 type KeyLog interface {
 	// PutKeyLogLeaf records that the account's leaf now commits to
@@ -390,4 +391,28 @@ type KeyLog interface {
 	// list version differs from their leaf's version, or that have lists
 	// and no leaf, ordered by account name.
 	KeyLogStale(ctx context.Context, limit int) ([]KeyLogStale, error)
+	// KeyLogStates returns every leaf state the log recorded for the account
+	// (each one PutKeyLogLeaf stored, written in the same transaction),
+	// ascending by Updates; none for an unknown account.
+	KeyLogStates(ctx context.Context, account string) ([]KeyLogLeaf, error)
+	// PutKeyLogChanges stores the change list of an epoch: changes is the
+	// concatenation of its KeyLogChangeSize-byte changes, at least one. A
+	// retried epoch overwrites the stored list.
+	PutKeyLogChanges(ctx context.Context, epoch uint64, changes []byte) error
+	// KeyLogChanges returns the stored change lists of the epochs from … to
+	// (inclusive), ascending by epoch. It adds records while fewer than
+	// maxChanges changes have been gathered, so it stops after maxChanges
+	// changes or more, never splitting a record; the caller continues after
+	// the last epoch returned.
+	KeyLogChanges(ctx context.Context, from, to uint64, maxChanges int) ([]KeyLogChangeRecord, error)
+}
+
+// KeyLogChangeSize is the size of one change in a change list (docs/protocol.md
+// §16): index (32) || leaf_hash (32).
+const KeyLogChangeSize = 64
+
+// KeyLogChangeRecord is the stored change list of one epoch.
+type KeyLogChangeRecord struct {
+	Epoch   uint64
+	Changes []byte // k·KeyLogChangeSize bytes, k ≥ 1
 }

@@ -21,6 +21,21 @@ CREATE TABLE IF NOT EXISTS keylog_leaves (
 	nonce BLOB NOT NULL,
 	list_hash BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS keylog_states (
+	account TEXT NOT NULL,
+	updates INTEGER NOT NULL,
+	idx BLOB NOT NULL,
+	version INTEGER NOT NULL,
+	nonce BLOB NOT NULL,
+	list_hash BLOB NOT NULL,
+	PRIMARY KEY (account, updates)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO keylog_states (account, updates, idx, version, nonce, list_hash)
+	SELECT account, updates, idx, version, nonce, list_hash FROM keylog_leaves;
+CREATE TABLE IF NOT EXISTS keylog_changes (
+	epoch INTEGER PRIMARY KEY,
+	changes BLOB NOT NULL
+);
 `
 
 func scanLeaf(sc interface{ Scan(...any) error }) (store.KeyLogLeaf, error) {
@@ -56,6 +71,10 @@ func (s *Store) PutKeyLogLeaf(ctx context.Context, l store.KeyLogLeaf) (store.Ke
 			l.Account, l.Index, int64(l.Version), int64(l.Version), l.Nonce, l.ListHash)
 		got, err := scanLeaf(row)
 		if err == nil {
+			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO keylog_states (account, updates, idx, version, nonce, list_hash)
+				VALUES (?, ?, ?, ?, ?, ?)`, got.Account, int64(got.Updates), got.Index, int64(got.Version), got.Nonce, got.ListHash); err != nil {
+				return fmt.Errorf("sqlite: key log state of %s: %w", l.Account, err)
+			}
 			out, changed = got, true
 			return nil
 		}
@@ -127,6 +146,73 @@ func (s *Store) KeyLogStale(ctx context.Context, limit int) ([]store.KeyLogStale
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: stale key log leaves: %w", err)
+	}
+	return out, nil
+}
+
+// KeyLogStates implements store.KeyLog.
+func (s *Store) KeyLogStates(ctx context.Context, account string) ([]store.KeyLogLeaf, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT account, idx, updates, version, nonce, list_hash FROM keylog_states WHERE account = ? ORDER BY updates", account)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: key log states of %s: %w", account, err)
+	}
+	defer rows.Close()
+	var out []store.KeyLogLeaf
+	for rows.Next() {
+		l, err := scanLeaf(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: key log states of %s: %w", account, err)
+		}
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: key log states of %s: %w", account, err)
+	}
+	return out, nil
+}
+
+// PutKeyLogChanges implements store.KeyLog.
+func (s *Store) PutKeyLogChanges(ctx context.Context, epoch uint64, changes []byte) error {
+	if epoch > math.MaxInt64 {
+		return fmt.Errorf("sqlite: key log changes of epoch %d: epoch out of range: %w", epoch, store.ErrConflict)
+	}
+	if len(changes) == 0 || len(changes)%store.KeyLogChangeSize != 0 {
+		return fmt.Errorf("sqlite: key log changes of epoch %d: %d bytes is not a list of %d-byte changes", epoch, len(changes), store.KeyLogChangeSize)
+	}
+	changes = clone(changes)
+	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO keylog_changes (epoch, changes) VALUES (?, ?)", int64(epoch), changes); err != nil {
+			return fmt.Errorf("sqlite: key log changes of epoch %d: %w", epoch, err)
+		}
+		return nil
+	})
+}
+
+// KeyLogChanges implements store.KeyLog.
+func (s *Store) KeyLogChanges(ctx context.Context, from, to uint64, maxChanges int) ([]store.KeyLogChangeRecord, error) {
+	if maxChanges <= 0 || from > to || from > math.MaxInt64 {
+		return nil, nil
+	}
+	to = min(to, math.MaxInt64)
+	rows, err := s.r.QueryContext(ctx, "SELECT epoch, changes FROM keylog_changes WHERE epoch >= ? AND epoch <= ? ORDER BY epoch", int64(from), int64(to))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: key log changes %d to %d: %w", from, to, err)
+	}
+	defer rows.Close()
+	var out []store.KeyLogChangeRecord
+	n := 0
+	for n < maxChanges && rows.Next() {
+		var r store.KeyLogChangeRecord
+		var e int64
+		if err := rows.Scan(&e, &r.Changes); err != nil {
+			return nil, fmt.Errorf("sqlite: key log changes %d to %d: %w", from, to, err)
+		}
+		r.Epoch = uint64(e)
+		n += len(r.Changes) / store.KeyLogChangeSize
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: key log changes %d to %d: %w", from, to, err)
 	}
 	return out, nil
 }

@@ -106,3 +106,112 @@ func testKeyLog(t *testing.T, s store.Store) {
 		t.Fatalf("stale after catching up = %+v, %v", stale, err)
 	}
 }
+
+// testKeyLogStates checks that every leaf state PutKeyLogLeaf stores is kept,
+// ascending by updates, and that refused (older or equal) versions add none.
+func testKeyLogStates(t *testing.T, s store.Store) {
+	kl, ok := s.(store.KeyLog)
+	if !ok {
+		t.Skip("store does not implement store.KeyLog")
+	}
+	ctx := context.Background()
+	for _, v := range []struct {
+		version uint64
+		nonce   byte
+	}{{1, 10}, {2, 20}, {2, 21}, {1, 11}, {5, 50}} {
+		_, _, err := kl.PutKeyLogLeaf(ctx, store.KeyLogLeaf{Account: "alice", Index: h32(1), Version: v.version, Nonce: h32(v.nonce), ListHash: h32(byte(v.version))})
+		must(t, err)
+	}
+	_, _, err := kl.PutKeyLogLeaf(ctx, store.KeyLogLeaf{Account: "bob", Index: h32(2), Version: 1, Nonce: h32(99), ListHash: h32(1)})
+	must(t, err)
+	states, err := kl.KeyLogStates(ctx, "alice")
+	must(t, err)
+	want := []struct {
+		updates, version uint64
+		nonce            byte
+	}{{1, 1, 10}, {2, 2, 20}, {5, 5, 50}}
+	if len(states) != len(want) {
+		t.Fatalf("states = %+v", states)
+	}
+	for i, w := range want {
+		st := states[i]
+		if st.Account != "alice" || st.Updates != w.updates || st.Version != w.version || !bytes.Equal(st.Nonce, h32(w.nonce)) ||
+			!bytes.Equal(st.Index, h32(1)) || !bytes.Equal(st.ListHash, h32(byte(w.version))) {
+			t.Fatalf("state %d = %+v, want %+v", i, st, w)
+		}
+	}
+	if none, err := kl.KeyLogStates(ctx, "nobody"); err != nil || len(none) != 0 {
+		t.Fatalf("states of an unknown account = %+v, %v", none, err)
+	}
+	// The states returned are copies: changing them changes nothing stored.
+	states[0].Nonce[0] ^= 1
+	again, err := kl.KeyLogStates(ctx, "alice")
+	must(t, err)
+	if !bytes.Equal(again[0].Nonce, h32(10)) {
+		t.Fatal("a returned state aliases the store")
+	}
+}
+
+// testKeyLogChanges checks change lists: stored per epoch, a retry overwrites,
+// ranges are inclusive and ascending, the page limit never splits a record,
+// and malformed lists are refused.
+func testKeyLogChanges(t *testing.T, s store.Store) {
+	kl, ok := s.(store.KeyLog)
+	if !ok {
+		t.Skip("store does not implement store.KeyLog")
+	}
+	ctx := context.Background()
+	list := func(tag byte, k int) []byte {
+		return bytes.Repeat([]byte{tag}, k*store.KeyLogChangeSize)
+	}
+	// Epochs 0, 2, 3, 7 have changes (k = 1, 3, 2, 1); 1 and 4..6 have none.
+	must(t, kl.PutKeyLogChanges(ctx, 0, list(0xa0, 1)))
+	must(t, kl.PutKeyLogChanges(ctx, 2, list(0xa1, 1)))
+	must(t, kl.PutKeyLogChanges(ctx, 2, list(0xa2, 3))) // a retried epoch overwrites
+	must(t, kl.PutKeyLogChanges(ctx, 3, list(0xa3, 2)))
+	must(t, kl.PutKeyLogChanges(ctx, 7, list(0xa7, 1)))
+	for _, bad := range [][]byte{nil, make([]byte, 63), make([]byte, 65)} {
+		if err := kl.PutKeyLogChanges(ctx, 9, bad); err == nil {
+			t.Fatalf("a change list of %d bytes accepted", len(bad))
+		}
+	}
+	type rec struct {
+		epoch uint64
+		tag   byte
+		k     int
+	}
+	tests := []struct {
+		name     string
+		from, to uint64
+		max      int
+		want     []rec
+	}{
+		{"everything", 0, 10, 100, []rec{{0, 0xa0, 1}, {2, 0xa2, 3}, {3, 0xa3, 2}, {7, 0xa7, 1}}},
+		{"inclusive bounds", 2, 3, 100, []rec{{2, 0xa2, 3}, {3, 0xa3, 2}}},
+		{"one epoch", 7, 7, 100, []rec{{7, 0xa7, 1}}},
+		{"empty epochs only", 4, 6, 100, nil},
+		{"beyond the last", 8, 1 << 63, 100, nil},
+		{"from after to", 3, 2, 100, nil},
+		{"limit 1: the first record", 0, 10, 1, []rec{{0, 0xa0, 1}}},
+		{"limit 2: a record is never split", 0, 10, 2, []rec{{0, 0xa0, 1}, {2, 0xa2, 3}}},
+		{"limit 4: exactly reached", 0, 10, 4, []rec{{0, 0xa0, 1}, {2, 0xa2, 3}}},
+		{"limit 5", 0, 10, 5, []rec{{0, 0xa0, 1}, {2, 0xa2, 3}, {3, 0xa3, 2}}},
+		{"limit 1 on a large record", 2, 10, 1, []rec{{2, 0xa2, 3}}},
+		{"no limit", 0, 10, 0, nil},
+		{"the largest range", 0, 1<<64 - 1, 100, []rec{{0, 0xa0, 1}, {2, 0xa2, 3}, {3, 0xa3, 2}, {7, 0xa7, 1}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := kl.KeyLogChanges(ctx, tc.from, tc.to, tc.max)
+			must(t, err)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %d records, want %d", len(got), len(tc.want))
+			}
+			for i, w := range tc.want {
+				if got[i].Epoch != w.epoch || !bytes.Equal(got[i].Changes, list(w.tag, w.k)) {
+					t.Fatalf("record %d = epoch %d (%d bytes), want epoch %d k %d", i, got[i].Epoch, len(got[i].Changes), w.epoch, w.k)
+				}
+			}
+		})
+	}
+}

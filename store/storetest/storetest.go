@@ -39,6 +39,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"BlobQuota", testBlobQuota},
 		{"Nonces", testNonces},
 		{"KeyLog", testKeyLog},
+		{"KeyLogStates", testKeyLogStates},
+		{"KeyLogChanges", testKeyLogChanges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

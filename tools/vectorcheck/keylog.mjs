@@ -1,6 +1,6 @@
 // Key log vectors (testdata/keylog_vectors.json), checked from docs/protocol.md section 16 alone:
 // a second implementation of the VRF input, the index, commitments, leaf and node hashes, the
-// prefix tree (built from its definition, not from the Go package), inclusion proof verification
+// prefix tree (built from its definition, not from the Go package), inclusion proof verification,
 // change lists (change hashes, their Merkle root, RFC 9162 change proofs and the chained head)
 // and the epoch entry codec, in Node's built-in crypto. The VRF itself (ECVRF-RISTRETTO255-SHA512)
 // is not reimplemented: beta is taken from the vectors and only index = beta[0:32] is checked.
