@@ -101,6 +101,8 @@ Exit status 3 when anything is not authentic.`,
 						mark := "authentic"
 						if !c.Authentic {
 							mark = "NOT AUTHENTIC: " + c.Problem
+						} else if c.Note != "" {
+							mark += " (" + c.Note + ")"
 						}
 						fmt.Fprintf(w, "  %s %s (%s, copy of %s): %s\n    %q\n", c.MessageID[:12], c.Sender, c.SentAt.Format(time.RFC3339), c.Recipient, mark, canary.Normalize(c.Text))
 					}
