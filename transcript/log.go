@@ -112,6 +112,9 @@ type Log struct {
 	heads     map[Hash]bool
 	permanent []Warning
 	notices   []string
+	// base and floor: what predates this member's join (see Predate)
+	base  map[Hash]bool
+	floor map[signer]uint64
 }
 
 // NewLog returns an empty log for room in mode. Times in warnings are shown
@@ -426,7 +429,7 @@ func (l *Log) Append(e *Entry, salt Salt, content []byte) (Status, error) {
 	rec := &Record{Hash: h, Entry: e, Salt: salt, Content: append([]byte(nil), content...)}
 	var missing []Hash
 	for _, p := range e.Parents {
-		if _, ok := l.records[p]; !ok {
+		if _, ok := l.records[p]; !ok && !l.base[p] {
 			missing = append(missing, p)
 		}
 	}
@@ -475,7 +478,7 @@ func (l *Log) accept(rec *Record) {
 			}
 			ready := true
 			for _, p := range cr.Entry.Parents {
-				if _, ok := l.records[p]; !ok {
+				if _, ok := l.records[p]; !ok && !l.base[p] {
 					ready = false
 					break
 				}
@@ -525,8 +528,11 @@ func (l *Log) Warnings() []Warning {
 			known = append(known, q)
 		}
 		sort.Slice(known, func(i, j int) bool { return known[i] < known[j] })
-		prev := uint64(0)
+		prev := l.floor[s]
 		for _, q := range known {
+			if q <= l.floor[s] {
+				continue // predates this member's join
+			}
 			if q > prev+1 {
 				n := q - prev - 1
 				noun := "messages"
@@ -559,7 +565,7 @@ func (l *Log) Warnings() []Warning {
 	for _, r := range held {
 		n := 0
 		for _, p := range r.Entry.Parents {
-			if _, ok := l.records[p]; !ok {
+			if _, ok := l.records[p]; !ok && !l.base[p] {
 				n++
 			}
 		}
@@ -622,4 +628,53 @@ func messagesOf(rs []*Record) []leak.Message {
 		out = append(out, leak.Message{ID: r.Hash.ID(), Sender: r.Entry.Sender, SentAt: r.Entry.Time, Text: string(r.Content)})
 	}
 	return out
+}
+
+// Floor says that a signer's entries up to Seq predate this member's join.
+type Floor struct {
+	Member string
+	Key    ed25519.PublicKey
+	Seq    uint64
+}
+
+// Predate records what a member who joined the room later will never
+// receive: the entries known (cited as parents, they count as present)
+// and, per signer, the sequence numbers up to a floor (never reported
+// missing). Entries held only for such parents are linked now.
+func (l *Log) Predate(known []Hash, floors []Floor) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.base == nil {
+		l.base, l.floor = map[Hash]bool{}, map[signer]uint64{}
+	}
+	for _, f := range floors {
+		s := signer{member: f.Member}
+		copy(s.key[:], f.Key)
+		if f.Seq > l.floor[s] {
+			l.floor[s] = f.Seq
+		}
+	}
+	for _, h := range known {
+		if _, ok := l.records[h]; ok || l.base[h] {
+			continue
+		}
+		l.base[h] = true
+		for _, c := range l.waiting[h] {
+			cr := l.pending[c]
+			if cr == nil {
+				continue
+			}
+			ready := true
+			for _, p := range cr.Entry.Parents {
+				if _, ok := l.records[p]; !ok && !l.base[p] {
+					ready = false
+					break
+				}
+			}
+			if ready {
+				l.accept(cr)
+			}
+		}
+		delete(l.waiting, h)
+	}
 }
