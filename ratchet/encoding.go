@@ -10,8 +10,14 @@ import (
 )
 
 // StateVersion is the serialisation version of State (docs/protocol.md,
-// "Session state").
-const StateVersion = 2
+// "Session state"). Version 3 keeps the sending chain's KEM fields for the
+// whole chain; a version 2 state is read where its layout is the same (see
+// Unmarshal).
+const StateVersion = 3
+
+// stateVersion2 is the previous version, which dropped the KEM fields from
+// the state after the fourth message of a chain.
+const stateVersion2 = 2
 
 // ErrBadState reports a serialised state that cannot be loaded.
 var ErrBadState = errors.New("ratchet: bad session state")
@@ -124,19 +130,31 @@ func (c *cursor) u32() uint32 {
 	return binary.BigEndian.Uint32(v)
 }
 
-// advertising reports whether the current chain still carries this side's
-// KEM public key, which the state then keeps.
-func (s *State) advertising() bool { return s.sendKEM && s.sendPub && s.ns < KEMRepeat }
+// advertising reports whether the current chain carries this side's KEM
+// public key, which the state then keeps.
+func (s *State) advertising() bool { return s.sendKEM && s.sendPub }
+
+// ErrStaleState reports a version 2 state saved in the middle of a sending
+// chain, after it had dropped the chain's KEM fields: this release repeats
+// them on every message and cannot continue that chain. The session must be
+// started again.
+var ErrStaleState = fmt.Errorf("%w: saved by an earlier release in the middle of a chain whose KEM fields it no longer holds", ErrBadState)
+
+// legacyKEMRepeat is how many messages of a chain carried its KEM fields
+// before protocol 2.1; a version 2 state past them lacks the fields.
+const legacyKEMRepeat = 4
 
 // Unmarshal restores a state saved by Marshal, strictly: wrong versions,
-// truncation, trailing bytes and out-of-range counts are all refused.
+// truncation, trailing bytes and out-of-range counts are all refused. A
+// version 2 state is read when its layout equals version 3's (no sending
+// chain with KEM fields past its fourth message); otherwise ErrStaleState.
 func Unmarshal(in []byte) (*State, error) {
 	c := &cursor{b: in}
 	v := c.take(1)
 	if v == nil {
 		return nil, fmt.Errorf("%w: empty", ErrBadState)
 	}
-	if v[0] != StateVersion {
+	if v[0] != StateVersion && v[0] != stateVersion2 {
 		return nil, fmt.Errorf("%w: unsupported version %d (this build reads %d)", ErrBadState, v[0], StateVersion)
 	}
 	adLen := c.take(2)
@@ -169,6 +187,9 @@ func Unmarshal(in []byte) (*State, error) {
 	}
 	s.sendPub = f&stSendPub != 0
 	s.sendKEM = f&stSendKEM != 0
+	if v[0] == stateVersion2 && s.sendKEM && s.ns >= legacyKEMRepeat {
+		return nil, ErrStaleState
+	}
 	if s.advertising() {
 		s.kemPub = c.take(KEMPublicSize)
 	}
@@ -179,7 +200,7 @@ func Unmarshal(in []byte) (*State, error) {
 		s.sendKEMID = c.take(KEMKeyIDSize)
 		s.sendKEMCT = c.take(KEMCiphertextSz)
 	}
-	if s.sendPub && s.kemSeed == nil || s.sendKEMCT != nil && !s.sendKEM || s.sendPub && !s.sendKEM {
+	if s.sendPub && s.kemSeed == nil || s.sendKEMCT != nil && !s.sendKEM || s.sendPub != s.sendKEM {
 		return nil, fmt.Errorf("%w: KEM public key flagged without a KEM key", ErrBadState)
 	}
 	nr := c.take(1)

@@ -11,9 +11,10 @@ import (
 const (
 	FlagKEMCiphertext = 0x01 // a KEM step: target key id and ciphertext follow
 	FlagKEMPublic     = 0x02 // the sender's new ML-KEM-768 public key follows
-	// FlagKEMOmitted marks a message of a chain with a KEM step whose KEM
-	// fields it does not repeat (N >= KEMRepeat): the receiver must first get
-	// one of the chain's earlier messages.
+	// FlagKEMOmitted marks a message of a chain with a KEM step that does
+	// not repeat the chain's KEM fields. This release never sets it (every
+	// message carries them); releases before protocol 2.1 set it from the
+	// fifth message of a chain on, and a receiver still understands it.
 	FlagKEMOmitted = 0x04
 
 	KEMKeyIDSize     = 8

@@ -28,7 +28,7 @@ func TestHeaderRoundTripAndStrictness(t *testing.T) {
 		{DH: dh, PN: 3, N: 9},
 		{DH: dh, KEMPublic: make([]byte, KEMPublicSize)},
 		{DH: dh, KEMTargetID: make([]byte, KEMKeyIDSize), KEMCiphertext: make([]byte, KEMCiphertextSz), KEMPublic: make([]byte, KEMPublicSize)},
-		{DH: dh, N: KEMRepeat, KEMOmitted: true},
+		{DH: dh, N: legacyKEMRepeat, KEMOmitted: true},
 	}
 	for i, h := range cases {
 		b := h.Marshal(nil)

@@ -37,9 +37,6 @@ const (
 	// KEMInterval is the sender's KEM cadence: a KEM step on every
 	// KEMInterval-th DH ratchet turn (1 = every turn).
 	KEMInterval = 1
-	// KEMRepeat is how many messages at the start of a chain carry its KEM
-	// fields; later ones set FlagKEMOmitted instead.
-	KEMRepeat = 4
 	// maxRetired bounds remembered past receiving ratchet keys, used only to
 	// tell a replay from a forgery.
 	maxRetired = 8
@@ -56,8 +53,10 @@ var (
 	ErrCannotSend     = errors.New("ratchet: cannot send before the first message from the peer arrives")
 	ErrKEMKey         = errors.New("ratchet: KEM ciphertext is for an unknown key")
 	ErrTooLarge       = errors.New("ratchet: plaintext too large")
-	// ErrEarlierNeeded: the message opens a chain whose KEM fields only its
-	// first KEMRepeat messages carry; retry once one of those has arrived.
+	// ErrEarlierNeeded: the message opens a chain but omits its KEM fields
+	// (FlagKEMOmitted, sent only by releases before protocol 2.1, which put
+	// them on the first four messages of a chain); retry once one of the
+	// chain's earlier messages has arrived.
 	ErrEarlierNeeded = errors.New("ratchet: an earlier message of this chain must be decrypted first")
 )
 
@@ -86,15 +85,18 @@ type State struct {
 	// KEM ratchet.
 	kemSeed   []byte // our current ML-KEM-768 decapsulation key seed
 	kemID     []byte // its key id (SHA-256 of the encapsulation key, 8 bytes)
-	kemPub    []byte // its encapsulation key, kept only while the chain advertises it
+	kemPub    []byte // its encapsulation key, kept while the sending chain advertises it
 	kemRemote []byte // peer's latest encapsulation key
 	// kemRemoteKey caches kemRemote parsed (parsing costs tens of µs).
 	kemRemoteKey *mlkem.EncapsulationKey768
-	sendKEMID    []byte // header fields for every message of the current sending chain
-	sendKEMCT    []byte
-	sendPub      bool
-	sendKEM      bool   // the current sending chain has KEM fields (sent or omitted)
-	turns        uint32 // DH turns since our last KEM step
+	// The KEM fields of the current sending chain, repeated on every one of
+	// its messages: the chain ends when the peer's next chain arrives, which
+	// is the implicit acknowledgement that the peer has them.
+	sendKEMID []byte
+	sendKEMCT []byte
+	sendPub   bool
+	sendKEM   bool   // the current sending chain has KEM fields
+	turns     uint32 // DH turns since our last KEM step
 
 	skipped map[skipID][]byte
 	order   []skipID // insertion order for eviction; may hold deleted ids
@@ -195,7 +197,7 @@ func (s *State) sendingStep() error {
 // Overhead is how many bytes the next message adds to its plaintext.
 func (s *State) Overhead() int {
 	n := headerFixedSize + NonceSize + TagSize
-	if !s.sendKEM || s.ns >= KEMRepeat {
+	if !s.sendKEM {
 		return n
 	}
 	if s.sendKEMCT != nil {
@@ -222,12 +224,11 @@ func (s *State) EncryptAppend(dst, plaintext []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(plaintext), MaxPlaintext)
 	}
 	next, mk := kdfChain(s.cks)
+	// Every message of a chain with a KEM step carries its KEM fields, so
+	// any one of them opens the chain at the receiver: withholding some
+	// messages of a chain can no longer make the rest undecryptable.
 	h := Header{DH: s.dhsP, PN: s.pn, N: s.ns}
-	switch {
-	case !s.sendKEM:
-	case s.ns >= KEMRepeat:
-		h.KEMOmitted = true
-	default:
+	if s.sendKEM {
 		if s.sendKEMCT != nil {
 			h.KEMTargetID, h.KEMCiphertext = s.sendKEMID, s.sendKEMCT
 		}
@@ -245,11 +246,6 @@ func (s *State) EncryptAppend(dst, plaintext []byte) ([]byte, error) {
 	}
 	s.cks = next
 	s.ns++
-	if s.ns >= KEMRepeat {
-		// Later messages of the chain omit the KEM fields: forget them, so
-		// the persisted state stays small.
-		s.sendKEMID, s.sendKEMCT, s.kemPub = nil, nil, nil
-	}
 	return out, nil
 }
 
@@ -351,7 +347,7 @@ func (s *State) decryptCurrent(h *Header, header, ct []byte) ([]byte, error) {
 
 func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
 	if h.KEMOmitted {
-		return nil, ErrEarlierNeeded
+		return nil, ErrEarlierNeeded // only from a release before protocol 2.1
 	}
 	// Work on a copy so that a failure anywhere leaves s untouched.
 	t := s.shallowCopy()

@@ -228,10 +228,11 @@ func buildVectors(t *testing.T) *vectorFile {
 			{"send", "alice", 20}, {"send", "alice", 21}, {"send", "alice", 22},
 			{"receive", "bob", 22}, {"receive", "bob", 20}, {"receive", "bob", 21},
 			{"send", "bob", 23}, {"receive", "alice", 23},
-			// A long chain: messages from N = KEMRepeat on omit the KEM fields.
+			// A long chain opened by its sixth message (the first five withheld):
+			// every message repeats the chain's KEM fields.
 			{"send", "alice", 24}, {"send", "alice", 25}, {"send", "alice", 26}, {"send", "alice", 27},
 			{"send", "alice", 28}, {"send", "alice", 29}, {"send", "alice", 30},
-			{"receive", "bob", 25}, {"receive", "bob", 29}, {"receive", "bob", 24}, {"receive", "bob", 30},
+			{"receive", "bob", 29}, {"receive", "bob", 25}, {"receive", "bob", 24}, {"receive", "bob", 30},
 			{"receive", "bob", 26}, {"receive", "bob", 28}, {"receive", "bob", 27},
 			{"send", "bob", 31}, {"receive", "alice", 31},
 		}

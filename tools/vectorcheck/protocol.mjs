@@ -20,7 +20,7 @@ const NONCE = 12, TAG = 16;
 // Prekey lifetimes (section 3), in seconds.
 export const MAX_PREKEY_AGE = 2592000n, MAX_CLOCK_SKEW = 86400n;
 const KEM_PUBLIC = 1184, KEM_CT = 1088;
-const KEM_INTERVAL = 1, KEM_REPEAT = 4, MAX_SKIP = 1000, MAX_STORED = 2000, MAX_RETIRED = 8;
+const KEM_INTERVAL = 1, MAX_SKIP = 1000, MAX_STORED = 2000, MAX_RETIRED = 8;
 
 // ---- section 2: certificates and safety numbers ---------------------------------------------
 
@@ -241,13 +241,11 @@ export class Ratchet {
     if (s.cks === null) throw new Error('cannot send before receiving');
     const [ck, mk] = kdfCK(s.cks);
     s.cks = ck;
-    // A chain's KEM fields ride on its first KEM_REPEAT messages; later ones set bit 2 instead.
-    const hasKem = s.chainKem !== null || s.chainAdvertises;
-    const carry = hasKem && s.ns < KEM_REPEAT;
-    const flags = carry ? (s.chainKem ? 1 : 0) | (s.chainAdvertises ? 2 : 0) : hasKem ? 4 : 0;
+    // A chain's KEM fields ride on every one of its messages (section 5, Encrypt); bit 2 is never sent.
+    const flags = (s.chainKem ? 1 : 0) | (s.chainAdvertises ? 2 : 0);
     const header = cat([flags], s.dhs.pub, u32(s.pn), u32(s.ns),
-      carry && s.chainKem ? cat(s.chainKem.targetId, s.chainKem.ct) : [],
-      carry && s.chainAdvertises ? s.kems : []);
+      s.chainKem ? cat(s.chainKem.targetId, s.chainKem.ct) : [],
+      s.chainAdvertises ? s.kems : []);
     s.ns += 1;
     return cat(header, seal(mk, header, plaintext, cat(s.ad, header)));
   }
