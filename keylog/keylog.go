@@ -4,7 +4,10 @@
 // A Log keeps, per account, a leaf in a prefix tree (package keylog/prefix)
 // that commits to the account's newest device list, and publishes the tree's
 // root once per epoch as one entry of an append-only Merkle log: epoch n is
-// log index n, and the log holds nothing else. The log is stored by a
+// log index n, and the log holds nothing else. Each entry names the epoch's
+// changes (the leaves whose hash differs from the one last listed for their
+// index), whose list the store keeps and Changes serves, and chains them
+// into a head. The log is stored by a
 // Backend; the default is Tessera's POSIX driver in Dir/tiles, whose files
 // are served as they are (C2SP tlog-tiles) and whose checkpoints are C2SP
 // signed notes under the log key.
@@ -15,8 +18,14 @@
 //     the first unpublished update, and a heartbeat epoch at least every
 //     Heartbeat (≤ 60 s) even with no change.
 //   - Lookups are answered from the tree of the latest PUBLISHED epoch, with
-//     the checkpoint that publishes it (its size is that epoch + 1); trees of
-//     older epochs are dropped once superseded.
+//     the checkpoint that publishes it (its size is that epoch + 1), and prove
+//     where the leaf was listed as a change; trees older than RetainEpochs
+//     are dropped.
+//   - An epoch's change list is stored (PutKeyLogChanges) before its entry is
+//     appended. On Open the last listed leaf hash of every index is rebuilt
+//     from the stored lists (checked against the last entry's head), so the
+//     first epoch after a restart lists everything that changed while down.
+//     A log holding an entry of format 1 is refused (ErrOldFormat).
 //   - A device list the store accepted but Update did not record (an error,
 //     a crash) is found by the sequencer in the store and recorded later:
 //     never lost. On restart the tree is rebuilt from the store and the next
@@ -47,7 +56,10 @@ const (
 	DefaultEpochDelay = 200 * time.Millisecond
 	MaxEpochDelay     = time.Second // the spec's bound: an update is in an epoch within 1 s
 	rebuildPage       = 1000
-	reconcileEvery    = 10 * time.Minute
+	// ChangesPageSize is about how many changes one Changes page holds (a
+	// record is never split, so a page may hold more).
+	ChangesPageSize = 4096
+	reconcileEvery  = 10 * time.Minute
 )
 
 // Sentinel errors.
@@ -56,8 +68,10 @@ var (
 	ErrNotFound = errors.New("keylog: no such account")
 	// ErrNotReady: no epoch has been published since the log opened.
 	ErrNotReady = errors.New("keylog: no epoch published yet")
-	// ErrRange: tree sizes of a consistency request out of range.
+	// ErrRange: tree sizes or epochs of a request out of range.
 	ErrRange = errors.New("keylog: tree size out of range")
+	// ErrOldFormat: the log holds entries of an older format than this server writes.
+	ErrOldFormat = errors.New("this key log was written by an older version; start the server with a new data directory")
 	// ErrIdentity: the configured origin or keys do not match the log's.
 	ErrIdentity = errors.New("keylog: the key log changed identity")
 	// ErrClosed: the log has been closed.
@@ -86,6 +100,42 @@ type Lookup struct {
 	Nonce      []byte   `json:"nonce"`       // 32 bytes
 	Path       [][]byte `json:"path"`        // prefix-tree siblings, deepest first
 	DeviceList []byte   `json:"device_list"` // the device list with that version
+	Changed    *Changed `json:"changed"`     // where this leaf was listed as a change
+}
+
+// Changed proves that a lookup's leaf was listed as a change (docs/protocol.md
+// §16, "What a client verifies", step 8).
+type Changed struct {
+	Epoch     uint64   `json:"epoch"`     // U ≤ the lookup's epoch: the epoch whose changes list the leaf
+	Entry     []byte   `json:"entry"`     // entry U
+	Inclusion [][]byte `json:"inclusion"` // RFC 6962 inclusion proof of index U in the lookup's checkpoint tree
+	Position  int      `json:"position"`  // the change's position among entry U's k changes
+	Path      [][]byte `json:"path"`      // its change proof (RFC 9162 inclusion path), deepest first
+}
+
+// ChangesPage is the JSON of GET /v1/keylog/changes: the change lists of the
+// epochs with changes from the request's from through Through, ascending.
+type ChangesPage struct {
+	Through uint64         `json:"through"` // the last epoch this page covers (≤ the request's to)
+	Records []ChangeRecord `json:"records"`
+}
+
+// ChangeRecord is the change list of one epoch.
+type ChangeRecord struct {
+	Epoch   uint64   `json:"epoch"`
+	Changes [][]byte `json:"changes"` // prefix.ChangeSize bytes each: index || leaf_hash, ascending
+}
+
+// State is one leaf state of an account (GET /v1/keylog/own).
+type State struct {
+	Updates uint64 `json:"updates"`
+	Version uint64 `json:"version"`
+	Nonce   []byte `json:"nonce"` // 32 bytes
+}
+
+// OwnStates is the JSON of GET /v1/keylog/own.
+type OwnStates struct {
+	States []State `json:"states"`
 }
 
 // Info is the JSON of GET /v1/keylog/info.

@@ -1,6 +1,7 @@
 package keylog
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,11 +49,22 @@ type Config struct {
 	Logger  *slog.Logger
 }
 
+// change is a change of the epoch being published, with the account and leaf state it is.
+type change struct {
+	prefix.Change
+	name    string
+	updates uint64
+}
+
 // leafState is one version of an account's leaf.
 type leafState struct {
 	updates, version uint64
 	nonce            [prefix.NonceSize]byte
 	commitment       prefix.Hash
+	// Where this state's leaf was listed as a change (once published).
+	listed    bool
+	listEpoch uint64
+	listPos   int
 }
 
 // account is what the log keeps in memory per account: its index and its
@@ -69,6 +82,9 @@ type published struct {
 	checkpoint []byte
 	inclusion  [][]byte
 	tree       *prefix.Tree
+
+	inclMu sync.Mutex
+	incl   map[uint64][][]byte // inclusion proofs of earlier epochs in this tree
 }
 
 // Log is the server's key log. Create it with Open; Close it after the
@@ -91,9 +107,13 @@ type Log struct {
 	dirty    bool
 
 	pub       atomic.Pointer[published]
-	history   []*published // the last RetainEpochs published epochs, oldest first (under mu)
-	next      uint64       // the next epoch (sequencer only, and Open)
-	reconcile atomic.Bool  // the store may hold lists the log has not recorded
+	history   []*published            // the last RetainEpochs published epochs, oldest first (under mu)
+	next      uint64                  // the next epoch (sequencer only, and Open)
+	head      prefix.Hash             // head(next-1) (sequencer only, and Open)
+	listed    map[prefix.Hash]listing // index → where its leaf was last listed (sequencer only, and Open)
+	checkAll  bool                    // the next epoch compares every leaf with its listing, not only the changed ones (sequencer only)
+	changes   *changeCache
+	reconcile atomic.Bool // the store may hold lists the log has not recorded
 	kick      chan struct{}
 	closing   chan struct{}
 	done      chan struct{}
@@ -147,6 +167,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		log: cfg.Logger, src: cfg.Entropy,
 		accounts: make(map[string]*account), changed: make(map[string]struct{}),
 		kick: make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{}),
+		changes: newChangeCache(changeCacheHashes),
 	}
 	if err := l.rebuild(ctx); err != nil {
 		return nil, err
@@ -165,6 +186,19 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	if l.next, err = l.backend.Size(ctx); err != nil {
 		return fail(err)
+	}
+	if l.head, l.listed, err = l.loadChanges(ctx); err != nil {
+		return fail(err)
+	}
+	// The leaves the store holds now may differ from the ones last listed
+	// (updates while the log was down, or recorded but not published): the
+	// first epoch compares every leaf. Those unchanged keep their listing.
+	l.checkAll = true
+	for _, a := range l.accounts {
+		s := &a.states[len(a.states)-1]
+		if ls, ok := l.listed[a.index]; ok && ls.leaf == prefix.LeafHash(a.index, s.updates, s.commitment) {
+			s.listed, s.listEpoch, s.listPos = true, ls.epoch, ls.pos
+		}
 	}
 	if err := l.catchUp(ctx); err != nil {
 		return fail(err)
@@ -396,6 +430,29 @@ func (l *Log) publish(ctx context.Context) error {
 	changed := l.changed
 	l.changed = make(map[string]struct{})
 	l.dirty = false
+	// The epoch's changes: every candidate leaf whose hash differs from the
+	// one last listed for its index.
+	var cands []change
+	consider := func(name string, a *account) {
+		u, c, ok := snap.Get(a.index)
+		if !ok {
+			return // recorded after the snapshot was taken? (never: snap holds every account in l.accounts)
+		}
+		leaf := prefix.LeafHash(a.index, u, c)
+		if ls, ok := l.listed[a.index]; ok && ls.leaf == leaf {
+			return
+		}
+		cands = append(cands, change{Change: prefix.Change{Index: a.index, Leaf: leaf}, name: name, updates: u})
+	}
+	if l.checkAll {
+		for name, a := range l.accounts {
+			consider(name, a)
+		}
+	} else {
+		for name := range changed {
+			consider(name, l.accounts[name])
+		}
+	}
 	l.mu.Unlock()
 	restore := func() {
 		l.mu.Lock()
@@ -405,8 +462,22 @@ func (l *Log) publish(ctx context.Context) error {
 		l.dirty = true
 		l.mu.Unlock()
 	}
-	e := prefix.Entry{Epoch: l.next, Time: time.Now().UTC().Truncate(time.Second), Root: snap.Root(), Leaves: uint64(snap.Len())}
+	slices.SortFunc(cands, func(a, b change) int { return bytes.Compare(a.Index[:], b.Index[:]) })
+	cs := make([]prefix.Change, len(cands))
+	for i, c := range cands {
+		cs[i] = c.Change
+	}
+	e := prefix.Entry{Epoch: l.next, Time: time.Now().UTC().Truncate(time.Second), Root: snap.Root(), Leaves: uint64(snap.Len()),
+		Changes: uint32(len(cs)), ChangesRoot: prefix.ChangesRoot(cs), Head: prefix.NextHead(l.head, l.next, cs)}
 	raw := e.Marshal()
+	if len(cs) > 0 {
+		// Durably stored before the entry that commits to it is appended (a
+		// retried epoch overwrites it).
+		if err := l.st.PutKeyLogChanges(ctx, e.Epoch, prefix.MarshalChanges(cs)); err != nil {
+			restore()
+			return wrap(err, "store the changes of epoch %d", e.Epoch)
+		}
+	}
 	idx, cp, err := l.backend.Append(ctx, raw)
 	if err != nil {
 		restore()
@@ -439,7 +510,26 @@ func (l *Log) publish(ctx context.Context) error {
 		incl = [][]byte{}
 	}
 	l.next = idx + 1
+	l.head = e.Head
+	l.checkAll = false
+	for i, c := range cs {
+		l.listed[c.Index] = listing{epoch: idx, leaf: c.Leaf, pos: i}
+	}
+	if len(cs) > 0 {
+		l.changes.put(newChangeList(idx, raw, cs))
+	}
 	pb2 := &published{entry: e, entryBytes: raw, size: c.Size, checkpoint: cp, inclusion: incl, tree: snap}
+	// Record where each listed state was listed before lookups see the epoch.
+	l.mu.Lock()
+	for i, c := range cands {
+		a := l.accounts[c.name]
+		for j := range a.states {
+			if a.states[j].updates == c.updates {
+				a.states[j].listed, a.states[j].listEpoch, a.states[j].listPos = true, idx, i
+			}
+		}
+	}
+	l.mu.Unlock()
 	l.pub.Store(pb2)
 	// Drop the leaf states that no retained epoch holds any more.
 	l.mu.Lock()
@@ -461,7 +551,7 @@ func (l *Log) publish(ctx context.Context) error {
 		a.states = append([]leafState(nil), a.states[i:]...)
 	}
 	l.mu.Unlock()
-	l.log.Debug("key log epoch published", "epoch", idx, "leaves", e.Leaves, "changed", len(changed))
+	l.log.Debug("key log epoch published", "epoch", idx, "leaves", e.Leaves, "changes", len(cs))
 	return nil
 }
 
@@ -488,20 +578,13 @@ func (l *Log) LookupAt(ctx context.Context, name string, epoch, size uint64) (*L
 	if at == nil || cpAt == nil || epoch >= size {
 		return nil, fmt.Errorf("%w: epoch %d in the log of size %d is not retained", ErrRange, epoch, size)
 	}
-	lk, err := l.lookupIn(ctx, name, at)
+	lk, err := l.lookupIn(ctx, name, at, cpAt)
 	if err != nil {
 		return nil, err
 	}
-	pb, err := client.NewProofBuilder(ctx, size, l.backend.ReadTile)
+	incl, err := cpAt.inclusionOf(ctx, l.backend, epoch)
 	if err != nil {
-		return nil, wrap(err, "proof builder")
-	}
-	incl, err := pb.InclusionProof(ctx, epoch)
-	if err != nil {
-		return nil, wrap(err, "inclusion proof of epoch %d", epoch)
-	}
-	if incl == nil {
-		incl = [][]byte{}
+		return nil, err
 	}
 	lk.Checkpoint, lk.Inclusion = string(cpAt.checkpoint), incl
 	return lk, nil
@@ -515,10 +598,12 @@ func (l *Log) Lookup(ctx context.Context, name string) (*Lookup, error) {
 	if p == nil {
 		return nil, ErrNotReady
 	}
-	return l.lookupIn(ctx, name, p)
+	return l.lookupIn(ctx, name, p, p)
 }
 
-func (l *Log) lookupIn(ctx context.Context, name string, p *published) (*Lookup, error) {
+// lookupIn answers a lookup from the tree of p, proving the listing of the
+// leaf in the tree of checkpoint cp (p itself, or a later one).
+func (l *Log) lookupIn(ctx context.Context, name string, p, cp *published) (*Lookup, error) {
 	index, proof := l.vrf.Prove(name)
 	// The epoch and the leaf states are read under one lock: the sequencer
 	// drops states only when no retained epoch holds them.
@@ -556,9 +641,17 @@ func (l *Log) lookupIn(ctx context.Context, name string, p *published) (*Lookup,
 	if len(lists) != 1 {
 		return nil, fmt.Errorf("%w: the store has no device list %d of %s", ErrCorrupt, s.version, name)
 	}
+	if s.listed && s.listEpoch > p.entry.Epoch {
+		return nil, fmt.Errorf("%w: the leaf of %s in epoch %d is listed at the later epoch %d", ErrCorrupt, name, p.entry.Epoch, s.listEpoch)
+	}
+	changed, err := l.changedProof(ctx, name, s, cp)
+	if err != nil {
+		return nil, err
+	}
 	return &Lookup{
 		Checkpoint: string(p.checkpoint), Epoch: p.entry.Epoch, Entry: p.entryBytes, Inclusion: p.inclusion,
 		VRFProof: proof, Updates: s.updates, Version: s.version, Nonce: s.nonce[:], Path: path, DeviceList: lists[0],
+		Changed: changed,
 	}, nil
 }
 

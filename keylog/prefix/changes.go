@@ -86,7 +86,10 @@ func ChangeHash(c Change) Hash {
 	return sha256.Sum256(b[:])
 }
 
-// changesNode returns H(ChangesNodeLabel || 0x00 || left || right).
+// ChangesNodeHash returns H(ChangesNodeLabel || 0x00 || left || right), the
+// interior hash of a change list's Merkle tree.
+func ChangesNodeHash(left, right Hash) Hash { return changesNode(left, right) }
+
 func changesNode(left, right Hash) Hash {
 	var b [len(ChangesNodeLabel) + 1 + 2*HashSize]byte
 	p := copy(b[:], ChangesNodeLabel) + 1
