@@ -388,12 +388,18 @@ func (c *Client) Trace(ctx context.Context, roomRef string, leakText string, eps
 	}
 	var sent []canary.Message
 	for _, ref := range rooms {
-		_, msgs, err := c.History(ctx, ref)
+		r, msgs, err := c.History(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		// A copy disclosed to the room in an equivocation report could be
+		// leaked by anyone who saw the report: its message names nobody.
+		disclosed, err := receivedProofs(ctx, c.v, r.State.ID)
 		if err != nil {
 			return nil, err
 		}
 		for _, m := range msgs {
-			if m.Sender != c.prof.User || len(m.Recipients) == 0 || (m.Kind != KindText && m.Kind != KindDoc) {
+			if m.Sender != c.prof.User || len(m.Recipients) == 0 || (m.Kind != KindText && m.Kind != KindDoc) || len(disclosed[m.Entry]) > 0 {
 				continue
 			}
 			p, err := canary.ParsePolicy(m.Marking)
