@@ -74,9 +74,18 @@ fuzz_failed() { # pkg name before-listing output
   new=$(comm -13 <(printf '%s\n' "$3") <(fuzz_inputs "$1" "$2") | sed '/^$/d')
   if [ -z "$new" ]; then
     # A seed (f.Add) that fails is named by the output, not written to a file.
-    new=$(grep -oE "$2/[A-Za-z0-9#._-]+" <<< "$4" | sed "s|^$2/||" | sort -u | head -3)
+    new=$({ grep -oE "$2/[A-Za-z0-9#._-]+" <<< "$4" || true; } | sed "s|^$2/||" | sort -u | head -3) || true
+    if [ -z "$new" ]; then
+      echo "-- $1 $2: no input failed (the package did not build, or the harness failed: see above)"
+      echo "-- reproduce: go test -run '^$2\$' $1"
+    fi
     for f in $new; do
-      echo "-- $1 $2: failing input $f (a seed corpus entry or a file in $1/testdata/fuzz/$2)"
+      if [ -f "$1/testdata/fuzz/$2/$f" ]; then
+        echo "-- $1 $2: failing input $1/testdata/fuzz/$2/$f (already in the corpus):"
+        cat "$1/testdata/fuzz/$2/$f"; echo
+      else
+        echo "-- $1 $2: failing input $f (a seed added with f.Add in the target)"
+      fi
       echo "-- reproduce: go test -run '^$2/$f\$' $1"
     done
     return
