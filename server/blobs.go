@@ -146,7 +146,7 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, _ caller) error
 	if err != nil {
 		// Headers are sent; abort the response so the client sees a
 		// truncated body rather than a wrong one.
-		s.log.Info("blob download aborted", "blob", id, "err", err)
+		s.log.Debug("blob download aborted", "blob", id, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"time"
 
 	"backchannel/devicelist"
 	"backchannel/server/api"
@@ -91,6 +92,15 @@ func (s *Server) putDeviceList(w http.ResponseWriter, r *http.Request, c caller)
 	if err != nil {
 		return err
 	}
+	if len(next.Devices) > s.lim.MaxDevices {
+		return errf(http.StatusRequestEntityTooLarge, api.CodeQuota,
+			"an account may have at most %d devices on this server; remove a device before adding another", s.lim.MaxDevices)
+	}
+	if !s.listRate.allow(c.User, time.Now()) {
+		s.metrics.rateLimited.Inc()
+		return errf(http.StatusTooManyRequests, api.CodeRateLimited,
+			"this account changed its devices too often (%d times at once, then %g an hour); try again later", DeviceListBurst, s.lim.DeviceListsPerHour)
+	}
 	ctx := r.Context()
 	acct, err := s.st.Account(ctx, c.User)
 	if err != nil {
@@ -147,7 +157,7 @@ func (s *Server) putDeviceList(w http.ResponseWriter, r *http.Request, c caller)
 	if err != nil {
 		return err
 	}
-	s.log.Info("device list updated", "user", c.User, "version", next.Version, "added", len(add), "removed", len(removed))
+	s.log.Debug("device list updated", "user", c.User, "version", next.Version, "added", len(add), "removed", len(removed))
 	s.keyLogUpdate(ctx, c.User, next.Version, next.Hash())
 	writeJSON(w, http.StatusOK, api.DeviceListVersion{Version: next.Version})
 	return nil

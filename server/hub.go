@@ -20,8 +20,19 @@ func newHub() *hub { return &hub{subs: make(map[store.Address]map[chan struct{}]
 // subscribe registers a wake-up channel for addr; call the returned func to
 // unsubscribe.
 func (h *hub) subscribe(addr store.Address) (<-chan struct{}, func()) {
+	ch, unsub, _ := h.subscribeMax(addr, 0)
+	return ch, unsub
+}
+
+// subscribeMax is subscribe refused (ok false) when addr already has limit
+// streams (limit <= 0: no limit).
+func (h *hub) subscribeMax(addr store.Address, limit int) (<-chan struct{}, func(), bool) {
 	ch := make(chan struct{}, 1)
 	h.mu.Lock()
+	if limit > 0 && len(h.subs[addr]) >= limit {
+		h.mu.Unlock()
+		return nil, nil, false
+	}
 	m := h.subs[addr]
 	if m == nil {
 		m = make(map[chan struct{}]struct{})
@@ -38,7 +49,7 @@ func (h *hub) subscribe(addr store.Address) (<-chan struct{}, func()) {
 		}
 		h.n--
 		h.mu.Unlock()
-	}
+	}, true
 }
 
 // notify wakes every stream of the recipients of msgs.

@@ -51,7 +51,8 @@ func (s *Server) keyLogUpdate(ctx context.Context, user string, version uint64, 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), keyLogUpdateTimeout)
 	defer cancel()
 	if err := kl.Update(ctx, user, version, listHash); err != nil {
-		s.log.Error("key log update failed; the sequencer records it from the store", "user", user, "version", version, "err", err)
+		s.log.Error("key log update failed; the sequencer records it from the store", "err", err)
+		s.log.Debug("key log update failed", "user", user, "version", version)
 	}
 }
 

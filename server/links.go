@@ -196,7 +196,7 @@ func (lr *linkRelay) fillLocked(l *link, slot linkSlot, data []byte) error {
 }
 
 func (lr *linkRelay) anonAllowed(r *http.Request) error {
-	if !lr.anon.allow(remoteIP(r), time.Now()) {
+	if !lr.anon.allow(lr.s.clientIP(r), time.Now()) {
 		lr.s.metrics.rateLimited.Inc()
 		return errf(http.StatusTooManyRequests, api.CodeRateLimited, "too many link requests from this address")
 	}
@@ -290,9 +290,14 @@ func (lr *linkRelay) put(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The request is unauthenticated: the new device has no account yet,
 	// and the link id is the capability.
+	releaseSlot, err := lr.s.unauthBody(r)
+	if err != nil {
+		return err
+	}
 	lift := withBodyDeadline(w)
 	body, err := readBody(r, MaxLinkRequest)
 	lift()
+	releaseSlot()
 	if err != nil {
 		return err
 	}

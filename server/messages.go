@@ -46,7 +46,14 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, c caller) error {
 	}
 	now := time.Now().UTC()
 	digest := api.BatchDigest(req.Messages)
-	msgs, err := s.st.EnqueueCounted(r.Context(), c.Address, req.Counter, digest[:], envs, now, s.lim.MaxPendingPerDevice)
+	var msgs []store.Message
+	var err error
+	if q, ok := s.st.(store.MailboxQuotas); ok {
+		msgs, err = q.EnqueueLimited(r.Context(), c.Address, req.Counter, digest[:], envs, now, store.MailboxLimits{
+			MaxPending: s.lim.MaxPendingPerDevice, MaxBytes: s.lim.MaxMailboxBytes, MaxSenderBytes: s.lim.MailboxBytesPerSender})
+	} else {
+		msgs, err = s.st.EnqueueCounted(r.Context(), c.Address, req.Counter, digest[:], envs, now, s.lim.MaxPendingPerDevice)
+	}
 	if err != nil {
 		return err
 	}
@@ -123,6 +130,13 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, c caller) error 
 		return errf(http.StatusServiceUnavailable, api.CodeUnavailable, "server is shutting down")
 	default:
 	}
+	wake, unsubscribe, ok := s.hub.subscribeMax(c.Address, s.lim.MaxStreamsPerDevice)
+	if !ok {
+		s.metrics.rateLimited.Inc()
+		return errf(http.StatusTooManyRequests, api.CodeRateLimited,
+			"this device already has %d push connections open, the most the server allows; close one (another running copy of the program?) and try again", s.lim.MaxStreamsPerDevice)
+	}
+	defer unsubscribe()
 	conn, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return nil // Accept has written the HTTP error
@@ -132,8 +146,6 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, c caller) error 
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	go s.readAcks(ctx, cancel, conn, c.Address)
-	wake, unsubscribe := s.hub.subscribe(c.Address)
-	defer unsubscribe()
 	ping := time.NewTicker(PingInterval)
 	defer ping.Stop()
 	cursor := after
@@ -141,7 +153,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, c caller) error 
 		msgs, err := s.st.Pending(ctx, c.Address, cursor, s.lim.MaxFetch)
 		if err != nil {
 			if ctx.Err() == nil {
-				s.log.Warn("push stream: reading mailbox", "user", c.User, "device", c.Device, "err", err)
+				s.log.Warn("push stream: reading a mailbox failed", "err", err)
+				s.log.Debug("push stream: reading mailbox", "user", c.User, "device", c.Device, "err", err)
 				conn.Close(websocket.StatusInternalError, "mailbox unavailable")
 			}
 			return nil
@@ -203,7 +216,8 @@ func (s *Server) readAcks(ctx context.Context, cancel context.CancelFunc, conn *
 		n, err := s.st.Ack(ctx, addr, f.IDs)
 		if err != nil {
 			if ctx.Err() == nil {
-				s.log.Warn("push stream: ack", "user", addr.User, "device", addr.Device, "err", err)
+				s.log.Warn("push stream: an acknowledgement failed", "err", err)
+				s.log.Debug("push stream: ack", "user", addr.User, "device", addr.Device, "err", err)
 				conn.Close(websocket.StatusInternalError, "ack failed")
 			}
 			return

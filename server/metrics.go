@@ -23,6 +23,7 @@ type metrics struct {
 	acked        prometheus.Counter
 	blobBytesIn  prometheus.Counter
 	blobBytesOut prometheus.Counter
+	connsRefused prometheus.Counter
 }
 
 func newMetrics(st store.Store, h *hub) *metrics {
@@ -61,6 +62,9 @@ func newMetrics(st store.Store, h *hub) *metrics {
 		blobBytesOut: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "backchannel_blob_bytes_downloaded_total", Help: "Blob bytes served.",
 		}),
+		connsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "backchannel_connections_refused_total", Help: "Connections closed at once because the connection caps were reached.",
+		}),
 	}
 	f(m.requests)
 	f(m.duration)
@@ -72,6 +76,7 @@ func newMetrics(st store.Store, h *hub) *metrics {
 	f(m.acked)
 	f(m.blobBytesIn)
 	f(m.blobBytesOut)
+	f(m.connsRefused)
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -51,8 +49,17 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httpError
 	var rb *store.RollbackError
 	var pl *store.PrekeyLimitError
+	var mq *store.MailboxQuotaError
 	switch {
 	case errors.As(err, &he):
+	case errors.As(err, &mq):
+		if mq.Recipient == r.Header.Get(api.HeaderUser) {
+			he = errf(http.StatusRequestEntityTooLarge, api.CodeQuota,
+				"your other devices have not yet fetched %s of messages from this account, the most the server keeps for them; they go through once those devices come online (or are removed)", mib(mq.Used))
+		} else {
+			he = errf(http.StatusRequestEntityTooLarge, api.CodeQuota,
+				"%s's devices have not yet fetched %s of messages from you, the most the server keeps from one sender; try again once they have come online", mq.Recipient, mib(mq.Used))
+		}
 	case errors.As(err, &rb):
 		writeJSON(w, http.StatusConflict, api.RollbackResponse{
 			Error: fmt.Sprintf("send counter already used: this device's last accepted counter is %d; a restored or copied profile must not send", rb.Counter),
@@ -91,6 +98,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, he.status, api.ErrorResponse{Error: he.msg, Code: he.code})
+}
+
+// mib writes n bytes in plain words ("12.5 MiB").
+func mib(n int64) string {
+	return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
 }
 
 // statusRecorder records the status and bytes written.
@@ -156,12 +168,13 @@ func (s *Server) outer(mux *http.ServeMux) http.Handler {
 			d := time.Since(start)
 			s.metrics.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 			s.metrics.duration.WithLabelValues(route).Observe(d.Seconds())
-			level := slog.LevelDebug
+			// Who asked and from where is logged at debug level only
+			// (docs/threat-model.md, "What the operator keeps").
 			if status >= 500 {
-				level = slog.LevelWarn
+				s.log.Warn("request failed", "method", r.Method, "route", route, "status", status, "duration", d)
 			}
-			s.log.Log(r.Context(), level, "request", "method", r.Method, "route", route, "status", status,
-				"bytes", rec.bytes, "duration", d, "user", r.Header.Get(api.HeaderUser), "remote", remoteIP(r))
+			s.log.Debug("request", "method", r.Method, "route", route, "status", status,
+				"bytes", rec.bytes, "duration", d, "user", r.Header.Get(api.HeaderUser), "remote", s.clientIP(r))
 		}()
 		if _, pattern := mux.Handler(r); pattern == "" {
 			h, _ := mux.Handler(r)
@@ -179,29 +192,19 @@ func (s *Server) outer(mux *http.ServeMux) http.Handler {
 	})
 }
 
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-// readBody reads at most limit bytes of the body (413 beyond).
+// readBody reads at most limit bytes of the body (413 beyond). It grows its
+// buffer as bytes arrive: a Content-Length is a claim, not an allocation.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
-		return nil, errf(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "body larger than %d bytes", limit)
+		return nil, errf(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "the request is larger than the server accepts (%d bytes at most)", limit)
 	}
 	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	n, err := io.Copy(&buf, io.LimitReader(r.Body, limit+1))
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return nil, errf(http.StatusBadRequest, api.CodeBadRequest, "reading body: %v", err)
 	}
 	if n > limit {
-		return nil, errf(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "body larger than %d bytes", limit)
+		return nil, errf(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "the request is larger than the server accepts (%d bytes at most)", limit)
 	}
 	return buf.Bytes(), nil
 }
@@ -214,58 +217,103 @@ type caller struct {
 
 type authedHandler func(w http.ResponseWriter, r *http.Request, c caller) error
 
-// checkProof refuses addresses with too many recent failures, then parses
-// the proof headers, checks freshness, reads the body and verifies the
-// signature with the public key that key returns (the registered device key,
-// or for registration the key in the body). The nonce is consumed only after
-// the signature verifies, so unauthenticated requests cannot fill the nonce
-// cache. Refused proofs are charged to the client address.
-func (s *Server) checkProof(r *http.Request, bodyLimit int64, key func(p api.Proof, body []byte) ([]byte, error)) (api.Proof, []byte, error) {
-	ip := remoteIP(r)
-	if !s.failRate.has(ip, time.Now()) {
-		s.metrics.rateLimited.Inc()
-		return api.Proof{}, nil, errf(http.StatusTooManyRequests, api.CodeRateLimited, "too many failed authentications from this address")
+// A proof's public key comes either from the store, before the body is
+// read (headerKey: every authenticated route), or from the body itself
+// (bodyKey: registration, which proves possession of the key it registers).
+type (
+	headerKeyFunc func(p api.Proof) ([]byte, error)
+	bodyKeyFunc   func(p api.Proof, body []byte) ([]byte, error)
+)
+
+// checkProof admits the request under the failure limits, parses the proof
+// headers, checks freshness, finds the key (for headerKey before reading
+// any body byte), reads the body and verifies the signature. The nonce is
+// consumed only after the signature verifies, so unauthenticated requests
+// cannot fill the nonce cache. Refused proofs are charged to the client
+// address and to the claimed device at that address.
+func (s *Server) checkProof(r *http.Request, bodyLimit int64, headerKey headerKeyFunc, bodyKey bodyKeyFunc) (api.Proof, []byte, error) {
+	ip := s.clientIP(r)
+	now := time.Now()
+	p, perr := api.ParseProof(r.Header)
+	claim := ""
+	if perr == nil {
+		claim = ip + "|" + p.User + "/" + strconv.FormatUint(uint64(p.Device), 10)
 	}
-	p, body, err := s.verifyProof(r, bodyLimit, key)
+	if err := s.admit(ip, claim, now); err != nil {
+		return p, nil, err
+	}
+	var body []byte
+	err := perr
+	if err != nil {
+		err = errf(http.StatusUnauthorized, api.CodeUnauthorized, "%v", err)
+	} else {
+		body, err = s.verifyProof(r, p, bodyLimit, headerKey, bodyKey)
+	}
 	if err != nil {
 		var he *httpError
 		if errors.Is(err, store.ErrReplay) || (errors.As(err, &he) && he.status == http.StatusUnauthorized) {
-			s.failRate.allow(ip, time.Now())
+			s.failRate.allow(ip, now)
+			if claim != "" {
+				s.devFail.allow(claim, now)
+			}
 		}
+		return p, nil, err
 	}
-	return p, body, err
+	s.recent.mark(claim, now)
+	return p, body, nil
 }
 
-func (s *Server) verifyProof(r *http.Request, bodyLimit int64, key func(p api.Proof, body []byte) ([]byte, error)) (api.Proof, []byte, error) {
-	p, err := api.ParseProof(r.Header)
-	if err != nil {
-		return p, nil, errf(http.StatusUnauthorized, api.CodeUnauthorized, "%v", err)
+// admit refuses, before any work, a claimed device with too many refused
+// proofs from this address, and an address with too many refused proofs
+// unless the claimed device authenticated from it recently.
+func (s *Server) admit(ip, claim string, now time.Time) error {
+	if claim != "" && !s.devFail.has(claim, now) {
+		s.metrics.rateLimited.Inc()
+		return errf(http.StatusTooManyRequests, api.CodeRateLimited,
+			"too many failed sign-ins for this account and device from your address; wait a minute, and check that this device is still part of the account")
 	}
+	if !s.failRate.has(ip, now) && (claim == "" || !s.recent.has(claim, now)) {
+		s.metrics.rateLimited.Inc()
+		return errf(http.StatusTooManyRequests, api.CodeRateLimited,
+			"too many failed sign-ins from your address; try again in a minute")
+	}
+	return nil
+}
+
+func (s *Server) verifyProof(r *http.Request, p api.Proof, bodyLimit int64, headerKey headerKeyFunc, bodyKey bodyKeyFunc) ([]byte, error) {
 	now := time.Now()
 	if !p.Fresh(now, s.lim.ClockSkew) {
 		s.metrics.authFailures.WithLabelValues("expired").Inc()
-		return p, nil, errf(http.StatusUnauthorized, api.CodeUnauthorized, "request timestamp outside the accepted window of ±%s", s.lim.ClockSkew)
+		return nil, errf(http.StatusUnauthorized, api.CodeUnauthorized, "request timestamp outside the accepted window of ±%s: check this computer's clock", s.lim.ClockSkew)
+	}
+	var pub []byte
+	if headerKey != nil {
+		var err error
+		if pub, err = headerKey(p); err != nil {
+			return nil, err
+		}
 	}
 	body, err := readBody(r, bodyLimit)
 	if err != nil {
-		return p, nil, err
+		return nil, err
 	}
-	pub, err := key(p, body)
-	if err != nil {
-		return p, nil, err
+	if bodyKey != nil {
+		if pub, err = bodyKey(p, body); err != nil {
+			return nil, err
+		}
 	}
 	if !p.Verify(pub, r.Method, r.URL.RequestURI(), sha256.Sum256(body)) {
 		s.metrics.authFailures.WithLabelValues("signature").Inc()
-		return p, nil, errf(http.StatusUnauthorized, api.CodeUnauthorized, "bad request signature")
+		return nil, errf(http.StatusUnauthorized, api.CodeUnauthorized, "bad request signature")
 	}
 	expires := time.UnixMilli(p.Timestamp).Add(s.lim.ClockSkew + time.Second)
 	if err := s.st.UseNonce(r.Context(), p.User+"/"+strconv.FormatUint(uint64(p.Device), 10), []byte(p.Nonce), now, expires); err != nil {
 		if errors.Is(err, store.ErrReplay) {
 			s.metrics.authFailures.WithLabelValues("replay").Inc()
 		}
-		return p, nil, err
+		return nil, err
 	}
-	return p, body, nil
+	return body, nil
 }
 
 // BodyReadTimeout bounds how long a client may take to send a request body
@@ -287,7 +335,7 @@ func withBodyDeadline(w http.ResponseWriter) func() {
 func (s *Server) authed(bodyLimit int64, h authedHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		lift := withBodyDeadline(w)
-		p, body, err := s.checkProof(r, bodyLimit, func(p api.Proof, _ []byte) ([]byte, error) {
+		p, body, err := s.checkProof(r, bodyLimit, func(p api.Proof) ([]byte, error) {
 			addr := store.Address{User: p.User, Device: p.Device}
 			now := time.Now()
 			if key := s.keys.get(addr, now); key != nil {
@@ -303,7 +351,7 @@ func (s *Server) authed(bodyLimit int64, h authedHandler) http.HandlerFunc {
 			}
 			s.keys.put(addr, d.SigningKey, now)
 			return d.SigningKey, nil
-		})
+		}, nil)
 		lift()
 		if err != nil {
 			s.writeError(w, r, err)

@@ -70,15 +70,22 @@ func deviceInfo(d store.Device) api.DeviceInfo {
 // device list. The request is signed by the device key it registers, which
 // proves possession of that key.
 func (s *Server) register(w http.ResponseWriter, r *http.Request) {
-	if !s.regRate.allow(remoteIP(r), time.Now()) {
+	if !s.regRate.allow(s.clientIP(r), time.Now()) {
 		s.metrics.rateLimited.Inc()
 		s.writeError(w, r, errf(http.StatusTooManyRequests, api.CodeRateLimited, "too many registrations"))
 		return
 	}
+	// The key that signs a registration is in its body: the body is read
+	// before anything is checked, so it holds one of the few
+	// unauthenticated body slots and is small.
+	release, err := s.unauthBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var req api.RegisterRequest
 	lift := withBodyDeadline(w)
-	defer lift()
-	_, _, err := s.checkProof(r, s.lim.MaxBodyBytes, func(p api.Proof, body []byte) ([]byte, error) {
+	_, _, err = s.checkProof(r, s.lim.MaxRegisterBodyBytes, nil, func(p api.Proof, body []byte) ([]byte, error) {
 		if err := api.Decode(body, &req); err != nil {
 			return nil, err
 		}
@@ -90,6 +97,8 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		}
 		return req.Device.SigningKey, nil
 	})
+	lift()
+	release()
 	var genesis *devicelist.List
 	if err == nil {
 		genesis, err = checkGenesis(&req)
@@ -119,7 +128,8 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.log.Info("account registered", "user", req.Name, "device", req.Device.ID, "invite", hash != nil)
+	s.log.Info("account registered", "invite", hash != nil)
+	s.log.Debug("account registered", "user", req.Name, "device", req.Device.ID)
 	s.keyLogUpdate(r.Context(), req.Name, genesis.Version, genesis.Hash())
 	writeJSON(w, http.StatusCreated, api.AccountInfo{Name: req.Name, IdentityKey: req.IdentityKey, CreatedAt: now})
 }

@@ -30,9 +30,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
+	"backchannel/devicelist"
 	"backchannel/keylog"
 	"backchannel/server/api"
 	"backchannel/store"
@@ -59,6 +61,21 @@ type Limits struct {
 	AuthFailuresPerSec  float64       // refused proofs per client IP per second before its requests are refused unchecked (default 20, burst 100)
 	KeyLogPerMin        float64       // key log lookups and consistency proofs per account per minute (default 600, burst the same)
 	ClockSkew           time.Duration // accepted proof timestamp skew (default 2 min)
+
+	// Unauthenticated clients (guard.go, docs/api.md "Limits").
+	MaxConns                  int     // open connections (default 4096); more are answered 503 and closed
+	MaxConnsPerAddress        int     // open connections from one client address (default 256; trusted proxies exempt)
+	MaxUnauthBodies           int     // bodies read before any proof can be checked (registration, link requests), all together (default 64)
+	MaxUnauthBodiesPerAddress int     // the same from one client address (default 4)
+	MaxRegisterBodyBytes      int64   // a registration body (default 16 KiB)
+	DeviceAuthFailuresPerMin  float64 // refused proofs per claimed device per client address per minute before it is refused unchecked (default 30, burst 10)
+
+	// Per-account quotas (docs/api.md "Limits").
+	MaxStreamsPerDevice   int     // open push streams of one device (default 4)
+	MaxMailboxBytes       int64   // unacknowledged bytes one device mailbox may hold (default 256 MiB)
+	MailboxBytesPerSender int64   // unacknowledged bytes one sender account may hold in one recipient account's mailboxes, its own included (default 16 MiB)
+	MaxDevices            int     // devices of one account (default devicelist.MaxDevices, 16)
+	DeviceListsPerHour    float64 // device list versions one account may publish per hour (default 60, burst DeviceListBurst)
 }
 
 // DefaultLimits returns the default limits.
@@ -79,6 +96,19 @@ func DefaultLimits() Limits {
 		AuthFailuresPerSec:  20,
 		KeyLogPerMin:        600,
 		ClockSkew:           2 * time.Minute,
+
+		MaxConns:                  4096,
+		MaxConnsPerAddress:        256,
+		MaxUnauthBodies:           64,
+		MaxUnauthBodiesPerAddress: 4,
+		MaxRegisterBodyBytes:      16 << 10,
+		DeviceAuthFailuresPerMin:  30,
+
+		MaxStreamsPerDevice:   4,
+		MaxMailboxBytes:       256 << 20,
+		MailboxBytesPerSender: 16 << 20,
+		MaxDevices:            devicelist.MaxDevices,
+		DeviceListsPerHour:    60,
 	}
 }
 
@@ -129,6 +159,32 @@ func (l Limits) withDefaults() Limits {
 	if l.KeyLogPerMin <= 0 {
 		l.KeyLogPerMin = d.KeyLogPerMin
 	}
+	setInt := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setInt64 := func(v *int64, def int64) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setFloat := func(v *float64, def float64) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setInt(&l.MaxConns, d.MaxConns)
+	setInt(&l.MaxConnsPerAddress, d.MaxConnsPerAddress)
+	setInt(&l.MaxUnauthBodies, d.MaxUnauthBodies)
+	setInt(&l.MaxUnauthBodiesPerAddress, d.MaxUnauthBodiesPerAddress)
+	setInt64(&l.MaxRegisterBodyBytes, d.MaxRegisterBodyBytes)
+	setFloat(&l.DeviceAuthFailuresPerMin, d.DeviceAuthFailuresPerMin)
+	setInt(&l.MaxStreamsPerDevice, d.MaxStreamsPerDevice)
+	setInt64(&l.MaxMailboxBytes, d.MaxMailboxBytes)
+	setInt64(&l.MailboxBytesPerSender, d.MailboxBytesPerSender)
+	setInt(&l.MaxDevices, d.MaxDevices)
+	setFloat(&l.DeviceListsPerHour, d.DeviceListsPerHour)
 	return l
 }
 
@@ -146,6 +202,10 @@ type Config struct {
 	// accepted device list in and serves (the caller opens it with
 	// keylog.Open and closes it after the server has stopped).
 	KeyLog *keylog.Log
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For the
+	// server believes (serve --trusted-proxy); from anyone else the header
+	// is ignored and limits are charged to the peer's address.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the relay. Create it with New.
@@ -161,6 +221,10 @@ type Server struct {
 	bundleRate *limiter
 	lookupRate *limiter // key log lookups and consistency proofs per account
 	failRate   *limiter // failed proofs per client IP
+	devFail    *limiter // failed proofs per claimed device per client IP
+	recent     *recentAuth
+	unauth     *slots // bodies read before a proof can be checked
+	listRate   *limiter
 	hub        *hub
 	keys       *deviceKeys
 
@@ -191,6 +255,10 @@ func New(cfg Config, st store.Store, logger *slog.Logger) *Server {
 		failRate:   newLimiter(lim.AuthFailuresPerSec, max(5*lim.AuthFailuresPerSec, 1)),
 		bundleRate: newLimiter(lim.BundlesPerMin/60, max(lim.BundlesPerMin, 1)),
 		lookupRate: newLimiter(lim.KeyLogPerMin/60, max(lim.KeyLogPerMin, 1)),
+		devFail:    newLimiter(lim.DeviceAuthFailuresPerMin/60, max(lim.DeviceAuthFailuresPerMin/3, 1)),
+		recent:     newRecentAuth(RecentAuthTTL),
+		unauth:     newSlots(lim.MaxUnauthBodies, lim.MaxUnauthBodiesPerAddress),
+		listRate:   newLimiter(lim.DeviceListsPerHour/3600, max(lim.DeviceListsPerHour, DeviceListBurst)),
 		hub:        newHub(),
 		keys:       newDeviceKeys(DeviceKeyCacheTTL),
 		stopping:   make(chan struct{}),
@@ -222,8 +290,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// net/http's own messages name client addresses ("TLS handshake
+		// error from ..."): debug only.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	ln = &limitListener{Listener: ln, s: s, slots: newSlots(s.lim.MaxConns, s.lim.MaxConnsPerAddress)}
 	tlsOn := s.cfg.TLSCertFile != "" && s.cfg.TLSKeyFile != ""
 	s.log.Info("server listening", "addr", ln.Addr().String(), "tls", tlsOn, "open_registration", s.cfg.OpenRegistration)
 	errc := make(chan error, 1)
@@ -312,3 +383,7 @@ func inviteHash(token string) []byte {
 }
 
 func nowUTC() time.Time { return time.Now().UTC() }
+
+// DeviceListBurst is how many device list versions an account may publish
+// at once before Limits.DeviceListsPerHour applies.
+const DeviceListBurst = 200

@@ -85,6 +85,47 @@ func (e *PrekeyLimitError) Error() string {
 // Is makes errors.Is(err, ErrPrekeyLimit) true.
 func (e *PrekeyLimitError) Is(target error) bool { return target == ErrPrekeyLimit }
 
+// MailboxQuotaError reports a send refused by MailboxLimits.MaxSenderBytes:
+// the sender account already has Used unacknowledged bytes in the
+// mailboxes of the account Recipient (its own when it sends to itself).
+// errors.Is(err, ErrQuota) matches it.
+type MailboxQuotaError struct {
+	Recipient string
+	Used, Max int64
+}
+
+func (e *MailboxQuotaError) Error() string {
+	return fmt.Sprintf("store: %d unacknowledged bytes already waiting for %s, at most %d from one sender", e.Used, e.Recipient, e.Max)
+}
+
+// Is makes errors.Is(err, ErrQuota) true.
+func (e *MailboxQuotaError) Is(target error) bool { return target == ErrQuota }
+
+// MailboxLimits bound what a send may leave in its recipients' mailboxes.
+// Zero fields are unlimited.
+type MailboxLimits struct {
+	MaxPending int   // unacknowledged messages per recipient device (ErrMailboxFull beyond)
+	MaxBytes   int64 // unacknowledged bytes per recipient device (ErrMailboxFull beyond)
+	// MaxSenderBytes bounds the unacknowledged bytes one sender account
+	// holds in the mailboxes of one recipient account, all its devices
+	// together, its own included (*MailboxQuotaError beyond).
+	MaxSenderBytes int64
+}
+
+// MailboxQuotas is implemented by stores that bound mailboxes in bytes as
+// well as in messages (store/sqlite does).
+type MailboxQuotas interface {
+	// EnqueueLimited is Mailboxes.EnqueueCounted under lim.
+	EnqueueLimited(ctx context.Context, from Address, counter uint64, digest []byte, envs []Envelope, now time.Time, lim MailboxLimits) ([]Message, error)
+}
+
+// Scrubber is implemented by stores that can remove deleted rows from
+// their files on demand (store/sqlite does; it also does so by itself
+// shortly after every deletion).
+type Scrubber interface {
+	Scrub(ctx context.Context) error
+}
+
 // Account is a registered user.
 type Account struct {
 	Name        string    // unique, [a-z0-9_-]{1,32}; validated by the server
@@ -405,6 +446,10 @@ type KeyLog interface {
 	// changes or more, never splitting a record; the caller continues after
 	// the last epoch returned.
 	KeyLogChanges(ctx context.Context, from, to uint64, maxChanges int) ([]KeyLogChangeRecord, error)
+	// DeleteKeyLogChanges removes the change lists of every epoch ≥ from:
+	// lists stored for an epoch whose entry was never appended (a crash
+	// between the two writes), which the log's next epochs must not inherit.
+	DeleteKeyLogChanges(ctx context.Context, from uint64) error
 }
 
 // KeyLogChangeSize is the size of one change in a change list (docs/protocol.md

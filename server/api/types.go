@@ -49,8 +49,8 @@ type RollbackResponse struct {
 
 // Limits on request contents, enforced by Validate methods.
 const (
-	MaxKeyBytes         = 4096 // public keys and prekey blobs
-	MaxCertificateBytes = 16 << 10
+	MaxKeyBytes         = 4096     // public keys and prekey blobs
+	MaxCertificateBytes = 16 << 10 // no longer used by Validate: a certificate is at most CertificateBytes (kept for callers)
 	MaxPrekeysPerUpload = 1000
 	MaxAckIDs           = 1000
 	MaxInviteBytes      = 256
@@ -108,8 +108,8 @@ func (d *DeviceInfo) Validate() error {
 	if len(d.SigningKey) != ed25519.PublicKeySize {
 		return invalid("device signing_key must be %d bytes", ed25519.PublicKeySize)
 	}
-	if len(d.Certificate) > MaxCertificateBytes {
-		return invalid("device certificate larger than %d bytes", MaxCertificateBytes)
+	if len(d.Certificate) > CertificateBytes {
+		return invalid("a device certificate is %d bytes, not %d", CertificateBytes, len(d.Certificate))
 	}
 	return nil
 }
@@ -207,12 +207,24 @@ type Prekey struct {
 	Data []byte `json:"data"`
 }
 
-func (p *Prekey) validate(what string) error {
+// Stored prekey blob sizes (docs/protocol.md section 3, "A server stores
+// each prekey as an opaque blob"): a signed prekey, a one-time X25519
+// prekey, a KEM prekey (last-resort or one-time). An upload's blobs may not
+// be larger, which bounds what one device stores in prekeys to
+// MaxStoredOneTime*(OneTimePrekeyBlobBytes+KEMPrekeyBlobBytes) +
+// SignedPrekeyBlobBytes + KEMPrekeyBlobBytes (259,160 bytes).
+const (
+	SignedPrekeyBlobBytes  = 104
+	OneTimePrekeyBlobBytes = 32
+	KEMPrekeyBlobBytes     = 1256
+)
+
+func (p *Prekey) validate(what string, limit int) error {
 	if p == nil {
 		return nil
 	}
-	if len(p.Data) == 0 || len(p.Data) > MaxKeyBytes {
-		return invalid("%s data must be 1 to %d bytes", what, MaxKeyBytes)
+	if len(p.Data) == 0 || len(p.Data) > limit {
+		return invalid("%s data must be 1 to %d bytes", what, limit)
 	}
 	return nil
 }
@@ -233,19 +245,19 @@ func (u *PrekeyUpload) Validate() error {
 	if len(u.OneTimePrekeys)+len(u.OneTimeKEMPrekeys) > MaxPrekeysPerUpload {
 		return invalid("more than %d one-time prekeys in one upload", MaxPrekeysPerUpload)
 	}
-	if err := u.SignedPrekey.validate("signed_prekey"); err != nil {
+	if err := u.SignedPrekey.validate("signed_prekey", SignedPrekeyBlobBytes); err != nil {
 		return err
 	}
-	if err := u.LastResortKEM.validate("last_resort_kem_prekey"); err != nil {
+	if err := u.LastResortKEM.validate("last_resort_kem_prekey", KEMPrekeyBlobBytes); err != nil {
 		return err
 	}
 	for i := range u.OneTimePrekeys {
-		if err := u.OneTimePrekeys[i].validate("one_time_prekeys"); err != nil {
+		if err := u.OneTimePrekeys[i].validate("one_time_prekeys", OneTimePrekeyBlobBytes); err != nil {
 			return err
 		}
 	}
 	for i := range u.OneTimeKEMPrekeys {
-		if err := u.OneTimeKEMPrekeys[i].validate("one_time_kem_prekeys"); err != nil {
+		if err := u.OneTimeKEMPrekeys[i].validate("one_time_kem_prekeys", KEMPrekeyBlobBytes); err != nil {
 			return err
 		}
 	}

@@ -155,10 +155,12 @@ func deleteDevice(ctx context.Context, tx *wtx, user string, id uint32) (bool, e
 	if n, _ := res.RowsAffected(); n == 0 {
 		return false, nil
 	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM messages WHERE to_user = ? AND to_device = ?", user, int64(id)); err != nil {
+	to := store.Address{User: user, Device: id}
+	if _, err := deleteMessages(ctx, tx, to, "DELETE FROM messages WHERE to_user = ? AND to_device = ?", user, int64(id)); err != nil {
 		return false, fmt.Errorf("sqlite: remove device %s/%d mailbox: %w", user, id, err)
 	}
-	tx.resetCount(store.Address{User: user, Device: id})
+	tx.resetCount(to)
+	tx.deleted = true
 	return true, nil
 }
 

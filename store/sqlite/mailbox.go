@@ -18,7 +18,7 @@ import (
 func (s *Store) Enqueue(ctx context.Context, from store.Address, envs []store.Envelope, now time.Time, maxPending int) ([]store.Message, error) {
 	out := newMessages(from, envs, now)
 	err := s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
-		return enqueue(ctx, tx, from, out, now, maxPending)
+		return enqueue(ctx, tx, from, out, now, store.MailboxLimits{MaxPending: maxPending})
 	})
 	if err != nil {
 		return nil, err
@@ -30,6 +30,13 @@ func (s *Store) Enqueue(ctx context.Context, from store.Address, envs []store.En
 // and the enqueue are one operation, so they commit or fail together, and
 // the writer serialises concurrent sends of one device.
 func (s *Store) EnqueueCounted(ctx context.Context, from store.Address, counter uint64, digest []byte, envs []store.Envelope, now time.Time, maxPending int) ([]store.Message, error) {
+	return s.EnqueueLimited(ctx, from, counter, digest, envs, now, store.MailboxLimits{MaxPending: maxPending})
+}
+
+var _ store.MailboxQuotas = (*Store)(nil)
+
+// EnqueueLimited implements store.MailboxQuotas.
+func (s *Store) EnqueueLimited(ctx context.Context, from store.Address, counter uint64, digest []byte, envs []store.Envelope, now time.Time, lim store.MailboxLimits) ([]store.Message, error) {
 	if counter > math.MaxInt64 {
 		return nil, fmt.Errorf("sqlite: enqueue: counter %d out of range: %w", counter, store.ErrConflict)
 	}
@@ -39,7 +46,7 @@ func (s *Store) EnqueueCounted(ctx context.Context, from store.Address, counter 
 		if err := checkCounter(ctx, tx, from, int64(counter), digest); err != nil {
 			return err
 		}
-		return enqueue(ctx, tx, from, out, now, maxPending)
+		return enqueue(ctx, tx, from, out, now, lim)
 	})
 	if err != nil {
 		return nil, err
@@ -100,17 +107,48 @@ func newMessages(from store.Address, envs []store.Envelope, now time.Time) []sto
 	return out
 }
 
-// enqueue inserts out (filling in the ids) and checks the mailbox sizes.
-func enqueue(ctx context.Context, tx *wtx, from store.Address, out []store.Message, now time.Time, maxPending int) error {
-	added := make(map[store.Address]int, 1)
+// enqueue checks the mailbox limits, then inserts out (filling in the ids).
+func enqueue(ctx context.Context, tx *wtx, from store.Address, out []store.Message, now time.Time, lim store.MailboxLimits) error {
+	added := make(map[store.Address]boxSize, 1)
+	var order []store.Address
+	perAccount := make(map[string]int64, 1)
 	for i := range out {
 		m := &out[i]
-		if added[m.To] == 0 {
+		b, ok := added[m.To]
+		if !ok {
 			if err := deviceExists(ctx, tx, m.To); err != nil {
 				return fmt.Errorf("sqlite: enqueue: %w", err)
 			}
+			order = append(order, m.To)
 		}
-		added[m.To]++
+		b.n++
+		b.bytes += int64(len(m.Data))
+		added[m.To] = b
+		perAccount[m.To.User] += int64(len(m.Data))
+	}
+	for _, to := range order {
+		have, k := tx.box(to), added[to]
+		if lim.MaxPending > 0 && have.n+k.n > lim.MaxPending {
+			return fmt.Errorf("sqlite: enqueue: %s/%d holds %d messages: %w", to.User, to.Device, lim.MaxPending, store.ErrMailboxFull)
+		}
+		if lim.MaxBytes > 0 && have.bytes+k.bytes > lim.MaxBytes {
+			return fmt.Errorf("sqlite: enqueue: %s/%d holds %d bytes: %w", to.User, to.Device, lim.MaxBytes, store.ErrMailboxFull)
+		}
+	}
+	if lim.MaxSenderBytes > 0 {
+		for _, to := range order {
+			n, ok := perAccount[to.User]
+			if !ok {
+				continue
+			}
+			delete(perAccount, to.User)
+			if used := tx.pair(from.User, to.User); used+n > lim.MaxSenderBytes {
+				return fmt.Errorf("sqlite: enqueue: %w", &store.MailboxQuotaError{Recipient: to.User, Used: used, Max: lim.MaxSenderBytes})
+			}
+		}
+	}
+	for i := range out {
+		m := &out[i]
 		err := tx.QueryRowContext(ctx, `INSERT INTO messages (to_user, to_device, from_user, from_device, data, received_at)
 			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 			m.To.User, int64(m.To.Device), from.User, int64(from.Device), nonNil(m.Data), micros(now)).Scan(&m.ID)
@@ -118,13 +156,50 @@ func enqueue(ctx context.Context, tx *wtx, from store.Address, out []store.Messa
 			return fmt.Errorf("sqlite: enqueue: %w", err)
 		}
 	}
-	for to, k := range added {
-		if maxPending > 0 && tx.count(to)+k > maxPending {
-			return fmt.Errorf("sqlite: enqueue: %s/%d holds %d messages: %w", to.User, to.Device, maxPending, store.ErrMailboxFull)
-		}
-		tx.addCount(to, k)
+	for _, to := range order {
+		tx.addMail(to, from.User, added[to].n, added[to].bytes)
 	}
 	return nil
+}
+
+// deleteMessages runs a DELETE on messages that returns from_user and
+// length(data) of every deleted row, records the removals against the
+// mailbox to and marks the transaction for scrubbing. It returns how many
+// rows went.
+func deleteMessages(ctx context.Context, tx *wtx, to store.Address, query string, args ...any) (int, error) {
+	rows, err := tx.QueryContext(ctx, query+" RETURNING from_user, length(data)", args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	bySender := make(map[string]boxSize)
+	var senders []string
+	total := 0
+	for rows.Next() {
+		var from string
+		var n int64
+		if err := rows.Scan(&from, &n); err != nil {
+			return 0, err
+		}
+		b, ok := bySender[from]
+		if !ok {
+			senders = append(senders, from)
+		}
+		b.n++
+		b.bytes += n
+		bySender[from] = b
+		total++
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	for _, from := range senders {
+		tx.addMail(to, from, -bySender[from].n, -bySender[from].bytes)
+	}
+	if total > 0 {
+		tx.deleted = true
+	}
+	return total, nil
 }
 
 // Pending implements store.Mailboxes.
@@ -173,14 +248,12 @@ func (s *Store) Ack(ctx context.Context, to store.Address, ids []int64) (int, er
 			}
 			q := "DELETE FROM messages WHERE to_user = ? AND to_device = ? AND id IN (?" +
 				strings.Repeat(", ?", len(part)-1) + ")"
-			res, err := tx.ExecContext(ctx, q, args...)
+			k, err := deleteMessages(ctx, tx, to, q, args...)
 			if err != nil {
 				return fmt.Errorf("sqlite: ack %s/%d: %w", to.User, to.Device, err)
 			}
-			k, _ := res.RowsAffected()
-			n += int(k)
+			n += k
 		}
-		tx.addCount(to, -n)
 		return nil
 	})
 	return n, err

@@ -36,7 +36,17 @@ type Options struct {
 	MaxBatch int
 	// ReadConns is the size of the read connection pool (default 4).
 	ReadConns int
+	// ScrubInterval bounds how long an acknowledged message, a removed
+	// mailbox or a deleted blob stays readable in the database files: at
+	// most this long after such a deletion the write-ahead log is
+	// checkpointed and truncated (default DefaultScrubInterval; negative:
+	// only when Scrub is called). Deleted rows are zeroed in the database
+	// at once (secure_delete).
+	ScrubInterval time.Duration
 }
+
+// DefaultScrubInterval is the default Options.ScrubInterval.
+const DefaultScrubInterval = time.Second
 
 // Store is a store.Store backed by SQLite.
 type Store struct {
@@ -71,6 +81,9 @@ func dsn(path string, readOnly bool) string {
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(FULL)")
+		// Deleted content is overwritten with zeros, in tables, indexes
+		// and freed pages (docs/threat-model.md, "What the operator keeps").
+		q.Add("_pragma", "secure_delete(1)")
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
@@ -83,6 +96,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if opts.ReadConns <= 0 {
 		opts.ReadConns = 4
+	}
+	if opts.ScrubInterval == 0 {
+		opts.ScrubInterval = DefaultScrubInterval
 	}
 	wdb, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
@@ -122,7 +138,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	rdb.SetMaxOpenConns(opts.ReadConns)
 	rdb.SetMaxIdleConns(opts.ReadConns)
 	s := &Store{rdb: rdb, r: reader{newStmtCache(rdb)}, path: path}
-	s.w = newWriter(wdb, opts.MaxBatch, counts)
+	s.w = newWriter(wdb, opts.MaxBatch, counts, opts.ScrubInterval)
 	s.nonces, err = loadNonces(ctx, rdb, time.Now())
 	if err != nil {
 		s.Close()
@@ -140,6 +156,28 @@ func (s *Store) Ping(ctx context.Context) error {
 		return fmt.Errorf("sqlite: ping: %w", err)
 	}
 	return nil
+}
+
+// Scrub commits what is queued, then checkpoints the write-ahead log and
+// truncates it, so that nothing deleted before the call (acknowledged
+// messages, removed mailboxes, deleted blobs) is left in the database files.
+// The writer does the same by itself within Options.ScrubInterval of a
+// deletion.
+func (s *Store) Scrub(ctx context.Context) error {
+	ch := make(chan error, 1)
+	err := s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
+		tx.waiters = append(tx.waiters, ch)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: scrub: %w", err)
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Stats implements store.StatsReporter.

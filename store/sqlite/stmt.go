@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-
-	"backchannel/store"
 )
 
 // stmtCache keeps one prepared statement per query text, so hot queries are
@@ -90,8 +88,13 @@ type wtx struct {
 	tx     *sql.Tx
 	c      *stmtCache
 	missed map[string]bool
-	counts map[store.Address]int // committed mailbox sizes (owned by the writer)
-	log    []countDelta          // this transaction's changes to them
+	counts *mailboxCounts // committed mailbox sizes (owned by the writer)
+	log    []countDelta   // this transaction's changes to them
+	// waiters are Scrub calls to answer once this transaction has
+	// committed and the write-ahead log is truncated; deleted is set by
+	// operations that delete messages or blobs.
+	waiters []chan error
+	deleted bool
 }
 
 // stmt returns a transaction-bound cached statement, or nil.

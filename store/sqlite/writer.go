@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"backchannel/store"
 )
@@ -25,9 +26,12 @@ type op struct {
 type writer struct {
 	db       *sql.DB
 	stmts    *stmtCache
-	counts   map[store.Address]int // mailbox sizes; only the writer goroutine touches them
+	counts   *mailboxCounts // mailbox sizes; only the writer goroutine touches them
 	maxBatch int
 	ops      chan *op
+
+	scrubEvery time.Duration // how soon deleted rows leave the write-ahead log (<0: only on Scrub)
+	dirty      bool          // rows were deleted since the last truncation (writer goroutine only)
 
 	mu     sync.RWMutex // guards closed against concurrent sends on ops
 	closed bool
@@ -36,8 +40,8 @@ type writer struct {
 	commits, committed, failed atomic.Uint64
 }
 
-func newWriter(db *sql.DB, maxBatch int, counts map[store.Address]int) *writer {
-	w := &writer{db: db, stmts: newStmtCache(db), counts: counts, maxBatch: maxBatch, ops: make(chan *op, 4*maxBatch), done: make(chan struct{})}
+func newWriter(db *sql.DB, maxBatch int, counts *mailboxCounts, scrubEvery time.Duration) *writer {
+	w := &writer{db: db, stmts: newStmtCache(db), counts: counts, maxBatch: maxBatch, ops: make(chan *op, 4*maxBatch), done: make(chan struct{}), scrubEvery: scrubEvery}
 	go w.loop()
 	return w
 }
@@ -109,8 +113,23 @@ func (w *writer) stats() store.Stats {
 func (w *writer) loop() {
 	defer close(w.done)
 	batch := make([]*op, 0, w.maxBatch)
+	var tick <-chan time.Time
+	if w.scrubEvery > 0 {
+		t := time.NewTicker(w.scrubEvery)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
-		o, ok := <-w.ops
+		var o *op
+		var ok bool
+		select {
+		case o, ok = <-w.ops:
+		case <-tick:
+			if w.dirty {
+				_ = w.truncate() // a busy log stays dirty and is tried at the next tick
+			}
+			continue
+		}
 		if !ok {
 			return
 		}
@@ -220,8 +239,34 @@ func (w *writer) commit(batch []*op) {
 	}
 	w.commits.Add(1)
 	applyCounts(w.counts, tx.log)
+	if tx.deleted {
+		w.dirty = true
+	}
 	finish(nil)
+	if len(tx.waiters) > 0 {
+		err := w.truncate()
+		for _, ch := range tx.waiters {
+			ch <- err
+		}
+	}
 	tx.prepareMissed(ctx)
+}
+
+// truncate checkpoints the write-ahead log into the database and truncates
+// it to zero bytes. With secure_delete on, the database pages of deleted
+// rows are already zeroed; the truncation removes the log's older copies of
+// those pages, so a deleted message is in neither file afterwards.
+func (w *writer) truncate() error {
+	var busy, logFrames, done int
+	err := w.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
+	if err != nil {
+		return fmt.Errorf("sqlite: truncate the write-ahead log: %w", err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("sqlite: truncate the write-ahead log: readers kept it busy")
+	}
+	w.dirty = false
+	return nil
 }
 
 // notFound maps sql.ErrNoRows to store.ErrNotFound with context.
