@@ -190,6 +190,12 @@ func (l *Log) readEntry(ctx context.Context, idx uint64) ([]byte, prefix.Entry, 
 // index → last listing map.
 func (l *Log) loadChanges(ctx context.Context) (prefix.Hash, map[prefix.Hash]listing, error) {
 	listed := make(map[prefix.Hash]listing)
+	// A list stored for an epoch whose entry was never appended (a crash
+	// between the two writes) belongs to no epoch: the next epoch with that
+	// number may have other changes, or none.
+	if err := l.st.DeleteKeyLogChanges(ctx, l.next); err != nil {
+		return prefix.Hash{}, nil, wrap(err, "drop the change lists of unpublished epochs")
+	}
 	if l.next == 0 {
 		return prefix.Empty, listed, nil
 	}
@@ -286,7 +292,7 @@ func (p *published) inclusionOf(ctx context.Context, b Backend, idx uint64) ([][
 
 // Changes returns the change lists of the epochs from … to (to at most the
 // latest published epoch; ErrRange otherwise), stopping after about
-// ChangesPageSize changes without splitting a record: the caller continues
+// Config.ChangesPageSize changes without splitting a record: the caller continues
 // from Through+1.
 func (l *Log) Changes(ctx context.Context, from, to uint64) (*ChangesPage, error) {
 	p := l.pub.Load()
@@ -296,7 +302,7 @@ func (l *Log) Changes(ctx context.Context, from, to uint64) (*ChangesPage, error
 	if from > to || to > p.entry.Epoch {
 		return nil, fmt.Errorf("%w: changes from epoch %d to %d (the latest epoch is %d)", ErrRange, from, to, p.entry.Epoch)
 	}
-	recs, err := l.st.KeyLogChanges(ctx, from, to, ChangesPageSize)
+	recs, err := l.st.KeyLogChanges(ctx, from, to, l.cfg.ChangesPageSize)
 	if err != nil {
 		return nil, wrap(err, "change lists %d to %d", from, to)
 	}
@@ -313,7 +319,7 @@ func (l *Log) Changes(ctx context.Context, from, to uint64) (*ChangesPage, error
 		n += len(cr.Changes)
 		page.Records = append(page.Records, cr)
 	}
-	if n >= ChangesPageSize {
+	if n >= l.cfg.ChangesPageSize {
 		page.Through = recs[len(recs)-1].Epoch
 	}
 	return page, nil

@@ -46,7 +46,10 @@ type Config struct {
 	Backend Backend
 	POSIX   POSIXOptions
 	Entropy entropy.Source // nonces and first-start keys (default entropy.System)
-	Logger  *slog.Logger
+	// ChangesPageSize is about how many changes a Changes page holds
+	// (default and at most ChangesPageSize).
+	ChangesPageSize int
+	Logger          *slog.Logger
 }
 
 // change is a change of the epoch being published, with the account and leaf state it is.
@@ -135,6 +138,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		cfg.EpochDelay = DefaultEpochDelay
 	}
 	cfg.EpochDelay = min(cfg.EpochDelay, MaxEpochDelay, cfg.Heartbeat)
+	if cfg.ChangesPageSize <= 0 || cfg.ChangesPageSize > ChangesPageSize {
+		cfg.ChangesPageSize = ChangesPageSize
+	}
 	if cfg.Entropy == nil {
 		cfg.Entropy = entropy.System{}
 	}

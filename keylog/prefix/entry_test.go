@@ -39,7 +39,9 @@ func TestEntryRoundTrip(t *testing.T) {
 
 func TestParseEntryRejects(t *testing.T) {
 	good := Entry{Epoch: 5, Time: time.Unix(1767225600, 0), Root: Hash{7}, Leaves: 3, Changes: 2, ChangesRoot: Hash{8}, Head: Hash{9}}.Marshal()
-	put32 := func(b []byte, off int, v uint32) { b[off], b[off+1], b[off+2], b[off+3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v) }
+	put32 := func(b []byte, off int, v uint32) {
+		b[off], b[off+1], b[off+2], b[off+3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+	}
 	mod := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), good...)) }
 	tests := []struct {
 		name string

@@ -216,3 +216,16 @@ func (s *Store) KeyLogChanges(ctx context.Context, from, to uint64, maxChanges i
 	}
 	return out, nil
 }
+
+// DeleteKeyLogChanges implements store.KeyLog.
+func (s *Store) DeleteKeyLogChanges(ctx context.Context, from uint64) error {
+	if from > math.MaxInt64 {
+		return nil
+	}
+	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM keylog_changes WHERE epoch >= ?", int64(from)); err != nil {
+			return fmt.Errorf("sqlite: delete key log changes from epoch %d: %w", from, err)
+		}
+		return nil
+	})
+}

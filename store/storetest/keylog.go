@@ -214,4 +214,17 @@ func testKeyLogChanges(t *testing.T, s store.Store) {
 			}
 		})
 	}
+
+	// Deleting from epoch 3 leaves epochs 0 and 2.
+	must(t, kl.DeleteKeyLogChanges(ctx, 3))
+	got, err := kl.KeyLogChanges(ctx, 0, 1<<64-1, 100)
+	must(t, err)
+	if len(got) != 2 || got[0].Epoch != 0 || got[1].Epoch != 2 {
+		t.Fatalf("after deleting from epoch 3: %d records", len(got))
+	}
+	must(t, kl.DeleteKeyLogChanges(ctx, 1<<64-1))
+	must(t, kl.DeleteKeyLogChanges(ctx, 0))
+	if got, err := kl.KeyLogChanges(ctx, 0, 1<<64-1, 100); err != nil || len(got) != 0 {
+		t.Fatalf("after deleting everything: %d records, %v", len(got), err)
+	}
 }
