@@ -446,6 +446,10 @@ type KeyLog interface {
 	// changes or more, never splitting a record; the caller continues after
 	// the last epoch returned.
 	KeyLogChanges(ctx context.Context, from, to uint64, maxChanges int) ([]KeyLogChangeRecord, error)
+	// DeleteKeyLogChanges removes the change lists of every epoch ≥ from:
+	// lists stored for an epoch whose entry was never appended (a crash
+	// between the two writes), which the log's next epochs must not inherit.
+	DeleteKeyLogChanges(ctx context.Context, from uint64) error
 }
 
 // KeyLogChangeSize is the size of one change in a change list (docs/protocol.md
