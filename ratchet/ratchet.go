@@ -141,6 +141,17 @@ func InitResponder(src entropy.Source, sk, ad []byte, spk *ecdh.PrivateKey) (*St
 // AD returns the session's associated data (both identities).
 func (s *State) AD() []byte { return s.ad }
 
+// SendingChain names the current sending chain (its ratchet public key), or
+// is nil before this side can send. It changes only when a message of the
+// peer's next chain is received: a change is the implicit acknowledgement
+// that the peer has decrypted a message of the earlier chain.
+func (s *State) SendingChain() []byte {
+	if s.cks == nil {
+		return nil
+	}
+	return bytes.Clone(s.dhsP)
+}
+
 // sendingStep starts a new sending chain: a fresh ratchet key, a KEM step
 // when due, and KDF_RK over DH(new key, peer key) [|| KEM secret].
 func (s *State) sendingStep() error {

@@ -123,6 +123,20 @@ func (s *Session) Decrypt(env []byte) ([]byte, error) {
 // BaseKey returns the initiation's ephemeral key, which names the session.
 func (s *Session) BaseKey() []byte { return s.baseKey }
 
+// SendingChain names the current sending chain, nil before this side can
+// send (ratchet.State.SendingChain). When it changes after a Decrypt, the
+// peer has acknowledged every earlier chain: it decrypted one of its
+// messages, each of which carried the chain's KEM fields, so it can decrypt
+// all of them.
+func (s *Session) SendingChain() []byte { return s.state.SendingChain() }
+
+// Acknowledged reports whether the peer has acknowledged the sending chain
+// named chain (a value SendingChain returned earlier for this session).
+func (s *Session) Acknowledged(chain []byte) bool {
+	cur := s.state.SendingChain()
+	return cur != nil && !bytes.Equal(cur, chain)
+}
+
 // IsPrekeyEnvelope reports whether env is a prekey message, and its base key.
 func IsPrekeyEnvelope(env []byte) (bool, []byte) {
 	e, err := envelope.Parse(env)
