@@ -9,16 +9,19 @@ import (
 	"time"
 
 	"backchannel/canary"
+	"backchannel/room"
 	"backchannel/server/api"
 )
 
 // Payload kinds: what the ratchet plaintext of a room message says.
 const (
 	KindText  = "text"
-	KindRoom  = "room"  // a signed room state: creation or membership change
-	KindLeave = "leave" // the sender leaves the room
-	KindDoc   = "doc"   // a shared document
-	KindAlert = "alert" // the sender's own devices found something wrong with the sender's account
+	KindRoom  = "room"          // a signed room state: creation or membership change
+	KindLeave = "leave"         // the sender leaves the room
+	KindDoc   = "doc"           // a shared document
+	KindAlert = "alert"         // the sender's own devices found something wrong with the sender's account
+	KindBeat  = "beat"          // a heartbeat: the sender's room version and heads, no entry
+	KindAsk   = "state-request" // asks the creator for the room's current state
 	// RoomStateLabel domain-separates the creator's signature on a room state.
 	RoomStateLabel = "backchannel room state v1"
 	// RoomIDLabel derives a room's id from its creator and a nonce, so no
@@ -132,6 +135,13 @@ type payload struct {
 	// Log is the sender's newest verified key log checkpoint (a signed
 	// note): gossip, so that a split view of the log cannot go unnoticed.
 	Log []byte `json:"log,omitempty"`
+	// RoomVersion and StateHash name the room state the sender had
+	// (room.StateHash of its state bytes); Heads are the sender's latest
+	// entry per signer and the parents of this entry (docs/protocol.md
+	// section 13, "Room integrity").
+	RoomVersion int         `json:"rv,omitempty"`
+	StateHash   []byte      `json:"sh,omitempty"`
+	Heads       []room.Head `json:"heads,omitempty"`
 }
 
 // maxAlertBytes bounds an alert's text.
@@ -159,7 +169,9 @@ func decodePayload(b []byte) (*payload, error) {
 			return nil, fmt.Errorf("%w: message without its transcript entry", ErrBadPayload)
 		}
 	case KindRoom:
-		if p.State == nil || len(p.Sig) != ed25519.SignatureSize || p.State.ID != p.Room {
+		// Deniable rooms carry no signature: the ratchet authenticates the
+		// creator to each member (docs/protocol.md section 13).
+		if p.State == nil || p.State.ID != p.Room || (p.State.Mode == ModeOnRecord) != (len(p.Sig) == ed25519.SignatureSize) || (p.State.Mode != ModeOnRecord && len(p.Sig) != 0) {
 			return nil, fmt.Errorf("%w: room state", ErrBadPayload)
 		}
 		if err := p.State.validate(); err != nil {
@@ -179,6 +191,10 @@ func decodePayload(b []byte) (*payload, error) {
 		if p.Record == nil || len(p.CopySalt) != copySaltSize {
 			return nil, fmt.Errorf("%w: document without its transcript entry", ErrBadPayload)
 		}
+	case KindBeat, KindAsk:
+		if p.RoomVersion < 1 {
+			return nil, fmt.Errorf("%w: %s without a room version", ErrBadPayload, p.Kind)
+		}
 	case KindAlert:
 		if p.Text == "" || len(p.Text) > maxAlertBytes {
 			return nil, fmt.Errorf("%w: alert", ErrBadPayload)
@@ -189,6 +205,14 @@ func decodePayload(b []byte) (*payload, error) {
 		}
 	default:
 		return nil, fmt.Errorf("%w: unknown kind %q", ErrBadPayload, p.Kind)
+	}
+	if len(p.Heads) > room.MaxHeads || len(p.StateHash) > 32 || p.RoomVersion < 0 {
+		return nil, fmt.Errorf("%w: room version or heads", ErrBadPayload)
+	}
+	for _, h := range p.Heads {
+		if !h.Valid() {
+			return nil, fmt.Errorf("%w: a head", ErrBadPayload)
+		}
 	}
 	return &p, nil
 }

@@ -75,6 +75,8 @@ type record struct {
 	Entry   []byte `json:"entry"`
 	Salt    []byte `json:"salt"`
 	Content []byte `json:"content"` // a manifest, or a signed room state
+	// Version is the room version the entry was sent under (0: unknown).
+	Version int `json:"v,omitempty"`
 }
 
 // hash returns the entry's hash in hex ("" if it does not decode).
@@ -102,6 +104,8 @@ func transcriptMode(mode string) transcript.Mode {
 type roomLog struct {
 	log     *transcript.Log
 	members map[string]bool
+	// versions: the room version each entry was sent under (for heads)
+	versions map[transcript.Hash]int
 }
 
 // transcriptOf returns the room's transcript log, replaying the stored
@@ -110,7 +114,8 @@ func (c *Client) transcriptOf(ctx context.Context, rd reader, r *Room) (*roomLog
 	if rl, ok := c.logs[r.State.ID]; ok {
 		return rl, nil
 	}
-	rl := &roomLog{log: transcript.NewLog(r.State.ID, transcriptMode(r.State.Mode), time.Local), members: map[string]bool{}}
+	rl := &roomLog{log: transcript.NewLog(r.State.ID, transcriptMode(r.State.Mode), time.Local), members: map[string]bool{}, versions: map[transcript.Hash]int{}}
+	predate(rl, r.Base, r.PreJoin)
 	entries, err := rd.Log(ctx, "tx/"+r.State.ID)
 	if err != nil {
 		return nil, err
@@ -132,6 +137,9 @@ func (c *Client) transcriptOf(ctx context.Context, rd reader, r *Room) (*roomLog
 		}
 		if _, err := rl.log.Append(e, transcript.Salt(rec.Salt), rec.Content); err != nil {
 			return nil, fmt.Errorf("transcript of %s, record %d: %w", r.State.Name, i, err)
+		}
+		if h, err := e.Hash(); err == nil {
+			rl.versions[h] = rec.Version
 		}
 	}
 	c.logs[r.State.ID] = rl
@@ -187,7 +195,10 @@ func (c *Client) compose(ctx context.Context, r *Room, kind transcript.Kind, con
 		delete(c.logs, r.State.ID)
 		return nil, err
 	}
-	return &record{Entry: enc, Salt: salt[:], Content: content}, nil
+	if h, err := e.Hash(); err == nil {
+		rl.versions[h] = r.State.Version
+	}
+	return &record{Entry: enc, Salt: salt[:], Content: content, Version: r.State.Version}, nil
 }
 
 // accept checks a received entry against the room's transcript and adds it.
@@ -213,6 +224,9 @@ func (c *Client) accept(ctx context.Context, tx *vault.Tx, r *Room, sender strin
 	}
 	if _, err := rl.log.Append(e, transcript.Salt(rec.Salt), rec.Content); err != nil {
 		return err
+	}
+	if h, err := e.Hash(); err == nil {
+		rl.versions[h] = rec.Version
 	}
 	raw, _ := json.Marshal(rec)
 	if _, err := tx.Append(ctx, "tx/"+r.State.ID, raw); err != nil {
@@ -305,5 +319,6 @@ func (c *Client) TranscriptWarnings(ctx context.Context, roomRef string) ([]stri
 	for _, w := range rl.log.Warnings() {
 		out = append(out, w.Text)
 	}
+	out = append(out, c.integrityWarnings(ctx, c.v, r)...)
 	return append(out, rl.log.Notices()...), nil
 }

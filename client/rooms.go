@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"backchannel/canary"
+	"backchannel/room"
 	"backchannel/server/api"
 	"backchannel/transcript"
 	"backchannel/vault"
@@ -27,6 +28,28 @@ type Room struct {
 	// Verified says, per member, whether their safety number was compared
 	// (filled in when rooms are listed or shown; never stored).
 	Verified map[string]bool `json:"verified,omitempty"`
+
+	// What this device knows to keep the room honest (roomsync.go):
+	// Past lists the states applied, oldest first, the current one last;
+	// Behind is the newest version another member's message named (sending
+	// pauses while it exceeds the state's); Joined is the version this
+	// member joined at, and PreJoin the entries that predate the join;
+	// Expect the entries others have and this device does not; Heard when
+	// each member was last heard from, WatchFrom since when silence counts,
+	// LastSent when this device last sent to the room; RemovalWants the
+	// entries this member's removal cites that it still accepts; Asked the
+	// version last asked of the creator (or answered, per member).
+	Past         []room.Version         `json:"past,omitempty"`
+	Behind       int                    `json:"behind,omitempty"`
+	Joined       int                    `json:"joined,omitempty"`
+	PreJoin      []room.Head            `json:"prejoin,omitempty"`
+	Base         [][]byte               `json:"base,omitempty"`
+	Expect       map[string]room.Expect `json:"expect,omitempty"`
+	Heard        map[string]time.Time   `json:"heard,omitempty"`
+	WatchFrom    time.Time              `json:"watch_from,omitempty"`
+	LastSent     time.Time              `json:"last_sent,omitempty"`
+	RemovalWants [][]byte               `json:"removal_wants,omitempty"`
+	Asked        map[string]int         `json:"asked,omitempty"`
 }
 
 // Message is one entry of a room's history as shown to the user.
@@ -191,7 +214,7 @@ func (c *Client) CreateRoom(ctx context.Context, name string, members []string, 
 	if err := st.validate(); err != nil {
 		return nil, err
 	}
-	r := &Room{State: st}
+	r := &Room{State: st, Joined: 1, WatchFrom: st.CreatedAt}
 	if err := c.publishState(ctx, r, all, fmt.Sprintf("%s created the room with %s", c.prof.User, strings.Join(all[1:], ", "))); err != nil {
 		return nil, err
 	}
@@ -206,15 +229,28 @@ func (c *Client) publishState(ctx context.Context, r *Room, recipients []string,
 	if !c.isPrimary() {
 		return fmt.Errorf("room membership is signed with the account key: %w", ErrNotPrimary)
 	}
-	sig := c.user.Sign(r.State.signedBytes())
-	p := &payload{V: payloadVersion, Log: c.ourCheckpoint(ctx), Kind: KindRoom, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC(), State: &r.State, Sig: sig}
+	p := &payload{V: payloadVersion, Log: c.ourCheckpoint(ctx), Kind: KindRoom, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC(), State: &r.State}
+	if r.State.Mode == ModeOnRecord {
+		// Deniable rooms' states are authenticated inside the pairwise
+		// channels only: no signature a third party could check.
+		p.Sig = c.user.Sign(r.State.signedBytes())
+	}
 	rec, err := c.compose(ctx, r, transcript.KindMembership, r.State.signedBytes(), p.SentAt)
 	if err != nil {
 		return err
 	}
 	p.Record = rec
-	sys := Message{ID: p.ID, Room: r.State.ID, Sender: c.prof.User, SentAt: p.SentAt, Text: note, Kind: "system", ReceivedAt: p.SentAt}
-	err = c.fanOut(ctx, same(p), recipients, r.State.Mode == ModeOnRecord, func(ctx context.Context, tx *vault.Tx) error {
+	c.stamp(ctx, c.v, r, p)
+	notePast(r)
+	r.LastSent = p.SentAt
+	var leaving []string
+	for _, u := range recipients {
+		if !r.State.has(u) {
+			leaving = append(leaving, u)
+		}
+	}
+	sys := Message{ID: p.ID, Room: r.State.ID, Sender: c.prof.User, SentAt: p.SentAt, Text: note, Kind: "system", ReceivedAt: p.SentAt, Entry: rec.hash()}
+	err = c.fanOutLeaving(ctx, same(p), recipients, leaving, r.State.Mode == ModeOnRecord, func(ctx context.Context, tx *vault.Tx) error {
 		ids, err := roomIDs(ctx, tx)
 		if err != nil {
 			return err
@@ -315,6 +351,7 @@ func (c *Client) Leave(ctx context.Context, roomRef string) error {
 		return err
 	}
 	p.Record = rec
+	c.stamp(ctx, c.v, r, p)
 	err = c.fanOut(ctx, same(p), r.State.Members, r.State.Mode == ModeOnRecord, func(ctx context.Context, tx *vault.Tx) error {
 		r.Removed = true
 		ids, err := roomIDs(ctx, tx)
@@ -327,7 +364,7 @@ func (c *Client) Leave(ctx context.Context, roomRef string) error {
 		if err := storeRecord(ctx, tx, r.State.ID, rec); err != nil {
 			return err
 		}
-		return appendMessage(ctx, tx, Message{ID: p.ID, Room: r.State.ID, Sender: c.prof.User, SentAt: p.SentAt, Text: c.prof.User + " left", Kind: "system", ReceivedAt: p.SentAt})
+		return appendMessage(ctx, tx, Message{ID: p.ID, Room: r.State.ID, Sender: c.prof.User, SentAt: p.SentAt, Text: c.prof.User + " left", Kind: "system", ReceivedAt: p.SentAt, Entry: rec.hash()})
 	})
 	if err != nil && !errors.Is(err, ErrNotDelivered) {
 		delete(c.logs, r.State.ID)
@@ -377,5 +414,42 @@ func (c *Client) History(ctx context.Context, roomRef string) (*Room, []Message,
 		out = append(out, m)
 	}
 	r.Verified = c.verifiedMembers(ctx, c.v, r.State.Members)
-	return r, out, nil
+	return r, c.causalOrder(ctx, r, out), nil
+}
+
+// causalOrder puts a room's history (stored in arrival order) in the
+// transcript's causal order, with a notice above each message that arrived
+// before a message it follows.
+func (c *Client) causalOrder(ctx context.Context, r *Room, msgs []Message) []Message {
+	rl, err := c.transcriptOf(ctx, c.v, r)
+	if err != nil || len(msgs) < 2 {
+		return msgs
+	}
+	dag := map[string][]string{}
+	for _, rec := range rl.log.Records() {
+		ps := make([]string, len(rec.Entry.Parents))
+		for i, p := range rec.Entry.Parents {
+			ps[i] = p.String()
+		}
+		dag[rec.Hash.String()] = ps
+	}
+	items := make([]room.Item, len(msgs))
+	for i, m := range msgs {
+		items[i] = room.Item{Key: m.Entry, Parents: dag[m.Entry], Time: m.SentAt, Sender: m.Sender}
+	}
+	order, moved := room.CausalOrder(items, dag)
+	notes := map[int]Message{}
+	for _, mv := range moved {
+		a, b := msgs[order[mv.Index]], msgs[order[mv.Before]]
+		notes[mv.Index] = Message{ID: "order-" + a.ID, Room: a.Room, Sender: a.Sender, SentAt: a.SentAt, ReceivedAt: a.ReceivedAt, Kind: KindNotice,
+			Text: room.OrderNotice(a.Sender, a.SentAt, b.Sender, b.SentAt, time.Local)}
+	}
+	out := make([]Message, 0, len(msgs)+len(notes))
+	for pos, i := range order {
+		if n, ok := notes[pos]; ok {
+			out = append(out, n)
+		}
+		out = append(out, msgs[i])
+	}
+	return out
 }

@@ -143,7 +143,7 @@ func MissingWarnings(expect map[string]Expect, have map[string]uint64, loc *time
 		if n == 1 {
 			noun = "message"
 		}
-		out = append(out, fmt.Sprintf("%d %s from %s that %s has received did not reach you (known since %s): the server may be withholding them",
+		out = append(out, fmt.Sprintf("%d %s from %s did not reach you (%s's messages name it since %s): the server may be withholding them",
 			n, noun, e.Member, e.By, e.Since.In(loc).Format("15:04")))
 	}
 	sort.Strings(out)

@@ -79,7 +79,7 @@ func TestMissingAndPreJoin(t *testing.T) {
 		t.Fatalf("expect %+v", ex)
 	}
 	w := MissingWarnings(ex, have, nil)
-	if len(w) != 1 || !strings.Contains(w[0], "2 messages from bob that alice has received did not reach you") {
+	if len(w) != 1 || !strings.Contains(w[0], "2 messages from bob did not reach you (alice's messages name it") {
 		t.Fatalf("warnings %q", w)
 	}
 	if p := PreJoin([]Head{bob, old}, 2); len(p) != 1 || p[0].Member != "carol" {

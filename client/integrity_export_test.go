@@ -1,0 +1,61 @@
+package client
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+)
+
+// StateSignedBytes exposes what a room state's signature would cover.
+func StateSignedBytes(st *RoomState) []byte { return st.signedBytes() }
+
+// SignaturesIn returns every value of an exported JSON document that
+// decodes (base64 or hex) to an Ed25519 signature's size.
+func SignaturesIn(doc []byte) [][]byte {
+	var v any
+	if json.Unmarshal(doc, &v) != nil {
+		return nil
+	}
+	var out [][]byte
+	var walk func(any)
+	walk = func(x any) {
+		switch t := x.(type) {
+		case map[string]any:
+			for _, y := range t {
+				walk(y)
+			}
+		case []any:
+			for _, y := range t {
+				walk(y)
+			}
+		case string:
+			for _, dec := range []func(string) ([]byte, error){base64.StdEncoding.DecodeString, base64.RawURLEncoding.DecodeString, hex.DecodeString} {
+				if b, err := dec(t); err == nil && len(b) == ed25519.SignatureSize {
+					out = append(out, b)
+				}
+			}
+		}
+	}
+	walk(v)
+	return out
+}
+
+// VerifiesAny reports whether any of sigs verifies msg under key.
+func VerifiesAny(sigs [][]byte, key, msg []byte) bool {
+	for _, s := range sigs {
+		if ed25519.Verify(key, msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// DecodeStatePayload decodes a room-state payload carrying sig, for tests
+// of the rule that deniable states carry none and on-record ones do.
+func DecodeStatePayload(st *RoomState, sig []byte) error {
+	p := payload{V: payloadVersion, Kind: KindRoom, ID: newID(), Room: st.ID, State: st, Sig: sig, Record: &record{}}
+	raw, _ := json.Marshal(p)
+	_, err := decodePayload(raw)
+	return err
+}
