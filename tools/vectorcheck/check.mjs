@@ -20,6 +20,7 @@ import {
 } from './protocol.mjs';
 import { checkDeviceLists } from './devicelist.mjs';
 import { checkKeyLog } from './keylog.mjs';
+import { checkManifests } from './manifest.mjs';
 
 const dir = process.argv[2] ?? 'testdata';
 const V = JSON.parse(readFileSync(join(dir, 'protocol_vectors.json'), 'utf8'));
@@ -229,6 +230,7 @@ V.negative.forEach((n, i) => group(`negative ${i} (handshake ${n.handshake}) "${
 }));
 checkDeviceLists(dir, group);
 checkKeyLog(dir, group);
+checkManifests(group);
 if (!V.handshakes.length || !V.ratchets.length || !V.negative.length) {
   failed++;
   console.log('FAIL vectors file lacks handshakes, ratchets or negative cases');
