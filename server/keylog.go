@@ -18,7 +18,8 @@ import (
 
 // The key log (package keylog; docs/api.md "Key log"): its public C2SP
 // tlog-tiles resources under /log/, its identity, and authenticated,
-// rate-limited lookups and consistency proofs. Every accepted registration
+// rate-limited lookups, consistency proofs, change lists and the caller's
+// own leaf states. Every accepted registration
 // and device list is recorded with keylog.Log.Update in the same request,
 // after the store accepted it; a failure is logged, and the log's
 // sequencer records the list from the store later.
@@ -38,6 +39,8 @@ func (s *Server) keyLogRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/keylog/info", s.keyLogInfo)
 	mux.HandleFunc("GET /v1/keylog/lookup/{user}", s.authed(0, s.keyLogLookup))
 	mux.HandleFunc("GET /v1/keylog/consistency", s.authed(0, s.keyLogConsistency))
+	mux.HandleFunc("GET /v1/keylog/changes", s.authed(0, s.keyLogChanges))
+	mux.HandleFunc("GET /v1/keylog/own", s.authed(0, s.keyLogOwn))
 }
 
 var errNoKeyLog = errf(http.StatusNotFound, api.CodeNotFound, "this server runs no key log")
@@ -203,5 +206,58 @@ func (s *Server) keyLogConsistency(w http.ResponseWriter, r *http.Request, c cal
 		return keyLogError(err)
 	}
 	writeJSON(w, http.StatusOK, keylog.ConsistencyProof{Proof: proof})
+	return nil
+}
+
+// keyLogChanges serves the change lists of epochs from … to.
+func (s *Server) keyLogChanges(w http.ResponseWriter, r *http.Request, c caller) error {
+	kl := s.cfg.KeyLog
+	if kl == nil {
+		return errNoKeyLog
+	}
+	q := r.URL.Query()
+	if q.Get("from") == "" || q.Get("to") == "" {
+		return errf(http.StatusBadRequest, api.CodeBadRequest, "query parameters from and to are required")
+	}
+	from, err := queryInt(r, "from", 0, 0, math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	to, err := queryInt(r, "to", 0, 0, math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	if from > to {
+		return errf(http.StatusBadRequest, api.CodeBadRequest, "query parameter from must not be greater than to")
+	}
+	if err := s.keyLogAllowed(c); err != nil {
+		return err
+	}
+	page, err := kl.Changes(r.Context(), uint64(from), uint64(to))
+	if err != nil {
+		if errors.Is(err, keylog.ErrRange) {
+			return errf(http.StatusBadRequest, api.CodeBadRequest, "query parameter to is after the latest published epoch")
+		}
+		return keyLogError(err)
+	}
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+// keyLogOwn serves every leaf state the log recorded for the caller's own
+// account (only the owner may open its commitments).
+func (s *Server) keyLogOwn(w http.ResponseWriter, r *http.Request, c caller) error {
+	kl := s.cfg.KeyLog
+	if kl == nil {
+		return errNoKeyLog
+	}
+	if err := s.keyLogAllowed(c); err != nil {
+		return err
+	}
+	states, err := kl.OwnStates(r.Context(), c.User)
+	if err != nil {
+		return keyLogError(err)
+	}
+	writeJSON(w, http.StatusOK, keylog.OwnStates{States: states})
 	return nil
 }

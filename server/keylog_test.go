@@ -300,6 +300,7 @@ func (in *independent) verifyLookup(user string, raw []byte) keylog.Lookup {
 	if err := prefix.VerifyInclusion(e.Root, index, l.Updates, c, path); err != nil {
 		in.t.Fatalf("prefix path: %v", err)
 	}
+	in.verifyChanged(l, size, root, prefix.Change{Index: index, Leaf: prefix.LeafHash(index, l.Updates, c)})
 	return l
 }
 

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"backchannel/keylog"
 )
 
 // KeyLogInfo is the reply of GET /v1/keylog/info: what a client pins about
@@ -49,4 +51,26 @@ func (c *Client) KeyLogLookupAt(ctx context.Context, user string, epoch, size ui
 	q := url.Values{"epoch": {strconv.FormatUint(epoch, 10)}, "size": {strconv.FormatUint(size, 10)}}
 	err := c.do(ctx, http.MethodGet, "/v1/keylog/lookup/"+url.PathEscape(user), q, nil, &out)
 	return out, err
+}
+
+// KeyLogChanges returns one page of the change lists of epochs from … to
+// (GET /v1/keylog/changes); the caller continues from Through+1 while
+// Through < to.
+func (c *Client) KeyLogChanges(ctx context.Context, from, to uint64) (*keylog.ChangesPage, error) {
+	var out keylog.ChangesPage
+	q := url.Values{"from": {strconv.FormatUint(from, 10)}, "to": {strconv.FormatUint(to, 10)}}
+	if err := c.do(ctx, http.MethodGet, "/v1/keylog/changes", q, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// KeyLogOwn returns every leaf state the key log recorded for the caller's
+// own account (GET /v1/keylog/own), ascending by updates.
+func (c *Client) KeyLogOwn(ctx context.Context) ([]keylog.State, error) {
+	var out keylog.OwnStates
+	if err := c.do(ctx, http.MethodGet, "/v1/keylog/own", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.States, nil
 }
