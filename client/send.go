@@ -34,6 +34,9 @@ func (c *Client) Send(ctx context.Context, roomRef, text string) (*Message, erro
 	if r.Removed || !r.State.has(c.prof.User) {
 		return nil, fmt.Errorf("%w %q", ErrNotMember, r.State.Name)
 	}
+	if err := c.checkSendable(r); err != nil {
+		return nil, err
+	}
 	if err := c.refuseUnverified(ctx, r.State.Mode, r.State.Members); err != nil {
 		return nil, err
 	}
@@ -63,6 +66,7 @@ func (c *Client) Send(ctx context.Context, roomRef, text string) (*Message, erro
 		return nil, err
 	}
 	p.Record = rec
+	c.stamp(ctx, c.v, r, p)
 	m := Message{ID: p.ID, Room: p.Room, Sender: c.prof.User, SentAt: p.SentAt, Text: text, Kind: KindText, ReceivedAt: p.SentAt,
 		Recipients: recipients, Marking: policy.String(), Entry: rec.hash(), CopySalt: salts[c.prof.User]}
 	plain := func(u string) ([]byte, error) {
@@ -72,6 +76,9 @@ func (c *Client) Send(ctx context.Context, roomRef, text string) (*Message, erro
 	}
 	err = c.fanOut(ctx, plain, r.State.Members, r.State.Mode == ModeOnRecord, func(ctx context.Context, tx *vault.Tx) error {
 		if err := storeRecord(ctx, tx, p.Room, rec); err != nil {
+			return err
+		}
+		if err := c.touchSent(ctx, tx, p.Room); err != nil {
 			return err
 		}
 		return appendMessage(ctx, tx, m)
@@ -127,6 +134,22 @@ func same(p *payload) func(string) ([]byte, error) {
 // change that the user has not accepted stop the send; c.warnings collects
 // what the user must be told (devices refused).
 func (c *Client) fanOut(ctx context.Context, encode func(user string) ([]byte, error), recipients []string, strict bool, persist func(context.Context, *vault.Tx) error) error {
+	return c.fanOutLeaving(ctx, encode, recipients, nil, strict, persist)
+}
+
+// refusesSend says whether a recipient's error is a decision the user must
+// take (a changed key, an unaccepted device, a forked key log): the send
+// stops. Other errors (no prekeys, a bad bundle, no reachable device) skip
+// that member with a warning, so one member can never block a room.
+func refusesSend(err error) bool {
+	return errors.Is(err, ErrUnverifiedChange) || errors.Is(err, ErrIdentityChanged) || errors.Is(err, ErrLogSplit) ||
+		errors.Is(err, ErrLogMismatch) || errors.Is(err, ErrUnverifiedMembers) || errors.Is(err, ErrStaleCopy) || transient(err)
+}
+
+// fanOutLeaving is fanOut where leaving lists recipients being removed: a
+// failure to reach one of them never stops the send (a removal must not
+// depend on the removed member).
+func (c *Client) fanOutLeaving(ctx context.Context, encode func(user string) ([]byte, error), recipients, leaving []string, strict bool, persist func(context.Context, *vault.Tx) error) error {
 	c.warnings = nil
 	if c.prof.Disabled != "" {
 		return fmt.Errorf("%w (%s)", ErrStaleCopy, c.prof.Disabled)
@@ -144,6 +167,11 @@ func (c *Client) fanOut(ctx context.Context, encode func(user string) ([]byte, e
 	}
 	for _, u := range recipients {
 		devs, err := c.deviceSessions(ctx, u, strict, &c.warnings)
+		if err != nil && u != c.prof.User && (slices.Contains(leaving, u) || !refusesSend(err)) {
+			c.warnings = append(c.warnings, warnSkipped(u, err))
+			c.opts.Logger.Warn("a recipient was skipped: no reachable device")
+			continue
+		}
 		if err != nil {
 			return err
 		}

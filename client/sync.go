@@ -14,8 +14,10 @@ import (
 	"backchannel/handshake"
 	"backchannel/identity"
 	"backchannel/ratchet"
+	"backchannel/room"
 	"backchannel/server/api"
 	"backchannel/session"
+	"backchannel/transcript"
 	"backchannel/vault"
 )
 
@@ -49,6 +51,8 @@ func (c *Client) Sync(ctx context.Context) (*SyncReport, error) {
 		}
 	}
 	c.repairSessions(ctx, rep) // blocked sessions started again (wedge.go)
+	// Heartbeats, and what every room's heads and silences say.
+	c.beat(ctx, rep)
 	if err := c.replenish(ctx, false); err != nil {
 		rep.Warnings = append(rep.Warnings, "prekey replenishment failed: "+err.Error())
 	}
@@ -378,26 +382,27 @@ func (c *Client) apply(ctx context.Context, tx *vault.Tx, sender string, p *payl
 		c.gossip = append(c.gossip, gossipItem{From: sender, Room: p.Room, Note: p.Log})
 	}
 	if p.Kind == KindRoom {
-		return nil, c.applyState(ctx, tx, ids, sender, p, receivedAt, rep)
+		follows, err := c.applyState(ctx, tx, ids, sender, p, receivedAt, rep)
+		return chain(follows), err
 	}
 	r, err := roomFrom(ctx, tx, p.Room)
 	if errors.Is(err, ErrUnknownRoom) {
 		// The room's state comes from its creator over another session and
-		// may arrive later: keep the payload until then.
-		raw, _ := json.Marshal(orphan{Sender: sender, Payload: p, ReceivedAt: receivedAt})
-		_, err := tx.Append(ctx, "orphans/"+p.Room, raw)
-		return nil, err
+		// may arrive later: keep the payload until then (bounded, expired).
+		if p.Kind == KindBeat || p.Kind == KindAsk {
+			return nil, nil
+		}
+		return nil, c.keepOrphan(ctx, tx, sender, p, receivedAt, rep)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if !r.State.has(sender) {
-		c.warn(rep, "ignored a message in %q from %s, who is not a member", r.State.Name, sender)
-		return nil, nil
-	}
 	msg := Message{ID: p.ID, Room: p.Room, Sender: sender, SentAt: p.SentAt, ReceivedAt: receivedAt}
 	if _, err := tx.Get(ctx, seenName(msg)); err == nil {
 		return nil, nil
+	}
+	if follow, done, err := c.judge(ctx, tx, r, sender, p, receivedAt, rep); done || err != nil {
+		return follow, err // held for a newer state, not to be shown, or no entry (heartbeat)
 	}
 	if follow, done, err := c.checkMeaning(ctx, tx, r, sender, p, msg, rep); done || err != nil {
 		return follow, err // a copy with other words than the sender committed to, or a report of one
@@ -447,7 +452,7 @@ func (c *Client) apply(ctx context.Context, tx *vault.Tx, sender string, p *payl
 			c.warn(rep, "ignored a leave in %q from %s: its transcript entry does not verify: %v", r.State.Name, sender, err)
 			return nil, nil
 		}
-		msg.Kind, msg.Text = "system", sender+" left"
+		msg.Kind, msg.Text, msg.Entry = "system", sender+" left", p.Record.hash()
 		if r.State.Creator == c.prof.User && c.isPrimary() {
 			room := *r
 			room.State.Members = slices.DeleteFunc(slices.Clone(r.State.Members), func(m string) bool { return m == sender })
@@ -473,23 +478,28 @@ type orphan struct {
 }
 
 // applyState applies a signed room state from its creator.
-func (c *Client) applyState(ctx context.Context, tx *vault.Tx, ids []string, sender string, p *payload, receivedAt time.Time, rep *SyncReport) error {
+func (c *Client) applyState(ctx context.Context, tx *vault.Tx, ids []string, sender string, p *payload, receivedAt time.Time, rep *SyncReport) ([]func() error, error) {
 	st := p.State
 	if st.Creator != sender {
 		c.warn(rep, "ignored a room state for %q sent by %s, who is not its creator", st.Name, sender)
-		return nil
+		return nil, nil
 	}
-	key, err := c.pinnedKey(ctx, tx, sender)
-	if err != nil {
-		return err
-	}
-	if !ed25519.Verify(key, st.signedBytes(), p.Sig) {
-		c.warn(rep, "ignored a room state for %q with a bad signature from %s", st.Name, sender)
-		return nil
+	// On-record states are signed by the creator's account key; deniable
+	// ones are authenticated by the ratchet alone (the sender is the
+	// creator), so that nobody can show a third party who was in the room.
+	if st.Mode == ModeOnRecord {
+		key, err := c.pinnedKey(ctx, tx, sender)
+		if err != nil {
+			return nil, err
+		}
+		if !ed25519.Verify(key, st.signedBytes(), p.Sig) {
+			c.warn(rep, "ignored a room state for %q with a bad signature from %s", st.Name, sender)
+			return nil, nil
+		}
 	}
 	r, err := roomFrom(ctx, tx, st.ID)
 	if err != nil && !errors.Is(err, ErrUnknownRoom) {
-		return err
+		return nil, err
 	}
 	first := r == nil
 	if !first && st.Version <= r.State.Version {
@@ -498,13 +508,13 @@ func (c *Client) applyState(ctx context.Context, tx *vault.Tx, ids []string, sen
 		if bytes.Equal(p.Record.Content, st.signedBytes()) {
 			_ = c.accept(ctx, tx, r, sender, p.Record)
 		}
-		return nil
+		return nil, nil
 	}
 	if !first && (st.Creator != r.State.Creator || st.Mode != r.State.Mode || st.Marking != r.State.Marking ||
 		st.Name != r.State.Name || !st.CreatedAt.Equal(r.State.CreatedAt)) {
 		// Only membership may change; mode and marking are fixed at creation.
 		c.warn(rep, "ignored a room state for %q from %s that changes more than its members", r.State.Name, sender)
-		return nil
+		return nil, nil
 	}
 	var note string
 	switch {
@@ -515,24 +525,74 @@ func (c *Client) applyState(ctx context.Context, tx *vault.Tx, ids []string, sen
 	}
 	if !bytes.Equal(p.Record.Content, st.signedBytes()) {
 		c.warn(rep, "ignored a room state for %q whose transcript entry commits to other content", st.Name)
-		return nil
+		return nil, nil
 	}
-	nr := &Room{State: *st, Removed: !st.has(c.prof.User)}
+	now := c.opts.Now().UTC()
+	nr := &Room{}
+	if !first {
+		*nr = *r
+	}
+	wasRemoved := nr.Removed
+	nr.State, nr.Removed = *st, !st.has(c.prof.User)
+	if first {
+		// What the state that added this member cites predates the join:
+		// never delivered to it, never reported missing.
+		nr.Joined, nr.WatchFrom = st.Version, now
+		if e, err := transcript.DecodeEntry(p.Record.Entry); err == nil {
+			for _, h := range e.Parents {
+				nr.Base = append(nr.Base, slices.Clone(h[:]))
+			}
+		}
+		nr.PreJoin = mergeHeads(nil, room.PreJoin(p.Heads, st.Version))
+	}
+	if nr.Heard == nil {
+		nr.Heard = map[string]time.Time{}
+	}
+	nr.Heard[sender] = now
+	if !first {
+		for _, m := range st.Members {
+			if !slices.Contains(r.State.Members, m) {
+				nr.Heard[m] = now // silence counts from the addition
+			}
+		}
+	}
+	notePast(nr)
+	p.Record.Version = st.Version
+	if first {
+		if rl, err := c.transcriptOf(ctx, tx, nr); err == nil {
+			predate(rl, nr.Base, nr.PreJoin)
+		}
+	}
 	if err := c.accept(ctx, tx, nr, sender, p.Record); err != nil {
 		c.warn(rep, "ignored a room state for %q: its transcript entry does not verify: %v", st.Name, err)
-		return nil
+		return nil, nil
+	}
+	if nr.Removed && !wasRemoved {
+		// Only what the removal follows is shown from now on.
+		nr.RemovalWants = nil
+		if e, err := transcript.DecodeEntry(p.Record.Entry); err == nil {
+			for _, h := range e.Parents {
+				nr.RemovalWants = append(nr.RemovalWants, slices.Clone(h[:]))
+			}
+		}
 	}
 	if err := putRoom(ctx, tx, nr, ids); err != nil {
-		return err
+		return nil, err
 	}
-	if err := appendMessage(ctx, tx, Message{ID: p.ID, Room: st.ID, Sender: sender, SentAt: p.SentAt, Text: note, Kind: "system", ReceivedAt: receivedAt}); err != nil {
-		return err
+	if err := appendMessage(ctx, tx, Message{ID: p.ID, Room: st.ID, Sender: sender, SentAt: p.SentAt, Text: note, Kind: "system", ReceivedAt: receivedAt, Entry: p.Record.hash()}); err != nil {
+		return nil, err
 	}
 	rep.Received++
+	var follows []func() error
 	if first {
-		return c.drainOrphans(ctx, tx, st.ID, rep)
+		f, err := c.drainOrphans(ctx, tx, st.ID, rep)
+		if err != nil {
+			return nil, err
+		}
+		follows = f
 	}
-	return nil
+	f, err := c.drainHeld(ctx, tx, st.ID, st.Version, rep)
+	return append(follows, f...), err
 }
 
 func describeChange(by string, before, after []string) string {
@@ -550,20 +610,52 @@ func describeChange(by string, before, after []string) string {
 	return fmt.Sprintf("%s changed the members: added %v, removed %v", by, added, removed)
 }
 
-// drainOrphans applies payloads that arrived before their room's state.
-func (c *Client) drainOrphans(ctx context.Context, tx *vault.Tx, room string, rep *SyncReport) error {
-	entries, err := tx.Log(ctx, "orphans/"+room)
-	if err != nil || len(entries) == 0 {
-		return err
+// drainOrphans applies payloads that arrived before their room's state
+// (kept by keepOrphan; older profiles kept them in a log per room).
+func (c *Client) drainOrphans(ctx context.Context, tx *vault.Tx, id string, rep *SyncReport) ([]func() error, error) {
+	entries, err := tx.Log(ctx, "orphans/"+id)
+	if err != nil {
+		return nil, err
 	}
+	var all []orphan
 	for _, e := range entries {
 		var o orphan
-		if err := json.Unmarshal(e, &o); err != nil || o.Payload == nil {
-			continue
-		}
-		if _, err := c.apply(ctx, tx, o.Sender, o.Payload, o.ReceivedAt, rep); err != nil {
-			return err
+		if err := json.Unmarshal(e, &o); err == nil && o.Payload != nil {
+			all = append(all, o)
 		}
 	}
-	return nil
+	kept, err := takeOrphans(ctx, tx, id, c.opts.Now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range kept {
+		all = append(all, orphan{Sender: w.Sender, Payload: w.Payload, ReceivedAt: w.ReceivedAt})
+	}
+	var follows []func() error
+	for _, o := range all {
+		f, err := c.apply(ctx, tx, o.Sender, o.Payload, o.ReceivedAt, rep)
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			follows = append(follows, f)
+		}
+	}
+	return follows, nil
+}
+
+// chain runs follow-ups in order, returning the first error (nil if none).
+func chain(fs []func() error) func() error {
+	if len(fs) == 0 {
+		return nil
+	}
+	return func() error {
+		var first error
+		for _, f := range fs {
+			if err := f(); err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
 }
