@@ -5,13 +5,16 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+
+	"backchannel/transcript"
 )
 
 // StateSignedBytes exposes what a room state's signature would cover.
 func StateSignedBytes(st *RoomState) []byte { return st.signedBytes() }
 
 // SignaturesIn returns every value of an exported JSON document that
-// decodes (base64 or hex) to an Ed25519 signature's size.
+// decodes (base64 or hex) to an Ed25519 signature's size, and the
+// signature of every transcript entry it carries.
 func SignaturesIn(doc []byte) [][]byte {
 	var v any
 	if json.Unmarshal(doc, &v) != nil {
@@ -31,8 +34,16 @@ func SignaturesIn(doc []byte) [][]byte {
 			}
 		case string:
 			for _, dec := range []func(string) ([]byte, error){base64.StdEncoding.DecodeString, base64.RawURLEncoding.DecodeString, hex.DecodeString} {
-				if b, err := dec(t); err == nil && len(b) == ed25519.SignatureSize {
+				b, err := dec(t)
+				if err != nil {
+					continue
+				}
+				if len(b) == ed25519.SignatureSize {
 					out = append(out, b)
+				}
+				// a transcript entry: its signature, if any
+				if e, err := transcript.DecodeEntry(b); err == nil && len(e.Signature) > 0 {
+					out = append(out, e.Signature)
 				}
 			}
 		}
