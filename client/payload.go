@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"backchannel/canary"
+	"backchannel/pad"
 	"backchannel/room"
 	"backchannel/server/api"
 )
@@ -114,6 +115,10 @@ type DocRef struct {
 	Size   int64  `json:"size"`
 	Key    []byte `json:"key"`
 	SHA256 []byte `json:"sha256"`
+	// Padded is the blob's plaintext length with its padding (zero bytes
+	// after the document, up to a Padmé length; docs/protocol.md section
+	// 13, "Padding"); 0 for a blob without padding (an unmarked document).
+	Padded int64 `json:"padded,omitempty"`
 }
 
 // payload is the plaintext inside one ratchet message.
@@ -185,7 +190,7 @@ func decodePayload(b []byte) (*payload, error) {
 			return nil, fmt.Errorf("%w: leave without its transcript entry", ErrBadPayload)
 		}
 	case KindDoc:
-		if p.Doc == nil || len(p.Doc.Key) != 32 || p.Doc.BlobID == "" {
+		if p.Doc == nil || len(p.Doc.Key) != 32 || p.Doc.BlobID == "" || (p.Doc.Padded != 0 && !pad.ValidBlobSize(p.Doc.Size, p.Doc.Padded)) {
 			return nil, fmt.Errorf("%w: document reference", ErrBadPayload)
 		}
 		if p.Record == nil || len(p.CopySalt) != copySaltSize {

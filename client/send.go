@@ -165,6 +165,7 @@ func (c *Client) fanOutLeaving(ctx context.Context, encode func(user string) ([]
 	if !slices.Contains(recipients, c.prof.User) {
 		recipients = append(slices.Clone(recipients), c.prof.User)
 	}
+	encode = padEach(encode, recipients) // one padded length for every copy (padding.go)
 	for _, u := range recipients {
 		devs, err := c.deviceSessions(ctx, u, strict, &c.warnings)
 		if err != nil && u != c.prof.User && (slices.Contains(leaving, u) || !refusesSend(err)) {

@@ -273,7 +273,7 @@ func (c *Client) applyAndSave(ctx context.Context, m api.Message, s *session.Ses
 		if done, err := c.sessionEvent(ctx, tx, m, s, suffix, pt, rep); done || err != nil {
 			return err // a session control message (wedge.go), not a room payload
 		}
-		p, err := decodePayload(pt)
+		p, err := openPayload(pt) // strips the padding (padding.go)
 		if err != nil {
 			c.warn(rep, "refused a message from %s/%d: %v", m.From, m.FromDevice, err)
 			return nil
