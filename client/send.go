@@ -165,13 +165,22 @@ func (c *Client) fanOutLeaving(ctx context.Context, encode func(user string) ([]
 	if !slices.Contains(recipients, c.prof.User) {
 		recipients = append(slices.Clone(recipients), c.prof.User)
 	}
-	encode = padEach(encode, recipients) // one padded length for every copy (padding.go)
+	// One padded length for every copy (padding.go).
+	encode = padEach(encode, recipients)
+	var skipped error // the first member skipped, unless another was reached
+	reached := false
 	for _, u := range recipients {
 		devs, err := c.deviceSessions(ctx, u, strict, &c.warnings)
 		if err != nil && u != c.prof.User && (slices.Contains(leaving, u) || !refusesSend(err)) {
 			c.warnings = append(c.warnings, warnSkipped(u, err))
 			c.opts.Logger.Warn("a recipient was skipped: no reachable device")
+			if skipped == nil && !slices.Contains(leaving, u) {
+				skipped = err
+			}
 			continue
+		}
+		if err == nil && u != c.prof.User && len(devs) > 0 {
+			reached = true
 		}
 		if err != nil {
 			return err
@@ -188,6 +197,10 @@ func (c *Client) fanOutLeaving(ctx context.Context, encode func(user string) ([]
 			sessions = append(sessions, sent{u, id, s, plain})
 			envs = append(envs, api.OutgoingEnvelope{To: u, Device: id, Data: env})
 		}
+	}
+	if skipped != nil && !reached {
+		// Nobody but this account would get it: a failure, not a warning.
+		return skipped
 	}
 	err := c.v.Update(ctx, func(tx *vault.Tx) error {
 		for _, s := range sessions {
