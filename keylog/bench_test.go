@@ -88,7 +88,8 @@ func BenchmarkUpdateToPublished(b *testing.B) {
 // BenchmarkLookupSize: the bytes of a lookup proof among 10,000 accounts
 // (after the few epochs the set-up takes). binary-B counts the proof fields without the device list
 // (checkpoint note, entry, inclusion, VRF proof, updates, version, nonce,
-// path); json-B is the whole response with a 1-byte device list.
+// path, and the listing: entry U, its inclusion, position, change proof);
+// json-B is the whole response with a 1-byte device list.
 func BenchmarkLookupSize(b *testing.B) {
 	const accounts = 10_000
 	e := newEnv(b)
@@ -130,9 +131,13 @@ func BenchmarkLookupSize(b *testing.B) {
 	}
 	b.StopTimer()
 	bin := len(lk.Checkpoint) + len(lk.Entry) + 32*len(lk.Inclusion) + len(lk.VRFProof) + 8 + 8 + len(lk.Nonce) + 32*len(lk.Path) + 8
+	// The listing proof: epoch U, entry U, its inclusion, the position and the change proof.
+	ch := lk.Changed
+	bin += 8 + len(ch.Entry) + 32*len(ch.Inclusion) + 4 + 32*len(ch.Path)
 	js, _ := json.Marshal(lk)
 	b.ReportMetric(float64(bin), "binary-B")
 	b.ReportMetric(float64(len(js)), "json-B")
 	b.ReportMetric(float64(len(lk.Path)), "path-hashes")
 	b.ReportMetric(float64(len(lk.Inclusion)), "inclusion-hashes")
+	b.ReportMetric(float64(len(ch.Path)), "change-path-hashes")
 }
