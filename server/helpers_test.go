@@ -37,6 +37,8 @@ type testServer struct {
 	srv  *server.Server
 	stop context.CancelFunc
 	done chan error
+	// logTo, if set, receives the server's info-level log.
+	logTo io.Writer
 }
 
 func startServer(t testing.TB, cfg server.Config) *testServer {
@@ -66,6 +68,9 @@ func (ts *testServer) start() {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if ts.logTo != nil {
+		logger = slog.New(slog.NewTextHandler(ts.logTo, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
 	ts.st = st
 	ts.srv = server.New(ts.cfg, st, logger)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -97,6 +97,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if he.status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
 	}
+	if r.ContentLength != 0 {
+		// A body may be left unread (a refusal before it was read): reply
+		// at once and close, instead of reading up to 256 KiB of it first
+		// as net/http would, at the client's pace.
+		w.Header().Set("Connection", "close")
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
 	writeJSON(w, he.status, api.ErrorResponse{Error: he.msg, Code: he.code})
 }
 
