@@ -257,7 +257,16 @@ func (l *Log) changedProof(ctx context.Context, name string, s leafState, cp *pu
 // maxInclusionCache bounds the inclusion proofs one published epoch keeps.
 const maxInclusionCache = 4096
 
-// inclusionOf returns the inclusion proof of log index idx in p's tree.
+// supersede drops p's cache of inclusion proofs once a later epoch is
+// published (lookups at p's size are then rare: LookupAt only).
+func (p *published) supersede() {
+	p.inclMu.Lock()
+	p.incl, p.superseded = nil, true
+	p.inclMu.Unlock()
+}
+
+// inclusionOf returns the inclusion proof of log index idx in p's tree,
+// cached while p is the latest published epoch.
 func (p *published) inclusionOf(ctx context.Context, b Backend, idx uint64) ([][]byte, error) {
 	if idx == p.entry.Epoch {
 		return p.inclusion, nil
@@ -280,10 +289,10 @@ func (p *published) inclusionOf(ctx context.Context, b Backend, idx uint64) ([][
 		incl = [][]byte{}
 	}
 	p.inclMu.Lock()
-	if p.incl == nil {
+	if p.incl == nil && !p.superseded {
 		p.incl = make(map[uint64][][]byte)
 	}
-	if len(p.incl) < maxInclusionCache {
+	if p.incl != nil && len(p.incl) < maxInclusionCache {
 		p.incl[idx] = incl
 	}
 	p.inclMu.Unlock()

@@ -86,8 +86,9 @@ type published struct {
 	inclusion  [][]byte
 	tree       *prefix.Tree
 
-	inclMu sync.Mutex
-	incl   map[uint64][][]byte // inclusion proofs of earlier epochs in this tree
+	inclMu     sync.Mutex
+	incl       map[uint64][][]byte // inclusion proofs of earlier epochs in this tree
+	superseded bool                // a later epoch is published: incl is no longer kept
 }
 
 // Log is the server's key log. Create it with Open; Close it after the
@@ -536,7 +537,9 @@ func (l *Log) publish(ctx context.Context) error {
 		}
 	}
 	l.mu.Unlock()
-	l.pub.Store(pb2)
+	if old := l.pub.Swap(pb2); old != nil {
+		old.supersede()
+	}
 	// Drop the leaf states that no retained epoch holds any more.
 	l.mu.Lock()
 	l.history = append(l.history, pb2)
