@@ -105,3 +105,75 @@ func validUTF8(s string) string {
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
+
+// Unmark removes every mark of the invisible and typographic channels that
+// a text can carry, keeping its words, line breaks and layout: invisible
+// characters are dropped, alternative spaces become a space, curly quotes
+// and apostrophes become ASCII, "—" becomes "--", "–" becomes "-", "…"
+// becomes "..." (a dash touching a hyphen stays, as marking leaves it),
+// and two or more spaces after a sentence's punctuation
+// become one. A client applies it to outgoing text before marking, so a
+// member who pastes a copy they received into their own message sends
+// only their own marks: the pasted copy's marks would otherwise survive
+// marking and point at the quoter (issue 10, item 9). Unlike Normalize it
+// keeps indentation and other runs of spaces, which carry no marks.
+// Lexical alternatives are words and stay as written; a room that marks
+// wording chooses every lexical slot afresh for each recipient anyway.
+func Unmark(text string) string {
+	var b strings.Builder
+	b.Grow(len(text))
+	for i, r := range text {
+		switch {
+		case isIgnorable(r):
+		case (r == '\u2014' || r == '\u2013') && dashLocked(text, i, utf8.RuneLen(r)):
+			b.WriteRune(r) // written plainly it would merge with the hyphen it touches
+		case r != ' ' && isSpaceRune(r):
+			b.WriteByte(' ')
+		case r == '\u2018' || r == '\u2019' || r == '\u02BC':
+			b.WriteByte('\'')
+		case r == '\u201C' || r == '\u201D':
+			b.WriteByte('"')
+		case r == '\u2014':
+			b.WriteString("--")
+		case r == '\u2013':
+			b.WriteByte('-')
+		case r == '\u2026':
+			b.WriteString("...")
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return singleSentenceSpaces(b.String())
+}
+
+// singleSentenceSpaces turns two or more spaces after sentence punctuation
+// (and any closing quotes or brackets), before more text on the same line,
+// into one: the "two spaces" symbol of the sentence-space slots.
+func singleSentenceSpaces(s string) string {
+	if !strings.Contains(s, "  ") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		c := s[i]
+		b.WriteByte(c)
+		i++
+		if c != '.' && c != '!' && c != '?' {
+			continue
+		}
+		for i < len(s) && strings.IndexByte("\"')]", s[i]) >= 0 {
+			b.WriteByte(s[i])
+			i++
+		}
+		j := i
+		for j < len(s) && s[j] == ' ' {
+			j++
+		}
+		if j-i >= 2 && j < len(s) && s[j] != '\n' && s[j] != '\r' {
+			b.WriteByte(' ')
+			i = j
+		}
+	}
+	return b.String()
+}
