@@ -27,6 +27,15 @@ func envInt(name string, def int64) int64 {
 	return def
 }
 
+// splitEnv returns $name split at commas (nil when unset or empty).
+func splitEnv(name string) []string {
+	v := strings.TrimSpace(os.Getenv(name))
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
+}
+
 // envDefault returns $name, or def when unset.
 func envDefault(name, def string) string {
 	if v, ok := os.LookupEnv(name); ok {
@@ -41,6 +50,8 @@ func newServeCmd() *cobra.Command {
 	var epoch time.Duration
 	var witnesses []string
 	var witnessQuorum int
+	var trustedProxies []string
+	var scrub time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server (HTTP API, mailboxes, push, blobs) on an SQLite store",
@@ -60,7 +71,15 @@ or the environment variables named in each flag's help.`,
 			if err := os.MkdirAll(data, 0o700); err != nil {
 				return fmt.Errorf("data directory: %w", err)
 			}
-			st, err := sqlite.OpenDir(cmd.Context(), data, sqlite.Options{})
+			proxies, err := server.ParseTrustedProxies(trustedProxies)
+			if err != nil {
+				return usageError{fmt.Errorf("--trusted-proxy: %w", err)}
+			}
+			cfg.TrustedProxies = proxies
+			if scrub <= 0 {
+				return usageError{fmt.Errorf("--scrub-interval must be positive")}
+			}
+			st, err := sqlite.OpenDir(cmd.Context(), data, sqlite.Options{ScrubInterval: scrub})
 			if err != nil {
 				return err
 			}
@@ -112,6 +131,16 @@ or the environment variables named in each flag's help.`,
 	f.Int64Var(&cfg.Limits.MaxBlobBytes, "max-document-bytes", envInt("BACKCHANNEL_MAX_DOCUMENT_BYTES", def.MaxBlobBytes), "largest stored document, encrypted ($BACKCHANNEL_MAX_DOCUMENT_BYTES)")
 	f.Int64Var(&cfg.Limits.BlobQuotaBytes, "document-quota-bytes", envInt("BACKCHANNEL_DOCUMENT_QUOTA_BYTES", def.BlobQuotaBytes), "document bytes one account may store ($BACKCHANNEL_DOCUMENT_QUOTA_BYTES)")
 	f.Float64Var(&cfg.Limits.RatePerSecond, "rate", def.RatePerSecond, "authenticated requests per account per second")
+	f.StringArrayVar(&trustedProxies, "trusted-proxy", splitEnv("BACKCHANNEL_TRUSTED_PROXY"), "a reverse proxy (CIDR or address, repeatable) whose X-Forwarded-For is believed; from anyone else the header is ignored ($BACKCHANNEL_TRUSTED_PROXY, comma-separated)")
+	f.IntVar(&cfg.Limits.MaxConns, "max-conns", int(envInt("BACKCHANNEL_MAX_CONNS", int64(def.MaxConns))), "open connections; more are answered 503 and closed ($BACKCHANNEL_MAX_CONNS)")
+	f.IntVar(&cfg.Limits.MaxConnsPerAddress, "max-conns-per-address", int(envInt("BACKCHANNEL_MAX_CONNS_PER_ADDRESS", int64(def.MaxConnsPerAddress))), "open connections from one client address; trusted proxies are exempt ($BACKCHANNEL_MAX_CONNS_PER_ADDRESS)")
+	f.IntVar(&cfg.Limits.MaxUnauthBodies, "max-unauth-bodies", def.MaxUnauthBodies, "request bodies read before any signature can be checked (registrations, link requests), all together")
+	f.IntVar(&cfg.Limits.MaxUnauthBodiesPerAddress, "max-unauth-bodies-per-address", def.MaxUnauthBodiesPerAddress, "the same from one client address")
+	f.IntVar(&cfg.Limits.MaxStreamsPerDevice, "max-streams-per-device", def.MaxStreamsPerDevice, "open push streams of one device")
+	f.Int64Var(&cfg.Limits.MaxMailboxBytes, "mailbox-bytes", envInt("BACKCHANNEL_MAILBOX_BYTES", def.MaxMailboxBytes), "unfetched message bytes one device's mailbox may hold ($BACKCHANNEL_MAILBOX_BYTES)")
+	f.Int64Var(&cfg.Limits.MailboxBytesPerSender, "mailbox-bytes-per-sender", envInt("BACKCHANNEL_MAILBOX_BYTES_PER_SENDER", def.MailboxBytesPerSender), "unfetched message bytes one sender account may leave for one recipient account, itself included ($BACKCHANNEL_MAILBOX_BYTES_PER_SENDER)")
+	f.IntVar(&cfg.Limits.MaxDevices, "max-devices", def.MaxDevices, "devices of one account (at most 16, the device list's own limit)")
+	f.DurationVar(&scrub, "scrub-interval", sqlite.DefaultScrubInterval, "longest time an acknowledged message or deleted document stays readable in the database files")
 	f.StringVar(&logHost, "log-origin", os.Getenv("BACKCHANNEL_LOG_ORIGIN"), "host in the key log's origin backchannel/keylog/<host>; fixed at the log's first start (default: the listen address) ($BACKCHANNEL_LOG_ORIGIN)")
 	f.DurationVar(&epoch, "epoch", keylog.DefaultHeartbeat, "longest time between two key log epochs (a heartbeat epoch is published even with no change)")
 	f.StringArrayVar(&witnesses, "witness", nil, "a witness that cosigns key log checkpoints, URL=VKEY (repeatable)")
