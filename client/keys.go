@@ -11,6 +11,7 @@ import (
 	"backchannel/devicelist"
 	"backchannel/handshake"
 	"backchannel/identity"
+	"backchannel/ratchet"
 	"backchannel/server/api"
 	"backchannel/server/apiclient"
 	"backchannel/session"
@@ -206,7 +207,11 @@ func (c *Client) deviceSessions(ctx context.Context, user string, strict bool, w
 			out[d.ID] = s
 			continue
 		}
-		if !errors.Is(err, vault.ErrNotFound) {
+		if errors.Is(err, ratchet.ErrStaleState) {
+			// Saved by an earlier release mid-chain: it cannot go on, so a
+			// new session replaces it (protocol section 8, blocked sessions).
+			c.opts.Logger.Warn("session from an earlier release replaced")
+		} else if !errors.Is(err, vault.ErrNotFound) {
 			return nil, fmt.Errorf("session with %s/%d: %w", user, d.ID, err)
 		}
 		b, err := c.api.Bundle(ctx, user, d.ID)

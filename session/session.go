@@ -192,7 +192,7 @@ func Unmarshal(b []byte) (*Session, error) {
 	}
 	s.state, err = ratchet.Unmarshal(b[off+n:])
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadSession, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadSession, err)
 	}
 	return s, nil
 }

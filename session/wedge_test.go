@@ -2,9 +2,11 @@ package session
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"backchannel/envelope"
+	"backchannel/identity"
 	"backchannel/ratchet"
 )
 
@@ -66,5 +68,21 @@ func TestSendingChainAcknowledgement(t *testing.T) {
 	mustDecrypt(t, a, mustEncrypt(t, b, "next chain"), "next chain")
 	if !a.Acknowledged(c1) {
 		t.Fatal("the peer's next chain did not acknowledge ours")
+	}
+}
+
+// A session record whose ratchet state an earlier release saved in the
+// middle of a chain (version 2, the KEM fields dropped) is refused with an
+// error that names the reason, so the client can start a new session.
+func TestStaleStateIsNamed(t *testing.T) {
+	a, b := pair(t)
+	mustDecrypt(t, a, mustEncrypt(t, b, "reply"), "reply")
+	for range 5 {
+		mustEncrypt(t, a, "x")
+	}
+	raw := a.Marshal()
+	raw[1+identity.CertificateSize+32+4] = 2 // the ratchet state's version byte
+	if _, err := Unmarshal(raw); !errors.Is(err, ratchet.ErrStaleState) || !errors.Is(err, ErrBadSession) {
+		t.Fatalf("err = %v, want ErrBadSession and ratchet.ErrStaleState", err)
 	}
 }
