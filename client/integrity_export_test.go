@@ -1,12 +1,14 @@
 package client
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 
 	"backchannel/transcript"
+	"backchannel/vault"
 )
 
 // StateSignedBytes exposes what a room state's signature would cover.
@@ -69,4 +71,25 @@ func DecodeStatePayload(st *RoomState, sig []byte) error {
 	raw, _ := json.Marshal(p)
 	_, err := decodePayload(raw)
 	return err
+}
+
+// SendForUnknownRooms sends n payloads for rooms that do not exist to
+// user: what any account can do to grow a stranger's profile.
+func (c *Client) SendForUnknownRooms(ctx context.Context, to string, n int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := 0; i < n; i++ {
+		p := &payload{V: payloadVersion, Kind: KindLeave, ID: newID(), Room: newID(), SentAt: c.opts.Now().UTC(), Record: &record{Entry: []byte{1}, Content: make([]byte, 1024)}}
+		if err := c.fanOut(ctx, same(p), []string{to}, false, func(context.Context, *vault.Tx) error { return nil }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// OrphansKept counts the payloads kept for rooms this device does not know.
+func (c *Client) OrphansKept(ctx context.Context) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(loadQueue(ctx, c.v, orphanRecord))
 }

@@ -473,3 +473,33 @@ func TestDeniableRoomStateUnsigned(t *testing.T) {
 		}
 	}
 }
+
+// Issue 10, item 14 (the client's half): a stranger sends payloads for
+// rooms that do not exist. The receiver keeps at most
+// room.MaxOrphansPerSender of them (the state might still come), says so,
+// and expires them after room.OrphanTTL.
+func TestPayloadsForUnknownRoomsAreBounded(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	clk := newFakeClock()
+	mallory := e.userVia("mallory", e.srv.URL, clk)
+	bob := e.userVia("bob", e.srv.URL, clk)
+	if err := mallory.SendForUnknownRooms(ctx, "bob", room.MaxOrphansPerSender+8); err != nil {
+		t.Fatal(err)
+	}
+	w := syncAll(t, bob)
+	if n := bob.OrphansKept(ctx); n != room.MaxOrphansPerSender {
+		t.Fatalf("bob keeps %d payloads for unknown rooms", n)
+	}
+	if !anyContains(w, "mallory has sent too many of them") {
+		t.Fatalf("no warning: %q", w)
+	}
+	clk.advance(room.OrphanTTL + time.Hour)
+	if err := mallory.SendForUnknownRooms(ctx, "bob", 1); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, bob)
+	if n := bob.OrphansKept(ctx); n != 1 {
+		t.Fatalf("expired payloads kept: %d", n)
+	}
+}

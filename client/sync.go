@@ -537,7 +537,7 @@ func (c *Client) applyState(ctx context.Context, tx *vault.Tx, ids []string, sen
 	if first {
 		// What the state that added this member cites predates the join:
 		// never delivered to it, never reported missing.
-		nr.Joined, nr.WatchFrom = st.Version, now
+		nr.Joined, nr.WatchFrom, nr.LastSent = st.Version, now, now // first heartbeat one interval after joining
 		if e, err := transcript.DecodeEntry(p.Record.Entry); err == nil {
 			for _, h := range e.Parents {
 				nr.Base = append(nr.Base, slices.Clone(h[:]))
