@@ -110,7 +110,7 @@ func validUTF8(s string) string {
 // a text can carry, keeping its words, line breaks and layout: invisible
 // characters are dropped, alternative spaces become a space, curly quotes
 // and apostrophes become ASCII, "—" becomes "--", "–" becomes "-", "…"
-// becomes "..." (a dash touching a hyphen stays, as marking leaves it),
+// becomes "..." (an en dash touching a hyphen stays, as marking leaves it),
 // and two or more spaces after a sentence's punctuation
 // become one. A client applies it to outgoing text before marking, so a
 // member who pastes a copy they received into their own message sends
@@ -125,8 +125,12 @@ func Unmark(text string) string {
 	for i, r := range text {
 		switch {
 		case isIgnorable(r):
-		case (r == '\u2014' || r == '\u2013') && dashLocked(text, i, utf8.RuneLen(r)):
-			b.WriteRune(r) // written plainly it would merge with the hyphen it touches
+		case r == '\u2013' && dashLocked(text, i, utf8.RuneLen(r)):
+			// Written plainly it would merge with the hyphen it touches
+			// (and marking never makes one). An em dash becomes "--"
+			// even there: marking can make one out of a run of hyphens,
+			// and "--" next to a hyphen joins no words.
+			b.WriteRune(r)
 		case r != ' ' && isSpaceRune(r):
 			b.WriteByte(' ')
 		case r == '\u2018' || r == '\u2019' || r == '\u02BC':
