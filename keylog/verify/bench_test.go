@@ -65,3 +65,28 @@ func BenchmarkCheckGossip(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkScanChanges is the owner's daily fold: 1,440 epochs, 48 of them
+// with a change list (of one to three changes) in a log of 500 accounts.
+func BenchmarkScanChanges(b *testing.B) {
+	m := newMiniLog(b, 6, "backchannel/keylog/bench.example", 0)
+	m.register("alice")
+	m.fill(500)
+	m.publish()
+	anchor := AnchorOf(m.entryAt(0))
+	for i := range 1440 {
+		if i%30 == 0 {
+			m.fill(1 + i%3)
+		}
+		m.pad(1)
+	}
+	latest := m.entryAt(m.size() - 1)
+	recs := m.records(1, latest.Epoch)
+	idx := m.index("alice")
+	b.Logf("%d records over %d epochs", len(recs), latest.Epoch)
+	for b.Loop() {
+		if _, err := ScanChanges(anchor, recs, latest, idx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

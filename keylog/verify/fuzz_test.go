@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"backchannel/keylog/prefix"
 )
 
 // FuzzParseCheckpoint: ParseCheckpoint never panics, and accepts only what
@@ -80,5 +82,53 @@ func FuzzVerify(f *testing.F) {
 			}
 		}
 		t.Fatalf("verified a device list for %q that the log never committed to", account)
+	})
+}
+
+// FuzzScanChanges: ScanChanges never panics on any records, and accepts
+// only the change lists the log really published since the anchor: the
+// listings it returns are the log's own.
+func FuzzScanChanges(f *testing.F) {
+	m, _ := alternating(f)
+	idx := m.index("alice")
+	latest := m.entryAt(m.size() - 1)
+	entries := make([]prefix.Entry, m.size())
+	for i := range entries {
+		entries[i] = m.entryAt(uint64(i))
+	}
+	honest := make([][]Record, m.size())
+	for i := range honest {
+		honest[i] = m.records(uint64(i)+1, latest.Epoch)
+	}
+	for from := uint64(0); from < m.size(); from++ {
+		js, err := json.Marshal(m.records(from+1, latest.Epoch))
+		must(f, err)
+		f.Add(js, uint8(from))
+	}
+	f.Add([]byte(`[{"epoch":1,"changes":[]}]`), uint8(0))
+	f.Add([]byte(`null`), uint8(4))
+	f.Fuzz(func(t *testing.T, js []byte, from uint8) {
+		var recs []Record
+		if json.Unmarshal(js, &recs) != nil {
+			return
+		}
+		a := int(from) % len(entries)
+		anchor := AnchorOf(entries[a])
+		got, err := ScanChanges(anchor, recs, latest, idx)
+		if err != nil {
+			return
+		}
+		want, err := ScanChanges(anchor, honest[a], latest, idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("accepted lists with %d listings of alice, the log has %d", len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("accepted listing %+v, the log has %+v", got[i], want[i])
+			}
+		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -36,6 +37,14 @@ type account struct {
 	nonce   []byte
 	list    *devicelist.List
 	lists   []*devicelist.List // every version, oldest first
+	listed  listedAt           // where the current leaf was listed (at a snapshot)
+}
+
+// listedAt is where a leaf was last listed as a change.
+type listedAt struct {
+	epoch uint64
+	pos   int
+	leaf  prefix.Hash
 }
 
 type miniLog struct {
@@ -59,6 +68,12 @@ type miniLog struct {
 	accounts map[string]*account       // by name
 	snaps    []map[string]account      // snaps[epoch]: the accounts at that epoch
 	skew     func(epoch uint64) uint64 // if set, the epoch field written into an entry
+
+	pending map[prefix.Hash]prefix.Hash // index → leaf hash set since the last epoch
+	listed  map[prefix.Hash]listedAt    // index → its last listing
+	hide    map[prefix.Hash]bool        // indices whose changes a dishonest log leaves out
+	changes map[uint64][]prefix.Change  // the change list of every epoch with changes
+	head    prefix.Hash
 }
 
 // newMiniLog makes a log whose keys come from seed; witnesses is how many
@@ -69,7 +84,9 @@ func newMiniLog(tb testing.TB, seed uint64, origin string, witnesses int) *miniL
 	binary.BigEndian.PutUint64(s[:], seed)
 	rnd := rand.NewChaCha8(s)
 	m := &miniLog{tb: tb, rnd: rnd, origin: origin, log: testonly.New(rfc6962.DefaultHasher),
-		notes: [][]byte{nil}, accounts: map[string]*account{}}
+		notes: [][]byte{nil}, accounts: map[string]*account{},
+		pending: map[prefix.Hash]prefix.Hash{}, listed: map[prefix.Hash]listedAt{}, hide: map[prefix.Hash]bool{},
+		changes: map[uint64][]prefix.Change{}}
 	var err error
 	m.skey, m.vkey, err = note.GenerateKey(rnd, origin)
 	must(tb, err)
@@ -149,7 +166,70 @@ func (m *miniLog) setList(name string, l *devicelist.List) {
 	a.list = l
 	a.lists = append(a.lists, l)
 	idx, _ := m.vrf.Prove(name)
-	m.tree = m.tree.Set(idx, a.updates, prefix.Commitment(a.nonce, a.version, l.Hash()))
+	m.setLeaf(idx, a.updates, prefix.Commitment(a.nonce, a.version, l.Hash()))
+}
+
+// setLeaf sets a leaf of the working tree, to be listed at the next epoch.
+func (m *miniLog) setLeaf(idx prefix.Hash, updates uint64, commitment prefix.Hash) {
+	m.tree = m.tree.Set(idx, updates, commitment)
+	m.pending[idx] = prefix.LeafHash(idx, updates, commitment)
+}
+
+// nextChanges takes the changes of the next epoch: the pending leaves whose
+// hash differs from their last listing, but for the hidden indices.
+func (m *miniLog) nextChanges(epoch uint64) []prefix.Change {
+	var cs []prefix.Change
+	for idx, leaf := range m.pending {
+		if m.hide[idx] {
+			continue
+		}
+		if ls, ok := m.listed[idx]; ok && ls.leaf == leaf {
+			continue
+		}
+		cs = append(cs, prefix.Change{Index: idx, Leaf: leaf})
+	}
+	m.pending = map[prefix.Hash]prefix.Hash{}
+	slices.SortFunc(cs, func(a, b prefix.Change) int { return bytes.Compare(a.Index[:], b.Index[:]) })
+	for i, c := range cs {
+		m.listed[c.Index] = listedAt{epoch: epoch, pos: i, leaf: c.Leaf}
+	}
+	if len(cs) > 0 {
+		m.changes[epoch] = cs
+	}
+	m.head = prefix.NextHead(m.head, epoch, cs)
+	return cs
+}
+
+// entry makes the entry of the next epoch with its changes.
+func (m *miniLog) entry(epoch, field uint64) []byte {
+	cs := m.nextChanges(epoch)
+	return prefix.Entry{Epoch: field, Time: t0.Add(time.Duration(epoch) * time.Minute), Root: m.tree.Root(), Leaves: uint64(m.tree.Len()),
+		Changes: uint32(len(cs)), ChangesRoot: prefix.ChangesRoot(cs), Head: m.head}.Marshal()
+}
+
+// records returns the change records of epochs from … to, as the server serves them.
+func (m *miniLog) records(from, to uint64) []Record {
+	var out []Record
+	for e := from; e <= to; e++ {
+		cs, ok := m.changes[e]
+		if !ok {
+			continue
+		}
+		r := Record{Epoch: e}
+		for _, c := range cs {
+			r.Changes = append(r.Changes, c.Bytes())
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// entryAt parses the entry of an epoch.
+func (m *miniLog) entryAt(epoch uint64) prefix.Entry {
+	m.tb.Helper()
+	e, err := prefix.ParseEntry(m.entries[epoch])
+	must(m.tb, err)
+	return e
 }
 
 // publish appends the next epoch entry and signs the new checkpoint.
@@ -160,14 +240,16 @@ func (m *miniLog) publish() {
 	if m.skew != nil {
 		field = m.skew(epoch)
 	}
-	e := prefix.Entry{Epoch: field, Time: t0.Add(time.Duration(epoch) * time.Minute), Root: m.tree.Root(), Leaves: uint64(m.tree.Len())}
-	b := e.Marshal()
+	b := m.entry(epoch, field)
 	m.entries = append(m.entries, b)
 	m.log.AppendData(b)
 	m.trees = append(m.trees, m.tree)
 	snap := map[string]account{}
 	for n, a := range m.accounts {
-		snap[n] = *a
+		s := *a
+		idx, _ := m.vrf.Prove(n)
+		s.listed = m.listed[idx]
+		snap[n] = s
 	}
 	m.snaps = append(m.snaps, snap)
 	m.notes = append(m.notes, m.sign(m.body(m.log.Size()), m.cosign...))
@@ -232,7 +314,24 @@ func (m *miniLog) lookupAt(name string, size uint64) *Lookup {
 		Nonce:      bytes.Clone(a.nonce),
 		Path:       path,
 		DeviceList: a.list.Marshal(),
+		Changed:    m.changed(a.listed, size),
 	}
+}
+
+// changed proves a listing in the log of size.
+func (m *miniLog) changed(ls listedAt, size uint64) *Changed {
+	m.tb.Helper()
+	cs := m.changes[ls.epoch]
+	if len(cs) == 0 {
+		return &Changed{Epoch: ls.epoch, Entry: bytes.Clone(m.entries[ls.epoch])} // never listed: a dishonest log's answer
+	}
+	incl, err := m.log.InclusionProof(ls.epoch, size)
+	must(m.tb, err)
+	var path [][]byte
+	for _, h := range prefix.ChangeProof(cs, ls.pos) {
+		path = append(path, bytes.Clone(h[:]))
+	}
+	return &Changed{Epoch: ls.epoch, Entry: bytes.Clone(m.entries[ls.epoch]), Inclusion: incl, Position: ls.pos, Path: path}
 }
 
 // consistency serves consistency proofs of this log.
@@ -249,6 +348,13 @@ func clone(l *Lookup) *Lookup {
 	c.DeviceList = bytes.Clone(l.DeviceList)
 	c.Inclusion = cloneHashes(l.Inclusion)
 	c.Path = cloneHashes(l.Path)
+	if l.Changed != nil {
+		ch := *l.Changed
+		ch.Entry = bytes.Clone(ch.Entry)
+		ch.Inclusion = cloneHashes(ch.Inclusion)
+		ch.Path = cloneHashes(ch.Path)
+		c.Changed = &ch
+	}
 	return &c
 }
 
@@ -288,7 +394,7 @@ func (m *miniLog) pad(n int) {
 	m.tb.Helper()
 	for range n {
 		epoch := m.log.Size()
-		b := prefix.Entry{Epoch: epoch, Time: t0.Add(time.Duration(epoch) * time.Minute), Root: m.tree.Root(), Leaves: uint64(m.tree.Len())}.Marshal()
+		b := m.entry(epoch, epoch)
 		m.entries = append(m.entries, b)
 		m.log.AppendData(b)
 		m.trees = append(m.trees, nil)
@@ -301,6 +407,6 @@ func (m *miniLog) pad(n int) {
 // fill adds n accounts that have only a random leaf (no device list).
 func (m *miniLog) fill(n int) {
 	for range n {
-		m.tree = m.tree.Set(prefix.Hash(m.bytes(prefix.HashSize)), 1, prefix.Hash(m.bytes(prefix.HashSize)))
+		m.setLeaf(prefix.Hash(m.bytes(prefix.HashSize)), 1, prefix.Hash(m.bytes(prefix.HashSize)))
 	}
 }

@@ -11,14 +11,22 @@
 //     cosignatures (C2SP tlog-cosignature, cosignature/v1, as Tessera's
 //     witness client gathers them) from at least WitnessQuorum distinct
 //     pinned witnesses.
-//   - Verify runs steps 1 to 6 of the specification in order on a Lookup and
-//     returns the device list only if every step holds: the checkpoint
-//     (step 1), its consistency with the last checkpoint the client holds
-//     (step 2), the epoch entry's inclusion at index size-1 (step 3), the VRF
-//     proof of the account's index (step 4), the device list against the
-//     lookup's version and account (step 5), and the account's leaf in the
-//     epoch's prefix tree (step 6). Step 7, the device-list chain from the
-//     list the client pinned (devicelist.VerifyChain), is the caller's.
+//   - Verify runs steps 1 to 6 and 8 of the specification in order on a
+//     Lookup and returns the device list only if every step holds: the
+//     checkpoint (step 1), its consistency with the last checkpoint the
+//     client holds (step 2), the epoch entry's inclusion at index size-1
+//     (step 3), the VRF proof of the account's index (step 4), the device
+//     list against the lookup's version and account (step 5), the account's
+//     leaf in the epoch's prefix tree (step 6), and the listing of that leaf
+//     as a change of an epoch in the same checkpoint (step 8). Step 7, the
+//     device-list chain from the list the client pinned
+//     (devicelist.VerifyChain), is the caller's. VerifyAt does the same
+//     against a checkpoint the client already holds, for an earlier epoch.
+//   - ScanChanges is the owner's reading of every change since its anchor
+//     (section 16, "Reading every change of its index"): it folds the change
+//     lists into the head of the latest verified entry and returns the
+//     changes of the owner's index; OwnLeaves and OwnListingAlerts are the
+//     rule those listings must satisfy. All three are pure functions.
 //   - CheckGossip checks a checkpoint a peer sent against the client's own
 //     with the rules of step 2, in whichever direction the sizes point.
 //   - Every input is untrusted: nothing here panics on any bytes, and sizes
@@ -38,6 +46,12 @@
 //	step 5  ErrCommitment (the device list names another account or version)
 //	step 6  ErrInclusion (updates, nonce, device list or path do not
 //	        recompute the epoch's root)
+//	step 8  ErrNotListed (no listing, a listing after the lookup's epoch,
+//	        a position or change proof that does not recompute the listing
+//	        epoch's changes_root), ErrInclusion (the listing epoch's entry
+//	        is not in the log at its epoch), ErrMalformed (sizes)
+//	scan    ErrChanges (the change lists do not fold into the latest head,
+//	        are out of order, or are malformed)
 //
 // A device list other than the one committed to (same account and version)
 // changes the commitment, so it fails at step 6 as ErrInclusion: the
@@ -48,6 +62,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -72,6 +87,9 @@ const (
 	MaxCheckpointSize = 16 << 10
 	// MaxLookupSize bounds the JSON of a lookup.
 	MaxLookupSize = 64 << 10
+	// MaxChangePath bounds a change proof: k < 2^32 changes need at most 32
+	// hashes.
+	MaxChangePath = 32
 )
 
 // Sentinel errors that callers branch on with errors.Is.
@@ -96,6 +114,12 @@ var (
 	ErrNotLatest = errors.New("keylog/verify: epoch is not the latest")
 	// ErrMalformed: bytes that do not decode, or fields of the wrong size.
 	ErrMalformed = errors.New("keylog/verify: malformed")
+	// ErrNotListed: the lookup's leaf is not proved to be listed as a change
+	// of any epoch (step 8): nobody, the owner included, was told of it.
+	ErrNotListed = errors.New("keylog/verify: the leaf was never listed as a change")
+	// ErrChanges: the change lists since the owner's anchor do not fold into
+	// the latest entry's head: the server withheld or altered one.
+	ErrChanges = errors.New("keylog/verify: the change lists do not match the log")
 )
 
 // Evidence carries both signed checkpoints of a rollback or a fork. It
@@ -128,6 +152,16 @@ type Lookup struct {
 	Nonce      []byte   `json:"nonce"`
 	Path       [][]byte `json:"path"`
 	DeviceList []byte   `json:"device_list"`
+	Changed    *Changed `json:"changed"`
+}
+
+// Changed is where a lookup's leaf was listed as a change (step 8).
+type Changed struct {
+	Epoch     uint64   `json:"epoch"`     // U ≤ the lookup's epoch
+	Entry     []byte   `json:"entry"`     // entry U
+	Inclusion [][]byte `json:"inclusion"` // of log index U in the lookup's checkpoint tree
+	Position  int      `json:"position"`  // among entry U's k changes
+	Path      [][]byte `json:"path"`      // the change proof, deepest first
 }
 
 // Result is what a lookup proved: the device list that the log holds for the
@@ -140,6 +174,9 @@ type Result struct {
 	Epoch      prefix.Entry     // the epoch entry the list was proved against
 	List       *devicelist.List // the parsed DeviceList (signatures verified)
 	Index      prefix.Hash      // the account's VRF index
+	Nonce      []byte           // the commitment's nonce
+	Leaf       prefix.Hash      // the account's leaf hash at Epoch
+	Listed     prefix.Entry     // the entry of the epoch that lists Leaf (step 8)
 }
 
 // Verify checks a lookup for account against trust and the last checkpoint
@@ -172,9 +209,8 @@ func Verify(t Trust, account string, l *Lookup, prev *Checkpoint, consistency fu
 
 // VerifyAt checks a lookup of account at an earlier epoch against a
 // checkpoint the client already verified (at): the lookup's checkpoint must
-// be that one, and the epoch's entry must be in it. The owner uses it to
-// check its own leaf at the epochs its peers were shown (so a server cannot
-// show the owner some epochs and its peers others).
+// be that one, and the epoch's entry must be in it; step 8 holds as in
+// Verify, with the listing epoch at most the lookup's epoch.
 func VerifyAt(t Trust, account string, l *Lookup, at Checkpoint) (*Result, error) {
 	if l == nil {
 		return nil, fmt.Errorf("%w: no lookup", ErrMalformed)
@@ -192,8 +228,9 @@ func VerifyAt(t Trust, account string, l *Lookup, at Checkpoint) (*Result, error
 	return checkLeaf(t, account, l, cp)
 }
 
-// checkLeaf is steps 3 to 6: the epoch's entry is in the log of cp, the
-// VRF index, the commitment, and the leaf's path to the epoch's root.
+// checkLeaf is steps 3 to 6 and 8: the epoch's entry is in the log of cp,
+// the VRF index, the commitment, the leaf's path to the epoch's root, and
+// the leaf's listing.
 func checkLeaf(t Trust, account string, l *Lookup, cp Checkpoint) (*Result, error) {
 	if len(l.Entry) != prefix.EntrySize {
 		return nil, fmt.Errorf("%w: entry of %d bytes, want %d", ErrMalformed, len(l.Entry), prefix.EntrySize)
@@ -201,8 +238,8 @@ func checkLeaf(t Trust, account string, l *Lookup, cp Checkpoint) (*Result, erro
 	if err := hashes("inclusion proof", l.Inclusion, MaxInclusion); err != nil {
 		return nil, err
 	}
-	leaf := rfc6962.DefaultHasher.HashLeaf(l.Entry)
-	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, l.Epoch, cp.Size, leaf, l.Inclusion, cp.Root[:]); err != nil {
+	entryLeaf := rfc6962.DefaultHasher.HashLeaf(l.Entry)
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, l.Epoch, cp.Size, entryLeaf, l.Inclusion, cp.Root[:]); err != nil {
 		return nil, fmt.Errorf("%w: entry of epoch %d in the log of size %d: %v", ErrInclusion, l.Epoch, cp.Size, err)
 	}
 	entry, err := prefix.ParseEntry(l.Entry)
@@ -252,6 +289,12 @@ func checkLeaf(t Trust, account string, l *Lookup, cp Checkpoint) (*Result, erro
 	if err := prefix.VerifyInclusion(entry.Root, index, l.Updates, commitment, path); err != nil {
 		return nil, fmt.Errorf("%w: the leaf of %q (updates %d, version %d) in epoch %d: %v", ErrInclusion, account, l.Updates, l.Version, entry.Epoch, err)
 	}
+	// Step 8: the leaf was listed as a change.
+	leaf := prefix.LeafHash(index, l.Updates, commitment)
+	listed, err := checkListed(l, cp, index, leaf)
+	if err != nil {
+		return nil, err
+	}
 	return &Result{
 		Checkpoint: cp,
 		Updates:    l.Updates,
@@ -260,7 +303,54 @@ func checkLeaf(t Trust, account string, l *Lookup, cp Checkpoint) (*Result, erro
 		Epoch:      entry,
 		List:       list,
 		Index:      index,
+		Nonce:      bytes.Clone(l.Nonce),
+		Leaf:       leaf,
+		Listed:     listed,
 	}, nil
+}
+
+// checkListed is step 8: the lookup's Changed names an epoch U at most the
+// lookup's, whose entry is in the log of cp at index U, and whose change
+// list holds (index, leaf) at the position it names. It returns entry U.
+func checkListed(l *Lookup, cp Checkpoint, index, leaf prefix.Hash) (prefix.Entry, error) {
+	c := l.Changed
+	if c == nil {
+		return prefix.Entry{}, fmt.Errorf("%w: the lookup does not say which epoch listed the leaf", ErrNotListed)
+	}
+	if c.Epoch > l.Epoch {
+		return prefix.Entry{}, fmt.Errorf("%w: the leaf of epoch %d is said to be listed at the later epoch %d", ErrNotListed, l.Epoch, c.Epoch)
+	}
+	if len(c.Entry) != prefix.EntrySize {
+		return prefix.Entry{}, fmt.Errorf("%w: listing entry of %d bytes, want %d", ErrMalformed, len(c.Entry), prefix.EntrySize)
+	}
+	if err := hashes("listing inclusion proof", c.Inclusion, MaxInclusion); err != nil {
+		return prefix.Entry{}, err
+	}
+	if err := hashes("change proof", c.Path, MaxChangePath); err != nil {
+		return prefix.Entry{}, err
+	}
+	h := rfc6962.DefaultHasher.HashLeaf(c.Entry)
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, c.Epoch, cp.Size, h, c.Inclusion, cp.Root[:]); err != nil {
+		return prefix.Entry{}, fmt.Errorf("%w: listing entry of epoch %d in the log of size %d: %v", ErrInclusion, c.Epoch, cp.Size, err)
+	}
+	e, err := prefix.ParseEntry(c.Entry)
+	if err != nil {
+		return prefix.Entry{}, fmt.Errorf("%w: listing entry: %v", ErrMalformed, err)
+	}
+	if e.Epoch != c.Epoch {
+		return prefix.Entry{}, fmt.Errorf("%w: the entry at log index %d is of epoch %d", ErrInclusion, c.Epoch, e.Epoch)
+	}
+	if c.Position < 0 || uint64(c.Position) >= uint64(e.Changes) || e.Changes > math.MaxInt32 {
+		return prefix.Entry{}, fmt.Errorf("%w: position %d among the %d changes of epoch %d", ErrNotListed, c.Position, e.Changes, e.Epoch)
+	}
+	path := make([]prefix.Hash, len(c.Path))
+	for i, p := range c.Path {
+		path[i] = prefix.Hash(p)
+	}
+	if !prefix.VerifyChange(prefix.Change{Index: index, Leaf: leaf}, c.Position, int(e.Changes), path, e.ChangesRoot) {
+		return prefix.Entry{}, fmt.Errorf("%w: the change proof at position %d of epoch %d does not recompute its changes root", ErrNotListed, c.Position, e.Epoch)
+	}
+	return e, nil
 }
 
 // CheckGossip checks a checkpoint a peer sent (theirs, a signed note) against
