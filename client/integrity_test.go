@@ -33,7 +33,7 @@ type frontEnd struct {
 	hidden map[int64]bool
 	next   map[string]int  // sender -> envelopes still to withhold
 	all    map[string]bool // sender -> withhold everything
-	bundle map[string]bool // user -> serve a broken prekey bundle
+	bundle map[string]bool // "user" or "user/device" -> serve a broken prekey bundle
 }
 
 func newFrontEnd(t *testing.T, e *env) *frontEnd {
@@ -53,9 +53,10 @@ func newFrontEnd(t *testing.T, e *env) *frontEnd {
 			}
 			setBody(r, raw)
 		case strings.HasPrefix(path, "/v1/bundles/"):
-			user := strings.Split(strings.TrimPrefix(path, "/v1/bundles/"), "/")[0]
+			rest := strings.TrimPrefix(path, "/v1/bundles/")
+			user := strings.Split(rest, "/")[0]
 			f.mu.Lock()
-			broken := f.bundle[user]
+			broken := f.bundle[user] || f.bundle[rest]
 			f.mu.Unlock()
 			if broken {
 				r.StatusCode = http.StatusOK
@@ -391,44 +392,64 @@ func TestCausalOrder(t *testing.T) {
 	}
 }
 
-// Item 7: a member's device cannot be reached (its prekey bundle is
-// broken). Sends still reach everyone else, with a warning, and the
-// creator can remove her.
+// Item 7: a member links a device of her own whose prekeys are unusable (a
+// bad bundle). Sends still reach everyone else, her working device
+// included, with a warning; a member none of whose devices can be reached
+// is skipped with a warning; and the creator can remove either.
 func TestUnreachableMemberDoesNotBlockTheRoom(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	fe := newFrontEnd(t, e)
-	e.user("carol")
-	bob := e.user("bob")
+	carol, bob := e.user("carol"), e.user("bob")
 	alice := e.userVia("alice", fe.ts.URL, nil)
-	fe.mu.Lock()
-	fe.bundle["carol"] = true
-	fe.mu.Unlock()
-	r, err := alice.CreateRoom(ctx, "budget", []string{"bob", "carol"}, client.ModeDeniable, "")
+	if _, err := alice.CreateRoom(ctx, "budget", []string{"bob", "carol"}, client.ModeDeniable, ""); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, bob, carol)
+	carol2, _, _, err := link(t, e, carol, filepath.Join(e.dir, "carol2"), "laptop", true)
 	if err != nil {
-		t.Fatalf("a member with a broken bundle failed the room: %v", err)
+		t.Fatal(err)
 	}
-	if !anyContains(r.Warnings, "carol did not get this message") {
-		t.Fatalf("no warning: %q", r.Warnings)
-	}
+	syncAll(t, carol, carol2)
+	fe.mu.Lock()
+	fe.bundle["carol/2"] = true
+	fe.mu.Unlock()
 	m, err := alice.Send(ctx, "budget", "still works")
 	if err != nil {
-		t.Fatalf("send: %v", err)
+		t.Fatalf("a member's unreachable device failed the room: %v", err)
 	}
-	if !anyContains(m.Warnings, "carol did not get this message") {
-		t.Fatalf("no warning on send: %q", m.Warnings)
+	if !anyContains(m.Warnings, `carol's device "laptop" was skipped`) {
+		t.Fatalf("no warning: %q", m.Warnings)
 	}
-	syncAll(t, bob)
-	if got := texts(t, bob, "budget"); !equal(got, []string{"alice: still works"}) {
-		t.Fatalf("bob: %q", got)
+	syncAll(t, bob, carol)
+	for _, c := range []*client.Client{bob, carol} {
+		if got := texts(t, c, "budget"); !equal(got, []string{"alice: still works"}) {
+			t.Fatalf("%s: %q", c.User(), got)
+		}
 	}
+	// None of dave's devices can be reached: he is skipped, bob is not.
+	e.user("dave")
+	fe.mu.Lock()
+	fe.bundle["dave"] = true
+	fe.mu.Unlock()
+	r, err := alice.CreateRoom(ctx, "budget 2", []string{"bob", "dave"}, client.ModeDeniable, "")
+	if err != nil {
+		t.Fatalf("a member with no reachable device failed the room: %v", err)
+	}
+	if !anyContains(r.Warnings, "dave did not get this message") {
+		t.Fatalf("no warning: %q", r.Warnings)
+	}
+	// Removals never depend on the member removed.
 	if err := alice.RemoveMember(ctx, "budget", "carol"); err != nil {
+		t.Fatalf("removing the member: %v", err)
+	}
+	if err := alice.RemoveMember(ctx, "budget 2", "dave"); err != nil {
 		t.Fatalf("removing the unreachable member: %v", err)
 	}
 	syncAll(t, bob)
 	rooms, _ := bob.Rooms(ctx)
-	if len(rooms) != 1 || len(rooms[0].State.Members) != 2 {
-		t.Fatalf("bob's room after the removal: %+v", rooms)
+	if len(rooms) != 2 || len(rooms[0].State.Members) != 2 || len(rooms[1].State.Members) != 2 {
+		t.Fatalf("bob's rooms after the removals: %+v", rooms)
 	}
 }
 

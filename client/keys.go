@@ -198,6 +198,7 @@ func (c *Client) deviceSessions(ctx context.Context, user string, strict bool, w
 		}
 	}
 	out := map[uint32]*session.Session{}
+	var lastErr error // the last device skipped
 	for _, d := range devs {
 		s, err := c.loadSession(ctx, user, d.ID)
 		if err == nil {
@@ -214,29 +215,52 @@ func (c *Client) deviceSessions(ctx context.Context, user string, strict bool, w
 		} else if !errors.Is(err, vault.ErrNotFound) {
 			return nil, fmt.Errorf("session with %s/%d: %w", user, d.ID, err)
 		}
-		b, err := c.api.Bundle(ctx, user, d.ID)
+		s, err = c.newSession(ctx, user, key, d)
 		if errors.Is(err, apiclient.ErrNotFound) {
 			// A listed device that has not published prekeys yet (being linked).
 			continue
 		}
-		if err != nil {
-			return nil, fmt.Errorf("prekey bundle of %s/%d: %w", user, d.ID, err)
+		if err != nil && warnings != nil && !refusesSend(err) {
+			// One device that cannot be reached (a bad bundle, stale
+			// prekeys) must not cut its owner's other devices off.
+			*warnings = append(*warnings, fmt.Sprintf("%s's device %q was skipped: %v", user, d.Name, err))
+			lastErr = err
+			continue
 		}
-		hb, err := bundleFrom(b, key, d)
 		if err != nil {
 			return nil, err
-		}
-		if err := handshake.CheckFresh(hb, c.opts.Now()); err != nil {
-			return nil, fmt.Errorf("%s's device %q offers prekeys outside their lifetime (a device offline for weeks, or a server replaying old keys); not starting a session: %w", user, d.Name, err)
-		}
-		s, err = session.Initiate(c.src, c.dev, hb)
-		if err != nil {
-			return nil, fmt.Errorf("start session with %s/%d: %w", user, d.ID, err)
 		}
 		out[d.ID] = s
 	}
 	if len(out) == 0 && user != c.prof.User {
+		if lastErr != nil {
+			return nil, lastErr
+		}
 		return nil, fmt.Errorf("%s has no device that can receive messages yet", user)
 	}
 	return out, nil
+}
+
+// newSession starts a session with one listed device of user from the
+// server's prekey bundle.
+func (c *Client) newSession(ctx context.Context, user string, key []byte, d devicelist.Entry) (*session.Session, error) {
+	b, err := c.api.Bundle(ctx, user, d.ID)
+	if err != nil {
+		if errors.Is(err, apiclient.ErrNotFound) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("prekey bundle of %s/%d: %w", user, d.ID, err)
+	}
+	hb, err := bundleFrom(b, key, d)
+	if err != nil {
+		return nil, err
+	}
+	if err := handshake.CheckFresh(hb, c.opts.Now()); err != nil {
+		return nil, fmt.Errorf("%s's device %q offers prekeys outside their lifetime (a device offline for weeks, or a server replaying old keys); not starting a session: %w", user, d.Name, err)
+	}
+	s, err := session.Initiate(c.src, c.dev, hb)
+	if err != nil {
+		return nil, fmt.Errorf("start session with %s/%d: %w", user, d.ID, err)
+	}
+	return s, nil
 }
