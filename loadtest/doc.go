@@ -10,9 +10,10 @@
 //     The SQLite store fsyncs every commit (WAL, synchronous=FULL) and groups
 //     concurrent writes into one commit; a send is acknowledged only once
 //     durable, so every accepted message was fsync'd.
-//   - Server limits are the defaults except registrations per client IP,
-//     which are unlimited because every load account registers from
-//     127.0.0.1 (see benchLimits).
+//   - Server limits are the defaults except registrations per client IP and
+//     the per-address connection and unauthenticated-body caps, which are
+//     lifted because every load account connects from 127.0.0.1 (see
+//     benchLimits).
 //   - Clients are real: each account has an identity key and a certified
 //     device (package identity); readers publish signed prekeys with one-time
 //     X25519 and ML-KEM prekeys (package handshake); each sender fetches its

@@ -38,6 +38,12 @@ type instance struct {
 func benchLimits() server.Limits {
 	l := server.DefaultLimits()
 	l.RegisterPerMin = math.MaxInt32
+	// Every simulated user connects from 127.0.0.1: the per-address caps
+	// meant for the internet would measure themselves, not the server.
+	l.MaxConns = math.MaxInt32
+	l.MaxConnsPerAddress = math.MaxInt32
+	l.MaxUnauthBodies = 1024
+	l.MaxUnauthBodiesPerAddress = 1024
 	return l
 }
 
