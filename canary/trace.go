@@ -51,6 +51,12 @@ type Result struct {
 	// words of the same kind of leak would name the leading member; -1 when
 	// there is no signal to extrapolate from.
 	MoreWordsNeeded int `json:"more_words_needed,omitempty"`
+	// Quotes lists other members' messages in which text the leak matched
+	// reappears (NoteQuotes): the leak may be a copy of one of them.
+	Quotes []Quote `json:"quotes,omitempty"`
+
+	// matched: the canonical positions the leak matched, per message.
+	matched map[int32][]int32
 }
 
 // Suspect is a member named by a trace, with the evidence.
@@ -220,6 +226,11 @@ func (tr *Tracer) read(d *deriver, segs []segment, lt *tokens, lcanon []canonTok
 			for _, pr := range pairs {
 				if ai == 0 {
 					matchedWords[pr[0]] = true
+					if res.matched == nil {
+						res.matched = map[int32][]int32{}
+					}
+					m := tr.msgOf[pr[1]]
+					res.matched[m] = append(res.matched[m], pr[1]-tr.offset[m])
 				}
 				m := tr.msgOf[pr[1]]
 				if _, ok := byMsg[m]; !ok {

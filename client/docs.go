@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"backchannel/docstream"
+	"backchannel/pad"
 	"backchannel/vault"
 )
 
@@ -283,7 +284,17 @@ func (c *Client) GetDoc(ctx context.Context, roomRef, docRef string, w io.Writer
 		return nil, fmt.Errorf("download %s: %w", ref.Name, err)
 	}
 	defer body.Close()
-	if want := docstream.EncryptedSize(ref.Size); ref.Size < 0 || (sealedSize >= 0 && sealedSize != want) {
+	// A marked copy is followed by zero bytes up to the padded length
+	// (ref.Padded, docs/protocol.md section 13, "Padding"); the size and
+	// hash the sender announced are the document's, without them.
+	total := ref.Size
+	if ref.Padded != 0 {
+		if !pad.ValidBlobSize(ref.Size, ref.Padded) {
+			return nil, fmt.Errorf("%s: %w: a padded length of %d bytes for %d", ref.Name, ErrDocCorrupt, ref.Padded, ref.Size)
+		}
+		total = ref.Padded
+	}
+	if want := docstream.EncryptedSize(total); ref.Size < 0 || (sealedSize >= 0 && sealedSize != want) {
 		return nil, fmt.Errorf("%s: %w: the blob is %d bytes, %d expected", ref.Name, ErrDocCorrupt, sealedSize, want)
 	}
 	sr, err := docstream.NewReader(body, ref.Key)
@@ -291,7 +302,16 @@ func (c *Client) GetDoc(ctx context.Context, roomRef, docRef string, w io.Writer
 		return nil, fmt.Errorf("%s: %w", ref.Name, err)
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), sr)
+	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(sr, ref.Size))
+	if err == nil && n == ref.Size {
+		// The rest, to the stream's authenticated end, must be exactly the
+		// padding: zero bytes, no more and no fewer.
+		if perr := pad.Zeros(sr, total-ref.Size); errors.Is(perr, pad.ErrMalformed) {
+			err = fmt.Errorf("%w: %v", ErrDocCorrupt, perr)
+		} else {
+			err = perr
+		}
+	}
 	switch {
 	case errors.Is(err, ErrDocCorrupt):
 		return nil, fmt.Errorf("%s: %w", ref.Name, err)

@@ -387,6 +387,7 @@ func (c *Client) Trace(ctx context.Context, roomRef string, leakText string, eps
 		}
 	}
 	var sent []canary.Message
+	var posted []canary.Posted // other members' messages, where a quote may reappear
 	for _, ref := range rooms {
 		r, msgs, err := c.History(ctx, ref)
 		if err != nil {
@@ -399,6 +400,9 @@ func (c *Client) Trace(ctx context.Context, roomRef string, leakText string, eps
 			return nil, err
 		}
 		for _, m := range msgs {
+			if m.Sender != c.prof.User && m.Kind == KindText {
+				posted = append(posted, canary.Posted{ID: m.ID, Sender: m.Sender, Text: m.Text})
+			}
 			if m.Sender != c.prof.User || len(m.Recipients) == 0 || (m.Kind != KindText && m.Kind != KindDoc) || len(disclosed[m.Entry]) > 0 {
 				continue
 			}
@@ -422,7 +426,14 @@ func (c *Client) Trace(ctx context.Context, roomRef string, leakText string, eps
 	if err != nil {
 		return nil, err
 	}
-	return t.Trace(leakText, epsilon)
+	res, err := t.Trace(leakText, epsilon)
+	if err != nil {
+		return nil, err
+	}
+	// Text the leak matched that reappears in another member's message may
+	// have leaked as a copy of that message (issue 10, item 9).
+	t.NoteQuotes(res, posted)
+	return res, nil
 }
 
 // chainFor returns the lists of a stored chain signed by key, from its

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"backchannel/canary"
+	"backchannel/pad"
 	"backchannel/vault"
 )
 
@@ -65,6 +67,9 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 	if err := checkDocName(name); err != nil {
 		return nil, err
 	}
+	// Marks a pasted copy carries would survive marking and point at this
+	// sender: they go first (canary.Unmark; issue 10, item 9).
+	text = canary.Unmark(text)
 	if len(text) > MaxMarkedDoc {
 		return nil, fmt.Errorf("text document of %d bytes; marked documents are at most %d", len(text), MaxMarkedDoc)
 	}
@@ -87,17 +92,26 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 	if err != nil {
 		return nil, fmt.Errorf("mark document: %w", err)
 	}
+	// Every blob of the document is padded to one length, the Padmé length
+	// of the longest copy, so the server cannot tell the copies apart by
+	// size (docs/protocol.md section 13, "Padding").
+	sizes := []int64{int64(len(text))}
+	for _, cp := range copies {
+		sizes = append(sizes, int64(len(cp)))
+	}
+	padded := pad.BlobSize(sizes...)
 	refs := map[string]*DocRef{}
 	upload := func(user, content string) error {
 		key := make([]byte, 32)
 		if err := c.src.Bytes(key); err != nil {
 			return err
 		}
-		ref, err := c.uploadSealed(ctx, key, strings.NewReader(content))
+		ref, err := c.uploadSealed(ctx, key, io.MultiReader(strings.NewReader(content), &zeroReader{n: padded - int64(len(content))}))
 		if err != nil {
 			return fmt.Errorf("share %s: %w", name, err)
 		}
-		ref.Name = name
+		sum := sha256.Sum256([]byte(content))
+		ref.Name, ref.Size, ref.SHA256, ref.Padded = name, int64(len(content)), sum[:], padded
 		refs[user] = ref
 		return nil
 	}

@@ -27,6 +27,11 @@ func (c *Client) Send(ctx context.Context, roomRef, text string) (*Message, erro
 	if len(text) > MaxTextBytes {
 		return nil, fmt.Errorf("message is %d bytes; the limit is %d", len(text), MaxTextBytes)
 	}
+	// Marks a pasted copy carries would survive marking and point at this
+	// sender: they go first, so a quote carries only this sender's own
+	// marks (canary.Unmark; issue 10, item 9). What is stored and traced
+	// is the unmarked text.
+	text = canary.Unmark(text)
 	r, err := c.resolveRoom(ctx, roomRef)
 	if err != nil {
 		return nil, err

@@ -208,7 +208,7 @@ func newTraceCmd(g *globals) *cobra.Command {
 	var epsilon float64
 	cmd := &cobra.Command{
 		Use:   "trace [--room ROOM] LEAK",
-		Short: "Name the member whose marked copy of your messages leaked, or say inconclusive",
+		Short: "Name the member whose marked copy of your messages leaked (whose copy, not who leaked it), or say inconclusive",
 		Long: `trace reads a leak (a file, or - for stdin), aligns it to the messages you sent,
 reads the canary marks of each recipient's copy and names a member only when the
 probability of accusing an innocent member is at most --epsilon (a proven bound).
@@ -234,8 +234,15 @@ Otherwise the verdict is "inconclusive", with an estimate of the text still need
 			}
 			fmt.Fprintf(w, "verdict: %s (ε = %.0e; %d words matched, %d marks read)\n", res.Verdict, res.Epsilon, res.WordsMatched, res.SlotsRead)
 			for _, s := range res.Suspects {
-				fmt.Fprintf(w, "  %s — %d of %d marks match their copy (%s test); probability an innocent member scores this high ≤ %.1e\n",
+				fmt.Fprintf(w, "  the leak is %s's copy — %d of %d marks match it (%s test); probability that another copy matches this well ≤ %.1e\n",
 					s.Member, s.SlotsMatched, s.SlotsRead, s.Test, s.FalseAccusationBound)
+			}
+			if len(res.Suspects) > 0 {
+				fmt.Fprintln(w, "  This names whose copy leaked, not who leaked it: the copy may have been passed on or taken from their device.")
+			}
+			for _, q := range res.Quotes {
+				fmt.Fprintf(w, "  note: %d of the %d words matched in your message %s also appear in %s's message %s; the leak may be a copy of that message, which only %s can trace.\n",
+					q.Words, q.MatchedWords, shortID(q.MessageID), q.By, shortID(q.InMessage), q.By)
 			}
 			if res.Verdict != canary.Identified {
 				if res.MoreWordsNeeded > 0 {
@@ -328,3 +335,6 @@ func bundleTrust(cmd *cobra.Command, g *globals, data []byte, trusts []string, n
 	t.Keys, t.Pinned = pt.Keys, pt.Pinned
 	return t, nil
 }
+
+// shortID shortens a message id for display.
+func shortID(id string) string { return id[:min(12, len(id))] }
