@@ -189,8 +189,6 @@ func anyContains(list []string, sub string) bool {
 	return false
 }
 
-func joined(list []string) string { return strings.Join(list, "\n") }
-
 // Item 1: alice removes carol and the server withholds the new state from
 // bob only. What bob sends before he can know reaches carol's mailbox, but
 // carol's client (which knows she was removed) shows nothing and alice is
