@@ -135,9 +135,11 @@ func (c *Client) checkMeaning(ctx context.Context, tx *vault.Tx, r *Room, sender
 		d.Key, d.BlobID = nil, "" // the name, size and hash are the proof; the copy stays this member's
 		proof.Doc, proof.Text = &d, ""
 	}
-	members := r.State.Members
+	members, strict := r.State.Members, r.State.Mode == ModeOnRecord
 	return func() error {
-		err := c.fanOut(ctx, same(proof), members, false, func(context.Context, *vault.Tx) error { return nil })
+		// The report discloses this member's copy: it goes only where a
+		// message of this room would go.
+		err := c.fanOut(ctx, same(proof), members, strict, func(context.Context, *vault.Tx) error { return nil })
 		if err != nil && !errors.Is(err, ErrNotDelivered) {
 			return fmt.Errorf("could not tell the members of %q that %s's %s has two meanings: %w", r.State.Name, sender, what, err)
 		}

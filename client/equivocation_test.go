@@ -217,3 +217,35 @@ func TestCopiesThatDifferOnlyInMarksAreTheSameMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestFalseEquivocationReportProvesNothing: carol tries to frame alice,
+// who sent everyone the same message: a report with her genuine copy (the
+// same words as everyone's) and one with words she changed (which do not
+// open her line of alice's manifest) both fail bob's check; bob is told
+// the report proves nothing, keeps no proof, and his export still verifies.
+func TestFalseEquivocationReportProvesNothing(t *testing.T) {
+	ctx, a, b, c := evidenceRoom(t)
+	_, msgs, _ := c.History(ctx, "talks")
+	var m client.Message
+	for _, x := range msgs {
+		if x.Sender == "alice" && x.Kind == client.KindText && strings.Contains(canary.Normalize(x.Text), "monitoring annex") {
+			m = x
+		}
+	}
+	for _, text := range []string{m.Text, strings.Replace(m.Text, "will not sign", "will sign", 1)} {
+		if err := c.ReportEquivocation(ctx, "talks", m.ID, text); err != nil {
+			t.Fatal(err)
+		}
+		rep := syncReport(t, b)
+		if !warned(rep, "carol reported that a message was sent with two meanings, but the report does not check out", "nothing is proven") || warned(rep, "WARNING") {
+			t.Fatalf("bob's warnings after a false report: %v", rep.Warnings)
+		}
+	}
+	data, err := b.ExportTranscript(ctx, "talks", timeZero, timeZero, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := verdicts(t, data, trustAll(a, b, c)); !rep.OK {
+		t.Fatalf("bob's export after false reports: %v", rep.Problems)
+	}
+}
