@@ -93,3 +93,17 @@ func (c *Client) OrphansKept(ctx context.Context) int {
 	defer c.mu.Unlock()
 	return len(loadQueue(ctx, c.v, orphanRecord))
 }
+
+// ClaimRoomVersion makes user's client (a modified one) name version v
+// in everything it sends; v = 0 restores honesty.
+func ClaimRoomVersion(user string, v int) {
+	if v == 0 {
+		tamperStamp = nil
+		return
+	}
+	tamperStamp = func(u string, p *payload) {
+		if u == user {
+			p.RoomVersion = v
+		}
+	}
+}

@@ -522,3 +522,32 @@ func TestPayloadsForUnknownRoomsAreBounded(t *testing.T) {
 		t.Fatalf("expired payloads kept: %d", n)
 	}
 }
+
+// A member's modified client names a room version that does not exist:
+// its message is held (and the creator asked), but nobody stops sending.
+// The creator's word alone pauses a room.
+func TestMemberCannotPauseTheRoomWithAFalseVersion(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	alice, bob, mallory := e.user("alice"), e.user("bob"), e.user("mallory")
+	if _, err := alice.CreateRoom(ctx, "r", []string{"bob", "mallory"}, client.ModeDeniable, ""); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, bob, mallory)
+	client.ClaimRoomVersion("mallory", 99)
+	defer client.ClaimRoomVersion("mallory", 0)
+	if _, err := mallory.Send(ctx, "r", "stop everything"); err != nil {
+		t.Fatal(err)
+	}
+	w := syncAll(t, bob)
+	if !anyContains(w, "waits for room version 99") {
+		t.Fatalf("bob's sync: %q", w)
+	}
+	if _, err := bob.Send(ctx, "r", "still talking"); err != nil {
+		t.Fatalf("a member's false version paused the room: %v", err)
+	}
+	syncAll(t, alice)
+	if got := texts(t, alice, "r"); !equal(got, []string{"bob: still talking"}) {
+		t.Fatalf("alice: %q", got)
+	}
+}

@@ -110,7 +110,14 @@ func (c *Client) stamp(ctx context.Context, rd reader, r *Room, p *payload) {
 		}
 	}
 	p.Heads = room.Latest(headsOf(rl), parents)
+	if tamperStamp != nil {
+		tamperStamp(c.prof.User, p)
+	}
 }
+
+// tamperStamp, set only by tests, plays a modified client that lies about
+// its room version or heads.
+var tamperStamp func(user string, p *payload)
 
 // checkSendable refuses a send to a room this member was removed from or
 // whose newer state it has not received.
@@ -197,10 +204,13 @@ func (c *Client) judge(ctx context.Context, tx *vault.Tx, r *Room, sender string
 				return nil, true, err
 			}
 		}
-		if v.Need > r.Behind {
+		// Only the creator's word pauses sending: another member cannot
+		// stop the room by naming a version that does not exist. Either
+		// way the creator is asked for its state.
+		if sender == r.State.Creator && v.Need > r.Behind {
 			r.Behind = v.Need
 		}
-		return c.askCreator(r), true, save()
+		return c.askCreator(r, v.Need), true, save()
 	case room.Ignore:
 		if p.Kind != KindBeat {
 			c.warn(rep, "did not show a message in %q from %s: %s", r.State.Name, sender, v.Reason)
@@ -336,15 +346,15 @@ func takeOrphans(ctx context.Context, tx *vault.Tx, id string, now time.Time) ([
 }
 
 // askCreator returns a follow-up that asks the room's creator for the
-// current state (once per version).
-func (c *Client) askCreator(r *Room) func() error {
-	if r.State.Creator == c.prof.User || r.Asked[c.prof.User] >= r.Behind {
+// current state (once per version wanted, until the next heartbeat tick).
+func (c *Client) askCreator(r *Room, want int) func() error {
+	if r.State.Creator == c.prof.User || want <= r.State.Version || r.Asked[c.prof.User] >= want {
 		return nil
 	}
 	if r.Asked == nil {
 		r.Asked = map[string]int{}
 	}
-	r.Asked[c.prof.User] = r.Behind
+	r.Asked[c.prof.User] = want
 	id, creator, version := r.State.ID, r.State.Creator, r.State.Version
 	return func() error {
 		p := &payload{V: payloadVersion, Kind: KindAsk, ID: newID(), Room: id, SentAt: c.opts.Now().UTC(), RoomVersion: version}
@@ -378,26 +388,48 @@ func (c *Client) resendState(ctx context.Context, id, to string) error {
 	if err != nil {
 		return err
 	}
-	want := r.State.signedBytes()
+	// A former member gets the state that removed them, never a later one
+	// (who joined since is none of their business).
+	version := r.State.Version
+	if !r.State.has(to) {
+		version = 0
+		for _, v := range c.view(r).States {
+			if slices.Contains(v.Members, to) {
+				version = 0
+			} else if version == 0 {
+				version = v.Version
+			}
+		}
+		if version == 0 {
+			return nil
+		}
+	}
 	entries, err := c.v.Log(ctx, "tx/"+id)
 	if err != nil {
 		return err
 	}
 	var rec *record
+	var st *RoomState
 	for i := len(entries) - 1; i >= 0 && rec == nil; i-- {
 		var x record
-		if json.Unmarshal(entries[i], &x) == nil && bytes.Equal(x.Content, want) {
-			rec = &x
+		if json.Unmarshal(entries[i], &x) != nil || !bytes.HasPrefix(x.Content, []byte(RoomStateLabel+"\x00")) {
+			continue
+		}
+		var s RoomState
+		if json.Unmarshal(x.Content[len(RoomStateLabel)+1:], &s) == nil && s.ID == id && s.Version == version && bytes.Equal(s.signedBytes(), x.Content) {
+			rec, st = &x, &s
 		}
 	}
 	if rec == nil {
-		return fmt.Errorf("the transcript entry of %q's current state is missing", r.State.Name)
+		return fmt.Errorf("the transcript entry of %q's state %d is missing", r.State.Name, version)
 	}
-	p := &payload{V: payloadVersion, Kind: KindRoom, ID: newID(), Room: id, SentAt: c.opts.Now().UTC(), State: &r.State, Record: rec}
-	if r.State.Mode == ModeOnRecord {
-		p.Sig = c.user.Sign(want)
+	p := &payload{V: payloadVersion, Kind: KindRoom, ID: newID(), Room: id, SentAt: c.opts.Now().UTC(), State: st, Record: rec}
+	if st.Mode == ModeOnRecord {
+		p.Sig = c.user.Sign(rec.Content)
 	}
-	c.stamp(ctx, c.v, r, p)
+	sent := *r
+	sent.State = *st
+	c.stamp(ctx, c.v, &sent, p)
 	err = c.fanOut(ctx, same(p), []string{to}, false, func(context.Context, *vault.Tx) error { return nil })
 	if err != nil && !errors.Is(err, ErrNotDelivered) {
 		return fmt.Errorf("could not send %q's membership to %s: %w", r.State.Name, to, err)
@@ -443,7 +475,7 @@ func (c *Client) beat(ctx context.Context, rep *SyncReport) {
 		}
 		if r.Behind > r.State.Version {
 			r.Asked = nil // ask again: the answer may have been withheld too
-			if f := c.askCreator(r); f != nil {
+			if f := c.askCreator(r, r.Behind); f != nil {
 				_ = f()
 			}
 		}
