@@ -189,8 +189,7 @@ func (c *Client) process(ctx context.Context, m api.Message, rep *SyncReport) (b
 		ns, pt, err = session.Accept(c.src, c.dev, c.pk, m.Data)
 		s, newSession = ns, true
 	default:
-		c.warn(rep, "refused a message from %s: it belongs to no session", from)
-		return true, nil
+		return c.undecryptable(ctx, m, errNoSession, rep) // this device lost the session: started again (wedge.go)
 	}
 	switch {
 	case err == nil:

@@ -280,9 +280,15 @@ func resendLog(ctx context.Context, r reader, name string, h *sessionHealth) ([]
 	return out, nil
 }
 
+// errNoSession: a plain message from a device this device has no session
+// with (its session was lost, or the profile restored from an old copy).
+var errNoSession = errors.New("no session with the sending device")
+
 // failureReason says in plain words why an envelope did not decrypt.
 func failureReason(err error) string {
 	switch {
+	case errors.Is(err, errNoSession):
+		return "this device has no session with it any more"
 	case errors.Is(err, ratchet.ErrKEMKey):
 		return "it is encrypted to a key this device does not have"
 	case errors.Is(err, ratchet.ErrAuth):

@@ -2,7 +2,10 @@ package client
 
 import (
 	"bytes"
+	"context"
 	"testing"
+
+	"backchannel/vault"
 )
 
 func TestParseControl(t *testing.T) {
@@ -53,4 +56,13 @@ func FuzzParseControl(f *testing.F) {
 			t.Fatalf("accepted control %+v does not re-encode: %v", ctl, err)
 		}
 	})
+}
+
+// ForgetSession deletes this device's session with a peer device: what a
+// profile restored from a copy older than the session, or a lost record,
+// leaves behind.
+func (c *Client) ForgetSession(ctx context.Context, user string, device uint32) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.v.Update(ctx, func(tx *vault.Tx) error { return tx.Delete(ctx, c.sessionName(user, device)) })
 }

@@ -392,3 +392,35 @@ func TestUndecryptableChainIsStartedAgain(t *testing.T) {
 		t.Fatalf("alice sees %q", got)
 	}
 }
+
+// Bob's device lost its session with alice's (a record lost, or a profile
+// restored from an older copy) while alice keeps writing in it. Her plain
+// messages belong to no session bob has: he is told, keeps them, and at
+// the third starts a new session; alice sends them again.
+func TestLostSessionIsStartedAgain(t *testing.T) {
+	ctx := context.Background()
+	e, _, a, b := wedgeSetUp(t, nil)
+	if err := b.ForgetSession(ctx, "alice", 1); err != nil {
+		t.Fatal(err)
+	}
+	var warnings []string
+	for _, text := range []string{"alice 0", "alice 1", "alice 2"} {
+		if _, err := a.Send(ctx, "talks", text); err != nil {
+			t.Fatal(err)
+		}
+		warnings = append(warnings, syncAll(t, b)...)
+	}
+	if !anyContains(warnings, "could not be decrypted (this device has no session with it any more)") ||
+		!anyContains(warnings, "was started again: 3 message(s) from it could not be decrypted") {
+		t.Fatalf("bob's warnings: %q", warnings)
+	}
+	syncAll(t, a)
+	syncAll(t, b)
+	syncAll(t, b)
+	if got := roomTexts(t, b, "talks", "alice"); !containsAll(got, "alice 0", "alice 1", "alice 2") || len(got) != 3 {
+		t.Fatalf("bob sees %q", got)
+	}
+	if p := pending(t, e, "bob"); len(p) != 0 {
+		t.Fatalf("%d envelopes still pending for bob", len(p))
+	}
+}
