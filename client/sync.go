@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	gosync "sync"
 	"time"
 
 	"backchannel/contacts"
@@ -130,6 +132,47 @@ func (c *Client) Handle(ctx context.Context, msgs []api.Message) (*SyncReport, e
 // Follow keeps a push connection open and handles every envelope as it
 // arrives until ctx ends; onReport sees each batch's report.
 func (c *Client) Follow(ctx context.Context, onReport func(*SyncReport)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var reportMu gosync.Mutex
+	report := func(rep *SyncReport) {
+		reportMu.Lock()
+		defer reportMu.Unlock()
+		if onReport != nil {
+			onReport(rep)
+		}
+	}
+	// While following, heartbeats still go out and silences are still
+	// told (each warning once).
+	go func() {
+		t := time.NewTicker(followTick)
+		defer t.Stop()
+		told := map[string]bool{}
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rep := &SyncReport{}
+			c.mu.Lock()
+			if !c.closed {
+				c.beat(ctx, rep)
+			}
+			c.mu.Unlock()
+			var fresh []string
+			for _, w := range rep.Warnings {
+				key, _, _ := strings.Cut(w, " (") // the minutes counted change
+				if !told[key] {
+					told[key] = true
+					fresh = append(fresh, w)
+				}
+			}
+			if len(fresh) > 0 {
+				report(&SyncReport{Warnings: fresh})
+			}
+		}
+	}()
 	return c.api.Subscribe(ctx, 0, func(ctx context.Context, msgs []api.Message) error {
 		rep, err := c.Handle(ctx, msgs)
 		if err != nil {
@@ -143,12 +186,13 @@ func (c *Client) Follow(ctx context.Context, onReport func(*SyncReport)) error {
 				rep.Warnings = append(rep.Warnings, r2.Warnings...)
 			}
 		}
-		if onReport != nil {
-			onReport(rep)
-		}
+		report(rep)
 		return nil
 	})
 }
+
+// followTick is how often Follow checks for due heartbeats and silences.
+const followTick = time.Minute
 
 func (c *Client) warn(rep *SyncReport, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
