@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"backchannel/contacts"
@@ -30,6 +29,9 @@ var errGossipUnchecked = errors.New("the checkpoint could not be checked yet")
 var (
 	// ErrLogMismatch: the server's device lists disagree with its own key log.
 	ErrLogMismatch = errors.New("the server's device lists disagree with its key log")
+	// ErrNotListed: a lookup's leaf is listed as a change at no epoch (step
+	// 8 of docs/protocol.md section 16): the key is refused.
+	ErrNotListed = errors.New("a key the key log never listed")
 	// ErrLogSplit: the key log was rolled back or forked (evidence kept).
 	ErrLogSplit = errors.New("the server's key log was rolled back or forked: it shows you a different history than before (evidence kept; tell your contacts and your server's operator)")
 )
@@ -98,49 +100,59 @@ func (c *Client) consistency(ctx context.Context) func(from, to uint64) ([][]byt
 // newer checkpoint. A rollback or fork is recorded as evidence and returned
 // as ErrLogSplit.
 func (c *Client) lookup(ctx context.Context, user string) (*verify.Result, error) {
+	res, _, err := c.lookupRaw(ctx, user)
+	return res, err
+}
+
+// lookupRaw is lookup that also returns the server's answer as it came
+// (the self-check keeps it as evidence).
+func (c *Client) lookupRaw(ctx context.Context, user string) (*verify.Result, []byte, error) {
 	raw, err := c.api.KeyLogLookup(ctx, user)
 	if errors.Is(err, apiclient.ErrNotFound) {
 		// An account registered a moment ago enters the log with the next
 		// epoch (within seconds); an unknown name is reported as such.
 		if _, aerr := c.api.Account(ctx, user); aerr != nil {
-			return nil, fmt.Errorf("look up %s: %w", user, aerr)
+			return nil, nil, fmt.Errorf("look up %s: %w", user, aerr)
 		}
 		deadline := time.Now().Add(LogVisibleWithin)
 		for wait := 20 * time.Millisecond; errors.Is(err, apiclient.ErrNotFound) && time.Now().Before(deadline); wait = min(2*wait, 500*time.Millisecond) {
 			select {
 			case <-ctx.Done():
-				return nil, ctx.Err()
+				return nil, nil, ctx.Err()
 			case <-time.After(wait):
 			}
 			raw, err = c.api.KeyLogLookup(ctx, user)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("key log lookup of %s: %w", user, err)
+		return nil, nil, fmt.Errorf("key log lookup of %s: %w", user, err)
 	}
 	l, err := verify.DecodeLookup(raw)
 	if err != nil {
-		return nil, fmt.Errorf("the key log's answer for %s: %w", user, err)
+		return nil, nil, fmt.Errorf("the key log's answer for %s: %w", user, err)
 	}
 	prev, err := c.lastCheckpoint(ctx, c.v)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	res, err := verify.Verify(c.prof.Log.trust(), user, l, prev, c.consistency(ctx))
 	var ev *verify.Evidence
 	if errors.As(err, &ev) {
 		c.keepEvidence(ctx, ev.Ours, ev.Theirs, err)
-		return nil, fmt.Errorf("%w: %v", ErrLogSplit, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrLogSplit, err)
+	}
+	if errors.Is(err, verify.ErrNotListed) {
+		return nil, nil, fmt.Errorf("%w: the key log shows a device list for %s that no epoch of the log lists as a change, so %s's own devices cannot have seen it; refusing to use it (the server may be showing you someone else's keys): %v", ErrNotListed, user, user, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("the key log's proof for %s does not verify (refusing to use it): %w", user, err)
+		return nil, nil, fmt.Errorf("the key log's proof for %s does not verify (refusing to use it): %w", user, err)
 	}
 	if prev == nil || res.Checkpoint.Size > prev.Size {
 		if err := c.v.Put(ctx, logCheckpointRecord, res.Checkpoint.Note); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return res, nil
+	return res, raw, nil
 }
 
 // evidence is one contradiction in the key log, kept for the user.
@@ -201,19 +213,54 @@ func (c *Client) monitorSelf(ctx context.Context, force bool) (*Audit, error) {
 			}
 		}
 	}
-	res, err := c.lookup(ctx, c.prof.User)
+	return c.selfCheck(ctx, force)
+}
+
+// selfCheck looks this account up, compares its leaf with what its own
+// devices published, reads every change of its index since the anchor
+// (changes.go) and, with history, lists every version the server serves.
+func (c *Client) selfCheck(ctx context.Context, history bool) (*Audit, error) {
+	res, raw, err := c.lookupRaw(ctx, c.prof.User)
+	if errors.Is(err, ErrNotListed) {
+		// The server shows this account a leaf it never listed: nobody
+		// could check it, so it is an attack, not a failure to check.
+		a := &Audit{Alerts: []string{"the key log shows your account with a version that no epoch lists as a change (the server is hiding what it shows others)"}}
+		if rerr := c.recordAlerts(ctx, a, func(*vault.Tx) error { return nil }); rerr != nil {
+			return nil, rerr
+		}
+		return nil, err
+	}
 	if err != nil {
 		if stale := c.selfCheckOverdue(ctx); stale != "" {
 			return nil, fmt.Errorf("%s: %w", stale, err)
 		}
 		return nil, err
 	}
-	a, err := c.audit(ctx, res, force)
+	a, err := c.audit(ctx, res, history)
 	if err != nil {
 		return nil, err
 	}
-	raw, _ := json.Marshal(c.opts.Now().UTC())
-	return a, c.recordAlerts(ctx, a, func(tx *vault.Tx) error { return tx.Put(ctx, logMonitorRecord, raw) })
+	scan, err := c.scanOwnChanges(ctx, res, raw)
+	if err != nil {
+		if stale := c.selfCheckOverdue(ctx); stale != "" {
+			return nil, fmt.Errorf("%s: %w", stale, err)
+		}
+		return nil, err
+	}
+	a.Alerts = append(a.Alerts, scan.alerts...)
+	at, _ := json.Marshal(c.opts.Now().UTC())
+	if err := c.recordAlerts(ctx, a, func(tx *vault.Tx) error {
+		if err := scan.save(ctx, tx); err != nil {
+			return err
+		}
+		return tx.Put(ctx, logMonitorRecord, at)
+	}); err != nil {
+		return nil, err
+	}
+	if a.Listings, err = c.ownListings(ctx, c.v); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // recordAlerts keeps an audit's new alerts as alarms (with whatever else
@@ -239,49 +286,6 @@ func (c *Client) recordAlerts(ctx context.Context, a *Audit, also func(tx *vault
 		c.warnContacts(ctx, fresh)
 	}
 	return err
-}
-
-const selfCheckedRecord = "keylog/self-checked" // log sizes at which this account checked its own leaf
-
-// checkOwnLeafAt checks this account's own leaf at the latest epoch of cp,
-// a checkpoint a peer was shown: a server that shows the owner some epochs
-// and its peers others (with an impostor's leaf) is caught here.
-func (c *Client) checkOwnLeafAt(ctx context.Context, cp verify.Checkpoint) error {
-	var sizes []uint64
-	if raw, err := c.v.Get(ctx, selfCheckedRecord); err == nil {
-		_ = json.Unmarshal(raw, &sizes)
-	}
-	if slices.Contains(sizes, cp.Size) || cp.Size == 0 {
-		return nil
-	}
-	raw, err := c.api.KeyLogLookupAt(ctx, c.prof.User, cp.Size-1, cp.Size)
-	if err != nil {
-		return fmt.Errorf("%w: your own entry at epoch %d: %v", errGossipUnchecked, cp.Size-1, err)
-	}
-	l, err := verify.DecodeLookup(raw)
-	if err != nil {
-		return fmt.Errorf("the key log's answer for your own entry: %w", err)
-	}
-	res, err := verify.VerifyAt(c.prof.Log.trust(), c.prof.User, l, cp)
-	if err != nil {
-		return fmt.Errorf("the key log's proof of your own entry at epoch %d does not verify: %w", cp.Size-1, err)
-	}
-	a, err := c.audit(ctx, res, false)
-	if err != nil {
-		return err
-	}
-	sizes = append(sizes, cp.Size)
-	if len(sizes) > 64 {
-		sizes = sizes[len(sizes)-64:]
-	}
-	rec, _ := json.Marshal(sizes)
-	if err := c.recordAlerts(ctx, a, func(tx *vault.Tx) error { return tx.Put(ctx, selfCheckedRecord, rec) }); err != nil {
-		return err
-	}
-	if len(a.Alerts) > 0 {
-		return fmt.Errorf("ALARM: at epoch %d, which your contacts were shown, %s", cp.Size-1, a.Alerts[0])
-	}
-	return nil
 }
 
 // warnContacts tells the people this account shares rooms with what its
@@ -334,7 +338,10 @@ type Audit struct {
 	Updates    uint64         `json:"updates"`
 	Version    uint64         `json:"version"`
 	Versions   []AuditVersion `json:"versions"`
-	Alerts     []string       `json:"alerts"`
+	// Listings are the changes of this account's index that the key log
+	// listed since this device first checked it (changes.go), oldest first.
+	Listings []AuditListing `json:"listings"`
+	Alerts   []string       `json:"alerts"`
 }
 
 // AuditVersion is one version of the account's device list.
@@ -348,7 +355,7 @@ type AuditVersion struct {
 // audit compares what the log holds for this account with the lists its
 // own devices hold.
 func (c *Client) audit(ctx context.Context, res *verify.Result, history bool) (*Audit, error) {
-	a := &Audit{Checkpoint: string(res.Checkpoint.Note), Updates: res.Updates, Version: res.Version, Versions: []AuditVersion{}, Alerts: []string{}}
+	a := &Audit{Checkpoint: string(res.Checkpoint.Note), Updates: res.Updates, Version: res.Version, Versions: []AuditVersion{}, Listings: []AuditListing{}, Alerts: []string{}}
 	own, err := c.v.Log(ctx, chainPrefix+c.prof.User)
 	if err != nil {
 		return nil, err
@@ -431,7 +438,7 @@ func (c *Client) gossipCheck(ctx context.Context, from string, note []byte) erro
 		}
 	}
 	if cp.Size != ours.Size {
-		return c.checkOwnLeafAt(ctx, cp)
+		return c.scanAfterGossip(ctx, cp)
 	}
 	return nil
 }

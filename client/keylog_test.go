@@ -373,12 +373,12 @@ func TestRefusedSelfChecksRaiseAnAlarm(t *testing.T) {
 	}
 }
 
-// The server shows the owner only epochs with her real leaf and her peers
-// an epoch with an impostor's (one consistent log, so gossip consistency
-// and witnesses pass). When a checkpoint her peers were shown reaches her
-// through any message, she checks her own leaf at that epoch: ALARM, and her
-// contacts are warned.
-func TestOwnerChecksHerLeafAtTheEpochsHerPeersSaw(t *testing.T) {
+// A peer's message carries a checkpoint newer than the last epoch the owner
+// read: her self-check is brought forward (at most once per
+// GossipScanInterval) and reads every change list up to it, so an
+// impostor's leaf that her peers were shown is an alarm now, not at the
+// next periodic check; her contacts are warned.
+func TestGossipBringsTheOwnersCheckForward(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	a, c := e.user("alice"), e.user("carol")
@@ -402,11 +402,19 @@ func TestOwnerChecksHerLeafAtTheEpochsHerPeersSaw(t *testing.T) {
 		t.Fatal("alice already saw the newer log")
 	}
 	warnings := a.ReceiveGossip(ctx, "carol", "talks", peers)
-	if !strings.Contains(strings.Join(warnings, "\n"), "ALARM: at epoch") {
+	want := fmt.Sprintf("at epoch %d", l.Changed.Epoch)
+	if !strings.Contains(strings.Join(warnings, "\n"), "ALARM: checking the key log up to epoch") {
 		t.Fatalf("alice's warnings: %q", warnings)
 	}
 	st, _ := a.Status(ctx)
-	if !strings.Contains(strings.Join(st.Attention, "\n"), "not yours") {
+	if !strings.Contains(strings.Join(st.Attention, "\n"), "none of your devices published, "+want) {
 		t.Fatalf("alice's status: %q", st.Attention)
+	}
+	// A second newer checkpoint within the interval does not cost another check.
+	e.user("bob")
+	waitLogged(t, e, "bob", 1)
+	l2, _ := e.srv.Log.Lookup(ctx, "bob")
+	if w := a.ReceiveGossip(ctx, "carol", "talks", []byte(l2.Checkpoint)); len(w) != 0 {
+		t.Fatalf("a second checkpoint within the interval: %q", w)
 	}
 }

@@ -1,0 +1,318 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"backchannel/devicelist"
+	"backchannel/keylog/prefix"
+	"backchannel/keylog/verify"
+	"backchannel/vault"
+)
+
+// Reading every change of this account's index (docs/protocol.md section
+// 16, "Self-monitoring"). Every leaf a client is shown must have been listed
+// as a change at some epoch (verify, step 8); every self-check reads all the
+// change lists since the last epoch it checked (the anchor), through the
+// heads the entries chain, and every change of this account's index must
+// open to a state its own devices published, with the change count growing.
+// A server that shows the owner some epochs and her peers others (with an
+// impostor's leaf) is caught here, even if nobody who saw the impostor ever
+// writes to her.
+
+const (
+	logAnchorRecord    = "keylog/anchor"     // anchorRecord: where the reading of the change lists stands
+	logOwnStatesRecord = "keylog/own-states" // the own leaf states last fetched (GET /v1/keylog/own)
+	logListingsLog     = "keylog/listings"   // AuditListing per listing of the own index, oldest first
+	logListingEvidence = "keylog/listing-evidence"
+	// GossipScanInterval bounds the self-checks that a peer's newer
+	// checkpoint brings forward (at most one per interval, besides the
+	// periodic one).
+	GossipScanInterval  = time.Hour
+	logGossipScanRecord = "keylog/gossip-scan" // time of the last check brought forward
+	// maxChangePages bounds the pages one check reads (4,096 changes each).
+	maxChangePages = 4096
+)
+
+// anchorRecord is the anchor: the last epoch whose changes this device
+// read, that epoch's head (from an entry it verified), and the change count
+// of the last listing of its own index it checked.
+type anchorRecord struct {
+	Epoch   uint64 `json:"epoch"`
+	Head    []byte `json:"head"`
+	Updates uint64 `json:"updates"`
+}
+
+// AuditListing is one change of this account's index in the key log.
+type AuditListing struct {
+	Epoch   uint64 `json:"epoch"`             // the epoch whose change list has it
+	Updates uint64 `json:"updates,omitempty"` // the change count of the own state it opens to
+	Own     bool   `json:"own"`               // it opens to a state this account's devices published
+	Alert   string `json:"alert,omitempty"`   // what is wrong with it
+}
+
+// listingEvidence is what a self-check keeps when the change lists show
+// something the account's devices did not do: the verified lookup (its
+// signed checkpoint, entry and inclusion proof), the anchor and every change
+// list read after it, so anyone can recompute the head.
+type listingEvidence struct {
+	At      time.Time       `json:"at"`
+	Alerts  []string        `json:"alerts"`
+	Anchor  anchorRecord    `json:"anchor"`
+	Lookup  json.RawMessage `json:"lookup"`
+	Records []verify.Record `json:"records"`
+	Error   string          `json:"error,omitempty"`
+}
+
+// ownScan is a check's reading of the change lists, saved with its alerts.
+type ownScan struct {
+	alerts   []string
+	anchor   *anchorRecord // the new anchor; nil: keep the old one
+	listings []AuditListing
+	states   []verify.State // fetched from the server, to cache
+	evidence *listingEvidence
+}
+
+func (s *ownScan) save(ctx context.Context, tx *vault.Tx) error {
+	if s.anchor != nil {
+		raw, _ := json.Marshal(s.anchor)
+		if err := tx.Put(ctx, logAnchorRecord, raw); err != nil {
+			return err
+		}
+	}
+	if s.states != nil {
+		raw, _ := json.Marshal(s.states)
+		if err := tx.Put(ctx, logOwnStatesRecord, raw); err != nil {
+			return err
+		}
+	}
+	for _, l := range s.listings {
+		raw, _ := json.Marshal(l)
+		if _, err := tx.Append(ctx, logListingsLog, raw); err != nil {
+			return err
+		}
+	}
+	if s.evidence != nil {
+		raw, _ := json.Marshal(s.evidence)
+		if _, err := tx.Append(ctx, logListingEvidence, raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func loadAnchor(ctx context.Context, r reader) (*anchorRecord, error) {
+	raw, err := r.Get(ctx, logAnchorRecord)
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var a anchorRecord
+	if err := json.Unmarshal(raw, &a); err != nil || len(a.Head) != prefix.HashSize {
+		return nil, fmt.Errorf("the stored key log anchor does not decode: %v", err)
+	}
+	return &a, nil
+}
+
+// ownListings returns every listing of this account's index read so far.
+func (c *Client) ownListings(ctx context.Context, r reader) ([]AuditListing, error) {
+	raws, err := r.Log(ctx, logListingsLog)
+	if err != nil {
+		return nil, err
+	}
+	out := []AuditListing{}
+	for _, raw := range raws {
+		var l AuditListing
+		if json.Unmarshal(raw, &l) == nil {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// ownPublished returns the ListHash of each version of this account's
+// device list that its own chain holds under its own account key.
+func (c *Client) ownPublished(ctx context.Context) (func(uint64) ([32]byte, bool), error) {
+	raws, err := c.v.Log(ctx, chainPrefix+c.prof.User)
+	if err != nil {
+		return nil, err
+	}
+	byVersion := map[uint64][32]byte{}
+	for _, raw := range raws {
+		if l, err := devicelist.Parse(raw); err == nil && string(l.AccountKey) == string(c.accountKey()) {
+			byVersion[l.Version] = l.Hash()
+		}
+	}
+	return func(v uint64) ([32]byte, bool) { h, ok := byVersion[v]; return h, ok }, nil
+}
+
+// scanOwnChanges reads the change lists from the anchor to the epoch of
+// res (this account's verified lookup; raw is its JSON) and checks every
+// change of this account's index. At the first check the anchor is the
+// epoch that lists res's leaf (step 8 proved it). A network failure is an
+// error (the check did not happen); lists that do not fold into the head,
+// or a listing the account's devices did not make, are alerts.
+func (c *Client) scanOwnChanges(ctx context.Context, res *verify.Result, raw []byte) (*ownScan, error) {
+	published, err := c.ownPublished(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var cached []verify.State
+	if b, err := c.v.Get(ctx, logOwnStatesRecord); err == nil {
+		_ = json.Unmarshal(b, &cached)
+	}
+	current := verify.State{Updates: res.Updates, Version: res.Version, Nonce: res.Nonce}
+	own := verify.OwnLeaves(res.Index, append(cached, current), published)
+	anc, err := loadAnchor(ctx, c.v)
+	if err != nil {
+		return nil, err
+	}
+	if anc == nil {
+		anc = &anchorRecord{Epoch: res.Listed.Epoch, Head: res.Listed.Head[:]}
+		if u, ok := own[res.Leaf]; ok {
+			anc.Updates = u
+		}
+	}
+	scan := &ownScan{}
+	n := res.Epoch.Epoch
+	recs, ferr := c.fetchChanges(ctx, anc.Epoch, n)
+	if ferr != nil && (transient(ferr) || ctx.Err() != nil) {
+		return nil, ferr
+	}
+	var listings []verify.Listing
+	if ferr == nil {
+		listings, ferr = verify.ScanChanges(verify.Anchor{Epoch: anc.Epoch, Head: prefix.Hash(anc.Head)}, recs, res.Epoch, res.Index)
+	}
+	evidence := func(alerts []string, cause error) *listingEvidence {
+		e := &listingEvidence{At: c.opts.Now().UTC(), Alerts: alerts, Anchor: *anc, Lookup: json.RawMessage(raw), Records: recs}
+		if cause != nil {
+			e.Error = cause.Error()
+		}
+		return e
+	}
+	if ferr != nil {
+		// Withheld, refused or altered: the anchor stays, so the next check
+		// reads the same epochs again.
+		al := fmt.Sprintf("the server did not give the key log's change lists after epoch %d as the log committed to them (withheld or altered: it may be hiding a version of your account that it shows to others); evidence kept, tell your server's operator", anc.Epoch)
+		scan.alerts = []string{al}
+		scan.evidence = evidence(scan.alerts, ferr)
+		return scan, nil
+	}
+	if !verify.Explained(listings, own) {
+		// A state this device has not seen yet (another own device published
+		// a list, or several since the last check): ask for every own state,
+		// and for the own device lists the server holds.
+		states, err := c.fetchOwnStates(ctx)
+		if err != nil {
+			return nil, err
+		}
+		scan.states = states
+		own = verify.OwnLeaves(res.Index, append(states, current), published)
+		if !verify.Explained(listings, own) {
+			if err := c.refreshSelf(ctx); err != nil && transient(err) {
+				return nil, err
+			}
+			if published, err = c.ownPublished(ctx); err != nil {
+				return nil, err
+			}
+			own = verify.OwnLeaves(res.Index, append(states, current), published)
+		}
+	}
+	alerts, last := verify.OwnListingAlerts(listings, own, anc.Updates)
+	prev := anc.Updates
+	for _, l := range listings {
+		u, ok := own[l.Leaf]
+		al := AuditListing{Epoch: l.Epoch, Updates: u, Own: ok}
+		switch {
+		case !ok:
+			al.Alert = "none of your devices published it"
+		case u <= prev:
+			al.Alert = "an older version listed again"
+		default:
+			prev = u
+		}
+		scan.listings = append(scan.listings, al)
+	}
+	if res.Updates < last {
+		alerts = append(alerts, fmt.Sprintf("the key log shows an older version of your account at epoch %d (change %d, after change %d was listed): people who look you up now may get devices you removed", n, res.Updates, last))
+	}
+	scan.alerts = alerts
+	if len(alerts) > 0 {
+		scan.evidence = evidence(alerts, nil)
+	}
+	scan.anchor = &anchorRecord{Epoch: n, Head: res.Epoch.Head[:], Updates: last}
+	return scan, nil
+}
+
+// fetchChanges reads the change lists of epochs after … to, page by page.
+// A page that does not advance or leaves the range is an error.
+func (c *Client) fetchChanges(ctx context.Context, after, to uint64) ([]verify.Record, error) {
+	var out []verify.Record
+	for from, pages := after+1, 0; from <= to && after < to; pages++ {
+		if pages == maxChangePages {
+			return nil, fmt.Errorf("more than %d pages of change lists from epoch %d to %d", maxChangePages, after+1, to)
+		}
+		page, err := c.api.KeyLogChanges(ctx, from, to)
+		if err != nil {
+			return nil, fmt.Errorf("the key log's change lists from epoch %d to %d: %w", from, to, err)
+		}
+		if page.Through < from || page.Through > to {
+			return nil, fmt.Errorf("a page of change lists from epoch %d to %d says it covers up to epoch %d", from, to, page.Through)
+		}
+		for _, r := range page.Records {
+			out = append(out, verify.Record{Epoch: r.Epoch, Changes: r.Changes})
+		}
+		from = page.Through + 1
+	}
+	return out, nil
+}
+
+// fetchOwnStates asks for every leaf state the log recorded for this account.
+func (c *Client) fetchOwnStates(ctx context.Context) ([]verify.State, error) {
+	states, err := c.api.KeyLogOwn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("your account's states in the key log: %w", err)
+	}
+	out := make([]verify.State, 0, len(states))
+	for _, s := range states {
+		out = append(out, verify.State{Updates: s.Updates, Version: s.Version, Nonce: s.Nonce})
+	}
+	return out, nil
+}
+
+// scanAfterGossip brings the self-check forward when a peer's message
+// carries a checkpoint newer than the last epoch this device read (at most
+// once per GossipScanInterval): the periodic check would read those epochs
+// within MonitorInterval anyway, this reads them now.
+func (c *Client) scanAfterGossip(ctx context.Context, cp verify.Checkpoint) error {
+	anc, err := loadAnchor(ctx, c.v)
+	if err != nil || anc == nil || cp.Size == 0 || cp.Size-1 <= anc.Epoch {
+		return err
+	}
+	if raw, err := c.v.Get(ctx, logGossipScanRecord); err == nil {
+		var at time.Time
+		if json.Unmarshal(raw, &at) == nil && c.opts.Now().Sub(at) < GossipScanInterval {
+			return nil
+		}
+	}
+	at, _ := json.Marshal(c.opts.Now().UTC())
+	if err := c.v.Put(ctx, logGossipScanRecord, at); err != nil {
+		return err
+	}
+	a, err := c.selfCheck(ctx, false)
+	if err != nil {
+		if transient(err) {
+			return fmt.Errorf("%w: your own entry: %v", errGossipUnchecked, err)
+		}
+		return err
+	}
+	if len(a.Alerts) > 0 {
+		return fmt.Errorf("ALARM: checking the key log up to epoch %d, which a contact was shown: %s", cp.Size-1, a.Alerts[0])
+	}
+	return nil
+}

@@ -1,0 +1,602 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/merkle/testonly"
+	"golang.org/x/mod/sumdb/note"
+
+	"backchannel/client"
+	"backchannel/devicelist"
+	"backchannel/entropy"
+	"backchannel/identity"
+	"backchannel/keylog"
+	"backchannel/keylog/prefix"
+	"backchannel/server/api"
+)
+
+// evilLog is the key log of a compelled server: it holds the server's own
+// log key and VRF key (read from the server's data directory, as its
+// operator can) and publishes on a Merkle log of its own whatever epochs
+// the test makes it publish. Its front ends serve it in place of the
+// server's /v1/keylog/ endpoints, one front end per viewer (so it can show
+// each viewer other epochs), and pass everything else to the real server.
+// Unless the test overrides an account, each epoch mirrors the leaves the
+// real server's store holds (an honest log, until the attack).
+type evilLog struct {
+	t      *testing.T
+	e      *env
+	mu     gosync.Mutex
+	signer note.Signer
+	vrf    *prefix.VRFKey
+	log    *testonly.Tree
+	epochs []*evilEpoch
+	work   *prefix.Tree
+	cur    map[string]evilState       // the working leaves
+	states map[string][]evilState     // every state of each account, for /own
+	listed map[prefix.Hash]evilListed // index → its last listing
+	head   prefix.Hash
+	// Test controls.
+	override map[string]*evilState        // accounts whose leaf the test sets (not mirrored)
+	hide     map[string]bool              // accounts whose changes are left out of the lists
+	pinned   map[string]uint64            // viewer → the epoch its lookups are answered from
+	lists    map[string]map[string][]byte // viewer → account → the devicelists reply it gets
+	changes  func(viewer string, page *keylog.ChangesPage)
+}
+
+type evilState struct {
+	updates, version uint64
+	nonce            []byte
+	listHash         [32]byte
+	list             []byte
+}
+
+type evilListed struct {
+	epoch uint64
+	pos   int
+	leaf  prefix.Hash
+}
+
+type evilEpoch struct {
+	entry   []byte
+	e       prefix.Entry
+	note    []byte
+	tree    *prefix.Tree
+	shown   map[string]evilState
+	listing map[string]evilListed
+	changes []prefix.Change
+}
+
+func newEvilLog(t *testing.T, e *env) *evilLog {
+	t.Helper()
+	vb, err := os.ReadFile(filepath.Join(e.srv.Dir, "keylog", keylog.VRFKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vrf, err := prefix.VRFKeyFromBytes(vb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &evilLog{t: t, e: e, signer: logSigner(t, e), vrf: vrf, log: testonly.New(rfc6962.DefaultHasher),
+		cur: map[string]evilState{}, states: map[string][]evilState{}, listed: map[prefix.Hash]evilListed{},
+		override: map[string]*evilState{}, hide: map[string]bool{}, pinned: map[string]uint64{}, lists: map[string]map[string][]byte{}}
+}
+
+// mirror copies the real store's leaves into the working tree, but for the
+// overridden accounts; it reports whether anything changed.
+func (ev *evilLog) mirror() bool {
+	ctx := context.Background()
+	changed := false
+	after := ""
+	for {
+		page, err := ev.e.srv.Store.KeyLogLeaves(ctx, after, 100)
+		if err != nil {
+			ev.t.Error(err)
+			return false
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, lf := range page {
+			after = lf.Account
+			if ev.override[lf.Account] != nil {
+				continue
+			}
+			if s, ok := ev.cur[lf.Account]; ok && s.updates == lf.Updates {
+				continue
+			}
+			lists, _, err := ev.e.srv.Store.DeviceLists(ctx, lf.Account, lf.Version-1, 1)
+			if err != nil || len(lists) != 1 {
+				continue // not stored yet
+			}
+			s := evilState{updates: lf.Updates, version: lf.Version, nonce: bytes.Clone(lf.Nonce), list: lists[0]}
+			copy(s.listHash[:], lf.ListHash)
+			ev.set(lf.Account, s)
+			changed = true
+		}
+	}
+	return changed
+}
+
+func (ev *evilLog) set(name string, s evilState) {
+	idx, _ := ev.vrf.Prove(name)
+	ev.cur[name] = s
+	ev.work = ev.work.Set(idx, s.updates, prefix.Commitment(s.nonce, s.version, s.listHash))
+	if !slices.ContainsFunc(ev.states[name], func(o evilState) bool { return o.updates == s.updates && bytes.Equal(o.nonce, s.nonce) }) {
+		ev.states[name] = append(ev.states[name], s)
+	}
+}
+
+// publish appends an epoch over the working tree, listing every leaf
+// whose hash differs from its last listing (but for the hidden accounts).
+func (ev *evilLog) publish() uint64 {
+	ev.t.Helper()
+	epoch := ev.log.Size()
+	var cs []prefix.Change
+	names := map[prefix.Hash]string{}
+	for name, s := range ev.cur {
+		idx, _ := ev.vrf.Prove(name)
+		leaf := prefix.LeafHash(idx, s.updates, prefix.Commitment(s.nonce, s.version, s.listHash))
+		if ev.hide[name] {
+			continue
+		}
+		if l, ok := ev.listed[idx]; ok && l.leaf == leaf {
+			continue
+		}
+		cs = append(cs, prefix.Change{Index: idx, Leaf: leaf})
+		names[idx] = name
+	}
+	slices.SortFunc(cs, func(a, b prefix.Change) int { return bytes.Compare(a.Index[:], b.Index[:]) })
+	for i, c := range cs {
+		ev.listed[c.Index] = evilListed{epoch: epoch, pos: i, leaf: c.Leaf}
+	}
+	ev.head = prefix.NextHead(ev.head, epoch, cs)
+	e := prefix.Entry{Epoch: epoch, Time: time.Now().UTC().Truncate(time.Second), Root: ev.work.Root(), Leaves: uint64(ev.work.Len()),
+		Changes: uint32(len(cs)), ChangesRoot: prefix.ChangesRoot(cs), Head: ev.head}
+	raw := e.Marshal()
+	ev.log.AppendData(raw)
+	text := fmt.Sprintf("%s\n%d\n%s\n", ev.signer.Name(), ev.log.Size(), base64.StdEncoding.EncodeToString(ev.log.Hash()))
+	n, err := note.Sign(&note.Note{Text: text}, ev.signer)
+	if err != nil {
+		ev.t.Fatal(err)
+	}
+	ep := &evilEpoch{entry: raw, e: e, note: n, tree: ev.work, shown: map[string]evilState{}, listing: map[string]evilListed{}, changes: cs}
+	for name, s := range ev.cur {
+		ep.shown[name] = s
+		idx, _ := ev.vrf.Prove(name)
+		ep.listing[name] = ev.listed[idx]
+	}
+	ev.epochs = append(ev.epochs, ep)
+	return epoch
+}
+
+// step mirrors the real store and publishes an epoch if anything changed.
+func (ev *evilLog) step() {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	if ev.mirror() || len(ev.epochs) == 0 {
+		ev.publish()
+	}
+}
+
+// attack runs f under the log's lock (to set overrides and publish).
+func (ev *evilLog) attack(f func()) {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	f()
+}
+
+func (ev *evilLog) latest() uint64 { return uint64(len(ev.epochs)) - 1 }
+
+// lookup answers viewer's lookup of name (nil: no such account).
+func (ev *evilLog) lookup(viewer, name string) *keylog.Lookup {
+	ev.t.Helper()
+	epoch := ev.latest()
+	if p, ok := ev.pinned[viewer]; ok {
+		epoch = p // a viewer the server keeps at an epoch of its choice
+	}
+	ep := ev.epochs[epoch]
+	s, ok := ep.shown[name]
+	if !ok {
+		return nil
+	}
+	size := epoch + 1
+	idx, pi := ev.vrf.Prove(name)
+	sib, _ := ep.tree.Prove(idx)
+	path := make([][]byte, len(sib))
+	for i := range sib {
+		path[i] = bytes.Clone(sib[i][:])
+	}
+	incl, err := ev.log.InclusionProof(epoch, size)
+	if err != nil {
+		ev.t.Fatal(err)
+	}
+	ls := ep.listing[name]
+	changed := &keylog.Changed{Epoch: ls.epoch, Entry: ev.epochs[ls.epoch].entry, Position: ls.pos, Path: [][]byte{}}
+	if changed.Inclusion, err = ev.log.InclusionProof(ls.epoch, size); err != nil {
+		ev.t.Fatal(err)
+	}
+	if cs := ev.epochs[ls.epoch].changes; ls.pos < len(cs) {
+		for _, h := range prefix.ChangeProof(cs, ls.pos) {
+			changed.Path = append(changed.Path, bytes.Clone(h[:]))
+		}
+	}
+	return &keylog.Lookup{Checkpoint: string(ev.epochs[epoch].note), Epoch: epoch, Entry: ep.entry, Inclusion: incl, VRFProof: pi,
+		Updates: s.updates, Version: s.version, Nonce: s.nonce, Path: path, DeviceList: s.list, Changed: changed}
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func apiError(w http.ResponseWriter, status int, code string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "code": code})
+}
+
+// front returns the URL of a front end for viewer (an account name).
+func (ev *evilLog) front(viewer string) string {
+	target, _ := url.Parse(ev.e.srv.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	u64 := func(r *http.Request, k string) uint64 { n, _ := strconv.ParseUint(r.URL.Query().Get(k), 10, 64); return n }
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		switch {
+		case strings.HasPrefix(p, "/v1/keylog/lookup/"):
+			ev.step()
+			ev.mu.Lock()
+			defer ev.mu.Unlock()
+			if r.URL.Query().Has("epoch") {
+				apiError(w, http.StatusBadRequest, "bad_request")
+				return
+			}
+			l := ev.lookup(viewer, strings.TrimPrefix(p, "/v1/keylog/lookup/"))
+			if l == nil {
+				apiError(w, http.StatusNotFound, "not_found")
+				return
+			}
+			writeJSON(w, l)
+		case p == "/v1/keylog/consistency":
+			ev.mu.Lock()
+			defer ev.mu.Unlock()
+			from, to := u64(r, "from"), u64(r, "to")
+			if from > to || to > ev.log.Size() {
+				apiError(w, http.StatusBadRequest, "bad_request")
+				return
+			}
+			proof := [][]byte{}
+			if from > 0 && from < to {
+				var err error
+				if proof, err = ev.log.ConsistencyProof(from, to); err != nil {
+					ev.t.Error(err)
+				}
+			}
+			writeJSON(w, map[string][][]byte{"proof": proof})
+		case p == "/v1/keylog/changes":
+			ev.mu.Lock()
+			defer ev.mu.Unlock()
+			from, to := u64(r, "from"), u64(r, "to")
+			if from > to || to > ev.latest() {
+				apiError(w, http.StatusBadRequest, "bad_request")
+				return
+			}
+			page := &keylog.ChangesPage{Through: to, Records: []keylog.ChangeRecord{}}
+			for e := from; e <= to; e++ {
+				if cs := ev.epochs[e].changes; len(cs) > 0 {
+					rec := keylog.ChangeRecord{Epoch: e}
+					for _, c := range cs {
+						rec.Changes = append(rec.Changes, c.Bytes())
+					}
+					page.Records = append(page.Records, rec)
+				}
+			}
+			if ev.changes != nil {
+				ev.changes(viewer, page)
+			}
+			writeJSON(w, page)
+		case p == "/v1/keylog/own":
+			ev.mu.Lock()
+			defer ev.mu.Unlock()
+			out := keylog.OwnStates{States: []keylog.State{}}
+			for _, s := range ev.states[viewer] {
+				out.States = append(out.States, keylog.State{Updates: s.updates, Version: s.version, Nonce: s.nonce})
+			}
+			writeJSON(w, out)
+		case strings.HasPrefix(p, "/v1/accounts/") && strings.HasSuffix(p, "/devicelists"):
+			ev.mu.Lock()
+			body, ok := ev.lists[viewer][strings.TrimSuffix(strings.TrimPrefix(p, "/v1/accounts/"), "/devicelists")]
+			ev.mu.Unlock()
+			if ok {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write(body)
+				return
+			}
+			proxy.ServeHTTP(w, r)
+		default:
+			proxy.ServeHTTP(w, r)
+		}
+	}))
+	ev.t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+// impostor makes an impostor's chain of device lists for user, ending at
+// version, and the leaf state that commits to its newest list.
+func (ev *evilLog) impostor(user string, version, updates uint64) (evilState, []byte) {
+	ev.t.Helper()
+	imp, _ := identity.NewUser(entropy.System{})
+	first, err := devicelist.Genesis(user, imp, []devicelist.Entry{newDeviceEntry(ev.t, user, imp.Public(), 1, "new phone")}, time.Now())
+	if err != nil {
+		ev.t.Fatal(err)
+	}
+	chain := []*devicelist.List{first}
+	for uint64(len(chain)) < version {
+		prev := chain[len(chain)-1]
+		next, err := devicelist.Next(prev, imp, []devicelist.Entry{newDeviceEntry(ev.t, user, imp.Public(), prev.MaxID+1, "pad")}, nil, time.Now())
+		if err != nil {
+			ev.t.Fatal(err)
+		}
+		chain = append(chain, next)
+	}
+	var raw [][]byte
+	for _, l := range chain {
+		raw = append(raw, l.Marshal())
+	}
+	newest := chain[len(chain)-1]
+	body, _ := json.Marshal(api.DeviceListsResponse{Lists: raw, Latest: newest.Version})
+	nonce := make([]byte, prefix.NonceSize)
+	nonce[0] = 0xee
+	return evilState{updates: updates, version: newest.Version, nonce: nonce, listHash: newest.Hash(), list: newest.Marshal()}, body
+}
+
+// alternate runs issue 9's attack on user: an epoch with an impostor's
+// leaf (shown to the viewers), then the real leaf again (shown to user),
+// both listed, as step 8 makes them. It returns the impostor's epoch.
+func (ev *evilLog) alternate(user string, viewers ...string) uint64 {
+	var m uint64
+	ev.attack(func() {
+		ev.mirror()
+		real := ev.cur[user]
+		imp, lists := ev.impostor(user, real.version+1, real.updates+1)
+		ev.override[user] = &real
+		ev.set(user, imp)
+		m = ev.publish()
+		ev.set(user, real)
+		ev.publish()
+		for _, v := range viewers {
+			ev.pinned[v] = m
+			ev.lists[v] = map[string][]byte{user: lists}
+		}
+	})
+	return m
+}
+
+func hasAll(t *testing.T, what string, got []string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !anyContains(got, w) {
+			t.Fatalf("%s: no %q in %q", what, w, got)
+		}
+	}
+}
+
+// Issue 9's attack, with the owner fully partitioned: the server shows
+// alice's peers an epoch with an impostor's leaf and alice only epochs with
+// her own, in one consistent log (gossip and witnesses pass), and nobody
+// who saw the impostor ever writes to her. The impostor's leaf must be
+// listed for the peers to accept it, so alice's next check reads that
+// listing: ALARM naming the epoch, evidence kept, her contacts warned.
+func TestAlternatingEpochsWithTheOwnerPartitioned(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	ev := newEvilLog(t, e)
+	alice := e.userVia("alice", ev.front("alice"), nil)
+	carol := e.userVia("carol", ev.front("carol"), nil)
+	dave := e.userVia("dave", ev.front("dave"), nil)
+	if _, err := alice.CreateRoom(ctx, "talks", []string{"carol"}, client.ModeDeniable, "off"); err != nil {
+		t.Fatal(err)
+	}
+	sync(t, carol)
+	before, err := alice.AuditLog(ctx)
+	if err != nil || len(before.Alerts) != 0 {
+		t.Fatalf("alice's first check: %+v %v", before, err)
+	}
+	m := ev.alternate("alice", "carol", "dave")
+	inbox := mailboxSize(t, e, "alice", 1)
+
+	// Dave, at first contact, is shown the impostor (he cannot know better:
+	// the leaf is in the log and listed).
+	ci, err := dave.Contact(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.Verified || len(ci.Devices) != 2 || !strings.Contains(ci.Devices[0].Name+ci.Devices[1].Name, "new phone") {
+		t.Fatalf("dave's first contact: %+v", ci)
+	}
+	// Carol, who pinned alice's real key, is shown the impostor: her
+	// sending stops, nothing is encrypted to the impostor.
+	if _, err := carol.Send(ctx, "talks", "are you there?"); !errors.Is(err, client.ErrUnverifiedChange) {
+		t.Fatalf("carol's send to the impostor: %v", err)
+	}
+	// Alice's own lookups show her real leaf only.
+	if a, err := alice.AuditLog(ctx); err != nil {
+		t.Fatal(err)
+	} else {
+		hasAll(t, "alice's audit", a.Alerts,
+			fmt.Sprintf("none of your devices published, at epoch %d", m),
+			fmt.Sprintf("older version of your account again, at epoch %d", m+1))
+		if a.Version != before.Version || a.Updates != before.Updates {
+			t.Fatalf("alice was shown another leaf: %+v", a)
+		}
+		found := false
+		for _, l := range a.Listings {
+			found = found || (l.Epoch == m && !l.Own && l.Alert != "")
+		}
+		js, _ := json.Marshal(a)
+		if !found || !strings.Contains(string(js), `"listings":[`) {
+			t.Fatalf("the audit's listings: %s", js)
+		}
+	}
+	st, _ := alice.Status(ctx)
+	hasAll(t, "alice's status", st.Attention, fmt.Sprintf("ALARM: the key log listed a version of your account that none of your devices published, at epoch %d", m))
+	if alice.ListingEvidence(ctx) == 0 {
+		t.Fatal("no evidence kept")
+	}
+	// Her contacts are told, with the epoch.
+	warnings := syncAll(t, carol)
+	hasAll(t, "carol's sync", append(warnings, noticesIn(t, carol, "talks")...), fmt.Sprintf("alice's devices warn about alice's account: the key log listed a version of your account that none of your devices published, at epoch %d", m))
+	// Nothing reached alice's real device from the peers who saw the impostor.
+	if n := mailboxSize(t, e, "alice", 1); n != inbox {
+		t.Fatalf("alice's mailbox went from %d to %d", inbox, n)
+	}
+	// The periodic check finds nothing new to say (no repeated alarm).
+	again, err := alice.AuditLog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if anyContains(again.Alerts, "at epoch") {
+		t.Fatalf("the next check repeats the listings: %q", again.Alerts)
+	}
+}
+
+// An impostor's leaf that no epoch lists: a peer refuses it, with a clear
+// message, and sends nothing.
+func TestUnlistedLeafIsRefused(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	ev := newEvilLog(t, e)
+	alice := e.userVia("alice", ev.front("alice"), nil)
+	carol := e.userVia("carol", ev.front("carol"), nil)
+	dave := e.userVia("dave", ev.front("dave"), nil)
+	if _, err := alice.CreateRoom(ctx, "talks", []string{"carol"}, client.ModeDeniable, "off"); err != nil {
+		t.Fatal(err)
+	}
+	sync(t, carol)
+	ev.attack(func() {
+		ev.mirror()
+		real := ev.cur["alice"]
+		imp, lists := ev.impostor("alice", real.version+1, real.updates+1)
+		ev.override["alice"] = &imp
+		ev.hide["alice"] = true
+		ev.set("alice", imp)
+		ev.publish()
+		for _, v := range []string{"carol", "dave"} {
+			ev.lists[v] = map[string][]byte{"alice": lists}
+		}
+	})
+	inbox := mailboxSize(t, e, "alice", 1)
+	_, err := dave.Contact(ctx, "alice")
+	if !errors.Is(err, client.ErrNotListed) || !strings.Contains(err.Error(), "no epoch of the log lists") {
+		t.Fatalf("dave's first contact with an unlisted leaf: %v", err)
+	}
+	if _, err := dave.CreateRoom(ctx, "r", []string{"alice"}, client.ModeDeniable, "off"); !errors.Is(err, client.ErrNotListed) {
+		t.Fatalf("dave's room with an unlisted leaf: %v", err)
+	}
+	if _, err := carol.Send(ctx, "talks", "still there?"); !errors.Is(err, client.ErrNotListed) {
+		t.Fatalf("carol's send: %v", err)
+	}
+	if n := mailboxSize(t, e, "alice", 1); n != inbox {
+		t.Fatalf("alice's mailbox went from %d to %d", inbox, n)
+	}
+	// Alice herself is shown the unlisted leaf: an alarm, not a silent failure.
+	if _, err := alice.AuditLog(ctx); !errors.Is(err, client.ErrNotListed) {
+		t.Fatalf("alice's check of an unlisted leaf: %v", err)
+	}
+	st, _ := alice.Status(ctx)
+	hasAll(t, "alice's status", st.Attention, "ALARM: the key log shows your account with a version that no epoch lists")
+}
+
+// The server withholds or alters a change list for the owner: ALARM (the
+// lists do not fold into the head), not silence; the anchor stays, so the
+// honest lists read later are still checked.
+func TestWithheldOrAlteredChangeListIsAnAlarm(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		tamper func(page *keylog.ChangesPage, idx prefix.Hash)
+	}{
+		{"withheld", func(page *keylog.ChangesPage, idx prefix.Hash) {
+			page.Records = slices.DeleteFunc(page.Records, func(r keylog.ChangeRecord) bool {
+				return slices.ContainsFunc(r.Changes, func(c []byte) bool { return bytes.Equal(c[:32], idx[:]) })
+			})
+		}},
+		{"altered", func(page *keylog.ChangesPage, idx prefix.Hash) {
+			for _, r := range page.Records {
+				for i, c := range r.Changes {
+					if bytes.Equal(c[:32], idx[:]) {
+						c = bytes.Clone(c)
+						c[40] ^= 1
+						r.Changes[i] = c
+					}
+				}
+			}
+		}},
+		{"one more epoch claimed", func(page *keylog.ChangesPage, idx prefix.Hash) {
+			page.Records = slices.DeleteFunc(page.Records, func(r keylog.ChangeRecord) bool { return r.Epoch == page.Through })
+			page.Through--
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t)
+			ev := newEvilLog(t, e)
+			alice := e.userVia("alice", ev.front("alice"), nil)
+			carol := e.userVia("carol", ev.front("carol"), nil)
+			if _, err := alice.CreateRoom(ctx, "talks", []string{"carol"}, client.ModeDeniable, "off"); err != nil {
+				t.Fatal(err)
+			}
+			sync(t, carol)
+			if _, err := alice.AuditLog(ctx); err != nil {
+				t.Fatal(err)
+			}
+			m := ev.alternate("alice", "carol")
+			idx, _ := ev.vrf.Prove("alice")
+			ev.attack(func() {
+				ev.changes = func(viewer string, page *keylog.ChangesPage) {
+					if viewer == "alice" {
+						tc.tamper(page, idx)
+					}
+				}
+			})
+			a, err := alice.AuditLog(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hasAll(t, "alice's audit", a.Alerts, "did not give the key log's change lists after epoch")
+			if anyContains(a.Alerts, fmt.Sprintf("at epoch %d", m)) {
+				t.Fatalf("the tampered lists were read as lists: %q", a.Alerts)
+			}
+			if alice.ListingEvidence(ctx) == 0 {
+				t.Fatal("no evidence kept")
+			}
+			hasAll(t, "carol's sync", append(syncAll(t, carol), noticesIn(t, carol, "talks")...), "alice's devices warn about alice's account: the server did not give the key log's change lists")
+			// The server gives the lists after all: the same epochs are read
+			// from the old anchor, and the listing is found.
+			ev.attack(func() { ev.changes = nil })
+			a, err = alice.AuditLog(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hasAll(t, "alice's audit once the lists are given", a.Alerts, fmt.Sprintf("none of your devices published, at epoch %d", m))
+		})
+	}
+}
