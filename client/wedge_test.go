@@ -424,3 +424,45 @@ func TestLostSessionIsStartedAgain(t *testing.T) {
 		t.Fatalf("%d envelopes still pending for bob", len(p))
 	}
 }
+
+// A server that corrupts every chain alice starts, the new sessions'
+// included, can make bob start the session again only twice, at least
+// BlockedAfter apart; then bob is told once that the server may be blocking
+// that device, and no more sessions are started.
+func TestRestartsAreBounded(t *testing.T) {
+	ctx := context.Background()
+	clk := newFakeClock()
+	_, f, a, b := wedgeSetUp(t, clk)
+	f.setRule(func(h *ratchet.Header, size int) action {
+		if h.KEMCiphertext != nil {
+			return corruptKEMTarget
+		}
+		return pass
+	})
+	for _, text := range []string{"alice 0", "alice 1", "alice 2"} {
+		if _, err := a.Send(ctx, "talks", text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restarts, gaveUp := 0, 0
+	for round := range 6 {
+		for _, w := range syncAll(t, b) {
+			switch {
+			case strings.Contains(w, "the server may be blocking them"):
+				gaveUp++
+			case strings.Contains(w, "was started again"):
+				restarts++
+			}
+		}
+		syncAll(t, a) // alice answers every new session by sending again
+		if round%2 == 1 {
+			clk.advance(client.BlockedAfter + time.Minute)
+		}
+	}
+	if restarts != 2 || gaveUp != 1 {
+		t.Fatalf("%d restarts and %d give-up notices, want 2 and 1", restarts, gaveUp)
+	}
+	if !anyContains(notices(t, b, "talks"), "Check with alice another way") {
+		t.Fatalf("bob's room does not say so: %q", notices(t, b, "talks"))
+	}
+}
