@@ -69,7 +69,7 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 	}
 	// Marks a pasted copy carries would survive marking and point at this
 	// sender: they go first (canary.Unmark; issue 10, item 9).
-	text = canary.Unmark(text)
+	text = unmarkOut(text)
 	if len(text) > MaxMarkedDoc {
 		return nil, fmt.Errorf("text document of %d bytes; marked documents are at most %d", len(text), MaxMarkedDoc)
 	}
@@ -100,13 +100,16 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 		sizes = append(sizes, int64(len(cp)))
 	}
 	padded := pad.BlobSize(sizes...)
+	if !padPayloads {
+		padded = 0 // tests only: the unpadded baseline
+	}
 	refs := map[string]*DocRef{}
 	upload := func(user, content string) error {
 		key := make([]byte, 32)
 		if err := c.src.Bytes(key); err != nil {
 			return err
 		}
-		ref, err := c.uploadSealed(ctx, key, io.MultiReader(strings.NewReader(content), &zeroReader{n: padded - int64(len(content))}))
+		ref, err := c.uploadSealed(ctx, key, io.MultiReader(strings.NewReader(content), &zeroReader{n: max(0, padded-int64(len(content)))}))
 		if err != nil {
 			return fmt.Errorf("share %s: %w", name, err)
 		}

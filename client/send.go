@@ -31,7 +31,7 @@ func (c *Client) Send(ctx context.Context, roomRef, text string) (*Message, erro
 	// sender: they go first, so a quote carries only this sender's own
 	// marks (canary.Unmark; issue 10, item 9). What is stored and traced
 	// is the unmarked text.
-	text = canary.Unmark(text)
+	text = unmarkOut(text)
 	r, err := c.resolveRoom(ctx, roomRef)
 	if err != nil {
 		return nil, err
