@@ -600,3 +600,58 @@ func TestWithheldOrAlteredChangeListIsAnAlarm(t *testing.T) {
 		})
 	}
 }
+
+// The server brings back an older, genuinely signed state of the owner
+// (listed again, as step 8 needs): the owner's check raises the alarm, a
+// contact that saw the newer state refuses the older one. A first contact
+// accepts it: the limit docs/protocol.md section 16 states (only an
+// auditor replaying the lists over the tree would see it).
+func TestOlderStateListedAgain(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	ev := newEvilLog(t, e)
+	alice := e.userVia("alice", ev.front("alice"), nil)
+	carol := e.userVia("carol", ev.front("carol"), nil)
+	dave := e.userVia("dave", ev.front("dave"), nil)
+	if _, err := alice.CreateRoom(ctx, "talks", []string{"carol"}, client.ModeDeniable, "off"); err != nil {
+		t.Fatal(err)
+	}
+	sync(t, carol)
+	var old evilState
+	ev.attack(func() { ev.mirror(); old = ev.cur["alice"] })
+	// Alice links a laptop: version 2 of her list, published by her devices.
+	if _, _, _, err := link(t, e, alice, filepath.Join(e.dir, "alice-laptop"), "laptop", true); err != nil {
+		t.Fatal(err)
+	}
+	waitLogged(t, e, "alice", 2)
+	if a, err := alice.AuditLog(ctx); err != nil || len(a.Alerts) != 0 || a.Version != 2 {
+		t.Fatalf("alice's check after linking: %+v %v", a, err)
+	}
+	if ci, err := carol.Contact(ctx, "alice"); err != nil || len(ci.Devices) != 2 {
+		t.Fatalf("carol's view of alice after the link: %+v %v", ci, err)
+	}
+	// The server brings back version 1 (its real nonce and change count).
+	var e1 uint64
+	ev.attack(func() {
+		ev.override["alice"] = &old
+		ev.set("alice", old)
+		e1 = ev.publish()
+		// And serves the device lists up to version 1 only, to agree.
+		body, _ := json.Marshal(api.DeviceListsResponse{Lists: [][]byte{old.list}, Latest: 1})
+		ev.lists["dave"] = map[string][]byte{"alice": body}
+	})
+	a, err := alice.AuditLog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasAll(t, "alice's audit", a.Alerts,
+		fmt.Sprintf("the key log listed an older version of your account again, at epoch %d (change 1 after change 2)", e1),
+		fmt.Sprintf("the key log shows an older version of your account at epoch %d", e1))
+	if _, err := carol.Send(ctx, "talks", "which devices?"); !errors.Is(err, client.ErrLogSplit) {
+		t.Fatalf("carol's send with the older state: %v", err)
+	}
+	ci, err := dave.Contact(ctx, "alice")
+	if err != nil || len(ci.Devices) != 1 {
+		t.Fatalf("dave at first contact (the stated limit): %+v %v", ci, err)
+	}
+}
