@@ -9,6 +9,11 @@
 // message is never decrypted twice. Marshal and Unmarshal persist the state
 // between messages. The exact construction is in docs/protocol.md.
 //
+// Every message of a sending chain carries the chain's KEM fields until a
+// message of the peer's next chain arrives (the implicit acknowledgement,
+// SendingChain), so any message of a chain can open it at the receiver, and
+// a repeat is authenticated with its message and otherwise changes nothing.
+//
 // Each message is sealed with AES-256-GCM under a key expanded from its
 // message key and a synthetic nonce (an HMAC of the header and the
 // plaintext, sent after the header), so a state that is restored from a
