@@ -177,6 +177,9 @@ func (c *Client) sendDoc(ctx context.Context, roomID string, ref *DocRef) (*Mess
 	if r.Removed || !r.State.has(c.prof.User) {
 		return nil, fmt.Errorf("%w %q", ErrNotMember, r.State.Name)
 	}
+	if err := c.checkSendable(r); err != nil {
+		return nil, err
+	}
 	p := &payload{V: payloadVersion, Log: c.ourCheckpoint(ctx), Kind: KindDoc, ID: newID(), Room: r.State.ID, SentAt: c.opts.Now().UTC(), Doc: ref}
 	copyOf := map[string]string{}
 	for _, u := range r.State.Members {
@@ -187,6 +190,7 @@ func (c *Client) sendDoc(ctx context.Context, roomID string, ref *DocRef) (*Mess
 		return nil, err
 	}
 	p.Record = rec
+	c.stamp(ctx, c.v, r, p) // room version and heads (roomsync.go)
 	m := Message{ID: p.ID, Room: p.Room, Sender: c.prof.User, SentAt: p.SentAt, Kind: KindDoc, Doc: ref,
 		Text: fmt.Sprintf("shared %s (%d bytes)", ref.Name, ref.Size), ReceivedAt: p.SentAt,
 		Entry: rec.hash(), CopySalt: salts[c.prof.User]}

@@ -140,6 +140,10 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 		c.dropBlobs(ctx, refs)
 		return nil, fmt.Errorf("%w %q", ErrNotMember, room.State.Name)
 	}
+	if err := c.checkSendable(room); err != nil {
+		c.dropBlobs(ctx, refs)
+		return nil, err
+	}
 	p := &payload{V: payloadVersion, Log: c.ourCheckpoint(ctx), Kind: KindDoc, ID: id, Room: room.State.ID, SentAt: c.opts.Now().UTC()}
 	copyOf := map[string]string{}
 	for _, u := range room.State.Members {
@@ -160,6 +164,7 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 		return nil, err
 	}
 	p.Record = rec
+	c.stamp(ctx, c.v, room, p) // room version and heads (roomsync.go)
 	own := refs[c.prof.User]
 	m := Message{ID: id, Room: p.Room, Sender: c.prof.User, SentAt: p.SentAt, Kind: KindDoc, Doc: own,
 		Text: fmt.Sprintf("shared %s (%d bytes)", name, own.Size), ReceivedAt: p.SentAt,
