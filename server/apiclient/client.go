@@ -198,6 +198,23 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 }
 
 func (c *Client) roundTrip(req *http.Request, out any) error {
+	return c.roundTripLimit(req, out, maxReply)
+}
+
+// maxReply bounds a JSON reply that no call bounds more tightly.
+const maxReply = 64 << 20
+
+// doLimit is do for replies a caller bounds more tightly than maxReply: a
+// longer reply is an error before more than limit bytes are read.
+func (c *Client) doLimit(ctx context.Context, method, path string, q url.Values, out any, limit int64) error {
+	req, err := c.newRequest(ctx, method, path, q, nil, "application/json")
+	if err != nil {
+		return err
+	}
+	return c.roundTripLimit(req, out, limit)
+}
+
+func (c *Client) roundTripLimit(req *http.Request, out any, limit int64) error {
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("apiclient: %s %s: %w", req.Method, req.URL.Path, err)
@@ -210,7 +227,14 @@ func (c *Client) roundTrip(req *http.Request, out any) error {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		return nil
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out); err != nil {
+	if resp.ContentLength > limit {
+		return fmt.Errorf("apiclient: %s %s: the server's reply of %d bytes is longer than the %d this call accepts", req.Method, req.URL.Path, resp.ContentLength, limit)
+	}
+	lr := &io.LimitedReader{R: resp.Body, N: limit + 1}
+	if err := json.NewDecoder(lr).Decode(out); err != nil {
+		if lr.N <= 0 {
+			return fmt.Errorf("apiclient: %s %s: the server's reply is longer than the %d bytes this call accepts", req.Method, req.URL.Path, limit)
+		}
 		return fmt.Errorf("apiclient: %s %s: decode reply: %w", req.Method, req.URL.Path, err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"backchannel/keylog"
+	"backchannel/keylog/verify"
 )
 
 // KeyLogInfo is the reply of GET /v1/keylog/info: what a client pins about
@@ -29,7 +30,7 @@ func (c *Client) KeyLogInfo(ctx context.Context) (KeyLogInfo, error) {
 // keylog/verify decodes and checks it).
 func (c *Client) KeyLogLookup(ctx context.Context, user string) (json.RawMessage, error) {
 	var out json.RawMessage
-	err := c.do(ctx, http.MethodGet, "/v1/keylog/lookup/"+url.PathEscape(user), nil, nil, &out)
+	err := c.doLimit(ctx, http.MethodGet, "/v1/keylog/lookup/"+url.PathEscape(user), nil, &out, verify.MaxLookupSize)
 	return out, err
 }
 
@@ -49,7 +50,7 @@ func (c *Client) KeyLogConsistency(ctx context.Context, from, to uint64) ([][]by
 func (c *Client) KeyLogLookupAt(ctx context.Context, user string, epoch, size uint64) (json.RawMessage, error) {
 	var out json.RawMessage
 	q := url.Values{"epoch": {strconv.FormatUint(epoch, 10)}, "size": {strconv.FormatUint(size, 10)}}
-	err := c.do(ctx, http.MethodGet, "/v1/keylog/lookup/"+url.PathEscape(user), q, nil, &out)
+	err := c.doLimit(ctx, http.MethodGet, "/v1/keylog/lookup/"+url.PathEscape(user), q, &out, verify.MaxLookupSize)
 	return out, err
 }
 
