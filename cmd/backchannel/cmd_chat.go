@@ -34,6 +34,7 @@ room. End with /quit or end of input (Ctrl-D).`,
 			out := &chatView{w: cmd.OutOrStdout(), room: r.State.ID, me: c.User()}
 			fmt.Fprintf(out.w, "# %s — %s room, marking: %s, members: %s (/quit to leave the chat)\n",
 				safe(r.State.Name), r.State.Mode, r.State.Marking, memberList(r))
+			out.skip(msgs[:max(0, len(msgs)-20)])
 			out.show(msgs[max(0, len(msgs)-20):], len(msgs))
 
 			done := make(chan error, 1)
@@ -85,26 +86,35 @@ func readLines(ctx context.Context, in io.Reader, send func(string) error) error
 
 // chatView prints a room's messages once each, from two goroutines.
 type chatView struct {
-	mu     sync.Mutex
-	w      io.Writer
-	room   string
-	me     string
-	shown  int
-	inited bool
+	mu    sync.Mutex
+	w     io.Writer
+	room  string
+	me    string
+	shown int
+	// printed holds the ids shown: history is in causal order, so a late
+	// message can appear before the end (with its notice) and is printed
+	// when it arrives.
+	printed map[string]bool
+	inited  bool
 }
 
-// show prints msgs (the initial window) or, later, the entries of all past
-// what was shown; total is the history's length.
+// show prints msgs (the initial window) or, later, the entries of all not
+// printed yet; total is the history's length.
 func (v *chatView) show(msgs []client.Message, total int, all ...client.Message) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if !v.inited {
 		v.inited = true
 		all = msgs
-	} else {
-		all = all[min(v.shown, len(all)):]
+	}
+	if v.printed == nil {
+		v.printed = map[string]bool{}
 	}
 	for _, m := range all {
+		if v.printed[m.ID] {
+			continue
+		}
+		v.printed[m.ID] = true
 		t := m.SentAt.Local().Format("15:04")
 		switch m.Kind {
 		case "system":
@@ -116,4 +126,17 @@ func (v *chatView) show(msgs []client.Message, total int, all ...client.Message)
 		}
 	}
 	v.shown = total
+}
+
+// skip marks msgs as shown without printing them (what precedes the
+// initial window).
+func (v *chatView) skip(msgs []client.Message) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.printed == nil {
+		v.printed = map[string]bool{}
+	}
+	for _, m := range msgs {
+		v.printed[m.ID] = true
+	}
 }
