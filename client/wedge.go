@@ -321,6 +321,13 @@ func (c *Client) undecryptable(ctx context.Context, m api.Message, cause error, 
 		if slices.Contains(h.Failed, m.ID) {
 			return nil // seen in an earlier pass
 		}
+		if h.GaveUp {
+			// The user was told the server may be blocking this device, and
+			// no more restarts are made until the session works: not kept.
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("discarded a message from %s's device %d that could not be decrypted (%s)", m.From, m.FromDevice, failureReason(cause)))
+			ack = true
+			return nil
+		}
 		now := c.opts.Now().UTC()
 		first := len(h.Failed) == 0
 		if first {
@@ -510,17 +517,22 @@ func (c *Client) repairSessions(ctx context.Context, rep *SyncReport) {
 			continue
 		}
 		if h.Resets >= maxResets {
+			// No more restarts until the session works again: told once, and
+			// the envelopes that do not decrypt are acknowledged from now on.
+			var text string
 			if !h.GaveUp {
-				text := fmt.Sprintf("Messages between you and %s's device %d still fail after the session was started again %d times: the server may be blocking them. Check with %s another way.", h.User, h.Device, h.Resets, h.User)
+				text = fmt.Sprintf("Messages between you and %s's device %d still fail after the session was started again %d times: the server may be blocking them. Check with %s another way.", h.User, h.Device, h.Resets, h.User)
 				rep.Warnings = append(rep.Warnings, text)
-				_ = c.v.Update(ctx, func(tx *vault.Tx) error {
-					h.GaveUp = true
-					if err := putHealth(ctx, tx, name, h); err != nil {
-						return err
-					}
-					return c.notify(ctx, tx, h.User, []contacts.Event{{Kind: notifyBlocked, User: h.User, Device: h.Device, Text: text}})
-				})
 			}
+			_ = c.v.Update(ctx, func(tx *vault.Tx) error {
+				h.GaveUp, h.Blocked = true, ""
+				h.Drop = append(h.Drop, h.Failed...)
+				h.Failed, h.FailedSince = nil, time.Time{}
+				if err := putHealth(ctx, tx, name, h); err != nil || text == "" {
+					return err
+				}
+				return c.notify(ctx, tx, h.User, []contacts.Event{{Kind: notifyBlocked, User: h.User, Device: h.Device, Text: text}})
+			})
 			continue
 		}
 		if err := c.restartSession(ctx, name, h, reason, rep); err != nil {

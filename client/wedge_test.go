@@ -432,7 +432,7 @@ func TestLostSessionIsStartedAgain(t *testing.T) {
 func TestRestartsAreBounded(t *testing.T) {
 	ctx := context.Background()
 	clk := newFakeClock()
-	_, f, a, b := wedgeSetUp(t, clk)
+	e, f, a, b := wedgeSetUp(t, clk)
 	f.setRule(func(h *ratchet.Header, size int) action {
 		if h.KEMCiphertext != nil {
 			return corruptKEMTarget
@@ -464,5 +464,10 @@ func TestRestartsAreBounded(t *testing.T) {
 	}
 	if !anyContains(notices(t, b, "talks"), "Check with alice another way") {
 		t.Fatalf("bob's room does not say so: %q", notices(t, b, "talks"))
+	}
+	// Once told, bob no longer keeps what does not decrypt.
+	syncAll(t, b)
+	if p := pending(t, e, "bob"); len(p) != 0 {
+		t.Fatalf("%d envelopes still held for bob after he was told", len(p))
 	}
 }
