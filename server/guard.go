@@ -45,6 +45,9 @@ func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 				continue
 			}
 			if p, err := netip.ParsePrefix(s); err == nil {
+				if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 { // ::ffff:a.b.c.d/n: the IPv4 prefix it means
+					p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+				}
 				out = append(out, p.Masked())
 				continue
 			}

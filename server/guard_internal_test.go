@@ -15,7 +15,7 @@ import (
 )
 
 func TestClientIP(t *testing.T) {
-	proxies, err := ParseTrustedProxies([]string{"10.0.0.0/8", "192.0.2.1, 2001:db8::/32"})
+	proxies, err := ParseTrustedProxies([]string{"10.0.0.0/8", "192.0.2.1, 2001:db8::/32", "::ffff:172.16.0.0/108"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,6 +37,7 @@ func TestClientIP(t *testing.T) {
 		{"no header", "10.1.2.3:4000", nil, "10.1.2.3", "10.1.2.3"},
 		{"IPv6 proxy", "[2001:db8::1]:4000", []string{"2001:db9::7"}, "2001:db9::7", "2001:db8::1"},
 		{"IPv4-mapped client", "[::ffff:203.0.113.5]:4000", nil, "203.0.113.5", "203.0.113.5"},
+		{"IPv4-mapped proxy prefix", "172.16.0.9:4000", []string{"198.51.100.1"}, "198.51.100.1", "172.16.0.9"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &http.Request{RemoteAddr: tc.remote, Header: http.Header{}}
@@ -174,4 +175,24 @@ func TestInfoLogCallsCarryNoIdentifiers(t *testing.T) {
 	if checked < 5 {
 		t.Fatalf("only %d log calls found: the check is not reading the package", checked)
 	}
+}
+
+// FuzzParseTrustedProxies: whatever the flag holds, the parser returns an
+// error or masked prefixes, each of which contains its own address.
+func FuzzParseTrustedProxies(f *testing.F) {
+	f.Add("10.0.0.0/8, 192.0.2.1")
+	f.Add("2001:db8::/32,::ffff:10.0.0.1")
+	f.Add(" , ,")
+	f.Add("300.1.1.1/8")
+	f.Fuzz(func(t *testing.T, flag string) {
+		ps, err := ParseTrustedProxies([]string{flag})
+		if err != nil {
+			return
+		}
+		for _, p := range ps {
+			if p != p.Masked() || !p.Contains(p.Addr()) {
+				t.Fatalf("%q gave %v", flag, p)
+			}
+		}
+	})
 }

@@ -17,15 +17,9 @@ type hub struct {
 
 func newHub() *hub { return &hub{subs: make(map[store.Address]map[chan struct{}]struct{})} }
 
-// subscribe registers a wake-up channel for addr; call the returned func to
-// unsubscribe.
-func (h *hub) subscribe(addr store.Address) (<-chan struct{}, func()) {
-	ch, unsub, _ := h.subscribeMax(addr, 0)
-	return ch, unsub
-}
-
-// subscribeMax is subscribe refused (ok false) when addr already has limit
-// streams (limit <= 0: no limit).
+// subscribeMax registers a wake-up channel for addr, or refuses (ok false)
+// when addr already has limit streams (limit <= 0: no limit); call the
+// returned func to unsubscribe.
 func (h *hub) subscribeMax(addr store.Address, limit int) (<-chan struct{}, func(), bool) {
 	ch := make(chan struct{}, 1)
 	h.mu.Lock()

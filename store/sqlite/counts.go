@@ -95,10 +95,6 @@ func (t *wtx) box(a store.Address) boxSize {
 	return boxSize{n: max(b.n, 0), bytes: max(b.bytes, 0)}
 }
 
-// count returns the number of messages in the mailbox as this transaction
-// sees it.
-func (t *wtx) count(a store.Address) int { return t.box(a).n }
-
 // pair returns the unacknowledged bytes from the account from in the
 // mailboxes of the account to, as this transaction sees them.
 func (t *wtx) pair(from, to string) int64 {
