@@ -22,7 +22,8 @@ func TestMain(m *testing.M) {
 // a fresh server on loopback ($SERVER) and a fresh work directory.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
-		Dir: "testdata/script",
+		Dir:  "testdata/script",
+		Cmds: frontCmds,
 		Setup: func(env *testscript.Env) error {
 			srv, err := localserver.Start(context.Background(), filepath.Join(env.WorkDir, ".server"), "127.0.0.1:0", server.Config{OpenRegistration: true}, nil)
 			if err != nil {
@@ -30,6 +31,9 @@ func TestScripts(t *testing.T) {
 			}
 			env.Defer(func() { srv.Stop() })
 			env.Setenv("SERVER", srv.URL)
+			if _, err := startFrontEnd(env, srv.URL); err != nil { // $FRONT, see frontend_test.go
+				return err
+			}
 			env.Setenv("BACKCHANNEL_PASSPHRASE", "correct horse battery staple")
 			return nil
 		},
