@@ -160,7 +160,6 @@ func deleteDevice(ctx context.Context, tx *wtx, user string, id uint32) (bool, e
 		return false, fmt.Errorf("sqlite: remove device %s/%d mailbox: %w", user, id, err)
 	}
 	tx.resetCount(to)
-	tx.deleted = true
 	return true, nil
 }
 

@@ -207,7 +207,6 @@ func (s *Store) DeleteBlob(ctx context.Context, id, owner string) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM blob_chunks WHERE blob_id = ?", id); err != nil {
 			return fmt.Errorf("sqlite: delete blob: %w", err)
 		}
-		tx.deleted = true // scrubbed from the write-ahead log soon (Options.ScrubInterval)
 		if _, err := tx.ExecContext(ctx, "DELETE FROM blobs WHERE id = ?", id); err != nil {
 			return fmt.Errorf("sqlite: delete blob: %w", err)
 		}

@@ -164,8 +164,7 @@ func enqueue(ctx context.Context, tx *wtx, from store.Address, out []store.Messa
 
 // deleteMessages runs a DELETE on messages that returns from_user and
 // length(data) of every deleted row, records the removals against the
-// mailbox to and marks the transaction for scrubbing. It returns how many
-// rows went.
+// mailbox to. It returns how many rows went.
 func deleteMessages(ctx context.Context, tx *wtx, to store.Address, query string, args ...any) (int, error) {
 	rows, err := tx.QueryContext(ctx, query+" RETURNING from_user, length(data)", args...)
 	if err != nil {
@@ -195,9 +194,6 @@ func deleteMessages(ctx context.Context, tx *wtx, to store.Address, query string
 	}
 	for _, from := range senders {
 		tx.addMail(to, from, -bySender[from].n, -bySender[from].bytes)
-	}
-	if total > 0 {
-		tx.deleted = true
 	}
 	return total, nil
 }

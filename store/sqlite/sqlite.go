@@ -36,9 +36,10 @@ type Options struct {
 	MaxBatch int
 	// ReadConns is the size of the read connection pool (default 4).
 	ReadConns int
-	// ScrubInterval bounds how long an acknowledged message, a removed
-	// mailbox or a deleted blob stays readable in the database files: at
-	// most this long after such a deletion the write-ahead log is
+	// ScrubInterval bounds how long a deleted or overwritten row (an
+	// acknowledged message, a removed mailbox, a handed-out prekey, an
+	// expired nonce, a deleted blob) stays readable in the database files:
+	// at most this long after any commit the write-ahead log is
 	// checkpointed and truncated (default DefaultScrubInterval; negative:
 	// only when Scrub is called). Deleted rows are zeroed in the database
 	// at once (secure_delete).

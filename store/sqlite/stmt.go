@@ -91,10 +91,8 @@ type wtx struct {
 	counts *mailboxCounts // committed mailbox sizes (owned by the writer)
 	log    []countDelta   // this transaction's changes to them
 	// waiters are Scrub calls to answer once this transaction has
-	// committed and the write-ahead log is truncated; deleted is set by
-	// operations that delete messages or blobs.
+	// committed and the write-ahead log is truncated.
 	waiters []chan error
-	deleted bool
 }
 
 // stmt returns a transaction-bound cached statement, or nil.

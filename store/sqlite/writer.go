@@ -31,7 +31,7 @@ type writer struct {
 	ops      chan *op
 
 	scrubEvery time.Duration // how soon deleted rows leave the write-ahead log (<0: only on Scrub)
-	dirty      bool          // rows were deleted since the last truncation (writer goroutine only)
+	dirty      bool          // something was committed since the last truncation (writer goroutine only)
 
 	mu     sync.RWMutex // guards closed against concurrent sends on ops
 	closed bool
@@ -239,9 +239,10 @@ func (w *writer) commit(batch []*op) {
 	}
 	w.commits.Add(1)
 	applyCounts(w.counts, tx.log)
-	if tx.deleted {
-		w.dirty = true
-	}
+	// Whatever this commit deleted or overwrote (acknowledged messages,
+	// handed-out prekeys, expired nonces, deleted blobs) has older copies
+	// in the write-ahead log until it is truncated, within scrubEvery.
+	w.dirty = true
 	finish(nil)
 	if len(tx.waiters) > 0 {
 		err := w.truncate()
