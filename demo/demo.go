@@ -233,7 +233,7 @@ func traceStep(ctx context.Context, w io.Writer, people map[string]*participant,
 	}
 	fmt.Fprintf(w, "\n   backchannel trace leak.txt (run by the envoy):\n   verdict: %s, %d words matched, %d marks read\n", res.Verdict, res.WordsMatched, res.SlotsRead)
 	for _, s := range res.Suspects {
-		fmt.Fprintf(w, "   suspect %s: %d of %d marks match their copy; probability an innocent member scores this high ≤ %.1e\n", s.Member, s.SlotsMatched, s.SlotsRead, s.FalseAccusationBound)
+		fmt.Fprintf(w, "   the leak is %s's copy: %d of %d marks match it; probability that another copy matches this well ≤ %.1e\n", s.Member, s.SlotsMatched, s.SlotsRead, s.FalseAccusationBound)
 	}
 	if res.Verdict != canary.Identified || len(res.Suspects) != 1 || res.Suspects[0].Member != "aide" {
 		return fmt.Errorf("trace did not name the aide: %s %+v", res.Verdict, res.Suspects)
