@@ -621,3 +621,37 @@ func startServerLogging(t *testing.T, cfg server.Config, w io.Writer) *testServe
 	t.Cleanup(ts.shutdown)
 	return ts
 }
+
+// An attacker who claims alice's device from his own address limits that
+// claim at his address only: alice, elsewhere, is served.
+func TestClaimedDeviceLimitIsPerAddress(t *testing.T) {
+	prefixes, err := server.ParseTrustedProxies([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, server.Config{OpenRegistration: true, TrustedProxies: prefixes})
+	alice := register(t, ts.URL, "alice", "")
+	as := func(forwarded string, key ed25519.PrivateKey) (int, api.ErrorResponse) {
+		req, _ := http.NewRequest("GET", ts.URL+"/v1/prekeys", nil)
+		api.SignRequest(req, nil, "alice", 1, key, time.Now())
+		req.Header.Set("X-Forwarded-For", forwarded)
+		return doRaw(t, req)
+	}
+	wrong := newKey(t)
+	limited := false
+	for range 30 {
+		if status, er := as("198.51.100.7", wrong); status == http.StatusTooManyRequests && strings.Contains(er.Error, "this account and device") {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("30 bad signatures claiming alice's device were never limited")
+	}
+	if status, er := as("203.0.113.9", alice.key); status != http.StatusOK {
+		t.Fatalf("alice from her own address: %d %+v", status, er)
+	}
+	if status, _ := as("198.51.100.7", alice.key); status != http.StatusTooManyRequests {
+		t.Fatalf("the claim stays limited at the attacker's address: %d", status)
+	}
+}
