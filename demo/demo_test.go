@@ -16,7 +16,7 @@ func TestDemoRuns(t *testing.T) {
 	if err := Run(context.Background(), &out, opt); err != nil {
 		t.Fatalf("demo failed: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"same 60 digits", "none contains a word", "sees all 6 messages", "flagged exactly the doctored lines", "suspect aide"} {
+	for _, want := range []string{"same 60 digits", "none contains a word", "sees all 6 messages", "flagged exactly the doctored lines", "the leak is aide's copy"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q", want)
 		}
