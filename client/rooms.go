@@ -38,7 +38,8 @@ type Room struct {
 	// each member was last heard from, WatchFrom since when silence counts,
 	// LastSent when this device last sent to the room; RemovalWants the
 	// entries this member's removal cites that it still accepts; Asked the
-	// version last asked of the creator (or answered, per member).
+	// version last asked of the creator (on the creator: the minute it last
+	// answered each member).
 	Past         []room.Version         `json:"past,omitempty"`
 	Behind       int                    `json:"behind,omitempty"`
 	Joined       int                    `json:"joined,omitempty"`

@@ -22,6 +22,10 @@ import (
 // maxPast bounds the states a room record remembers.
 const maxPast = 64
 
+// askEvery is how many minutes a creator waits before answering the same
+// member's request for the room state again.
+const askEvery = 5
+
 // maxPreJoin bounds the pre-join entries a room record remembers.
 const maxPreJoin = 1024
 
@@ -374,9 +378,16 @@ func (c *Client) answerAsk(r *Room, sender string, p *payload) func() error {
 		return nil
 	}
 	ever := slices.ContainsFunc(c.view(r).States, func(v room.Version) bool { return slices.Contains(v.Members, sender) })
-	if !ever {
+	// At most one answer per asker every few minutes: asking costs the
+	// creator an envelope.
+	minute := int(c.opts.Now().Unix() / 60)
+	if !ever || (r.Asked[sender] != 0 && minute-r.Asked[sender] < askEvery) {
 		return nil
 	}
+	if r.Asked == nil {
+		r.Asked = map[string]int{}
+	}
+	r.Asked[sender] = minute
 	id := r.State.ID
 	return func() error { return c.resendState(context.Background(), id, sender) }
 }
