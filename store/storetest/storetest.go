@@ -33,6 +33,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Mailbox", testMailbox},
 		{"MailboxConcurrent", testMailboxConcurrent},
 		{"MailboxFull", testMailboxFull},
+		{"MailboxQuotas", testMailboxQuotas},
 		{"SendCounter", testSendCounter},
 		{"SendCounterConcurrent", testSendCounterConcurrent},
 		{"Blobs", testBlobs},
