@@ -34,7 +34,7 @@ func (h Head) Valid() bool {
 
 // Latest returns the latest head per signer of entries (any order), plus
 // the entries named in also (the parents of the entry being sent), sorted
-// and capped at MaxHeads.
+// and capped at MaxHeads (keeping the parents first).
 func Latest(entries []Head, also [][]byte) []Head {
 	best := map[string]Head{}
 	byHash := map[string]Head{}
@@ -67,6 +67,12 @@ func Latest(entries []Head, also [][]byte) []Head {
 		return out[i].Seq < out[j].Seq
 	})
 	if len(out) > MaxHeads {
+		// the entry's own parents first: a joiner needs them
+		isParent := map[string]bool{}
+		for _, h := range also {
+			isParent[string(h)] = true
+		}
+		sort.SliceStable(out, func(i, j int) bool { return isParent[string(out[i].Hash)] && !isParent[string(out[j].Hash)] })
 		out = out[:MaxHeads]
 	}
 	return out

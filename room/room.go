@@ -44,7 +44,7 @@ const (
 	// arrived for this long is reported as silent.
 	PartitionAfter = 30 * time.Minute
 	// MaxHeads bounds the heads one message carries.
-	MaxHeads = 256
+	MaxHeads = 128
 	// MaxHeld bounds the messages a room holds for a newer state, and
 	// MaxHeldPerSender those of one sender; HeldTTL expires them.
 	MaxHeld          = 256

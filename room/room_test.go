@@ -3,6 +3,7 @@ package room
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -185,5 +186,17 @@ func TestQueueBounds(t *testing.T) {
 	ready, rest := Ready(q, 2)
 	if len(ready) != MaxHeldPerSender || len(rest) != 1 {
 		t.Fatalf("ready %d rest %d", len(ready), len(rest))
+	}
+}
+
+func TestLatestCapKeepsParents(t *testing.T) {
+	var hs []Head
+	for i := 0; i < MaxHeads+10; i++ {
+		hs = append(hs, Head{Member: fmt.Sprintf("m%03d", i), Key: h(byte(i)), Seq: 1, Hash: bytes.Repeat([]byte{byte(i), 1}, 16)})
+	}
+	last := hs[len(hs)-1].Hash
+	got := Latest(hs, [][]byte{last})
+	if len(got) != MaxHeads || !bytes.Equal(got[0].Hash, last) {
+		t.Fatalf("cap: %d heads, first %x", len(got), got[0].Hash)
 	}
 }
