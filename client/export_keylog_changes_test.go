@@ -8,3 +8,11 @@ func (c *Client) ListingEvidence(ctx context.Context) int {
 	raws, _ := c.v.Log(ctx, logListingEvidence)
 	return len(raws)
 }
+
+// SelfCheck runs the periodic self-check now (as open and sync do, subject
+// to MonitorInterval).
+func (c *Client) SelfCheck(ctx context.Context) (*Audit, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.monitorSelf(ctx, false)
+}
