@@ -476,6 +476,13 @@ by themselves at start and every 3 hours.`,
 					}
 					fmt.Fprintf(w, "  version %d  %s  %s  (%s)\n", v.Version, v.IssuedAt.Local().Format("2006-01-02 15:04"), strings.Join(v.Devices, ", "), mark)
 				}
+				for _, l := range a.Listings {
+					mark := fmt.Sprintf("change %d, published by your devices", l.Updates)
+					if l.Alert != "" {
+						mark = strings.ToUpper(l.Alert)
+					}
+					fmt.Fprintf(w, "  listed at epoch %d  (%s)\n", l.Epoch, mark)
+				}
 				for _, al := range a.Alerts {
 					fmt.Fprintf(w, "ALERT: %s\n", al)
 				}
