@@ -15,8 +15,9 @@ import (
 // server has not acknowledged yet. They are queued in the same vault
 // transaction that advances the sessions, and delivered in order: a failed
 // send, or a crash between saving and sending, delays a message but never
-// loses it. (Losing a chain's first messages would leave the peer waiting
-// forever for the KEM fields only they carry.) Redelivering a batch that
+// loses it. (What the server acknowledges and then withholds is another
+// matter: the resend log in wedge.go keeps every plaintext until the peer
+// acknowledges its chain.) Redelivering a batch that
 // did reach the server is harmless: the receiving ratchet refuses the
 // duplicate and the receiver acknowledges it.
 

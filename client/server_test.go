@@ -148,7 +148,7 @@ func TestMessagesSentDuringAnOutageAreQueuedAndDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Six messages while the server is down: a whole new chain, its first
-	// four messages (the only ones carrying its KEM fields) included.
+	// message (which opens the chain at bob's) included.
 	var want []string
 	for i := range 6 {
 		m := fmt.Sprintf("during outage %d", i)
