@@ -280,6 +280,10 @@ func resendLog(ctx context.Context, r reader, name string, h *sessionHealth) ([]
 	return out, nil
 }
 
+// errDeviceGone: the peer device of a blocked session is no longer in its
+// account's device list.
+var errDeviceGone = errors.New("the device is no longer in its account's device list")
+
 // errNoSession: a plain message from a device this device has no session
 // with (its session was lost, or the profile restored from an old copy).
 var errNoSession = errors.New("no session with the sending device")
@@ -535,7 +539,15 @@ func (c *Client) repairSessions(ctx context.Context, rep *SyncReport) {
 			})
 			continue
 		}
-		if err := c.restartSession(ctx, name, h, reason, rep); err != nil {
+		err = c.restartSession(ctx, name, h, reason, rep)
+		switch {
+		case errors.Is(err, errDeviceGone):
+			// Removed from its account: nothing to repair, nothing to keep.
+			_ = c.v.Update(ctx, func(tx *vault.Tx) error {
+				h.Blocked, h.Drop, h.Failed, h.FailedSince = "", append(h.Drop, h.Failed...), nil, time.Time{}
+				return putHealth(ctx, tx, name, h)
+			})
+		case err != nil:
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("the session with %s's device %d is blocked and could not be started again yet (%v); retried at the next sync", h.User, h.Device, err))
 		}
 	}
@@ -558,7 +570,7 @@ func (c *Client) restartSession(ctx context.Context, name string, h *sessionHeal
 	}
 	i := slices.IndexFunc(devs, func(d devicelist.Entry) bool { return d.ID == h.Device })
 	if i < 0 {
-		return fmt.Errorf("the device is not in %s's accepted device list", h.User)
+		return fmt.Errorf("%w: %s/%d", errDeviceGone, h.User, h.Device)
 	}
 	key, err := c.pinnedKey(ctx, c.v, h.User)
 	if err != nil {
