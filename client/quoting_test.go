@@ -29,6 +29,7 @@ func lastFrom(t *testing.T, c *client.Client, room, sender string) client.Messag
 
 type quoteStats struct {
 	trials, quoterNamed, otherNamed, noted, quoterTracesLeaker int
+	framing, framingNamed                                      int // mallory's deliberate attempts, and bob named by them
 }
 
 // quotingTrials: alice writes; bob pastes his copy of her message into a
@@ -66,9 +67,15 @@ func quotingTrials(t *testing.T, rng *rand.Rand, alice, bob *client.Client, leak
 		if err != nil {
 			t.Fatal(err)
 		}
+		if leaker.User() == "mallory" {
+			st.framing++
+		}
 		for _, s := range res.Suspects {
 			if s.Member == "bob" {
 				st.quoterNamed++
+				if leaker.User() == "mallory" {
+					st.framingNamed++
+				}
 			} else {
 				st.otherNamed++
 			}
@@ -121,14 +128,14 @@ func TestQuotingFramesNobody(t *testing.T) {
 	restore := client.SetUnmark(false)
 	base := quotingTrials(t, rng, alice, bob, leakers, "before", baseTrials)
 	restore()
-	t.Logf("baseline (no unmarking): bob named in %d of %d trials, others in %d", base.quoterNamed, base.trials, base.otherNamed)
+	t.Logf("baseline (no unmarking): bob named in %d of %d trials (%d of mallory's %d framing attempts), others in %d", base.quoterNamed, base.trials, base.framingNamed, base.framing, base.otherNamed)
 	if 2*base.quoterNamed < base.trials {
 		t.Errorf("baseline: the innocent quoter was named in only %d of %d trials; the attack is not reproduced", base.quoterNamed, base.trials)
 	}
 
 	st := quotingTrials(t, rng, alice, bob, leakers, "after", trials)
-	t.Logf("unmarked: bob named in %d of %d trials, anyone in %d; quote noted in %d; bob's trace named whose copy of his reply leaked in %d",
-		st.quoterNamed, st.trials, st.quoterNamed+st.otherNamed, st.noted, st.quoterTracesLeaker)
+	t.Logf("unmarked: bob named in %d of %d trials (%d of mallory's %d framing attempts), anyone in %d; quote noted in %d; bob's trace named whose copy of his reply leaked in %d",
+		st.quoterNamed, st.trials, st.framingNamed, st.framing, st.quoterNamed+st.otherNamed, st.noted, st.quoterTracesLeaker)
 	if st.quoterNamed+st.otherNamed != 0 {
 		t.Errorf("alice's trace named %d innocent quoters and %d others in %d trials", st.quoterNamed, st.otherNamed, st.trials)
 	}
