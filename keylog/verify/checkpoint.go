@@ -12,6 +12,8 @@ import (
 
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
+
+	"backchannel/keylog/prefix"
 )
 
 // Trust is what a client pinned about a server's log at init.
@@ -151,8 +153,9 @@ func parseBody(text string) (Checkpoint, error) {
 }
 
 // DecodeLookup decodes the JSON of a lookup strictly: one object of at most
-// MaxLookupSize bytes, no unknown fields, nothing after it. Sizes of the
-// fields are checked by Verify.
+// MaxLookupSize bytes, no unknown fields, nothing after it, and a listing
+// proof (changed) of bounded size. Sizes of the other fields are checked by
+// Verify (which checks the listing's again).
 func DecodeLookup(b []byte) (*Lookup, error) {
 	if len(b) > MaxLookupSize {
 		return nil, fmt.Errorf("%w: lookup of %d bytes, at most %d", ErrMalformed, len(b), MaxLookupSize)
@@ -165,6 +168,9 @@ func DecodeLookup(b []byte) (*Lookup, error) {
 	}
 	if _, err := d.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: lookup: data after the object", ErrMalformed)
+	}
+	if c := l.Changed; c != nil && (len(c.Inclusion) > MaxInclusion || len(c.Path) > MaxChangePath || len(c.Entry) != prefix.EntrySize) {
+		return nil, fmt.Errorf("%w: lookup: a listing proof of %d and %d hashes with an entry of %d bytes", ErrMalformed, len(c.Inclusion), len(c.Path), len(c.Entry))
 	}
 	return &l, nil
 }
