@@ -350,13 +350,16 @@ func (l *Log) catchUp(ctx context.Context) error {
 		for _, s := range stale {
 			dl, err := devicelist.Parse(s.List)
 			if err != nil || dl.Version != s.Version || dl.Account != s.Account {
-				l.log.Error("key log: a stored device list does not parse; not logged", "user", s.Account, "version", s.Version, "err", err)
+				// Names only at debug level (docs/threat-model.md: logs name nobody).
+				l.log.Error("key log: a stored device list does not parse; not logged", "version", s.Version, "err", err)
+				l.log.Debug("key log: the device list that does not parse", "user", s.Account, "version", s.Version)
 				continue
 			}
 			if err := l.update(ctx, s.Account, s.Version, dl.Hash()); err != nil {
 				return err
 			}
-			l.log.Info("key log: recorded a device list it had missed", "user", s.Account, "version", s.Version)
+			l.log.Info("key log: recorded a device list it had missed", "version", s.Version)
+			l.log.Debug("key log: the device list it had missed", "user", s.Account, "version", s.Version)
 			progress = true
 		}
 		if len(stale) < rebuildPage || !progress {
