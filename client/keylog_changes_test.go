@@ -65,6 +65,7 @@ type evilLog struct {
 	lists    map[string]map[string][]byte // viewer → account → the devicelists reply it gets
 	changes  func(viewer string, page *keylog.ChangesPage)
 	indices  map[string]prefix.Hash
+	ownCalls int // GET /v1/keylog/own answered
 }
 
 // index returns name's VRF index (cached: a VRF proof costs about 0.1 ms).
@@ -355,6 +356,7 @@ func (ev *evilLog) front(viewer string) string {
 		case p == "/v1/keylog/own":
 			ev.mu.Lock()
 			defer ev.mu.Unlock()
+			ev.ownCalls++
 			out := keylog.OwnStates{States: []keylog.State{}}
 			for _, s := range ev.states[viewer] {
 				out.States = append(out.States, keylog.State{Updates: s.updates, Version: s.version, Nonce: s.nonce})
@@ -825,3 +827,44 @@ type readCloser struct {
 }
 
 func (r readCloser) Close() error { r.done(); return r.countingBody.Close() }
+
+// Two lists published by the account's own devices between two checks,
+// listed at two epochs: the first is not the current leaf, so the check
+// asks for the account's states (GET /v1/keylog/own) and finds both its
+// own. No alarm: an honest log raises none.
+func TestTwoUpdatesBetweenChecksAreExplained(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	ev := newEvilLog(t, e)
+	alice := e.userVia("alice", ev.front("alice"), nil)
+	if a, err := alice.AuditLog(ctx); err != nil || len(a.Alerts) != 0 {
+		t.Fatalf("first check: %+v %v", a, err)
+	}
+	for i, name := range []string{"laptop", "tablet"} {
+		if _, _, _, err := link(t, e, alice, filepath.Join(e.dir, "alice-"+name), name, true); err != nil {
+			t.Fatal(err)
+		}
+		waitLogged(t, e, "alice", uint64(i+2))
+		ev.step()
+	}
+	ev.attack(func() { ev.ownCalls = 0 })
+	a, err := alice.AuditLog(ctx)
+	if err != nil || len(a.Alerts) != 0 || a.Version != 3 {
+		t.Fatalf("the check after two updates: %+v %v", a, err)
+	}
+	var own []uint64
+	for _, l := range a.Listings {
+		if !l.Own || l.Alert != "" {
+			t.Fatalf("listing %+v", l)
+		}
+		own = append(own, l.Updates)
+	}
+	if !slices.Equal(own, []uint64{2, 3}) {
+		t.Fatalf("listings %+v", a.Listings)
+	}
+	ev.attack(func() {
+		if ev.ownCalls != 1 {
+			t.Errorf("the states were asked for %d times", ev.ownCalls)
+		}
+	})
+}
