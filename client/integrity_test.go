@@ -551,3 +551,31 @@ func TestMemberCannotPauseTheRoomWithAFalseVersion(t *testing.T) {
 		t.Fatalf("alice: %q", got)
 	}
 }
+
+// A member's modified client has the removal and its sequel, yet names the
+// older version in its next message: every member who gets it is told.
+func TestIgnoringASeenRemovalIsFlagged(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	alice, bob, carol := e.user("alice"), e.user("bob"), e.user("carol")
+	if _, err := alice.CreateRoom(ctx, "r", []string{"bob", "carol"}, client.ModeDeniable, ""); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, bob, carol)
+	if err := alice.RemoveMember(ctx, "r", "carol"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Send(ctx, "r", "after the removal"); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, bob)
+	client.ClaimRoomVersion("bob", 1)
+	defer client.ClaimRoomVersion("bob", 0)
+	if _, err := bob.Send(ctx, "r", "as if nothing happened"); err != nil {
+		t.Fatal(err)
+	}
+	syncAll(t, alice)
+	if n := notices(t, alice, "r"); !anyContains(n, "bob's message follows one written under room version 2 yet names version 1") {
+		t.Fatalf("alice was not told: %q", n)
+	}
+}

@@ -187,12 +187,18 @@ func (c *Client) judge(ctx context.Context, tx *vault.Tx, r *Room, sender string
 	var entryHash []byte
 	var recipients []string
 	var self *room.Head
+	var parentVersions []int
 	if p.Record != nil {
 		p.Record.Version = p.RoomVersion
 		if e, err := transcript.DecodeEntry(p.Record.Entry); err == nil {
 			if h, err := e.Hash(); err == nil {
 				entryHash = h[:]
 				self = &room.Head{Member: e.Sender, Key: e.SenderKey, Seq: e.Seq}
+			}
+			for _, ph := range e.Parents {
+				if pv, ok := rl.versions[ph]; ok {
+					parentVersions = append(parentVersions, pv)
+				}
 			}
 		}
 		if p.Kind == KindText || p.Kind == KindDoc {
@@ -235,6 +241,9 @@ func (c *Client) judge(ctx context.Context, tx *vault.Tx, r *Room, sender string
 		hv[k] = max(hv[k], self.Seq)
 	}
 	r.Expect = room.Missing(r.Expect, hv, p.Heads, sender, r.Joined, now)
+	if f := room.IgnoredNewer(sender, p.RoomVersion, parentVersions); f != "" {
+		v.Flags = append(v.Flags, f)
+	}
 	for _, f := range v.Flags {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: %s", r.State.Name, f))
 		if err := appendMessage(ctx, tx, Message{ID: newID(), Room: r.State.ID, Sender: sender, SentAt: p.SentAt, ReceivedAt: receivedAt, Kind: KindNotice, Text: f}); err != nil {

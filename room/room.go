@@ -183,6 +183,21 @@ func Judge(v View, m Message) Verdict {
 	return out
 }
 
+// IgnoredNewer words a flag for a message that names version claimed but
+// follows (cites) an entry written under a newer version: its sender had
+// seen the newer state and ignored it (a modified client). parents lists
+// the room versions of the entries it cites.
+func IgnoredNewer(sender string, claimed int, parents []int) string {
+	newest := 0
+	for _, v := range parents {
+		newest = max(newest, v)
+	}
+	if newest <= claimed || claimed < 1 {
+		return ""
+	}
+	return fmt.Sprintf("%s's message follows one written under room version %d yet names version %d: %s's client ignored the newer membership", sender, newest, claimed, sender)
+}
+
 // CanSend says whether a member may send to the room now: not when removed,
 // and not when a message announced a newer state (behind) than the one it
 // has, since its member list may be out of date.

@@ -200,3 +200,17 @@ func TestLatestCapKeepsParents(t *testing.T) {
 		t.Fatalf("cap: %d heads, first %x", len(got), got[0].Hash)
 	}
 }
+
+func TestIgnoredNewer(t *testing.T) {
+	if f := IgnoredNewer("bob", 1, []int{1, 2}); !strings.Contains(f, "written under room version 2 yet names version 1") {
+		t.Fatalf("flag %q", f)
+	}
+	for _, c := range []struct {
+		claimed int
+		parents []int
+	}{{2, []int{1, 2}}, {1, nil}, {0, []int{3}}} {
+		if f := IgnoredNewer("bob", c.claimed, c.parents); f != "" {
+			t.Fatalf("%+v flagged: %q", c, f)
+		}
+	}
+}
