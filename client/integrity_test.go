@@ -529,7 +529,9 @@ func TestPayloadsForUnknownRoomsAreBounded(t *testing.T) {
 func TestMemberCannotPauseTheRoomWithAFalseVersion(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	alice, bob, mallory := e.user("alice"), e.user("bob"), e.user("mallory")
+	clk := newFakeClock()
+	alice, mallory := e.user("alice"), e.user("mallory")
+	bob := e.userVia("bob", e.srv.URL, clk)
 	if _, err := alice.CreateRoom(ctx, "r", []string{"bob", "mallory"}, client.ModeDeniable, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -549,6 +551,11 @@ func TestMemberCannotPauseTheRoomWithAFalseVersion(t *testing.T) {
 	syncAll(t, alice)
 	if got := texts(t, alice, "r"); !equal(got, []string{"bob: still talking"}) {
 		t.Fatalf("alice: %q", got)
+	}
+	// The held message expires, and bob is told.
+	clk.advance(room.HeldTTL + time.Hour)
+	if w := syncAll(t, bob); !anyContains(w, "dropped a message from mallory that waited a week for room version 99") {
+		t.Fatalf("bob's sync a week later: %q", w)
 	}
 }
 

@@ -490,6 +490,15 @@ func (c *Client) beat(ctx context.Context, rep *SyncReport) {
 		for _, w := range c.integrityWarnings(ctx, c.v, r) {
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: %s", r.State.Name, w))
 		}
+		if q := loadQueue(ctx, c.v, heldRecord(id)); len(q) > 0 {
+			if kept, expired := room.Expire(q, room.HeldTTL, now); len(expired) > 0 {
+				if err := c.v.Update(ctx, func(tx *vault.Tx) error { return saveQueue(ctx, tx, heldRecord(id), kept) }); err == nil {
+					for _, x := range expired {
+						rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: dropped a message from %s that waited a week for room version %d, which never arrived", r.State.Name, x.Sender, x.Need))
+					}
+				}
+			}
+		}
 		if !room.BeatDue(r.LastSent, now) || c.prof.Disabled != "" {
 			continue
 		}
