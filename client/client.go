@@ -154,6 +154,8 @@ type Client struct {
 	// gossip holds key log checkpoints received in the current transaction.
 	gossip []gossipItem
 	lock   *os.File // the profile lock, held until Close
+	// repaired lists the profile's files whose permissions Open narrowed.
+	repaired []string
 }
 
 // Init creates a profile in dir, registers it with the server and uploads
@@ -162,6 +164,9 @@ func Init(ctx context.Context, dir, serverURL, name, invite string, passphrase [
 	opts.defaults()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create profile directory: %w", err)
+	}
+	if _, err := vault.SecureDir(dir); err != nil {
+		return nil, err
 	}
 	lock, err := lockProfile(dir)
 	if err != nil {
@@ -269,6 +274,10 @@ func Open(ctx context.Context, dir string, passphrase []byte, opts Options) (*Cl
 	if _, err := os.Stat(filepath.Join(dir, ProfileFile)); err != nil {
 		return nil, fmt.Errorf("%w: %s", vault.ErrNoVault, dir)
 	}
+	repaired, err := vault.SecureDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	lock, err := lockProfile(dir)
 	if err != nil {
 		return nil, err
@@ -283,7 +292,7 @@ func Open(ctx context.Context, dir string, passphrase []byte, opts Options) (*Cl
 	if err != nil {
 		return fail(err)
 	}
-	c := &Client{v: v, opts: opts, src: entropy.System{}, logs: map[string]*roomLog{}, lock: lock}
+	c := &Client{v: v, opts: opts, src: entropy.System{}, logs: map[string]*roomLog{}, lock: lock, repaired: repaired}
 	if err := c.load(ctx); err != nil {
 		v.Close()
 		return fail(err)
