@@ -100,7 +100,7 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 		sizes = append(sizes, int64(len(cp)))
 	}
 	padded := pad.BlobSize(sizes...)
-	if !padPayloads {
+	if noPadding.Load() {
 		padded = 0 // tests only: the unpadded baseline
 	}
 	refs := map[string]*DocRef{}

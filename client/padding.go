@@ -3,6 +3,7 @@ package client
 import (
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"backchannel/canary"
 	"backchannel/pad"
@@ -16,19 +17,19 @@ import (
 // server could tell from envelope sizes alone whose copy a leaked text is.
 // Marked document blobs are padded the same way (ShareText, GetDoc).
 
-// padPayloads is switched off only by tests that measure the attack
-// padding prevents (export_padding_test.go): then payloads go unpadded and
-// unpadded ones are accepted, as before padding.
-var padPayloads = true
+// noPadding is set only by tests that measure the attack padding prevents
+// (export_padding_test.go): then payloads and blobs go unpadded and
+// unpadded payloads are accepted, as before padding.
+var noPadding atomic.Bool
 
-// unmarkOutgoing is switched off only by tests that measure the quoting
-// attack (export_padding_test.go), playing an older client.
-var unmarkOutgoing = true
+// keepMarks is set only by tests that measure the quoting attack
+// (export_padding_test.go), playing a client from before unmarking.
+var keepMarks atomic.Bool
 
 // unmarkOut returns outgoing text without the marks it may carry (a pasted
 // copy's): canary.Unmark (issue 10, item 9).
 func unmarkOut(text string) string {
-	if !unmarkOutgoing {
+	if keepMarks.Load() {
 		return text
 	}
 	return canary.Unmark(text)
@@ -39,7 +40,7 @@ func unmarkOut(text string) string {
 // so that the length depends on the set of copies and never on whose copy
 // it is.
 func padEach(encode func(user string) ([]byte, error), users []string) func(user string) ([]byte, error) {
-	if !padPayloads {
+	if noPadding.Load() {
 		return encode
 	}
 	plain := make(map[string][]byte, len(users))
@@ -65,7 +66,7 @@ func padEach(encode func(user string) ([]byte, error), users []string) func(user
 // openPayload removes a decrypted plaintext's padded frame (strictly: any
 // other frame is refused) and decodes the payload.
 func openPayload(pt []byte) (*payload, error) {
-	if !padPayloads && len(pt) > 0 && pt[0] == '{' {
+	if noPadding.Load() && len(pt) > 0 && pt[0] == '{' {
 		return decodePayload(pt)
 	}
 	b, err := pad.Unframe(pt)
