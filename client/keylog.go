@@ -142,7 +142,7 @@ func (c *Client) lookupRaw(ctx context.Context, user string) (*verify.Result, []
 		return nil, nil, fmt.Errorf("%w: %v", ErrLogSplit, err)
 	}
 	if errors.Is(err, verify.ErrNotListed) {
-		return nil, nil, fmt.Errorf("%w: the key log shows a device list for %s that no epoch of the log lists as a change, so %s's own devices cannot have seen it; refusing to use it (the server may be showing you someone else's keys): %v", ErrNotListed, user, user, err)
+		return nil, nil, fmt.Errorf("%w: the key log shows a device list for %s that no epoch of the log lists as a change, so %s's own devices cannot have seen it; refusing to use it (the server may be showing you someone else's keys)", ErrNotListed, user, user)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("the key log's proof for %s does not verify (refusing to use it): %w", user, err)
