@@ -250,7 +250,7 @@ func (c *Client) selfCheck(ctx context.Context, history bool) (*Audit, error) {
 	a.Alerts = append(a.Alerts, scan.alerts...)
 	at, _ := json.Marshal(c.opts.Now().UTC())
 	if err := c.recordAlerts(ctx, a, func(tx *vault.Tx) error {
-		if err := scan.save(ctx, tx); err != nil {
+		if err := scan.save(ctx, tx, func(al string) bool { return !c.alreadyAlerted(ctx, tx, al) }); err != nil {
 			return err
 		}
 		return tx.Put(ctx, logMonitorRecord, at)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"backchannel/devicelist"
@@ -76,7 +77,10 @@ type ownScan struct {
 	evidence *listingEvidence
 }
 
-func (s *ownScan) save(ctx context.Context, tx *vault.Tx) error {
+// save writes the scan; the evidence only when one of its alerts is new
+// (fresh reports whether an alert was not raised before), so a condition
+// that lasts does not keep a growing copy of the lists at every check.
+func (s *ownScan) save(ctx context.Context, tx *vault.Tx, fresh func(string) bool) error {
 	if s.anchor != nil {
 		raw, _ := json.Marshal(s.anchor)
 		if err := tx.Put(ctx, logAnchorRecord, raw); err != nil {
@@ -95,7 +99,7 @@ func (s *ownScan) save(ctx context.Context, tx *vault.Tx) error {
 			return err
 		}
 	}
-	if s.evidence != nil {
+	if s.evidence != nil && slices.ContainsFunc(s.alerts, fresh) {
 		raw, _ := json.Marshal(s.evidence)
 		if _, err := tx.Append(ctx, logListingEvidence, raw); err != nil {
 			return err
