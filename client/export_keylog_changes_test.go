@@ -16,3 +16,9 @@ func (c *Client) SelfCheck(ctx context.Context) (*Audit, error) {
 	defer c.mu.Unlock()
 	return c.monitorSelf(ctx, false)
 }
+
+// ListingEvidenceRecords returns the kept evidence as stored (JSON).
+func (c *Client) ListingEvidenceRecords(ctx context.Context) [][]byte {
+	raws, _ := c.v.Log(ctx, logListingEvidence)
+	return raws
+}

@@ -32,6 +32,7 @@ import (
 	"backchannel/identity"
 	"backchannel/keylog"
 	"backchannel/keylog/prefix"
+	"backchannel/keylog/verify"
 	"backchannel/server/api"
 )
 
@@ -290,6 +291,15 @@ func apiError(w http.ResponseWriter, status int, code string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "code": code})
 }
 
+func mustVerifier(t *testing.T, ev *evilLog) note.Verifier {
+	t.Helper()
+	v, err := note.NewVerifier(ev.e.srv.Log.Info().LogKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // front returns the URL of a front end for viewer (an account name).
 func (ev *evilLog) front(viewer string) string {
 	target, _ := url.Parse(ev.e.srv.URL)
@@ -501,6 +511,35 @@ func TestAlternatingEpochsWithTheOwnerPartitioned(t *testing.T) {
 	hasAll(t, "alice's status", st.Attention, fmt.Sprintf("ALARM: the key log listed a version of your account that none of your devices published, at epoch %d", m))
 	if alice.ListingEvidence(ctx) == 0 {
 		t.Fatal("no evidence kept")
+	}
+	// The evidence stands on its own: the signed lookup's entry and the
+	// lists from the anchor recompute its head and show the listing.
+	var evd struct {
+		Anchor struct {
+			Epoch uint64 `json:"epoch"`
+			Head  []byte `json:"head"`
+		} `json:"anchor"`
+		Lookup  json.RawMessage `json:"lookup"`
+		Records []verify.Record `json:"records"`
+	}
+	if err := json.Unmarshal(alice.ListingEvidenceRecords(ctx)[0], &evd); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := verify.DecodeLookup(evd.Lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest, err := prefix.ParseEntry(kept.Entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := note.Open([]byte(kept.Checkpoint), note.VerifierList(mustVerifier(t, ev))); err != nil {
+		t.Fatalf("the kept checkpoint: %v", err)
+	}
+	idx, _ := ev.vrf.Prove("alice")
+	listings, err := verify.ScanChanges(verify.Anchor{Epoch: evd.Anchor.Epoch, Head: prefix.Hash(evd.Anchor.Head)}, evd.Records, latest, idx)
+	if err != nil || len(listings) != 2 || listings[0].Epoch != m {
+		t.Fatalf("the evidence's listings %+v: %v", listings, err)
 	}
 	// Her contacts are told, with the epoch.
 	warnings := syncAll(t, carol)
