@@ -10,10 +10,9 @@ import (
 	"io"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"backchannel/docstream"
+	"backchannel/names"
 	"backchannel/pad"
 	"backchannel/vault"
 )
@@ -38,7 +37,7 @@ var (
 	// detailed errors (docstream.ErrTruncated, ...) match it too.
 	ErrDocCorrupt = docstream.ErrCorrupt
 	// ErrDocName: the name cannot be a document name.
-	ErrDocName = errors.New("client: a document name must be 1-255 bytes of UTF-8 without slashes or control characters")
+	ErrDocName = errors.New("client: a document name must be 1-255 bytes of UTF-8 without slashes, control characters, text direction controls, invisible characters or spaces at either end")
 )
 
 // MaxDocName bounds a document's name in bytes.
@@ -329,35 +328,22 @@ func (c *Client) GetDoc(ctx context.Context, roomRef, docRef string, w io.Writer
 	return ref, nil
 }
 
+// checkDocName applies the rule for names (package names) to a document's
+// name, and refuses path separators and "." and "..". Errors match
+// ErrDocName and ErrBadPayload.
 func checkDocName(name string) error {
-	if name == "" || len(name) > MaxDocName || !utf8.ValidString(name) || name == "." || name == ".." ||
-		strings.ContainsAny(name, `/\`) || strings.ContainsFunc(name, unicode.IsControl) {
-		return fmt.Errorf("%w: %q", ErrDocName, name)
+	if err := names.Check(name, MaxDocName); err != nil {
+		return fmt.Errorf("%w (%w): %s is %w", ErrDocName, ErrBadPayload, quoteName(name), err)
+	}
+	if name == "." || name == ".." || strings.ContainsAny(name, `/\`) {
+		return fmt.Errorf("%w (%w): %s holds a path", ErrDocName, ErrBadPayload, quoteName(name))
 	}
 	return nil
 }
 
 // LocalFileName turns a document's name, which its sender chose, into a
-// name that is safe to create in a directory: no path separators, no
-// control characters, no leading dots (no hidden or special files), at most
+// name that is safe to create in a directory and shows its real extension
+// (names.FileName): no path separators, control, format or invisible
+// characters, no leading dot or dash, no reserved device name, at most
 // MaxDocName bytes; "document" if nothing usable is left.
-func LocalFileName(name string) string {
-	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
-		name = name[i+1:]
-	}
-	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == utf8.RuneError {
-			return -1
-		}
-		return r
-	}, name)
-	name = strings.TrimLeft(strings.TrimSpace(name), ".")
-	for len(name) > MaxDocName {
-		_, size := utf8.DecodeLastRuneInString(name)
-		name = name[:len(name)-size]
-	}
-	if name == "" {
-		return "document"
-	}
-	return name
-}
+func LocalFileName(name string) string { return names.FileName(name) }

@@ -135,7 +135,9 @@ func TestLocalFileName(t *testing.T) {
 		".bashrc":                "bashrc",
 		"..":                     "document",
 		"":                       "document",
-		"a\x00b\nc":              "abc",
+		"a\x00b\nc":              "ab c",
+		"invoice\u202Efdp.exe":   "invoicefdp.exe",
+		"CON.txt":                "_CON.txt",
 		"  spaced.txt ":          "spaced.txt",
 		strings.Repeat("é", 200): strings.Repeat("é", 127),
 	} {

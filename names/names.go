@@ -158,12 +158,16 @@ const MaxFileName = 255
 // create in a directory and reads as what it is: forbidden characters
 // removed (so a right-to-left override cannot hide the real extension),
 // other spaces and runs of spaces made one plain space, path separators and
-// characters that some systems refuse (\ / : * ? " < > |) made "_", no dot
+// characters that some systems refuse (: * ? " < > |) made "_", a path
+// reduced to its last element (after the last / or \), no dot
 // or space at either end (no hidden file, no "." or "..", no name that
 // Windows silently shortens), no leading "-" (not an option to a later
 // command), no reserved device name (CON, NUL, COM1, ...), at most
 // MaxFileName bytes with the extension kept; "document" if nothing is left.
 func FileName(name string) string {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:] // a path: its last element
+	}
 	var b strings.Builder
 	space := false
 	for _, r := range name {
