@@ -153,6 +153,8 @@ type Client struct {
 	warnings []string
 	// gossip holds key log checkpoints received in the current transaction.
 	gossip []gossipItem
+	// olderGossip bounds the consistency proofs older checkpoints cost.
+	olderGossip gossipBudget
 	lock   *os.File // the profile lock, held until Close
 	// repaired lists the profile's files whose permissions Open narrowed.
 	repaired []string

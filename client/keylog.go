@@ -420,6 +420,10 @@ func (c *Client) gossipCheck(ctx context.Context, from string, note []byte) erro
 	if err != nil || ours == nil {
 		return err
 	}
+	if theirs, err := verify.ParseCheckpoint(c.prof.Log.trust(), note); err == nil && theirs.Size < ours.Size &&
+		!c.olderGossip.allow(from, c.opts.Now()) {
+		return nil // an older checkpoint of this sender's was checked moments ago (GossipOlderEvery)
+	}
 	cp, err := verify.CheckGossip(c.prof.Log.trust(), *ours, note, c.consistency(ctx))
 	var ev *verify.Evidence
 	if errors.As(err, &ev) {
