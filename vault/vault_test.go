@@ -154,3 +154,31 @@ func TestUpdateIsAtomicAndLogsKeepOrder(t *testing.T) {
 		t.Fatalf("log = %q, %v", log, err)
 	}
 }
+
+func TestPassphraseRule(t *testing.T) {
+	for _, c := range []struct {
+		p  string
+		ok bool
+	}{
+		{"x", false},
+		{"elevenchars", false},
+		{"aaaaaaaaaaaaaaaa", false},
+		{"abababababababab", false},
+		{"correct horse battery staple", true},
+		{"Zwölf Zeichen", true},
+		{"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\xf7\xf6\xf5\xf4", false},
+	} {
+		err := CheckPassphrase([]byte(c.p))
+		if (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrWeakPassphrase)) {
+			t.Errorf("CheckPassphrase(%q) = %v, want ok=%v", c.p, err, c.ok)
+		}
+	}
+	seen := map[string]bool{}
+	for range 50 {
+		g, err := GeneratePassphrase()
+		if err != nil || len(g) != 29 || CheckPassphrase([]byte(g)) != nil || seen[g] {
+			t.Fatalf("generated %q, %v", g, err)
+		}
+		seen[g] = true
+	}
+}
