@@ -311,6 +311,62 @@ func (l *Log) Changes(ctx context.Context, from, to uint64) (*ChangesPage, error
 	if from > to || to > p.entry.Epoch {
 		return nil, fmt.Errorf("%w: changes from epoch %d to %d (the latest epoch is %d)", ErrRange, from, to, p.entry.Epoch)
 	}
+	return l.changesPage(ctx, from, to)
+}
+
+// ProvedChangesPage is the JSON of GET /v1/keylog/changes with proof=1
+// (docs/protocol.md §16, "Lookup API"): a ChangesPage, and the latest
+// signed checkpoint with entry Epoch (the request's to) and its RFC 6962
+// inclusion proof in that checkpoint's tree, so the owner's periodic check
+// can fold the lists into a verified head without a lookup.
+type ProvedChangesPage struct {
+	ChangesPage
+	Checkpoint string   `json:"checkpoint"` // the latest signed checkpoint note
+	Epoch      uint64   `json:"epoch"`      // to: the epoch of Entry
+	Entry      []byte   `json:"entry"`      // entry to
+	Inclusion  [][]byte `json:"inclusion"`  // of log index to in the checkpoint's tree
+}
+
+// ChangesProved is Changes with the proof of entry to in the latest
+// checkpoint. to is the latest published epoch when latest is set;
+// from may then be to+1 (no epoch to read: an empty page through to).
+func (l *Log) ChangesProved(ctx context.Context, from, to uint64, latest bool) (*ProvedChangesPage, error) {
+	p := l.pub.Load()
+	if p == nil {
+		return nil, ErrNotReady
+	}
+	if latest {
+		to = p.entry.Epoch
+	}
+	if to > p.entry.Epoch || from > to+1 {
+		return nil, fmt.Errorf("%w: changes from epoch %d to %d (the latest epoch is %d)", ErrRange, from, to, p.entry.Epoch)
+	}
+	out := &ProvedChangesPage{ChangesPage: ChangesPage{Through: to, Records: []ChangeRecord{}}, Checkpoint: string(p.checkpoint), Epoch: to}
+	if from <= to {
+		page, err := l.changesPage(ctx, from, to)
+		if err != nil {
+			return nil, err
+		}
+		out.ChangesPage = *page
+	}
+	entry := p.entryBytes
+	if to != p.entry.Epoch {
+		raw, _, err := l.readEntry(ctx, to)
+		if err != nil {
+			return nil, err
+		}
+		entry = raw
+	}
+	incl, err := p.inclusionOf(ctx, l.backend, to)
+	if err != nil {
+		return nil, err
+	}
+	out.Entry, out.Inclusion = entry, incl
+	return out, nil
+}
+
+// changesPage reads one page of the change lists of from … to (checked).
+func (l *Log) changesPage(ctx context.Context, from, to uint64) (*ChangesPage, error) {
 	recs, err := l.st.KeyLogChanges(ctx, from, to, l.cfg.ChangesPageSize)
 	if err != nil {
 		return nil, wrap(err, "change lists %d to %d", from, to)

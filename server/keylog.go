@@ -216,6 +216,9 @@ func (s *Server) keyLogChanges(w http.ResponseWriter, r *http.Request, c caller)
 		return errNoKeyLog
 	}
 	q := r.URL.Query()
+	if q.Has("proof") {
+		return s.keyLogChangesProved(w, r, c, kl)
+	}
 	if q.Get("from") == "" || q.Get("to") == "" {
 		return errf(http.StatusBadRequest, api.CodeBadRequest, "query parameters from and to are required")
 	}
@@ -237,6 +240,45 @@ func (s *Server) keyLogChanges(w http.ResponseWriter, r *http.Request, c caller)
 	if err != nil {
 		if errors.Is(err, keylog.ErrRange) {
 			return errf(http.StatusBadRequest, api.CodeBadRequest, "query parameter to is after the latest published epoch")
+		}
+		return keyLogError(err)
+	}
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+// keyLogChangesProved serves GET /v1/keylog/changes?proof=1: the page of
+// from … to (to omitted: the latest epoch, and from may be one past it)
+// with the latest checkpoint, entry to and its inclusion proof.
+func (s *Server) keyLogChangesProved(w http.ResponseWriter, r *http.Request, c caller, kl *keylog.Log) error {
+	q := r.URL.Query()
+	if q.Get("proof") != "1" {
+		return errf(http.StatusBadRequest, api.CodeBadRequest, "query parameter proof must be 1")
+	}
+	if q.Get("from") == "" {
+		return errf(http.StatusBadRequest, api.CodeBadRequest, "query parameter from is required")
+	}
+	from, err := queryInt(r, "from", 0, 0, math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	var to int64
+	latest := !q.Has("to")
+	if !latest {
+		if to, err = queryInt(r, "to", 0, 0, math.MaxInt64); err != nil {
+			return err
+		}
+		if from > to+1 {
+			return errf(http.StatusBadRequest, api.CodeBadRequest, "query parameter from must be at most to+1")
+		}
+	}
+	if err := s.keyLogAllowed(c); err != nil {
+		return err
+	}
+	page, err := kl.ChangesProved(r.Context(), uint64(from), uint64(to), latest)
+	if err != nil {
+		if errors.Is(err, keylog.ErrRange) {
+			return errf(http.StatusBadRequest, api.CodeBadRequest, "the epochs asked for are after the latest published epoch")
 		}
 		return keyLogError(err)
 	}

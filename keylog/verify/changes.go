@@ -19,6 +19,46 @@ type Anchor struct {
 // AnchorOf returns the anchor of a verified entry.
 func AnchorOf(e prefix.Entry) Anchor { return Anchor{Epoch: e.Epoch, Head: e.Head} }
 
+// LatestEntry is what GET /v1/keylog/changes?proof=1 adds to a page of
+// change lists: the latest signed checkpoint, the entry of its latest
+// epoch and that entry's RFC 6962 inclusion proof.
+type LatestEntry struct {
+	Checkpoint string   `json:"checkpoint"`
+	Epoch      uint64   `json:"epoch"`
+	Entry      []byte   `json:"entry"`
+	Inclusion  [][]byte `json:"inclusion"`
+}
+
+// VerifyLatest is steps 1 to 3 of a lookup without the account: the
+// checkpoint verifies under t (signature, origin, witness quorum), extends
+// prev (the last checkpoint the client holds, nil at first; consistency
+// is called only when prev is smaller), and the entry is the one at its
+// latest index, size-1. It returns the checkpoint, to store, and the entry,
+// whose head ScanChanges folds the change lists into. The sentinels are
+// Verify's for those steps (a rollback or fork with *Evidence).
+func VerifyLatest(t Trust, l *LatestEntry, prev *Checkpoint, consistency func(from, to uint64) ([][]byte, error)) (Checkpoint, prefix.Entry, error) {
+	if l == nil {
+		return Checkpoint{}, prefix.Entry{}, fmt.Errorf("%w: no checkpoint and entry", ErrMalformed)
+	}
+	cp, err := ParseCheckpoint(t, []byte(l.Checkpoint))
+	if err != nil {
+		return Checkpoint{}, prefix.Entry{}, err
+	}
+	if prev != nil {
+		if err := extends(*prev, cp, consistency, true); err != nil {
+			return Checkpoint{}, prefix.Entry{}, err
+		}
+	}
+	if cp.Size == 0 || l.Epoch != cp.Size-1 {
+		return Checkpoint{}, prefix.Entry{}, fmt.Errorf("%w: epoch %d in a log of size %d", ErrNotLatest, l.Epoch, cp.Size)
+	}
+	e, err := entryIn(l.Epoch, l.Entry, l.Inclusion, cp)
+	if err != nil {
+		return Checkpoint{}, prefix.Entry{}, err
+	}
+	return cp, e, nil
+}
+
 // Record is one epoch's change list as GET /v1/keylog/changes serves it:
 // prefix.ChangeSize bytes per change, index || leaf_hash.
 type Record struct {

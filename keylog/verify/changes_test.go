@@ -354,3 +354,107 @@ func TestAlternatingEpochsAreListed(t *testing.T) {
 		t.Fatalf("her real leaf listed at %d", r.Listed.Epoch)
 	}
 }
+
+// latestOf is what GET /v1/keylog/changes?proof=1 adds, from a lookup.
+func latestOf(l *Lookup) *LatestEntry {
+	return &LatestEntry{Checkpoint: l.Checkpoint, Epoch: l.Epoch, Entry: l.Entry, Inclusion: l.Inclusion}
+}
+
+// TestVerifyLatest performs the attacks on the proof of the latest entry
+// that the owner's periodic check verifies instead of a lookup.
+func TestVerifyLatest(t *testing.T) {
+	m := standardLog(t)
+	fork := newMiniLog(t, 1, "backchannel/keylog/example.org", 0) // same keys, another history
+	fork.register("alice")
+	fork.register("mallory")
+	for range 6 {
+		fork.publish()
+	}
+	other := newMiniLog(t, 2, "backchannel/keylog/example.org", 0)
+	other.register("alice")
+	other.publish()
+	flip := func(b []byte) []byte { b = bytes.Clone(b); b[len(b)/2] ^= 1; return b }
+	netErr := errors.New("timeout")
+	cases := []struct {
+		name        string
+		prev        uint64 // the checkpoint the client holds (0: none)
+		latest      func() *LatestEntry
+		consistency func(from, to uint64) ([][]byte, error)
+		want        error // nil: accepted
+		evidence    bool
+	}{
+		{name: "first", latest: func() *LatestEntry { return latestOf(m.lookup("alice")) }},
+		{name: "extends the one held", prev: 3, latest: func() *LatestEntry { return latestOf(m.lookup("alice")) }},
+		{name: "the one held", prev: 6, latest: func() *LatestEntry { return latestOf(m.lookup("alice")) }},
+		{name: "rolled back", prev: 6, latest: func() *LatestEntry { return latestOf(m.lookupAt("alice", 4)) }, want: ErrLogRollback, evidence: true},
+		{name: "forked, same size", prev: 6, latest: func() *LatestEntry { return latestOf(fork.lookup("alice")) }, want: ErrLogFork, evidence: true},
+		{name: "forked, larger, with the fork's proof", prev: 3, latest: func() *LatestEntry { return latestOf(fork.lookup("alice")) }, consistency: fork.consistency, want: ErrLogFork, evidence: true},
+		{name: "another log key", latest: func() *LatestEntry { return latestOf(other.lookup("alice")) }, want: ErrSignature},
+		{name: "signature tampered", latest: func() *LatestEntry {
+			l := latestOf(m.lookup("alice"))
+			l.Checkpoint = tamperSig(t, l.Checkpoint)
+			return l
+		}, want: ErrSignature},
+		{name: "not the latest epoch", latest: func() *LatestEntry {
+			l := latestOf(m.lookup("alice"))
+			e := latestOf(m.lookupAt("alice", 4))
+			l.Epoch, l.Entry = e.Epoch, e.Entry
+			return l
+		}, want: ErrNotLatest},
+		{name: "entry altered", latest: func() *LatestEntry {
+			l := latestOf(m.lookup("alice"))
+			l.Entry = flip(l.Entry)
+			return l
+		}, want: ErrInclusion},
+		{name: "another epoch's entry at the latest index", latest: func() *LatestEntry {
+			l := latestOf(m.lookup("alice"))
+			l.Entry = m.lookupAt("alice", 5).Entry
+			return l
+		}, want: ErrInclusion},
+		{name: "inclusion proof altered", latest: func() *LatestEntry {
+			l := latestOf(m.lookup("alice"))
+			l.Inclusion = [][]byte{flip(l.Inclusion[0])}
+			return l
+		}, want: ErrInclusion},
+		{name: "short entry", latest: func() *LatestEntry {
+			l := latestOf(m.lookup("alice"))
+			l.Entry = l.Entry[:10]
+			return l
+		}, want: ErrMalformed},
+		{name: "nil", latest: func() *LatestEntry { return nil }, want: ErrMalformed},
+		{name: "fetch fails", prev: 3, latest: func() *LatestEntry { return latestOf(m.lookup("alice")) }, consistency: func(uint64, uint64) ([][]byte, error) { return nil, netErr }, want: netErr},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var prev *Checkpoint
+			if c.prev > 0 {
+				prev = m.checkpoint(c.prev)
+			}
+			cons := c.consistency
+			if cons == nil {
+				cons = m.consistency
+			}
+			cp, e, err := VerifyLatest(m.trust(), c.latest(), prev, cons)
+			if c.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cp.Size != m.size() || e != m.entryAt(m.size()-1) {
+					t.Fatalf("checkpoint of size %d, entry %d", cp.Size, e.Epoch)
+				}
+				// Its head is the one the change lists fold into.
+				if _, err := ScanChanges(AnchorOf(m.entryAt(0)), m.records(1, m.size()-1), e, m.index("alice")); err != nil {
+					t.Fatalf("the lists do not fold into the verified head: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, c.want) {
+				t.Fatalf("err = %v, want %v", err, c.want)
+			}
+			var ev *Evidence
+			if errors.As(err, &ev) != c.evidence {
+				t.Fatalf("evidence %v, want %v (%v)", ev != nil, c.evidence, err)
+			}
+		})
+	}
+}

@@ -232,22 +232,9 @@ func VerifyAt(t Trust, account string, l *Lookup, at Checkpoint) (*Result, error
 // the VRF index, the commitment, the leaf's path to the epoch's root, and
 // the leaf's listing.
 func checkLeaf(t Trust, account string, l *Lookup, cp Checkpoint) (*Result, error) {
-	if len(l.Entry) != prefix.EntrySize {
-		return nil, fmt.Errorf("%w: entry of %d bytes, want %d", ErrMalformed, len(l.Entry), prefix.EntrySize)
-	}
-	if err := hashes("inclusion proof", l.Inclusion, MaxInclusion); err != nil {
-		return nil, err
-	}
-	entryLeaf := rfc6962.DefaultHasher.HashLeaf(l.Entry)
-	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, l.Epoch, cp.Size, entryLeaf, l.Inclusion, cp.Root[:]); err != nil {
-		return nil, fmt.Errorf("%w: entry of epoch %d in the log of size %d: %v", ErrInclusion, l.Epoch, cp.Size, err)
-	}
-	entry, err := prefix.ParseEntry(l.Entry)
+	entry, err := entryIn(l.Epoch, l.Entry, l.Inclusion, cp)
 	if err != nil {
-		return nil, fmt.Errorf("%w: entry: %v", ErrMalformed, err)
-	}
-	if entry.Epoch != l.Epoch {
-		return nil, fmt.Errorf("%w: the entry at log index %d is of epoch %d", ErrInclusion, l.Epoch, entry.Epoch)
+		return nil, err
 	}
 	// Step 4: the account's index.
 	if len(t.VRFKey) != VRFKeySize {
@@ -307,6 +294,29 @@ func checkLeaf(t Trust, account string, l *Lookup, cp Checkpoint) (*Result, erro
 		Leaf:       leaf,
 		Listed:     listed,
 	}, nil
+}
+
+// entryIn is step 3's check of an entry: raw is in the log of cp at index
+// epoch (inclusion proves it) and is the entry of that epoch.
+func entryIn(epoch uint64, raw []byte, inclusion [][]byte, cp Checkpoint) (prefix.Entry, error) {
+	if len(raw) != prefix.EntrySize {
+		return prefix.Entry{}, fmt.Errorf("%w: entry of %d bytes, want %d", ErrMalformed, len(raw), prefix.EntrySize)
+	}
+	if err := hashes("inclusion proof", inclusion, MaxInclusion); err != nil {
+		return prefix.Entry{}, err
+	}
+	entryLeaf := rfc6962.DefaultHasher.HashLeaf(raw)
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, epoch, cp.Size, entryLeaf, inclusion, cp.Root[:]); err != nil {
+		return prefix.Entry{}, fmt.Errorf("%w: entry of epoch %d in the log of size %d: %v", ErrInclusion, epoch, cp.Size, err)
+	}
+	entry, err := prefix.ParseEntry(raw)
+	if err != nil {
+		return prefix.Entry{}, fmt.Errorf("%w: entry: %v", ErrMalformed, err)
+	}
+	if entry.Epoch != epoch {
+		return prefix.Entry{}, fmt.Errorf("%w: the entry at log index %d is of epoch %d", ErrInclusion, epoch, entry.Epoch)
+	}
+	return entry, nil
 }
 
 // checkListed is step 8: the lookup's Changed names an epoch U at most the
