@@ -220,6 +220,11 @@ func (c *Client) monitorSelf(ctx context.Context, force bool) (*Audit, error) {
 // devices published, reads every change of its index since the anchor
 // (changes.go) and, with history, lists every version the server serves.
 func (c *Client) selfCheck(ctx context.Context, history bool) (*Audit, error) {
+	if !history {
+		if a, done, err := c.quickCheck(ctx); done {
+			return a, err
+		}
+	}
 	res, raw, err := c.lookupRaw(ctx, c.prof.User)
 	if errors.Is(err, ErrNotListed) {
 		// The server shows this account a leaf it never listed: nobody
@@ -251,6 +256,9 @@ func (c *Client) selfCheck(ctx context.Context, history bool) (*Audit, error) {
 	at, _ := json.Marshal(c.opts.Now().UTC())
 	if err := c.recordAlerts(ctx, a, func(tx *vault.Tx) error {
 		if err := scan.save(ctx, tx, func(al string) bool { return !c.alreadyAlerted(ctx, tx, al) }); err != nil {
+			return err
+		}
+		if err := tx.Put(ctx, logFullCheckRecord, at); err != nil {
 			return err
 		}
 		return tx.Put(ctx, logMonitorRecord, at)

@@ -36,6 +36,12 @@ const (
 	logGossipScanRecord = "keylog/gossip-scan" // time of the last check brought forward
 	// maxChangePages bounds the pages one check reads (4,096 changes each).
 	maxChangePages = 4096
+	// FullCheckInterval is the longest time between two full self-checks
+	// (the own lookup, with the leaf compared to what this account's devices
+	// published); the periodic checks in between read the change lists
+	// against the latest checkpoint only (quickCheck).
+	FullCheckInterval  = 24 * time.Hour
+	logFullCheckRecord = "keylog/full-check" // time of the last full self-check
 )
 
 // anchorRecord is the anchor: the last epoch whose changes this device
@@ -45,6 +51,9 @@ type anchorRecord struct {
 	Epoch   uint64 `json:"epoch"`
 	Head    []byte `json:"head"`
 	Updates uint64 `json:"updates"`
+	// Index is this account's VRF index, from the last full check's
+	// verified lookup (the periodic check reads the lists without one).
+	Index []byte `json:"index,omitempty"`
 }
 
 // AuditListing is one change of this account's index in the key log.
@@ -249,7 +258,7 @@ func (c *Client) scanOwnChanges(ctx context.Context, res *verify.Result, raw []b
 	if len(alerts) > 0 {
 		scan.evidence = evidence(alerts, nil)
 	}
-	scan.anchor = &anchorRecord{Epoch: n, Head: res.Epoch.Head[:], Updates: last}
+	scan.anchor = &anchorRecord{Epoch: n, Head: res.Epoch.Head[:], Updates: last, Index: res.Index[:]}
 	return scan, nil
 }
 
@@ -319,4 +328,81 @@ func (c *Client) scanAfterGossip(ctx context.Context, cp verify.Checkpoint) erro
 		return fmt.Errorf("ALARM: checking the key log up to epoch %d, which a contact was shown: %s", cp.Size-1, a.Alerts[0])
 	}
 	return nil
+}
+
+// quickCheck is the periodic self-check without the own lookup
+// (docs/protocol.md section 16, "Self-monitoring"): one request
+// (GET /v1/keylog/changes?proof=1) gives the change lists since the anchor
+// with the latest signed checkpoint, its latest entry and that entry's
+// inclusion proof; the checkpoint must verify under the pinned keys and
+// witness policy and extend the stored one, and the lists must fold into
+// the entry's head without a listing of this account's index. done is
+// false when the full check (selfCheck's lookup) must run instead: at the
+// first check (no anchor with the own index), when FullCheckInterval has
+// passed since the last full one, when a listing of the own index appears,
+// and when anything does not verify or arrive (the full check then raises
+// the alert with its evidence, or fails the same way). A rollback or fork
+// of the checkpoint is kept as evidence here, as a lookup's would be.
+func (c *Client) quickCheck(ctx context.Context) (a *Audit, done bool, err error) {
+	anc, err := loadAnchor(ctx, c.v)
+	if err != nil || anc == nil || len(anc.Index) != prefix.HashSize {
+		return nil, false, nil
+	}
+	raw, err := c.v.Get(ctx, logFullCheckRecord)
+	if err != nil {
+		return nil, false, nil
+	}
+	var full time.Time
+	if json.Unmarshal(raw, &full) != nil || c.opts.Now().Sub(full) >= FullCheckInterval {
+		return nil, false, nil
+	}
+	prev, err := c.lastCheckpoint(ctx, c.v)
+	if err != nil {
+		return nil, true, err
+	}
+	page, err := c.api.KeyLogChangesProved(ctx, anc.Epoch+1)
+	if err != nil {
+		return nil, false, nil
+	}
+	cp, latest, err := verify.VerifyLatest(c.prof.Log.trust(), &verify.LatestEntry{Checkpoint: page.Checkpoint, Epoch: page.Epoch, Entry: page.Entry, Inclusion: page.Inclusion}, prev, c.consistency(ctx))
+	var ev *verify.Evidence
+	if errors.As(err, &ev) {
+		c.keepEvidence(ctx, ev.Ours, ev.Theirs, err)
+		return nil, true, fmt.Errorf("%w: %v", ErrLogSplit, err)
+	}
+	if err != nil || page.Through > page.Epoch || (page.Through <= anc.Epoch && page.Through != page.Epoch) {
+		return nil, false, nil
+	}
+	recs := make([]verify.Record, 0, len(page.Records))
+	for _, r := range page.Records {
+		recs = append(recs, verify.Record{Epoch: r.Epoch, Changes: r.Changes})
+	}
+	more, err := c.fetchChanges(ctx, page.Through, page.Epoch)
+	if err != nil {
+		return nil, false, nil
+	}
+	listings, err := verify.ScanChanges(verify.Anchor{Epoch: anc.Epoch, Head: prefix.Hash(anc.Head)}, append(recs, more...), latest, prefix.Hash(anc.Index))
+	if err != nil || len(listings) > 0 {
+		return nil, false, nil
+	}
+	a = &Audit{Checkpoint: string(cp.Note), Updates: anc.Updates, Version: anc.Updates, Versions: []AuditVersion{}, Listings: []AuditListing{}, Alerts: []string{}}
+	next, _ := json.Marshal(anchorRecord{Epoch: latest.Epoch, Head: latest.Head[:], Updates: anc.Updates, Index: anc.Index})
+	at, _ := json.Marshal(c.opts.Now().UTC())
+	if err := c.v.Update(ctx, func(tx *vault.Tx) error {
+		if prev == nil || cp.Size > prev.Size {
+			if err := tx.Put(ctx, logCheckpointRecord, cp.Note); err != nil {
+				return err
+			}
+		}
+		if err := tx.Put(ctx, logAnchorRecord, next); err != nil {
+			return err
+		}
+		return tx.Put(ctx, logMonitorRecord, at)
+	}); err != nil {
+		return nil, true, err
+	}
+	if a.Listings, err = c.ownListings(ctx, c.v); err != nil {
+		return nil, true, err
+	}
+	return a, true, nil
 }

@@ -345,7 +345,15 @@ func (ev *evilLog) front(viewer string) string {
 			ev.mu.Lock()
 			defer ev.mu.Unlock()
 			from, to := u64(r, "from"), u64(r, "to")
-			if from > to || to > ev.latest() {
+			q := r.URL.Query()
+			proved, latest := q.Has("proof"), ev.latest()
+			if p, ok := ev.pinned[viewer]; ok {
+				latest = p
+			}
+			if proved && !q.Has("to") {
+				to = latest // ?proof=1 without to: up to the latest epoch
+			}
+			if (from > to && !(proved && from == to+1)) || to > ev.latest() {
 				apiError(w, http.StatusBadRequest, "bad_request")
 				return
 			}
@@ -361,6 +369,14 @@ func (ev *evilLog) front(viewer string) string {
 			}
 			if ev.changes != nil {
 				ev.changes(viewer, page)
+			}
+			if proved {
+				incl, err := ev.log.InclusionProof(to, latest+1)
+				if err != nil {
+					ev.t.Error(err)
+				}
+				writeJSON(w, keylog.ProvedChangesPage{ChangesPage: *page, Checkpoint: string(ev.note(latest)), Epoch: to, Entry: ev.epochs[to].entry, Inclusion: incl})
+				return
 			}
 			writeJSON(w, page)
 		case p == "/v1/keylog/own":

@@ -34,6 +34,10 @@ func (c *Client) KeyLogLookup(ctx context.Context, user string) (json.RawMessage
 	return out, err
 }
 
+// maxConsistencyReply bounds a reply of GET /v1/keylog/consistency,
+// decompressed: at most verify.MaxConsistency hashes of 44 base64 bytes.
+const maxConsistencyReply = 16 << 10
+
 // KeyLogConsistency returns an RFC 6962 consistency proof between two
 // sizes of the key log.
 func (c *Client) KeyLogConsistency(ctx context.Context, from, to uint64) ([][]byte, error) {
@@ -41,7 +45,7 @@ func (c *Client) KeyLogConsistency(ctx context.Context, from, to uint64) ([][]by
 		Proof [][]byte `json:"proof"`
 	}
 	q := url.Values{"from": {strconv.FormatUint(from, 10)}, "to": {strconv.FormatUint(to, 10)}}
-	err := c.do(ctx, http.MethodGet, "/v1/keylog/consistency", q, nil, &out)
+	err := c.doLimit(ctx, http.MethodGet, "/v1/keylog/consistency", q, &out, maxConsistencyReply)
 	return out.Proof, err
 }
 
@@ -60,7 +64,7 @@ func (c *Client) KeyLogLookupAt(ctx context.Context, user string, epoch, size ui
 func (c *Client) KeyLogChanges(ctx context.Context, from, to uint64) (*keylog.ChangesPage, error) {
 	var out keylog.ChangesPage
 	q := url.Values{"from": {strconv.FormatUint(from, 10)}, "to": {strconv.FormatUint(to, 10)}}
-	if err := c.do(ctx, http.MethodGet, "/v1/keylog/changes", q, nil, &out); err != nil {
+	if err := c.doLimit(ctx, http.MethodGet, "/v1/keylog/changes", q, &out, maxChangesReply); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -74,4 +78,24 @@ func (c *Client) KeyLogOwn(ctx context.Context) ([]keylog.State, error) {
 		return nil, err
 	}
 	return out.States, nil
+}
+
+// maxChangesReply bounds a reply of GET /v1/keylog/changes, decompressed: a
+// page holds about keylog.ChangesPageSize changes of 64 bytes, 90 in base64,
+// but one epoch's record is never split and may list every account.
+const maxChangesReply = maxReply
+
+// KeyLogChangesProved returns the page of change lists of epochs from …
+// the latest, with the latest checkpoint, its latest entry and that entry's
+// inclusion proof (GET /v1/keylog/changes?proof=1, to omitted); from may be
+// one past the latest epoch. The caller verifies them
+// (verify.VerifyLatest) and continues from Through+1 to Epoch while
+// Through < Epoch.
+func (c *Client) KeyLogChangesProved(ctx context.Context, from uint64) (*keylog.ProvedChangesPage, error) {
+	var out keylog.ProvedChangesPage
+	q := url.Values{"from": {strconv.FormatUint(from, 10)}, "proof": {"1"}}
+	if err := c.doLimit(ctx, http.MethodGet, "/v1/keylog/changes", q, &out, maxChangesReply); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
