@@ -360,11 +360,23 @@ func (c *Client) quickCheck(ctx context.Context) (a *Audit, done bool, err error
 	if err != nil {
 		return nil, true, err
 	}
-	page, err := c.api.KeyLogChangesProved(ctx, anc.Epoch+1)
+	var held uint64
+	if prev != nil {
+		held = prev.Size
+	}
+	page, err := c.api.KeyLogChangesProved(ctx, anc.Epoch+1, held)
 	if err != nil {
 		return nil, false, nil
 	}
-	cp, latest, err := verify.VerifyLatest(c.prof.Log.trust(), &verify.LatestEntry{Checkpoint: page.Checkpoint, Epoch: page.Epoch, Entry: page.Entry, Inclusion: page.Inclusion}, prev, c.consistency(ctx))
+	// The consistency proof came with the page (size=held); another one is
+	// fetched only if the page lacks it.
+	consistency := func(from, to uint64) ([][]byte, error) {
+		if from == held && page.Consistency != nil {
+			return page.Consistency, nil
+		}
+		return c.api.KeyLogConsistency(ctx, from, to)
+	}
+	cp, latest, err := verify.VerifyLatest(c.prof.Log.trust(), &verify.LatestEntry{Checkpoint: page.Checkpoint, Epoch: page.Epoch, Entry: page.Entry, Inclusion: page.Inclusion}, prev, consistency)
 	var ev *verify.Evidence
 	if errors.As(err, &ev) {
 		c.keepEvidence(ctx, ev.Ours, ev.Theirs, err)

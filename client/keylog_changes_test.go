@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -285,6 +286,25 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// writeLogJSON answers as the server answers its key log's requests:
+// gzip-compressed when the client accepts gzip (server/keylog.go).
+func writeLogJSON(w http.ResponseWriter, r *http.Request, v any) {
+	b, _ := json.Marshal(v)
+	if len(b) < 256 || !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		writeJSON(w, v)
+		return
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(append(b, '\n'))
+	_ = zw.Close()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Encoding", "gzip")
+	w.Header().Add("Vary", "Accept-Encoding")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	_, _ = w.Write(buf.Bytes())
+}
+
 func apiError(w http.ResponseWriter, status int, code string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -324,7 +344,7 @@ func (ev *evilLog) front(viewer string) string {
 				apiError(w, http.StatusNotFound, "not_found")
 				return
 			}
-			writeJSON(w, l)
+			writeLogJSON(w, r, l)
 		case p == "/v1/keylog/consistency":
 			ev.mu.Lock()
 			defer ev.mu.Unlock()
@@ -340,7 +360,7 @@ func (ev *evilLog) front(viewer string) string {
 					ev.t.Error(err)
 				}
 			}
-			writeJSON(w, map[string][][]byte{"proof": proof})
+			writeLogJSON(w, r, map[string][][]byte{"proof": proof})
 		case p == "/v1/keylog/changes":
 			ev.mu.Lock()
 			defer ev.mu.Unlock()
@@ -375,10 +395,16 @@ func (ev *evilLog) front(viewer string) string {
 				if err != nil {
 					ev.t.Error(err)
 				}
-				writeJSON(w, keylog.ProvedChangesPage{ChangesPage: *page, Checkpoint: string(ev.note(latest)), Epoch: to, Entry: ev.epochs[to].entry, Inclusion: incl})
+				out := keylog.ProvedChangesPage{ChangesPage: *page, Checkpoint: string(ev.note(latest)), Epoch: to, Entry: ev.epochs[to].entry, Inclusion: incl}
+				if since := u64(r, "size"); since > 0 && since < latest+1 {
+					if out.Consistency, err = ev.log.ConsistencyProof(since, latest+1); err != nil {
+						ev.t.Error(err)
+					}
+				}
+				writeLogJSON(w, r, out)
 				return
 			}
-			writeJSON(w, page)
+			writeLogJSON(w, r, page)
 		case p == "/v1/keylog/own":
 			ev.mu.Lock()
 			defer ev.mu.Unlock()

@@ -325,12 +325,18 @@ type ProvedChangesPage struct {
 	Epoch      uint64   `json:"epoch"`      // to: the epoch of Entry
 	Entry      []byte   `json:"entry"`      // entry to
 	Inclusion  [][]byte `json:"inclusion"`  // of log index to in the checkpoint's tree
+	// Consistency is the RFC 6962 consistency proof from the request's size
+	// (a checkpoint the client holds) to the checkpoint's; absent when the
+	// request named no size, or one not smaller than the checkpoint's.
+	Consistency [][]byte `json:"consistency,omitempty"`
 }
 
 // ChangesProved is Changes with the proof of entry to in the latest
 // checkpoint. to is the latest published epoch when latest is set;
-// from may then be to+1 (no epoch to read: an empty page through to).
-func (l *Log) ChangesProved(ctx context.Context, from, to uint64, latest bool) (*ProvedChangesPage, error) {
+// from may be to+1 (no epoch to read: an empty page through to). A since
+// between 1 and the checkpoint's size (excluded) adds the consistency proof
+// from the log of that size.
+func (l *Log) ChangesProved(ctx context.Context, from, to uint64, latest bool, since uint64) (*ProvedChangesPage, error) {
 	p := l.pub.Load()
 	if p == nil {
 		return nil, ErrNotReady
@@ -362,6 +368,11 @@ func (l *Log) ChangesProved(ctx context.Context, from, to uint64, latest bool) (
 		return nil, err
 	}
 	out.Entry, out.Inclusion = entry, incl
+	if since > 0 && since < p.size {
+		if out.Consistency, err = l.Consistency(ctx, since, p.size); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"math"
@@ -41,6 +44,58 @@ func (s *Server) keyLogRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/keylog/consistency", s.authed(0, s.keyLogConsistency))
 	mux.HandleFunc("GET /v1/keylog/changes", s.authed(0, s.keyLogChanges))
 	mux.HandleFunc("GET /v1/keylog/own", s.authed(0, s.keyLogOwn))
+}
+
+// minGzipReply is the smallest key log reply worth compressing.
+const minGzipReply = 256
+
+// writeKeyLogJSON is writeJSON for the key log's replies (lookups,
+// consistency proofs, change lists): gzip-compressed when the client
+// accepts gzip (Go's client asks for it and decompresses by itself; its
+// bound on a reply then counts decompressed bytes). The owner's own leaf
+// states (GET /v1/keylog/own) are never compressed: they open its
+// commitments, and compression is not worth any length side channel there.
+func writeKeyLogJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil || len(b) < minGzipReply || !acceptsGzip(r.Header.Values("Accept-Encoding")) {
+		writeJSON(w, status, v)
+		return
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(append(b, '\n'))
+	if zw.Close() != nil {
+		writeJSON(w, status, v)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Encoding", "gzip")
+	h.Add("Vary", "Accept-Encoding")
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// acceptsGzip reports whether Accept-Encoding values name gzip with a
+// nonzero quality (RFC 9110 section 12.5.3).
+func acceptsGzip(values []string) bool {
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+				continue
+			}
+			for _, p := range strings.Split(params, ";") {
+				k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+				if q, err := strconv.ParseFloat(strings.TrimSpace(val), 64); strings.EqualFold(strings.TrimSpace(k), "q") && err == nil && q == 0 {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return false
 }
 
 var errNoKeyLog = errf(http.StatusNotFound, api.CodeNotFound, "this server runs no key log")
@@ -177,7 +232,7 @@ func (s *Server) keyLogLookup(w http.ResponseWriter, r *http.Request, c caller) 
 			return keyLogError(err)
 		}
 	}
-	writeJSON(w, http.StatusOK, l)
+	writeKeyLogJSON(w, r, http.StatusOK, l)
 	return nil
 }
 
@@ -205,7 +260,7 @@ func (s *Server) keyLogConsistency(w http.ResponseWriter, r *http.Request, c cal
 	if err != nil {
 		return keyLogError(err)
 	}
-	writeJSON(w, http.StatusOK, keylog.ConsistencyProof{Proof: proof})
+	writeKeyLogJSON(w, r, http.StatusOK, keylog.ConsistencyProof{Proof: proof})
 	return nil
 }
 
@@ -243,13 +298,14 @@ func (s *Server) keyLogChanges(w http.ResponseWriter, r *http.Request, c caller)
 		}
 		return keyLogError(err)
 	}
-	writeJSON(w, http.StatusOK, page)
+	writeKeyLogJSON(w, r, http.StatusOK, page)
 	return nil
 }
 
 // keyLogChangesProved serves GET /v1/keylog/changes?proof=1: the page of
-// from … to (to omitted: the latest epoch, and from may be one past it)
-// with the latest checkpoint, entry to and its inclusion proof.
+// from … to (to omitted: the latest epoch; from may be one past to) with
+// the latest checkpoint, entry to and its inclusion proof, and with size=S
+// the consistency proof from S to the checkpoint's size.
 func (s *Server) keyLogChangesProved(w http.ResponseWriter, r *http.Request, c caller, kl *keylog.Log) error {
 	q := r.URL.Query()
 	if q.Get("proof") != "1" {
@@ -272,17 +328,21 @@ func (s *Server) keyLogChangesProved(w http.ResponseWriter, r *http.Request, c c
 			return errf(http.StatusBadRequest, api.CodeBadRequest, "query parameter from must be at most to+1")
 		}
 	}
+	since, err := queryInt(r, "size", 0, 0, math.MaxInt64)
+	if err != nil {
+		return err
+	}
 	if err := s.keyLogAllowed(c); err != nil {
 		return err
 	}
-	page, err := kl.ChangesProved(r.Context(), uint64(from), uint64(to), latest)
+	page, err := kl.ChangesProved(r.Context(), uint64(from), uint64(to), latest, uint64(since))
 	if err != nil {
 		if errors.Is(err, keylog.ErrRange) {
 			return errf(http.StatusBadRequest, api.CodeBadRequest, "the epochs asked for are after the latest published epoch")
 		}
 		return keyLogError(err)
 	}
-	writeJSON(w, http.StatusOK, page)
+	writeKeyLogJSON(w, r, http.StatusOK, page)
 	return nil
 }
 

@@ -88,12 +88,16 @@ const maxChangesReply = maxReply
 // KeyLogChangesProved returns the page of change lists of epochs from …
 // the latest, with the latest checkpoint, its latest entry and that entry's
 // inclusion proof (GET /v1/keylog/changes?proof=1, to omitted); from may be
-// one past the latest epoch. The caller verifies them
-// (verify.VerifyLatest) and continues from Through+1 to Epoch while
-// Through < Epoch.
-func (c *Client) KeyLogChangesProved(ctx context.Context, from uint64) (*keylog.ProvedChangesPage, error) {
+// one past the latest epoch. A size above 0 (of a checkpoint the caller
+// holds) asks for the consistency proof from that size too. The caller
+// verifies them (verify.VerifyLatest) and continues from Through+1 to Epoch
+// while Through < Epoch.
+func (c *Client) KeyLogChangesProved(ctx context.Context, from, size uint64) (*keylog.ProvedChangesPage, error) {
 	var out keylog.ProvedChangesPage
 	q := url.Values{"from": {strconv.FormatUint(from, 10)}, "proof": {"1"}}
+	if size > 0 {
+		q.Set("size", strconv.FormatUint(size, 10))
+	}
 	if err := c.doLimit(ctx, http.MethodGet, "/v1/keylog/changes", q, &out, maxChangesReply); err != nil {
 		return nil, err
 	}
