@@ -330,16 +330,23 @@ func (c *Client) GetDoc(ctx context.Context, roomRef, docRef string, w io.Writer
 
 // checkDocName applies the rule for names (package names) to a document's
 // name, and refuses path separators and "." and "..". Errors match
-// ErrDocName and ErrBadPayload.
+// ErrDocName and names.ErrName.
 func checkDocName(name string) error {
 	if err := names.Check(name, MaxDocName); err != nil {
-		return fmt.Errorf("%w (%w): %s is %w", ErrDocName, ErrBadPayload, quoteName(name), err)
+		return docNameError{fmt.Errorf("the document name %s is %w", quoteName(name), err)}
 	}
 	if name == "." || name == ".." || strings.ContainsAny(name, `/\`) {
-		return fmt.Errorf("%w (%w): %s holds a path", ErrDocName, ErrBadPayload, quoteName(name))
+		return docNameError{fmt.Errorf("the document name %s is %w: it holds a path", quoteName(name), names.ErrName)}
 	}
 	return nil
 }
+
+// docNameError matches ErrDocName, with a message that says what is wrong.
+type docNameError struct{ err error }
+
+func (e docNameError) Error() string        { return e.err.Error() }
+func (e docNameError) Unwrap() error        { return e.err }
+func (e docNameError) Is(target error) bool { return target == ErrDocName }
 
 // LocalFileName turns a document's name, which its sender chose, into a
 // name that is safe to create in a directory and shows its real extension

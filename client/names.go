@@ -44,17 +44,17 @@ func (p *payload) checkNames() error {
 	}
 	if p.Kind == KindAlert {
 		if err := names.Check(p.Text, maxAlertBytes); err != nil {
-			return fmt.Errorf("%w: the alert text is %w", ErrBadPayload, err)
+			return fmt.Errorf("the alert text is %w", err)
 		}
 	}
 	return nil
 }
 
 // CheckRoomName applies the rule for names to a room's name (at most
-// MaxRoomName bytes). Errors match ErrBadPayload and names.ErrName.
+// MaxRoomName bytes). Errors match names.ErrName.
 func CheckRoomName(name string) error {
 	if err := names.Check(name, MaxRoomName); err != nil {
-		return fmt.Errorf("%w: the room name %s is %w", ErrBadPayload, quoteName(name), err)
+		return fmt.Errorf("the room name %s is %w", quoteName(name), err)
 	}
 	return nil
 }

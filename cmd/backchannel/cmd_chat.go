@@ -33,7 +33,7 @@ room. End with /quit or end of input (Ctrl-D).`,
 			}
 			out := &chatView{w: cmd.OutOrStdout(), room: r.State.ID, me: c.User()}
 			fmt.Fprintf(out.w, "# %s — %s room, marking: %s, members: %s (/quit to leave the chat)\n",
-				safe(r.State.Name), r.State.Mode, r.State.Marking, memberList(r))
+				safeName(r.State.Name), r.State.Mode, r.State.Marking, memberList(r))
 			out.skip(msgs[:max(0, len(msgs)-20)])
 			out.show(msgs[max(0, len(msgs)-20):], len(msgs))
 
@@ -41,7 +41,7 @@ room. End with /quit or end of input (Ctrl-D).`,
 			go func() {
 				done <- c.Follow(ctx, func(rep *client.SyncReport) {
 					for _, w := range rep.Warnings {
-						fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+						warn(cmd.ErrOrStderr(), w)
 					}
 					if _, all, err := c.History(ctx, out.room); err == nil {
 						out.show(nil, len(all), all...)

@@ -19,10 +19,18 @@ import (
 
 func newInitCmd(g *globals) *cobra.Command {
 	var serverURL, name, invite, linkCode, deviceName string
-	var yes bool
+	var yes, generate bool
 	cmd := &cobra.Command{
 		Use:   "init (--server URL --name NAME [--invite TOKEN] | --link CODE)",
 		Short: "Create a client profile: a new account, or a new device of your account",
+		Long: `init creates a client profile in --home: a new account on a server, or (--link)
+a new device of your account.
+
+The profile is encrypted under a passphrase that you type twice on the terminal,
+take from $BACKCHANNEL_PASSPHRASE (scripts), or let --generate-passphrase choose.
+It must have at least 12 characters and not be one character or a short pattern
+repeated: whoever copies the profile can try passphrases offline, and only length
+slows that down. Several words are easiest to type and to remember.`,
 		Example: `  backchannel init --server https://bc.example.org --name alice --invite bci_...
   backchannel --home ~/.backchannel-laptop init --link bcl1-... --device-name laptop`,
 		Args: cobra.NoArgs,
@@ -35,7 +43,7 @@ func newInitCmd(g *globals) *cobra.Command {
 				if serverURL != "" || name != "" || invite != "" {
 					return usageError{errors.New("init --link takes the code only: the server and the name come from your primary device")}
 				}
-				pw, err := passphrase("New passphrase for this profile: ")
+				pw, err := newPassphrase(cmd.ErrOrStderr(), "BACKCHANNEL_PASSPHRASE", generate)
 				if err != nil {
 					return err
 				}
@@ -53,7 +61,7 @@ func newInitCmd(g *globals) *cobra.Command {
 			if serverURL == "" || name == "" {
 				return usageError{errors.New("init needs --server and --name (or --link CODE from your primary device)")}
 			}
-			pw, err := passphrase("New passphrase for this profile: ")
+			pw, err := newPassphrase(cmd.ErrOrStderr(), "BACKCHANNEL_PASSPHRASE", generate)
 			if err != nil {
 				return err
 			}
@@ -75,6 +83,7 @@ func newInitCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&linkCode, "link", "", "join your account as a new device, with the code 'backchannel devices link' prints")
 	cmd.Flags().StringVar(&deviceName, "device-name", "", "this device's name in your device list (default: the host name)")
 	cmd.Flags().BoolVar(&yes, "yes", false, "with --link: do not ask to compare the codes (scripts)")
+	cmd.Flags().BoolVar(&generate, "generate-passphrase", false, "generate the profile's passphrase (125 random bits) and print it once")
 	return cmd
 }
 
@@ -89,6 +98,9 @@ func newRoomCmd(g *globals) *cobra.Command {
 			if mode != client.ModeOnRecord && mode != client.ModeDeniable {
 				return usageError{fmt.Errorf("--mode must be %s or %s", client.ModeOnRecord, client.ModeDeniable)}
 			}
+			if err := client.CheckRoomName(args[0]); err != nil {
+				return usageError{fmt.Errorf("%w (a room name is plain text of at most %d bytes, without control characters, text direction controls, invisible characters or spaces at either end)", err, client.MaxRoomName)}
+			}
 			c, err := g.open(cmd.Context())
 			if err != nil {
 				return err
@@ -101,9 +113,9 @@ func newRoomCmd(g *globals) *cobra.Command {
 			if g.json {
 				return printJSON(cmd.OutOrStdout(), r)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Created %q (%s, marking %s), id %s, members %s.\n", r.State.Name, r.State.Mode, r.State.Marking, r.State.ID, memberList(r))
-			for _, warn := range r.Warnings {
-				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", warn)
+			fmt.Fprintf(cmd.OutOrStdout(), "Created \"%s\" (%s, marking %s), id %s, members %s.\n", safeName(r.State.Name), r.State.Mode, r.State.Marking, r.State.ID, memberList(r))
+			for _, w := range r.Warnings {
+				warn(cmd.ErrOrStderr(), w)
 			}
 			return nil
 		},
@@ -131,7 +143,7 @@ func newRoomCmd(g *globals) *cobra.Command {
 				if r.Removed {
 					status = "  (you are no longer a member)"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s  %-20s %-9s marking=%-11s %s%s\n", r.State.ID[:12], safe(r.State.Name), r.State.Mode, r.State.Marking, memberList(&r), status)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s  %s %-9s marking=%-11s %s%s\n", r.State.ID[:12], padName(r.State.Name, 20), r.State.Mode, r.State.Marking, memberList(&r), status)
 			}
 			return nil
 		}),
@@ -210,8 +222,8 @@ func newSendCmd(g *globals) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), m)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Sent %s.\n", m.ID[:12])
-			for _, warn := range m.Warnings {
-				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", warn)
+			for _, w := range m.Warnings {
+				warn(cmd.ErrOrStderr(), w)
 			}
 			return nil
 		},
@@ -257,7 +269,7 @@ func printReport(cmd *cobra.Command, g *globals, rep *client.SyncReport) {
 	}
 	fmt.Fprintln(cmd.OutOrStdout())
 	for _, w := range rep.Warnings {
-		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+		warn(cmd.ErrOrStderr(), w)
 	}
 }
 
@@ -270,10 +282,10 @@ func newReadCmd(g *globals) *cobra.Command {
 		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			if !noSync {
 				if rep, err := c.Sync(cmd.Context()); err != nil {
-					fmt.Fprintln(cmd.ErrOrStderr(), "warning: could not sync, showing stored messages:", err)
+					warn(cmd.ErrOrStderr(), "could not sync, showing stored messages: "+err.Error())
 				} else {
 					for _, w := range rep.Warnings {
-						fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+						warn(cmd.ErrOrStderr(), w)
 					}
 				}
 			}
@@ -295,13 +307,13 @@ func newReadCmd(g *globals) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), msgs)
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "# %s — %s room, marking: %s, members: %s\n", safe(r.State.Name), r.State.Mode, r.State.Marking, memberList(r))
+			fmt.Fprintf(w, "# %s — %s room, marking: %s, members: %s\n", safeName(r.State.Name), r.State.Mode, r.State.Marking, memberList(r))
 			warnings, err := c.TranscriptWarnings(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			for _, warn := range warnings {
-				fmt.Fprintf(w, "! %s\n", warn)
+				fmt.Fprintf(w, "! %s\n", safeLine(warn))
 			}
 			for _, m := range msgs {
 				t := m.SentAt.Local().Format("2006-01-02 15:04")
@@ -401,7 +413,7 @@ accept. An accepted new key is NOT verified: compare safety numbers again.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "Nothing to accept for %s.\n", args[0])
 			}
 			for _, ev := range evs {
-				fmt.Fprintln(cmd.OutOrStdout(), capitalize(ev.Text)+".")
+				fmt.Fprintln(cmd.OutOrStdout(), safeLine(capitalize(ev.Text))+".")
 			}
 			return nil
 		}),
@@ -474,7 +486,7 @@ by themselves at start and every 3 hours.`,
 					if !v.Known {
 						mark = "NOT PUBLISHED BY YOUR DEVICES"
 					}
-					fmt.Fprintf(w, "  version %d  %s  %s  (%s)\n", v.Version, v.IssuedAt.Local().Format("2006-01-02 15:04"), strings.Join(v.Devices, ", "), mark)
+					fmt.Fprintf(w, "  version %d  %s  %s  (%s)\n", v.Version, v.IssuedAt.Local().Format("2006-01-02 15:04"), safeLine(strings.Join(v.Devices, ", ")), mark)
 				}
 				for _, l := range a.Listings {
 					mark := fmt.Sprintf("change %d, published by your devices", l.Updates)
@@ -484,7 +496,7 @@ by themselves at start and every 3 hours.`,
 					fmt.Fprintf(w, "  listed at epoch %d  (%s)\n", l.Epoch, mark)
 				}
 				for _, al := range a.Alerts {
-					fmt.Fprintf(w, "ALERT: %s\n", al)
+					fmt.Fprintf(w, "ALERT: %s\n", safeLine(al))
 				}
 				if len(a.Alerts) == 0 {
 					fmt.Fprintln(w, "No alerts: every version was published by your own devices.")
@@ -543,7 +555,7 @@ devices in it, and see a notice whenever it changes.
 				if d.This {
 					this = "  (this device)"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%3d  %-24s added %s%s\n", d.ID, safe(d.Name), d.AddedAt.Local().Format("2006-01-02 15:04"), this)
+				fmt.Fprintf(cmd.OutOrStdout(), "%3d  %s added %s%s\n", d.ID, padName(d.Name, 24), d.AddedAt.Local().Format("2006-01-02 15:04"), this)
 			}
 			return nil
 		}),
@@ -599,7 +611,7 @@ account key stays on this device. Your contacts see that you linked a device.`,
 			if g.json {
 				return printJSON(w, d)
 			}
-			fmt.Fprintf(w, "Linked device %d %q.\n", d.ID, d.Name)
+			fmt.Fprintf(w, "Linked device %d \"%s\".\n", d.ID, safeName(d.Name))
 			return nil
 		}),
 	}
@@ -698,7 +710,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "user:    %s\ndevice:  %d %q (%s)\nserver:  %s (%s)\nrooms:   %d\nqueued:  %d message batches not yet delivered\nchecked: %s\n", st.User, st.Device, st.DeviceName, role, st.Server, reach, st.Rooms, st.Queued, time.Now().Format(time.RFC3339))
 			for _, a := range st.Attention {
-				fmt.Fprintf(cmd.OutOrStdout(), "! %s\n", safe(a))
+				fmt.Fprintf(cmd.OutOrStdout(), "! %s\n", safeLine(a))
 			}
 			return nil
 		}),

@@ -102,7 +102,7 @@ encrypted message; the server stores only ciphertext. Members fetch it with
 			if g.json {
 				return printJSON(cmd.OutOrStdout(), docOf(m))
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Shared %s (%s) as %s.\n", m.Doc.Name, humanSize(m.Doc.Size), m.ID[:12])
+			fmt.Fprintf(cmd.OutOrStdout(), "Shared %s (%s) as %s.\n", safeName(m.Doc.Name), humanSize(m.Doc.Size), m.ID[:12])
 			return nil
 		},
 	}
@@ -139,7 +139,7 @@ func newDocsCmd(g *globals) *cobra.Command {
 				return nil
 			}
 			for _, m := range msgs {
-				fmt.Fprintf(w, "%s  %-30s %9s  %-12s %s\n", m.ID[:12], m.Doc.Name, humanSize(m.Doc.Size), m.Sender, m.SentAt.Local().Format("2006-01-02 15:04"))
+				fmt.Fprintf(w, "%s  %s %9s  %-12s %s\n", m.ID[:12], padName(m.Doc.Name, 30), humanSize(m.Doc.Size), m.Sender, m.SentAt.Local().Format("2006-01-02 15:04"))
 			}
 			return nil
 		}),
@@ -194,7 +194,10 @@ An existing file is not overwritten without --force.`,
 				d.Path = dst
 				return printJSON(cmd.OutOrStdout(), d)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Saved %s (%s, from %s) to %s; SHA-256 verified.\n", m.Doc.Name, humanSize(m.Doc.Size), m.Sender, dst)
+			fmt.Fprintf(cmd.OutOrStdout(), "Saved %s (%s, from %s) to %s; SHA-256 verified.\n", safeName(m.Doc.Name), humanSize(m.Doc.Size), m.Sender, safeLine(dst))
+			if local := client.LocalFileName(m.Doc.Name); local != m.Doc.Name && filepath.Base(dst) == local {
+				fmt.Fprintf(cmd.ErrOrStderr(), "note: the name the sender gave it, \"%s\", was made a safe file name.\n", safeName(m.Doc.Name))
+			}
 			return nil
 		}),
 	}
@@ -207,11 +210,11 @@ An existing file is not overwritten without --force.`,
 func syncQuietly(cmd *cobra.Command, c *client.Client) {
 	rep, err := c.Sync(cmd.Context())
 	if err != nil {
-		fmt.Fprintln(cmd.ErrOrStderr(), "warning: could not sync, using stored messages:", err)
+		warn(cmd.ErrOrStderr(), "could not sync, using stored messages: "+err.Error())
 		return
 	}
 	for _, w := range rep.Warnings {
-		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+		warn(cmd.ErrOrStderr(), w)
 	}
 }
 

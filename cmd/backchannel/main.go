@@ -29,7 +29,7 @@ func run() int {
 	}
 	root := newRootCmd()
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "backchannel:", err)
+		fmt.Fprintln(os.Stderr, "backchannel:", safeLine(err.Error()))
 		return exitCode(err)
 	}
 	return exitOK

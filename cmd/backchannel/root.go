@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -51,6 +55,8 @@ func exitCode(err error) int {
 		return exitNotFound
 	case errors.Is(err, vault.ErrWrongPassphrase), errors.Is(err, apiclient.ErrUnauthorized), errors.Is(err, client.ErrIdentityChanged):
 		return exitAuth
+	case errors.Is(err, vault.ErrInconsistent):
+		return exitVerify
 	}
 	return exitFailure
 }
@@ -69,8 +75,9 @@ func newRootCmd() *cobra.Command {
 		Long: `backchannel is an end-to-end encrypted, post-quantum messenger for negotiations:
 one binary that is both the server (backchannel serve) and the client.
 
-A client profile lives in --home (or $BACKCHANNEL_HOME, default ~/.backchannel);
-its passphrase comes from $BACKCHANNEL_PASSPHRASE or a prompt on a terminal.`,
+A client profile lives in --home (or $BACKCHANNEL_HOME, default ~/.backchannel),
+readable by you only; its passphrase comes from $BACKCHANNEL_PASSPHRASE or a
+prompt on a terminal ('backchannel passphrase' changes it).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -99,6 +106,7 @@ its passphrase comes from $BACKCHANNEL_PASSPHRASE or a prompt on a terminal.`,
 		newSettingsCmd(g),
 		newRestoreCmd(g),
 		newWitnessCmd(g),
+		newPassphraseCmd(g),
 	)
 	return root
 }
@@ -129,14 +137,91 @@ func passphrase(prompt string) ([]byte, error) {
 	if !term.IsTerminal(fd) {
 		return nil, errors.New("no passphrase: set BACKCHANNEL_PASSPHRASE or run on a terminal to be prompted")
 	}
-	fmt.Fprint(os.Stderr, prompt)
-	p, err := term.ReadPassword(fd)
-	fmt.Fprintln(os.Stderr)
+	p, err := readPassword(fd, prompt)
 	if err != nil {
-		return nil, fmt.Errorf("read passphrase: %w", err)
+		return nil, err
 	}
 	if len(p) == 0 {
 		return nil, errors.New("the passphrase must not be empty")
+	}
+	return p, nil
+}
+
+// errInterrupted: Ctrl-C at a passphrase prompt.
+var errInterrupted = errors.New("interrupted: nothing was changed")
+
+// readPassword prompts on the terminal and reads a line without echo.
+// Ctrl-C (SIGINT or SIGTERM) gives up at once, with the terminal's echo
+// restored and nothing changed.
+func readPassword(fd int, prompt string) ([]byte, error) {
+	state, err := term.GetState(fd)
+	if err != nil {
+		return nil, fmt.Errorf("read passphrase: %w", err)
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	type result struct {
+		p   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	fmt.Fprint(os.Stderr, prompt)
+	go func() {
+		p, err := term.ReadPassword(fd)
+		done <- result{p, err}
+	}()
+	select {
+	case r := <-done:
+		fmt.Fprintln(os.Stderr)
+		if r.err != nil {
+			return nil, fmt.Errorf("read passphrase: %w", r.err)
+		}
+		return r.p, nil
+	case <-sig:
+		term.Restore(fd, state)
+		fmt.Fprintln(os.Stderr)
+		return nil, errInterrupted
+	}
+}
+
+// newPassphrase chooses a new passphrase for a profile: generated (printed
+// once), from the environment variable env (scripts; no confirmation), or
+// typed twice on a terminal. Every one but a generated passphrase must meet
+// the rule of vault.CheckPassphrase.
+func newPassphrase(w io.Writer, env string, generate bool) ([]byte, error) {
+	if generate {
+		p, err := vault.GeneratePassphrase()
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(w, "Your new passphrase (write it down or put it in a password manager; it is shown only now):\n\n  %s\n\n", p)
+		return []byte(p), nil
+	}
+	if p, ok := os.LookupEnv(env); ok {
+		if err := vault.CheckPassphrase([]byte(p)); err != nil {
+			return nil, usageError{fmt.Errorf("%s: %w", env, err)}
+		}
+		return []byte(p), nil
+	}
+	fd := int(os.Stdin.Fd())
+	if !term.IsTerminal(fd) {
+		return nil, usageError{fmt.Errorf("no passphrase: set %s, pass --generate-passphrase, or run on a terminal to be prompted", env)}
+	}
+	fmt.Fprintf(os.Stderr, "Choose a passphrase of at least %d characters (several words are easiest), or press Ctrl-C and use --generate-passphrase.\n", vault.MinPassphraseChars)
+	p, err := readPassword(fd, "New passphrase: ")
+	if err != nil {
+		return nil, err
+	}
+	if err := vault.CheckPassphrase(p); err != nil {
+		return nil, usageError{err}
+	}
+	again, err := readPassword(fd, "The same passphrase again: ")
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare(p, again) != 1 {
+		return nil, usageError{errors.New("the two passphrases differ: nothing was changed")}
 	}
 	return p, nil
 }
@@ -155,10 +240,18 @@ func (g *globals) open(ctx context.Context) (*client.Client, error) {
 		return nil, err
 	}
 	c, err := client.Open(ctx, home, pw, client.Options{})
-	if errors.Is(err, vault.ErrWrongPassphrase) {
-		return nil, fmt.Errorf("wrong passphrase for the profile in %s: %w", home, err)
+	switch {
+	case errors.Is(err, vault.ErrWrongPassphrase):
+		return nil, fmt.Errorf("wrong passphrase for the profile in %s: %w", home, vault.ErrWrongPassphrase)
+	case errors.Is(err, vault.ErrInconsistent):
+		return nil, fmt.Errorf("the profile in %s cannot be trusted: %w", home, vault.ErrInconsistent)
+	case err != nil:
+		return nil, err
 	}
-	return c, err
+	if fixed := c.RepairedFiles(); len(fixed) > 0 {
+		warn(os.Stderr, fmt.Sprintf("the profile's files were readable by other users of this computer (%s); they are now readable by you only. If others could log in here, they may have copied it", strings.Join(fixed, ", ")))
+	}
+	return c, nil
 }
 
 // withClient wraps a command body that needs the open profile, closing it

@@ -14,7 +14,8 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"backchannel": func() { os.Exit(run()) },
+		"backchannel":         func() { os.Exit(run()) },
+		"backchannel-patched": func() { os.Exit(patchedMain()) },
 	})
 }
 
