@@ -42,6 +42,7 @@ import (
 	"math/bits"
 	"net/url"
 	"os"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
@@ -110,7 +111,7 @@ type Vault struct {
 	rootKey  []byte
 	vaultKey []byte
 	repaired []string
-	counter  uint64 // the root's counter as of the last Open or Update
+	counter  atomic.Uint64 // the root's counter as of the last Open or Update
 }
 
 const schema = `
@@ -258,7 +259,7 @@ func Open(ctx context.Context, path string, passphrase []byte) (*Vault, error) {
 		if got.rows != st.rows || subtle.ConstantTimeCompare(got.sum[:], st.sum[:]) != 1 {
 			return fail(fmt.Errorf("open vault %s: %w (%w)", path, ErrInconsistent, ErrCorrupt))
 		}
-		v.counter = st.counter
+		v.counter.Store(st.counter)
 	default:
 		return fail(fmt.Errorf("open vault %s: unsupported format %d (upgrade backchannel)", path, pb[0]))
 	}
@@ -319,7 +320,7 @@ func openV1(ctx context.Context, db *sql.DB, meta map[string][]byte, passphrase 
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("upgrade vault: %w", err)
 	}
-	v.counter = st.counter
+	v.counter.Store(st.counter)
 	v.checkpoint(ctx)
 	return v, nil
 }
@@ -478,7 +479,7 @@ func (v *Vault) Repaired() []string { return v.repaired }
 // Counter is the root's version counter: how many writing transactions
 // the vault has committed. It only grows; a caller that remembers it
 // elsewhere can tell an older copy of the whole file.
-func (v *Vault) Counter() uint64 { return v.counter }
+func (v *Vault) Counter() uint64 { return v.counter.Load() }
 
 // Snapshot writes a consistent copy of the whole vault (still encrypted
 // record by record under the same key, wrapped under the same passphrase)
@@ -778,7 +779,7 @@ func (v *Vault) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("vault: commit: %w", err)
 	}
 	if t.dirty {
-		v.counter = counter
+		v.counter.Store(counter)
 	}
 	return nil
 }
