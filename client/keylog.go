@@ -219,6 +219,8 @@ func (c *Client) monitorSelf(ctx context.Context, force bool) (*Audit, error) {
 // selfCheck looks this account up, compares its leaf with what its own
 // devices published, reads every change of its index since the anchor
 // (changes.go) and, with history, lists every version the server serves.
+// Without history (the periodic check) it is quickCheck, the lists against
+// the latest checkpoint without the lookup, whenever that one can decide.
 func (c *Client) selfCheck(ctx context.Context, history bool) (*Audit, error) {
 	if !history {
 		if a, done, err := c.quickCheck(ctx); done {

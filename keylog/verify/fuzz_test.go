@@ -136,3 +136,34 @@ func FuzzScanChanges(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVerifyLatest: the JSON of a changes?proof=1 reply's proof part never
+// panics VerifyLatest, and an entry it accepts is the one the log holds at
+// the latest index of a size it had.
+func FuzzVerifyLatest(f *testing.F) {
+	m := standardLog(f)
+	tr := m.trust()
+	prevs := []*Checkpoint{nil}
+	entries := []prefix.Entry{}
+	for size := uint64(1); size <= m.size(); size++ {
+		b, _ := json.Marshal(latestOf(m.lookupAt("alice", size)))
+		f.Add(b, uint8(size-1))
+		prevs = append(prevs, m.checkpoint(size))
+		entries = append(entries, m.entryAt(size-1))
+	}
+	f.Add([]byte(`{"checkpoint":"","epoch":0,"entry":null,"inclusion":null}`), uint8(0))
+	f.Fuzz(func(t *testing.T, b []byte, prevSize uint8) {
+		var l LatestEntry
+		if json.Unmarshal(b, &l) != nil {
+			return
+		}
+		prev := prevs[int(prevSize)%len(prevs)]
+		cp, e, err := VerifyLatest(tr, &l, prev, m.consistency)
+		if err != nil {
+			return
+		}
+		if cp.Size == 0 || cp.Size > uint64(len(entries)) || e != entries[cp.Size-1] || (prev != nil && cp.Size < prev.Size) {
+			t.Fatalf("accepted entry %d in a checkpoint of size %d the log did not hold", e.Epoch, cp.Size)
+		}
+	})
+}

@@ -27,6 +27,9 @@
 //     lists into the head of the latest verified entry and returns the
 //     changes of the owner's index; OwnLeaves and OwnListingAlerts are the
 //     rule those listings must satisfy. All three are pure functions.
+//   - VerifyLatest is steps 1 to 3 without an account, for the proof of
+//     the latest entry that GET /v1/keylog/changes?proof=1 adds: the
+//     owner's periodic check folds the lists into that entry's head.
 //   - CheckGossip checks a checkpoint a peer sent against the client's own
 //     with the rules of step 2, in whichever direction the sizes point.
 //   - Every input is untrusted: nothing here panics on any bytes, and sizes
