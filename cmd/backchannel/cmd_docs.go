@@ -115,6 +115,9 @@ func newDocsCmd(g *globals) *cobra.Command {
 	docs := &cobra.Command{
 		Use:   "docs ROOM",
 		Short: "List a room's documents (syncs first unless --no-sync); 'docs get' downloads one",
+		Long: `docs lists the documents shared in a room. Names are shown as their senders gave
+them, with anything that could act on the terminal escaped (\x1b, \u202e); documents
+whose names break the rule for names are refused when they arrive, with a warning.`,
 		Example: `  backchannel docs ceasefire
   backchannel docs get ceasefire draft-2.pdf -o ~/Downloads/`,
 		Args: cobra.ExactArgs(1),
@@ -163,7 +166,12 @@ place only once verified, so a failed or tampered download leaves nothing
 behind. The destination is -o PATH (a directory: the document's name in it;
 -: standard output, where a failed download leaves partial output and a
 non-zero exit code), by default the document's name in the current directory.
-An existing file is not overwritten without --force.`,
+
+The name comes from the sender, so it is made a safe file name first: no path,
+no control or invisible characters (a right-to-left override cannot hide the
+real extension), runs of spaces folded, no leading dot or dash, no device name
+such as CON; you are told when it changed. An existing file is not overwritten
+without --force.`,
 		Args: cobra.ExactArgs(2),
 		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			if !*noSync {
