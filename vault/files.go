@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // File modes of a profile: readable by its owner only.
@@ -31,39 +32,44 @@ func SecureFiles(path string) ([]string, error) {
 	return fixed, nil
 }
 
-// SecureDir narrows a profile directory to DirMode and everything in it
-// (recursively, without following symbolic links) to FileMode for files and
-// DirMode for directories, and returns what it changed.
+// SecureDir narrows a profile directory to DirMode and the profile's own
+// files in it — regular files whose names start with ProfilePrefix
+// (profile.db, its -wal and -shm, profile.lock) or ".backchannel-" (a
+// restore in progress) — to FileMode, and returns what it changed. Nothing
+// else in the directory is touched: --home may name a directory that holds
+// other files.
 func SecureDir(dir string) ([]string, error) {
 	var fixed []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p != dir && errors.Is(err, fs.ErrNotExist) {
-				return nil // removed meanwhile
-			}
-			return err
+	changed, err := narrow(dir, DirMode)
+	if err != nil {
+		return nil, fmt.Errorf("secure the profile directory: %w", err)
+	}
+	if changed {
+		fixed = append(fixed, dir)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fixed, fmt.Errorf("secure the profile directory: %w", err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if !e.Type().IsRegular() || !(strings.HasPrefix(name, ProfilePrefix) || strings.HasPrefix(name, ".backchannel-")) {
+			continue
 		}
-		want := FileMode
-		switch {
-		case d.IsDir():
-			want = DirMode
-		case !d.Type().IsRegular():
-			return nil // sockets, links: not ours to change
-		}
-		changed, err := narrow(p, want)
+		p := filepath.Join(dir, name)
+		changed, err := narrow(p, FileMode)
 		if err != nil {
-			return err
+			return fixed, fmt.Errorf("secure the profile directory: %w", err)
 		}
 		if changed {
 			fixed = append(fixed, p)
 		}
-		return nil
-	})
-	if err != nil {
-		return fixed, fmt.Errorf("secure the profile directory: %w", err)
 	}
 	return fixed, nil
 }
+
+// ProfilePrefix starts the name of every file a profile keeps.
+const ProfilePrefix = "profile."
 
 // narrow removes every permission bit outside want.
 func narrow(p string, want fs.FileMode) (bool, error) {

@@ -265,29 +265,24 @@ func TestFilesAreOwnerOnly(t *testing.T) {
 		t.Errorf("snapshot is %v, want 0600", st.Mode().Perm())
 	}
 
-	// SecureDir: the profile directory and all in it.
+	// SecureDir: the profile directory and the profile's files in it, and
+	// nothing else (--home may be a directory with other files).
 	os.Chmod(dir, 0o755)
-	os.Mkdir(filepath.Join(dir, "sub"), 0o777)
-	os.WriteFile(filepath.Join(dir, "sub", "f"), nil, 0o666)
 	os.WriteFile(filepath.Join(dir, "profile.lock"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "script.sh"), nil, 0o755)
+	os.Chmod(path, 0o640)
 	fixed, err := SecureDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fixed) < 4 {
-		t.Errorf("fixed %v", fixed)
+	if len(fixed) != 3 {
+		t.Errorf("fixed %v, want the directory, profile.db and profile.lock", fixed)
 	}
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		st, _ := os.Lstat(p)
-		want := fs.FileMode(0o600)
-		if d.IsDir() {
-			want = 0o700
+	for p, want := range map[string]fs.FileMode{dir: 0o700, path: 0o600, filepath.Join(dir, "profile.lock"): 0o600, filepath.Join(dir, "script.sh"): 0o755} {
+		if st, _ := os.Stat(p); st.Mode().Perm() != want {
+			t.Errorf("%s is %v, want %v", p, st.Mode().Perm(), want)
 		}
-		if st.Mode().Perm()&^want != 0 {
-			t.Errorf("%s is %v", p, st.Mode().Perm())
-		}
-		return nil
-	})
+	}
 }
 
 func TestChangePassphrase(t *testing.T) {
