@@ -353,6 +353,7 @@ func TestKilledWritersNeverBrickTheVault(t *testing.T) {
 	v.Close()
 	pass := []string{"pass-0", "pass-1"}
 	rnd := rand.New(rand.NewPCG(3, 4))
+	var counter uint64
 	for round := 0; round < 12; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperWriter$")
 		cmd.Env = append(os.Environ(), "VAULT_HELPER="+path)
@@ -369,6 +370,7 @@ func TestKilledWritersNeverBrickTheVault(t *testing.T) {
 			v, err := Open(ctx, path, []byte(p))
 			if err == nil {
 				opened++
+				counter = v.Counter()
 				v.Close()
 			} else if !errors.Is(err, ErrWrongPassphrase) {
 				t.Fatalf("round %d: after a kill: %v (helper said %q)", round, err, out.String())
@@ -378,6 +380,10 @@ func TestKilledWritersNeverBrickTheVault(t *testing.T) {
 			t.Fatalf("round %d: %d passphrases open the vault", round, opened)
 		}
 	}
+	if counter < 50 {
+		t.Fatalf("the writers committed only %d transactions: the kills did not land among writes", counter)
+	}
+	t.Logf("%d transactions committed across the kills", counter)
 }
 
 // TestHelperWriter is the process TestKilledWritersNeverBrickTheVault kills.

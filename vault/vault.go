@@ -69,8 +69,8 @@ const (
 	formatV2 = 2
 	// rootSize: counter (8) || rows (8) || sum (32).
 	rootSize = 48
-	// tagPart: what a row's MAC covers of its sealed value: the nonce and
-	// the GCM tag, which together identify one authenticated ciphertext.
+	// A row's MAC covers, of its sealed value, the nonce and the GCM tag,
+	// which together identify one authenticated ciphertext.
 	nonceSize = 12
 	tagSize   = 16
 )
