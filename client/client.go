@@ -155,7 +155,7 @@ type Client struct {
 	gossip []gossipItem
 	// olderGossip bounds the consistency proofs older checkpoints cost.
 	olderGossip gossipBudget
-	lock   *os.File // the profile lock, held until Close
+	lock        *os.File // the profile lock, held until Close
 	// repaired lists the profile's files whose permissions Open narrowed.
 	repaired []string
 }
