@@ -103,3 +103,18 @@ func TestHostileRoomNameIsRefused(t *testing.T) {
 		t.Fatalf("no warning about the room name: %q", rep.Warnings)
 	}
 }
+
+// This device never creates a room its members would refuse by name.
+func TestCreateRoomKeepsTheNameRule(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	a, _ := e.user("alice"), e.user("bob")
+	for _, name := range []string{"talks\x1b[2J", "line\nbreak", " edge", "pdf\u202Etxt.exe"} {
+		if _, err := a.CreateRoom(ctx, name, []string{"bob"}, client.ModeOnRecord, "off"); err == nil {
+			t.Errorf("CreateRoom(%q) accepted a name members refuse", name)
+		}
+	}
+	if _, err := a.CreateRoom(ctx, "Board – Q3 (draft)", []string{"bob"}, client.ModeOnRecord, "off"); err != nil {
+		t.Fatalf("an ordinary name: %v", err)
+	}
+}

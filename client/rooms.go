@@ -181,6 +181,11 @@ func (c *Client) CreateRoom(ctx context.Context, name string, members []string, 
 	if mode == "" {
 		mode = ModeOnRecord
 	}
+	// Members refuse a room name that breaks the rule for names (names.Check),
+	// so a room this device creates must keep it too.
+	if err := CheckRoomName(name); err != nil {
+		return nil, err
+	}
 	policy, err := canary.ParsePolicy(marking)
 	if err != nil {
 		return nil, err
