@@ -144,8 +144,10 @@ func parseBody(text string) (Checkpoint, error) {
 		return cp, fmt.Errorf("%w: checkpoint size %q", ErrMalformed, size)
 	}
 	cp.Size = s
+	// Go's base64 decoders skip \r and \n even in strict mode: the
+	// re-encoding check keeps the root line canonical.
 	root, err := base64.StdEncoding.Strict().DecodeString(lines[2])
-	if err != nil || len(root) != len(cp.Root) {
+	if err != nil || len(root) != len(cp.Root) || base64.StdEncoding.EncodeToString(root) != lines[2] {
 		return cp, fmt.Errorf("%w: checkpoint root %q", ErrMalformed, lines[2])
 	}
 	copy(cp.Root[:], root)

@@ -151,8 +151,10 @@ func parseDecimal(s string) (uint64, error) {
 // decodeHash decodes one standard-base64 32-byte hash, canonically encoded.
 func decodeHash(s string) (tlog.Hash, error) {
 	var h tlog.Hash
+	// Go's base64 decoders skip \r and \n even in strict mode (found by
+	// FuzzParseRequest): only the canonical encoding is accepted.
 	b, err := base64.StdEncoding.Strict().DecodeString(s)
-	if err != nil || len(b) != tlog.HashSize {
+	if err != nil || len(b) != tlog.HashSize || base64.StdEncoding.EncodeToString(b) != s {
 		return h, fmt.Errorf("%q is not a base64 %d-byte hash", s, tlog.HashSize)
 	}
 	copy(h[:], b)
