@@ -22,6 +22,9 @@ import (
 type Backend interface {
 	// Append adds entry at the next log index and returns once a published
 	// checkpoint commits to it: the index and that checkpoint (signed note).
+	// An error after the entry got its index wraps ErrSequenced and still
+	// returns the index: the entry is in the log, only its checkpoint is
+	// not known yet.
 	Append(ctx context.Context, entry []byte) (index uint64, checkpoint []byte, err error)
 	// Size returns the number of entries integrated into the log.
 	Size(ctx context.Context) (uint64, error)
@@ -127,15 +130,16 @@ func (b *posixBackend) Append(ctx context.Context, entry []byte) (uint64, []byte
 		return 0, nil, wrap(err, "append")
 	}
 	// Wait for a checkpoint that commits to it (polling only while waiting).
+	// From here on the entry has its index: a failure says so (ErrSequenced).
 	for {
 		cp, err := b.reader.ReadCheckpoint(ctx)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return 0, nil, wrap(err, "read checkpoint")
+			return idx.Index, nil, fmt.Errorf("%w: %w", ErrSequenced, wrap(err, "read checkpoint"))
 		}
 		if err == nil {
 			c, _, _, perr := log.ParseCheckpoint(cp, b.origin, b.verifier)
 			if perr != nil {
-				return 0, nil, wrap(perr, "published checkpoint")
+				return idx.Index, nil, fmt.Errorf("%w: %w", ErrSequenced, wrap(perr, "published checkpoint"))
 			}
 			if c.Size > idx.Index {
 				return idx.Index, cp, nil
@@ -143,7 +147,7 @@ func (b *posixBackend) Append(ctx context.Context, entry []byte) (uint64, []byte
 		}
 		select {
 		case <-ctx.Done():
-			return 0, nil, wrap(ctx.Err(), "await checkpoint for index %d", idx.Index)
+			return idx.Index, nil, fmt.Errorf("%w: %w", ErrSequenced, wrap(ctx.Err(), "await checkpoint for index %d", idx.Index))
 		case <-time.After(5 * time.Millisecond):
 		}
 	}

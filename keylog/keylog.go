@@ -74,6 +74,9 @@ var (
 	ErrOldFormat = errors.New("this key log was written by an older version; start the server with a new data directory")
 	// ErrIdentity: the configured origin or keys do not match the log's.
 	ErrIdentity = errors.New("keylog: the key log changed identity")
+	// ErrSequenced: a Backend's Append failed after the entry got its log
+	// index; the entry is in the log and will be published.
+	ErrSequenced = errors.New("keylog: the entry is in the log, but its checkpoint was not read")
 	// ErrClosed: the log has been closed.
 	ErrClosed = errors.New("keylog: closed")
 	// ErrCorrupt: the stored log or leaves are inconsistent with this server.

@@ -488,37 +488,18 @@ func (l *Log) publish(ctx context.Context) error {
 			return wrap(err, "store the changes of epoch %d", e.Epoch)
 		}
 	}
-	idx, cp, err := l.backend.Append(ctx, raw)
-	if err != nil {
+	idx, cp, appendErr := l.backend.Append(ctx, raw)
+	if appendErr != nil && !errors.Is(appendErr, ErrSequenced) {
 		restore()
-		return err
+		return appendErr
 	}
 	if idx != e.Epoch {
 		restore()
 		return fmt.Errorf("%w: epoch %d was appended at log index %d (another writer?)", ErrCorrupt, e.Epoch, idx)
 	}
-	c, _, _, err := tlog.ParseCheckpoint(cp, l.signer.Name(), l.verifier)
-	if err != nil {
-		restore()
-		return wrap(err, "checkpoint of epoch %d", e.Epoch)
-	}
-	if c.Size != idx+1 {
-		restore()
-		return fmt.Errorf("%w: the checkpoint publishing epoch %d has size %d", ErrCorrupt, idx, c.Size)
-	}
-	pb, err := client.NewProofBuilder(ctx, c.Size, l.backend.ReadTile)
-	if err != nil {
-		restore()
-		return wrap(err, "proof builder")
-	}
-	incl, err := pb.InclusionProof(ctx, idx)
-	if err != nil {
-		restore()
-		return wrap(err, "inclusion proof of epoch %d", idx)
-	}
-	if incl == nil {
-		incl = [][]byte{}
-	}
+	// The entry is in the log from here on, whatever fails next: the epoch
+	// is sequenced (its changes listed, its head chained), and only serving
+	// it waits. Undoing it would append a second entry claiming this epoch.
 	l.next = idx + 1
 	l.head = e.Head
 	l.checkAll = false
@@ -528,7 +509,6 @@ func (l *Log) publish(ctx context.Context) error {
 	if len(cs) > 0 {
 		l.changes.put(newChangeList(idx, raw, cs))
 	}
-	pb2 := &published{entry: e, entryBytes: raw, size: c.Size, checkpoint: cp, inclusion: incl, tree: snap}
 	// Record where each listed state was listed before lookups see the epoch.
 	l.mu.Lock()
 	for i, c := range cands {
@@ -540,6 +520,30 @@ func (l *Log) publish(ctx context.Context) error {
 		}
 	}
 	l.mu.Unlock()
+	// A failure from here on leaves lookups on the previous epoch until the
+	// next one publishes (the sequencer retries soon).
+	if appendErr != nil {
+		return wrap(appendErr, "epoch %d", idx)
+	}
+	c, _, _, err := tlog.ParseCheckpoint(cp, l.signer.Name(), l.verifier)
+	if err != nil {
+		return wrap(err, "checkpoint of epoch %d", e.Epoch)
+	}
+	if c.Size != idx+1 {
+		return fmt.Errorf("%w: the checkpoint publishing epoch %d has size %d", ErrCorrupt, idx, c.Size)
+	}
+	pb, err := client.NewProofBuilder(ctx, c.Size, l.backend.ReadTile)
+	if err != nil {
+		return wrap(err, "proof builder")
+	}
+	incl, err := pb.InclusionProof(ctx, idx)
+	if err != nil {
+		return wrap(err, "inclusion proof of epoch %d", idx)
+	}
+	if incl == nil {
+		incl = [][]byte{}
+	}
+	pb2 := &published{entry: e, entryBytes: raw, size: c.Size, checkpoint: cp, inclusion: incl, tree: snap}
 	if old := l.pub.Swap(pb2); old != nil {
 		old.supersede()
 	}
