@@ -27,6 +27,15 @@
 //     lists into the head of the latest verified entry and returns the
 //     changes of the owner's index; OwnLeaves and OwnListingAlerts are the
 //     rule those listings must satisfy. All three are pure functions.
+//   - ScanEntries is the owner's reading of every entry since its anchor
+//     (section 16, "Reading every entry"): it rebuilds each epoch from the
+//     previous one, checks the head chain against each entry's own k and
+//     changes_root (and that an epoch with k = 0 changes nothing), appends
+//     every entry to the log's RFC 6962 compact range, and requires that
+//     range's root to be the signed checkpoint's. It supersedes the
+//     head-only ScanChanges, which cannot see an entry whose head ignores
+//     its own changes_root. FirstAnchor starts it from the entry that
+//     listed the owner's leaf and the server's frontier.
 //   - VerifyLatest is steps 1 to 3 without an account, for the proof of
 //     the latest entry that GET /v1/keylog/changes?proof=1 adds: the
 //     owner's periodic check folds the lists into that entry's head.
@@ -55,6 +64,12 @@
 //	        is not in the log at its epoch), ErrMalformed (sizes)
 //	scan    ErrChanges (the change lists do not fold into the latest head,
 //	        are out of order, or are malformed)
+//	entries ErrChanges (an epoch out of order, dated back, a head that does
+//	        not follow from its own changes, a root change with k = 0, a
+//	        change list that is not the entry's), ErrInclusion (the entries
+//	        and frontier do not make the signed checkpoint's root),
+//	        ErrLogFork / ErrLogRollback with Evidence (a checkpoint held or
+//	        seen on an earlier page disagrees with the range)
 //
 // A device list other than the one committed to (same account and version)
 // changes the commitment, so it fails at step 6 as ErrInclusion: the
