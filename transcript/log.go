@@ -476,14 +476,7 @@ func (l *Log) accept(rec *Record) {
 			if cr == nil {
 				continue
 			}
-			ready := true
-			for _, p := range cr.Entry.Parents {
-				if _, ok := l.records[p]; !ok && !l.base[p] {
-					ready = false
-					break
-				}
-			}
-			if ready {
+			if l.parentsKnown(cr) {
 				queue = append(queue, cr)
 			}
 		}
@@ -664,17 +657,21 @@ func (l *Log) Predate(known []Hash, floors []Floor) {
 			if cr == nil {
 				continue
 			}
-			ready := true
-			for _, p := range cr.Entry.Parents {
-				if _, ok := l.records[p]; !ok && !l.base[p] {
-					ready = false
-					break
-				}
-			}
-			if ready {
+			if l.parentsKnown(cr) {
 				l.accept(cr)
 			}
 		}
 		delete(l.waiting, h)
 	}
+}
+
+// parentsKnown reports whether every parent of r is in the log or predates
+// the member's join (Predate).
+func (l *Log) parentsKnown(r *Record) bool {
+	for _, p := range r.Entry.Parents {
+		if _, ok := l.records[p]; !ok && !l.base[p] {
+			return false
+		}
+	}
+	return true
 }
