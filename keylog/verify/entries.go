@@ -222,7 +222,9 @@ func ScanEntries(t Trust, anchor EntryAnchor, pages []*EntriesPage, held *Checkp
 		}
 		ents := p.Entries
 		if p.From == anchor.Epoch && pi == 0 {
-			if len(ents) == 0 || !bytes.Equal(ents[0].E, anchor.Entry) {
+			// The anchor's own entry, in either form (an empty epoch as its time).
+			if len(ents) == 0 || (len(ents[0].E) == 0 && (prev.Changes != 0 || ents[0].T != prev.Time.Unix() || len(ents[0].C) != 0)) ||
+				(len(ents[0].E) != 0 && (ents[0].T != 0 || !bytes.Equal(ents[0].E, anchor.Entry))) {
 				return nil, fmt.Errorf("%w: the first entry is not the anchor's, of epoch %d", ErrChanges, anchor.Epoch)
 			}
 			cs, err := parseChanges(prev, ents[0].C)
