@@ -44,6 +44,45 @@ func (s *Server) keyLogRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/keylog/consistency", s.authed(0, s.keyLogConsistency))
 	mux.HandleFunc("GET /v1/keylog/changes", s.authed(0, s.keyLogChanges))
 	mux.HandleFunc("GET /v1/keylog/own", s.authed(0, s.keyLogOwn))
+	mux.HandleFunc("GET /v1/keylog/entries", s.authed(0, s.keyLogEntries))
+}
+
+// keyLogEntries serves GET /v1/keylog/entries?from=F[&frontier=1]: the
+// latest checkpoint and every epoch from F on (an empty epoch as its time),
+// with frontier=1 the compact range of [0, F) (docs/protocol.md §16,
+// "Reading every entry").
+func (s *Server) keyLogEntries(w http.ResponseWriter, r *http.Request, c caller) error {
+	kl := s.cfg.KeyLog
+	if kl == nil {
+		return errNoKeyLog
+	}
+	q := r.URL.Query()
+	if q.Get("from") == "" {
+		return errf(http.StatusBadRequest, api.CodeBadRequest, "query parameter from is required")
+	}
+	from, err := queryInt(r, "from", 0, 0, math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	frontier := false
+	if q.Has("frontier") {
+		if q.Get("frontier") != "1" {
+			return errf(http.StatusBadRequest, api.CodeBadRequest, "query parameter frontier must be 1")
+		}
+		frontier = true
+	}
+	if err := s.keyLogAllowed(c); err != nil {
+		return err
+	}
+	page, err := kl.Entries(r.Context(), uint64(from), frontier)
+	if err != nil {
+		if errors.Is(err, keylog.ErrRange) {
+			return errf(http.StatusBadRequest, api.CodeBadRequest, "query parameter from is after the latest published epoch")
+		}
+		return keyLogError(err)
+	}
+	writeKeyLogJSON(w, r, http.StatusOK, page)
+	return nil
 }
 
 // minGzipReply is the smallest key log reply worth compressing.

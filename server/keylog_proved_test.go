@@ -174,6 +174,7 @@ func TestKeyLogRepliesCompressed(t *testing.T) {
 		{"/v1/keylog/changes?from=0&to=0", true}, // under 256 bytes: plain
 		{"/v1/keylog/consistency?from=1&to=1", true},
 		{"/v1/keylog/changes?proof=1&from=0", true},
+		{"/v1/keylog/entries?from=0", true},
 		{"/v1/keylog/own", false},
 	} {
 		hPlain, plain := get(tc.path, "identity")

@@ -70,6 +70,22 @@ func (c *Client) KeyLogChanges(ctx context.Context, from, to uint64) (*keylog.Ch
 	return &out, nil
 }
 
+// KeyLogEntries returns one page of GET /v1/keylog/entries from epoch from
+// (with frontier, the compact range of [0, from) too), decoded strictly;
+// the caller verifies it (verify.ScanEntries) and continues from Through
+// while Through is set.
+func (c *Client) KeyLogEntries(ctx context.Context, from uint64, frontier bool) (*verify.EntriesPage, error) {
+	var out json.RawMessage
+	q := url.Values{"from": {strconv.FormatUint(from, 10)}}
+	if frontier {
+		q.Set("frontier", "1")
+	}
+	if err := c.doLimit(ctx, http.MethodGet, "/v1/keylog/entries", q, &out, verify.MaxEntriesPageSize); err != nil {
+		return nil, err
+	}
+	return verify.DecodeEntriesPage(out)
+}
+
 // KeyLogOwn returns every leaf state the key log recorded for the caller's
 // own account (GET /v1/keylog/own), ascending by updates.
 func (c *Client) KeyLogOwn(ctx context.Context) ([]keylog.State, error) {
