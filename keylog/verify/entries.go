@@ -175,6 +175,14 @@ func ScanEntries(t Trust, anchor EntryAnchor, pages []*EntriesPage, held *Checkp
 		cps = append(cps, cp)
 	}
 	last := cps[len(cps)-1]
+	for i, a := range cps {
+		for _, b := range cps[i+1:] {
+			if a.Size == b.Size && a.Root != b.Root {
+				return nil, &Evidence{Ours: bytes.Clone(a.Note), Theirs: bytes.Clone(b.Note),
+					Err: fmt.Errorf("%w: two roots at size %d", ErrLogFork, a.Size)}
+			}
+		}
+	}
 	for _, cp := range cps[:len(cps)-1] {
 		if cp.Origin != last.Origin {
 			return nil, fmt.Errorf("%w: checkpoints of two origins, %q and %q", ErrMalformed, cp.Origin, last.Origin)

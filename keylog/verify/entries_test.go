@@ -313,6 +313,12 @@ func TestScanEntriesTampered(t *testing.T) {
 	if _, err := ScanEntries(tr, m.anchorAt(0), []*EntriesPage{p1, m.page(3, size, size, false)}, nil, alice); !errors.Is(err, ErrLogFork) {
 		t.Errorf("first page's checkpoint forked: %v", err)
 	}
+	// A page whose checkpoint is of the held size with another root.
+	pf := m.page(8, size, size, false)
+	pf.Checkpoint = string(m.sign(fmt.Sprintf("%s\n%d\n%s\n", m.origin, size, b64(bytes.Repeat([]byte{9}, 32)))))
+	if _, err := ScanEntries(tr, m.anchorAt(size-1), []*EntriesPage{pf}, m.checkpoint(size), alice); !errors.Is(err, ErrLogFork) {
+		t.Errorf("page checkpoint forked at the held size: %v", err)
+	}
 	// A later page whose checkpoint is smaller than an earlier one's.
 	if _, err := ScanEntries(tr, m.anchorAt(0), []*EntriesPage{m.page(1, 3, size, false), m.page(3, 5, 5, false)}, nil, alice); !errors.Is(err, ErrLogRollback) {
 		t.Errorf("second page rolled back: %v", err)
