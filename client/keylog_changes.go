@@ -14,12 +14,16 @@ import (
 	"backchannel/vault"
 )
 
-// Reading every change of this account's index (docs/protocol.md section
-// 16, "Self-monitoring"). Every leaf a client is shown must have been listed
-// as a change at some epoch (verify, step 8); every self-check reads all the
-// change lists since the last epoch it checked (the anchor), through the
-// heads the entries chain, and every change of this account's index must
-// open to a state its own devices published, with the change count growing.
+// Reading every entry of the key log (docs/protocol.md section 16,
+// "Self-monitoring", "Reading every entry"). Every leaf a client is shown
+// must have been listed as a change at some epoch (verify, step 8); every
+// self-check reads every entry since the last epoch it checked (the anchor;
+// GET /v1/keylog/entries, an empty epoch as its time only) with the change
+// list of each epoch that has one, checks each entry's head against its own
+// changes and the previous head, and the entries against the signed
+// checkpoint (verify.ScanEntries); every change of this account's index
+// must open to a state its own devices published, with the change count
+// growing.
 // A server that shows the owner some epochs and her peers others (with an
 // impostor's leaf) is caught here, even if nobody who saw the impostor ever
 // writes to her.
@@ -36,6 +40,9 @@ const (
 	logGossipScanRecord = "keylog/gossip-scan" // time of the last check brought forward
 	// maxChangePages bounds the pages one check reads (4,096 changes each).
 	maxChangePages = 4096
+	// maxEntryPages bounds the pages of entries one check reads
+	// (verify.MaxEntriesPage epochs each).
+	maxEntryPages = 4096
 	// FullCheckInterval is the longest time between two full self-checks
 	// (the own lookup, with the leaf compared to what this account's devices
 	// published); the periodic checks in between read the change lists
@@ -54,6 +61,20 @@ type anchorRecord struct {
 	// Index is this account's VRF index, from the last full check's
 	// verified lookup (the periodic check reads the lists without one).
 	Index []byte `json:"index,omitempty"`
+	// Entry is the anchor epoch's entry and Range the RFC 6962 compact
+	// range of the log's leaves [0, Epoch+1): the next reading of the
+	// entries continues from them (absent in an anchor from before the
+	// entries were read: the next full check starts afresh).
+	Entry []byte   `json:"entry,omitempty"`
+	Range [][]byte `json:"range,omitempty"`
+}
+
+// entryAnchor returns the anchor of the reading of the entries, if a has one.
+func (a *anchorRecord) entryAnchor() (verify.EntryAnchor, bool) {
+	if a == nil || len(a.Entry) != prefix.EntrySize {
+		return verify.EntryAnchor{}, false
+	}
+	return verify.EntryAnchor{Epoch: a.Epoch, Entry: a.Entry, Range: a.Range}, true
 }
 
 // AuditListing is one change of this account's index in the key log.
@@ -74,7 +95,9 @@ type listingEvidence struct {
 	Anchor  anchorRecord    `json:"anchor"`
 	Lookup  json.RawMessage `json:"lookup"`
 	Records []verify.Record `json:"records"`
-	Error   string          `json:"error,omitempty"`
+	// Pages are the pages of entries read after the anchor.
+	Pages []*verify.EntriesPage `json:"pages,omitempty"`
+	Error string                `json:"error,omitempty"`
 }
 
 // ownScan is a check's reading of the change lists, saved with its alerts.
@@ -185,24 +208,44 @@ func (c *Client) scanOwnChanges(ctx context.Context, res *verify.Result, raw []b
 	if err != nil {
 		return nil, err
 	}
-	if anc == nil {
-		anc = &anchorRecord{Epoch: res.Listed.Epoch, Head: res.Listed.Head[:]}
-		if u, ok := own[res.Leaf]; ok {
-			anc.Updates = u
+	start, ok := anc.entryAnchor()
+	from, first, seen := start.Epoch+1, !ok, uint64(0)
+	if first {
+		// The first reading (or one after an anchor from before the
+		// entries were read, whose listings up to its epoch are kept):
+		// from U, the epoch that lists res's leaf (step 8 proved entry U),
+		// with the compact range of [0, U) the server gives.
+		if anc == nil {
+			// Entry U's listing of this index is res's leaf: the start.
+			anc = &anchorRecord{Epoch: res.Listed.Epoch, Head: res.Listed.Head[:]}
+			if u, ok := own[res.Leaf]; ok {
+				anc.Updates = u
+			}
+			seen = res.Listed.Epoch + 1
+		} else {
+			seen = anc.Epoch + 1
 		}
+		from = res.Listed.Epoch
 	}
 	scan := &ownScan{}
 	n := res.Epoch.Epoch
-	recs, ferr := c.fetchChanges(ctx, anc.Epoch, n)
+	pages, ferr := c.fetchEntries(ctx, from, first)
 	if ferr != nil && (transient(ferr) || ctx.Err() != nil) {
 		return nil, ferr
 	}
-	var listings []verify.Listing
+	var es *verify.EntryScan
+	if ferr == nil && first {
+		start, ferr = verify.FirstAnchor(res.Listed.Marshal(), pages[0].Frontier)
+	}
 	if ferr == nil {
-		listings, ferr = verify.ScanChanges(verify.Anchor{Epoch: anc.Epoch, Head: prefix.Hash(anc.Head)}, recs, res.Epoch, res.Index)
+		es, ferr = verify.ScanEntries(c.prof.Log.trust(), start, pages, &res.Checkpoint, res.Index)
+	}
+	var ev *verify.Evidence
+	if errors.As(ferr, &ev) {
+		c.keepEvidence(ctx, ev.Ours, ev.Theirs, ferr)
 	}
 	evidence := func(alerts []string, cause error) *listingEvidence {
-		e := &listingEvidence{At: c.opts.Now().UTC(), Alerts: alerts, Anchor: *anc, Lookup: json.RawMessage(raw), Records: recs}
+		e := &listingEvidence{At: c.opts.Now().UTC(), Alerts: alerts, Anchor: *anc, Lookup: json.RawMessage(raw), Pages: pages}
 		if cause != nil {
 			e.Error = cause.Error()
 		}
@@ -216,6 +259,7 @@ func (c *Client) scanOwnChanges(ctx context.Context, res *verify.Result, raw []b
 		scan.evidence = evidence(scan.alerts, ferr)
 		return scan, nil
 	}
+	listings := slices.DeleteFunc(es.Listings, func(l verify.Listing) bool { return l.Epoch < seen })
 	if !verify.Explained(listings, own) {
 		// A state this device has not seen yet (another own device published
 		// a list, or several since the last check): ask for every own state,
@@ -237,6 +281,10 @@ func (c *Client) scanOwnChanges(ctx context.Context, res *verify.Result, raw []b
 		}
 	}
 	alerts, last := verify.OwnListingAlerts(listings, own, anc.Updates)
+	// The reading may reach past the lookup's epoch n: the lookup's state
+	// is held to the last listing up to n.
+	upToN := slices.DeleteFunc(slices.Clone(listings), func(l verify.Listing) bool { return l.Epoch > n })
+	_, lastAtN := verify.OwnListingAlerts(upToN, own, anc.Updates)
 	prev := anc.Updates
 	for _, l := range listings {
 		u, ok := own[l.Leaf]
@@ -251,38 +299,39 @@ func (c *Client) scanOwnChanges(ctx context.Context, res *verify.Result, raw []b
 		}
 		scan.listings = append(scan.listings, al)
 	}
-	if res.Updates < last {
-		alerts = append(alerts, fmt.Sprintf("the key log shows an older version of your account at epoch %d (change %d, after change %d was listed): people who look you up now may get devices you removed", n, res.Updates, last))
+	if res.Updates < lastAtN {
+		alerts = append(alerts, fmt.Sprintf("the key log shows an older version of your account at epoch %d (change %d, after change %d was listed): people who look you up now may get devices you removed", n, res.Updates, lastAtN))
 	}
 	scan.alerts = alerts
 	if len(alerts) > 0 {
 		scan.evidence = evidence(alerts, nil)
 	}
-	scan.anchor = &anchorRecord{Epoch: n, Head: res.Epoch.Head[:], Updates: last, Index: res.Index[:]}
+	scan.anchor = &anchorRecord{Epoch: es.Anchor.Epoch, Head: es.Latest.Head[:], Updates: last, Index: res.Index[:], Entry: es.Anchor.Entry, Range: es.Anchor.Range}
 	return scan, nil
 }
 
-// fetchChanges reads the change lists of epochs after … to, page by page.
-// A page that does not advance or leaves the range is an error.
-func (c *Client) fetchChanges(ctx context.Context, after, to uint64) ([]verify.Record, error) {
-	var out []verify.Record
-	for from, pages := after+1, 0; from <= to && after < to; pages++ {
-		if pages == maxChangePages {
-			return nil, fmt.Errorf("more than %d pages of change lists from epoch %d to %d", maxChangePages, after+1, to)
+// fetchEntries reads the pages of entries from epoch from to the latest
+// (GET /v1/keylog/entries; frontier: with the compact range of [0, from)).
+// A page that does not advance is an error.
+func (c *Client) fetchEntries(ctx context.Context, from uint64, frontier bool) ([]*verify.EntriesPage, error) {
+	var out []*verify.EntriesPage
+	for pages := 0; ; pages++ {
+		if pages == maxEntryPages {
+			return nil, fmt.Errorf("more than %d pages of the key log's entries", maxEntryPages)
 		}
-		page, err := c.api.KeyLogChanges(ctx, from, to)
+		p, err := c.api.KeyLogEntries(ctx, from, frontier && pages == 0)
 		if err != nil {
-			return nil, fmt.Errorf("the key log's change lists from epoch %d to %d: %w", from, to, err)
+			return nil, fmt.Errorf("the key log's entries from epoch %d: %w", from, err)
 		}
-		if page.Through < from || page.Through > to {
-			return nil, fmt.Errorf("a page of change lists from epoch %d to %d says it covers up to epoch %d", from, to, page.Through)
+		out = append(out, p)
+		if p.Through == 0 {
+			return out, nil
 		}
-		for _, r := range page.Records {
-			out = append(out, verify.Record{Epoch: r.Epoch, Changes: r.Changes})
+		if p.Through <= from {
+			return nil, fmt.Errorf("a page of the key log's entries from epoch %d says it ends before epoch %d", from, p.Through)
 		}
-		from = page.Through + 1
+		from = p.Through
 	}
-	return out, nil
 }
 
 // fetchOwnStates asks for every leaf state the log recorded for this account.
@@ -331,21 +380,26 @@ func (c *Client) scanAfterGossip(ctx context.Context, cp verify.Checkpoint) erro
 }
 
 // quickCheck is the periodic self-check without the own lookup
-// (docs/protocol.md section 16, "Self-monitoring"): one request
-// (GET /v1/keylog/changes?proof=1) gives the change lists since the anchor
-// with the latest signed checkpoint, its latest entry and that entry's
-// inclusion proof; the checkpoint must verify under the pinned keys and
-// witness policy and extend the stored one, and the lists must fold into
-// the entry's head without a listing of this account's index. done is
-// false when the full check (selfCheck's lookup) must run instead: at the
-// first check (no anchor with the own index), when FullCheckInterval has
-// passed since the last full one, when a listing of the own index appears,
-// and when anything does not verify or arrive (the full check then raises
-// the alert with its evidence, or fails the same way). A rollback or fork
-// of the checkpoint is kept as evidence here, as a lookup's would be.
+// (docs/protocol.md section 16, "Self-monitoring"): it reads every entry
+// since the anchor (GET /v1/keylog/entries) and verify.ScanEntries checks
+// them, their change lists and their heads, and that their compact range
+// makes the latest signed checkpoint (under the pinned keys and witness
+// policy) and the one stored: that range root is the inclusion and
+// consistency check, no proof is fetched. No change of this account's
+// index may appear. done is false when the full check (selfCheck's lookup)
+// must run instead: at the first check (no anchor with the own index and
+// entry), when FullCheckInterval has passed since the last full one, when a
+// listing of the own index appears, and when anything does not verify or
+// arrive (the full check then raises the alert with its evidence, or fails
+// the same way). A rollback or fork is kept as evidence here, as a
+// lookup's would be.
 func (c *Client) quickCheck(ctx context.Context) (a *Audit, done bool, err error) {
 	anc, err := loadAnchor(ctx, c.v)
 	if err != nil || anc == nil || len(anc.Index) != prefix.HashSize {
+		return nil, false, nil
+	}
+	start, ok := anc.entryAnchor()
+	if !ok {
 		return nil, false, nil
 	}
 	raw, err := c.v.Get(ctx, logFullCheckRecord)
@@ -360,45 +414,22 @@ func (c *Client) quickCheck(ctx context.Context) (a *Audit, done bool, err error
 	if err != nil {
 		return nil, true, err
 	}
-	var held uint64
-	if prev != nil {
-		held = prev.Size
-	}
-	page, err := c.api.KeyLogChangesProved(ctx, anc.Epoch+1, held)
+	pages, err := c.fetchEntries(ctx, anc.Epoch+1, false)
 	if err != nil {
 		return nil, false, nil
 	}
-	// The consistency proof came with the page (size=held); another one is
-	// fetched only if the page lacks it.
-	consistency := func(from, to uint64) ([][]byte, error) {
-		if from == held && page.Consistency != nil {
-			return page.Consistency, nil
-		}
-		return c.api.KeyLogConsistency(ctx, from, to)
-	}
-	cp, latest, err := verify.VerifyLatest(c.prof.Log.trust(), &verify.LatestEntry{Checkpoint: page.Checkpoint, Epoch: page.Epoch, Entry: page.Entry, Inclusion: page.Inclusion}, prev, consistency)
+	es, err := verify.ScanEntries(c.prof.Log.trust(), start, pages, prev, prefix.Hash(anc.Index))
 	var ev *verify.Evidence
 	if errors.As(err, &ev) {
 		c.keepEvidence(ctx, ev.Ours, ev.Theirs, err)
 		return nil, true, fmt.Errorf("%w: %v", ErrLogSplit, err)
 	}
-	if err != nil || page.Through > page.Epoch || (page.Through <= anc.Epoch && page.Through != page.Epoch) {
+	if err != nil || len(es.Listings) > 0 {
 		return nil, false, nil
 	}
-	recs := make([]verify.Record, 0, len(page.Records))
-	for _, r := range page.Records {
-		recs = append(recs, verify.Record{Epoch: r.Epoch, Changes: r.Changes})
-	}
-	more, err := c.fetchChanges(ctx, page.Through, page.Epoch)
-	if err != nil {
-		return nil, false, nil
-	}
-	listings, err := verify.ScanChanges(verify.Anchor{Epoch: anc.Epoch, Head: prefix.Hash(anc.Head)}, append(recs, more...), latest, prefix.Hash(anc.Index))
-	if err != nil || len(listings) > 0 {
-		return nil, false, nil
-	}
+	cp, latest := es.Checkpoint, es.Latest
 	a = &Audit{Checkpoint: string(cp.Note), Updates: anc.Updates, Version: anc.Updates, Versions: []AuditVersion{}, Listings: []AuditListing{}, Alerts: []string{}}
-	next, _ := json.Marshal(anchorRecord{Epoch: latest.Epoch, Head: latest.Head[:], Updates: anc.Updates, Index: anc.Index})
+	next, _ := json.Marshal(anchorRecord{Epoch: latest.Epoch, Head: latest.Head[:], Updates: anc.Updates, Index: anc.Index, Entry: es.Anchor.Entry, Range: es.Anchor.Range})
 	at, _ := json.Marshal(c.opts.Now().UTC())
 	if err := c.v.Update(ctx, func(tx *vault.Tx) error {
 		if prev == nil || cp.Size > prev.Size {

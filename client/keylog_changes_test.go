@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
 	"golang.org/x/mod/sumdb/note"
@@ -67,6 +68,7 @@ type evilLog struct {
 	lists    map[string]map[string][]byte // viewer → account → the devicelists reply it gets
 	changes  func(viewer string, page *keylog.ChangesPage)
 	proved   func(viewer string, page *keylog.ProvedChangesPage) // rewrites a changes?proof=1 reply
+	entries  func(viewer string, page *verify.EntriesPage)       // rewrites an entries reply
 	indices  map[string]prefix.Hash
 	ownCalls int // GET /v1/keylog/own answered
 }
@@ -282,6 +284,38 @@ func (ev *evilLog) lookup(viewer, name string) *keylog.Lookup {
 		Updates: s.updates, Version: s.version, Nonce: s.nonce, Path: path, DeviceList: s.list, Changed: changed}
 }
 
+// entriesPage is GET /v1/keylog/entries from epoch from in the log up to
+// epoch latest, as the server serves it (server/keylog.go, keylog.Entries),
+// then rewritten by ev.entries.
+func (ev *evilLog) entriesPage(viewer string, from, latest uint64, frontier bool) *verify.EntriesPage {
+	page := &verify.EntriesPage{Checkpoint: string(ev.note(latest)), From: from, Entries: []verify.PageEntry{}}
+	if frontier {
+		r := (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0)
+		for e := range from {
+			if err := r.Append(rfc6962.DefaultHasher.HashLeaf(ev.epochs[e].entry), nil); err != nil {
+				ev.t.Error(err)
+			}
+		}
+		page.Frontier = r.Hashes()
+	}
+	for e := from; e <= latest; e++ {
+		ep := ev.epochs[e]
+		if ep.e.Changes == 0 {
+			page.Entries = append(page.Entries, verify.PageEntry{T: ep.e.Time.Unix()})
+			continue
+		}
+		pe := verify.PageEntry{E: bytes.Clone(ep.entry)}
+		for _, c := range ep.changes {
+			pe.C = append(pe.C, c.Bytes())
+		}
+		page.Entries = append(page.Entries, pe)
+	}
+	if ev.entries != nil {
+		ev.entries(viewer, page)
+	}
+	return page
+}
+
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
@@ -409,6 +443,19 @@ func (ev *evilLog) front(viewer string) string {
 				return
 			}
 			writeLogJSON(w, r, page)
+		case p == "/v1/keylog/entries":
+			ev.mu.Lock()
+			defer ev.mu.Unlock()
+			latest := ev.latest()
+			if p, ok := ev.pinned[viewer]; ok {
+				latest = p
+			}
+			from := u64(r, "from")
+			if !r.URL.Query().Has("from") || from > latest+1 {
+				apiError(w, http.StatusBadRequest, "bad_request")
+				return
+			}
+			writeLogJSON(w, r, ev.entriesPage(viewer, from, latest, r.URL.Query().Get("frontier") == "1"))
 		case p == "/v1/keylog/own":
 			ev.mu.Lock()
 			defer ev.mu.Unlock()
@@ -558,15 +605,17 @@ func TestAlternatingEpochsWithTheOwnerPartitioned(t *testing.T) {
 	if alice.ListingEvidence(ctx) == 0 {
 		t.Fatal("no evidence kept")
 	}
-	// The evidence stands on its own: the signed lookup's entry and the
-	// lists from the anchor recompute its head and show the listing.
+	// The evidence stands on its own: the entries and lists from the anchor
+	// make the signed checkpoints (the kept lookup's and the page's) and
+	// show the listing.
 	var evd struct {
 		Anchor struct {
-			Epoch uint64 `json:"epoch"`
-			Head  []byte `json:"head"`
+			Epoch uint64   `json:"epoch"`
+			Entry []byte   `json:"entry"`
+			Range [][]byte `json:"range"`
 		} `json:"anchor"`
-		Lookup  json.RawMessage `json:"lookup"`
-		Records []verify.Record `json:"records"`
+		Lookup json.RawMessage       `json:"lookup"`
+		Pages  []*verify.EntriesPage `json:"pages"`
 	}
 	if err := json.Unmarshal(alice.ListingEvidenceRecords(ctx)[0], &evd); err != nil {
 		t.Fatal(err)
@@ -575,17 +624,15 @@ func TestAlternatingEpochsWithTheOwnerPartitioned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	latest, err := prefix.ParseEntry(kept.Entry)
+	trust := verify.Trust{Origin: ev.signer.Name(), LogKey: e.srv.Log.Info().LogKey}
+	held, err := verify.ParseCheckpoint(trust, []byte(kept.Checkpoint))
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := note.Open([]byte(kept.Checkpoint), note.VerifierList(mustVerifier(t, ev))); err != nil {
 		t.Fatalf("the kept checkpoint: %v", err)
 	}
 	idx, _ := ev.vrf.Prove("alice")
-	listings, err := verify.ScanChanges(verify.Anchor{Epoch: evd.Anchor.Epoch, Head: prefix.Hash(evd.Anchor.Head)}, evd.Records, latest, idx)
-	if err != nil || len(listings) != 2 || listings[0].Epoch != m {
-		t.Fatalf("the evidence's listings %+v: %v", listings, err)
+	sc, err := verify.ScanEntries(trust, verify.EntryAnchor{Epoch: evd.Anchor.Epoch, Entry: evd.Anchor.Entry, Range: evd.Anchor.Range}, evd.Pages, &held, idx)
+	if err != nil || len(sc.Listings) != 2 || sc.Listings[0].Epoch != m {
+		t.Fatalf("the evidence's listings: %+v %v", sc, err)
 	}
 	// Her contacts are told, with the epoch.
 	warnings := syncAll(t, carol)
@@ -657,27 +704,37 @@ func TestUnlistedLeafIsRefused(t *testing.T) {
 func TestWithheldOrAlteredChangeListIsAnAlarm(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		tamper func(page *keylog.ChangesPage, idx prefix.Hash)
+		tamper func(page *verify.EntriesPage, idx prefix.Hash)
 	}{
-		{"withheld", func(page *keylog.ChangesPage, idx prefix.Hash) {
-			page.Records = slices.DeleteFunc(page.Records, func(r keylog.ChangeRecord) bool {
-				return slices.ContainsFunc(r.Changes, func(c []byte) bool { return bytes.Equal(c[:32], idx[:]) })
-			})
+		{"withheld", func(page *verify.EntriesPage, idx prefix.Hash) {
+			for i, pe := range page.Entries {
+				if slices.ContainsFunc(pe.C, func(c []byte) bool { return bytes.Equal(c[:32], idx[:]) }) {
+					page.Entries[i].C = nil
+				}
+			}
 		}},
-		{"altered", func(page *keylog.ChangesPage, idx prefix.Hash) {
-			for _, r := range page.Records {
-				for i, c := range r.Changes {
+		{"altered", func(page *verify.EntriesPage, idx prefix.Hash) {
+			for _, pe := range page.Entries {
+				for i, c := range pe.C {
 					if bytes.Equal(c[:32], idx[:]) {
 						c = bytes.Clone(c)
 						c[40] ^= 1
-						r.Changes[i] = c
+						pe.C[i] = c
 					}
 				}
 			}
 		}},
-		{"one more epoch claimed", func(page *keylog.ChangesPage, idx prefix.Hash) {
-			page.Records = slices.DeleteFunc(page.Records, func(r keylog.ChangeRecord) bool { return r.Epoch == page.Through })
-			page.Through--
+		{"an epoch dropped", func(page *verify.EntriesPage, idx prefix.Hash) {
+			page.Entries = page.Entries[:len(page.Entries)-1]
+		}},
+		{"the epoch listing the impostor served as empty", func(page *verify.EntriesPage, idx prefix.Hash) {
+			for i, pe := range page.Entries {
+				if slices.ContainsFunc(pe.C, func(c []byte) bool { return bytes.Equal(c[:32], idx[:]) }) {
+					e, _ := prefix.ParseEntry(pe.E)
+					page.Entries[i] = verify.PageEntry{T: e.Time.Unix()}
+					break
+				}
+			}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -696,7 +753,7 @@ func TestWithheldOrAlteredChangeListIsAnAlarm(t *testing.T) {
 			m := ev.alternate("alice", "carol")
 			idx, _ := ev.vrf.Prove("alice")
 			ev.attack(func() {
-				ev.changes = func(viewer string, page *keylog.ChangesPage) {
+				ev.entries = func(viewer string, page *verify.EntriesPage) {
 					if viewer == "alice" {
 						tc.tamper(page, idx)
 					}
@@ -716,7 +773,7 @@ func TestWithheldOrAlteredChangeListIsAnAlarm(t *testing.T) {
 			hasAll(t, "carol's sync", append(syncAll(t, carol), noticesIn(t, carol, "talks")...), "alice's devices warn about alice's account: the server did not give the key log's change lists")
 			// The server gives the lists after all: the same epochs are read
 			// from the old anchor, and the listing is found.
-			ev.attack(func() { ev.changes = nil })
+			ev.attack(func() { ev.entries = nil })
 			a, err = alice.AuditLog(ctx)
 			if err != nil {
 				t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,8 +18,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"backchannel/client"
-	"backchannel/keylog"
 	"backchannel/keylog/prefix"
+	"backchannel/keylog/verify"
 )
 
 // The periodic self-check without the own lookup (docs/protocol.md section
@@ -134,11 +135,13 @@ func TestWithheldListOnThePeriodicCheck(t *testing.T) {
 	m := ev.alternate("alice", "carol")
 	idx, _ := ev.vrf.Prove("alice")
 	ev.attack(func() {
-		ev.changes = func(viewer string, page *keylog.ChangesPage) {
+		ev.entries = func(viewer string, page *verify.EntriesPage) {
 			if viewer == "alice" {
-				page.Records = slices.DeleteFunc(page.Records, func(r keylog.ChangeRecord) bool {
-					return slices.ContainsFunc(r.Changes, func(c []byte) bool { return bytes.Equal(c[:32], idx[:]) })
-				})
+				for i, pe := range page.Entries {
+					if slices.ContainsFunc(pe.C, func(c []byte) bool { return bytes.Equal(c[:32], idx[:]) }) {
+						page.Entries[i].C = nil
+					}
+				}
 			}
 		}
 	})
@@ -150,7 +153,7 @@ func TestWithheldListOnThePeriodicCheck(t *testing.T) {
 	if anyContains(a.Alerts, fmt.Sprintf("at epoch %d", m)) {
 		t.Fatalf("the withheld lists were read as lists: %q", a.Alerts)
 	}
-	ev.attack(func() { ev.changes = nil })
+	ev.attack(func() { ev.entries = nil })
 	a, _, err = alice.check(t)
 	if err != nil {
 		t.Fatal(err)
@@ -164,21 +167,18 @@ func TestWithheldListOnThePeriodicCheck(t *testing.T) {
 func TestPeriodicCheckRefusesARolledBackOrForkedLog(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		tamper func(ev *evilLog, page *keylog.ProvedChangesPage)
+		tamper func(ev *evilLog, page *verify.EntriesPage)
 	}{
-		{"rolled back", func(ev *evilLog, page *keylog.ProvedChangesPage) {
-			incl, _ := ev.log.InclusionProof(0, 1)
-			page.Checkpoint, page.Epoch, page.Entry, page.Inclusion, page.Consistency = string(ev.note(0)), 0, ev.epochs[0].entry, incl, nil
-			page.Through, page.Records = 0, []keylog.ChangeRecord{}
+		{"rolled back", func(ev *evilLog, page *verify.EntriesPage) {
+			page.Checkpoint, page.Entries = string(ev.note(0)), []verify.PageEntry{}
 		}},
-		{"consistency proof altered", func(ev *evilLog, page *keylog.ProvedChangesPage) {
-			if len(page.Consistency) == 0 {
-				ev.t.Error("no consistency proof to alter")
-				return
+		{"another root at the size held", func(ev *evilLog, page *verify.EntriesPage) {
+			text := fmt.Sprintf("%s\n%d\n%s\n", ev.signer.Name(), page.From, base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
+			n, err := note.Sign(&note.Note{Text: text}, ev.signer)
+			if err != nil {
+				ev.t.Error(err)
 			}
-			h := bytes.Clone(page.Consistency[0])
-			h[0] ^= 1
-			page.Consistency[0] = h
+			page.Checkpoint, page.Entries = string(n), []verify.PageEntry{}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -198,7 +198,7 @@ func TestPeriodicCheckRefusesARolledBackOrForkedLog(t *testing.T) {
 				for range 5 {
 					ev.publish()
 				}
-				ev.proved = func(viewer string, page *keylog.ProvedChangesPage) {
+				ev.entries = func(viewer string, page *verify.EntriesPage) {
 					if viewer == "alice" {
 						tc.tamper(ev, page)
 					}
@@ -231,9 +231,9 @@ func TestPeriodicCheckFallsBackToTheLookup(t *testing.T) {
 	flip := func(b []byte) []byte { b = bytes.Clone(b); b[len(b)/2] ^= 1; return b }
 	for _, tc := range []struct {
 		name   string
-		tamper func(ev *evilLog, page *keylog.ProvedChangesPage)
+		tamper func(ev *evilLog, page *verify.EntriesPage)
 	}{
-		{"checkpoint under another key", func(ev *evilLog, page *keylog.ProvedChangesPage) {
+		{"checkpoint under another key", func(ev *evilLog, page *verify.EntriesPage) {
 			sk, _, err := note.GenerateKey(rand.Reader, ev.signer.Name())
 			if err != nil {
 				ev.t.Fatal(err)
@@ -246,18 +246,30 @@ func TestPeriodicCheckFallsBackToTheLookup(t *testing.T) {
 			forged, _ := note.Sign(&note.Note{Text: n.Text}, s)
 			page.Checkpoint = string(forged)
 		}},
-		{"entry altered", func(_ *evilLog, page *keylog.ProvedChangesPage) { page.Entry = flip(page.Entry) }},
-		{"inclusion altered", func(_ *evilLog, page *keylog.ProvedChangesPage) { page.Inclusion[0] = flip(page.Inclusion[0]) }},
-		{"an earlier entry", func(ev *evilLog, page *keylog.ProvedChangesPage) {
-			page.Epoch--
-			page.Entry = ev.epochs[page.Epoch].entry
-			page.Inclusion, _ = ev.log.InclusionProof(page.Epoch, page.Epoch+2)
-			page.Through = page.Epoch
+		{"entry altered", func(_ *evilLog, page *verify.EntriesPage) {
+			for i := range page.Entries {
+				if e := page.Entries[i].E; len(e) > 0 {
+					page.Entries[i].E = flip(e)
+				}
+			}
 		}},
-		{"through past the entry", func(_ *evilLog, page *keylog.ProvedChangesPage) { page.Through = page.Epoch + 1 }},
-		{"a change list altered", func(_ *evilLog, page *keylog.ProvedChangesPage) {
-			r := page.Records[len(page.Records)-1]
-			r.Changes[0] = flip(r.Changes[0])
+		{"an empty epoch's time altered", func(_ *evilLog, page *verify.EntriesPage) {
+			for i := range page.Entries {
+				if len(page.Entries[i].E) == 0 {
+					page.Entries[i].T++
+				}
+			}
+		}},
+		{"an epoch dropped", func(_ *evilLog, page *verify.EntriesPage) { page.Entries = page.Entries[1:] }},
+		{"through past the entries", func(_ *evilLog, page *verify.EntriesPage) {
+			page.Through = page.From + uint64(len(page.Entries)) + 1
+		}},
+		{"a change list altered", func(_ *evilLog, page *verify.EntriesPage) {
+			for _, pe := range page.Entries {
+				if len(pe.C) > 0 {
+					pe.C[0] = flip(pe.C[0])
+				}
+			}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -273,8 +285,10 @@ func TestPeriodicCheckFallsBackToTheLookup(t *testing.T) {
 			ev.step() // an epoch with bob's listing since alice's check
 			ev.attack(func() {
 				ev.publish()
-				ev.proved = func(viewer string, page *keylog.ProvedChangesPage) {
-					if viewer == "alice" {
+				once := true // the full check it falls back to is answered honestly
+				ev.entries = func(viewer string, page *verify.EntriesPage) {
+					if viewer == "alice" && once {
+						once = false
 						tc.tamper(ev, page)
 					}
 				}
@@ -290,7 +304,7 @@ func TestPeriodicCheckFallsBackToTheLookup(t *testing.T) {
 				t.Fatalf("alice holds size %d, the log has %d", cp.Size, ev.log.Size())
 			}
 			// The honest reply again: the quick path, from the new anchor.
-			ev.attack(func() { ev.proved = nil; ev.publish() })
+			ev.attack(func() { ev.entries = nil; ev.publish() })
 			if a, looked, err := alice.check(t); err != nil || len(a.Alerts) != 0 || looked {
 				t.Fatalf("the next check: %+v looked up %v, %v", a, looked, err)
 			}
