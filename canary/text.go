@@ -151,13 +151,16 @@ func scanWord(text string, i int) int {
 				}
 				k += n2
 			}
-			if nr, _ := utf8.DecodeRuneInString(text[k:]); k < len(text) && isWordRune(nr) {
+			// Invisible characters are transparent: the word goes on if what
+			// follows them would have continued it (found by FuzzUnmark:
+			// "a\u200b'b" must be the one word "a'b", as it is once unmarked).
+			if nr, _ := utf8.DecodeRuneInString(text[k:]); k < len(text) && (isWordRune(nr) || isApostrophe(nr) || isDash(nr)) {
 				j = k
 				continue
 			}
 		case isApostrophe(r):
-			prev, _ := utf8.DecodeLastRuneInString(text[i:j])
-			next, _ := utf8.DecodeRuneInString(text[j+n:])
+			prev := lastVisible(text[i:j])
+			next := nextVisible(text[j+n:])
 			if unicode.IsLetter(prev) && unicode.IsLetter(next) {
 				j += n
 				dotted = false
@@ -168,8 +171,8 @@ func scanWord(text string, i int) int {
 			if r2, n2 := utf8.DecodeRuneInString(text[k:]); r2 == '-' && r == '-' {
 				k += n2 // "--" is one dash
 			}
-			prev, _ := utf8.DecodeLastRuneInString(text[i:j])
-			next, _ := utf8.DecodeRuneInString(text[k:])
+			prev := lastVisible(text[i:j])
+			next := nextVisible(text[k:])
 			if isWordRune(prev) && isWordRune(next) {
 				j = k
 				dotted = false
@@ -307,4 +310,30 @@ func urlEnd(text string, i int) int {
 		return i + len(chunk)
 	}
 	return i
+}
+
+// lastVisible returns the last rune of s that is not ignorable (RuneError
+// if none).
+func lastVisible(s string) rune {
+	for len(s) > 0 {
+		r, n := utf8.DecodeLastRuneInString(s)
+		if !isIgnorable(r) {
+			return r
+		}
+		s = s[:len(s)-n]
+	}
+	return utf8.RuneError
+}
+
+// nextVisible returns the first rune of s that is not ignorable (RuneError
+// if none).
+func nextVisible(s string) rune {
+	for len(s) > 0 {
+		r, n := utf8.DecodeRuneInString(s)
+		if !isIgnorable(r) {
+			return r
+		}
+		s = s[n:]
+	}
+	return utf8.RuneError
 }
