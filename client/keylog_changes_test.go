@@ -70,7 +70,12 @@ type evilLog struct {
 	proved   func(viewer string, page *keylog.ProvedChangesPage) // rewrites a changes?proof=1 reply
 	entries  func(viewer string, page *verify.EntriesPage)       // rewrites an entries reply
 	indices  map[string]prefix.Hash
-	ownCalls int // GET /v1/keylog/own answered
+	ownCalls int                          // GET /v1/keylog/own answered
+	clock    func(epoch uint64) time.Time // if set, the time written into each entry (else now)
+	// unbound: the epochs published keep the previous head whatever their
+	// changes_root lists (the hostile review's attack on issue 9's defence);
+	// serveUnbound: their lists are served (else none is stored).
+	unbound, serveUnbound bool
 }
 
 // index returns name's VRF index (cached: a VRF proof costs about 0.1 ms).
@@ -104,6 +109,7 @@ type evilEpoch struct {
 	shown   map[string]evilState
 	listing map[string]evilListed
 	changes []prefix.Change
+	unbound bool // published with the previous head, no list stored unless served
 }
 
 func newEvilLog(t *testing.T, e *env) *evilLog {
@@ -193,12 +199,18 @@ func (ev *evilLog) publish() uint64 {
 	for i, c := range cs {
 		ev.listed[c.Index] = evilListed{epoch: epoch, pos: i, leaf: c.Leaf}
 	}
-	ev.head = prefix.NextHead(ev.head, epoch, cs)
-	e := prefix.Entry{Epoch: epoch, Time: time.Now().UTC().Truncate(time.Second), Root: ev.work.Root(), Leaves: uint64(ev.work.Len()),
+	if !ev.unbound {
+		ev.head = prefix.NextHead(ev.head, epoch, cs)
+	}
+	at := time.Now()
+	if ev.clock != nil {
+		at = ev.clock(epoch)
+	}
+	e := prefix.Entry{Epoch: epoch, Time: at.UTC().Truncate(time.Second), Root: ev.work.Root(), Leaves: uint64(ev.work.Len()),
 		Changes: uint32(len(cs)), ChangesRoot: prefix.ChangesRoot(cs), Head: ev.head}
 	raw := e.Marshal()
 	ev.log.AppendData(raw)
-	ep := &evilEpoch{entry: raw, e: e, tree: ev.work, changes: cs}
+	ep := &evilEpoch{entry: raw, e: e, tree: ev.work, changes: cs, unbound: ev.unbound && !ev.serveUnbound}
 	if k := len(ev.epochs); k > 0 && !ev.dirty && len(cs) == 0 {
 		ep.shown, ep.listing = ev.epochs[k-1].shown, ev.epochs[k-1].listing // nothing changed: share them
 	} else {
@@ -306,7 +318,9 @@ func (ev *evilLog) entriesPage(viewer string, from, latest uint64, frontier bool
 		}
 		pe := verify.PageEntry{E: bytes.Clone(ep.entry)}
 		for _, c := range ep.changes {
-			pe.C = append(pe.C, c.Bytes())
+			if !ep.unbound {
+				pe.C = append(pe.C, c.Bytes())
+			}
 		}
 		page.Entries = append(page.Entries, pe)
 	}
@@ -651,6 +665,52 @@ func TestAlternatingEpochsWithTheOwnerPartitioned(t *testing.T) {
 	}
 }
 
+// The hostile review's attack on the listing defence: epoch m lists the
+// impostor's leaf in its changes_root (so a peer's step 8 passes) but keeps
+// the head of epoch m−1, epoch m+1 restores alice's leaf the same way, and
+// the server stores no change list for either (or serves the real ones):
+// the heads alone chain as if nothing happened. Dave pins the impostor at
+// first contact; alice's next check reads every entry and raises the alarm.
+func TestUnboundHeadIsAnAlarm(t *testing.T) {
+	for _, served := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lists served %v", served), func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t)
+			ev := newEvilLog(t, e)
+			alice := e.userVia("alice", ev.front("alice"), nil)
+			dave := e.userVia("dave", ev.front("dave"), nil)
+			if a, err := alice.AuditLog(ctx); err != nil || len(a.Alerts) != 0 {
+				t.Fatalf("alice's first check: %+v %v", a, err)
+			}
+			ev.attack(func() { ev.unbound, ev.serveUnbound = true, served })
+			m := ev.alternate("alice", "dave")
+			ev.attack(func() {
+				ev.unbound = false
+				if ev.epochs[m].e.Head != ev.epochs[m-1].e.Head || ev.epochs[m].e.Changes == 0 {
+					t.Fatal("epoch m is not the attack's")
+				}
+			})
+			ci, err := dave.Contact(ctx, "alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ci.Devices) != 2 || !strings.Contains(ci.Devices[0].Name+ci.Devices[1].Name, "new phone") {
+				t.Fatalf("dave's first contact is not the impostor: %+v", ci)
+			}
+			a, err := alice.AuditLog(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hasAll(t, "alice's audit", a.Alerts, "did not give the key log's change lists after epoch")
+			if alice.ListingEvidence(ctx) == 0 {
+				t.Fatal("no evidence kept")
+			}
+			st, _ := alice.Status(ctx)
+			hasAll(t, "alice's status", st.Attention, "ALARM: the server did not give the key log's change lists")
+		})
+	}
+}
+
 // An impostor's leaf that no epoch lists: a peer refuses it, with a clear
 // message, and sends nothing.
 func TestUnlistedLeafIsRefused(t *testing.T) {
@@ -863,14 +923,22 @@ func (c countingConn) Write(p []byte) (int, error) {
 // test's key log in its honest mode (the real server publishes at most
 // one epoch a second, so a day of epochs would take minutes); its answers
 // have the server's JSON, gzip-compressed as the server compresses them.
-// The periodic checks read the change lists against the latest checkpoint
-// (changes?proof=1); the day's one full check (the own lookup, once
-// FullCheckInterval has passed) is part of the day measured. Recorded in
-// docs/benchmarks.md; the test fails above 20 kB a day (issue 9's target).
+// Every check reads every entry since the last one (GET /v1/keylog/entries:
+// an empty epoch as its time, one a minute); the day's one full check (the
+// own lookup, once FullCheckInterval has passed) is part of the day
+// measured. Recorded in docs/benchmarks.md. Issue 9's target is 20 kB a
+// day; reading every entry costs about 21 kB (docs/benchmarks.md says where
+// the bytes go), so the test fails above 22 kB: a regression, not the target.
 func TestMonitoringBytesPerDay(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	ev := newEvilLog(t, e)
+	// One epoch a minute, dated as the server dates them (the times of the
+	// empty epochs are most of what the owner reads).
+	start := time.Now().Add(-91 * 24 * time.Hour)
+	ev.clock = func(epoch uint64) time.Time {
+		return start.Add(time.Duration(epoch) * time.Minute)
+	}
 	ev.attack(func() {
 		for i := range 300 {
 			nonce := make([]byte, prefix.NonceSize)
@@ -947,8 +1015,8 @@ func TestMonitoringBytesPerDay(t *testing.T) {
 		day += n
 	}
 	t.Logf("log: %d accounts, %d epochs; %d changes a day; bytes per check %v; a day (%d checks): %d bytes", 301, ev.log.Size(), change, perCheck, checks, day)
-	if day > 20_000 {
-		t.Errorf("the owner's monitoring costs %d bytes a day on the wire, more than 20 kB (checks %v)", day, perCheck)
+	if day > 22_000 {
+		t.Errorf("the owner's monitoring costs %d bytes a day on the wire, more than 22 kB (checks %v)", day, perCheck)
 	}
 	if lookups != 1 || int(24*time.Hour/client.FullCheckInterval) != 1 {
 		t.Errorf("%d of the day's %d checks looked the owner up, want the one full check a day", lookups, checks)
