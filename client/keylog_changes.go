@@ -38,8 +38,6 @@ const (
 	// periodic one).
 	GossipScanInterval  = time.Hour
 	logGossipScanRecord = "keylog/gossip-scan" // time of the last check brought forward
-	// maxChangePages bounds the pages one check reads (4,096 changes each).
-	maxChangePages = 4096
 	// maxEntryPages bounds the pages of entries one check reads
 	// (verify.MaxEntriesPage epochs each).
 	maxEntryPages = 4096
