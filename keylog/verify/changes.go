@@ -6,8 +6,11 @@ import (
 	"backchannel/keylog/prefix"
 )
 
-// The owner's reading of every change of its index (docs/protocol.md
-// section 16, "Self-monitoring", "Reading every change of its index").
+// The owner's fold of the change lists into the heads (the first defence
+// of docs/protocol.md section 16, "Self-monitoring"), superseded for the
+// owner's checks by ScanEntries (entries.go): a head does not bind its own
+// entry's k and changes_root. OwnLeaves, Explained and OwnListingAlerts
+// remain the rule every listing must satisfy.
 
 // Anchor is where an owner's reading of the change lists stands: the last
 // epoch it checked and that epoch's head, taken from an entry it verified.

@@ -22,8 +22,8 @@
 //     device-list chain from the list the client pinned
 //     (devicelist.VerifyChain), is the caller's. VerifyAt does the same
 //     against a checkpoint the client already holds, for an earlier epoch.
-//   - ScanChanges is the owner's reading of every change since its anchor
-//     (section 16, "Reading every change of its index"): it folds the change
+//   - ScanChanges is the former owner's reading of the changes since its
+//     anchor (superseded by ScanEntries, below): it folds the change
 //     lists into the head of the latest verified entry and returns the
 //     changes of the owner's index; OwnLeaves and OwnListingAlerts are the
 //     rule those listings must satisfy. All three are pure functions.
