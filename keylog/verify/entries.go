@@ -308,6 +308,9 @@ func rebuild(prev prefix.Entry, prevRaw []byte, pe PageEntry) (prefix.Entry, []b
 		return e, nil, nil, fmt.Errorf("%w: epoch %d is dated before epoch %d", ErrChanges, epoch, prev.Epoch)
 	}
 	if e.Changes == 0 {
+		if len(pe.C) != 0 {
+			return e, nil, nil, fmt.Errorf("%w: epoch %d lists no change but %d were served", ErrChanges, epoch, len(pe.C))
+		}
 		if e.Root != prev.Root || e.Leaves != prev.Leaves || e.Head != prev.Head {
 			return e, nil, nil, fmt.Errorf("%w: epoch %d changed the key log but lists no change (a silent change of someone's keys)", ErrChanges, epoch)
 		}

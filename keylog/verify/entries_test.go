@@ -258,6 +258,11 @@ func TestScanEntriesTampered(t *testing.T) {
 		{"change list withheld", nil, func(p *EntriesPage) { p.Entries[2].C = nil }, nil, ErrChanges},
 		{"entry sent as a time", nil, func(p *EntriesPage) { p.Entries[2] = PageEntry{T: 1} }, nil, ErrChanges},
 		{"time and entry", nil, func(p *EntriesPage) { p.Entries[2].T = 1 }, nil, ErrChanges},
+		{"empty epoch as a full entry with a list", nil, func(p *EntriesPage) {
+			e := m.entryAt(5)
+			p.Entries[4] = PageEntry{E: e.Marshal(), C: [][]byte{make([]byte, 64)}}
+		}, nil, ErrChanges},
+		{"empty epoch as a full entry", nil, func(p *EntriesPage) { p.Entries[6] = PageEntry{E: m.entryAt(7).Marshal()} }, nil, nil},
 		{"list without entry", nil, func(p *EntriesPage) { p.Entries[4].C = [][]byte{make([]byte, 64)} }, nil, ErrChanges},
 		{"page starts late", nil, func(p *EntriesPage) { p.From = 2; p.Entries = p.Entries[1:] }, nil, ErrChanges},
 		{"through lies", nil, func(p *EntriesPage) { p.Through = 3 }, nil, ErrChanges},
@@ -278,7 +283,10 @@ func TestScanEntriesTampered(t *testing.T) {
 			anchor = tt.anchor()
 		}
 		_, err := ScanEntries(tr, anchor, []*EntriesPage{p}, tt.held, alice)
-		if !errors.Is(err, tt.want) {
+		if tt.want == nil && err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+		if tt.want != nil && !errors.Is(err, tt.want) {
 			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
 		}
 		var ev *Evidence
