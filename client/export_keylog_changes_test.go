@@ -1,6 +1,9 @@
 package client
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+)
 
 // ListingEvidence counts the evidence kept of change lists that showed
 // something this account's devices did not do.
@@ -21,4 +24,16 @@ func (c *Client) SelfCheck(ctx context.Context) (*Audit, error) {
 func (c *Client) ListingEvidenceRecords(ctx context.Context) [][]byte {
 	raws, _ := c.v.Log(ctx, logListingEvidence)
 	return raws
+}
+
+// DropAnchorEntry rewrites the anchor as one from before the entries were
+// read (no entry, no range).
+func (c *Client) DropAnchorEntry(ctx context.Context) error {
+	a, err := loadAnchor(ctx, c.v)
+	if err != nil || a == nil {
+		return err
+	}
+	a.Entry, a.Range = nil, nil
+	raw, _ := json.Marshal(a)
+	return c.v.Put(ctx, logAnchorRecord, raw)
 }

@@ -208,11 +208,13 @@ func (c *Client) scanOwnChanges(ctx context.Context, res *verify.Result, raw []b
 	}
 	start, ok := anc.entryAnchor()
 	from, first, seen := start.Epoch+1, !ok, uint64(0)
+	legacy := first && anc != nil
 	if first {
-		// The first reading (or one after an anchor from before the
-		// entries were read, whose listings up to its epoch are kept):
-		// from U, the epoch that lists res's leaf (step 8 proved entry U),
-		// with the compact range of [0, U) the server gives.
+		// The first reading: from U, the epoch that lists res's leaf (step
+		// 8 proved entry U), with the compact range of [0, U) the server
+		// gives. After an anchor from before the entries were read (no
+		// entry to continue from), the whole log once, from epoch 0, its
+		// listings up to that anchor's epoch already kept.
 		if anc == nil {
 			// Entry U's listing of this index is res's leaf: the start.
 			anc = &anchorRecord{Epoch: res.Listed.Epoch, Head: res.Listed.Head[:]}
@@ -220,19 +222,32 @@ func (c *Client) scanOwnChanges(ctx context.Context, res *verify.Result, raw []b
 				anc.Updates = u
 			}
 			seen = res.Listed.Epoch + 1
+			from = res.Listed.Epoch
 		} else {
-			seen = anc.Epoch + 1
+			seen, from = anc.Epoch+1, 0
 		}
-		from = res.Listed.Epoch
 	}
 	scan := &ownScan{}
 	n := res.Epoch.Epoch
-	pages, ferr := c.fetchEntries(ctx, from, first)
+	pages, ferr := c.fetchEntries(ctx, from, first && !legacy)
 	if ferr != nil && (transient(ferr) || ctx.Err() != nil) {
 		return nil, ferr
 	}
 	var es *verify.EntryScan
-	if ferr == nil && first {
+	switch {
+	case ferr != nil || !first:
+	case legacy:
+		// Entry 0 as the page gives it: the range root at the end checks it.
+		if len(pages[0].Entries) == 0 {
+			ferr = errors.New("the key log's entries from epoch 0 are empty")
+			break
+		}
+		e0 := pages[0].Entries[0].E
+		if len(e0) == 0 {
+			e0 = prefix.Entry{Time: time.Unix(pages[0].Entries[0].T, 0)}.Marshal()
+		}
+		start, ferr = verify.FirstAnchor(e0, nil)
+	default:
 		start, ferr = verify.FirstAnchor(res.Listed.Marshal(), pages[0].Frontier)
 	}
 	if ferr == nil {

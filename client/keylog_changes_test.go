@@ -711,6 +711,44 @@ func TestUnboundHeadIsAnAlarm(t *testing.T) {
 	}
 }
 
+// An anchor from before the entries were read (a vault of the head-only
+// fold: no entry, no range): the next check reads the whole log once from
+// epoch 0, keeps the listings it had read, and still catches an impostor
+// listed after that anchor, even when the own leaf is listed again later
+// (the lookup's U is then after the impostor's epoch).
+func TestAnchorWithoutEntryReadsTheLogOnce(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	ev := newEvilLog(t, e)
+	alice := e.userVia("alice", ev.front("alice"), nil)
+	e.userVia("carol", ev.front("carol"), nil)
+	a, err := alice.AuditLog(ctx)
+	if err != nil || len(a.Alerts) != 0 {
+		t.Fatalf("alice's first check: %+v %v", a, err)
+	}
+	n := len(a.Listings)
+	if err := alice.DropAnchorEntry(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ev.attack(func() { ev.publish(); ev.publish() })
+	if a, err = alice.AuditLog(ctx); err != nil || len(a.Alerts) != 0 || len(a.Listings) != n {
+		t.Fatalf("the check after the old anchor: %+v %v (listings before: %d)", a, err, n)
+	}
+	if err := alice.DropAnchorEntry(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := ev.alternate("alice", "carol")
+	a, err = alice.AuditLog(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasAll(t, "alice's audit", a.Alerts, fmt.Sprintf("none of your devices published, at epoch %d", m))
+	// The anchor has its entry again: the next check continues from it.
+	if a, err = alice.AuditLog(ctx); err != nil || anyContains(a.Alerts, "at epoch") {
+		t.Fatalf("the next check: %+v %v", a, err)
+	}
+}
+
 // An impostor's leaf that no epoch lists: a peer refuses it, with a clear
 // message, and sends nothing.
 func TestUnlistedLeafIsRefused(t *testing.T) {
