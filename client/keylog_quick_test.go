@@ -337,3 +337,36 @@ func TestFullCheckOnceADay(t *testing.T) {
 	}
 	_ = prefix.HashSize
 }
+
+// The unbound-head attack between two periodic checks: the check that reads
+// the two epochs (listing the impostor in changes_root, the head of the
+// epoch before, no change list stored) does not take them, turns into the
+// full check, and that one raises the alarm.
+func TestUnboundHeadOnThePeriodicCheck(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	ev := newEvilLog(t, e)
+	alice := newQuickOwner(t, e, ev, "alice")
+	dave := e.userVia("dave", ev.front("dave"), nil)
+	if a, err := alice.c.AuditLog(ctx); err != nil || len(a.Alerts) != 0 {
+		t.Fatalf("alice's first check: %+v %v", a, err)
+	}
+	ev.step()
+	if a, looked, err := alice.check(t); err != nil || len(a.Alerts) != 0 || looked {
+		t.Fatalf("a quiet periodic check: %+v looked up %v, %v", a, looked, err)
+	}
+	ev.attack(func() { ev.unbound = true })
+	ev.alternate("alice", "dave")
+	ev.attack(func() { ev.unbound = false })
+	if ci, err := dave.Contact(ctx, "alice"); err != nil || len(ci.Devices) != 2 {
+		t.Fatalf("dave's first contact is not the impostor: %+v %v", ci, err)
+	}
+	a, looked, err := alice.check(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !looked {
+		t.Fatal("the unbound epochs did not bring the full check")
+	}
+	hasAll(t, "alice's periodic check", a.Alerts, "did not give the key log's change lists after epoch")
+}
