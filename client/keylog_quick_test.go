@@ -23,7 +23,7 @@ import (
 )
 
 // The periodic self-check without the own lookup (docs/protocol.md section
-// 16, "Self-monitoring"): GET /v1/keylog/changes?proof=1 against the latest
+// 16, "Self-monitoring"): GET /v1/keylog/entries against the latest
 // checkpoint, the full check (the lookup) only at the first check, on a
 // listing of the own index, and once a day. These tests attack that path.
 
