@@ -243,8 +243,9 @@ func (c *Client) scanOwnChanges(ctx context.Context, res *verify.Result, raw []b
 			break
 		}
 		e0 := pages[0].Entries[0].E
-		if len(e0) == 0 {
-			e0 = prefix.Entry{Time: time.Unix(pages[0].Entries[0].T, 0)}.Marshal()
+		if len(e0) == 0 { // epoch 0 has no predecessor: it always comes whole
+			ferr = errors.New("the key log sent its first epoch without its entry")
+			break
 		}
 		start, ferr = verify.FirstAnchor(e0, nil)
 	default:

@@ -256,7 +256,7 @@ func TestPeriodicCheckFallsBackToTheLookup(t *testing.T) {
 		{"an empty epoch's time altered", func(_ *evilLog, page *verify.EntriesPage) {
 			for i := range page.Entries {
 				if len(page.Entries[i].E) == 0 {
-					page.Entries[i].T++
+					page.Entries[i].D++
 				}
 			}
 		}},

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/tessera/api"
@@ -50,7 +51,14 @@ func (l *Log) Entries(ctx context.Context, from uint64, frontier bool) (*verify.
 	if err != nil {
 		return nil, wrap(err, "log size")
 	}
-	for idx := from; idx < end; {
+	// An empty epoch is sent as its time after the previous entry's, so the
+	// walk starts one entry early (read, not sent) when there is one.
+	idx := from
+	var prevTime time.Time
+	if from > 0 {
+		idx = from - 1
+	}
+	for idx < end {
 		bundle := idx / layout.EntryBundleWidth
 		raw, err := l.backend.ReadEntryBundle(ctx, bundle, layout.PartialTileSize(0, bundle, size))
 		if err != nil {
@@ -67,44 +75,53 @@ func (l *Log) Entries(ctx context.Context, from uint64, frontier bool) (*verify.
 				}
 				return nil, fmt.Errorf("%w: the entry bundle of epoch %d holds %d entries", ErrCorrupt, idx, len(b.Entries))
 			}
-			pe, err := l.pageEntry(ctx, idx, b.Entries[i])
+			pe, e, err := l.pageEntry(ctx, idx, b.Entries[i], prevTime)
 			if err != nil {
 				return nil, err
 			}
-			out.Entries = append(out.Entries, pe)
+			prevTime = e.Time
+			if idx >= from {
+				out.Entries = append(out.Entries, pe)
+			}
 		}
 	}
 	return out, nil
 }
 
-// pageEntry is the page form of entry idx (raw).
-func (l *Log) pageEntry(ctx context.Context, idx uint64, raw []byte) (verify.PageEntry, error) {
+// pageEntry is the page form of entry idx (raw), whose predecessor has
+// time prev (zero for epoch 0), and the entry.
+func (l *Log) pageEntry(ctx context.Context, idx uint64, raw []byte, prev time.Time) (verify.PageEntry, prefix.Entry, error) {
 	e, err := prefix.ParseEntry(raw)
 	if err != nil {
-		return verify.PageEntry{}, fmt.Errorf("%w: entry %d: %v", ErrCorrupt, idx, err)
+		return verify.PageEntry{}, e, fmt.Errorf("%w: entry %d: %v", ErrCorrupt, idx, err)
 	}
 	if e.Epoch != idx {
-		return verify.PageEntry{}, fmt.Errorf("%w: entry %d names epoch %d", ErrCorrupt, idx, e.Epoch)
+		return verify.PageEntry{}, e, fmt.Errorf("%w: entry %d names epoch %d", ErrCorrupt, idx, e.Epoch)
 	}
 	if e.Changes == 0 {
-		return verify.PageEntry{T: e.Time.Unix()}, nil
+		if idx == 0 || e.Time.Before(prev) {
+			// Epoch 0 has no predecessor, and a clock that went back cannot be
+			// sent as a gap: the full entry then.
+			return verify.PageEntry{E: bytes.Clone(raw)}, e, nil
+		}
+		return verify.PageEntry{D: int64(e.Time.Sub(prev) / time.Second)}, e, nil
 	}
 	recs, err := l.st.KeyLogChanges(ctx, idx, idx, 1)
 	if err != nil {
-		return verify.PageEntry{}, wrap(err, "change list of epoch %d", idx)
+		return verify.PageEntry{}, e, wrap(err, "change list of epoch %d", idx)
 	}
 	if len(recs) != 1 || recs[0].Epoch != idx {
-		return verify.PageEntry{}, fmt.Errorf("%w: the store has no change list of epoch %d", ErrCorrupt, idx)
+		return verify.PageEntry{}, e, fmt.Errorf("%w: the store has no change list of epoch %d", ErrCorrupt, idx)
 	}
 	cs, err := prefix.ParseChanges(recs[0].Changes)
 	if err != nil || len(cs) != int(e.Changes) || prefix.ChangesRoot(cs) != e.ChangesRoot {
-		return verify.PageEntry{}, fmt.Errorf("%w: the stored change list of epoch %d does not match its entry", ErrCorrupt, idx)
+		return verify.PageEntry{}, e, fmt.Errorf("%w: the stored change list of epoch %d does not match its entry", ErrCorrupt, idx)
 	}
 	pe := verify.PageEntry{E: bytes.Clone(raw), C: make([][]byte, len(cs))}
 	for j, c := range cs {
 		pe.C[j] = c.Bytes()
 	}
-	return pe, nil
+	return pe, e, nil
 }
 
 // frontier returns the compact range of the leaves [0, from) of p's tree:

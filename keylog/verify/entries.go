@@ -44,11 +44,13 @@ type EntryAnchor struct {
 	Range [][]byte // compact range of [0, Epoch+1)
 }
 
-// PageEntry is one epoch of a page: T alone (E empty) for an epoch with
-// k = 0, whose entry the owner rebuilds from the previous one, or E, the
-// full entry, with C, its change list (prefix.ChangeSize bytes each).
+// PageEntry is one epoch of a page: D alone (E empty) for an epoch with
+// k = 0, whose entry the owner rebuilds from the previous one (D is its
+// time minus the previous entry's, in seconds: a heartbeat costs a byte or
+// two after compression), or E, the full entry, with C, its change list
+// (prefix.ChangeSize bytes each).
 type PageEntry struct {
-	T int64    `json:"t,omitempty"`
+	D int64    `json:"d,omitempty"`
 	E []byte   `json:"e,omitempty"`
 	C [][]byte `json:"c,omitempty"`
 }
@@ -231,8 +233,10 @@ func ScanEntries(t Trust, anchor EntryAnchor, pages []*EntriesPage, held *Checkp
 		ents := p.Entries
 		if p.From == anchor.Epoch && pi == 0 {
 			// The anchor's own entry, in either form (an empty epoch as its time).
-			if len(ents) == 0 || (len(ents[0].E) == 0 && (prev.Changes != 0 || ents[0].T != prev.Time.Unix() || len(ents[0].C) != 0)) ||
-				(len(ents[0].E) != 0 && (ents[0].T != 0 || !bytes.Equal(ents[0].E, anchor.Entry))) {
+			// (The empty form's D is relative to an entry the owner does not
+			// hold; the anchor's entry is known, so D says nothing here.)
+			if len(ents) == 0 || (len(ents[0].E) == 0 && (prev.Changes != 0 || len(ents[0].C) != 0)) ||
+				(len(ents[0].E) != 0 && (ents[0].D != 0 || !bytes.Equal(ents[0].E, anchor.Entry))) {
 				return nil, fmt.Errorf("%w: the first entry is not the anchor's, of epoch %d", ErrChanges, anchor.Epoch)
 			}
 			cs, err := parseChanges(prev, ents[0].C)
@@ -279,6 +283,10 @@ func ScanEntries(t Trust, anchor EntryAnchor, pages []*EntriesPage, held *Checkp
 	}, nil
 }
 
+// maxHeartbeatGap bounds D: a server down longer than ten years is not a
+// heartbeat (and the sum stays far from overflowing).
+const maxHeartbeatGap = 10 * 366 * 24 * 3600
+
 // rebuild checks one epoch against the previous entry and returns its
 // entry, its bytes and its changes.
 func rebuild(prev prefix.Entry, prevRaw []byte, pe PageEntry) (prefix.Entry, []byte, []prefix.Change, error) {
@@ -289,10 +297,13 @@ func rebuild(prev prefix.Entry, prevRaw []byte, pe PageEntry) (prefix.Entry, []b
 		if len(pe.C) != 0 {
 			return e, nil, nil, fmt.Errorf("%w: epoch %d: a change list without its entry", ErrChanges, epoch)
 		}
-		e = prefix.Entry{Epoch: epoch, Time: time.Unix(pe.T, 0).UTC(), Root: prev.Root, Leaves: prev.Leaves, Head: prev.Head}
+		if pe.D < 0 || pe.D > maxHeartbeatGap {
+			return e, nil, nil, fmt.Errorf("%w: epoch %d: a time %d s after the previous epoch's", ErrChanges, epoch, pe.D)
+		}
+		e = prefix.Entry{Epoch: epoch, Time: prev.Time.Add(time.Duration(pe.D) * time.Second), Root: prev.Root, Leaves: prev.Leaves, Head: prev.Head}
 		raw = e.Marshal()
 	} else {
-		if pe.T != 0 {
+		if pe.D != 0 {
 			return e, nil, nil, fmt.Errorf("%w: epoch %d: both a time and an entry", ErrChanges, epoch)
 		}
 		var err error

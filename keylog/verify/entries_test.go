@@ -62,8 +62,8 @@ func (m *miniLog) page(from, to, size uint64, frontier bool) *EntriesPage {
 	}
 	for e := from; e < to; e++ {
 		en := m.entryAt(e)
-		if en.Changes == 0 {
-			p.Entries = append(p.Entries, PageEntry{T: en.Time.Unix()})
+		if en.Changes == 0 && e > 0 && !en.Time.Before(m.entryAt(e-1).Time) {
+			p.Entries = append(p.Entries, PageEntry{D: int64(en.Time.Sub(m.entryAt(e-1).Time) / time.Second)})
 			continue
 		}
 		pe := PageEntry{E: bytes.Clone(m.entries[e])}
@@ -83,7 +83,7 @@ func clonePage(p *EntriesPage) *EntriesPage {
 	c.Frontier = cloneHashes(p.Frontier)
 	c.Entries = make([]PageEntry, len(p.Entries))
 	for i, e := range p.Entries {
-		c.Entries[i] = PageEntry{T: e.T, E: bytes.Clone(e.E), C: cloneHashes(e.C)}
+		c.Entries[i] = PageEntry{D: e.D, E: bytes.Clone(e.E), C: cloneHashes(e.C)}
 	}
 	return &c
 }
@@ -242,8 +242,8 @@ func TestScanEntriesTampered(t *testing.T) {
 		held   *Checkpoint
 		want   error
 	}{
-		{"time of an empty epoch altered", nil, func(p *EntriesPage) { p.Entries[4].T++ }, nil, ErrInclusion},
-		{"empty epoch dated before the previous", nil, func(p *EntriesPage) { p.Entries[4].T -= 3600 }, nil, ErrChanges},
+		{"time of an empty epoch altered", nil, func(p *EntriesPage) { p.Entries[4].D++ }, nil, ErrInclusion},
+		{"empty epoch dated before the previous", nil, func(p *EntriesPage) { p.Entries[4].D = -3600 }, nil, ErrChanges},
 		{"empty epoch dropped", nil, func(p *EntriesPage) { p.Entries = append(p.Entries[:4], p.Entries[5:]...) }, nil, ErrInclusion},
 		{"last epoch dropped", nil, func(p *EntriesPage) { p.Entries = p.Entries[:len(p.Entries)-1] }, nil, ErrInclusion},
 		{"epoch with changes dropped", nil, func(p *EntriesPage) { p.Entries = append(p.Entries[:2], p.Entries[3:]...) }, nil, ErrInclusion},
@@ -252,12 +252,12 @@ func TestScanEntriesTampered(t *testing.T) {
 			p.Entries = append(p.Entries[:0], p.Entries[1:]...)
 		}, nil, ErrChanges},
 		{"epochs reordered", nil, func(p *EntriesPage) { p.Entries[0], p.Entries[2] = p.Entries[2], p.Entries[0] }, nil, ErrChanges},
-		{"empty epochs swapped", nil, func(p *EntriesPage) { p.Entries[4], p.Entries[5] = p.Entries[5], p.Entries[4] }, nil, ErrChanges},
-		{"epoch added", nil, func(p *EntriesPage) { p.Entries = append(p.Entries, PageEntry{T: p.Entries[len(p.Entries)-1].T}) }, nil, ErrInclusion},
+		{"an empty and a full epoch swapped", nil, func(p *EntriesPage) { p.Entries[2], p.Entries[4] = p.Entries[4], p.Entries[2] }, nil, ErrChanges},
+		{"epoch added", nil, func(p *EntriesPage) { p.Entries = append(p.Entries, PageEntry{D: 60}) }, nil, ErrInclusion},
 		{"change list altered", nil, func(p *EntriesPage) { p.Entries[0].C[0][40] ^= 1 }, nil, ErrChanges},
 		{"change list withheld", nil, func(p *EntriesPage) { p.Entries[2].C = nil }, nil, ErrChanges},
-		{"entry sent as a time", nil, func(p *EntriesPage) { p.Entries[2] = PageEntry{T: 1} }, nil, ErrChanges},
-		{"time and entry", nil, func(p *EntriesPage) { p.Entries[2].T = 1 }, nil, ErrChanges},
+		{"entry sent as a time", nil, func(p *EntriesPage) { p.Entries[2] = PageEntry{D: 60} }, nil, ErrInclusion},
+		{"time and entry", nil, func(p *EntriesPage) { p.Entries[2].D = 1 }, nil, ErrChanges},
 		{"empty epoch as a full entry with a list", nil, func(p *EntriesPage) {
 			e := m.entryAt(5)
 			p.Entries[4] = PageEntry{E: e.Marshal(), C: [][]byte{make([]byte, 64)}}
