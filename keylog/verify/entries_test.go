@@ -356,7 +356,7 @@ func FuzzScanEntries(f *testing.F) {
 		must(f, err)
 		f.Add(js, uint8(a))
 	}
-	f.Add([]byte(`{"checkpoint":"","from":1,"entries":[{"t":1},{"e":"AA=="}]}`), uint8(0))
+	f.Add([]byte(`{"checkpoint":"","from":1,"entries":[{"d":1},{"e":"AA=="}]}`), uint8(0))
 	f.Fuzz(func(t *testing.T, js []byte, from uint8) {
 		p, err := DecodeEntriesPage(js)
 		if err != nil {
@@ -368,7 +368,16 @@ func FuzzScanEntries(f *testing.F) {
 			return
 		}
 		w := wants[a]
-		if fmt.Sprint(s.Listings) != w.listings || s.Anchor.Epoch != w.anchor.Epoch || !bytes.Equal(s.Anchor.Entry, w.anchor.Entry) {
+		// A first page may start at the anchor's own epoch (the first check
+		// does, to read the listing there): its listing comes back too, and
+		// is not news.
+		var after []Listing
+		for _, l := range s.Listings {
+			if l.Epoch != anchors[a].Epoch {
+				after = append(after, l)
+			}
+		}
+		if fmt.Sprint(after) != w.listings || s.Anchor.Epoch != w.anchor.Epoch || !bytes.Equal(s.Anchor.Entry, w.anchor.Entry) {
 			t.Fatalf("accepted a page the log did not serve: %+v", s)
 		}
 		// FirstAnchor never panics on these bytes either.
