@@ -36,21 +36,23 @@ type Room struct {
 	// member joined at, and PreJoin the entries that predate the join;
 	// Expect the entries others have and this device does not; Heard when
 	// each member was last heard from, WatchFrom since when silence counts,
-	// LastSent when this device last sent to the room; RemovalWants the
+	// LastSent when this device last sent to the room; Beats the heartbeat
+	// backoff toward each other member (room.BeatTo); RemovalWants the
 	// entries this member's removal cites that it still accepts; Asked the
 	// version last asked of the creator (on the creator: the minute it last
 	// answered each member).
-	Past         []room.Version         `json:"past,omitempty"`
-	Behind       int                    `json:"behind,omitempty"`
-	Joined       int                    `json:"joined,omitempty"`
-	PreJoin      []room.Head            `json:"prejoin,omitempty"`
-	Base         [][]byte               `json:"base,omitempty"`
-	Expect       map[string]room.Expect `json:"expect,omitempty"`
-	Heard        map[string]time.Time   `json:"heard,omitempty"`
-	WatchFrom    time.Time              `json:"watch_from,omitempty"`
-	LastSent     time.Time              `json:"last_sent,omitempty"`
-	RemovalWants [][]byte               `json:"removal_wants,omitempty"`
-	Asked        map[string]int         `json:"asked,omitempty"`
+	Past         []room.Version          `json:"past,omitempty"`
+	Behind       int                     `json:"behind,omitempty"`
+	Joined       int                     `json:"joined,omitempty"`
+	PreJoin      []room.Head             `json:"prejoin,omitempty"`
+	Base         [][]byte                `json:"base,omitempty"`
+	Expect       map[string]room.Expect  `json:"expect,omitempty"`
+	Heard        map[string]time.Time    `json:"heard,omitempty"`
+	WatchFrom    time.Time               `json:"watch_from,omitempty"`
+	LastSent     time.Time               `json:"last_sent,omitempty"`
+	Beats        map[string]room.Backoff `json:"beats,omitempty"`
+	RemovalWants [][]byte                `json:"removal_wants,omitempty"`
+	Asked        map[string]int          `json:"asked,omitempty"`
 }
 
 // Message is one entry of a room's history as shown to the user.

@@ -508,13 +508,54 @@ func (c *Client) beat(ctx context.Context, rep *SyncReport) {
 				_ = f()
 			}
 		}
+		// Back off toward members from whom nothing has arrived since the
+		// last heartbeat to them (room.BeatTo): an offline member's mailbox
+		// must not fill with heartbeats.
+		to, beats := c.beatRecipients(r, now)
+		if len(to) == 0 {
+			continue
+		}
 		p := &payload{V: payloadVersion, Kind: KindBeat, ID: newID(), Room: id, SentAt: now}
 		c.stamp(ctx, c.v, r, p)
-		err = c.fanOut(ctx, same(p), r.State.Members, false, func(ctx context.Context, tx *vault.Tx) error { return c.touchSent(ctx, tx, id) })
+		err = c.fanOut(ctx, same(p), to, false, func(ctx context.Context, tx *vault.Tx) error { return c.touchBeats(ctx, tx, id, beats) })
 		if err != nil && !errors.Is(err, ErrNotDelivered) {
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: heartbeat not sent: %v", r.State.Name, err))
 		}
 	}
+}
+
+// beatRecipients lists the other members of r a heartbeat due now goes to,
+// with the backoff schedule to keep for every member (room.BeatTo).
+func (c *Client) beatRecipients(r *Room, now time.Time) ([]string, map[string]room.Backoff) {
+	var to []string
+	beats := map[string]room.Backoff{}
+	for _, m := range r.State.Members {
+		if m == c.prof.User {
+			continue
+		}
+		send, next := room.BeatTo(r.Beats[m], r.Heard[m], now)
+		beats[m] = next
+		if send {
+			to = append(to, m)
+		}
+	}
+	return to, beats
+}
+
+// touchBeats records, inside tx, that this device sent a heartbeat to
+// room now, with the backoff schedule toward each member.
+func (c *Client) touchBeats(ctx context.Context, tx *vault.Tx, id string, beats map[string]room.Backoff) error {
+	r, err := roomFrom(ctx, tx, id)
+	if err != nil {
+		return nil
+	}
+	r.LastSent = c.opts.Now().UTC()
+	r.Beats = beats
+	ids, err := roomIDs(ctx, tx)
+	if err != nil {
+		return err
+	}
+	return putRoom(ctx, tx, r, ids)
 }
 
 // warnSkipped words a member that a send skipped.

@@ -12,6 +12,36 @@ func BeatDue(lastSent, now time.Time) bool {
 	return lastSent.IsZero() || now.Sub(lastSent) >= BeatInterval
 }
 
+// Backoff is the heartbeat schedule toward one member: Sent when the last
+// heartbeat went to them, Wait how long after Sent the next may go while
+// nothing arrives from them (zero: BeatInterval).
+type Backoff struct {
+	Sent time.Time     `json:"sent"`
+	Wait time.Duration `json:"wait,omitempty"`
+}
+
+// BeatTo decides, when a room heartbeat is due (BeatDue), whether it goes
+// to a member last heard from at heard, given the schedule b toward them;
+// it returns the schedule to keep (unchanged when it does not go). It goes
+// if nothing was ever sent to them, if anything arrived from them since the
+// last heartbeat (the wait resets to BeatInterval), or if the wait has
+// elapsed (the next wait doubles, up to MaxBeatInterval). An offline
+// member's mailbox so gets a heartbeat about every MaxBeatInterval instead
+// of every BeatInterval.
+func BeatTo(b Backoff, heard, now time.Time) (send bool, next Backoff) {
+	wait := b.Wait
+	if wait <= 0 {
+		wait = BeatInterval
+	}
+	switch {
+	case b.Sent.IsZero(), heard.After(b.Sent):
+		return true, Backoff{Sent: now, Wait: BeatInterval}
+	case now.Sub(b.Sent) >= wait:
+		return true, Backoff{Sent: now, Wait: min(2*wait, MaxBeatInterval)}
+	}
+	return false, b
+}
+
 // Silent words a warning for every member (but me) from whom nothing has
 // arrived for PartitionAfter: lastHeard per member, since the later of
 // that and watchFrom (when this device started expecting them: its join,

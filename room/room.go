@@ -43,6 +43,10 @@ const (
 	// PartitionAfter: a member from whom nothing (message or heartbeat) has
 	// arrived for this long is reported as silent.
 	PartitionAfter = 30 * time.Minute
+	// MaxBeatInterval caps the backoff of heartbeats to a member from whom
+	// nothing has arrived since the last heartbeat to them: the wait
+	// doubles from BeatInterval up to this.
+	MaxBeatInterval = 6 * time.Hour
 	// MaxHeads bounds the heads one message carries.
 	MaxHeads = 128
 	// MaxHeld bounds the messages a room holds for a newer state, and
