@@ -31,8 +31,7 @@ func newCountingFrontEnd(t *testing.T, e *env) *countingFrontEnd {
 	target, _ := url.Parse(e.srv.URL)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	f := &countingFrontEnd{to: map[string]int{}}
-	direct := proxy.Director
-	proxy.Director = func(r *http.Request) {
+	count := func(r *http.Request) {
 		if r.Method == http.MethodPost && r.URL.Path == "/v1/messages" && r.Body != nil {
 			raw, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(raw))
@@ -45,9 +44,11 @@ func newCountingFrontEnd(t *testing.T, e *env) *countingFrontEnd {
 				f.mu.Unlock()
 			}
 		}
-		direct(r)
 	}
-	f.ts = httptest.NewServer(proxy)
+	f.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		count(r)
+		proxy.ServeHTTP(w, r)
+	}))
 	t.Cleanup(f.ts.Close)
 	return f
 }
