@@ -18,6 +18,7 @@ import (
 	"backchannel/ratchet"
 	"backchannel/room"
 	"backchannel/server/api"
+	"backchannel/server/apiclient"
 	"backchannel/session"
 	"backchannel/transcript"
 	"backchannel/vault"
@@ -132,6 +133,12 @@ func (c *Client) Handle(ctx context.Context, msgs []api.Message) (*SyncReport, e
 // Follow keeps a push connection open and handles every envelope as it
 // arrives until ctx ends; onReport sees each batch's report.
 func (c *Client) Follow(ctx context.Context, onReport func(*SyncReport)) error {
+	return c.FollowWatched(ctx, onReport, nil)
+}
+
+// FollowWatched is Follow telling onStream whether the push connection is
+// up (err is why it is not); onStream must not block.
+func (c *Client) FollowWatched(ctx context.Context, onReport func(*SyncReport), onStream func(up bool, err error)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var reportMu gosync.Mutex
@@ -173,7 +180,8 @@ func (c *Client) Follow(ctx context.Context, onReport func(*SyncReport)) error {
 			}
 		}
 	}()
-	return c.api.Subscribe(ctx, 0, func(ctx context.Context, msgs []api.Message) error {
+	return c.api.SubscribeWatched(ctx, 0, func(ctx context.Context, d *apiclient.Delivery) error {
+		msgs := d.Messages
 		rep, err := c.Handle(ctx, msgs)
 		if err != nil {
 			return err
@@ -188,7 +196,7 @@ func (c *Client) Follow(ctx context.Context, onReport func(*SyncReport)) error {
 		}
 		report(rep)
 		return nil
-	})
+	}, onStream)
 }
 
 // followTick is how often Follow checks for due heartbeats and silences.

@@ -137,12 +137,24 @@ func (c *Client) Subscribe(ctx context.Context, after int64, fn func(ctx context
 // SubscribeDeliveries is Subscribe handing fn each batch as a Delivery, whose
 // Ack acknowledges on the push stream without waiting for the server.
 func (c *Client) SubscribeDeliveries(ctx context.Context, after int64, fn func(ctx context.Context, d *Delivery) error) error {
+	return c.SubscribeWatched(ctx, after, fn, nil)
+}
+
+// SubscribeWatched is SubscribeDeliveries telling state about the push
+// stream: up=true once a stream is open, up=false with the reason when it
+// failed or dropped and a reconnection is due. state runs on Subscribe's
+// goroutine and must not block.
+func (c *Client) SubscribeWatched(ctx context.Context, after int64, fn func(ctx context.Context, d *Delivery) error, state func(up bool, err error)) error {
+	if state == nil {
+		state = func(bool, error) {}
+	}
 	cursor := after
 	backoff := minBackoff
 	for {
 		s, err := c.Dial(ctx, cursor)
 		if err == nil {
 			backoff = minBackoff
+			state(true, nil)
 			for {
 				var msgs []api.Message
 				msgs, err = s.Next(ctx)
@@ -163,6 +175,7 @@ func (c *Client) SubscribeDeliveries(ctx context.Context, after int64, fn func(c
 		if errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrReplay) {
 			return err
 		}
+		state(false, err)
 		d := backoff/2 + rand.N(backoff/2+1)
 		select {
 		case <-time.After(d):

@@ -1,0 +1,195 @@
+// Package live keeps one open profile's push connection up and fans what
+// it brings out to any number of watchers: the agent's commands, the chat
+// screen, `sync --follow`.
+//
+// A Hub owns the only Follow loop of its client. It syncs once, follows the
+// push stream, and when the stream fails it says so (StateReconnecting, with
+// the reason), waits with jittered backoff and starts again; it never gives
+// up while its context lives, except on an authentication failure, which it
+// reports as StateRefused and returns. Watchers get every Event published
+// after they subscribed; a watcher that does not keep up loses the oldest
+// events, never blocks the hub, and is told how many it missed.
+package live
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"backchannel/client"
+	"backchannel/server/apiclient"
+)
+
+// State is the push connection's state.
+type State string
+
+// The states, as shown to the user.
+const (
+	StateConnecting   State = "connecting"
+	StateConnected    State = "connected"
+	StateReconnecting State = "reconnecting"
+	StateRefused      State = "refused" // the server refused this device; not retried
+)
+
+// Event is one thing a watcher is told: a sync report (new messages,
+// warnings), or a change of the connection's state.
+type Event struct {
+	At     time.Time
+	Report *client.SyncReport // nil for a state change
+	State  State              // the state after this event
+	Reason string             // why the connection is not up (plain words)
+	// Missed counts events this watcher lost before this one because it
+	// did not keep up.
+	Missed int
+}
+
+// watcherBuffer bounds each watcher's queue.
+const watcherBuffer = 256
+
+// Backoff between reconnections.
+const (
+	minBackoff = 500 * time.Millisecond
+	maxBackoff = 30 * time.Second
+)
+
+// Follower is what a Hub needs of a client.
+type Follower interface {
+	Sync(ctx context.Context) (*client.SyncReport, error)
+	FollowWatched(ctx context.Context, onReport func(*client.SyncReport), onStream func(up bool, err error)) error
+}
+
+// Hub is one profile's live connection.
+type Hub struct {
+	c   Follower
+	now func() time.Time
+
+	mu       sync.Mutex
+	state    State
+	reason   string
+	watchers map[*watcher]struct{}
+}
+
+type watcher struct {
+	ch     chan Event
+	missed int
+}
+
+// New returns a hub for c; Run starts it.
+func New(c Follower) *Hub {
+	return &Hub{c: c, now: time.Now, state: StateConnecting, watchers: map[*watcher]struct{}{}}
+}
+
+// State reports the connection's state and, when it is not up, why.
+func (h *Hub) State() (State, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.state, h.reason
+}
+
+// Subscribe returns a channel of the events published from now on, and a
+// function that ends the subscription (and closes the channel).
+func (h *Hub) Subscribe() (<-chan Event, func()) {
+	w := &watcher{ch: make(chan Event, watcherBuffer)}
+	h.mu.Lock()
+	h.watchers[w] = struct{}{}
+	h.mu.Unlock()
+	var once sync.Once
+	return w.ch, func() {
+		once.Do(func() {
+			h.mu.Lock()
+			delete(h.watchers, w)
+			h.mu.Unlock()
+			close(w.ch)
+		})
+	}
+}
+
+func (h *Hub) publish(ev Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ev.Report == nil {
+		if ev.State == h.state && ev.Reason == h.reason {
+			return
+		}
+		h.state, h.reason = ev.State, ev.Reason
+	}
+	ev.State, ev.Reason = h.state, h.reason
+	ev.At = h.now()
+	for w := range h.watchers {
+		e := ev
+		e.Missed = w.missed
+		select {
+		case w.ch <- e:
+			w.missed = 0
+			continue
+		default:
+		}
+		// Full: drop the oldest, then deliver.
+		select {
+		case <-w.ch:
+			w.missed++
+		default:
+		}
+		e.Missed = w.missed
+		select {
+		case w.ch <- e:
+			w.missed = 0
+		default:
+			w.missed++
+		}
+	}
+}
+
+// Run keeps the connection up until ctx ends (it then returns ctx.Err()) or
+// the server refuses this device (apiclient.ErrUnauthorized, returned).
+func (h *Hub) Run(ctx context.Context) error {
+	backoff := minBackoff
+	for {
+		rep, err := h.c.Sync(ctx)
+		if err == nil {
+			if rep != nil && (rep.Received > 0 || len(rep.Warnings) > 0 || rep.Dropped > 0) {
+				h.publish(Event{Report: rep})
+			}
+			err = h.c.FollowWatched(ctx, func(r *client.SyncReport) {
+				h.publish(Event{Report: r})
+			}, func(up bool, serr error) {
+				if up {
+					backoff = minBackoff
+					h.publish(Event{State: StateConnected})
+					return
+				}
+				h.publish(Event{State: StateReconnecting, Reason: Reason(serr)})
+			})
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, apiclient.ErrUnauthorized) && !errors.Is(err, apiclient.ErrReplay) {
+			h.publish(Event{State: StateRefused, Reason: Reason(err)})
+			return err
+		}
+		h.publish(Event{State: StateReconnecting, Reason: Reason(err)})
+		d := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// Reason says in plain words why the connection is down.
+func Reason(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, apiclient.ErrUnauthorized):
+		return "the server refused this device"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the server did not answer in time"
+	}
+	return "the server cannot be reached"
+}
