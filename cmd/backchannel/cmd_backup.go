@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"backchannel/backup"
 	"backchannel/client"
@@ -17,22 +16,19 @@ import (
 
 // backupSecret reads the backup passphrase: $BACKCHANNEL_BACKUP_PASSPHRASE,
 // or a prompt on the terminal.
-func backupSecret(prompt string) ([]byte, error) {
-	if p, ok := os.LookupEnv("BACKCHANNEL_BACKUP_PASSPHRASE"); ok {
+func (g *globals) backupSecret(prompt string) ([]byte, error) {
+	if p, ok := g.env.lookupEnv("BACKCHANNEL_BACKUP_PASSPHRASE"); ok {
 		if p == "" {
 			return nil, errors.New("BACKCHANNEL_BACKUP_PASSPHRASE is set but empty")
 		}
 		return []byte(p), nil
 	}
-	fd := int(os.Stdin.Fd())
-	if !term.IsTerminal(fd) {
+	p, err := g.env.readSecret(prompt)
+	if errors.Is(err, errNoTerminal) {
 		return nil, errors.New("no backup passphrase: set BACKCHANNEL_BACKUP_PASSPHRASE, use --recovery-key, or run on a terminal to be prompted")
 	}
-	fmt.Fprint(os.Stderr, prompt)
-	p, err := term.ReadPassword(fd)
-	fmt.Fprintln(os.Stderr)
 	if err != nil {
-		return nil, fmt.Errorf("read passphrase: %w", err)
+		return nil, err
 	}
 	if len(p) == 0 {
 		return nil, errors.New("the backup passphrase must not be empty")
@@ -68,13 +64,13 @@ device of your account (your contacts see the change), so no key is used twice.`
 				}
 				key, shown = rk.Key(), rk.String()
 			} else {
-				pw, err := backupSecret("Backup passphrase: ")
+				pw, err := g.backupSecret("Backup passphrase: ")
 				if err != nil {
 					return err
 				}
 				key = backup.PassphraseKey(pw, backupParams)
 			}
-			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			f, err := os.OpenFile(g.env.path(out), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 			if err != nil {
 				return fmt.Errorf("write the backup: %w", err)
 			}
@@ -124,7 +120,7 @@ lost laptop's keys stop working. Your contacts see a notice.`,
 			if err != nil {
 				return err
 			}
-			f, err := os.Open(args[0])
+			f, err := os.Open(g.env.path(args[0]))
 			if err != nil {
 				return fmt.Errorf("open the backup: %w", err)
 			}
@@ -140,13 +136,13 @@ lost laptop's keys stop working. Your contacts see a notice.`,
 					}
 					return rk.Key(), nil
 				}
-				pw, err := backupSecret("Backup passphrase: ")
+				pw, err := g.backupSecret("Backup passphrase: ")
 				if err != nil {
 					return backup.Key{}, err
 				}
 				return backup.PassphraseKey(pw, backupParams), nil
 			}
-			pw, err := passphrase("Passphrase of the backed-up profile: ")
+			pw, err := g.passphrase("Passphrase of the backed-up profile: ")
 			if err != nil {
 				return err
 			}

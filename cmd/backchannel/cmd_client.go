@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"backchannel/client"
 	"backchannel/identity"
@@ -43,11 +42,11 @@ slows that down. Several words are easiest to type and to remember.`,
 				if serverURL != "" || name != "" || invite != "" {
 					return usageError{errors.New("init --link takes the code only: the server and the name come from your primary device")}
 				}
-				pw, err := newPassphrase(cmd.ErrOrStderr(), "BACKCHANNEL_PASSPHRASE", generate)
+				pw, err := g.newPassphrase(cmd.ErrOrStderr(), "BACKCHANNEL_PASSPHRASE", generate)
 				if err != nil {
 					return err
 				}
-				c, err := client.InitLinked(cmd.Context(), home, linkCode, deviceName, pw, func(sas string) (bool, error) { return confirmSAS(cmd, sas, yes) }, client.Options{})
+				c, err := client.InitLinked(cmd.Context(), home, linkCode, deviceName, pw, func(sas string) (bool, error) { return g.confirmSAS(cmd, sas, yes) }, client.Options{})
 				if err != nil {
 					return err
 				}
@@ -61,7 +60,7 @@ slows that down. Several words are easiest to type and to remember.`,
 			if serverURL == "" || name == "" {
 				return usageError{errors.New("init needs --server and --name (or --link CODE from your primary device)")}
 			}
-			pw, err := newPassphrase(cmd.ErrOrStderr(), "BACKCHANNEL_PASSPHRASE", generate)
+			pw, err := g.newPassphrase(cmd.ErrOrStderr(), "BACKCHANNEL_PASSPHRASE", generate)
 			if err != nil {
 				return err
 			}
@@ -184,7 +183,7 @@ func newSendCmd(g *globals) *cobra.Command {
 			case file != "" && len(args) == 2:
 				return usageError{errors.New("give TEXT or --file, not both")}
 			case file != "":
-				b, err := os.ReadFile(file)
+				b, err := os.ReadFile(g.env.path(file))
 				if err != nil {
 					return err
 				}
@@ -604,7 +603,7 @@ account key stays on this device. Your contacts see that you linked a device.`,
 				}
 				_, err := fmt.Fprintf(w, "%s\n\nOn the new device run:\n  backchannel --home DIR init --link %s\nWaiting for it (up to 10 minutes)...\n", code, code)
 				return err
-			}, func(sas string) (bool, error) { return confirmSAS(cmd, sas, yes) })
+			}, func(sas string) (bool, error) { return g.confirmSAS(cmd, sas, yes) })
 			if err != nil {
 				return err
 			}
@@ -622,17 +621,17 @@ account key stays on this device. Your contacts see that you linked a device.`,
 
 // confirmSAS shows the short authentication string and asks whether the
 // other device shows the same.
-func confirmSAS(cmd *cobra.Command, sas string, yes bool) (bool, error) {
+func (g *globals) confirmSAS(cmd *cobra.Command, sas string, yes bool) (bool, error) {
 	fmt.Fprintf(cmd.ErrOrStderr(), "Both devices must show: %s\n", sas)
 	if yes {
 		return true, nil
 	}
-	if !term.IsTerminal(int(os.Stdin.Fd())) {
+	if !g.env.stdinTTY {
 		return false, usageError{errors.New("cannot ask to compare the codes without a terminal: pass --yes after comparing them some other way")}
 	}
 	fmt.Fprint(cmd.ErrOrStderr(), "Does the other device show the same? [y/N] ")
 	var answer string
-	fmt.Fscanln(os.Stdin, &answer)
+	fmt.Fscanln(cmd.InOrStdin(), &answer)
 	return strings.EqualFold(strings.TrimSpace(answer), "y") || strings.EqualFold(strings.TrimSpace(answer), "yes"), nil
 }
 

@@ -88,13 +88,13 @@ encrypted message; the server stores only ciphertext. Members fetch it with
 				m, err = c.ShareReader(cmd.Context(), room, name, cmd.InOrStdin())
 			case name != "":
 				var f *os.File
-				if f, err = os.Open(file); err != nil {
+				if f, err = os.Open(g.env.path(file)); err != nil {
 					return err
 				}
 				defer f.Close()
 				m, err = c.ShareReader(cmd.Context(), room, name, f)
 			default:
-				m, err = c.Share(cmd.Context(), room, file)
+				m, err = c.Share(cmd.Context(), room, g.env.path(file))
 			}
 			if err != nil {
 				return docError(err)

@@ -192,7 +192,7 @@ comma-separated.`,
 				_, err = cmd.OutOrStdout().Write(append(data, '\n'))
 				return err
 			}
-			return os.WriteFile(out, append(data, '\n'), 0o600)
+			return os.WriteFile(g.env.path(out), append(data, '\n'), 0o600)
 		},
 	}
 	export.Flags().StringVar(&from, "from", "", "first time to disclose (RFC 3339)")

@@ -34,11 +34,11 @@ someone who also has such a copy, that copy is as good as the profile to them.`,
 			if err != nil {
 				return err
 			}
-			old, err := passphrase("Current passphrase: ")
+			old, err := g.passphrase("Current passphrase: ")
 			if err != nil {
 				return err
 			}
-			pw, err := newPassphrase(cmd.ErrOrStderr(), "BACKCHANNEL_NEW_PASSPHRASE", generate)
+			pw, err := g.newPassphrase(cmd.ErrOrStderr(), "BACKCHANNEL_NEW_PASSPHRASE", generate)
 			if err != nil {
 				return err
 			}

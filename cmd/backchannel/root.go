@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"backchannel/client"
+	"backchannel/live"
 	"backchannel/server/apiclient"
 	"backchannel/vault"
 )
@@ -65,10 +66,49 @@ func exitCode(err error) int {
 type globals struct {
 	home string
 	json bool
+	// env is the caller's side of this invocation (see callEnv).
+	env *callEnv
+	// args are the invocation's arguments, as given (forwarded to the
+	// agent unchanged).
+	args []string
+	// profile, when set, provides the open profile instead of opening it
+	// (inside the agent).
+	profile func() *client.Client
+	// hub, when set, is the agent's live connection for that profile.
+	hub *live.Hub
 }
 
-func newRootCmd() *cobra.Command {
-	g := &globals{}
+// liveHub returns the open profile's live connection: the agent's when this
+// runs inside it, otherwise a new one that runs until ctx ends. Anything
+// that follows the push stream (chat, sync --follow) watches it instead of
+// running a Follow loop of its own.
+func (g *globals) liveHub(ctx context.Context, c *client.Client) *live.Hub {
+	if g.hub != nil {
+		return g.hub
+	}
+	h := live.New(c)
+	go h.Run(ctx)
+	return h
+}
+
+// peek returns the open profile when it can be had without asking anyone
+// for a passphrase (inside the agent), for shell completions.
+func (g *globals) peek() (*client.Client, bool) {
+	if g.profile != nil {
+		return g.profile(), true
+	}
+	return nil, false
+}
+
+func newRootCmd() *cobra.Command { return newRootCmdEnv(localEnv(), nil) }
+
+// newRootCmdEnv builds the command tree for one invocation from env; args
+// are what it will be executed with (nil: os.Args[1:]).
+func newRootCmdEnv(env *callEnv, args []string) *cobra.Command {
+	if args == nil {
+		args = os.Args[1:]
+	}
+	g := &globals{env: env, args: args}
 	root := &cobra.Command{
 		Use:   "backchannel",
 		Short: "A self-hosted secure line for high-stakes negotiations",
@@ -82,6 +122,10 @@ prompt on a terminal ('backchannel passphrase' changes it).`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.SetArgs(args)
+	root.SetIn(env.stdin)
+	root.SetOut(env.stdout)
+	root.SetErr(env.stderr)
 	root.PersistentFlags().StringVar(&g.home, "home", "", "client profile directory (default $BACKCHANNEL_HOME or ~/.backchannel)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	root.AddCommand(
@@ -113,10 +157,10 @@ prompt on a terminal ('backchannel passphrase' changes it).`,
 
 func (g *globals) homeDir() (string, error) {
 	if g.home != "" {
-		return g.home, nil
+		return g.env.path(g.home), nil
 	}
-	if h := os.Getenv("BACKCHANNEL_HOME"); h != "" {
-		return h, nil
+	if h, _ := g.env.lookupEnv("BACKCHANNEL_HOME"); h != "" {
+		return g.env.path(h), nil
 	}
 	u, err := os.UserHomeDir()
 	if err != nil {
@@ -125,19 +169,19 @@ func (g *globals) homeDir() (string, error) {
 	return filepath.Join(u, ".backchannel"), nil
 }
 
-// passphrase reads $BACKCHANNEL_PASSPHRASE, or prompts when stdin is a terminal.
-func passphrase(prompt string) ([]byte, error) {
-	if p, ok := os.LookupEnv("BACKCHANNEL_PASSPHRASE"); ok {
+// passphrase reads the caller's $BACKCHANNEL_PASSPHRASE, or prompts on the
+// caller's terminal (/dev/tty when stdin is a pipe).
+func (g *globals) passphrase(prompt string) ([]byte, error) {
+	if p, ok := g.env.lookupEnv("BACKCHANNEL_PASSPHRASE"); ok {
 		if p == "" {
 			return nil, errors.New("BACKCHANNEL_PASSPHRASE is set but empty")
 		}
 		return []byte(p), nil
 	}
-	fd := int(os.Stdin.Fd())
-	if !term.IsTerminal(fd) {
+	p, err := g.env.readSecret(prompt)
+	if errors.Is(err, errNoTerminal) {
 		return nil, errors.New("no passphrase: set BACKCHANNEL_PASSPHRASE or run on a terminal to be prompted")
 	}
-	p, err := readPassword(fd, prompt)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +197,7 @@ var errInterrupted = errors.New("interrupted: nothing was changed")
 // readPassword prompts on the terminal and reads a line without echo.
 // Ctrl-C (SIGINT or SIGTERM) gives up at once, with the terminal's echo
 // restored and nothing changed.
-func readPassword(fd int, prompt string) ([]byte, error) {
+func readPassword(fd int, w io.Writer, prompt string) ([]byte, error) {
 	state, err := term.GetState(fd)
 	if err != nil {
 		return nil, fmt.Errorf("read passphrase: %w", err)
@@ -166,21 +210,21 @@ func readPassword(fd int, prompt string) ([]byte, error) {
 		err error
 	}
 	done := make(chan result, 1)
-	fmt.Fprint(os.Stderr, prompt)
+	fmt.Fprint(w, prompt)
 	go func() {
 		p, err := term.ReadPassword(fd)
 		done <- result{p, err}
 	}()
 	select {
 	case r := <-done:
-		fmt.Fprintln(os.Stderr)
+		fmt.Fprintln(w)
 		if r.err != nil {
 			return nil, fmt.Errorf("read passphrase: %w", r.err)
 		}
 		return r.p, nil
 	case <-sig:
 		term.Restore(fd, state)
-		fmt.Fprintln(os.Stderr)
+		fmt.Fprintln(w)
 		return nil, errInterrupted
 	}
 }
@@ -189,7 +233,7 @@ func readPassword(fd int, prompt string) ([]byte, error) {
 // once), from the environment variable env (scripts; no confirmation), or
 // typed twice on a terminal. Every one but a generated passphrase must meet
 // the rule of vault.CheckPassphrase.
-func newPassphrase(w io.Writer, env string, generate bool) ([]byte, error) {
+func (g *globals) newPassphrase(w io.Writer, env string, generate bool) ([]byte, error) {
 	if generate {
 		p, err := vault.GeneratePassphrase()
 		if err != nil {
@@ -198,25 +242,28 @@ func newPassphrase(w io.Writer, env string, generate bool) ([]byte, error) {
 		fmt.Fprintf(w, "Your new passphrase (write it down or put it in a password manager; it is shown only now):\n\n  %s\n\n", p)
 		return []byte(p), nil
 	}
-	if p, ok := os.LookupEnv(env); ok {
+	if p, ok := g.env.lookupEnv(env); ok {
 		if err := vault.CheckPassphrase([]byte(p)); err != nil {
 			return nil, usageError{fmt.Errorf("%s: %w", env, err)}
 		}
 		return []byte(p), nil
 	}
-	fd := int(os.Stdin.Fd())
-	if !term.IsTerminal(fd) {
-		return nil, usageError{fmt.Errorf("no passphrase: set %s, pass --generate-passphrase, or run on a terminal to be prompted", env)}
+	noTTY := usageError{fmt.Errorf("no passphrase: set %s, pass --generate-passphrase, or run on a terminal to be prompted", env)}
+	if !g.env.stdinTTY && !g.env.inAgent && !ttyAvailable() {
+		return nil, noTTY
 	}
-	fmt.Fprintf(os.Stderr, "Choose a passphrase of at least %d characters (several words are easiest), or press Ctrl-C and use --generate-passphrase.\n", vault.MinPassphraseChars)
-	p, err := readPassword(fd, "New passphrase: ")
+	fmt.Fprintf(g.env.stderr, "Choose a passphrase of at least %d characters (several words are easiest), or press Ctrl-C and use --generate-passphrase.\n", vault.MinPassphraseChars)
+	p, err := g.env.readSecret("New passphrase: ")
+	if errors.Is(err, errNoTerminal) {
+		return nil, noTTY
+	}
 	if err != nil {
 		return nil, err
 	}
 	if err := vault.CheckPassphrase(p); err != nil {
 		return nil, usageError{err}
 	}
-	again, err := readPassword(fd, "The same passphrase again: ")
+	again, err := g.env.readSecret("The same passphrase again: ")
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +282,7 @@ func (g *globals) open(ctx context.Context) (*client.Client, error) {
 	if _, err := os.Stat(filepath.Join(home, client.ProfileFile)); err != nil {
 		return nil, fmt.Errorf("no profile in %s: run 'backchannel init' first (or pass --home): %w", home, vault.ErrNoVault)
 	}
-	pw, err := passphrase("Passphrase: ")
+	pw, err := g.passphrase("Passphrase: ")
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +296,7 @@ func (g *globals) open(ctx context.Context) (*client.Client, error) {
 		return nil, err
 	}
 	if fixed := c.RepairedFiles(); len(fixed) > 0 {
-		warn(os.Stderr, fmt.Sprintf("the profile's files were readable by other users of this computer (%s); they are now readable by you only. If others could log in here, they may have copied it", strings.Join(fixed, ", ")))
+		warn(g.env.stderr, fmt.Sprintf("the profile's files were readable by other users of this computer (%s); they are now readable by you only. If others could log in here, they may have copied it", strings.Join(fixed, ", ")))
 	}
 	return c, nil
 }
