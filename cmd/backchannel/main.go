@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -27,10 +28,26 @@ func run() int {
 		}
 		return exitOK
 	}
-	root := newRootCmd()
+	return execute(ctx, localEnv(), os.Args[1:])
+}
+
+// execute runs one invocation of the command tree for env with args and
+// returns its exit status, having told the caller about any error. The
+// agent runs forwarded invocations through the same function.
+func execute(ctx context.Context, env *callEnv, args []string) int {
+	root := newRootCmdEnv(env, args)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "backchannel:", safeLine(err.Error()))
+		var fw forwarded
+		if errors.As(err, &fw) {
+			return fw.code // the agent has told the caller already
+		}
+		fmt.Fprintln(env.stderr, "backchannel:", safeLine(err.Error()))
 		return exitCode(err)
 	}
 	return exitOK
 }
+
+// forwarded is the outcome of an invocation the agent ran: its exit status.
+type forwarded struct{ code int }
+
+func (f forwarded) Error() string { return fmt.Sprintf("exit status %d", f.code) }
