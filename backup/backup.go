@@ -110,19 +110,19 @@ func (k Kind) String() string {
 
 // Errors callers branch on.
 var (
-	ErrNotBackup        = errors.New("backup: not a backchannel backup file")
-	ErrVersion          = errors.New("backup: made by a newer version of backchannel (upgrade this one)")
-	ErrCorrupt          = errors.New("backup: the backup's header is damaged")
-	ErrWrongKey         = errors.New("backup: wrong key")
+	ErrNotBackup        = errors.New("not a backchannel backup file")
+	ErrVersion          = errors.New("made by a newer version of backchannel (upgrade this one)")
+	ErrCorrupt          = errors.New("the backup's header is damaged")
+	ErrWrongKey         = errors.New("wrong key")
 	ErrWrongPassphrase  = fmt.Errorf("%w: wrong passphrase for this backup", ErrWrongKey)
 	ErrWrongRecoveryKey = fmt.Errorf("%w: wrong recovery key for this backup", ErrWrongKey)
-	ErrKind             = errors.New("backup: the key is of the other kind")
-	ErrTruncated        = errors.New("backup: the backup file is incomplete (cut short)")
-	ErrTampered         = errors.New("backup: the backup's data was altered or damaged")
-	ErrParams           = errors.New("backup: Argon2id parameters out of range")
-	ErrEmptyPassphrase  = errors.New("backup: empty passphrase")
-	ErrUsed             = errors.New("backup: the backup was already read")
-	ErrLocked           = errors.New("backup: unlock the backup first")
+	ErrKind             = errors.New("the key is of the other kind")
+	ErrTruncated        = errors.New("the backup file is incomplete (cut short)")
+	ErrTampered         = errors.New("the backup's data was altered or damaged")
+	ErrParams           = errors.New("Argon2id parameters out of range")
+	ErrEmptyPassphrase  = errors.New("empty passphrase")
+	ErrUsed             = errors.New("the backup was already read")
+	ErrLocked           = errors.New("unlock the backup first")
 )
 
 // Key is what seals or unlocks a backup: a passphrase (with the Argon2id
@@ -245,7 +245,7 @@ func master(h *header, key Key) ([]byte, error) {
 	case KindRecoveryKey:
 		return bytes.Clone(key.recovery[:]), nil
 	}
-	return nil, fmt.Errorf("backup: the zero Key")
+	return nil, fmt.Errorf("the zero Key")
 }
 
 // checkValue derives the key check value, which also authenticates the
@@ -255,7 +255,7 @@ func checkValue(h *header, m []byte) ([]byte, error) {
 	fields := h.marshal()[:checkOffset]
 	c, err := hkdf.Key(sha256.New, m, h.salt[:], CheckLabel+string(fields), checkSize)
 	if err != nil {
-		return nil, fmt.Errorf("backup: derive check value: %w", err)
+		return nil, fmt.Errorf("derive check value: %w", err)
 	}
 	return c, nil
 }
@@ -264,7 +264,7 @@ func streamKey(h *header, m, raw []byte) ([]byte, error) {
 	hh := sha256.Sum256(raw)
 	k, err := hkdf.Key(sha256.New, m, h.salt[:], StreamKeyLabel+string(hh[:]), docstream.KeySize)
 	if err != nil {
-		return nil, fmt.Errorf("backup: derive stream key: %w", err)
+		return nil, fmt.Errorf("derive stream key: %w", err)
 	}
 	return k, nil
 }
@@ -284,10 +284,10 @@ func Write(src entropy.Source, w io.Writer, r io.Reader, key Key) error {
 		h.params = key.params
 	case KindRecoveryKey:
 	default:
-		return fmt.Errorf("backup: the zero Key")
+		return fmt.Errorf("the zero Key")
 	}
 	if err := src.Bytes(h.salt[:]); err != nil {
-		return fmt.Errorf("backup: salt: %w", err)
+		return fmt.Errorf("salt: %w", err)
 	}
 	h.length = lengthOf(r)
 	m, err := master(&h, key)
@@ -307,21 +307,21 @@ func Write(src entropy.Source, w io.Writer, r io.Reader, key Key) error {
 	}
 	defer clear(sk)
 	if _, err := w.Write(raw); err != nil {
-		return fmt.Errorf("backup: write header: %w", err)
+		return fmt.Errorf("write header: %w", err)
 	}
 	sw, err := docstream.NewWriter(w, sk)
 	if err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return fmt.Errorf("encrypt the backup: %w", err)
 	}
 	n, err := io.Copy(sw, r)
 	if err != nil {
-		return fmt.Errorf("backup: write: %w", err)
+		return fmt.Errorf("write: %w", err)
 	}
 	if h.length != UnknownLength && uint64(n) != h.length {
-		return fmt.Errorf("backup: the input changed size while it was read (%d bytes, then %d)", h.length, n)
+		return fmt.Errorf("the input changed size while it was read (%d bytes, then %d)", h.length, n)
 	}
 	if err := sw.Close(); err != nil {
-		return fmt.Errorf("backup: write: %w", err)
+		return fmt.Errorf("write: %w", err)
 	}
 	return nil
 }
@@ -388,7 +388,7 @@ func Open(r io.Reader) (*Backup, error) {
 		n += k
 	}
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-		return nil, fmt.Errorf("backup: read header: %w", err)
+		return nil, fmt.Errorf("read header: %w", err)
 	}
 	h, perr := parseHeader(raw[:n])
 	if perr != nil {
@@ -440,7 +440,7 @@ func (b *Backup) WriteTo(w io.Writer) (int64, error) {
 	src := &countReader{r: b.r}
 	dr, err := docstream.NewReader(src, b.key)
 	if err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
+		return 0, fmt.Errorf("decrypt the backup: %w", err)
 	}
 	n, err := io.Copy(w, onlyReader{dr})
 	short := b.h.length != UnknownLength && src.eof && src.n < docstream.EncryptedSize(int64(b.h.length))
@@ -454,7 +454,7 @@ func (b *Backup) WriteTo(w io.Writer) (int64, error) {
 	case errors.Is(err, docstream.ErrCorrupt):
 		return n, fmt.Errorf("%w: %w", ErrTampered, err)
 	}
-	return n, fmt.Errorf("backup: decrypt: %w", err)
+	return n, fmt.Errorf("decrypt: %w", err)
 }
 
 // onlyReader hides any io.WriterTo of the wrapped reader, so io.Copy pulls
@@ -473,7 +473,7 @@ func Read(w io.Writer, r io.Reader, unlock func(kind Kind) (Key, error)) error {
 	}
 	key, err := unlock(b.Kind())
 	if err != nil {
-		return fmt.Errorf("backup: unlock: %w", err)
+		return fmt.Errorf("unlock: %w", err)
 	}
 	if err := b.Unlock(key); err != nil {
 		return err

@@ -10,7 +10,7 @@ import (
 )
 
 // ErrExists: RestoreFile never replaces a file.
-var ErrExists = errors.New("backup: the destination file already exists")
+var ErrExists = errors.New("the destination file already exists")
 
 // RestoreFile decrypts the backup read from r into a new file dst (mode
 // 0600). The data goes to a temporary file in dst's directory, which is
@@ -23,23 +23,23 @@ func RestoreFile(dst string, r io.Reader, unlock func(kind Kind) (Key, error)) (
 	dir := filepath.Dir(dst)
 	tmp, err := os.CreateTemp(dir, ".backchannel-restore-*")
 	if err != nil {
-		return fmt.Errorf("backup: restore: %w", err)
+		return fmt.Errorf("restore: %w", err)
 	}
 	defer func() {
 		tmp.Close()
 		os.Remove(tmp.Name())
 	}()
 	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("backup: restore: %w", err)
+		return fmt.Errorf("restore: %w", err)
 	}
 	if err := Read(tmp, r, unlock); err != nil {
 		return err
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("backup: restore: %w", err)
+		return fmt.Errorf("restore: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("backup: restore: %w", err)
+		return fmt.Errorf("restore: %w", err)
 	}
 	// A hard link fails if dst exists, where a rename would replace it.
 	if err := os.Link(tmp.Name(), dst); err != nil {
@@ -52,7 +52,7 @@ func RestoreFile(dst string, r io.Reader, unlock func(kind Kind) (Key, error)) (
 			return fmt.Errorf("%w: %s", ErrExists, dst)
 		}
 		if rerr := os.Rename(tmp.Name(), dst); rerr != nil {
-			return fmt.Errorf("backup: restore: %w", rerr)
+			return fmt.Errorf("restore: %w", rerr)
 		}
 	}
 	if d, err := os.Open(dir); err == nil {

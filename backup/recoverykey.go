@@ -32,7 +32,7 @@ var recoveryEncoding = base32.NewEncoding(RecoveryAlphabet).WithPadding(base32.N
 
 // Errors of ParseRecoveryKey; each wraps ErrBadRecoveryKey.
 var (
-	ErrBadRecoveryKey = errors.New("backup: not a valid recovery key")
+	ErrBadRecoveryKey = errors.New("not a valid recovery key")
 	// ErrRecoveryKeyTypo: the characters are valid but the checksum does
 	// not match: a character is mistyped, or two are swapped.
 	ErrRecoveryKeyTypo = fmt.Errorf("%w: its checksum does not match (a character is mistyped)", ErrBadRecoveryKey)
@@ -49,7 +49,7 @@ type RecoveryKey struct {
 func NewRecoveryKey(src entropy.Source) (RecoveryKey, error) {
 	var r RecoveryKey
 	if err := src.Bytes(r.k[:]); err != nil {
-		return RecoveryKey{}, fmt.Errorf("backup: recovery key: %w", err)
+		return RecoveryKey{}, fmt.Errorf("recovery key: %w", err)
 	}
 	return r, nil
 }

@@ -23,7 +23,7 @@ const (
 )
 
 // ErrKey reports a marking key of the wrong size.
-var ErrKey = errors.New("canary: marking key must be 32 bytes")
+var ErrKey = errors.New("marking key must be 32 bytes")
 
 // deriver derives per-slot biases and per-recipient symbols from a key.
 type deriver struct {
@@ -37,11 +37,11 @@ func newDeriver(key []byte) (*deriver, error) {
 	}
 	kb, err := hkdf.Key(sha256.New, key, nil, "backchannel canary v1 bias", 32)
 	if err != nil {
-		return nil, fmt.Errorf("canary: derive bias key: %w", err)
+		return nil, fmt.Errorf("derive bias key: %w", err)
 	}
 	ks, err := hkdf.Key(sha256.New, key, nil, "backchannel canary v1 symbol", 32)
 	if err != nil {
-		return nil, fmt.Errorf("canary: derive symbol key: %w", err)
+		return nil, fmt.Errorf("derive symbol key: %w", err)
 	}
 	return &deriver{bias: hmac.New(sha256.New, kb), sym: hmac.New(sha256.New, ks)}, nil
 }

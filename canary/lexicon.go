@@ -65,7 +65,7 @@ func loadLexicon(fsys fs.FS) (*lexicon, error) {
 	lx := &lexicon{ci: map[string][]lexEntry{}, cs: map[string][]lexEntry{}}
 	names, err := fs.Glob(fsys, "lexicon/*.txt")
 	if err != nil {
-		return nil, fmt.Errorf("canary: lexicon: %w", err)
+		return nil, fmt.Errorf("lexicon: %w", err)
 	}
 	seen := map[string]string{}
 	for _, name := range names {
@@ -74,7 +74,7 @@ func loadLexicon(fsys fs.FS) (*lexicon, error) {
 		}
 		f, err := fsys.Open(name)
 		if err != nil {
-			return nil, fmt.Errorf("canary: lexicon: %w", err)
+			return nil, fmt.Errorf("lexicon: %w", err)
 		}
 		var caseSens, ize bool
 		ctx := ctxAny
@@ -106,7 +106,7 @@ func loadLexicon(fsys fs.FS) (*lexicon, error) {
 					ctx = ctxTitle
 				default:
 					f.Close()
-					return nil, fmt.Errorf("canary: lexicon %s: unknown context %q", where, s)
+					return nil, fmt.Errorf("lexicon %s: unknown context %q", where, s)
 				}
 				continue
 			}
@@ -130,13 +130,13 @@ func loadLexicon(fsys fs.FS) (*lexicon, error) {
 			for _, alts := range groups {
 				if len(alts) < 2 || len(alts) > maxQ {
 					f.Close()
-					return nil, fmt.Errorf("canary: lexicon %s: need 2 to %d alternatives", where, maxQ)
+					return nil, fmt.Errorf("lexicon %s: need 2 to %d alternatives", where, maxQ)
 				}
 				g := &lexGroup{alts: alts, caseSens: caseSens, oneWay: oneWay, ctx: ctx, source: where}
 				for i, a := range alts {
 					if a == "" {
 						f.Close()
-						return nil, fmt.Errorf("canary: lexicon %s: empty alternative", where)
+						return nil, fmt.Errorf("lexicon %s: empty alternative", where)
 					}
 					var keys []string
 					for _, w := range strings.Fields(a) {
@@ -153,7 +153,7 @@ func loadLexicon(fsys fs.FS) (*lexicon, error) {
 					}
 					if prev, dup := seen[id]; dup {
 						f.Close()
-						return nil, fmt.Errorf("canary: lexicon %s: %q already listed at %s", where, a, prev)
+						return nil, fmt.Errorf("lexicon %s: %q already listed at %s", where, a, prev)
 					}
 					seen[id] = where
 					m := lx.ci
@@ -167,7 +167,7 @@ func loadLexicon(fsys fs.FS) (*lexicon, error) {
 		}
 		f.Close()
 		if err := sc.Err(); err != nil {
-			return nil, fmt.Errorf("canary: lexicon %s: %w", name, err)
+			return nil, fmt.Errorf("lexicon %s: %w", name, err)
 		}
 	}
 	for _, m := range []map[string][]lexEntry{lx.ci, lx.cs} {

@@ -70,7 +70,7 @@ func ParsePolicy(s string) (Policy, error) {
 		case "all":
 			p |= PolicyAll
 		default:
-			return 0, fmt.Errorf("canary: unknown marking policy %q (want off|invisible|typographic|lexical|all)", part)
+			return 0, fmt.Errorf("unknown marking policy %q (want off|invisible|typographic|lexical|all)", part)
 		}
 	}
 	return p, nil

@@ -112,10 +112,10 @@ func NewTracer(key []byte, msgs []Message) (*Tracer, error) {
 	ids := map[string]bool{}
 	for _, m := range msgs {
 		if m.ID == "" {
-			return nil, errors.New("canary: tracer: message without id")
+			return nil, errors.New("tracer: message without id")
 		}
 		if ids[m.ID] {
-			return nil, fmt.Errorf("canary: tracer: duplicate message id %q", m.ID)
+			return nil, fmt.Errorf("tracer: duplicate message id %q", m.ID)
 		}
 		ids[m.ID] = true
 		tm := tracedMsg{id: m.ID, layout: NewLayout(m.Text, m.Policy)}
@@ -169,7 +169,7 @@ func (tr *Tracer) Trace(leak string, epsilon float64) (*Result, error) {
 		epsilon = DefaultEpsilon
 	}
 	if epsilon >= 1 || math.IsNaN(epsilon) {
-		return nil, fmt.Errorf("canary: trace: epsilon %v not in (0,1)", epsilon)
+		return nil, fmt.Errorf("trace: epsilon %v not in (0,1)", epsilon)
 	}
 	d, err := newDeriver(tr.key)
 	if err != nil {

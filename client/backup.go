@@ -24,7 +24,7 @@ func (c *Client) Backup(ctx context.Context, w io.Writer, key backup.Key) error 
 	defer c.mu.Unlock()
 	dir, err := os.MkdirTemp("", "backchannel-backup-")
 	if err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return fmt.Errorf("write the backup: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	snap := filepath.Join(dir, ProfileFile)
@@ -33,7 +33,7 @@ func (c *Client) Backup(ctx context.Context, w io.Writer, key backup.Key) error 
 	}
 	f, err := os.Open(snap)
 	if err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return fmt.Errorf("write the backup: %w", err)
 	}
 	defer f.Close()
 	return backup.Write(c.src, w, f, key)

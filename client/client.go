@@ -48,13 +48,13 @@ const (
 
 // Errors callers branch on.
 var (
-	ErrIdentityChanged = errors.New("client: the server presents a different identity key for this user than the one pinned; refusing (verify the new safety number out of band)")
-	ErrUnknownRoom     = errors.New("client: unknown room")
-	ErrNotMember       = errors.New("client: not a member of this room")
-	ErrNotCreator      = errors.New("client: only the room's creator can change its membership")
-	ErrRoomFull        = errors.New("client: a room holds at most 64 members")
-	ErrBadPayload      = errors.New("client: malformed message payload")
-	ErrProfileInUse    = errors.New("client: the profile is in use by another backchannel process (close it, or use another --home)")
+	ErrIdentityChanged = errors.New("the server presents a different identity key for this user than the one pinned; refusing (verify the new safety number out of band)")
+	ErrUnknownRoom     = errors.New("unknown room")
+	ErrNotMember       = errors.New("not a member of this room")
+	ErrNotCreator      = errors.New("only the room's creator can change its membership")
+	ErrRoomFull        = errors.New("a room holds at most 64 members")
+	ErrBadPayload      = errors.New("malformed message payload")
+	ErrProfileInUse    = errors.New("the profile is in use by another backchannel process (close it, or use another --home)")
 )
 
 // Options configure a Client.

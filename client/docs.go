@@ -28,16 +28,16 @@ import (
 // Document errors.
 var (
 	// ErrDocNotFound: no document of the room matches the reference.
-	ErrDocNotFound = errors.New("client: no such document in this room")
+	ErrDocNotFound = errors.New("no such document in this room")
 	// ErrDocAmbiguous: several documents match; use a longer id.
-	ErrDocAmbiguous = errors.New("client: several documents match")
+	ErrDocAmbiguous = errors.New("several documents match")
 	// ErrDocCorrupt: the downloaded document does not authenticate, is cut
 	// short or has trailing data, or its size or SHA-256 differ from what
 	// the sender announced. It is docstream.ErrCorrupt, so the stream's
 	// detailed errors (docstream.ErrTruncated, ...) match it too.
 	ErrDocCorrupt = docstream.ErrCorrupt
 	// ErrDocName: the name cannot be a document name.
-	ErrDocName = errors.New("client: a document name must be 1-255 bytes of UTF-8 without slashes, control characters, text direction controls, invisible characters or spaces at either end")
+	ErrDocName = errors.New("a document name must be 1-255 bytes of UTF-8 without slashes, control characters, text direction controls, invisible characters or spaces at either end")
 )
 
 // MaxDocName bounds a document's name in bytes.

@@ -22,7 +22,7 @@ import (
 const ExportVersion = "backchannel transcript export v1"
 
 // ErrBadExport reports an export file that does not parse.
-var ErrBadExport = errors.New("client: not a backchannel transcript export")
+var ErrBadExport = errors.New("not a backchannel transcript export")
 
 // Export is what `transcript export` writes: the room's transcript bundle
 // (every entry; the selected ones disclosed) and, for each disclosed

@@ -57,7 +57,7 @@ func padEach(encode func(user string) ([]byte, error), users []string) func(user
 	return func(u string) ([]byte, error) {
 		b, ok := plain[u]
 		if !ok {
-			return nil, fmt.Errorf("pad: %s is not a recipient of this message", u)
+			return nil, fmt.Errorf("%s is not a recipient of this message", u)
 		}
 		return pad.Frame(b, size)
 	}

@@ -15,7 +15,7 @@ import (
 
 // ErrNotDelivered: the message is in the local history and queued, but the
 // server did not acknowledge it yet; the next send or sync delivers it.
-var ErrNotDelivered = errors.New("client: message saved and queued, not yet delivered to the server (it goes out with the next send or sync)")
+var ErrNotDelivered = errors.New("message saved and queued, not yet delivered to the server (it goes out with the next send or sync)")
 
 // sendBatch bounds envelopes per request.
 const sendBatch = 64

@@ -36,11 +36,11 @@ import (
 var (
 	// ErrKeyChanged: the account presents a new key that the user has not
 	// accepted or verified; nothing may be sent to it.
-	ErrKeyChanged = errors.New("contacts: the account key changed and was not accepted")
+	ErrKeyChanged = errors.New("the account key changed and was not accepted")
 	// ErrDevicePending: a device was added that the user has not accepted.
-	ErrDevicePending = errors.New("contacts: a new device waits for acceptance")
+	ErrDevicePending = errors.New("a new device waits for acceptance")
 	// ErrNoList: no verified device list is known for the contact.
-	ErrNoList = errors.New("contacts: no verified device list")
+	ErrNoList = errors.New("no verified device list")
 )
 
 // EventKind classifies an Event.
@@ -106,7 +106,7 @@ func checkList(name string, key []byte, l *devicelist.List) error {
 		return ErrNoList
 	}
 	if l.Account != name || !bytes.Equal(l.AccountKey, key) {
-		return fmt.Errorf("contacts: the device list of %q is for another account", name)
+		return fmt.Errorf("the device list of %q is for another account", name)
 	}
 	return nil
 }
@@ -171,7 +171,7 @@ func (c *Contact) ObserveKey(key []byte, list *devicelist.List) ([]Event, error)
 		return nil, nil
 	}
 	if len(key) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("contacts: the new key of %q is not an Ed25519 key", c.Name)
+		return nil, fmt.Errorf("the new key of %q is not an Ed25519 key", c.Name)
 	}
 	if err := checkList(c.Name, key, list); err != nil {
 		return nil, err
@@ -259,7 +259,7 @@ func (c *Contact) Verify(key []byte, now time.Time) ([]Event, error) {
 		c.Accept()
 	case !c.KeyPending() && bytes.Equal(key, c.Key):
 	default:
-		return nil, fmt.Errorf("contacts: %s's key changed while you compared; compare the new number", c.Name)
+		return nil, fmt.Errorf("%s's key changed while you compared; compare the new number", c.Name)
 	}
 	c.Accept()
 	c.VerifiedKey, c.VerifiedAt = bytes.Clone(key), now.UTC()

@@ -32,7 +32,7 @@ var maxCodeLen = len(CodePrefix) + base64.RawURLEncoding.EncodedLen(1+2+MaxServe
 
 // Errors of ParseCode. Every one wraps ErrBadCode.
 var (
-	ErrBadCode     = errors.New("devicelink: not a valid link code")
+	ErrBadCode     = errors.New("not a valid link code")
 	ErrNotCode     = fmt.Errorf("%w: it does not start with %q", ErrBadCode, CodePrefix)
 	ErrCodeVersion = fmt.Errorf("%w: made by a newer version of backchannel (upgrade this one)", ErrBadCode)
 )
@@ -54,10 +54,10 @@ func NewCode(src entropy.Source, server string) (Code, error) {
 	}
 	c := Code{server: server}
 	if err := src.Bytes(c.id[:]); err != nil {
-		return Code{}, fmt.Errorf("devicelink: link id: %w", err)
+		return Code{}, fmt.Errorf("link id: %w", err)
 	}
 	if err := src.Bytes(c.secret[:]); err != nil {
-		return Code{}, fmt.Errorf("devicelink: link secret: %w", err)
+		return Code{}, fmt.Errorf("link secret: %w", err)
 	}
 	return c, nil
 }

@@ -85,22 +85,22 @@ var (
 	// device used another code (a mistyped secret), or the message was
 	// altered, replayed from another link, or made by a man in the middle
 	// who does not know the code.
-	ErrNotAuthentic = errors.New("devicelink: the message does not authenticate (a different link code, or altered in transit)")
+	ErrNotAuthentic = errors.New("the message does not authenticate (a different link code, or altered in transit)")
 	// ErrMalformed: a message has the wrong size or structure.
-	ErrMalformed = errors.New("devicelink: malformed link message")
+	ErrMalformed = errors.New("malformed link message")
 	// ErrBadSignature: the request decrypted but its signature by the new
 	// device's signing key does not verify.
-	ErrBadSignature = errors.New("devicelink: the new device's signature does not verify")
+	ErrBadSignature = errors.New("the new device's signature does not verify")
 	// ErrUsed: a one-time step was attempted twice (a second request, a
 	// second response).
-	ErrUsed = errors.New("devicelink: this link step was already done")
+	ErrUsed = errors.New("this link step was already done")
 	// ErrState: a step out of order (a response before any request).
-	ErrState = errors.New("devicelink: link step out of order")
+	ErrState = errors.New("link step out of order")
 	// ErrBadName: the device name is empty, too long, not UTF-8 or has
 	// control or formatting characters.
-	ErrBadName = errors.New("devicelink: invalid device name")
+	ErrBadName = errors.New("invalid device name")
 	// ErrTooLarge: a payload above MaxPayloadSize.
-	ErrTooLarge = errors.New("devicelink: payload too large")
+	ErrTooLarge = errors.New("payload too large")
 )
 
 // JoinKeys are the new device's keys: its Ed25519 signing key (the private
@@ -153,14 +153,14 @@ func derive(c Code, shared, ep, en []byte) (keys, error) {
 	var k keys
 	var err error
 	if k.req, err = hkdf.Key(sha256.New, ikm, c.id[:], info(RequestKeyLabel), keySize); err != nil {
-		return keys{}, fmt.Errorf("devicelink: derive request key: %w", err)
+		return keys{}, fmt.Errorf("derive request key: %w", err)
 	}
 	if k.resp, err = hkdf.Key(sha256.New, ikm, c.id[:], info(ResponseKeyLabel), keySize); err != nil {
-		return keys{}, fmt.Errorf("devicelink: derive response key: %w", err)
+		return keys{}, fmt.Errorf("derive response key: %w", err)
 	}
 	s, err := hkdf.Key(sha256.New, ikm, c.id[:], info(SASLabel), sasBytes)
 	if err != nil {
-		return keys{}, fmt.Errorf("devicelink: derive SAS: %w", err)
+		return keys{}, fmt.Errorf("derive SAS: %w", err)
 	}
 	k.sas = formatSAS(binary.BigEndian.Uint64(s))
 	return k, nil
@@ -175,11 +175,11 @@ func formatSAS(v uint64) string {
 func gcm(key []byte) (cipher.AEAD, error) {
 	b, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, fmt.Errorf("devicelink: %w", err)
+		return nil, fmt.Errorf("link cipher: %w", err)
 	}
 	a, err := cipher.NewGCM(b)
 	if err != nil {
-		return nil, fmt.Errorf("devicelink: %w", err)
+		return nil, fmt.Errorf("link cipher: %w", err)
 	}
 	return a, nil
 }
@@ -258,7 +258,7 @@ func NewPrimary(src entropy.Source, code Code) (*Primary, []byte, error) {
 	}
 	eph, err := src.X25519()
 	if err != nil {
-		return nil, nil, fmt.Errorf("devicelink: ephemeral key: %w", err)
+		return nil, nil, fmt.Errorf("ephemeral key: %w", err)
 	}
 	hello := eph.PublicKey().Bytes()
 	return &Primary{code: code, eph: eph, hello: hello}, bytes.Clone(hello), nil
@@ -355,14 +355,14 @@ func NewJoiner(src entropy.Source, code Code, hello []byte, name string, keys Jo
 		return nil, nil, "", fmt.Errorf("%w: %q", ErrBadName, name)
 	}
 	if len(keys.SigningKey) != ed25519.PrivateKeySize {
-		return nil, nil, "", errors.New("devicelink: the signing key must be an Ed25519 private key")
+		return nil, nil, "", errors.New("the signing key must be an Ed25519 private key")
 	}
 	if _, err := ecdh.X25519().NewPublicKey(keys.DHPublic); err != nil {
-		return nil, nil, "", errors.New("devicelink: the DH key must be a 32-byte X25519 public key")
+		return nil, nil, "", errors.New("the DH key must be a 32-byte X25519 public key")
 	}
 	eph, err := src.X25519()
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("devicelink: ephemeral key: %w", err)
+		return nil, nil, "", fmt.Errorf("ephemeral key: %w", err)
 	}
 	en := eph.PublicKey().Bytes()
 	shared, err := x25519(eph, hello)

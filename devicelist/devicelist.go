@@ -69,16 +69,16 @@ var (
 	// ErrMalformed reports bytes that do not parse exactly as a list, or a
 	// list whose fields break the format rules (order, uniqueness, sizes,
 	// names).
-	ErrMalformed = errors.New("devicelist: malformed device list")
+	ErrMalformed = errors.New("malformed device list")
 	// ErrSignature reports an account or device signature that does not verify.
-	ErrSignature = errors.New("devicelist: signature does not verify")
+	ErrSignature = errors.New("signature does not verify")
 	// ErrChain reports a list that does not extend the previous one.
-	ErrChain = errors.New("devicelist: list does not extend the previous one")
+	ErrChain = errors.New("list does not extend the previous one")
 	// ErrRollback reports a list older than one already accepted: a lower
 	// version, or the same version with a different hash (a fork).
-	ErrRollback = errors.New("devicelist: list is older than one already accepted")
+	ErrRollback = errors.New("list is older than one already accepted")
 	// ErrUnknownDevice reports a device id that the list does not hold.
-	ErrUnknownDevice = errors.New("devicelist: no such device in the list")
+	ErrUnknownDevice = errors.New("no such device in the list")
 )
 
 // Entry is one device of the account.
@@ -141,7 +141,7 @@ func NewEntry(account string, accountKey []byte, id uint32, signingKey ed25519.P
 // order), signed by user's identity key. MaxID is the largest entry id.
 func Genesis(account string, user *identity.User, entries []Entry, now time.Time) (*List, error) {
 	if user == nil {
-		return nil, errors.New("devicelist: genesis: no account key")
+		return nil, errors.New("genesis: no account key")
 	}
 	l := &List{
 		Account:    account,
@@ -169,7 +169,7 @@ func Genesis(account string, user *identity.User, entries []Entry, now time.Time
 // does not hold (ErrUnknownDevice). The result satisfies VerifyNext(prev, ·).
 func Next(prev *List, user *identity.User, add []Entry, remove []uint32, now time.Time) (*List, error) {
 	if prev == nil || user == nil {
-		return nil, errors.New("devicelist: next: no previous list or no account key")
+		return nil, errors.New("next: no previous list or no account key")
 	}
 	if !bytes.Equal(user.Public(), prev.AccountKey) {
 		return nil, fmt.Errorf("next version of the device list: %w: the signing user's key is not the account key of %q", ErrChain, prev.Account)

@@ -48,11 +48,11 @@ const (
 // Errors. Every failure to open a stream matches ErrCorrupt; a truncated
 // stream and trailing data also match ErrTruncated and ErrTrailingData.
 var (
-	ErrCorrupt      = errors.New("docstream: the document is corrupt or was tampered with")
+	ErrCorrupt      = errors.New("the document is corrupt or was tampered with")
 	ErrTruncated    = errors.New("the stream ends before its final chunk")
 	ErrTrailingData = errors.New("data follows the final chunk")
-	ErrKeySize      = errors.New("docstream: the key must be 32 bytes")
-	ErrClosed       = errors.New("docstream: write after close")
+	ErrKeySize      = errors.New("the key must be 32 bytes")
+	ErrClosed       = errors.New("write after close")
 )
 
 // EncryptedSize returns the length of the sealed stream of n plaintext
@@ -139,7 +139,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 
 func (w *Writer) flush(last bool) error {
 	if w.i == math.MaxUint64 {
-		w.err = errors.New("docstream: stream too long")
+		w.err = errors.New("stream too long")
 		return w.err
 	}
 	var n [nonceSize]byte

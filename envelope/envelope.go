@@ -36,9 +36,9 @@ const (
 
 // Errors callers branch on.
 var (
-	ErrMalformed = errors.New("envelope: malformed")
-	ErrVersion   = errors.New("envelope: unsupported version")
-	ErrTooLarge  = errors.New("envelope: too large")
+	ErrMalformed = errors.New("malformed")
+	ErrVersion   = errors.New("unsupported version")
+	ErrTooLarge  = errors.New("too large")
 )
 
 // Envelope is a decoded envelope. Initiation is set for prekey messages only.

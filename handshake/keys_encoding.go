@@ -14,7 +14,7 @@ import (
 )
 
 // ErrBadPrekeyStore reports a stored prekey set that cannot be loaded.
-var ErrBadPrekeyStore = errors.New("handshake: bad stored prekeys")
+var ErrBadPrekeyStore = errors.New("bad stored prekeys")
 
 const (
 	storeFlagUpload = 0x01 // NeedsUpload

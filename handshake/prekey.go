@@ -30,17 +30,17 @@ const (
 
 // Errors callers branch on.
 var (
-	ErrBadBundle     = errors.New("handshake: bad prekey bundle")
-	ErrBadSignature  = errors.New("handshake: prekey signature does not verify")
-	ErrUnknownPrekey = errors.New("handshake: unknown or already used prekey")
-	ErrReplay        = errors.New("handshake: initial message replayed")
+	ErrBadBundle     = errors.New("bad prekey bundle")
+	ErrBadSignature  = errors.New("prekey signature does not verify")
+	ErrUnknownPrekey = errors.New("unknown or already used prekey")
+	ErrReplay        = errors.New("initial message replayed")
 	// ErrStalePrekey: a bundle's signed or KEM prekey is older than
 	// MaxPrekeyAge, or dated more than MaxClockSkew in the future.
-	ErrStalePrekey = errors.New("handshake: prekey too old or dated in the future")
+	ErrStalePrekey = errors.New("prekey too old or dated in the future")
 	// ErrReplayCacheFull: so many sessions were started without one-time
 	// prekeys since the last rotation that no more can be remembered; the
 	// device must rotate its prekeys (Rotate) before accepting more.
-	ErrReplayCacheFull = errors.New("handshake: replay cache full; rotate the prekeys")
+	ErrReplayCacheFull = errors.New("replay cache full; rotate the prekeys")
 )
 
 // SignedPrekey is a device's medium-term X25519 prekey, signed by the device

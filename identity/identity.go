@@ -29,7 +29,7 @@ const (
 
 // ErrBadCertificate reports a device certificate that does not parse or whose
 // signature does not verify.
-var ErrBadCertificate = errors.New("identity: bad device certificate")
+var ErrBadCertificate = errors.New("bad device certificate")
 
 // User is a user's long-term identity key pair.
 type User struct {
@@ -48,7 +48,7 @@ func NewUser(src entropy.Source) (*User, error) {
 // UserFromSeed rebuilds a user identity from its 32-byte Ed25519 seed.
 func UserFromSeed(seed []byte) (*User, error) {
 	if len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("identity: user seed is %d bytes, want %d", len(seed), ed25519.SeedSize)
+		return nil, fmt.Errorf("user seed is %d bytes, want %d", len(seed), ed25519.SeedSize)
 	}
 	return &User{priv: ed25519.NewKeyFromSeed(seed)}, nil
 }

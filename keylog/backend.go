@@ -112,7 +112,7 @@ func witnessGroup(ws []Witness, quorum int) (tessera.WitnessGroup, error) {
 	for i, w := range ws {
 		names[i] = fmt.Sprintf("w%d", i)
 		if strings.ContainsAny(w.URL+w.VKey, " \t\r\n#") {
-			return tessera.WitnessGroup{}, fmt.Errorf("keylog: witness %q: URL and key must not contain spaces or #", w.URL)
+			return tessera.WitnessGroup{}, fmt.Errorf("witness %q: URL and key must not contain spaces or #", w.URL)
 		}
 		fmt.Fprintf(&p, "witness %s %s %s\n", names[i], w.VKey, w.URL)
 	}
@@ -174,7 +174,7 @@ func (b *posixBackend) Close(ctx context.Context) error {
 	err := b.shutdown(ctx)
 	b.cancel()
 	if err != nil {
-		return fmt.Errorf("keylog: shut down the log: %w", err)
+		return fmt.Errorf("shut down the log: %w", err)
 	}
 	return nil
 }

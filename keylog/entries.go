@@ -173,7 +173,7 @@ func (r tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 	out := make([][]byte, len(tiles))
 	for i, t := range tiles {
 		if t.L < 0 {
-			return nil, fmt.Errorf("keylog: no data tiles are read for a frontier")
+			return nil, fmt.Errorf("no data tiles are read for a frontier")
 		}
 		w := uint8(0)
 		if t.W < 1<<8 {

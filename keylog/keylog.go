@@ -65,22 +65,22 @@ const (
 // Sentinel errors.
 var (
 	// ErrNotFound: no such account in the published epoch.
-	ErrNotFound = errors.New("keylog: no such account")
+	ErrNotFound = errors.New("no such account")
 	// ErrNotReady: no epoch has been published since the log opened.
-	ErrNotReady = errors.New("keylog: no epoch published yet")
+	ErrNotReady = errors.New("no epoch published yet")
 	// ErrRange: tree sizes or epochs of a request out of range.
-	ErrRange = errors.New("keylog: tree size out of range")
+	ErrRange = errors.New("tree size out of range")
 	// ErrOldFormat: the log holds entries of an older format than this server writes.
 	ErrOldFormat = errors.New("this key log was written by an older version; start the server with a new data directory")
 	// ErrIdentity: the configured origin or keys do not match the log's.
-	ErrIdentity = errors.New("keylog: the key log changed identity")
+	ErrIdentity = errors.New("the key log changed identity")
 	// ErrSequenced: a Backend's Append failed after the entry got its log
 	// index; the entry is in the log and will be published.
-	ErrSequenced = errors.New("keylog: the entry is in the log, but its checkpoint was not read")
+	ErrSequenced = errors.New("the entry is in the log, but its checkpoint was not read")
 	// ErrClosed: the log has been closed.
-	ErrClosed = errors.New("keylog: closed")
+	ErrClosed = errors.New("closed")
 	// ErrCorrupt: the stored log or leaves are inconsistent with this server.
-	ErrCorrupt = errors.New("keylog: inconsistent log state")
+	ErrCorrupt = errors.New("inconsistent log state")
 )
 
 // Store is what the log needs from the server's store: its leaf state and
@@ -167,5 +167,5 @@ func wrap(err error, format string, args ...any) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("keylog: "+format+": %w", append(args, err)...)
+	return fmt.Errorf(""+format+": %w", append(args, err)...)
 }

@@ -57,7 +57,7 @@ func loadLogKey(dir, origin, defaultOrigin string, src entropy.Source) (note.Sig
 		}
 		skey, _, gerr := note.GenerateKey(entropyReader{src}, name)
 		if gerr != nil {
-			return nil, "", fmt.Errorf("keylog: make the log key for origin %q: %w", name, gerr)
+			return nil, "", fmt.Errorf("make the log key for origin %q: %w", name, gerr)
 		}
 		if werr := writeSecret(path, []byte(skey+"\n")); werr != nil {
 			return nil, "", wrap(werr, "write %s", path)
@@ -87,11 +87,11 @@ func loadLogKey(dir, origin, defaultOrigin string, src entropy.Source) (note.Sig
 func verifierKey(skey string) (string, error) {
 	parts := strings.SplitN(skey, "+", 5) // the base64 key may hold "+"
 	if len(parts) != 5 {
-		return "", fmt.Errorf("keylog: log key: not a note signer key")
+		return "", fmt.Errorf("log key: not a note signer key")
 	}
 	raw, err := base64.StdEncoding.DecodeString(parts[4])
 	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
-		return "", fmt.Errorf("keylog: log key: not an Ed25519 note signer key")
+		return "", fmt.Errorf("log key: not an Ed25519 note signer key")
 	}
 	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
 	vkey, err := note.NewEd25519VerifierKey(parts[2], pub)

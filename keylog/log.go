@@ -130,7 +130,7 @@ type Log struct {
 // the log missed, publishes an epoch and starts the sequencer.
 func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.Dir == "" || cfg.Store == nil {
-		return nil, errors.New("keylog: Open needs a directory and a store")
+		return nil, errors.New("Open needs a directory and a store")
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
@@ -152,7 +152,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	// opened sends it to its slog logger instead of stderr.
 	klogOnce.Do(func() { klog.SetSlogLogger(cfg.Logger.With("component", "tessera")) })
 	if cfg.Origin == "" && cfg.DefaultOrigin == "" {
-		return nil, errors.New("keylog: Open needs an origin or a default origin")
+		return nil, errors.New("Open needs an origin or a default origin")
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, wrap(err, "create %s", cfg.Dir)

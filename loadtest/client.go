@@ -43,15 +43,15 @@ func newClient(baseURL, name string, hc *http.Client) (*client, error) {
 	src := entropy.System{}
 	u, err := identity.NewUser(src)
 	if err != nil {
-		return nil, fmt.Errorf("loadtest: %s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	d, err := identity.NewDevice(src, u, deviceID)
 	if err != nil {
-		return nil, fmt.Errorf("loadtest: %s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	api, err := apiclient.New(baseURL, apiclient.Identity{User: name, Device: deviceID, Key: d.SigningKey()}, apiclient.WithHTTPClient(hc))
 	if err != nil {
-		return nil, fmt.Errorf("loadtest: %s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return &client{name: name, user: u, dev: d, api: api}, nil
 }
@@ -60,14 +60,14 @@ func newClient(baseURL, name string, hc *http.Client) (*client, error) {
 func (c *client) register(ctx context.Context) error {
 	e, err := devicelist.NewEntry(c.name, c.user.Public(), c.dev.ID, c.dev.SigningKey(), c.dev.DHPrivate().PublicKey().Bytes(), "load", time.Now())
 	if err != nil {
-		return fmt.Errorf("loadtest: device list of %s: %w", c.name, err)
+		return fmt.Errorf("device list of %s: %w", c.name, err)
 	}
 	list, err := devicelist.Genesis(c.name, c.user, []devicelist.Entry{e}, time.Now())
 	if err != nil {
-		return fmt.Errorf("loadtest: device list of %s: %w", c.name, err)
+		return fmt.Errorf("device list of %s: %w", c.name, err)
 	}
 	if _, err := c.api.Register(ctx, c.user.Public(), c.dev.Cert.Marshal(), list.Marshal(), ""); err != nil {
-		return fmt.Errorf("loadtest: register %s: %w", c.name, err)
+		return fmt.Errorf("register %s: %w", c.name, err)
 	}
 	return nil
 }
@@ -78,15 +78,15 @@ func (c *client) publishPrekeys(ctx context.Context, n int) error {
 	src := entropy.System{}
 	pk, err := handshake.NewPrekeys(src, c.dev)
 	if err != nil {
-		return fmt.Errorf("loadtest: prekeys of %s: %w", c.name, err)
+		return fmt.Errorf("prekeys of %s: %w", c.name, err)
 	}
 	ots, kems, err := pk.GenerateOneTime(src, c.dev, n)
 	if err != nil {
-		return fmt.Errorf("loadtest: prekeys of %s: %w", c.name, err)
+		return fmt.Errorf("prekeys of %s: %w", c.name, err)
 	}
 	c.pk = pk
 	if _, err := c.api.UploadPrekeys(ctx, prekeyUpload(pk, ots, kems)); err != nil {
-		return fmt.Errorf("loadtest: upload prekeys of %s: %w", c.name, err)
+		return fmt.Errorf("upload prekeys of %s: %w", c.name, err)
 	}
 	return nil
 }

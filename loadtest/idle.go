@@ -80,7 +80,7 @@ func RunIdle(ctx context.Context, cfg IdleConfig, dataDir string, progress Progr
 
 func runIdle(ctx context.Context, cfg IdleConfig, dataDir string, rep *reporter) (res *IdleResult, err error) {
 	if cfg.Conns < 1 || cfg.Conns > 200_000 {
-		return nil, fmt.Errorf("loadtest: idle connections must be in [1, 200000]")
+		return nil, fmt.Errorf("idle connections must be in [1, 200000]")
 	}
 	if cfg.Hold <= 0 {
 		cfg.Hold = server.PingInterval + 5*time.Second
@@ -103,7 +103,7 @@ func runIdle(ctx context.Context, cfg IdleConfig, dataDir string, rep *reporter)
 	if res.FDLimit.Soft < res.FDLimit.Needed {
 		res.Conns = max(0, int(res.FDLimit.Soft)-fdReserve) / perConn
 		if res.Conns < 1 {
-			return nil, fmt.Errorf("loadtest: open-file limit %d is too low for idle connections", res.FDLimit.Soft)
+			return nil, fmt.Errorf("open-file limit %d is too low for idle connections", res.FDLimit.Soft)
 		}
 	}
 	n := res.Conns
@@ -207,7 +207,7 @@ hold:
 		return nil, gerr
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("loadtest: idle: holding: %w", err)
+		return nil, fmt.Errorf("idle: holding: %w", err)
 	}
 
 	b, h := res.MemBefore, res.MemHeld
@@ -237,7 +237,7 @@ func waitGauge(ctx context.Context, in *instance, hc *http.Client, name string, 
 		select {
 		case <-time.After(100 * time.Millisecond):
 		case <-ctx.Done():
-			return fmt.Errorf("loadtest: %s is %v, want %v: %w", name, v, want, errors.Join(err, ctx.Err()))
+			return fmt.Errorf("%s is %v, want %v: %w", name, v, want, errors.Join(err, ctx.Err()))
 		}
 	}
 }

@@ -62,24 +62,24 @@ func IdleClientMain(ctx context.Context, in io.Reader, out io.Writer) error {
 	br := bufio.NewReaderSize(in, 1<<20)
 	line, err := br.ReadBytes('\n')
 	if err != nil {
-		return fail(fmt.Errorf("loadtest: idle client: read request: %w", err))
+		return fail(fmt.Errorf("idle client: read request: %w", err))
 	}
 	var req childRequest
 	if err := json.Unmarshal(line, &req); err != nil {
-		return fail(fmt.Errorf("loadtest: idle client: bad request: %w", err))
+		return fail(fmt.Errorf("idle client: bad request: %w", err))
 	}
 	lim, err := raiseFDLimit(uint64(len(req.Conns) + fdReserve))
 	if err != nil {
 		return fail(err)
 	}
 	if lim.Soft < lim.Needed {
-		return fail(fmt.Errorf("loadtest: idle client: open-file limit %d, need %d", lim.Soft, lim.Needed))
+		return fail(fmt.Errorf("idle client: open-file limit %d, need %d", lim.Soft, lim.Needed))
 	}
 	users := make([]string, len(req.Conns))
 	keys := make([]ed25519.PrivateKey, len(req.Conns))
 	for i, c := range req.Conns {
 		if len(c.Seed) != ed25519.SeedSize {
-			return fail(fmt.Errorf("loadtest: idle client: bad key for %s", c.User))
+			return fail(fmt.Errorf("idle client: bad key for %s", c.User))
 		}
 		users[i], keys[i] = c.User, ed25519.NewKeyFromSeed(c.Seed)
 	}
@@ -139,14 +139,14 @@ func (c *childClients) connect(ctx context.Context, addr string, users []string,
 	c.cmd.Stderr = &c.stderr
 	var err error
 	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
-		return fmt.Errorf("loadtest: idle client process: %w", err)
+		return fmt.Errorf("idle client process: %w", err)
 	}
 	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
-		return fmt.Errorf("loadtest: idle client process: %w", err)
+		return fmt.Errorf("idle client process: %w", err)
 	}
 	if err := c.cmd.Start(); err != nil {
-		return fmt.Errorf("loadtest: start idle client process %q: %w", c.argv[0], err)
+		return fmt.Errorf("start idle client process %q: %w", c.argv[0], err)
 	}
 	c.lines = make(chan childStatus, 16)
 	go func() {
@@ -166,10 +166,10 @@ func (c *childClients) connect(ctx context.Context, addr string, users []string,
 	}
 	b, err := json.Marshal(req)
 	if err != nil {
-		return fmt.Errorf("loadtest: idle client process: %w", err)
+		return fmt.Errorf("idle client process: %w", err)
 	}
 	if _, err := c.stdin.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("loadtest: idle client process: write request: %w", err)
+		return fmt.Errorf("idle client process: write request: %w", err)
 	}
 	for {
 		st, err := c.next(ctx)
@@ -192,20 +192,20 @@ func (c *childClients) next(ctx context.Context) (childStatus, error) {
 	select {
 	case st, ok := <-c.lines:
 		if !ok {
-			return st, fmt.Errorf("loadtest: idle client process ended unexpectedly: %s", c.stderr.String())
+			return st, fmt.Errorf("idle client process ended unexpectedly: %s", c.stderr.String())
 		}
 		if st.Error != "" {
-			return st, fmt.Errorf("loadtest: idle client process: %s", st.Error)
+			return st, fmt.Errorf("idle client process: %s", st.Error)
 		}
 		return st, nil
 	case <-ctx.Done():
-		return childStatus{}, fmt.Errorf("loadtest: idle client process: %w", ctx.Err())
+		return childStatus{}, fmt.Errorf("idle client process: %w", ctx.Err())
 	}
 }
 
 func (c *childClients) stop(ctx context.Context) (int64, int64, error) {
 	if c.stdin == nil {
-		return 0, 0, errors.New("loadtest: idle client process not started")
+		return 0, 0, errors.New("idle client process not started")
 	}
 	c.stdin.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -33,7 +33,7 @@ func dialIdle(ctx context.Context, addr, user string, key ed25519.PrivateKey) (*
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("loadtest: idle %s: dial: %w", user, err)
+		return nil, fmt.Errorf("idle %s: dial: %w", user, err)
 	}
 	c := nc.(*net.TCPConn)
 	ok := false
@@ -57,16 +57,16 @@ func dialIdle(ctx context.Context, addr, user string, key ed25519.PrivateKey) (*
 		c.SetDeadline(dl)
 	}
 	if err := req.Write(c); err != nil {
-		return nil, fmt.Errorf("loadtest: idle %s: upgrade: %w", user, err)
+		return nil, fmt.Errorf("idle %s: upgrade: %w", user, err)
 	}
 	br := bufio.NewReaderSize(c, 512)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
-		return nil, fmt.Errorf("loadtest: idle %s: upgrade: %w", user, err)
+		return nil, fmt.Errorf("idle %s: upgrade: %w", user, err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSwitchingProtocols {
-		return nil, fmt.Errorf("loadtest: idle %s: upgrade refused: %s", user, resp.Status)
+		return nil, fmt.Errorf("idle %s: upgrade refused: %s", user, resp.Status)
 	}
 	c.SetDeadline(time.Time{})
 	ic := &idleConn{c: c}
@@ -75,7 +75,7 @@ func dialIdle(ctx context.Context, addr, user string, key ed25519.PrivateKey) (*
 		ic.pending = append([]byte(nil), ic.pending...)
 	}
 	if ic.raw, err = c.SyscallConn(); err != nil {
-		return nil, fmt.Errorf("loadtest: idle %s: %w", user, err)
+		return nil, fmt.Errorf("idle %s: %w", user, err)
 	}
 	ok = true
 	return ic, nil
@@ -194,7 +194,7 @@ func (ic *idleConn) pong(payload []byte) error {
 func calibrateClientSide(ctx context.Context, n int) (float64, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, fmt.Errorf("loadtest: calibrate: %w", err)
+		return 0, fmt.Errorf("calibrate: %w", err)
 	}
 	defer ln.Close()
 	accepted := make(chan net.Conn, n)
@@ -219,7 +219,7 @@ func calibrateClientSide(ctx context.Context, n int) (float64, error) {
 	for range n {
 		c, err := d.DialContext(ctx, "tcp", ln.Addr().String())
 		if err != nil {
-			return 0, fmt.Errorf("loadtest: calibrate: %w", err)
+			return 0, fmt.Errorf("calibrate: %w", err)
 		}
 		mine = append(mine, c)
 		select {

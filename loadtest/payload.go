@@ -21,7 +21,7 @@ const (
 	MinSize = headerSize + 8
 )
 
-var errCorrupt = errors.New("loadtest: decrypted payload differs from what was sent")
+var errCorrupt = errors.New("decrypted payload differs from what was sent")
 
 func putPayload(p []byte, kind byte, sender, seq uint32, sentNanos int64) {
 	p[0] = kind

@@ -23,7 +23,7 @@ func prekeyUpload(pk *handshake.Prekeys, ots []handshake.OneTimePrekey, kems []h
 func decodeBundle(b api.Bundle) (*handshake.Bundle, error) {
 	hb, err := apiclient.AssembleBundle(b)
 	if err != nil {
-		return nil, fmt.Errorf("loadtest: %w", err)
+		return nil, fmt.Errorf("prekey bundle: %w", err)
 	}
 	return hb, nil
 }

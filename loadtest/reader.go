@@ -113,7 +113,7 @@ func (r *relay) setup(ctx context.Context, url string, hc *http.Client) error {
 				return rd.handle(ctx, d, r)
 			})
 			if err != nil && rctx.Err() == nil {
-				r.readFailed(fmt.Errorf("loadtest: reader %s: %w", rd.name, err))
+				r.readFailed(fmt.Errorf("reader %s: %w", rd.name, err))
 			}
 		}()
 	}
@@ -131,59 +131,59 @@ func (r *relay) setup(ctx context.Context, url string, hc *http.Client) error {
 func (s *sender) handshake(ctx context.Context, size int) error {
 	b, err := s.api.Bundle(ctx, s.to.name, deviceID)
 	if err != nil {
-		return fmt.Errorf("loadtest: %s: bundle of %s: %w", s.name, s.to.name, err)
+		return fmt.Errorf("%s: bundle of %s: %w", s.name, s.to.name, err)
 	}
 	hb, err := decodeBundle(b)
 	if err != nil {
 		return err
 	}
 	if !bytes.Equal(hb.Cert.UserKey, s.to.user.Public()) {
-		return fmt.Errorf("loadtest: %s: bundle of %s has the wrong identity key", s.name, s.to.name)
+		return fmt.Errorf("%s: bundle of %s has the wrong identity key", s.name, s.to.name)
 	}
 	s.sess, err = session.Initiate(entropy.System{}, s.dev, hb)
 	if err != nil {
-		return fmt.Errorf("loadtest: %s: %w", s.name, err)
+		return fmt.Errorf("%s: %w", s.name, err)
 	}
 	stream, err := s.api.Dial(ctx, 0)
 	if err != nil {
-		return fmt.Errorf("loadtest: %s: %w", s.name, err)
+		return fmt.Errorf("%s: %w", s.name, err)
 	}
 	defer stream.Close()
 	pt := make([]byte, size)
 	putPayload(pt, kindHello, s.idx, 0, time.Now().UnixNano())
 	env, err := s.sess.Encrypt(pt)
 	if err != nil {
-		return fmt.Errorf("loadtest: %s: encrypt: %w", s.name, err)
+		return fmt.Errorf("%s: encrypt: %w", s.name, err)
 	}
 	if _, err := s.send(ctx, []api.OutgoingEnvelope{{To: s.to.name, Device: deviceID, Data: env}}); err != nil {
-		return fmt.Errorf("loadtest: %s: send hello: %w", s.name, err)
+		return fmt.Errorf("%s: send hello: %w", s.name, err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for {
 		msgs, err := stream.Next(wctx)
 		if err != nil {
-			return fmt.Errorf("loadtest: %s: waiting for the reply of %s: %w", s.name, s.to.name, err)
+			return fmt.Errorf("%s: waiting for the reply of %s: %w", s.name, s.to.name, err)
 		}
 		ids := make([]int64, 0, len(msgs))
 		done := false
 		for _, m := range msgs {
 			ids = append(ids, m.ID)
 			if m.From != s.to.name || m.FromDevice != deviceID {
-				return fmt.Errorf("loadtest: %s: unexpected message from %s/%d", s.name, m.From, m.FromDevice)
+				return fmt.Errorf("%s: unexpected message from %s/%d", s.name, m.From, m.FromDevice)
 			}
 			p, err := s.sess.Decrypt(m.Data)
 			if err != nil {
-				return fmt.Errorf("loadtest: %s: decrypt reply: %w", s.name, err)
+				return fmt.Errorf("%s: decrypt reply: %w", s.name, err)
 			}
 			pl, err := parsePayload(p, size)
 			if err != nil || pl.kind != kindReply || pl.sender != s.idx {
-				return fmt.Errorf("loadtest: %s: bad reply: %v", s.name, errors.Join(err, errCorrupt))
+				return fmt.Errorf("%s: bad reply: %v", s.name, errors.Join(err, errCorrupt))
 			}
 			done = true
 		}
 		if _, err := s.api.Ack(ctx, ids); err != nil {
-			return fmt.Errorf("loadtest: %s: ack reply: %w", s.name, err)
+			return fmt.Errorf("%s: ack reply: %w", s.name, err)
 		}
 		if done {
 			return nil
@@ -264,7 +264,7 @@ func (rd *reader) handle(ctx context.Context, d *apiclient.Delivery, r *relay) e
 	}
 	if len(ids) > 0 {
 		if err := d.Ack(ctx, ids...); err != nil && ctx.Err() == nil {
-			return fmt.Errorf("loadtest: reader %s: %w", rd.name, err)
+			return fmt.Errorf("reader %s: %w", rd.name, err)
 		}
 	}
 	return nil
@@ -276,10 +276,10 @@ func (rd *reader) reply(ctx context.Context, sess *session.Session, to string, i
 	putPayload(pt, kindReply, idx, 0, time.Now().UnixNano())
 	env, err := sess.Encrypt(pt)
 	if err != nil {
-		return fmt.Errorf("loadtest: reader %s: encrypt reply: %w", rd.name, err)
+		return fmt.Errorf("reader %s: encrypt reply: %w", rd.name, err)
 	}
 	if _, err := rd.send(ctx, []api.OutgoingEnvelope{{To: to, Device: deviceID, Data: env}}); err != nil {
-		return fmt.Errorf("loadtest: reader %s: send reply: %w", rd.name, err)
+		return fmt.Errorf("reader %s: send reply: %w", rd.name, err)
 	}
 	return nil
 }

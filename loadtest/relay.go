@@ -54,13 +54,13 @@ func Scale(n int) RelayConfig {
 func (c RelayConfig) validate() error {
 	switch {
 	case c.Senders < 1 || c.Readers < 1 || c.Messages < 1:
-		return fmt.Errorf("loadtest: run %q: senders, readers and messages must be positive", c.Name)
+		return fmt.Errorf("run %q: senders, readers and messages must be positive", c.Name)
 	case c.Readers > c.Senders:
-		return fmt.Errorf("loadtest: run %q: more readers than senders", c.Name)
+		return fmt.Errorf("run %q: more readers than senders", c.Name)
 	case c.Size < MinSize || c.Size > 64<<10:
-		return fmt.Errorf("loadtest: run %q: size must be in [%d, 65536]", c.Name, MinSize)
+		return fmt.Errorf("run %q: size must be in [%d, 65536]", c.Name, MinSize)
 	case c.Senders+c.Readers > 100_000 || c.Messages > 1_000_000:
-		return fmt.Errorf("loadtest: run %q: too large", c.Name)
+		return fmt.Errorf("run %q: too large", c.Name)
 	}
 	return nil
 }
@@ -256,7 +256,7 @@ func (r *relay) load(ctx context.Context) error {
 	case <-wait.C: // reported as missing
 	case <-ctx.Done():
 		endDeliver()
-		return fmt.Errorf("loadtest: run %q: waiting for delivery: %w", r.cfg.Name, ctx.Err())
+		return fmt.Errorf("run %q: waiting for delivery: %w", r.cfg.Name, ctx.Err())
 	}
 	endDeliver()
 	r.readErrMu.Lock()
@@ -314,7 +314,7 @@ func (r *relay) waitAcked(ctx context.Context) error {
 				if ctx.Err() != nil {
 					break
 				}
-				return fmt.Errorf("loadtest: reader %s: fetch: %w", rd.name, err)
+				return fmt.Errorf("reader %s: fetch: %w", rd.name, err)
 			}
 			left += int64(len(f.Messages))
 		}
@@ -364,7 +364,7 @@ func (s *sender) run(ctx context.Context, cfg RelayConfig, accepted *atomic.Int6
 		putPayload(pt, kindMessage, s.idx, uint32(seq), t0.UnixNano())
 		env, err := s.sess.Encrypt(pt)
 		if err != nil {
-			return fmt.Errorf("loadtest: %s: encrypt: %w", s.name, err)
+			return fmt.Errorf("%s: encrypt: %w", s.name, err)
 		}
 		out[0].Data = env
 		for attempt := 0; ; attempt++ {
@@ -376,11 +376,11 @@ func (s *sender) run(ctx context.Context, cfg RelayConfig, accepted *atomic.Int6
 			select {
 			case <-time.After(10 * time.Millisecond):
 			case <-ctx.Done():
-				return fmt.Errorf("loadtest: %s: send: %w", s.name, ctx.Err())
+				return fmt.Errorf("%s: send: %w", s.name, ctx.Err())
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("loadtest: %s: send message %d: %w", s.name, seq, err)
+			return fmt.Errorf("%s: send message %d: %w", s.name, seq, err)
 		}
 		now := time.Now()
 		s.lat = append(s.lat, now.Sub(t0))

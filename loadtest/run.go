@@ -80,14 +80,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for _, rc := range cfg.Relay {
 		res, err := runRelay(ctx, rc, cfg.DataDir, r)
 		if err != nil {
-			return rep, fmt.Errorf("loadtest: run %q: %w", rc.Name, err)
+			return rep, fmt.Errorf("run %q: %w", rc.Name, err)
 		}
 		rep.Relay = append(rep.Relay, res)
 	}
 	if cfg.Idle.Conns > 0 {
 		res, err := runIdle(ctx, cfg.Idle, cfg.DataDir, r)
 		if err != nil {
-			return rep, fmt.Errorf("loadtest: idle run: %w", err)
+			return rep, fmt.Errorf("idle run: %w", err)
 		}
 		rep.Idle = res
 	}

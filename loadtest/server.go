@@ -53,18 +53,18 @@ func benchLimits() server.Limits {
 func startInstance(ctx context.Context, parent string, lim server.Limits) (*instance, error) {
 	dir, err := os.MkdirTemp(parent, "backchannel-bench-*")
 	if err != nil {
-		return nil, fmt.Errorf("loadtest: data dir: %w", err)
+		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	st, err := sqlite.OpenDir(ctx, dir, sqlite.Options{})
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("loadtest: open store: %w", err)
+		return nil, fmt.Errorf("open store: %w", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		st.Close()
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("loadtest: listen: %w", err)
+		return nil, fmt.Errorf("listen: %w", err)
 	}
 	srv := server.New(server.Config{DataDir: dir, OpenRegistration: true, Limits: lim, ShutdownTimeout: 5 * time.Second}, st, nil)
 	sctx, cancel := context.WithCancel(context.Background())
@@ -78,10 +78,10 @@ func (in *instance) close() error {
 	in.cancel()
 	err := <-in.done
 	if cerr := in.st.Close(); cerr != nil && err == nil {
-		err = fmt.Errorf("loadtest: close store: %w", cerr)
+		err = fmt.Errorf("close store: %w", cerr)
 	}
 	if rerr := os.RemoveAll(in.dir); rerr != nil && err == nil {
-		err = fmt.Errorf("loadtest: remove data dir: %w", rerr)
+		err = fmt.Errorf("remove data dir: %w", rerr)
 	}
 	return err
 }
@@ -96,7 +96,7 @@ func (in *instance) gauge(ctx context.Context, hc *http.Client, name string) (fl
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("loadtest: metrics: %w", err)
+		return 0, fmt.Errorf("metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
@@ -108,9 +108,9 @@ func (in *instance) gauge(ctx context.Context, hc *http.Client, name string) (fl
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("loadtest: metrics: %w", err)
+		return 0, fmt.Errorf("metrics: %w", err)
 	}
-	return 0, fmt.Errorf("loadtest: metric %s not found", name)
+	return 0, fmt.Errorf("metric %s not found", name)
 }
 
 // MemSample is the Go runtime's memory accounting of the whole process at
@@ -227,7 +227,7 @@ type FDLimit struct {
 func raiseFDLimit(need uint64) (FDLimit, error) {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return FDLimit{}, fmt.Errorf("loadtest: getrlimit: %w", err)
+		return FDLimit{}, fmt.Errorf("getrlimit: %w", err)
 	}
 	lim := FDLimit{Soft: rl.Cur, Hard: rl.Max, Needed: need}
 	if rl.Cur >= need {
@@ -238,11 +238,11 @@ func raiseFDLimit(need uint64) (FDLimit, error) {
 		// Not allowed to raise the hard limit: go as far as it allows.
 		want = syscall.Rlimit{Cur: rl.Max, Max: rl.Max}
 		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil && !errors.Is(err, syscall.EPERM) {
-			return lim, fmt.Errorf("loadtest: setrlimit: %w", err)
+			return lim, fmt.Errorf("setrlimit: %w", err)
 		}
 	}
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return lim, fmt.Errorf("loadtest: getrlimit: %w", err)
+		return lim, fmt.Errorf("getrlimit: %w", err)
 	}
 	lim.Raised = rl.Cur > lim.Soft
 	lim.Soft, lim.Hard = rl.Cur, rl.Max

@@ -52,9 +52,9 @@ const MaxFrame = 1 << 20
 var (
 	// ErrMalformed: the bytes are not a padded frame (or a blob's padding is
 	// wrong): refuse them.
-	ErrMalformed = errors.New("pad: malformed padding")
+	ErrMalformed = errors.New("malformed padding")
 	// ErrTooLong: the plaintext does not fit the frame asked for.
-	ErrTooLong = errors.New("pad: plaintext too long for its padded length")
+	ErrTooLong = errors.New("plaintext too long for its padded length")
 )
 
 // Padme returns the Padmé length of n (n for n < 2).

@@ -20,7 +20,7 @@ const StateVersion = 3
 const stateVersion2 = 2
 
 // ErrBadState reports a serialised state that cannot be loaded.
-var ErrBadState = errors.New("ratchet: bad session state")
+var ErrBadState = errors.New("bad session state")
 
 const (
 	stDHR = 1 << iota

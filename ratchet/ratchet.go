@@ -51,18 +51,18 @@ const (
 
 // Errors callers branch on.
 var (
-	ErrMalformed      = errors.New("ratchet: malformed message")
-	ErrAuth           = errors.New("ratchet: message failed authentication (tampered, or not for this session)")
-	ErrDuplicate      = errors.New("ratchet: message already received, or its key was discarded")
-	ErrTooManySkipped = errors.New("ratchet: too many skipped messages")
-	ErrCannotSend     = errors.New("ratchet: cannot send before the first message from the peer arrives")
-	ErrKEMKey         = errors.New("ratchet: KEM ciphertext is for an unknown key")
-	ErrTooLarge       = errors.New("ratchet: plaintext too large")
+	ErrMalformed      = errors.New("malformed message")
+	ErrAuth           = errors.New("message failed authentication (tampered, or not for this session)")
+	ErrDuplicate      = errors.New("message already received, or its key was discarded")
+	ErrTooManySkipped = errors.New("too many skipped messages")
+	ErrCannotSend     = errors.New("cannot send before the first message from the peer arrives")
+	ErrKEMKey         = errors.New("KEM ciphertext is for an unknown key")
+	ErrTooLarge       = errors.New("plaintext too large")
 	// ErrEarlierNeeded: the message opens a chain but omits its KEM fields
 	// (FlagKEMOmitted, sent only by releases before protocol 2.1, which put
 	// them on the first four messages of a chain); retry once one of the
 	// chain's earlier messages has arrived.
-	ErrEarlierNeeded = errors.New("ratchet: an earlier message of this chain must be decrypted first")
+	ErrEarlierNeeded = errors.New("an earlier message of this chain must be decrypted first")
 )
 
 type skipID struct {

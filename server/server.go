@@ -276,7 +276,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("server: listen on %s: %w", s.cfg.Addr, err)
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
 	return s.Serve(ctx, ln)
 }
@@ -308,7 +308,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case err := <-errc:
 		s.stop()
-		return fmt.Errorf("server: serve: %w", err)
+		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	s.log.Info("server shutting down")
@@ -332,7 +332,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if err != nil {
 		hs.Close()
-		return fmt.Errorf("server: shutdown: %w", err)
+		return fmt.Errorf("shutdown: %w", err)
 	}
 	s.log.Info("server stopped")
 	return nil
@@ -359,18 +359,18 @@ func CreateInvite(ctx context.Context, st store.Invites, ttl time.Duration) (str
 // it is refused and leaves it unused.
 func CreateInviteFor(ctx context.Context, st store.Invites, name string, ttl time.Duration) (string, error) {
 	if name != "" && !api.ValidName(name) {
-		return "", fmt.Errorf("server: invite: name %q must match [a-z0-9_-]{1,32}", name)
+		return "", fmt.Errorf("invite: name %q must match [a-z0-9_-]{1,32}", name)
 	}
 	if ttl <= 0 {
 		ttl = InviteTTL
 	}
 	raw := make([]byte, 24)
 	if _, err := rand.Read(raw); err != nil {
-		return "", fmt.Errorf("server: invite: %w", err)
+		return "", fmt.Errorf("invite: %w", err)
 	}
 	token := "bci_" + base64.RawURLEncoding.EncodeToString(raw)
 	if err := st.CreateInvite(ctx, inviteHash(token), name, time.Now().Add(ttl)); err != nil {
-		return "", fmt.Errorf("server: invite: %w", err)
+		return "", fmt.Errorf("invite: %w", err)
 	}
 	return token, nil
 }

@@ -29,10 +29,10 @@ const Version = 1
 
 // Errors callers branch on.
 var (
-	ErrNotPrekey     = errors.New("session: first envelope from a new peer must be a prekey message")
-	ErrOtherSession  = errors.New("session: prekey message belongs to a different session")
-	ErrWrongIdentity = errors.New("session: envelope is from a different identity than this session's peer")
-	ErrBadSession    = errors.New("session: bad serialised session")
+	ErrNotPrekey     = errors.New("first envelope from a new peer must be a prekey message")
+	ErrOtherSession  = errors.New("prekey message belongs to a different session")
+	ErrWrongIdentity = errors.New("envelope is from a different identity than this session's peer")
+	ErrBadSession    = errors.New("bad serialised session")
 )
 
 // Session is one device's end of a pairwise session with a peer device.

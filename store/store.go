@@ -29,32 +29,32 @@ import (
 // Sentinel errors. Implementations wrap them; test with errors.Is.
 var (
 	// ErrNotFound: the account, device, prekey bundle, blob or message does not exist.
-	ErrNotFound = errors.New("store: not found")
+	ErrNotFound = errors.New("not found")
 	// ErrExists: an account, device or blob with that identifier already exists.
-	ErrExists = errors.New("store: already exists")
+	ErrExists = errors.New("already exists")
 	// ErrInvalidInvite: the invite token is unknown, already used or expired.
-	ErrInvalidInvite = errors.New("store: invalid invite")
+	ErrInvalidInvite = errors.New("invalid invite")
 	// ErrInviteName: the invite is bound to another account name. Errors
 	// that match it also match ErrInvalidInvite; the invite is not consumed.
-	ErrInviteName = errors.New("store: invite is for another name")
+	ErrInviteName = errors.New("invite is for another name")
 	// ErrReplay: the nonce was already used within its validity window.
-	ErrReplay = errors.New("store: nonce already used")
+	ErrReplay = errors.New("nonce already used")
 	// ErrQuota: the account's blob quota or a blob's maximum size would be exceeded.
-	ErrQuota = errors.New("store: quota exceeded")
+	ErrQuota = errors.New("quota exceeded")
 	// ErrConflict: the operation does not fit the object's state (for example a
 	// chunk upload to a finalized blob, or a finalize with missing chunks).
-	ErrConflict = errors.New("store: conflicting state")
+	ErrConflict = errors.New("conflicting state")
 	// ErrMailboxFull: a recipient already holds the maximum number of
 	// unacknowledged messages.
-	ErrMailboxFull = errors.New("store: mailbox full")
+	ErrMailboxFull = errors.New("mailbox full")
 	// ErrClosed: the store has been closed.
-	ErrClosed = errors.New("store: closed")
+	ErrClosed = errors.New("closed")
 	// ErrRollback: a send's counter is below the device's highest accepted
 	// counter, or equal to it with another batch. Matched by *RollbackError.
-	ErrRollback = errors.New("store: send counter rolled back")
+	ErrRollback = errors.New("send counter rolled back")
 	// ErrPrekeyLimit: an upload would leave more one-time prekeys of a kind
 	// than allowed. Matched by *PrekeyLimitError.
-	ErrPrekeyLimit = errors.New("store: too many one-time prekeys")
+	ErrPrekeyLimit = errors.New("too many one-time prekeys")
 )
 
 // RollbackError reports a refused send counter with the counter the store

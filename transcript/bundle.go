@@ -34,7 +34,7 @@ const (
 )
 
 // ErrBadBundle is wrapped by every bundle decoding error.
-var ErrBadBundle = errors.New("transcript: not a valid transcript bundle")
+var ErrBadBundle = errors.New("not a valid transcript bundle")
 
 // Bundle is the exported, self-contained transcript: every entry of the
 // log, with the salt and content of the disclosed ones only.
@@ -145,7 +145,7 @@ func (l *Log) Export(opt ExportOptions, now time.Time) (*Bundle, error) {
 	for _, r := range recs {
 		enc, err := r.Entry.Encode()
 		if err != nil {
-			return nil, fmt.Errorf("transcript: export %s: %w", r.Hash.ID(), err)
+			return nil, fmt.Errorf("export %s: %w", r.Hash.ID(), err)
 		}
 		be := BundleEntry{Entry: base64.StdEncoding.EncodeToString(enc)}
 		e := r.Entry
@@ -154,7 +154,7 @@ func (l *Log) Export(opt ExportOptions, now time.Time) (*Bundle, error) {
 				(len(only) == 0 || only[r.Hash]))
 		if disclose {
 			if !utf8.Valid(r.Content) {
-				return nil, fmt.Errorf("transcript: export %s: content is not UTF-8 text", r.Hash.ID())
+				return nil, fmt.Errorf("export %s: content is not UTF-8 text", r.Hash.ID())
 			}
 			c := string(r.Content)
 			be.Salt = hex.EncodeToString(r.Salt[:])
@@ -176,16 +176,16 @@ func resolveID(recs []*Record, id string) (Hash, error) {
 			}
 			switch len(found) {
 			case 0:
-				return Hash{}, fmt.Errorf("transcript: no message %s in this room", id)
+				return Hash{}, fmt.Errorf("no message %s in this room", id)
 			case 1:
 				return found[0], nil
 			}
-			return Hash{}, fmt.Errorf("transcript: %s is ambiguous: %d of %s's devices sent a message #%d (give the message id)", id, len(found), id[:i], seq)
+			return Hash{}, fmt.Errorf("%s is ambiguous: %d of %s's devices sent a message #%d (give the message id)", id, len(found), id[:i], seq)
 		}
 	}
 	id = strings.ToLower(id)
 	if len(id) < 8 {
-		return Hash{}, fmt.Errorf("transcript: message id %q too short (at least 8 hex digits, or sender#seq)", id)
+		return Hash{}, fmt.Errorf("message id %q too short (at least 8 hex digits, or sender#seq)", id)
 	}
 	var found []Hash
 	for _, r := range recs {
@@ -195,18 +195,18 @@ func resolveID(recs []*Record, id string) (Hash, error) {
 	}
 	switch len(found) {
 	case 0:
-		return Hash{}, fmt.Errorf("transcript: no message %s in this room", id)
+		return Hash{}, fmt.Errorf("no message %s in this room", id)
 	case 1:
 		return found[0], nil
 	}
-	return Hash{}, fmt.Errorf("transcript: message id %s is ambiguous (%d matches)", id, len(found))
+	return Hash{}, fmt.Errorf("message id %s is ambiguous (%d matches)", id, len(found))
 }
 
 // Marshal returns the bundle as indented JSON.
 func (b *Bundle) Marshal() ([]byte, error) {
 	out, err := json.MarshalIndent(b, "", " ")
 	if err != nil {
-		return nil, fmt.Errorf("transcript: marshal bundle: %w", err)
+		return nil, fmt.Errorf("marshal bundle: %w", err)
 	}
 	return append(out, '\n'), nil
 }
@@ -215,7 +215,7 @@ func (b *Bundle) Marshal() ([]byte, error) {
 func ReadBundle(r io.Reader) (*Bundle, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxBundleSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("transcript: read bundle: %w", err)
+		return nil, fmt.Errorf("read bundle: %w", err)
 	}
 	return DecodeBundle(data)
 }

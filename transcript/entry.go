@@ -74,9 +74,9 @@ var (
 
 // Sentinel errors for the structural and cryptographic checks.
 var (
-	ErrMalformed    = errors.New("transcript: malformed entry")
-	ErrBadSignature = errors.New("transcript: invalid signature")
-	ErrCommitment   = errors.New("transcript: content does not match commitment")
+	ErrMalformed    = errors.New("malformed entry")
+	ErrBadSignature = errors.New("invalid signature")
+	ErrCommitment   = errors.New("content does not match commitment")
 )
 
 // Kind says what an entry records.
@@ -125,7 +125,7 @@ func ParseMode(s string) (Mode, error) {
 	case "deniable":
 		return ModeDeniable, nil
 	}
-	return 0, fmt.Errorf("transcript: unknown room mode %q (want on-record or deniable)", s)
+	return 0, fmt.Errorf("unknown room mode %q (want on-record or deniable)", s)
 }
 
 // Hash is an entry hash or a content commitment.
@@ -142,7 +142,7 @@ func ParseHash(s string) (Hash, error) {
 	var h Hash
 	b, err := hex.DecodeString(s)
 	if err != nil || len(b) != HashSize {
-		return h, fmt.Errorf("transcript: bad hash %q: want %d hex digits", s, 2*HashSize)
+		return h, fmt.Errorf("bad hash %q: want %d hex digits", s, 2*HashSize)
 	}
 	copy(h[:], b)
 	return h, nil
@@ -155,7 +155,7 @@ type Salt [SaltSize]byte
 func NewSalt() (Salt, error) {
 	var s Salt
 	if _, err := rand.Read(s[:]); err != nil {
-		return s, fmt.Errorf("transcript: salt: %w", err)
+		return s, fmt.Errorf("salt: %w", err)
 	}
 	return s, nil
 }
@@ -334,7 +334,7 @@ func (e *Entry) Sign(priv ed25519.PrivateKey) error {
 		return fmt.Errorf("%w: only on-record entries are signed", ErrMalformed)
 	}
 	if len(priv) != ed25519.PrivateKeySize {
-		return fmt.Errorf("transcript: sign: private key must be %d bytes", ed25519.PrivateKeySize)
+		return fmt.Errorf("sign: private key must be %d bytes", ed25519.PrivateKeySize)
 	}
 	e.SenderKey = append(ed25519.PublicKey(nil), priv.Public().(ed25519.PublicKey)...)
 	b, err := e.Body()

@@ -16,13 +16,13 @@ import (
 
 // Sentinel errors returned (wrapped) by Log.Append.
 var (
-	ErrWrongRoom      = errors.New("transcript: entry belongs to another room")
-	ErrWrongMode      = errors.New("transcript: entry mode differs from the room's mode")
-	ErrUnknownSender  = errors.New("transcript: sender is not a member of the room")
-	ErrKeyMismatch    = errors.New("transcript: entry key is not the sender's identity key or one of its device keys")
-	ErrDuplicate      = errors.New("transcript: duplicate entry")
-	ErrEquivocation   = errors.New("transcript: two different entries with the same sender and sequence number (fork)")
-	ErrTooManyPending = errors.New("transcript: too many entries waiting for their parents")
+	ErrWrongRoom      = errors.New("entry belongs to another room")
+	ErrWrongMode      = errors.New("entry mode differs from the room's mode")
+	ErrUnknownSender  = errors.New("sender is not a member of the room")
+	ErrKeyMismatch    = errors.New("entry key is not the sender's identity key or one of its device keys")
+	ErrDuplicate      = errors.New("duplicate entry")
+	ErrEquivocation   = errors.New("two different entries with the same sender and sequence number (fork)")
+	ErrTooManyPending = errors.New("too many entries waiting for their parents")
 )
 
 // MaxPending bounds the entries a Log holds while their parents are missing.
@@ -150,7 +150,7 @@ func (l *Log) AddMember(id string, key ed25519.PublicKey) error {
 		return err
 	}
 	if len(key) != ed25519.PublicKeySize {
-		return fmt.Errorf("transcript: member %s: key must be %d bytes", id, ed25519.PublicKeySize)
+		return fmt.Errorf("member %s: key must be %d bytes", id, ed25519.PublicKeySize)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -170,7 +170,7 @@ func (l *Log) AddMember(id string, key ed25519.PublicKey) error {
 // entries name.
 func (l *Log) AddDeviceKey(member string, key ed25519.PublicKey) error {
 	if len(key) != ed25519.PublicKeySize {
-		return fmt.Errorf("transcript: device key of %s must be %d bytes", member, ed25519.PublicKeySize)
+		return fmt.Errorf("device key of %s must be %d bytes", member, ed25519.PublicKeySize)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -188,7 +188,7 @@ func (l *Log) AddDeviceKey(member string, key ed25519.PublicKey) error {
 		return nil
 	}
 	if len(ds) >= MaxDeviceKeys {
-		return fmt.Errorf("transcript: member %s already has %d device keys (max %d)", member, len(ds), MaxDeviceKeys)
+		return fmt.Errorf("member %s already has %d device keys (max %d)", member, len(ds), MaxDeviceKeys)
 	}
 	if ds == nil {
 		ds = map[[ed25519.PublicKeySize]byte]bool{}
@@ -323,14 +323,14 @@ func (l *Log) Members() map[string]ed25519.PublicKey {
 // it and calls Append with it.
 func (l *Log) Compose(sender string, priv ed25519.PrivateKey, kind Kind, content []byte, now time.Time) (*Entry, Salt, error) {
 	if len(content) > MaxContentLen {
-		return nil, Salt{}, fmt.Errorf("transcript: content of %d bytes exceeds %d", len(content), MaxContentLen)
+		return nil, Salt{}, fmt.Errorf("content of %d bytes exceeds %d", len(content), MaxContentLen)
 	}
 	salt, err := NewSalt()
 	if err != nil {
 		return nil, salt, err
 	}
 	if len(priv) != ed25519.PrivateKeySize {
-		return nil, salt, fmt.Errorf("transcript: compose: private key must be %d bytes", ed25519.PrivateKeySize)
+		return nil, salt, fmt.Errorf("compose: private key must be %d bytes", ed25519.PrivateKeySize)
 	}
 	pub := append(ed25519.PublicKey(nil), priv.Public().(ed25519.PublicKey)...)
 	s := signer{member: sender}
@@ -347,10 +347,10 @@ func (l *Log) Compose(sender string, priv ed25519.PrivateKey, kind Kind, content
 	l.mu.Unlock()
 	if l.mode == ModeOnRecord {
 		if err := e.Sign(priv); err != nil {
-			return nil, salt, fmt.Errorf("transcript: compose: %w", err)
+			return nil, salt, fmt.Errorf("compose: %w", err)
 		}
 	} else if err := e.validate(); err != nil {
-		return nil, salt, fmt.Errorf("transcript: compose: %w", err)
+		return nil, salt, fmt.Errorf("compose: %w", err)
 	}
 	return e, salt, nil
 }
@@ -396,7 +396,7 @@ func (l *Log) Append(e *Entry, salt Salt, content []byte) (Status, error) {
 		return 0, fmt.Errorf("%w: entry is %s, room is %s", ErrWrongMode, e.Mode, l.mode)
 	}
 	if len(content) > MaxContentLen {
-		return 0, fmt.Errorf("transcript: content of %d bytes exceeds %d", len(content), MaxContentLen)
+		return 0, fmt.Errorf("content of %d bytes exceeds %d", len(content), MaxContentLen)
 	}
 	if err := CheckCommitment(e.Commitment, salt, content); err != nil {
 		return 0, fmt.Errorf("%w: %s #%d", err, e.Sender, e.Seq)

@@ -39,16 +39,16 @@ const (
 
 // Sentinel errors of the manifest checks.
 var (
-	ErrManifest = errors.New("transcript: malformed copy manifest")
+	ErrManifest = errors.New("malformed copy manifest")
 	// ErrNotInManifest: the manifest has no line for the member.
-	ErrNotInManifest = errors.New("transcript: the manifest lists no copy for this member")
+	ErrNotInManifest = errors.New("the manifest lists no copy for this member")
 	// ErrCopyMismatch: the text and salt do not open the member's line.
-	ErrCopyMismatch = errors.New("transcript: the text is not the copy the entry commits to")
+	ErrCopyMismatch = errors.New("the text is not the copy the entry commits to")
 	// ErrNoCanonical: a version 1 manifest commits to no canonical text.
-	ErrNoCanonical = errors.New("transcript: the manifest commits to no canonical text (an older format)")
+	ErrNoCanonical = errors.New("the manifest commits to no canonical text (an older format)")
 	// ErrDifferentMeaning: a copy's canonical text is not the one the
 	// entry commits to for every member.
-	ErrDifferentMeaning = errors.New("transcript: the copy's words differ from the text the entry commits to for every member")
+	ErrDifferentMeaning = errors.New("the copy's words differ from the text the entry commits to for every member")
 )
 
 // CommitCopy returns SHA-256(CopyCommitmentLabel || 0x00 || salt || copy).

@@ -49,7 +49,7 @@ func (r *BundleReport) WriteText(w io.Writer, colour bool) error {
 		fmt.Fprintf(&b, "  proves: %s\n", c)
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
-		return fmt.Errorf("transcript: write report: %w", err)
+		return fmt.Errorf("write report: %w", err)
 	}
 	return nil
 }

@@ -92,14 +92,14 @@ var UpgradeParams = DefaultParams
 
 // Errors callers branch on.
 var (
-	ErrWrongPassphrase = errors.New("vault: wrong passphrase")
-	ErrCorrupt         = errors.New("vault: local store is corrupted or was tampered with")
+	ErrWrongPassphrase = errors.New("wrong passphrase")
+	ErrCorrupt         = errors.New("local store is corrupted or was tampered with")
 	// ErrInconsistent: the rows are not those the sealed root covers. It
 	// also matches ErrCorrupt.
 	ErrInconsistent = errors.New("the profile's records do not match its integrity record: a record was replaced by an older version of itself, or records were deleted or added outside backchannel; do not use this copy — restore the profile from a backup ('backchannel restore') or set up this device again")
-	ErrNotFound     = errors.New("vault: no such record")
-	ErrExists       = errors.New("vault: a profile already exists here")
-	ErrNoVault      = errors.New("vault: no profile here")
+	ErrNotFound     = errors.New("no such record")
+	ErrExists       = errors.New("a profile already exists here")
+	ErrNoVault      = errors.New("no profile here")
 )
 
 // Vault is an open encrypted store. It is safe for concurrent use.
@@ -143,7 +143,7 @@ func Create(ctx context.Context, path string, passphrase []byte, p Params) (*Vau
 		return nil, fmt.Errorf("%w: %s", ErrExists, path)
 	}
 	if len(passphrase) == 0 {
-		return nil, errors.New("vault: the passphrase must not be empty")
+		return nil, errors.New("the passphrase must not be empty")
 	}
 	if err := checkParams(p); err != nil {
 		return nil, err
@@ -345,7 +345,7 @@ func readMeta(ctx context.Context, db *sql.DB) (map[string][]byte, error) {
 
 func checkParams(p Params) error {
 	if p.Time == 0 || p.Time > 100 || p.Threads == 0 || p.Memory < 8*uint32(p.Threads) || p.Memory > 4<<20 {
-		return fmt.Errorf("vault: implausible key-derivation parameters t=%d m=%d KiB p=%d", p.Time, p.Memory, p.Threads)
+		return fmt.Errorf("implausible key-derivation parameters t=%d m=%d KiB p=%d", p.Time, p.Memory, p.Threads)
 	}
 	return nil
 }
@@ -429,7 +429,7 @@ func newVault(db *sql.DB, key []byte) (*Vault, error) {
 // snapshots — still open with the old passphrase.
 func (v *Vault) ChangePassphrase(ctx context.Context, passphrase []byte, p Params) error {
 	if len(passphrase) == 0 {
-		return errors.New("vault: the passphrase must not be empty")
+		return errors.New("the passphrase must not be empty")
 	}
 	salt, params, wrapped, err := wrapKey(v.vaultKey, passphrase, p)
 	if err != nil {
@@ -489,10 +489,10 @@ func (v *Vault) Snapshot(ctx context.Context, path string) error {
 		return fmt.Errorf("%w: %s", ErrExists, path)
 	}
 	if _, err := v.db.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
-		return fmt.Errorf("vault: snapshot: %w", err)
+		return fmt.Errorf("snapshot: %w", err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
-		return fmt.Errorf("vault: snapshot: %w", err)
+		return fmt.Errorf("snapshot: %w", err)
 	}
 	return nil
 }
@@ -761,7 +761,7 @@ func (v *Vault) Put(ctx context.Context, name string, value []byte) error {
 func (v *Vault) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	sqlTx, err := v.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("vault: begin: %w", err)
+		return fmt.Errorf("begin: %w", err)
 	}
 	t := &Tx{v: v, tx: sqlTx}
 	if err := fn(t); err != nil {
@@ -776,7 +776,7 @@ func (v *Vault) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("vault: commit: %w", err)
+		return fmt.Errorf("commit: %w", err)
 	}
 	if t.dirty {
 		v.counter.Store(counter)
@@ -788,11 +788,11 @@ func (v *Vault) Update(ctx context.Context, fn func(tx *Tx) error) error {
 func (t *Tx) commitRoot(ctx context.Context) (uint64, error) {
 	var sealed []byte
 	if err := t.tx.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = 'root'`).Scan(&sealed); err != nil {
-		return 0, fmt.Errorf("vault: %w (%w): the root is missing", ErrInconsistent, ErrCorrupt)
+		return 0, fmt.Errorf("%w (%w): the root is missing", ErrInconsistent, ErrCorrupt)
 	}
 	st, err := t.v.openRoot(sealed)
 	if err != nil {
-		return 0, fmt.Errorf("vault: %w (%w)", ErrInconsistent, ErrCorrupt)
+		return 0, fmt.Errorf("%w (%w)", ErrInconsistent, ErrCorrupt)
 	}
 	st.counter++
 	st.rows = uint64(int64(st.rows) + t.rows)
@@ -802,7 +802,7 @@ func (t *Tx) commitRoot(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	if _, err := t.tx.ExecContext(ctx, `UPDATE meta SET v = ? WHERE k = 'root'`, root); err != nil {
-		return 0, fmt.Errorf("vault: write the root: %w", err)
+		return 0, fmt.Errorf("write the root: %w", err)
 	}
 	return st.counter, nil
 }

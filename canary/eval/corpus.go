@@ -10,14 +10,14 @@ import (
 )
 
 // ErrNoCorpus reports that the evaluation corpus could not be found.
-var ErrNoCorpus = errors.New("eval: corpus not found")
+var ErrNoCorpus = errors.New("corpus not found")
 
 // FindCorpus returns the shared corpus directory: ../shared/corpus relative
 // to the repository root (the nearest directory above start holding go.mod).
 func FindCorpus(start string) (string, error) {
 	dir, err := filepath.Abs(start)
 	if err != nil {
-		return "", fmt.Errorf("eval: find corpus: %w", err)
+		return "", fmt.Errorf("find corpus: %w", err)
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
@@ -47,7 +47,7 @@ type message struct {
 func loadCorpus(dir string, maxWords int) ([]message, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.txt"))
 	if err != nil {
-		return nil, fmt.Errorf("eval: corpus %s: %w", dir, err)
+		return nil, fmt.Errorf("corpus %s: %w", dir, err)
 	}
 	sort.Strings(files)
 	var msgs []message
@@ -58,7 +58,7 @@ func loadCorpus(dir string, maxWords int) ([]message, error) {
 		}
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("eval: corpus: %w", err)
+			return nil, fmt.Errorf("corpus: %w", err)
 		}
 		n := 0
 		for _, para := range strings.Split(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n\n") {

@@ -176,7 +176,7 @@ func Run(ctx context.Context, cfg Config, progress func(done, total int)) (Table
 	done := 0
 	for ci, c := range cases {
 		if c.Members < max(c.Colluders, 1) {
-			return Table{}, fmt.Errorf("eval: case %d: %d colluders in a room of %d", ci, c.Colluders, c.Members)
+			return Table{}, fmt.Errorf("case %d: %d colluders in a room of %d", ci, c.Colluders, c.Members)
 		}
 		room, err := sim.room(c.Members, c.Policy)
 		if err != nil {
@@ -186,7 +186,7 @@ func Run(ctx context.Context, cfg Config, progress func(done, total int)) (Table
 		row := Row{Case: c}
 		for t := 0; t < cfg.Trials; t++ {
 			if err := ctx.Err(); err != nil {
-				return Table{}, fmt.Errorf("eval: %w", err)
+				return Table{}, fmt.Errorf("evaluation stopped: %w", err)
 			}
 			leak, leakers, err := sim.leak(rng, room, c)
 			if err != nil {
@@ -194,7 +194,7 @@ func Run(ctx context.Context, cfg Config, progress func(done, total int)) (Table
 			}
 			res, err := room.tracer.Trace(leak, cfg.Epsilon)
 			if err != nil {
-				return Table{}, fmt.Errorf("eval: trace: %w", err)
+				return Table{}, fmt.Errorf("trace: %w", err)
 			}
 			hit, innocent := false, false
 			for _, s := range res.Suspects {

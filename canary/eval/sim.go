@@ -62,7 +62,7 @@ func (s *simulator) room(n int, p canary.Policy) (*room, error) {
 	}
 	tr, err := canary.NewTracer(r.key, sent)
 	if err != nil {
-		return nil, fmt.Errorf("eval: room of %d: %w", n, err)
+		return nil, fmt.Errorf("room of %d: %w", n, err)
 	}
 	r.tracer = tr
 	s.rooms[k] = r
@@ -102,7 +102,7 @@ func (s *simulator) leak(rng *rand.Rand, r *room, c Case) (string, map[string]bo
 		for _, w := range who {
 			cw, err := canary.Codeword(r.key, m.id, w, l)
 			if err != nil {
-				return "", nil, fmt.Errorf("eval: %w", err)
+				return "", nil, fmt.Errorf("codeword: %w", err)
 			}
 			if sym == nil {
 				sym = cw
@@ -136,7 +136,7 @@ func (s *simulator) leak(rng *rand.Rand, r *room, c Case) (string, map[string]bo
 	case Paraphrase:
 		leak = paraphrase(rng, canary.Normalize(leak))
 	default:
-		return "", nil, fmt.Errorf("eval: unknown condition %q", c.Condition)
+		return "", nil, fmt.Errorf("unknown condition %q", c.Condition)
 	}
 	return leak, leakers, nil
 }

@@ -49,9 +49,9 @@ const (
 // Sentinel errors that callers branch on.
 var (
 	// ErrProof: a proof (inclusion path or VRF proof) does not verify.
-	ErrProof = errors.New("prefix: proof does not verify")
+	ErrProof = errors.New("proof does not verify")
 	// ErrMalformed: bytes that do not decode (wrong length, unknown format).
-	ErrMalformed = errors.New("prefix: malformed")
+	ErrMalformed = errors.New("malformed")
 )
 
 // Hash is a SHA-256 output: a tree index, a leaf, node or root hash, or a commitment.

@@ -32,7 +32,7 @@ func NewVRFKeyFrom(src entropy.Source) (*VRFKey, error) {
 	for range 8 {
 		b := make([]byte, VRFKeySize)
 		if err := src.Bytes(b); err != nil {
-			return nil, fmt.Errorf("prefix: VRF key randomness: %w", err)
+			return nil, fmt.Errorf("VRF key randomness: %w", err)
 		}
 		b[31] &= 0x0f
 		k, err := VRFKeyFromBytes(b)
@@ -40,7 +40,7 @@ func NewVRFKeyFrom(src entropy.Source) (*VRFKey, error) {
 			return k, nil
 		}
 	}
-	return nil, fmt.Errorf("prefix: VRF key randomness gave only zero scalars")
+	return nil, fmt.Errorf("VRF key randomness gave only zero scalars")
 }
 
 // VRFKeyFromBytes decodes a private key as Bytes returns it: a canonical,

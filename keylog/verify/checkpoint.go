@@ -41,15 +41,15 @@ type Checkpoint struct {
 func (t Trust) verifiers() (log note.Verifier, witnesses []note.Verifier, err error) {
 	log, err = note.NewVerifier(t.LogKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("keylog/verify: pinned log key: %v", err)
+		return nil, nil, fmt.Errorf("pinned log key: %v", err)
 	}
 	if t.WitnessQuorum < 0 || t.WitnessQuorum > len(t.Witnesses) {
-		return nil, nil, fmt.Errorf("keylog/verify: witness quorum %d of %d witnesses", t.WitnessQuorum, len(t.Witnesses))
+		return nil, nil, fmt.Errorf("witness quorum %d of %d witnesses", t.WitnessQuorum, len(t.Witnesses))
 	}
 	for i, w := range t.Witnesses {
 		v, err := fnote.NewVerifierForCosignatureV1(w)
 		if err != nil {
-			return nil, nil, fmt.Errorf("keylog/verify: pinned witness key %d: %v", i, err)
+			return nil, nil, fmt.Errorf("pinned witness key %d: %v", i, err)
 		}
 		witnesses = append(witnesses, v)
 	}

@@ -114,30 +114,30 @@ const (
 var (
 	// ErrSignature: the checkpoint is not signed by the pinned log key, names
 	// another origin, or lacks the witness cosignatures the policy requires.
-	ErrSignature = errors.New("keylog/verify: checkpoint signature does not verify")
+	ErrSignature = errors.New("checkpoint signature does not verify")
 	// ErrLogRollback: the server shows a smaller log than one the client holds.
-	ErrLogRollback = errors.New("keylog/verify: key log rolled back")
+	ErrLogRollback = errors.New("key log rolled back")
 	// ErrLogFork: two checkpoints that cannot both be views of one
 	// append-only log (same size with different roots, or no valid
 	// consistency proof between them).
-	ErrLogFork = errors.New("keylog/verify: key log forked")
+	ErrLogFork = errors.New("key log forked")
 	// ErrInclusion: the epoch entry is not in the log at its epoch, or the
 	// account's leaf is not in the epoch's prefix tree.
-	ErrInclusion = errors.New("keylog/verify: not included")
+	ErrInclusion = errors.New("not included")
 	// ErrVRF: the VRF proof does not verify for the account under the pinned VRF key.
-	ErrVRF = errors.New("keylog/verify: VRF proof does not verify")
+	ErrVRF = errors.New("VRF proof does not verify")
 	// ErrCommitment: the device list does not match the lookup (account or version).
-	ErrCommitment = errors.New("keylog/verify: device list does not match the commitment")
+	ErrCommitment = errors.New("device list does not match the commitment")
 	// ErrNotLatest: the lookup's epoch is not the latest epoch of its checkpoint.
-	ErrNotLatest = errors.New("keylog/verify: epoch is not the latest")
+	ErrNotLatest = errors.New("epoch is not the latest")
 	// ErrMalformed: bytes that do not decode, or fields of the wrong size.
-	ErrMalformed = errors.New("keylog/verify: malformed")
+	ErrMalformed = errors.New("malformed")
 	// ErrNotListed: the lookup's leaf is not proved to be listed as a change
 	// of any epoch (step 8): nobody, the owner included, was told of it.
-	ErrNotListed = errors.New("keylog/verify: the leaf was never listed as a change")
+	ErrNotListed = errors.New("the leaf was never listed as a change")
 	// ErrChanges: the change lists since the owner's anchor do not fold into
 	// the latest entry's head: the server withheld or altered one.
-	ErrChanges = errors.New("keylog/verify: the change lists do not match the log")
+	ErrChanges = errors.New("the change lists do not match the log")
 )
 
 // Evidence carries both signed checkpoints of a rollback or a fork. It
@@ -426,7 +426,7 @@ func extends(old, new Checkpoint, consistency func(from, to uint64) ([][]byte, e
 		if rollback {
 			return evidence(ErrLogRollback, "the log has size %d, the client holds size %d", new.Size, old.Size)
 		}
-		return fmt.Errorf("keylog/verify: internal error: checkpoints out of order (%d > %d)", old.Size, new.Size)
+		return fmt.Errorf("internal error: checkpoints out of order (%d > %d)", old.Size, new.Size)
 	case new.Size == old.Size:
 		if new.Root != old.Root {
 			return evidence(ErrLogFork, "two roots at size %d", new.Size)
@@ -436,11 +436,11 @@ func extends(old, new Checkpoint, consistency func(from, to uint64) ([][]byte, e
 		return nil // every log extends the empty one
 	}
 	if consistency == nil {
-		return fmt.Errorf("keylog/verify: no way to fetch a consistency proof from %d to %d", old.Size, new.Size)
+		return fmt.Errorf("no way to fetch a consistency proof from %d to %d", old.Size, new.Size)
 	}
 	p, err := consistency(old.Size, new.Size)
 	if err != nil {
-		return fmt.Errorf("keylog/verify: fetching the consistency proof from %d to %d: %w", old.Size, new.Size, err)
+		return fmt.Errorf("fetching the consistency proof from %d to %d: %w", old.Size, new.Size, err)
 	}
 	if err := hashes("consistency proof", p, MaxConsistency); err != nil {
 		return evidence(ErrLogFork, "consistency proof from %d to %d: %v", old.Size, new.Size, err)

@@ -17,14 +17,14 @@ import (
 
 // ErrQuorum is returned when fewer than the required number of named
 // witnesses cosigned a checkpoint.
-var ErrQuorum = errors.New("witness: not enough witness cosignatures")
+var ErrQuorum = errors.New("not enough witness cosignatures")
 
 // NewCosignatureVerifier parses a witness's vkey (cosignature/v1, algorithm
 // 0x04; a plain Ed25519 vkey is accepted and read as the same key).
 func NewCosignatureVerifier(vkey string) (note.Verifier, error) {
 	v, err := fnote.NewVerifierForCosignatureV1(vkey)
 	if err != nil {
-		return nil, fmt.Errorf("witness: verifier key %q: %w", vkey, err)
+		return nil, fmt.Errorf("verifier key %q: %w", vkey, err)
 	}
 	return v, nil
 }

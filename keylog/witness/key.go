@@ -22,7 +22,7 @@ const KeyFile = "witness.key"
 
 // ErrKeyName is returned when an existing key carries another name than the
 // one asked for.
-var ErrKeyName = errors.New("witness: the key in the data directory has another name")
+var ErrKeyName = errors.New("the key in the data directory has another name")
 
 // Key is a witness's identity: a name and an Ed25519 key used for
 // cosignature/v1 signatures.
@@ -54,7 +54,7 @@ func (k *Key) VerifierKey() string {
 func (k *Key) Signer() (note.Signer, error) {
 	s, err := fnote.NewSignerForCosignatureV1(k.skey)
 	if err != nil {
-		return nil, fmt.Errorf("witness: signer: %w", err)
+		return nil, fmt.Errorf("signer: %w", err)
 	}
 	return s, nil
 }
@@ -66,7 +66,7 @@ func LoadOrCreateKey(dir, name string, src entropy.Source) (k *Key, created bool
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if name == "" {
-			return nil, false, fmt.Errorf("witness: no key in %s and no name to create one", dir)
+			return nil, false, fmt.Errorf("no key in %s and no name to create one", dir)
 		}
 		if k, err = createKey(path, name, src); err != nil {
 			return nil, false, err
@@ -74,11 +74,11 @@ func LoadOrCreateKey(dir, name string, src entropy.Source) (k *Key, created bool
 		return k, true, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("witness: read key: %w", err)
+		return nil, false, fmt.Errorf("read key: %w", err)
 	}
 	k, err = parseKey(strings.TrimSpace(string(b)))
 	if err != nil {
-		return nil, false, fmt.Errorf("witness: %s: %w", path, err)
+		return nil, false, fmt.Errorf("%s: %w", path, err)
 	}
 	if name != "" && name != k.name {
 		return nil, false, fmt.Errorf("%w: %q, not %q", ErrKeyName, k.name, name)
@@ -89,12 +89,12 @@ func LoadOrCreateKey(dir, name string, src entropy.Source) (k *Key, created bool
 func createKey(path, name string, src entropy.Source) (*Key, error) {
 	seed := make([]byte, ed25519.SeedSize)
 	if err := src.Bytes(seed); err != nil {
-		return nil, fmt.Errorf("witness: key seed: %w", err)
+		return nil, fmt.Errorf("key seed: %w", err)
 	}
 	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
 	vkey, err := note.NewEd25519VerifierKey(name, pub)
 	if err != nil {
-		return nil, fmt.Errorf("witness: name %q: %w", name, err)
+		return nil, fmt.Errorf("name %q: %w", name, err)
 	}
 	// The signer key encodes the same name and key hash as the vkey, with
 	// the seed in place of the public key (c2sp.org/signed-note).
@@ -105,22 +105,22 @@ func createKey(path, name string, src entropy.Source) (*Key, error) {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("witness: data directory: %w", err)
+		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("witness: create key: %w", err)
+		return nil, fmt.Errorf("create key: %w", err)
 	}
 	if _, err := f.WriteString(skey + "\n"); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("witness: write key: %w", err)
+		return nil, fmt.Errorf("write key: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("witness: sync key: %w", err)
+		return nil, fmt.Errorf("sync key: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("witness: close key: %w", err)
+		return nil, fmt.Errorf("close key: %w", err)
 	}
 	return k, syncDir(filepath.Dir(path))
 }
@@ -148,11 +148,11 @@ func parseKey(skey string) (*Key, error) {
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("witness: open directory: %w", err)
+		return fmt.Errorf("open directory: %w", err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("witness: sync directory: %w", err)
+		return fmt.Errorf("sync directory: %w", err)
 	}
 	return nil
 }

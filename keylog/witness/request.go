@@ -26,7 +26,7 @@ const (
 )
 
 // ErrMalformed marks a request or checkpoint that does not parse.
-var ErrMalformed = errors.New("witness: malformed request")
+var ErrMalformed = errors.New("malformed request")
 
 // Request is one add-checkpoint request.
 type Request struct {

@@ -20,12 +20,12 @@ import (
 // Sentinel errors of add-checkpoint; each maps to one HTTP status
 // (c2sp.org/tlog-witness). Client errors from AddCheckpoint wrap the same.
 var (
-	ErrUnknownLog   = errors.New("witness: unknown log origin")                               // 404
-	ErrBadSignature = errors.New("witness: no valid signature by the log's key")              // 403
-	ErrOldTooLarge  = errors.New("witness: old size larger than the checkpoint")              // 400
-	ErrFork         = errors.New("witness: same size as the cosigned checkpoint, other root") // 409
-	ErrBadProof     = errors.New("witness: consistency proof does not verify")                // 422
-	ErrLocked       = errors.New("witness: data directory is in use by another witness")
+	ErrUnknownLog   = errors.New("unknown log origin")                               // 404
+	ErrBadSignature = errors.New("no valid signature by the log's key")              // 403
+	ErrOldTooLarge  = errors.New("old size larger than the checkpoint")              // 400
+	ErrFork         = errors.New("same size as the cosigned checkpoint, other root") // 409
+	ErrBadProof     = errors.New("consistency proof does not verify")                // 422
+	ErrLocked       = errors.New("data directory is in use by another witness")
 )
 
 // ConflictError is a 409 with the witness's latest cosigned size: the old
@@ -67,7 +67,7 @@ type Server struct {
 // Call Close to release the lock.
 func NewServer(cfg Config) (*Server, error) {
 	if cfg.Key == nil {
-		return nil, errors.New("witness: no key")
+		return nil, errors.New("no key")
 	}
 	signer, err := cfg.Key.Signer()
 	if err != nil {
@@ -76,19 +76,19 @@ func NewServer(cfg Config) (*Server, error) {
 	logs := make(map[string]note.Verifier, len(cfg.Logs))
 	for _, l := range cfg.Logs {
 		if l.Origin == "" {
-			return nil, errors.New("witness: a log without an origin")
+			return nil, errors.New("a log without an origin")
 		}
 		if _, dup := logs[l.Origin]; dup {
-			return nil, fmt.Errorf("witness: log %q configured twice", l.Origin)
+			return nil, fmt.Errorf("log %q configured twice", l.Origin)
 		}
 		v, err := note.NewVerifier(l.VerifierKey)
 		if err != nil {
-			return nil, fmt.Errorf("witness: log %q: verifier key: %w", l.Origin, err)
+			return nil, fmt.Errorf("log %q: verifier key: %w", l.Origin, err)
 		}
 		logs[l.Origin] = v
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("witness: data directory: %w", err)
+		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	lock, err := lockDir(cfg.DataDir)
 	if err != nil {
@@ -218,7 +218,7 @@ func (s *Server) AddCheckpoint(req *Request) ([]byte, error) {
 
 	signed, err := note.Sign(&note.Note{Text: n.Text}, s.signer)
 	if err != nil {
-		return nil, fmt.Errorf("witness: cosign: %w", err)
+		return nil, fmt.Errorf("cosign: %w", err)
 	}
 	sigs := signed[len(n.Text)+1:] // after the text and the blank line
 

@@ -39,14 +39,14 @@ func loadState(dir string) (map[string]LogState, error) {
 		return map[string]LogState{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("witness: read state: %w", err)
+		return nil, fmt.Errorf("read state: %w", err)
 	}
 	var s stateFile
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("witness: state file %s is corrupt: %w", StateFile, err)
+		return nil, fmt.Errorf("state file %s is corrupt: %w", StateFile, err)
 	}
 	if s.Version != stateVersion {
-		return nil, fmt.Errorf("witness: state file version %d, want %d", s.Version, stateVersion)
+		return nil, fmt.Errorf("state file version %d, want %d", s.Version, stateVersion)
 	}
 	if s.Logs == nil {
 		s.Logs = map[string]LogState{}
@@ -57,27 +57,27 @@ func loadState(dir string) (map[string]LogState, error) {
 func saveState(dir string, logs map[string]LogState) error {
 	b, err := json.MarshalIndent(stateFile{Version: stateVersion, Logs: logs}, "", "  ")
 	if err != nil {
-		return fmt.Errorf("witness: encode state: %w", err)
+		return fmt.Errorf("encode state: %w", err)
 	}
 	path := filepath.Join(dir, StateFile)
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("witness: write state: %w", err)
+		return fmt.Errorf("write state: %w", err)
 	}
 	if _, err := f.Write(b); err != nil {
 		f.Close()
-		return fmt.Errorf("witness: write state: %w", err)
+		return fmt.Errorf("write state: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return fmt.Errorf("witness: sync state: %w", err)
+		return fmt.Errorf("sync state: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("witness: close state: %w", err)
+		return fmt.Errorf("close state: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("witness: replace state: %w", err)
+		return fmt.Errorf("replace state: %w", err)
 	}
 	return syncDir(dir)
 }

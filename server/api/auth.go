@@ -45,7 +45,7 @@ const (
 )
 
 // ErrBadProof reports missing or malformed proof headers.
-var ErrBadProof = errors.New("api: malformed request proof")
+var ErrBadProof = errors.New("malformed request proof")
 
 var nameRE = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
 

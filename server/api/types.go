@@ -74,7 +74,7 @@ const (
 )
 
 // ErrInvalid reports a request that decodes but breaks the rules.
-var ErrInvalid = errors.New("api: invalid request")
+var ErrInvalid = errors.New("invalid request")
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))

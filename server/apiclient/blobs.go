@@ -18,7 +18,7 @@ func (c *Client) UploadBlob(ctx context.Context, r io.Reader) (api.BlobInfo, err
 		return api.BlobInfo{}, err
 	}
 	if created.ChunkSize <= 0 {
-		return api.BlobInfo{}, fmt.Errorf("apiclient: server offered chunk size %d", created.ChunkSize)
+		return api.BlobInfo{}, fmt.Errorf("server offered chunk size %d", created.ChunkSize)
 	}
 	buf := make([]byte, created.ChunkSize)
 	chunks := 0
@@ -38,7 +38,7 @@ func (c *Client) UploadBlob(ctx context.Context, r io.Reader) (api.BlobInfo, err
 			break
 		}
 		if err != nil {
-			return api.BlobInfo{}, fmt.Errorf("apiclient: upload blob: read: %w", err)
+			return api.BlobInfo{}, fmt.Errorf("upload blob: read: %w", err)
 		}
 	}
 	var info api.BlobInfo
@@ -58,7 +58,7 @@ func (c *Client) OpenBlob(ctx context.Context, id string, offset int64) (body io
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("apiclient: download blob: %w", err)
+		return nil, 0, fmt.Errorf("download blob: %w", err)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
@@ -69,7 +69,7 @@ func (c *Client) OpenBlob(ctx context.Context, id string, offset int64) (body io
 		var a, b int64
 		if _, err := fmt.Sscanf(resp.Header.Get("Content-Range"), "bytes %d-%d/%d", &a, &b, &size); err != nil {
 			resp.Body.Close()
-			return nil, 0, fmt.Errorf("apiclient: download blob: bad Content-Range: %w", err)
+			return nil, 0, fmt.Errorf("download blob: bad Content-Range: %w", err)
 		}
 	}
 	return resp.Body, size, nil
@@ -84,10 +84,10 @@ func (c *Client) DownloadBlob(ctx context.Context, id string, w io.Writer) (int6
 	defer body.Close()
 	n, err := io.Copy(w, body)
 	if err != nil {
-		return n, fmt.Errorf("apiclient: download blob: %w", err)
+		return n, fmt.Errorf("download blob: %w", err)
 	}
 	if size >= 0 && n != size {
-		return n, fmt.Errorf("apiclient: download blob: got %d of %d bytes", n, size)
+		return n, fmt.Errorf("download blob: got %d of %d bytes", n, size)
 	}
 	return n, nil
 }

@@ -27,20 +27,20 @@ import (
 
 // Sentinel errors matched by *Error via errors.Is.
 var (
-	ErrUnauthorized  = errors.New("apiclient: unauthorized")
-	ErrReplay        = errors.New("apiclient: replayed request")
-	ErrNotFound      = errors.New("apiclient: not found")
-	ErrConflict      = errors.New("apiclient: conflict")
-	ErrTooLarge      = errors.New("apiclient: too large")
-	ErrQuota         = errors.New("apiclient: quota exceeded")
-	ErrRateLimited   = errors.New("apiclient: rate limited")
-	ErrMailboxFull   = errors.New("apiclient: recipient mailbox full")
-	ErrInvalidInvite = errors.New("apiclient: invalid invite")
-	ErrBadRequest    = errors.New("apiclient: bad request")
-	ErrUnavailable   = errors.New("apiclient: server unavailable")
+	ErrUnauthorized  = errors.New("unauthorized")
+	ErrReplay        = errors.New("replayed request")
+	ErrNotFound      = errors.New("not found")
+	ErrConflict      = errors.New("conflict")
+	ErrTooLarge      = errors.New("too large")
+	ErrQuota         = errors.New("quota exceeded")
+	ErrRateLimited   = errors.New("rate limited")
+	ErrMailboxFull   = errors.New("recipient mailbox full")
+	ErrInvalidInvite = errors.New("invalid invite")
+	ErrBadRequest    = errors.New("bad request")
+	ErrUnavailable   = errors.New("server unavailable")
 	// ErrRollback: the server refused a send counter this device has already
 	// used (the error is a *RollbackError carrying the server's counter).
-	ErrRollback = errors.New("apiclient: send counter rolled back")
+	ErrRollback = errors.New("send counter rolled back")
 )
 
 // RollbackError is the error of a send refused with 409 rollback: Counter
@@ -134,10 +134,10 @@ func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = n
 func New(baseURL string, id Identity, opts ...Option) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("apiclient: bad server URL %q", baseURL)
+		return nil, fmt.Errorf("bad server URL %q", baseURL)
 	}
 	if id.Key != nil && len(id.Key) != ed25519.PrivateKeySize {
-		return nil, fmt.Errorf("apiclient: device key must be an Ed25519 private key")
+		return nil, fmt.Errorf("device key must be an Ed25519 private key")
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
@@ -169,7 +169,7 @@ func (c *Client) newRequest(ctx context.Context, method, path string, q url.Valu
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.url(path, q), rd)
 	if err != nil {
-		return nil, fmt.Errorf("apiclient: %s %s: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
@@ -187,7 +187,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	if in != nil {
 		var err error
 		if body, err = json.Marshal(in); err != nil {
-			return fmt.Errorf("apiclient: encode %s %s: %w", method, path, err)
+			return fmt.Errorf("encode %s %s: %w", method, path, err)
 		}
 	}
 	req, err := c.newRequest(ctx, method, path, q, body, "application/json")
@@ -217,7 +217,7 @@ func (c *Client) doLimit(ctx context.Context, method, path string, q url.Values,
 func (c *Client) roundTripLimit(req *http.Request, out any, limit int64) error {
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("apiclient: %s %s: %w", req.Method, req.URL.Path, err)
+		return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
@@ -228,14 +228,14 @@ func (c *Client) roundTripLimit(req *http.Request, out any, limit int64) error {
 		return nil
 	}
 	if resp.ContentLength > limit {
-		return fmt.Errorf("apiclient: %s %s: the server's reply of %d bytes is longer than the %d this call accepts", req.Method, req.URL.Path, resp.ContentLength, limit)
+		return fmt.Errorf("%s %s: the server's reply of %d bytes is longer than the %d this call accepts", req.Method, req.URL.Path, resp.ContentLength, limit)
 	}
 	lr := &io.LimitedReader{R: resp.Body, N: limit + 1}
 	if err := json.NewDecoder(lr).Decode(out); err != nil {
 		if lr.N <= 0 {
-			return fmt.Errorf("apiclient: %s %s: the server's reply is longer than the %d bytes this call accepts", req.Method, req.URL.Path, limit)
+			return fmt.Errorf("%s %s: the server's reply is longer than the %d bytes this call accepts", req.Method, req.URL.Path, limit)
 		}
-		return fmt.Errorf("apiclient: %s %s: decode reply: %w", req.Method, req.URL.Path, err)
+		return fmt.Errorf("%s %s: decode reply: %w", req.Method, req.URL.Path, err)
 	}
 	return nil
 }
@@ -257,7 +257,7 @@ func readError(resp *http.Response) error {
 func (c *Client) Health(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/healthz", nil), nil)
 	if err != nil {
-		return fmt.Errorf("apiclient: healthz: %w", err)
+		return fmt.Errorf("healthz: %w", err)
 	}
 	return c.roundTrip(req, nil)
 }

@@ -37,7 +37,7 @@ func NewAnonymous(baseURL string, opts ...Option) (*Client, error) {
 
 func linkPath(id []byte, slot string) (string, error) {
 	if len(id) != 16 {
-		return "", fmt.Errorf("apiclient: a link id is 16 bytes, not %d", len(id))
+		return "", fmt.Errorf("a link id is 16 bytes, not %d", len(id))
 	}
 	p := "/v1/links/" + hex.EncodeToString(id)
 	switch slot {
@@ -45,7 +45,7 @@ func linkPath(id []byte, slot string) (string, error) {
 	case LinkHello, LinkRequest, LinkResponse:
 		p += "/" + slot
 	default:
-		return "", fmt.Errorf("apiclient: unknown link slot %q", slot)
+		return "", fmt.Errorf("unknown link slot %q", slot)
 	}
 	return p, nil
 }
@@ -70,7 +70,7 @@ func (c *Client) linkRequest(ctx context.Context, method, slot, path string, q u
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.url(path, q), rd)
 	if err != nil {
-		return nil, fmt.Errorf("apiclient: %s %s: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/octet-stream")
@@ -82,7 +82,7 @@ func (c *Client) linkRequest(ctx context.Context, method, slot, path string, q u
 // code holds it). ErrConflict if the id is taken.
 func (c *Client) CreateLink(ctx context.Context, id []byte) error {
 	if len(id) != 16 {
-		return fmt.Errorf("apiclient: a link id is 16 bytes, not %d", len(id))
+		return fmt.Errorf("a link id is 16 bytes, not %d", len(id))
 	}
 	return c.do(ctx, http.MethodPost, "/v1/links", nil, map[string]string{"id": hex.EncodeToString(id)}, nil)
 }
@@ -91,7 +91,7 @@ func (c *Client) CreateLink(ctx context.Context, id []byte) error {
 // (only the creating device may write them); the request is sent unsigned.
 func (c *Client) PutLink(ctx context.Context, id []byte, slot string, data []byte) error {
 	if slot == "" {
-		return fmt.Errorf("apiclient: PutLink needs a slot")
+		return fmt.Errorf("PutLink needs a slot")
 	}
 	p, err := linkPath(id, slot)
 	if err != nil {
@@ -111,7 +111,7 @@ func (c *Client) PutLink(ctx context.Context, id []byte, slot string, data []byt
 // ends. Reading the response deletes the link on the server.
 func (c *Client) WaitLink(ctx context.Context, id []byte, slot string) ([]byte, error) {
 	if slot == "" {
-		return nil, fmt.Errorf("apiclient: WaitLink needs a slot")
+		return nil, fmt.Errorf("WaitLink needs a slot")
 	}
 	p, err := linkPath(id, slot)
 	if err != nil {
@@ -134,7 +134,7 @@ func (c *Client) WaitLink(ctx context.Context, id []byte, slot string) ([]byte, 
 		select {
 		case <-ctx.Done():
 			pause.Stop()
-			return nil, fmt.Errorf("apiclient: wait for link %s: %w", slot, ctx.Err())
+			return nil, fmt.Errorf("wait for link %s: %w", slot, ctx.Err())
 		case <-pause.C:
 		}
 	}
@@ -144,7 +144,7 @@ func (c *Client) WaitLink(ctx context.Context, id []byte, slot string) ([]byte, 
 func (c *Client) linkGet(req *http.Request) ([]byte, bool, error) {
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, false, fmt.Errorf("apiclient: %s %s: %w", req.Method, req.URL.Path, err)
+		return nil, false, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	switch {
@@ -153,17 +153,17 @@ func (c *Client) linkGet(req *http.Request) ([]byte, bool, error) {
 	case resp.StatusCode >= 300:
 		return nil, false, readError(resp)
 	case resp.StatusCode != http.StatusOK:
-		return nil, false, fmt.Errorf("apiclient: %s %s: unexpected status %d", req.Method, req.URL.Path, resp.StatusCode)
+		return nil, false, fmt.Errorf("%s %s: unexpected status %d", req.Method, req.URL.Path, resp.StatusCode)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxLinkSlot+1))
 	if err != nil {
-		return nil, false, fmt.Errorf("apiclient: %s %s: %w", req.Method, req.URL.Path, err)
+		return nil, false, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
 	}
 	if len(b) > maxLinkSlot {
-		return nil, false, fmt.Errorf("apiclient: %s %s: more than %d bytes", req.Method, req.URL.Path, maxLinkSlot)
+		return nil, false, fmt.Errorf("%s %s: more than %d bytes", req.Method, req.URL.Path, maxLinkSlot)
 	}
 	if resp.ContentLength >= 0 && int64(len(b)) != resp.ContentLength {
-		return nil, false, fmt.Errorf("apiclient: %s %s: got %d of %d bytes", req.Method, req.URL.Path, len(b), resp.ContentLength)
+		return nil, false, fmt.Errorf("%s %s: got %d of %d bytes", req.Method, req.URL.Path, len(b), resp.ContentLength)
 	}
 	return b, true, nil
 }

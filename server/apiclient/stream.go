@@ -45,7 +45,7 @@ func (c *Client) Dial(ctx context.Context, after int64) (*Stream, error) {
 			}
 			return nil, &Error{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Message: err.Error()}
 		}
-		return nil, fmt.Errorf("apiclient: dial push stream: %w", err)
+		return nil, fmt.Errorf("dial push stream: %w", err)
 	}
 	conn.SetReadLimit(256 << 20)
 	return &Stream{conn: conn}, nil
@@ -56,14 +56,14 @@ func (s *Stream) Next(ctx context.Context) ([]api.Message, error) {
 	for {
 		typ, b, err := s.conn.Read(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("apiclient: push stream: %w", err)
+			return nil, fmt.Errorf("push stream: %w", err)
 		}
 		if typ != websocket.MessageText {
 			continue
 		}
 		var f api.PushFrame
 		if err := json.Unmarshal(b, &f); err != nil {
-			return nil, fmt.Errorf("apiclient: push stream: bad frame: %w", err)
+			return nil, fmt.Errorf("push stream: bad frame: %w", err)
 		}
 		if f.Type == "messages" && len(f.Messages) > 0 {
 			return f.Messages, nil
@@ -77,10 +77,10 @@ func (s *Stream) Next(ctx context.Context) ([]api.Message, error) {
 func (s *Stream) Ack(ctx context.Context, ids []int64) error {
 	b, err := json.Marshal(api.AckFrame{Type: "ack", IDs: ids})
 	if err != nil {
-		return fmt.Errorf("apiclient: ack frame: %w", err)
+		return fmt.Errorf("ack frame: %w", err)
 	}
 	if err := s.conn.Write(ctx, websocket.MessageText, b); err != nil {
-		return fmt.Errorf("apiclient: push stream ack: %w", err)
+		return fmt.Errorf("push stream ack: %w", err)
 	}
 	return nil
 }

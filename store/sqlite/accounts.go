@@ -20,15 +20,15 @@ func isUniqueViolation(err error) bool {
 // CreateAccount implements store.Accounts.
 func (s *Store) CreateAccount(ctx context.Context, a store.Account, first store.Device, list []byte, inviteHash []byte, now time.Time) error {
 	if first.User != a.Name {
-		return fmt.Errorf("sqlite: create account %q: device belongs to %q: %w", a.Name, first.User, store.ErrConflict)
+		return fmt.Errorf("create account %q: device belongs to %q: %w", a.Name, first.User, store.ErrConflict)
 	}
 	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		var exists int
 		err := tx.QueryRowContext(ctx, "SELECT 1 FROM accounts WHERE name = ?", a.Name).Scan(&exists)
 		if err == nil {
-			return fmt.Errorf("sqlite: create account %q: %w", a.Name, store.ErrExists)
+			return fmt.Errorf("create account %q: %w", a.Name, store.ErrExists)
 		} else if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sqlite: create account %q: %w", a.Name, err)
+			return fmt.Errorf("create account %q: %w", a.Name, err)
 		}
 		if inviteHash != nil {
 			if err := consumeInvite(ctx, tx, inviteHash, a.Name, now); err != nil {
@@ -38,7 +38,7 @@ func (s *Store) CreateAccount(ctx context.Context, a store.Account, first store.
 		if _, err := tx.ExecContext(ctx,
 			"INSERT INTO accounts (name, identity_key, created_at) VALUES (?, ?, ?)",
 			a.Name, nonNil(a.IdentityKey), micros(a.CreatedAt)); err != nil {
-			return fmt.Errorf("sqlite: create account %q: %w", a.Name, err)
+			return fmt.Errorf("create account %q: %w", a.Name, err)
 		}
 		if list != nil {
 			if err := insertList(ctx, tx, a.Name, 1, list); err != nil {
@@ -61,10 +61,10 @@ func insertDevice(ctx context.Context, tx *wtx, d store.Device) error {
 		"INSERT INTO devices (user, id, signing_key, certificate, created_at) VALUES (?, ?, ?, ?, ?)",
 		d.User, int64(d.ID), nonNil(d.SigningKey), nonNil(d.Certificate), micros(d.CreatedAt))
 	if isUniqueViolation(err) {
-		return fmt.Errorf("sqlite: add device %s/%d: %w", d.User, d.ID, store.ErrExists)
+		return fmt.Errorf("add device %s/%d: %w", d.User, d.ID, store.ErrExists)
 	}
 	if err != nil {
-		return fmt.Errorf("sqlite: add device %s/%d: %w", d.User, d.ID, err)
+		return fmt.Errorf("add device %s/%d: %w", d.User, d.ID, err)
 	}
 	return nil
 }
@@ -115,7 +115,7 @@ func (s *Store) Devices(ctx context.Context, user string) ([]store.Device, error
 	rows, err := s.r.QueryContext(ctx,
 		"SELECT id, signing_key, certificate, created_at FROM devices WHERE user = ? ORDER BY id", user)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list devices of %s: %w", user, err)
+		return nil, fmt.Errorf("list devices of %s: %w", user, err)
 	}
 	defer rows.Close()
 	var out []store.Device
@@ -123,13 +123,13 @@ func (s *Store) Devices(ctx context.Context, user string) ([]store.Device, error
 		d := store.Device{User: user}
 		var id, created int64
 		if err := rows.Scan(&id, &d.SigningKey, &d.Certificate, &created); err != nil {
-			return nil, fmt.Errorf("sqlite: list devices of %s: %w", user, err)
+			return nil, fmt.Errorf("list devices of %s: %w", user, err)
 		}
 		d.ID, d.CreatedAt = uint32(id), fromMicros(created)
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list devices of %s: %w", user, err)
+		return nil, fmt.Errorf("list devices of %s: %w", user, err)
 	}
 	return out, nil
 }
@@ -139,7 +139,7 @@ func (s *Store) RemoveDevice(ctx context.Context, user string, id uint32) error 
 	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		removed, err := deleteDevice(ctx, tx, user, id)
 		if err == nil && !removed {
-			err = fmt.Errorf("sqlite: remove device %s/%d: %w", user, id, store.ErrNotFound)
+			err = fmt.Errorf("remove device %s/%d: %w", user, id, store.ErrNotFound)
 		}
 		return err
 	})
@@ -150,14 +150,14 @@ func (s *Store) RemoveDevice(ctx context.Context, user string, id uint32) error 
 func deleteDevice(ctx context.Context, tx *wtx, user string, id uint32) (bool, error) {
 	res, err := tx.ExecContext(ctx, "DELETE FROM devices WHERE user = ? AND id = ?", user, int64(id))
 	if err != nil {
-		return false, fmt.Errorf("sqlite: remove device %s/%d: %w", user, id, err)
+		return false, fmt.Errorf("remove device %s/%d: %w", user, id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return false, nil
 	}
 	to := store.Address{User: user, Device: id}
 	if _, err := deleteMessages(ctx, tx, to, "DELETE FROM messages WHERE to_user = ? AND to_device = ?", user, int64(id)); err != nil {
-		return false, fmt.Errorf("sqlite: remove device %s/%d mailbox: %w", user, id, err)
+		return false, fmt.Errorf("remove device %s/%d mailbox: %w", user, id, err)
 	}
 	tx.resetCount(to)
 	return true, nil
@@ -172,16 +172,16 @@ func consumeInvite(ctx context.Context, tx *wtx, hash []byte, name string, now t
 		"SELECT name FROM invites WHERE hash = ? AND used_at IS NULL AND expires_at > ?",
 		hash, micros(now)).Scan(&bound)
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("sqlite: consume invite: %w", store.ErrInvalidInvite)
+		return fmt.Errorf("consume invite: %w", store.ErrInvalidInvite)
 	}
 	if err != nil {
-		return fmt.Errorf("sqlite: consume invite: %w", err)
+		return fmt.Errorf("consume invite: %w", err)
 	}
 	if bound != "" && bound != name {
-		return fmt.Errorf("sqlite: consume invite: %w: %w", store.ErrInvalidInvite, store.ErrInviteName)
+		return fmt.Errorf("consume invite: %w: %w", store.ErrInvalidInvite, store.ErrInviteName)
 	}
 	if _, err := tx.ExecContext(ctx, "UPDATE invites SET used_at = ? WHERE hash = ?", micros(now), hash); err != nil {
-		return fmt.Errorf("sqlite: consume invite: %w", err)
+		return fmt.Errorf("consume invite: %w", err)
 	}
 	return nil
 }
@@ -191,10 +191,10 @@ func (s *Store) CreateInvite(ctx context.Context, tokenHash []byte, name string,
 	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		_, err := tx.ExecContext(ctx, "INSERT INTO invites (hash, name, expires_at) VALUES (?, ?, ?)", tokenHash, name, micros(expiresAt))
 		if isUniqueViolation(err) {
-			return fmt.Errorf("sqlite: create invite: %w", store.ErrExists)
+			return fmt.Errorf("create invite: %w", store.ErrExists)
 		}
 		if err != nil {
-			return fmt.Errorf("sqlite: create invite: %w", err)
+			return fmt.Errorf("create invite: %w", err)
 		}
 		return nil
 	})
@@ -221,7 +221,7 @@ func loadNonces(ctx context.Context, db *sql.DB, now time.Time) (*nonceCache, er
 	c := &nonceCache{seen: make(map[string]time.Time)}
 	rows, err := db.QueryContext(ctx, "SELECT key, nonce, expires_at FROM nonces WHERE expires_at > ?", micros(now))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: load nonces: %w", err)
+		return nil, fmt.Errorf("load nonces: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -229,12 +229,12 @@ func loadNonces(ctx context.Context, db *sql.DB, now time.Time) (*nonceCache, er
 		var nonce []byte
 		var exp int64
 		if err := rows.Scan(&key, &nonce, &exp); err != nil {
-			return nil, fmt.Errorf("sqlite: load nonces: %w", err)
+			return nil, fmt.Errorf("load nonces: %w", err)
 		}
 		c.seen[key+"\x00"+string(nonce)] = fromMicros(exp)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: load nonces: %w", err)
+		return nil, fmt.Errorf("load nonces: %w", err)
 	}
 	return c, nil
 }
@@ -250,7 +250,7 @@ func (s *Store) UseNonce(ctx context.Context, key string, nonce []byte, now, exp
 	c.mu.Lock()
 	if exp, ok := c.seen[k]; ok && exp.After(now) {
 		c.mu.Unlock()
-		return fmt.Errorf("sqlite: use nonce: %w", store.ErrReplay)
+		return fmt.Errorf("use nonce: %w", store.ErrReplay)
 	}
 	c.seen[k] = expiresAt
 	c.inserts++
@@ -281,13 +281,13 @@ func (c *nonceCache) flush(ctx context.Context, tx *wtx) error {
 	c.mu.Unlock()
 	if !sweepAt.IsZero() {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM nonces WHERE expires_at <= ?", micros(sweepAt)); err != nil {
-			return fmt.Errorf("sqlite: sweep nonces: %w", err)
+			return fmt.Errorf("sweep nonces: %w", err)
 		}
 	}
 	for _, r := range rows {
 		if _, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO nonces (key, nonce, expires_at) VALUES (?, ?, ?)",
 			r.key, r.nonce, micros(r.expires)); err != nil {
-			return fmt.Errorf("sqlite: record nonce: %w", err)
+			return fmt.Errorf("record nonce: %w", err)
 		}
 	}
 	return nil

@@ -13,15 +13,15 @@ import (
 // complete database that Open accepts.
 func (s *Store) Backup(ctx context.Context, dest string) error {
 	if _, err := os.Stat(dest); err == nil {
-		return fmt.Errorf("sqlite: backup: %s already exists", dest)
+		return fmt.Errorf("backup: %s already exists", dest)
 	}
 	db, err := sql.Open("sqlite", dsn(s.path, false))
 	if err != nil {
-		return fmt.Errorf("sqlite: backup: %w", err)
+		return fmt.Errorf("backup: %w", err)
 	}
 	defer db.Close()
 	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", dest); err != nil {
-		return fmt.Errorf("sqlite: backup to %s: %w", dest, err)
+		return fmt.Errorf("backup to %s: %w", dest, err)
 	}
 	return nil
 }

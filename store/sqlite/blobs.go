@@ -16,10 +16,10 @@ func (s *Store) CreateBlob(ctx context.Context, id, owner string, now time.Time)
 	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		_, err := tx.ExecContext(ctx, "INSERT INTO blobs (id, owner, created_at) VALUES (?, ?, ?)", id, owner, micros(now))
 		if isUniqueViolation(err) {
-			return fmt.Errorf("sqlite: create blob: %w", store.ErrExists)
+			return fmt.Errorf("create blob: %w", store.ErrExists)
 		}
 		if err != nil {
-			return fmt.Errorf("sqlite: create blob: %w", err)
+			return fmt.Errorf("create blob: %w", err)
 		}
 		return nil
 	})
@@ -32,7 +32,7 @@ func ownedBlob(ctx context.Context, tx *wtx, id, owner string) (size int64, fina
 		return 0, false, notFound(err, "blob")
 	}
 	if o != owner {
-		return 0, false, fmt.Errorf("sqlite: blob of another owner: %w", store.ErrNotFound)
+		return 0, false, fmt.Errorf("blob of another owner: %w", store.ErrNotFound)
 	}
 	return size, final, nil
 }
@@ -40,42 +40,42 @@ func ownedBlob(ctx context.Context, tx *wtx, id, owner string) (size int64, fina
 // PutBlobChunk implements store.Blobs.
 func (s *Store) PutBlobChunk(ctx context.Context, id, owner string, index int, data []byte, lim store.BlobLimits) error {
 	if index < 0 {
-		return fmt.Errorf("sqlite: put blob chunk: negative index: %w", store.ErrConflict)
+		return fmt.Errorf("put blob chunk: negative index: %w", store.ErrConflict)
 	}
 	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		size, final, err := ownedBlob(ctx, tx, id, owner)
 		if err != nil {
-			return fmt.Errorf("sqlite: put blob chunk: %w", err)
+			return fmt.Errorf("put blob chunk: %w", err)
 		}
 		if final {
-			return fmt.Errorf("sqlite: put blob chunk: blob is finalized: %w", store.ErrConflict)
+			return fmt.Errorf("put blob chunk: blob is finalized: %w", store.ErrConflict)
 		}
 		var old int64
 		err = tx.QueryRowContext(ctx, "SELECT size FROM blob_chunks WHERE blob_id = ? AND idx = ?", id, index).Scan(&old)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sqlite: put blob chunk: %w", err)
+			return fmt.Errorf("put blob chunk: %w", err)
 		}
 		delta := int64(len(data)) - old
 		if lim.MaxBlobBytes > 0 && size+delta > lim.MaxBlobBytes {
-			return fmt.Errorf("sqlite: put blob chunk: blob would exceed %d bytes: %w", lim.MaxBlobBytes, store.ErrQuota)
+			return fmt.Errorf("put blob chunk: blob would exceed %d bytes: %w", lim.MaxBlobBytes, store.ErrQuota)
 		}
 		var used int64
 		if err := tx.QueryRowContext(ctx, "SELECT blob_bytes FROM accounts WHERE name = ?", owner).Scan(&used); err != nil {
 			return notFound(err, "put blob chunk: account")
 		}
 		if lim.QuotaBytes > 0 && used+delta > lim.QuotaBytes {
-			return fmt.Errorf("sqlite: put blob chunk: account quota of %d bytes: %w", lim.QuotaBytes, store.ErrQuota)
+			return fmt.Errorf("put blob chunk: account quota of %d bytes: %w", lim.QuotaBytes, store.ErrQuota)
 		}
 		if _, err := tx.ExecContext(ctx,
 			"INSERT OR REPLACE INTO blob_chunks (blob_id, idx, size, data) VALUES (?, ?, ?, ?)",
 			id, index, len(data), nonNil(data)); err != nil {
-			return fmt.Errorf("sqlite: put blob chunk: %w", err)
+			return fmt.Errorf("put blob chunk: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE blobs SET size = size + ? WHERE id = ?", delta, id); err != nil {
-			return fmt.Errorf("sqlite: put blob chunk: %w", err)
+			return fmt.Errorf("put blob chunk: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE accounts SET blob_bytes = blob_bytes + ? WHERE name = ?", delta, owner); err != nil {
-			return fmt.Errorf("sqlite: put blob chunk: %w", err)
+			return fmt.Errorf("put blob chunk: %w", err)
 		}
 		return nil
 	})
@@ -87,14 +87,14 @@ func (s *Store) FinalizeBlob(ctx context.Context, id, owner string, chunks int) 
 	err := s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		_, final, err := ownedBlob(ctx, tx, id, owner)
 		if err != nil {
-			return fmt.Errorf("sqlite: finalize blob: %w", err)
+			return fmt.Errorf("finalize blob: %w", err)
 		}
 		if final {
-			return fmt.Errorf("sqlite: finalize blob: already finalized: %w", store.ErrConflict)
+			return fmt.Errorf("finalize blob: already finalized: %w", store.ErrConflict)
 		}
 		rows, err := tx.QueryContext(ctx, "SELECT idx, size FROM blob_chunks WHERE blob_id = ? ORDER BY idx", id)
 		if err != nil {
-			return fmt.Errorf("sqlite: finalize blob: %w", err)
+			return fmt.Errorf("finalize blob: %w", err)
 		}
 		var sizes []int64
 		for rows.Next() {
@@ -102,34 +102,34 @@ func (s *Store) FinalizeBlob(ctx context.Context, id, owner string, chunks int) 
 			var size int64
 			if err := rows.Scan(&idx, &size); err != nil {
 				rows.Close()
-				return fmt.Errorf("sqlite: finalize blob: %w", err)
+				return fmt.Errorf("finalize blob: %w", err)
 			}
 			if idx != len(sizes) {
 				rows.Close()
-				return fmt.Errorf("sqlite: finalize blob: chunk %d missing: %w", len(sizes), store.ErrConflict)
+				return fmt.Errorf("finalize blob: chunk %d missing: %w", len(sizes), store.ErrConflict)
 			}
 			sizes = append(sizes, size)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("sqlite: finalize blob: %w", err)
+			return fmt.Errorf("finalize blob: %w", err)
 		}
 		if len(sizes) != chunks {
-			return fmt.Errorf("sqlite: finalize blob: have %d chunks, want %d: %w", len(sizes), chunks, store.ErrConflict)
+			return fmt.Errorf("finalize blob: have %d chunks, want %d: %w", len(sizes), chunks, store.ErrConflict)
 		}
 		var off int64
 		for i, size := range sizes {
 			if _, err := tx.ExecContext(ctx, "UPDATE blob_chunks SET off = ? WHERE blob_id = ? AND idx = ?", off, id, i); err != nil {
-				return fmt.Errorf("sqlite: finalize blob: %w", err)
+				return fmt.Errorf("finalize blob: %w", err)
 			}
 			off += size
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE blobs SET final = 1, chunks = ?, size = ? WHERE id = ?", chunks, off, id); err != nil {
-			return fmt.Errorf("sqlite: finalize blob: %w", err)
+			return fmt.Errorf("finalize blob: %w", err)
 		}
 		var created int64
 		if err := tx.QueryRowContext(ctx, "SELECT created_at FROM blobs WHERE id = ?", id).Scan(&created); err != nil {
-			return fmt.Errorf("sqlite: finalize blob: %w", err)
+			return fmt.Errorf("finalize blob: %w", err)
 		}
 		info = store.BlobInfo{ID: id, Owner: owner, Size: off, Chunks: chunks, Final: true, CreatedAt: fromMicros(created)}
 		return nil
@@ -159,10 +159,10 @@ func (s *Store) ReadBlob(ctx context.Context, id string, offset, length int64, w
 		return err
 	}
 	if !info.Final {
-		return fmt.Errorf("sqlite: read blob: not finalized: %w", store.ErrConflict)
+		return fmt.Errorf("read blob: not finalized: %w", store.ErrConflict)
 	}
 	if offset < 0 || length < 0 || offset+length > info.Size {
-		return fmt.Errorf("sqlite: read blob: range %d+%d outside %d bytes: %w", offset, length, info.Size, store.ErrConflict)
+		return fmt.Errorf("read blob: range %d+%d outside %d bytes: %w", offset, length, info.Size, store.ErrConflict)
 	}
 	if length == 0 {
 		return nil
@@ -181,7 +181,7 @@ func (s *Store) ReadBlob(ctx context.Context, id string, offset, length int64, w
 			return notFound(err, fmt.Sprintf("read blob: chunk %d", idx))
 		}
 		if skip > int64(len(data)) {
-			return fmt.Errorf("sqlite: read blob: chunk offsets inconsistent: %w", store.ErrConflict)
+			return fmt.Errorf("read blob: chunk offsets inconsistent: %w", store.ErrConflict)
 		}
 		data = data[skip:]
 		skip = 0
@@ -189,7 +189,7 @@ func (s *Store) ReadBlob(ctx context.Context, id string, offset, length int64, w
 			data = data[:length]
 		}
 		if _, err := w.Write(data); err != nil {
-			return fmt.Errorf("sqlite: read blob: write: %w", err)
+			return fmt.Errorf("read blob: write: %w", err)
 		}
 		length -= int64(len(data))
 		idx++
@@ -202,16 +202,16 @@ func (s *Store) DeleteBlob(ctx context.Context, id, owner string) error {
 	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		size, _, err := ownedBlob(ctx, tx, id, owner)
 		if err != nil {
-			return fmt.Errorf("sqlite: delete blob: %w", err)
+			return fmt.Errorf("delete blob: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM blob_chunks WHERE blob_id = ?", id); err != nil {
-			return fmt.Errorf("sqlite: delete blob: %w", err)
+			return fmt.Errorf("delete blob: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM blobs WHERE id = ?", id); err != nil {
-			return fmt.Errorf("sqlite: delete blob: %w", err)
+			return fmt.Errorf("delete blob: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE accounts SET blob_bytes = max(0, blob_bytes - ?) WHERE name = ?", size, owner); err != nil {
-			return fmt.Errorf("sqlite: delete blob: %w", err)
+			return fmt.Errorf("delete blob: %w", err)
 		}
 		return nil
 	})

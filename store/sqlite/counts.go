@@ -44,7 +44,7 @@ func loadMailboxCounts(ctx context.Context, db *sql.DB) (*mailboxCounts, error) 
 	c := &mailboxCounts{boxes: make(map[store.Address]boxSize), pairs: make(map[pairKey]int64)}
 	rows, err := db.QueryContext(ctx, "SELECT to_user, to_device, count(*), coalesce(sum(length(data)), 0) FROM messages GROUP BY to_user, to_device")
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: count mailboxes: %w", err)
+		return nil, fmt.Errorf("count mailboxes: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -52,29 +52,29 @@ func loadMailboxCounts(ctx context.Context, db *sql.DB) (*mailboxCounts, error) 
 		var dev int64
 		var b boxSize
 		if err := rows.Scan(&a.User, &dev, &b.n, &b.bytes); err != nil {
-			return nil, fmt.Errorf("sqlite: count mailboxes: %w", err)
+			return nil, fmt.Errorf("count mailboxes: %w", err)
 		}
 		a.Device = uint32(dev)
 		c.boxes[a] = b
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: count mailboxes: %w", err)
+		return nil, fmt.Errorf("count mailboxes: %w", err)
 	}
 	prow, err := db.QueryContext(ctx, "SELECT from_user, to_user, coalesce(sum(length(data)), 0) FROM messages GROUP BY from_user, to_user")
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: count mailboxes by sender: %w", err)
+		return nil, fmt.Errorf("count mailboxes by sender: %w", err)
 	}
 	defer prow.Close()
 	for prow.Next() {
 		var k pairKey
 		var n int64
 		if err := prow.Scan(&k.from, &k.to, &n); err != nil {
-			return nil, fmt.Errorf("sqlite: count mailboxes by sender: %w", err)
+			return nil, fmt.Errorf("count mailboxes by sender: %w", err)
 		}
 		c.pairs[k] = n
 	}
 	if err := prow.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: count mailboxes by sender: %w", err)
+		return nil, fmt.Errorf("count mailboxes by sender: %w", err)
 	}
 	return c, nil
 }

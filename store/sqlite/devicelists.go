@@ -12,7 +12,7 @@ import (
 func insertList(ctx context.Context, tx *wtx, user string, version uint64, list []byte) error {
 	if _, err := tx.ExecContext(ctx, "INSERT INTO device_lists (user, version, list) VALUES (?, ?, ?)",
 		user, int64(version), nonNil(list)); err != nil {
-		return fmt.Errorf("sqlite: store device list %s v%d: %w", user, version, err)
+		return fmt.Errorf("store device list %s v%d: %w", user, version, err)
 	}
 	return nil
 }
@@ -20,7 +20,7 @@ func insertList(ctx context.Context, tx *wtx, user string, version uint64, list 
 func latestList(ctx context.Context, q querier, user string) (uint64, error) {
 	var v int64
 	if err := q.QueryRowContext(ctx, "SELECT coalesce(max(version), 0) FROM device_lists WHERE user = ?", user).Scan(&v); err != nil {
-		return 0, fmt.Errorf("sqlite: device lists of %s: %w", user, err)
+		return 0, fmt.Errorf("device lists of %s: %w", user, err)
 	}
 	return uint64(v), nil
 }
@@ -28,7 +28,7 @@ func latestList(ctx context.Context, q querier, user string) (uint64, error) {
 // PutDeviceList implements store.DeviceLists.
 func (s *Store) PutDeviceList(ctx context.Context, user string, version uint64, list []byte, devices []store.Device, removed []uint32) error {
 	if version == 0 || version > math.MaxInt64 {
-		return fmt.Errorf("sqlite: device list %s v%d: version out of range: %w", user, version, store.ErrConflict)
+		return fmt.Errorf("device list %s v%d: version out of range: %w", user, version, store.ErrConflict)
 	}
 	list = clone(list)
 	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
@@ -41,7 +41,7 @@ func (s *Store) PutDeviceList(ctx context.Context, user string, version uint64, 
 			return err
 		}
 		if latest != version-1 {
-			return fmt.Errorf("sqlite: device list %s v%d: the newest stored version is %d: %w", user, version, latest, store.ErrConflict)
+			return fmt.Errorf("device list %s v%d: the newest stored version is %d: %w", user, version, latest, store.ErrConflict)
 		}
 		if err := insertList(ctx, tx, user, version, list); err != nil {
 			return err
@@ -53,7 +53,7 @@ func (s *Store) PutDeviceList(ctx context.Context, user string, version uint64, 
 		}
 		for _, d := range devices {
 			if d.User != user {
-				return fmt.Errorf("sqlite: device list %s: device of %q: %w", user, d.User, store.ErrConflict)
+				return fmt.Errorf("device list %s: device of %q: %w", user, d.User, store.ErrConflict)
 			}
 			if err := insertDevice(ctx, tx, d); err != nil {
 				return err
@@ -75,7 +75,7 @@ func (s *Store) DeviceLists(ctx context.Context, user string, after uint64, limi
 	}
 	tx, err := s.rdb.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, 0, fmt.Errorf("sqlite: device lists of %s: %w", user, err)
+		return nil, 0, fmt.Errorf("device lists of %s: %w", user, err)
 	}
 	defer tx.Rollback()
 	latest, err := latestList(ctx, tx, user)
@@ -88,19 +88,19 @@ func (s *Store) DeviceLists(ctx context.Context, user string, after uint64, limi
 	rows, err := tx.QueryContext(ctx, "SELECT list FROM device_lists WHERE user = ? AND version > ? ORDER BY version LIMIT ?",
 		user, int64(after), limit)
 	if err != nil {
-		return nil, 0, fmt.Errorf("sqlite: device lists of %s: %w", user, err)
+		return nil, 0, fmt.Errorf("device lists of %s: %w", user, err)
 	}
 	defer rows.Close()
 	var out [][]byte
 	for rows.Next() {
 		var b []byte
 		if err := rows.Scan(&b); err != nil {
-			return nil, 0, fmt.Errorf("sqlite: device lists of %s: %w", user, err)
+			return nil, 0, fmt.Errorf("device lists of %s: %w", user, err)
 		}
 		out = append(out, b)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("sqlite: device lists of %s: %w", user, err)
+		return nil, 0, fmt.Errorf("device lists of %s: %w", user, err)
 	}
 	return out, latest, nil
 }
@@ -118,10 +118,10 @@ func (s *Store) SetCertificate(ctx context.Context, user string, id uint32, cert
 			if bytes.Equal(cur, cert) {
 				return nil
 			}
-			return fmt.Errorf("sqlite: certificate of %s/%d: the device has another certificate: %w", user, id, store.ErrConflict)
+			return fmt.Errorf("certificate of %s/%d: the device has another certificate: %w", user, id, store.ErrConflict)
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE devices SET certificate = ? WHERE user = ? AND id = ?", nonNil(cert), user, int64(id)); err != nil {
-			return fmt.Errorf("sqlite: certificate of %s/%d: %w", user, id, err)
+			return fmt.Errorf("certificate of %s/%d: %w", user, id, err)
 		}
 		return nil
 	})

@@ -51,10 +51,10 @@ func scanLeaf(sc interface{ Scan(...any) error }) (store.KeyLogLeaf, error) {
 // PutKeyLogLeaf implements store.KeyLog.
 func (s *Store) PutKeyLogLeaf(ctx context.Context, l store.KeyLogLeaf) (store.KeyLogLeaf, bool, error) {
 	if l.Version == 0 || l.Version > math.MaxInt64 {
-		return store.KeyLogLeaf{}, false, fmt.Errorf("sqlite: key log leaf of %s: version %d out of range: %w", l.Account, l.Version, store.ErrConflict)
+		return store.KeyLogLeaf{}, false, fmt.Errorf("key log leaf of %s: version %d out of range: %w", l.Account, l.Version, store.ErrConflict)
 	}
 	if len(l.Index) != 32 || len(l.Nonce) != 32 || len(l.ListHash) != 32 {
-		return store.KeyLogLeaf{}, false, fmt.Errorf("sqlite: key log leaf of %s: index, nonce and list hash must be 32 bytes", l.Account)
+		return store.KeyLogLeaf{}, false, fmt.Errorf("key log leaf of %s: index, nonce and list hash must be 32 bytes", l.Account)
 	}
 	l.Index, l.Nonce, l.ListHash = clone(l.Index), clone(l.Nonce), clone(l.ListHash)
 	var out store.KeyLogLeaf
@@ -73,18 +73,18 @@ func (s *Store) PutKeyLogLeaf(ctx context.Context, l store.KeyLogLeaf) (store.Ke
 		if err == nil {
 			if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO keylog_states (account, updates, idx, version, nonce, list_hash)
 				VALUES (?, ?, ?, ?, ?, ?)`, got.Account, int64(got.Updates), got.Index, int64(got.Version), got.Nonce, got.ListHash); err != nil {
-				return fmt.Errorf("sqlite: key log state of %s: %w", l.Account, err)
+				return fmt.Errorf("key log state of %s: %w", l.Account, err)
 			}
 			out, changed = got, true
 			return nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sqlite: key log leaf of %s: %w", l.Account, err)
+			return fmt.Errorf("key log leaf of %s: %w", l.Account, err)
 		}
 		// Not newer: report what is stored.
 		got, err = scanLeaf(tx.QueryRowContext(ctx, "SELECT account, idx, updates, version, nonce, list_hash FROM keylog_leaves WHERE account = ?", l.Account))
 		if err != nil {
-			return fmt.Errorf("sqlite: key log leaf of %s: %w", l.Account, err)
+			return fmt.Errorf("key log leaf of %s: %w", l.Account, err)
 		}
 		out = got
 		return nil
@@ -102,19 +102,19 @@ func (s *Store) KeyLogLeaves(ctx context.Context, after string, limit int) ([]st
 	}
 	rows, err := s.r.QueryContext(ctx, "SELECT account, idx, updates, version, nonce, list_hash FROM keylog_leaves WHERE account > ? ORDER BY account LIMIT ?", after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: key log leaves: %w", err)
+		return nil, fmt.Errorf("key log leaves: %w", err)
 	}
 	defer rows.Close()
 	var out []store.KeyLogLeaf
 	for rows.Next() {
 		l, err := scanLeaf(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: key log leaves: %w", err)
+			return nil, fmt.Errorf("key log leaves: %w", err)
 		}
 		out = append(out, l)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: key log leaves: %w", err)
+		return nil, fmt.Errorf("key log leaves: %w", err)
 	}
 	return out, nil
 }
@@ -131,7 +131,7 @@ func (s *Store) KeyLogStale(ctx context.Context, limit int) ([]store.KeyLogStale
 		WHERE k.version IS NULL OR k.version != m.v
 		ORDER BY d.user LIMIT ?`, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: stale key log leaves: %w", err)
+		return nil, fmt.Errorf("stale key log leaves: %w", err)
 	}
 	defer rows.Close()
 	var out []store.KeyLogStale
@@ -139,13 +139,13 @@ func (s *Store) KeyLogStale(ctx context.Context, limit int) ([]store.KeyLogStale
 		var st store.KeyLogStale
 		var v int64
 		if err := rows.Scan(&st.Account, &v, &st.List); err != nil {
-			return nil, fmt.Errorf("sqlite: stale key log leaves: %w", err)
+			return nil, fmt.Errorf("stale key log leaves: %w", err)
 		}
 		st.Version = uint64(v)
 		out = append(out, st)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: stale key log leaves: %w", err)
+		return nil, fmt.Errorf("stale key log leaves: %w", err)
 	}
 	return out, nil
 }
@@ -154,19 +154,19 @@ func (s *Store) KeyLogStale(ctx context.Context, limit int) ([]store.KeyLogStale
 func (s *Store) KeyLogStates(ctx context.Context, account string) ([]store.KeyLogLeaf, error) {
 	rows, err := s.r.QueryContext(ctx, "SELECT account, idx, updates, version, nonce, list_hash FROM keylog_states WHERE account = ? ORDER BY updates", account)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: key log states of %s: %w", account, err)
+		return nil, fmt.Errorf("key log states of %s: %w", account, err)
 	}
 	defer rows.Close()
 	var out []store.KeyLogLeaf
 	for rows.Next() {
 		l, err := scanLeaf(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: key log states of %s: %w", account, err)
+			return nil, fmt.Errorf("key log states of %s: %w", account, err)
 		}
 		out = append(out, l)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: key log states of %s: %w", account, err)
+		return nil, fmt.Errorf("key log states of %s: %w", account, err)
 	}
 	return out, nil
 }
@@ -174,15 +174,15 @@ func (s *Store) KeyLogStates(ctx context.Context, account string) ([]store.KeyLo
 // PutKeyLogChanges implements store.KeyLog.
 func (s *Store) PutKeyLogChanges(ctx context.Context, epoch uint64, changes []byte) error {
 	if epoch > math.MaxInt64 {
-		return fmt.Errorf("sqlite: key log changes of epoch %d: epoch out of range: %w", epoch, store.ErrConflict)
+		return fmt.Errorf("key log changes of epoch %d: epoch out of range: %w", epoch, store.ErrConflict)
 	}
 	if len(changes) == 0 || len(changes)%store.KeyLogChangeSize != 0 {
-		return fmt.Errorf("sqlite: key log changes of epoch %d: %d bytes is not a list of %d-byte changes", epoch, len(changes), store.KeyLogChangeSize)
+		return fmt.Errorf("key log changes of epoch %d: %d bytes is not a list of %d-byte changes", epoch, len(changes), store.KeyLogChangeSize)
 	}
 	changes = clone(changes)
 	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, "INSERT OR REPLACE INTO keylog_changes (epoch, changes) VALUES (?, ?)", int64(epoch), changes); err != nil {
-			return fmt.Errorf("sqlite: key log changes of epoch %d: %w", epoch, err)
+			return fmt.Errorf("key log changes of epoch %d: %w", epoch, err)
 		}
 		return nil
 	})
@@ -196,7 +196,7 @@ func (s *Store) KeyLogChanges(ctx context.Context, from, to uint64, maxChanges i
 	to = min(to, math.MaxInt64)
 	rows, err := s.r.QueryContext(ctx, "SELECT epoch, changes FROM keylog_changes WHERE epoch >= ? AND epoch <= ? ORDER BY epoch", int64(from), int64(to))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: key log changes %d to %d: %w", from, to, err)
+		return nil, fmt.Errorf("key log changes %d to %d: %w", from, to, err)
 	}
 	defer rows.Close()
 	var out []store.KeyLogChangeRecord
@@ -205,14 +205,14 @@ func (s *Store) KeyLogChanges(ctx context.Context, from, to uint64, maxChanges i
 		var r store.KeyLogChangeRecord
 		var e int64
 		if err := rows.Scan(&e, &r.Changes); err != nil {
-			return nil, fmt.Errorf("sqlite: key log changes %d to %d: %w", from, to, err)
+			return nil, fmt.Errorf("key log changes %d to %d: %w", from, to, err)
 		}
 		r.Epoch = uint64(e)
 		n += len(r.Changes) / store.KeyLogChangeSize
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: key log changes %d to %d: %w", from, to, err)
+		return nil, fmt.Errorf("key log changes %d to %d: %w", from, to, err)
 	}
 	return out, nil
 }
@@ -224,7 +224,7 @@ func (s *Store) DeleteKeyLogChanges(ctx context.Context, from uint64) error {
 	}
 	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM keylog_changes WHERE epoch >= ?", int64(from)); err != nil {
-			return fmt.Errorf("sqlite: delete key log changes from epoch %d: %w", from, err)
+			return fmt.Errorf("delete key log changes from epoch %d: %w", from, err)
 		}
 		return nil
 	})

@@ -38,7 +38,7 @@ var _ store.MailboxQuotas = (*Store)(nil)
 // EnqueueLimited implements store.MailboxQuotas.
 func (s *Store) EnqueueLimited(ctx context.Context, from store.Address, counter uint64, digest []byte, envs []store.Envelope, now time.Time, lim store.MailboxLimits) ([]store.Message, error) {
 	if counter > math.MaxInt64 {
-		return nil, fmt.Errorf("sqlite: enqueue: counter %d out of range: %w", counter, store.ErrConflict)
+		return nil, fmt.Errorf("enqueue: counter %d out of range: %w", counter, store.ErrConflict)
 	}
 	out := newMessages(from, envs, now)
 	digest = clone(digest)
@@ -63,10 +63,10 @@ func checkCounter(ctx context.Context, tx *wtx, from store.Address, counter int6
 			WHERE excluded.counter > send_counters.counter`,
 			from.User, int64(from.Device), counter, nonNil(digest))
 		if err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint failed") {
-			return fmt.Errorf("sqlite: enqueue: sender %s/%d: %w", from.User, from.Device, store.ErrNotFound)
+			return fmt.Errorf("enqueue: sender %s/%d: %w", from.User, from.Device, store.ErrNotFound)
 		}
 		if err != nil {
-			return fmt.Errorf("sqlite: enqueue: store counter: %w", err)
+			return fmt.Errorf("enqueue: store counter: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
 			return nil
@@ -77,7 +77,7 @@ func checkCounter(ctx context.Context, tx *wtx, from store.Address, counter int6
 	err := tx.QueryRowContext(ctx, "SELECT counter, digest FROM send_counters WHERE user = ? AND device = ?",
 		from.User, int64(from.Device)).Scan(&stored, &storedDigest)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("sqlite: enqueue: read counter: %w", err)
+		return fmt.Errorf("enqueue: read counter: %w", err)
 	}
 	switch {
 	case counter == 0 && stored == 0: // a device that does not count yet
@@ -117,7 +117,7 @@ func enqueue(ctx context.Context, tx *wtx, from store.Address, out []store.Messa
 		b, ok := added[m.To]
 		if !ok {
 			if err := deviceExists(ctx, tx, m.To); err != nil {
-				return fmt.Errorf("sqlite: enqueue: %w", err)
+				return fmt.Errorf("enqueue: %w", err)
 			}
 			order = append(order, m.To)
 		}
@@ -129,10 +129,10 @@ func enqueue(ctx context.Context, tx *wtx, from store.Address, out []store.Messa
 	for _, to := range order {
 		have, k := tx.box(to), added[to]
 		if lim.MaxPending > 0 && have.n+k.n > lim.MaxPending {
-			return fmt.Errorf("sqlite: enqueue: %s/%d holds %d messages: %w", to.User, to.Device, lim.MaxPending, store.ErrMailboxFull)
+			return fmt.Errorf("enqueue: %s/%d holds %d messages: %w", to.User, to.Device, lim.MaxPending, store.ErrMailboxFull)
 		}
 		if lim.MaxBytes > 0 && have.bytes+k.bytes > lim.MaxBytes {
-			return fmt.Errorf("sqlite: enqueue: %s/%d holds %d bytes: %w", to.User, to.Device, lim.MaxBytes, store.ErrMailboxFull)
+			return fmt.Errorf("enqueue: %s/%d holds %d bytes: %w", to.User, to.Device, lim.MaxBytes, store.ErrMailboxFull)
 		}
 	}
 	if lim.MaxSenderBytes > 0 {
@@ -143,7 +143,7 @@ func enqueue(ctx context.Context, tx *wtx, from store.Address, out []store.Messa
 			}
 			delete(perAccount, to.User)
 			if used := tx.pair(from.User, to.User); used+n > lim.MaxSenderBytes {
-				return fmt.Errorf("sqlite: enqueue: %w", &store.MailboxQuotaError{Recipient: to.User, Used: used, Max: lim.MaxSenderBytes})
+				return fmt.Errorf("enqueue: %w", &store.MailboxQuotaError{Recipient: to.User, Used: used, Max: lim.MaxSenderBytes})
 			}
 		}
 	}
@@ -153,7 +153,7 @@ func enqueue(ctx context.Context, tx *wtx, from store.Address, out []store.Messa
 			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 			m.To.User, int64(m.To.Device), from.User, int64(from.Device), nonNil(m.Data), micros(now)).Scan(&m.ID)
 		if err != nil {
-			return fmt.Errorf("sqlite: enqueue: %w", err)
+			return fmt.Errorf("enqueue: %w", err)
 		}
 	}
 	for _, to := range order {
@@ -207,7 +207,7 @@ func (s *Store) Pending(ctx context.Context, to store.Address, after int64, limi
 		WHERE to_user = ? AND to_device = ? AND id > ? ORDER BY id LIMIT ?`,
 		to.User, int64(to.Device), after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: pending %s/%d: %w", to.User, to.Device, err)
+		return nil, fmt.Errorf("pending %s/%d: %w", to.User, to.Device, err)
 	}
 	defer rows.Close()
 	var out []store.Message
@@ -215,13 +215,13 @@ func (s *Store) Pending(ctx context.Context, to store.Address, after int64, limi
 		m := store.Message{To: to}
 		var fromDev, at int64
 		if err := rows.Scan(&m.ID, &m.From.User, &fromDev, &m.Data, &at); err != nil {
-			return nil, fmt.Errorf("sqlite: pending %s/%d: %w", to.User, to.Device, err)
+			return nil, fmt.Errorf("pending %s/%d: %w", to.User, to.Device, err)
 		}
 		m.From.Device, m.ReceivedAt = uint32(fromDev), fromMicros(at)
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: pending %s/%d: %w", to.User, to.Device, err)
+		return nil, fmt.Errorf("pending %s/%d: %w", to.User, to.Device, err)
 	}
 	return out, nil
 }
@@ -246,7 +246,7 @@ func (s *Store) Ack(ctx context.Context, to store.Address, ids []int64) (int, er
 				strings.Repeat(", ?", len(part)-1) + ")"
 			k, err := deleteMessages(ctx, tx, to, q, args...)
 			if err != nil {
-				return fmt.Errorf("sqlite: ack %s/%d: %w", to.User, to.Device, err)
+				return fmt.Errorf("ack %s/%d: %w", to.User, to.Device, err)
 			}
 			n += k
 		}

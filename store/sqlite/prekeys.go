@@ -28,7 +28,7 @@ func counts(ctx context.Context, q querier, dev store.Address) (store.PrekeyCoun
 		(SELECT count(*) FROM onetime_prekeys WHERE user = ?1 AND device = ?2 AND kind = 1)`,
 		dev.User, int64(dev.Device)).Scan(&c.OneTime, &c.OneTimeKEM)
 	if err != nil {
-		return c, fmt.Errorf("sqlite: prekey counts %s/%d: %w", dev.User, dev.Device, err)
+		return c, fmt.Errorf("prekey counts %s/%d: %w", dev.User, dev.Device, err)
 	}
 	return c, nil
 }
@@ -55,7 +55,7 @@ func (s *Store) PutPrekeys(ctx context.Context, dev store.Address, up store.Prek
 		}
 		if up.ReplaceOneTime {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM onetime_prekeys WHERE user = ? AND device = ?", dev.User, int64(dev.Device)); err != nil {
-				return fmt.Errorf("sqlite: replace one-time prekeys: %w", err)
+				return fmt.Errorf("replace one-time prekeys: %w", err)
 			}
 		}
 		fixed := func(kind int, p *store.Prekey) error {
@@ -78,16 +78,16 @@ func (s *Store) PutPrekeys(ctx context.Context, dev store.Address, up store.Prek
 			return nil
 		}
 		if err := fixed(kindSigned, up.SignedPrekey); err != nil {
-			return fmt.Errorf("sqlite: put signed prekey: %w", err)
+			return fmt.Errorf("put signed prekey: %w", err)
 		}
 		if err := fixed(kindLastResort, up.LastResortKEM); err != nil {
-			return fmt.Errorf("sqlite: put last-resort prekey: %w", err)
+			return fmt.Errorf("put last-resort prekey: %w", err)
 		}
 		if err := onetime(kindOneTime, up.OneTimePrekeys); err != nil {
-			return fmt.Errorf("sqlite: put one-time prekeys: %w", err)
+			return fmt.Errorf("put one-time prekeys: %w", err)
 		}
 		if err := onetime(kindOneTimeKEM, up.OneTimeKEMPrekeys); err != nil {
-			return fmt.Errorf("sqlite: put one-time KEM prekeys: %w", err)
+			return fmt.Errorf("put one-time KEM prekeys: %w", err)
 		}
 		if c, err = counts(ctx, tx, dev); err != nil {
 			return err
@@ -127,7 +127,7 @@ func (s *Store) TakeBundle(ctx context.Context, dev store.Address) (store.Bundle
 		}
 		b.Device.CreatedAt = fromMicros(created)
 		if len(b.Device.Certificate) == 0 {
-			return fmt.Errorf("sqlite: bundle %s/%d has no certificate yet: %w", dev.User, dev.Device, store.ErrNotFound)
+			return fmt.Errorf("bundle %s/%d has no certificate yet: %w", dev.User, dev.Device, store.ErrNotFound)
 		}
 		fixed := func(kind int) (*store.Prekey, error) {
 			var p store.Prekey
@@ -153,20 +153,20 @@ func (s *Store) TakeBundle(ctx context.Context, dev store.Address) (store.Bundle
 			return &p, err
 		}
 		if b.SignedPrekey, err = fixed(kindSigned); err != nil {
-			return fmt.Errorf("sqlite: bundle signed prekey: %w", err)
+			return fmt.Errorf("bundle signed prekey: %w", err)
 		}
 		if b.SignedPrekey == nil {
-			return fmt.Errorf("sqlite: bundle %s/%d has no signed prekey: %w", dev.User, dev.Device, store.ErrNotFound)
+			return fmt.Errorf("bundle %s/%d has no signed prekey: %w", dev.User, dev.Device, store.ErrNotFound)
 		}
 		if b.OneTimePrekey, err = pop(kindOneTime); err != nil {
-			return fmt.Errorf("sqlite: bundle one-time prekey: %w", err)
+			return fmt.Errorf("bundle one-time prekey: %w", err)
 		}
 		if b.KEMPrekey, err = pop(kindOneTimeKEM); err != nil {
-			return fmt.Errorf("sqlite: bundle one-time KEM prekey: %w", err)
+			return fmt.Errorf("bundle one-time KEM prekey: %w", err)
 		}
 		if b.KEMPrekey == nil {
 			if b.KEMPrekey, err = fixed(kindLastResort); err != nil {
-				return fmt.Errorf("sqlite: bundle last-resort prekey: %w", err)
+				return fmt.Errorf("bundle last-resort prekey: %w", err)
 			}
 			b.KEMLastResort = b.KEMPrekey != nil
 		}

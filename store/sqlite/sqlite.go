@@ -68,7 +68,7 @@ var _ store.Backuper = (*Store)(nil)
 // OpenDir opens (creating if needed) the database FileName in dir.
 func OpenDir(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("sqlite: create data dir: %w", err)
+		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	return Open(ctx, filepath.Join(dir, FileName), opts)
 }
@@ -103,7 +103,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	wdb, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
@@ -112,15 +112,15 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	var mode string
 	if err := wdb.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		wdb.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	if mode != "wal" {
 		wdb.Close()
-		return nil, fmt.Errorf("sqlite: open %s: journal mode is %q, want wal", path, mode)
+		return nil, fmt.Errorf("open %s: journal mode is %q, want wal", path, mode)
 	}
 	if _, err := wdb.ExecContext(ctx, schema+keyLogSchema); err != nil {
 		wdb.Close()
-		return nil, fmt.Errorf("sqlite: create schema: %w", err)
+		return nil, fmt.Errorf("create schema: %w", err)
 	}
 	if err := migrate(ctx, wdb); err != nil {
 		wdb.Close()
@@ -134,7 +134,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	rdb, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
 		wdb.Close()
-		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
+		return nil, fmt.Errorf("open %s for reading: %w", path, err)
 	}
 	rdb.SetMaxOpenConns(opts.ReadConns)
 	rdb.SetMaxIdleConns(opts.ReadConns)
@@ -154,7 +154,7 @@ func (s *Store) Ping(ctx context.Context) error {
 		return store.ErrClosed
 	}
 	if err := s.rdb.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
+		return fmt.Errorf("ping: %w", err)
 	}
 	return nil
 }
@@ -171,7 +171,7 @@ func (s *Store) Scrub(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: scrub: %w", err)
+		return fmt.Errorf("scrub: %w", err)
 	}
 	select {
 	case err := <-ch:
@@ -192,7 +192,7 @@ func (s *Store) Close() error {
 		rerr := s.rdb.Close()
 		s.closeErr = errors.Join(werr, rerr)
 		if s.closeErr != nil {
-			s.closeErr = fmt.Errorf("sqlite: close: %w", s.closeErr)
+			s.closeErr = fmt.Errorf("close: %w", s.closeErr)
 		}
 	})
 	return s.closeErr
@@ -297,13 +297,13 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		var n int
 		err := db.QueryRowContext(ctx, "SELECT count(*) FROM pragma_table_info(?) WHERE name = ?", c.table, c.column).Scan(&n)
 		if err != nil {
-			return fmt.Errorf("sqlite: migrate %s.%s: %w", c.table, c.column, err)
+			return fmt.Errorf("migrate %s.%s: %w", c.table, c.column, err)
 		}
 		if n > 0 {
 			continue
 		}
 		if _, err := db.ExecContext(ctx, "ALTER TABLE "+c.table+" ADD COLUMN "+c.column+" "+c.decl); err != nil {
-			return fmt.Errorf("sqlite: migrate %s.%s: %w", c.table, c.column, err)
+			return fmt.Errorf("migrate %s.%s: %w", c.table, c.column, err)
 		}
 	}
 	return nil

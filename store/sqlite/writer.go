@@ -156,7 +156,7 @@ func (w *writer) loop() {
 func run(ctx context.Context, o *op, tx *wtx) (panicked bool, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			panicked, err = true, fmt.Errorf("sqlite: write operation panicked: %v", v)
+			panicked, err = true, fmt.Errorf("write operation panicked: %v", v)
 		}
 	}()
 	return false, o.fn(ctx, tx)
@@ -184,7 +184,7 @@ func (w *writer) commit(batch []*op) {
 	sqltx, err := w.db.BeginTx(ctx, nil)
 	tx := &wtx{tx: sqltx, c: w.stmts, counts: w.counts}
 	if err != nil {
-		finish(fmt.Errorf("sqlite: begin: %w", err))
+		finish(fmt.Errorf("begin: %w", err))
 		return
 	}
 	single := len(batch) == 1
@@ -205,7 +205,7 @@ func (w *writer) commit(batch []*op) {
 		mark := len(tx.log)
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
 			_ = sqltx.Rollback()
-			finish(fmt.Errorf("sqlite: savepoint: %w", err))
+			finish(fmt.Errorf("savepoint: %w", err))
 			return
 		}
 		var panicked bool
@@ -218,13 +218,13 @@ func (w *writer) commit(batch []*op) {
 			tx.log = tx.log[:mark]
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
 				_ = sqltx.Rollback()
-				finish(fmt.Errorf("sqlite: rollback to savepoint: %w", err))
+				finish(fmt.Errorf("rollback to savepoint: %w", err))
 				return
 			}
 		}
 		if _, err := tx.ExecContext(ctx, "RELEASE op"); err != nil {
 			_ = sqltx.Rollback()
-			finish(fmt.Errorf("sqlite: release savepoint: %w", err))
+			finish(fmt.Errorf("release savepoint: %w", err))
 			return
 		}
 	}
@@ -234,7 +234,7 @@ func (w *writer) commit(batch []*op) {
 		return
 	}
 	if err := sqltx.Commit(); err != nil {
-		finish(fmt.Errorf("sqlite: commit: %w", err))
+		finish(fmt.Errorf("commit: %w", err))
 		return
 	}
 	w.commits.Add(1)
@@ -261,10 +261,10 @@ func (w *writer) truncate() error {
 	var busy, logFrames, done int
 	err := w.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done)
 	if err != nil {
-		return fmt.Errorf("sqlite: truncate the write-ahead log: %w", err)
+		return fmt.Errorf("truncate the write-ahead log: %w", err)
 	}
 	if busy != 0 {
-		return fmt.Errorf("sqlite: truncate the write-ahead log: readers kept it busy")
+		return fmt.Errorf("truncate the write-ahead log: readers kept it busy")
 	}
 	w.dirty = false
 	return nil
@@ -273,7 +273,7 @@ func (w *writer) truncate() error {
 // notFound maps sql.ErrNoRows to store.ErrNotFound with context.
 func notFound(err error, what string) error {
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("sqlite: %s: %w", what, store.ErrNotFound)
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
 	}
-	return fmt.Errorf("sqlite: %s: %w", what, err)
+	return fmt.Errorf("%s: %w", what, err)
 }

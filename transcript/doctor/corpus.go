@@ -107,23 +107,23 @@ func shortName(name string) string {
 func LoadCorpus(dir string, seed int64) ([]Transcript, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.txt"))
 	if err != nil {
-		return nil, fmt.Errorf("doctor: corpus %s: %w", dir, err)
+		return nil, fmt.Errorf("corpus %s: %w", dir, err)
 	}
 	sort.Strings(files)
 	if len(files) == 0 {
-		return nil, fmt.Errorf("doctor: no .txt transcripts in %s", dir)
+		return nil, fmt.Errorf("no .txt transcripts in %s", dir)
 	}
 	start := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
 	var out []Transcript
 	for i, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("doctor: %w", err)
+			return nil, fmt.Errorf("read the corpus: %w", err)
 		}
 		rng := rand.New(rand.NewSource(seed + int64(i)))
 		t := ParseTranscript(filepath.Base(f), string(data), start, rng)
 		if len(t.Messages) < 8 {
-			return nil, fmt.Errorf("doctor: %s: only %d messages", f, len(t.Messages))
+			return nil, fmt.Errorf("%s: only %d messages", f, len(t.Messages))
 		}
 		out = append(out, t)
 	}

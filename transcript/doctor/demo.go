@@ -28,7 +28,7 @@ func DemoLeak(msgs []leak.Message, seed int64) (string, []int, error) {
 		}
 	}
 	if target < 0 {
-		return "", nil, fmt.Errorf("doctor: no message long enough to doctor")
+		return "", nil, fmt.Errorf("no message long enough to doctor")
 	}
 	insertAfter := rng.Intn(len(msgs))
 	var b strings.Builder
@@ -51,7 +51,7 @@ func DemoLeak(msgs []leak.Message, seed int64) (string, []int, error) {
 				text, ok = g.edit(Negate, m.Text, "", rng)
 			}
 			if !ok {
-				return "", nil, fmt.Errorf("doctor: could not negate message %s", m.ID)
+				return "", nil, fmt.Errorf("could not negate message %s", m.ID)
 			}
 		}
 		emit(m.Sender, text, k == target)

@@ -108,7 +108,7 @@ func (r *Result) Score(t Transcript, ix *leak.Index, l Leak) error {
 	rep, err := ix.Verify([]byte(l.Text))
 	r.Elapsed += time.Since(start)
 	if err != nil {
-		return fmt.Errorf("doctor: verify %s: %w", t.Name, err)
+		return fmt.Errorf("verify %s: %w", t.Name, err)
 	}
 	r.Leaks++
 	r.Words += len(strings.Fields(l.Text))

@@ -20,18 +20,18 @@ func FindCorpus() (dir string, fallback bool, err error) {
 	}
 	wd, err := os.Getwd()
 	if err != nil {
-		return "", false, fmt.Errorf("doctor: %w", err)
+		return "", false, fmt.Errorf("find the working directory: %w", err)
 	}
 	for d := wd; ; d = filepath.Dir(d) {
 		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
 			s := filepath.Join(d, "transcript", "testdata", "corpus-sample")
 			if _, err := os.Stat(s); err != nil {
-				return "", false, fmt.Errorf("doctor: neither ../shared/corpus nor %s exists", s)
+				return "", false, fmt.Errorf("neither ../shared/corpus nor %s exists", s)
 			}
 			return s, true, nil
 		}
 		if filepath.Dir(d) == d {
-			return "", false, fmt.Errorf("doctor: no go.mod above %s", wd)
+			return "", false, fmt.Errorf("no go.mod above %s", wd)
 		}
 	}
 }

@@ -16,9 +16,9 @@ const MaxLeakSize = 8 << 20
 
 // Errors for unusable leak input.
 var (
-	ErrEmpty    = errors.New("leak: the leaked text is empty")
-	ErrBinary   = errors.New("leak: the input looks like a binary file, not text")
-	ErrTooLarge = fmt.Errorf("leak: the leaked text is larger than %d MiB", MaxLeakSize>>20)
+	ErrEmpty    = errors.New("the leaked text is empty")
+	ErrBinary   = errors.New("the input looks like a binary file, not text")
+	ErrTooLarge = fmt.Errorf("the leaked text is larger than %d MiB", MaxLeakSize>>20)
 )
 
 // block is a run of leak text under one speaker label: a labelled line and

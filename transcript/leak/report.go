@@ -54,7 +54,7 @@ func (r *Report) WriteText(w io.Writer, colour bool) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	if err != nil {
-		return fmt.Errorf("leak: write report: %w", err)
+		return fmt.Errorf("write report: %w", err)
 	}
 	return nil
 }

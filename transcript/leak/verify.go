@@ -81,7 +81,7 @@ type Report struct {
 func (r *Report) JSON() ([]byte, error) {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("leak: encode report: %w", err)
+		return nil, fmt.Errorf("encode report: %w", err)
 	}
 	return append(b, '\n'), nil
 }
