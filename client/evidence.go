@@ -24,6 +24,10 @@ const ExportVersion = "backchannel transcript export v1"
 // ErrBadExport reports an export file that does not parse.
 var ErrBadExport = errors.New("not a backchannel transcript export")
 
+// ErrUnknownMessage: no message of the room has the id (or id prefix)
+// asked for.
+var ErrUnknownMessage = errors.New("no such message")
+
 // Export is what `transcript export` writes: the room's transcript bundle
 // (every entry; the selected ones disclosed) and, for each disclosed
 // message, the exporter's copy with the salt that opens its manifest line.
@@ -97,7 +101,7 @@ func (c *Client) ExportTranscript(ctx context.Context, roomRef string, from, to 
 		delete(proofs, e)
 	}
 	if len(only) > 0 && len(entries) == 0 {
-		return nil, fmt.Errorf("no message of %q matches %v", r.State.Name, only)
+		return nil, fmt.Errorf("%w in %q with the id %s (message ids are in 'backchannel read --json')", ErrUnknownMessage, r.State.Name, strings.Join(only, " or "))
 	}
 	if entries == nil {
 		entries = []string{} // an empty selection that discloses nothing but membership

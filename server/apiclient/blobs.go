@@ -58,7 +58,7 @@ func (c *Client) OpenBlob(ctx context.Context, id string, offset int64) (body io
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, 0, fmt.Errorf("download blob: %w", err)
+		return nil, 0, unreachable(req, err)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()

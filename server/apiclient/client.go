@@ -16,8 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -27,7 +29,8 @@ import (
 
 // Sentinel errors matched by *Error via errors.Is.
 var (
-	ErrUnauthorized  = errors.New("unauthorized")
+	ErrUnauthorized  = errors.New("the server did not accept this device's credentials")
+	ErrForbidden     = errors.New("the server refused: this account may not do that")
 	ErrReplay        = errors.New("replayed request")
 	ErrNotFound      = errors.New("not found")
 	ErrConflict      = errors.New("conflict")
@@ -38,6 +41,10 @@ var (
 	ErrInvalidInvite = errors.New("invalid invite")
 	ErrBadRequest    = errors.New("bad request")
 	ErrUnavailable   = errors.New("server unavailable")
+	// ErrUnreachable: no answer from the server at all (refused
+	// connection, unknown host, timeout); the error is an
+	// *UnreachableError.
+	ErrUnreachable = errors.New("cannot reach the server")
 	// ErrRollback: the server refused a send counter this device has already
 	// used (the error is a *RollbackError carrying the server's counter).
 	ErrRollback = errors.New("send counter rolled back")
@@ -54,7 +61,7 @@ type RollbackError struct {
 }
 
 func (e *RollbackError) Error() string {
-	return fmt.Sprintf("apiclient: send counter rolled back (the server has accepted counter %d): %v", e.Counter, e.Err)
+	return fmt.Sprintf("the server refused a send counter this device already used (the server has accepted counter %d): %v", e.Counter, e.Err)
 }
 
 // Unwrap returns the server's error reply.
@@ -68,7 +75,57 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("apiclient: server replied %d %s: %s", e.Status, e.Code, e.Message)
+	msg := e.Message
+	if msg == "" {
+		msg = strings.ToLower(http.StatusText(e.Status))
+	}
+	return fmt.Sprintf("the server refused: %s (HTTP %d)", msg, e.Status)
+}
+
+// UnreachableError is a request that got no answer from the server.
+type UnreachableError struct {
+	Host string // the server's host:port
+	Err  error  // what the network said (a *url.Error)
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach the server at %s: %s", e.Host, netReason(e.Err))
+}
+
+// Unwrap returns the network's error (so that context.Canceled matches).
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Is matches ErrUnreachable.
+func (e *UnreachableError) Is(target error) bool { return target == ErrUnreachable }
+
+// unreachable wraps a transport error of req.
+func unreachable(req *http.Request, err error) error {
+	return &UnreachableError{Host: req.URL.Host, Err: err}
+}
+
+// netReason is the last, plain part of a network error: "connection
+// refused", not "dial tcp 127.0.0.1:1: connect: connection refused".
+func netReason(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var se *os.SyscallError
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &dns):
+		if dns.IsNotFound {
+			return "no such host"
+		}
+		return dns.Err
+	case errors.As(err, &se):
+		return se.Err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "no answer in time"
+	case errors.Is(err, context.Canceled):
+		return "interrupted"
+	}
+	return err.Error()
 }
 
 // Is matches the sentinel errors by code.
@@ -76,6 +133,8 @@ func (e *Error) Is(target error) bool {
 	switch target {
 	case ErrUnauthorized:
 		return e.Status == http.StatusUnauthorized
+	case ErrForbidden:
+		return e.Code == api.CodeForbidden
 	case ErrReplay:
 		return e.Code == api.CodeReplay
 	case ErrNotFound:
@@ -217,7 +276,7 @@ func (c *Client) doLimit(ctx context.Context, method, path string, q url.Values,
 func (c *Client) roundTripLimit(req *http.Request, out any, limit int64) error {
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
+		return unreachable(req, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {

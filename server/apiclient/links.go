@@ -144,7 +144,7 @@ func (c *Client) WaitLink(ctx context.Context, id []byte, slot string) ([]byte, 
 func (c *Client) linkGet(req *http.Request) ([]byte, bool, error) {
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, false, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
+		return nil, false, unreachable(req, err)
 	}
 	defer resp.Body.Close()
 	switch {
