@@ -1,33 +1,54 @@
 // Package demo runs the whole backchannel story on an embedded server on a
-// loopback port, in a temporary directory, with no set-up: three
-// participants register, compare safety numbers, negotiate in an on-record
-// room, and the demo prints what each of them sees and what the server
-// holds — ciphertext only, which it checks rather than asserts.
+// loopback port, in a temporary directory, with no set-up, in the order of
+// the product brief:
+//
+//  1. three people register and compare safety numbers;
+//  2. one of them opens an on-record room with marking on every channel,
+//     and they negotiate (each member receives a differently marked copy,
+//     shown with the invisible marks made visible);
+//  3. a member leaks a retyped transcript with two doctored lines;
+//  4. verify flags exactly those two lines and confirms every other one
+//     with its signer and time;
+//  5. trace names the member whose copy leaked, with ε and its bound;
+//  6. the server's storage is searched for the negotiation's words (none is
+//     there);
+//  7. a malicious operator adds a ghost device to a member's account, and
+//     the sender is told that nothing was encrypted to it;
+//  8. voice notes: a placeholder until they exist.
+//
+// Every step checks its outcome and Run fails if one does not hold, so the
+// demo cannot tell a story the code does not back. Each step shows the CLI
+// commands that do the same by hand, then the outcome; with Options.JSON
+// each step is instead one JSON object on its own line (JSON lines) and
+// nothing else is written.
 package demo
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
-	"backchannel/canary"
 	"backchannel/client"
-	"backchannel/identity"
 	"backchannel/localserver"
 	"backchannel/server"
-	"backchannel/store"
-	"backchannel/transcript/doctor"
-	"backchannel/transcript/leak"
 )
 
-// Script is the negotiation the demo plays: speaker and line.
+const roomName = "ceasefire-talks"
+
+// Members of the demo, in the order they speak first.
+var members = []string{"envoy", "aide", "adviser"}
+
+// Leaker is the member whose copy the demo leaks.
+const Leaker = "aide"
+
+// Script is the negotiation the demo plays: speaker and line. Its lines
+// hold wording alternatives the lexical marks use ("two" and "2", "won't"
+// and "will not", "I'll" and "I will").
 var Script = []struct{ Speaker, Text string }{
 	{"envoy", "Thank you both. Our position on the ceasefire line has not changed since Tuesday."},
 	{"aide", "Their side proposed a 30-day pause in the north, with monitors from a neutral country."},
@@ -37,238 +58,206 @@ var Script = []struct{ Speaker, Text string }{
 	{"adviser", "Please keep the annex to two pages; the ministers won't read more."},
 }
 
-const roomName = "ceasefire-talks"
-
-// Options tune the demo (tests use cheaper key derivation).
-type Options struct {
-	Client client.Options
-	// Dir is the working directory; a temporary one (removed after) if empty.
-	Dir string
-}
-
-type participant struct {
-	name string
-	c    *client.Client
-}
-
-// Run plays the demo, writing the story to w.
-func Run(ctx context.Context, w io.Writer, opt Options) (err error) {
-	dir := opt.Dir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "backchannel-demo-"); err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-	}
-	say := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
-
-	srv, err := localserver.Start(ctx, filepath.Join(dir, "server"), "127.0.0.1:0", server.Config{OpenRegistration: true}, nil)
-	if err != nil {
-		return err
-	}
-	defer srv.Stop()
-	say("== 1. A server on %s (data in a temporary directory)", srv.URL)
-
-	people := map[string]*participant{}
-	for _, name := range []string{"envoy", "aide", "adviser"} {
-		c, err := client.Init(ctx, filepath.Join(dir, name), srv.URL, name, "", []byte("demo passphrase for "+name), opt.Client)
-		if err != nil {
-			return fmt.Errorf("register %s: %w", name, err)
-		}
-		defer c.Close()
-		people[name] = &participant{name, c}
-	}
-	say("   registered envoy, aide and adviser: each has an Ed25519 identity, a device key,")
-	say("   a signed X25519 prekey and ML-KEM-768 prekeys; private keys stay in each encrypted profile.")
-
-	sn, _, err := people["envoy"].c.SafetyNumber(ctx, "aide")
-	if err != nil {
-		return err
-	}
-	sn2, _, err := people["aide"].c.SafetyNumber(ctx, "envoy")
-	if err != nil {
-		return err
-	}
-	say("\n== 2. Envoy and aide compare safety numbers (in person or on a call):")
-	say("%s", indent(identity.FormatSafetyNumber(sn), "   "))
-	if sn != sn2 {
-		return errors.New("safety numbers differ between envoy and aide")
-	}
-	// All 12 groups matched: each records it, against the exact account key.
-	for _, pair := range [][2]string{{"envoy", "aide"}, {"aide", "envoy"}, {"envoy", "adviser"}, {"adviser", "envoy"}, {"aide", "adviser"}, {"adviser", "aide"}} {
-		if err := people[pair[0]].c.MarkVerified(ctx, pair[1]); err != nil {
-			return err
-		}
-	}
-	say("   all 12 groups match; each side records it (keys verify --confirm), and so do the adviser's pairs.")
-	say("   both see the same 60 digits: no one in the middle.")
-
-	room, err := people["envoy"].c.CreateRoom(ctx, roomName, []string{"aide", "adviser"}, client.ModeOnRecord, "")
-	if err != nil {
-		return err
-	}
-	say("\n== 3. Envoy creates %q (%s) with aide and adviser", room.State.Name, room.State.Mode)
-	for _, p := range []string{"aide", "adviser"} {
-		if _, err := people[p].c.Sync(ctx); err != nil {
-			return err
-		}
-	}
-
-	say("\n== 4. The negotiation")
-	for _, line := range Script {
-		if _, err := people[line.Speaker].c.Send(ctx, room.State.ID, line.Text); err != nil {
-			return fmt.Errorf("%s sends: %w", line.Speaker, err)
-		}
-		say("   %-8s sends: %s", line.Speaker, line.Text)
-	}
-
-	say("\n== 5. What the server holds for aide before aide syncs")
-	if err := showServer(ctx, w, srv.Store, "aide"); err != nil {
-		return err
-	}
-
-	say("\n== 6. What each participant sees after syncing")
-	for _, name := range []string{"envoy", "aide", "adviser"} {
-		if _, err := people[name].c.Sync(ctx); err != nil {
-			return err
-		}
-		_, msgs, err := people[name].c.History(ctx, room.State.ID)
-		if err != nil {
-			return err
-		}
-		n := 0
-		for _, m := range msgs {
-			if m.Kind == client.KindText {
-				n++
-			}
-		}
-		if n != len(Script) {
-			return fmt.Errorf("%s sees %d of %d messages", name, n, len(Script))
-		}
-		say("   %s sees all %d messages, e.g. %s: %q", name, n, msgs[len(msgs)-1].Sender, msgs[len(msgs)-1].Text)
-	}
-	if err := verifyStep(ctx, w, people, room.State.ID); err != nil {
-		return err
-	}
-	if err := traceStep(ctx, w, people, room.State.ID); err != nil {
-		return err
-	}
-	say("\nDone: every message reached every member exactly once, the server saw only ciphertext,")
-	say("the doctored lines were exposed and the leak named its source.")
-	return nil
-}
-
-// verifyStep: a member publishes a retyped transcript with two doctored
-// lines; verify must flag exactly those.
-func verifyStep(ctx context.Context, w io.Writer, people map[string]*participant, room string) error {
-	fmt.Fprintln(w, "\n== 7. A transcript appears in the press: retyped, relabelled, two lines doctored")
-	_, msgs, err := people["adviser"].c.History(ctx, room)
-	if err != nil {
-		return err
-	}
-	var lm []leak.Message
-	for _, m := range msgs {
-		if m.Kind == client.KindText {
-			lm = append(lm, leak.Message{ID: m.ID, Sender: m.Sender, SentAt: m.SentAt, Text: canary.Normalize(m.Text)})
-		}
-	}
-	text, doctored, err := doctor.DemoLeak(lm, 7)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(w, indent(strings.TrimRight(text, "\n"), "   | "))
-	rep, err := people["envoy"].c.VerifyLeak(ctx, room, []byte(text))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(w, "\n   backchannel verify --room ceasefire-talks leak.txt (run by the envoy):")
-	var buf bytes.Buffer
-	if err := rep.WriteText(&buf, false); err != nil {
-		return err
-	}
-	fmt.Fprintln(w, indent(strings.TrimRight(buf.String(), "\n"), "   "))
-	var flagged []int
-	for _, l := range rep.Lines {
-		if l.Verdict != leak.Authentic {
-			flagged = append(flagged, l.Line)
-		}
-	}
-	if !slices.Equal(flagged, doctored) {
-		return fmt.Errorf("verify flagged lines %v, but the doctored lines are %v", flagged, doctored)
-	}
-	fmt.Fprintf(w, "   verify flagged exactly the doctored lines %v and no authentic line.\n", doctored)
-	return nil
-}
-
-// traceStep: the envoy circulates a long briefing; the aide retypes it for a
-// journalist; the envoy traces the leak to the aide.
-func traceStep(ctx context.Context, w io.Writer, people map[string]*participant, room string) error {
-	fmt.Fprintln(w, "\n== 8. The envoy circulates a briefing; later a retyped copy leaks")
-	paras := strings.Split(strings.TrimSpace(briefing), "\n\n")
-	for _, p := range paras {
-		if _, err := people["envoy"].c.Send(ctx, room, p); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(w, "   envoy sends a %d-word briefing in %d messages; aide and adviser each get their own marked copy.\n", len(strings.Fields(briefing)), len(paras))
-	if _, err := people["aide"].c.Sync(ctx); err != nil {
-		return err
-	}
-	_, msgs, err := people["aide"].c.History(ctx, room)
-	if err != nil {
-		return err
-	}
-	var copyParas []string
-	for _, m := range msgs {
-		if m.Kind == client.KindText && m.Sender == "envoy" && len(strings.Fields(m.Text)) > 40 {
-			copyParas = append(copyParas, m.Text)
-		}
-	}
-	// Retyping loses every invisible and typographic mark; only wording survives.
-	leaked := canary.Normalize(strings.Join(copyParas, "\n\n"))
-	fmt.Fprintf(w, "   the aide retypes %d words of it for a journalist (invisible characters and typography are lost).\n", len(strings.Fields(leaked)))
-	res, err := people["envoy"].c.Trace(ctx, room, leaked, canary.DefaultEpsilon)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "\n   backchannel trace leak.txt (run by the envoy):\n   verdict: %s, %d words matched, %d marks read\n", res.Verdict, res.WordsMatched, res.SlotsRead)
-	for _, s := range res.Suspects {
-		fmt.Fprintf(w, "   the leak is %s's copy: %d of %d marks match it; probability that another copy matches this well ≤ %.1e\n", s.Member, s.SlotsMatched, s.SlotsRead, s.FalseAccusationBound)
-	}
-	if res.Verdict != canary.Identified || len(res.Suspects) != 1 || res.Suspects[0].Member != "aide" {
-		return fmt.Errorf("trace did not name the aide: %s %+v", res.Verdict, res.Suspects)
-	}
-	return nil
-}
-
 //go:embed briefing.txt
 var briefing string
 
-// showServer prints the pending envelopes of user's device as the server
-// stores them and checks that none contains any line of the script.
-func showServer(ctx context.Context, w io.Writer, st store.Store, user string) error {
-	msgs, err := st.Pending(ctx, store.Address{User: user, Device: 1}, 0, 100)
-	if err != nil {
-		return err
-	}
-	for i, m := range msgs {
-		if i < 4 {
-			fmt.Fprintf(w, "   #%d from %s/%d, %d bytes: %x…\n", m.ID, m.From.User, m.From.Device, len(m.Data), m.Data[:24])
-		}
-		words := []string{roomName}
-		for _, line := range Script {
-			words = append(words, strings.Fields(line.Text)...)
-		}
-		for _, word := range words {
-			if len(word) >= 6 && bytes.Contains(m.Data, []byte(word)) {
-				return fmt.Errorf("the server holds plaintext %q in envelope %d", word, m.ID)
-			}
-		}
-	}
-	fmt.Fprintf(w, "   %d envelopes in all; none contains a word of the negotiation, a room name or a member list.\n", len(msgs))
-	return nil
+// briefingParagraphs are the messages of the envoy's background briefing.
+func briefingParagraphs() []string { return strings.Split(strings.TrimSpace(briefing), "\n\n") }
+
+// Options tune the demo.
+type Options struct {
+	// Client are the clients' options (tests use cheaper key derivation).
+	Client client.Options
+	// Dir is the working directory; a temporary one (removed after) if empty.
+	Dir string
+	// JSON writes one JSON object per step, one per line, and nothing else.
+	JSON bool
+	// Highlight shows the words that differ between copies in reverse video
+	// (for a terminal) instead of between brackets.
+	Highlight bool
 }
 
-func indent(s, pre string) string {
-	return pre + strings.ReplaceAll(s, "\n", "\n"+pre)
+// Step is one step of the story, as Options.JSON writes it.
+type Step struct {
+	// Step names the step: server, register, safety-numbers, room,
+	// negotiation, copies, leak, verify, trace, server-storage,
+	// ghost-device, voice-note.
+	Step  string `json:"step"`
+	Title string `json:"title"`
+	// Command holds the CLI commands that do the same by hand, one per
+	// line; empty when no command does (the operator's attack, a feature
+	// not built yet).
+	Command string `json:"command"`
+	// Outcome is what the step produced and checked.
+	Outcome any `json:"outcome"`
+	// show is the text the step prints: commands start with "$ ".
+	show []string
+}
+
+// Steps lists the steps' names in the order Run plays them.
+var Steps = []string{"server", "register", "safety-numbers", "room", "negotiation", "copies", "leak", "verify", "trace", "server-storage", "ghost-device", "voice-note"}
+
+type participant struct {
+	name string
+	home string
+	c    *client.Client
+}
+
+// story is one run of the demo.
+type story struct {
+	opt    Options
+	w      io.Writer
+	dir    string
+	srv    *localserver.Server
+	people map[string]*participant
+	room   string // the room's id
+	steps  []Step
+	// leakPath is the leaked transcript; doctored its doctored lines.
+	leakPath  string
+	leakText  string
+	leakLines []leakLine
+	doctored  []leakLine
+	// baseline: the search words the server's storage held at its start.
+	baseline map[string][]string
+}
+
+// Run plays the demo, writing the story to w, and returns its steps. It
+// fails as soon as a step's outcome does not hold.
+func Run(ctx context.Context, w io.Writer, opt Options) (steps []Step, err error) {
+	dir := opt.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "backchannel-demo-"); err != nil {
+			return nil, fmt.Errorf("create the demo's directory: %w", err)
+		}
+		defer os.RemoveAll(dir)
+	}
+	if opt.Client.DeviceName == "" {
+		opt.Client.DeviceName = "laptop"
+	}
+	s := &story{opt: opt, w: w, dir: dir, people: map[string]*participant{}}
+	defer func() {
+		for _, p := range s.people {
+			p.c.Close()
+		}
+		if s.srv != nil {
+			s.srv.Stop()
+		}
+	}()
+	if !opt.JSON {
+		fmt.Fprintln(w, "The whole story on an embedded server on loopback, in a temporary directory.")
+		fmt.Fprintln(w, "Each step shows the commands that do the same by hand ($ ...), then what happened.")
+	}
+	for _, step := range []func(context.Context) (Step, error){
+		s.startServer, s.register, s.safetyNumbers, s.createRoom, s.negotiate, s.copies,
+		s.leak, s.verify, s.trace, s.serverStorage, s.ghostDevice, s.voiceNote,
+	} {
+		st, err := step(ctx)
+		if err != nil {
+			return s.steps, err
+		}
+		if err := s.emit(st); err != nil {
+			return s.steps, err
+		}
+	}
+	if !opt.JSON {
+		fmt.Fprintln(w, "\nDone: every message reached every member, the doctored lines were exposed, the leak")
+		fmt.Fprintln(w, "named the copy it came from, the server held only ciphertext and its ghost device got nothing.")
+	}
+	return s.steps, nil
+}
+
+// emit writes one step: as a JSON line, or as its title, commands and
+// outcome.
+func (s *story) emit(st Step) error {
+	var cmds []string
+	for _, l := range st.show {
+		if c, ok := strings.CutPrefix(l, "$ "); ok {
+			cmds = append(cmds, c)
+		}
+	}
+	st.Command = strings.Join(cmds, "\n")
+	s.steps = append(s.steps, st)
+	if s.opt.JSON {
+		b, err := json.Marshal(st)
+		if err != nil {
+			return fmt.Errorf("encode step %s: %w", st.Step, err)
+		}
+		_, err = fmt.Fprintf(s.w, "%s\n", b)
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n== %d. %s\n", len(s.steps), st.Title)
+	for _, l := range st.show {
+		if l == "" {
+			b.WriteString("\n")
+			continue
+		}
+		b.WriteString("   " + l + "\n")
+	}
+	_, err := io.WriteString(s.w, b.String())
+	return err
+}
+
+// cli is the command line a member would type (shell-quoted where needed).
+func cli(home string, args ...string) string {
+	var b strings.Builder
+	b.WriteString("$ backchannel")
+	if home != "" {
+		b.WriteString(" --home ./" + home)
+	}
+	for _, a := range args {
+		b.WriteString(" " + shellQuote(a))
+	}
+	return b.String()
+}
+
+// shellQuote quotes a for a POSIX shell when it needs it.
+func shellQuote(a string) string {
+	if a != "" && strings.IndexFunc(a, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:,=@", r))
+	}) < 0 {
+		return a
+	}
+	if !strings.ContainsAny(a, `"$\`+"`!") {
+		return `"` + a + `"`
+	}
+	return "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+}
+
+// startServer starts the embedded server.
+func (s *story) startServer(ctx context.Context) (Step, error) {
+	srv, err := localserver.Start(ctx, filepath.Join(s.dir, "server"), "127.0.0.1:0", server.Config{OpenRegistration: true}, nil)
+	if err != nil {
+		return Step{}, fmt.Errorf("start the demo's server: %w", err)
+	}
+	s.srv = srv
+	// What the storage holds before anyone registers: words of its own
+	// (table definitions), left out of the plaintext search later.
+	sc, err := scanStorage(ctx, srv.Dir, searchWords(s.opt.Client.DeviceName))
+	if err != nil {
+		return Step{}, err
+	}
+	s.baseline = sc.found
+	return Step{
+		Step: "server", Title: "A server on loopback",
+		Outcome: struct {
+			URL string `json:"url"`
+		}{srv.URL},
+		show: []string{
+			cli("", "serve", "--data", "./server", "--addr", "127.0.0.1:0", "--open-registration"),
+			"listening on " + srv.URL + " (the demo's server runs in this process)",
+		},
+	}, nil
+}
+
+// thousands writes n with a comma every three digits.
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
