@@ -12,7 +12,10 @@
 //     dash and ellipsis styles; one or two spaces after a sentence) and lexical
 //     (curated meaning-preserving alternatives shipped in lexicon/*.txt).
 //     Marking never changes the value of a number, names (capitalised words in
-//     mid-sentence), negations, quoted code, URLs or e-mail addresses.
+//     mid-sentence), negations, quoted code, URLs or e-mail addresses, and
+//     nothing inside a protected span (protect.go): Markdown structure
+//     (tables, rules, headings, list and quote markers, code, links, HTML)
+//     and digit groups such as IBANs, card and phone numbers and dates.
 //   - Normalize strips invisible marks and folds typography; Canonicalize also
 //     maps every lexical alternative to its canonical form, so that all copies
 //     of one message have the same canonical text.

@@ -11,8 +11,7 @@ const maxQ = 4
 type slotKind uint8
 
 const (
-	kindBullet        slotKind = iota // list bullet at the start of a line: "-" or "*"
-	kindGapStyle                      // quotes, dashes, ellipses in a gap: plain or typographic
+	kindGapStyle      slotKind = iota // quotes, dashes, ellipses in a gap: plain or typographic
 	kindSentenceSpace                 // one or two spaces after a sentence
 	kindInvisible                     // one of four zero-width characters after a gap's space
 	kindWordStyle                     // apostrophes and dashes inside a word
@@ -50,6 +49,7 @@ type canonTok struct {
 // depends only on the text and the policy, never on a key or recipient.
 type Layout struct {
 	tok       *tokens
+	prot      *protection // what no slot may change (protect.go)
 	policy    Policy
 	slots     []slot
 	curly     bool // the original uses curly apostrophes
@@ -61,25 +61,23 @@ type Layout struct {
 func NewLayout(text string, p Policy) *Layout {
 	lx := mustLexicon()
 	t := tokenize(text)
-	l := &Layout{tok: t, policy: p, curly: strings.ContainsRune(text, '\u2019')}
+	l := &Layout{tok: t, prot: protectText(text), policy: p, curly: strings.ContainsRune(text, '\u2019')}
 	l.canon, l.wordCanon = canonicalTokens(lx, t)
 	skipGap := -1 // words inside a lexical slot carry no gap slots
 	for k := 0; k < len(t.words); k++ {
 		w := t.words[k]
 		if k > 0 && k > skipGap {
 			l.gapSlots(k)
-		} else if k == 0 && p.Has(PolicyTypographic) && bulletPos(t.gap(0), true) >= 0 {
-			l.slots = append(l.slots, slot{kind: kindBullet, q: 2, w: 0})
 		}
 		if p.Has(PolicyLexical) {
-			if m, ok := lx.match(t, k); ok && m.contextOK(t, k) {
+			if m, ok := lx.match(t, k); ok && m.contextOK(t, k) && !l.prot.overlaps(w.start, t.words[k+m.n-1].end) {
 				l.slots = append(l.slots, slot{kind: kindLexical, q: uint8(len(m.g.alts)), w: int32(k), m: m})
 				skipGap = k + m.n - 1
 				k += m.n - 1
 				continue
 			}
 		}
-		if p.Has(PolicyTypographic) && !w.prot && countStyle(t.raw(k), true) > 0 {
+		if p.Has(PolicyTypographic) && !w.prot && countStyle(t.raw(k), true) > 0 && !l.prot.overlaps(w.start, w.end) {
 			l.slots = append(l.slots, slot{kind: kindWordStyle, q: 2, w: int32(k)})
 		}
 	}
@@ -88,13 +86,10 @@ func NewLayout(text string, p Policy) *Layout {
 
 func (l *Layout) gapSlots(k int) {
 	t := l.tok
-	if t.words[k-1].hard || t.words[k].hard {
+	if t.words[k-1].hard || t.words[k].hard || l.prot.overlaps(t.words[k-1].end, t.words[k].start) {
 		return
 	}
 	g := t.gap(k)
-	if l.policy.Has(PolicyTypographic) && bulletPos(g, false) >= 0 {
-		l.slots = append(l.slots, slot{kind: kindBullet, q: 2, w: int32(k)})
-	}
 	if l.policy.Has(PolicyTypographic) {
 		// Quotes next to digits may be feet, inches or elided years ('70s).
 		if countStyle(g, false) > 0 && !t.words[k-1].prot && !t.words[k].prot {
@@ -139,11 +134,6 @@ func (l *Layout) Render(symbols []int) string {
 		style, space, inv := -1, -1, -1
 		for si < len(l.slots) && int(l.slots[si].w) == k && l.slots[si].kind <= kindInvisible {
 			switch l.slots[si].kind {
-			case kindBullet:
-				if v := sym(si); v >= 0 {
-					p := bulletPos(g, k == 0)
-					g = g[:p] + bullets[v] + g[p+utf8.RuneLen([]rune(g[p:])[0]):]
-				}
 			case kindGapStyle:
 				style = sym(si)
 			case kindSentenceSpace:
@@ -192,39 +182,6 @@ func (l *Layout) Render(symbols []int) string {
 	}
 	b.WriteString(t.text[t.words[len(t.words)-1].end:])
 	return b.String()
-}
-
-// bullets are the list markers of the two symbols of a bullet slot.
-var bullets = [2]string{"-", "*"}
-
-// bulletPos returns the byte offset of a list bullet ("-", "*" or "•")
-// that starts the last line of gap g, followed by spaces, or -1. atStart
-// says g begins the text, where no line break is needed.
-func bulletPos(g string, atStart bool) int {
-	i := strings.LastIndexByte(g, '\n') + 1
-	if i == 0 && !atStart {
-		return -1
-	}
-	for i < len(g) && (g[i] == ' ' || g[i] == '\t') {
-		i++
-	}
-	if i >= len(g) {
-		return -1
-	}
-	r, n := utf8.DecodeRuneInString(g[i:])
-	if r != '-' && r != '*' && r != '\u2022' {
-		return -1
-	}
-	rest := g[i+n:]
-	if !strings.HasPrefix(rest, " ") {
-		return -1
-	}
-	for _, c := range rest {
-		if c != ' ' && !isIgnorable(c) {
-			return -1
-		}
-	}
-	return i
 }
 
 // sentenceSpaces returns the number of spaces after sentence punctuation

@@ -169,43 +169,6 @@ func TestNoFraming(t *testing.T) {
 	}
 }
 
-// List bullets carry marks and keep the list a list.
-func TestBulletSlots(t *testing.T) {
-	text := "- first we agree\n- then we sign\n  * and we publish\n\u2022 finally we go home"
-	l := NewLayout(text, PolicyTypographic)
-	n := 0
-	for _, s := range l.slots {
-		if s.kind == kindBullet {
-			n++
-		}
-	}
-	if n != 4 {
-		t.Fatalf("%d bullet slots, want 4", n)
-	}
-	sym := make([]int, l.NumSlots())
-	for i := range sym {
-		sym[i] = 1
-	}
-	got := l.Render(sym)
-	if want := "* first we agree\n* then we sign\n  * and we publish\n* finally we go home"; got != want {
-		t.Fatalf("Render = %q", got)
-	}
-	key := testKey(14)
-	msgs := []Message{{ID: "list", Text: strings.Repeat(text+"\n", 12), Recipients: members, Policy: PolicyTypographic}}
-	tr, err := NewTracer(key, msgs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leak := copyOf(t, key, msgs, "erin")
-	res, err := tr.Trace(Normalize(leak), 0) // bullets survive normalisation
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.SlotsByChannel["typographic"] < 40 {
-		t.Fatalf("read %d typographic slots from the retyped list", res.SlotsByChannel["typographic"])
-	}
-}
-
 func TestMarkEachEqualsMark(t *testing.T) {
 	key := testKey(5)
 	text := strings.Join(proseParagraphs(t)[:3], "\n\n")

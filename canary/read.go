@@ -61,16 +61,6 @@ func readSlots(l *Layout, cmap []int32, lt *tokens, lc []canonTok, ch channels) 
 		lw := int(lc[j].word)
 		sym := -1
 		switch s.kind {
-		case kindBullet:
-			g := lt.gap(lw)
-			if p := bulletPos(g, lw == 0); p >= 0 {
-				switch g[p] {
-				case '-':
-					sym = 0
-				case '*':
-					sym = 1
-				}
-			}
 		case kindGapStyle, kindSentenceSpace, kindInvisible:
 			if c == 0 || j == 0 || cmap[c-1] != j-1 || int(lc[j-1].word) != lw-1 {
 				continue
