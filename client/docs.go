@@ -202,6 +202,7 @@ func (c *Client) sendDoc(ctx context.Context, roomID string, ref *DocRef) (*Mess
 		if err := storeRecord(ctx, tx, p.Room, rec); err != nil {
 			return err
 		}
+		m.Outbox = lastQueued(ctx, tx) // queued while it is there (delivery.go)
 		return appendMessage(ctx, tx, m)
 	})
 	if err != nil {

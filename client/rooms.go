@@ -53,6 +53,19 @@ type Room struct {
 	Beats        map[string]room.Backoff `json:"beats,omitempty"`
 	RemovalWants [][]byte                `json:"removal_wants,omitempty"`
 	Asked        map[string]int          `json:"asked,omitempty"`
+	// Acks are, per other member, the newest entries (hashes, hex) that
+	// member named in its own messages and heartbeats: what proves that
+	// this user's messages reached it (delivery.go).
+	Acks map[string][]string `json:"acks,omitempty"`
+
+	// What this device shows of the room (unread.go; filled in by Rooms,
+	// never stored): Label is the name to show, the name alone unless
+	// another room has the same name ("talks (bob's)"); Unread counts the
+	// entries from others this device has not shown yet; Archived says the
+	// room is archived and nothing from others arrived since.
+	Label    string `json:"label,omitempty"`
+	Unread   int    `json:"unread"`
+	Archived bool   `json:"archived,omitempty"`
 }
 
 // Message is one entry of a room's history as shown to the user.
@@ -76,6 +89,12 @@ type Message struct {
 	// Warnings, on a message just sent, say what the user must know about
 	// its delivery (never stored).
 	Warnings []string `json:"warnings,omitempty"`
+	// Outbox names the outbox batch that carried this user's own message
+	// (while it is there, the message is queued).
+	Outbox string `json:"outbox,omitempty"`
+	// Delivery, on this user's own messages, is how far they are known to
+	// have got (filled in by History, never stored; delivery.go).
+	Delivery *Delivery `json:"delivery,omitempty"`
 }
 
 // reader is what vault.Vault and vault.Tx have in common: reads inside a
@@ -116,7 +135,9 @@ func roomFrom(ctx context.Context, rd reader, id string) (*Room, error) {
 }
 
 func putRoom(ctx context.Context, tx *vault.Tx, r *Room, ids []string) error {
-	raw, _ := json.Marshal(r)
+	keep := *r
+	keep.Label, keep.Unread, keep.Archived, keep.Verified, keep.Warnings = "", 0, false, nil, nil
+	raw, _ := json.Marshal(&keep)
 	if err := tx.Put(ctx, "room/"+r.State.ID, raw); err != nil {
 		return err
 	}
@@ -128,51 +149,99 @@ func putRoom(ctx context.Context, tx *vault.Tx, r *Room, ids []string) error {
 	return nil
 }
 
-// Rooms lists the rooms this user is or was in, by name.
+// Rooms lists the rooms this user is or was in, by name, each with its
+// label, unread count and whether it is archived (unread.go).
 func (c *Client) Rooms(ctx context.Context) ([]Room, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ids, err := roomIDs(ctx, c.v)
+	rooms, err := c.allRooms(ctx, c.v)
 	if err != nil {
 		return nil, err
 	}
-	var out []Room
-	for _, id := range ids {
-		r, err := roomFrom(ctx, c.v, id)
-		if err != nil {
+	out := make([]Room, 0, len(rooms))
+	for _, r := range rooms {
+		r.Verified = c.verifiedMembers(ctx, c.v, r.State.Members)
+		if err := c.showState(ctx, r); err != nil {
 			return nil, err
 		}
-		r.Verified = c.verifiedMembers(ctx, c.v, r.State.Members)
 		out = append(out, *r)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].State.Name < out[j].State.Name })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Label < out[j].Label })
 	return out, nil
 }
 
-// resolveRoom finds a room by id, id prefix (8+ characters) or name.
-func (c *Client) resolveRoom(ctx context.Context, ref string) (*Room, error) {
-	ids, err := roomIDs(ctx, c.v)
+// Room finds one room by id, id prefix, label or name (see room.Resolve),
+// with its label, unread count and archive state.
+func (c *Client) Room(ctx context.Context, ref string) (*Room, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, err := c.resolveRoom(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	var found []*Room
+	r.Verified = c.verifiedMembers(ctx, c.v, r.State.Members)
+	return r, c.showState(ctx, r)
+}
+
+// allRooms loads every room this device knows, each with its label.
+func (c *Client) allRooms(ctx context.Context, rd reader) ([]*Room, error) {
+	ids, err := roomIDs(ctx, rd)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Room, 0, len(ids))
 	for _, id := range ids {
-		r, err := roomFrom(ctx, c.v, id)
+		r, err := roomFrom(ctx, rd, id)
 		if err != nil {
 			return nil, err
 		}
-		if id == ref || r.State.Name == ref || (len(ref) >= 8 && strings.HasPrefix(id, ref)) {
-			found = append(found, r)
-		}
+		out = append(out, r)
 	}
-	switch len(found) {
-	case 0:
+	labels := room.Labels(c.prof.User, named(out))
+	for i, r := range out {
+		r.Label = labels[i]
+	}
+	return out, nil
+}
+
+func named(rs []*Room) []room.Named {
+	out := make([]room.Named, len(rs))
+	for i, r := range rs {
+		out[i] = room.Named{ID: r.State.ID, Name: r.State.Name, Creator: r.State.Creator, Gone: r.Removed}
+	}
+	return out
+}
+
+// resolveRoom finds a room by id, id prefix, label or name (room.Resolve).
+func (c *Client) resolveRoom(ctx context.Context, ref string) (*Room, error) {
+	rooms, err := c.allRooms(ctx, c.v)
+	if err != nil {
+		return nil, err
+	}
+	i, err := room.Resolve(c.prof.User, named(rooms), ref)
+	switch {
+	case errors.Is(err, room.ErrNoSuchRoom):
 		return nil, fmt.Errorf("%w %q (see: backchannel room list)", ErrUnknownRoom, ref)
-	case 1:
-		return found[0], nil
-	default:
-		return nil, fmt.Errorf("%d rooms are called %q: use the room id (see: backchannel room list)", len(found), ref)
+	case err != nil:
+		return nil, err
 	}
+	return rooms[i], nil
+}
+
+// ErrRoomNameTaken: another room this user is in has the same name.
+var ErrRoomNameTaken = errors.New("you are already in a room with that name")
+
+// checkNameFree refuses a name that another room this user is in has
+// (room.SameName), except the room with id except.
+func (c *Client) checkNameFree(ctx context.Context, name, except string) error {
+	rooms, err := c.allRooms(ctx, c.v)
+	if err != nil {
+		return err
+	}
+	if id := room.Taken(named(rooms), name, except); id != "" {
+		return fmt.Errorf("%w: %s (id %s); choose another name", ErrRoomNameTaken, quoteName(name), id[:12])
+	}
+	return nil
 }
 
 // CreateRoom creates a room with the given members (this user is added as
@@ -186,6 +255,9 @@ func (c *Client) CreateRoom(ctx context.Context, name string, members []string, 
 	// Members refuse a room name that breaks the rule for names (names.Check),
 	// so a room this device creates must keep it too.
 	if err := CheckRoomName(name); err != nil {
+		return nil, err
+	}
+	if err := c.checkNameFree(ctx, name, ""); err != nil {
 		return nil, err
 	}
 	policy, err := canary.ParsePolicy(marking)
@@ -329,6 +401,45 @@ func (c *Client) changeMembers(ctx context.Context, roomRef string, change func(
 	return c.publishState(ctx, r, recipients, note)
 }
 
+// RenameRoom gives a room this user created a new name: a new signed
+// state, applied by every member in the same order as membership changes
+// ("alice renamed the room to ..."). It returns the renamed room.
+func (c *Client) RenameRoom(ctx context.Context, roomRef, name string) (*Room, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := CheckRoomName(name); err != nil {
+		return nil, err
+	}
+	r, err := c.resolveRoom(ctx, roomRef)
+	if err != nil {
+		return nil, err
+	}
+	if r.State.Creator != c.prof.User {
+		return nil, ErrNotCreator
+	}
+	if r.Removed {
+		return nil, fmt.Errorf("%w %q", ErrNotMember, r.State.Name)
+	}
+	if r.State.Name == name {
+		return nil, fmt.Errorf("the room is already called %s", quoteName(name))
+	}
+	if err := c.checkNameFree(ctx, name, r.State.ID); err != nil {
+		return nil, err
+	}
+	r.State.Name = name
+	r.State.Version++
+	if err := c.publishState(ctx, r, r.State.Members, renameNote(c.prof.User, name)); err != nil {
+		return nil, err
+	}
+	r.Label = name
+	return r, nil
+}
+
+// renameNote is the line every member's history shows for a rename.
+func renameNote(by, name string) string {
+	return fmt.Sprintf("%s renamed the room to %s", by, quoteName(name))
+}
+
 func union(a, b []string) []string {
 	out := slices.Clone(a)
 	for _, x := range b {
@@ -409,19 +520,15 @@ func (c *Client) History(ctx context.Context, roomRef string) (*Room, []Message,
 	if err != nil {
 		return nil, nil, err
 	}
-	entries, err := c.v.Log(ctx, "msgs/"+r.State.ID)
+	out, err := arrivals(ctx, c.v, r)
 	if err != nil {
 		return nil, nil, err
 	}
-	out := make([]Message, 0, len(entries))
-	for _, e := range entries {
-		var m Message
-		if err := json.Unmarshal(e, &m); err != nil {
-			return nil, nil, fmt.Errorf("history of %s: %w", r.State.Name, vault.ErrCorrupt)
-		}
-		out = append(out, m)
-	}
 	r.Verified = c.verifiedMembers(ctx, c.v, r.State.Members)
+	c.fillDelivery(ctx, r, out)
+	if err := c.showState(ctx, r); err != nil {
+		return nil, nil, err
+	}
 	return r, c.causalOrder(ctx, r, out), nil
 }
 

@@ -241,6 +241,9 @@ func (c *Client) judge(ctx context.Context, tx *vault.Tx, r *Room, sender string
 		hv[k] = max(hv[k], self.Seq)
 	}
 	r.Expect = room.Missing(r.Expect, hv, p.Heads, sender, r.Joined, now)
+	if sender != c.prof.User {
+		r.Acks = room.Vouch(r.Acks, sender, vouched(c.prof.User, p))
+	}
 	if f := room.IgnoredNewer(sender, p.RoomVersion, parentVersions); f != "" {
 		v.Flags = append(v.Flags, f)
 	}

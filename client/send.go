@@ -86,6 +86,7 @@ func (c *Client) Send(ctx context.Context, roomRef, text string) (*Message, erro
 		if err := c.touchSent(ctx, tx, p.Room); err != nil {
 			return err
 		}
+		m.Outbox = lastQueued(ctx, tx) // queued while it is there (delivery.go)
 		return appendMessage(ctx, tx, m)
 	})
 	if err != nil && !errors.Is(err, ErrNotDelivered) {

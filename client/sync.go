@@ -30,6 +30,22 @@ type SyncReport struct {
 	Held     int      `json:"held"`     // envelopes waiting for an earlier one
 	Dropped  int      `json:"dropped"`  // envelopes refused (see Warnings)
 	Warnings []string `json:"warnings,omitempty"`
+	// New lists what was stored, in the order it was stored: one entry per
+	// message counted in Received (Client.Lookup returns the messages).
+	New []Stored `json:"new,omitempty"`
+}
+
+// Stored names one message stored in a room's history.
+type Stored struct {
+	Room   string `json:"room"`
+	ID     string `json:"id"`
+	Sender string `json:"sender"`
+}
+
+// stored counts m as received and lists it in New.
+func (rep *SyncReport) stored(m Message) {
+	rep.Received++
+	rep.New = append(rep.New, Stored{Room: m.Room, ID: m.ID, Sender: m.Sender})
 }
 
 const fetchPage = 200
@@ -191,6 +207,7 @@ func (c *Client) FollowWatched(ctx context.Context, onReport func(*SyncReport), 
 			// retries them now that later ones may have arrived.
 			if r2, err := c.Sync(ctx); err == nil {
 				rep.Received += r2.Received
+				rep.New = append(rep.New, r2.New...)
 				rep.Warnings = append(rep.Warnings, r2.Warnings...)
 			}
 		}
@@ -512,13 +529,13 @@ func (c *Client) apply(ctx context.Context, tx *vault.Tx, sender string, p *payl
 			if err := appendMessage(ctx, tx, msg); err != nil {
 				return nil, err
 			}
-			rep.Received++
+			rep.stored(msg)
 			return func() error {
 				return c.publishState(ctx, &room, before, fmt.Sprintf("%s removed %s, who left", c.prof.User, sender))
 			}, nil
 		}
 	}
-	rep.Received++
+	rep.stored(msg)
 	return nil, appendMessage(ctx, tx, msg)
 }
 
@@ -562,15 +579,20 @@ func (c *Client) applyState(ctx context.Context, tx *vault.Tx, ids []string, sen
 		return nil, nil
 	}
 	if !first && (st.Creator != r.State.Creator || st.Mode != r.State.Mode || st.Marking != r.State.Marking ||
-		st.Name != r.State.Name || !st.CreatedAt.Equal(r.State.CreatedAt)) {
-		// Only membership may change; mode and marking are fixed at creation.
-		c.warn(rep, "ignored a room state for %q from %s that changes more than its members", r.State.Name, sender)
+		!st.CreatedAt.Equal(r.State.CreatedAt)) {
+		// Only the name and the members may change; mode and marking are
+		// fixed at creation.
+		c.warn(rep, "ignored a room state for %q from %s that changes more than its name and members", r.State.Name, sender)
 		return nil, nil
 	}
 	var note string
 	switch {
 	case first:
-		note = fmt.Sprintf("%s added you to %q (%s) with %v", sender, st.Name, st.Mode, st.Members)
+		note = fmt.Sprintf("%s added you to %s (%s) with %s", sender, quoteName(st.Name), st.Mode, strings.Join(st.Members, ", "))
+	case st.Name != r.State.Name && slices.Equal(st.Members, r.State.Members):
+		note = renameNote(sender, st.Name)
+	case st.Name != r.State.Name:
+		note = renameNote(sender, st.Name) + "; " + describeChange(sender, r.State.Members, st.Members)
 	default:
 		note = describeChange(sender, r.State.Members, st.Members)
 	}
@@ -630,10 +652,11 @@ func (c *Client) applyState(ctx context.Context, tx *vault.Tx, ids []string, sen
 	if err := putRoom(ctx, tx, nr, ids); err != nil {
 		return nil, err
 	}
-	if err := appendMessage(ctx, tx, Message{ID: p.ID, Room: st.ID, Sender: sender, SentAt: p.SentAt, Text: note, Kind: "system", ReceivedAt: receivedAt, Entry: p.Record.hash()}); err != nil {
+	sys := Message{ID: p.ID, Room: st.ID, Sender: sender, SentAt: p.SentAt, Text: note, Kind: "system", ReceivedAt: receivedAt, Entry: p.Record.hash()}
+	if err := appendMessage(ctx, tx, sys); err != nil {
 		return nil, err
 	}
-	rep.Received++
+	rep.stored(sys)
 	var follows []func() error
 	if first {
 		f, err := c.drainOrphans(ctx, tx, st.ID, rep)
@@ -658,7 +681,17 @@ func describeChange(by string, before, after []string) string {
 			removed = append(removed, m)
 		}
 	}
-	return fmt.Sprintf("%s changed the members: added %v, removed %v", by, added, removed)
+	var parts []string
+	if len(added) > 0 {
+		parts = append(parts, "added "+strings.Join(added, ", "))
+	}
+	if len(removed) > 0 {
+		parts = append(parts, "removed "+strings.Join(removed, ", "))
+	}
+	if len(parts) == 0 {
+		return by + " sent the room's membership again, unchanged"
+	}
+	return by + " " + strings.Join(parts, "; ")
 }
 
 // drainOrphans applies payloads that arrived before their room's state
