@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -29,8 +27,9 @@ With --json it prints one JSON object per step, one per line:
 		RunE: func(cmd *cobra.Command, args []string) error {
 			asJSON, _ := cmd.Flags().GetBool("json")
 			out := cmd.OutOrStdout()
-			// Reverse video only on a terminal; brackets otherwise.
-			f, isFile := out.(*os.File)
+			// Reverse video only when the caller's stdout is a terminal;
+			// brackets otherwise.
+			f, isFile := out.(interface{ Fd() uintptr })
 			highlight := isFile && term.IsTerminal(int(f.Fd()))
 			_, err := demo.Run(cmd.Context(), out, demo.Options{JSON: asJSON, Highlight: highlight && !asJSON})
 			return err
