@@ -14,6 +14,7 @@ import (
 	"backchannel/docstream"
 	"backchannel/names"
 	"backchannel/pad"
+	"backchannel/server/apiclient"
 	"backchannel/vault"
 )
 
@@ -36,6 +37,10 @@ var (
 	// the sender announced. It is docstream.ErrCorrupt, so the stream's
 	// detailed errors (docstream.ErrTruncated, ...) match it too.
 	ErrDocCorrupt = docstream.ErrCorrupt
+	// ErrDocTooLarge: the document does not fit within the server's limits
+	// (the largest document it stores, or what is left of this account's
+	// quota); it was refused before anything was encrypted or uploaded.
+	ErrDocTooLarge = errors.New("the document does not fit within the server's limits")
 	// ErrDocName: the name cannot be a document name.
 	ErrDocName = errors.New("a document name must be 1-255 bytes of UTF-8 without slashes, control characters, text direction controls, invisible characters or spaces at either end")
 )
@@ -91,6 +96,54 @@ func (c *Client) ShareReader(ctx context.Context, roomRef, name string, r io.Rea
 		return nil, err
 	}
 	return m, nil
+}
+
+// checkFits refuses a document whose blobs (count of them, each sealed
+// bytes once encrypted) the server would refuse, before anything is
+// encrypted or uploaded: one blob over the server's maximum, or all of
+// them over what is left of this account's quota. A server too old to
+// publish its limits is not asked (it still refuses during the upload).
+func (c *Client) checkFits(ctx context.Context, name string, sealed int64, count int) error {
+	lim, err := c.api.BlobLimits(ctx)
+	if errors.Is(err, apiclient.ErrNotFound) || errors.Is(err, apiclient.ErrBadRequest) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the server's limits for documents: %w", err)
+	}
+	if lim.MaxBytes > 0 && sealed > lim.MaxBytes {
+		return docTooLarge{fmt.Errorf("%s is %s once encrypted; this server accepts documents of at most %s", name, sizeText(sealed), sizeText(lim.MaxBytes))}
+	}
+	need := sealed * int64(count)
+	if lim.QuotaBytes > 0 && lim.UsedBytes+need > lim.QuotaBytes {
+		what := sizeText(need)
+		if count > 1 {
+			what = fmt.Sprintf("%s (a marked copy of %s for each of %d members)", what, sizeText(sealed), count)
+		}
+		left := max(0, lim.QuotaBytes-lim.UsedBytes)
+		return docTooLarge{fmt.Errorf("sharing %s needs %s on the server, and only %s of your %s for documents is left", name, what, sizeText(left), sizeText(lim.QuotaBytes))}
+	}
+	return nil
+}
+
+// docTooLarge matches ErrDocTooLarge, with a message that says which limit.
+type docTooLarge struct{ err error }
+
+func (e docTooLarge) Error() string        { return e.err.Error() }
+func (e docTooLarge) Is(target error) bool { return target == ErrDocTooLarge }
+
+// sizeText writes n bytes in plain words: "900 bytes", "4.0 KiB",
+// "256.0 MiB", "2.0 GiB".
+func sizeText(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d bytes", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }
 
 // prepareShare resolves a room this user is a member of and draws a fresh

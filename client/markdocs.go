@@ -9,11 +9,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"backchannel/canary"
+	"backchannel/docstream"
 	"backchannel/pad"
 	"backchannel/vault"
 )
@@ -55,6 +57,9 @@ func (c *Client) shareFile(ctx context.Context, roomRef, path string) (*Message,
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return nil, err
 		}
+	}
+	if err := c.checkFits(ctx, name, docstream.EncryptedSize(st.Size()), 1); err != nil {
+		return nil, err
 	}
 	return c.ShareReader(ctx, roomRef, name, f)
 }
@@ -102,6 +107,13 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 	padded := pad.BlobSize(sizes...)
 	if noPadding.Load() {
 		padded = 0 // tests only: the unpadded baseline
+	}
+	sealed := docstream.EncryptedSize(padded)
+	if padded == 0 {
+		sealed = docstream.EncryptedSize(slices.Max(sizes))
+	}
+	if err := c.checkFits(ctx, name, sealed, len(recipients)+1); err != nil {
+		return nil, err
 	}
 	refs := map[string]*DocRef{}
 	upload := func(user, content string) error {

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -23,10 +24,46 @@ func blobID(r *http.Request) (string, error) {
 	return id, nil
 }
 
+// Quota accounting: every stored chunk counts against its owner's quota
+// from the moment it arrives, finalized or not. An upload that cannot
+// finish gives its bytes back: a chunk refused for the blob maximum or the
+// quota drops the whole upload at once; an owner's upload that received no
+// chunk for Limits.BlobUploadIdle (the client went away) is dropped when
+// that owner next starts an upload or reads the limits; a client that
+// gives up deletes its upload itself.
+
+// dropIdleUploads frees the caller's abandoned uploads.
+func (s *Server) dropIdleUploads(r *http.Request, user string) error {
+	n, freed, err := s.st.DropIdleUploads(r.Context(), user, nowUTC().Add(-s.lim.BlobUploadIdle))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.log.Debug("abandoned uploads dropped", "user", user, "blobs", n, "bytes", freed)
+	}
+	return nil
+}
+
+// blobLimits tells the caller the blob limits and its usage.
+func (s *Server) blobLimits(w http.ResponseWriter, r *http.Request, c caller) error {
+	if err := s.dropIdleUploads(r, c.User); err != nil {
+		return err
+	}
+	used, err := s.st.BlobUsage(r.Context(), c.User)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.BlobLimits{ChunkBytes: s.lim.ChunkBytes, MaxBytes: s.lim.MaxBlobBytes, QuotaBytes: s.lim.BlobQuotaBytes, UsedBytes: used})
+	return nil
+}
+
 // createBlob starts a chunked upload and returns the blob id (128 random
 // bits, hex). The id is a capability: any account that knows it may read the
 // finalized blob (its content is encrypted by clients).
 func (s *Server) createBlob(w http.ResponseWriter, r *http.Request, c caller) error {
+	if err := s.dropIdleUploads(r, c.User); err != nil {
+		return err
+	}
 	raw := make([]byte, 16)
 	if _, err := rand.Read(raw); err != nil {
 		return fmt.Errorf("blob id: %w", err)
@@ -50,13 +87,49 @@ func (s *Server) putChunk(w http.ResponseWriter, r *http.Request, c caller) erro
 		return errf(http.StatusBadRequest, api.CodeBadRequest, "chunk index must be in [0, %d]", maxChunks)
 	}
 	err = s.st.PutBlobChunk(r.Context(), id, c.User, int(index), c.body,
-		store.BlobLimits{MaxBlobBytes: s.lim.MaxBlobBytes, QuotaBytes: s.lim.BlobQuotaBytes})
+		store.BlobLimits{MaxBlobBytes: s.lim.MaxBlobBytes, QuotaBytes: s.lim.BlobQuotaBytes}, nowUTC())
+	if errors.Is(err, store.ErrQuota) {
+		return s.dropRefusedUpload(r, id, c.User, int64(len(c.body)))
+	}
 	if err != nil {
 		return err
 	}
 	s.metrics.blobBytesIn.Add(float64(len(c.body)))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// dropRefusedUpload deletes an upload whose chunk was refused for the blob
+// maximum or the quota (it can never be finalized within them) and says
+// which limit it hit.
+func (s *Server) dropRefusedUpload(r *http.Request, id, user string, chunk int64) error {
+	info, err := s.st.Blob(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if err := s.st.DeleteBlob(r.Context(), id, user); err != nil {
+		return err
+	}
+	if info.Size+chunk > s.lim.MaxBlobBytes {
+		return errf(http.StatusRequestEntityTooLarge, api.CodeQuota,
+			"this server accepts documents of at most %s (encrypted); the upload was discarded and its space freed", plainSize(s.lim.MaxBlobBytes))
+	}
+	return errf(http.StatusRequestEntityTooLarge, api.CodeQuota,
+		"your documents on this server may take at most %s in all; the upload was discarded and its space freed", plainSize(s.lim.BlobQuotaBytes))
+}
+
+// plainSize writes n bytes in plain words: "900 bytes", "4.0 KiB",
+// "256.0 MiB", "2.0 GiB".
+func plainSize(n int64) string {
+	switch {
+	case n < 1<<10:
+		return strconv.FormatInt(n, 10) + " bytes"
+	case n < 1<<20:
+		return strconv.FormatFloat(float64(n)/(1<<10), 'f', 1, 64) + " KiB"
+	case n < 1<<30:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
+	}
+	return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + " GiB"
 }
 
 func (s *Server) finalizeBlob(w http.ResponseWriter, r *http.Request, c caller) error {

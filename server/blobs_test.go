@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"backchannel/server"
@@ -140,8 +145,8 @@ func TestBlobLimitsAndErrors(t *testing.T) {
 	// Over the per-blob maximum.
 	_, err = alice.UploadBlob(ctx, bytes.NewReader(make([]byte, 5000)))
 	wantAPIError(t, err, apiclient.ErrQuota)
-	// Over the account quota (3200 + 3200 > 6000; the failed upload above
-	// still counts until deleted, so only check the error kind).
+	// Over the account quota (3200 + 3200 > 6000; the refused upload above
+	// was dropped and freed its bytes).
 	_, err = alice.UploadBlob(ctx, bytes.NewReader(data))
 	wantAPIError(t, err, apiclient.ErrQuota)
 	// Another account cannot delete it; the owner can.
@@ -217,5 +222,133 @@ func TestBlobLimitsAndErrors(t *testing.T) {
 		if status, _ := doRaw(t, req); status != http.StatusRequestedRangeNotSatisfiable {
 			t.Errorf("Range %s: %d", rng, status)
 		}
+	}
+}
+
+// signedJSON sends a request signed by u and decodes a 2xx reply into out.
+func signedJSON(t *testing.T, ts *testServer, u *user, method, path string, body []byte, out any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, ts.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	api.SignRequest(req, body, u.name, 1, u.key, time.Now())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 300 && out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// TestFailedUploadsFreeQuota is the attack on the blob quota: an account
+// uploads until refused, then fails uploads midway in every way it can
+// (over the blob maximum, over the quota, a read error, a client that
+// vanishes after some chunks or in the middle of one). After each, the
+// account's usage is what its finished blobs hold, so a failed upload
+// never keeps its bytes.
+func TestFailedUploadsFreeQuota(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t, server.Config{OpenRegistration: true, Limits: server.Limits{
+		ChunkBytes: 1024, MaxBlobBytes: 4096, BlobQuotaBytes: 10_000, BlobUploadIdle: time.Millisecond}})
+	alice := register(t, ts.URL, "alice", "")
+	used := func() int64 {
+		t.Helper()
+		lim, err := alice.BlobLimits(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lim.MaxBytes != 4096 || lim.QuotaBytes != 10_000 || lim.ChunkBytes != 1024 {
+			t.Fatalf("limits = %+v", lim)
+		}
+		return lim.UsedBytes
+	}
+	// Upload until refused: four 2,500-byte blobs fit, the fifth does not.
+	var ids []string
+	for {
+		info, err := alice.UploadBlob(ctx, bytes.NewReader(make([]byte, 2500)))
+		if err != nil {
+			wantAPIError(t, err, apiclient.ErrQuota)
+			if !strings.Contains(err.Error(), "at most 9.8 KiB in all") {
+				t.Errorf("refusal says %q", err)
+			}
+			break
+		}
+		ids = append(ids, info.ID)
+	}
+	if len(ids) != 4 || used() != 10_000 {
+		t.Fatalf("%d blobs stored, %d bytes used; want 4 and 10000", len(ids), used())
+	}
+	for _, id := range ids[:2] {
+		if err := alice.DeleteBlob(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const kept = 5000
+	if got := used(); got != kept {
+		t.Fatalf("after deletes %d bytes used, want %d", got, kept)
+	}
+
+	// Over the blob maximum: refused at the fifth chunk, dropped at once.
+	_, err := alice.UploadBlob(ctx, bytes.NewReader(make([]byte, 5000)))
+	wantAPIError(t, err, apiclient.ErrQuota)
+	if !strings.Contains(err.Error(), "at most 4.0 KiB") || !strings.Contains(err.Error(), "discarded") {
+		t.Errorf("refusal says %q", err)
+	}
+	if got := used(); got != kept {
+		t.Fatalf("after a too-large upload %d bytes used, want %d", got, kept)
+	}
+
+	// A read error on the client's side: the client deletes what it sent.
+	_, err = alice.UploadBlob(ctx, io.MultiReader(bytes.NewReader(make([]byte, 2500)), iotest.ErrReader(errors.New("disk gone"))))
+	if err == nil || !strings.Contains(err.Error(), "disk gone") {
+		t.Fatalf("upload with a read error: %v", err)
+	}
+	if got := used(); got != kept {
+		t.Fatalf("after a failed read %d bytes used, want %d", got, kept)
+	}
+
+	// A client that vanishes after two chunks, without deleting anything:
+	// the bytes count while the upload may still go on...
+	var created api.BlobCreateResponse
+	if st := signedJSON(t, ts, alice, http.MethodPost, "/v1/blobs", nil, &created); st != http.StatusCreated {
+		t.Fatalf("create: %d", st)
+	}
+	for i := range 2 {
+		if st := signedJSON(t, ts, alice, http.MethodPut, fmt.Sprintf("/v1/blobs/%s/chunks/%d", created.ID, i), make([]byte, 1000), nil); st != http.StatusNoContent {
+			t.Fatalf("chunk %d: %d", i, st)
+		}
+	}
+	// ...and one that drops the connection in the middle of a chunk.
+	if st, conn := rawPut(t, ts, "/v1/blobs/"+created.ID+"/chunks/2", 1000, alice); st != 0 {
+		t.Fatalf("half a chunk answered %d", st)
+	} else {
+		conn.Write(make([]byte, 400))
+		conn.Close()
+	}
+	// Once idle for longer than BlobUploadIdle the upload is abandoned:
+	// the next look at the account frees it.
+	time.Sleep(20 * time.Millisecond)
+	if got := used(); got != kept {
+		t.Fatalf("after an abandoned upload %d bytes used, want %d", got, kept)
+	}
+	if st := signedJSON(t, ts, alice, http.MethodPost, "/v1/blobs/"+created.ID+"/finalize", mustJSON(t, api.BlobFinalizeRequest{Chunks: 2}), nil); st != http.StatusNotFound {
+		t.Fatalf("finalizing the abandoned upload: %d, want 404", st)
+	}
+
+	// The freed bytes are usable: a blob of the maximum size fits.
+	if _, err := alice.UploadBlob(ctx, bytes.NewReader(make([]byte, 4096))); err != nil {
+		t.Fatalf("upload into the freed quota: %v", err)
+	}
+	if got := used(); got != kept+4096 {
+		t.Fatalf("%d bytes used, want %d", got, kept+4096)
 	}
 }

@@ -32,6 +32,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/messages/ack", s.authed(json, s.ack))
 	mux.HandleFunc("GET /v1/stream", s.authed(0, s.stream))
 	mux.HandleFunc("POST /v1/blobs", s.authed(0, s.createBlob))
+	mux.HandleFunc("GET /v1/blobs/limits", s.authed(0, s.blobLimits))
 	mux.HandleFunc("PUT /v1/blobs/{id}/chunks/{index}", s.authed(int64(s.lim.ChunkBytes), s.putChunk))
 	mux.HandleFunc("POST /v1/blobs/{id}/finalize", s.authed(json, s.finalizeBlob))
 	mux.HandleFunc("GET /v1/blobs/{id}", s.authed(0, s.getBlob))

@@ -54,6 +54,7 @@ type Limits struct {
 	ChunkBytes          int           // maximum blob chunk (default 1 MiB)
 	MaxBlobBytes        int64         // maximum blob size (default 256 MiB)
 	BlobQuotaBytes      int64         // blob bytes per account (default 2 GiB)
+	BlobUploadIdle      time.Duration // an unfinalized upload without a chunk for this long is abandoned and its bytes freed (default 15 min)
 	RatePerSecond       float64       // authenticated requests per account per second (default 1000)
 	RateBurst           int           // bucket size (default 2000)
 	RegisterPerMin      float64       // registrations per client IP per minute (default 30)
@@ -89,6 +90,7 @@ func DefaultLimits() Limits {
 		ChunkBytes:          1 << 20,
 		MaxBlobBytes:        256 << 20,
 		BlobQuotaBytes:      2 << 30,
+		BlobUploadIdle:      15 * time.Minute,
 		RatePerSecond:       1000,
 		RateBurst:           2000,
 		RegisterPerMin:      30,
@@ -137,6 +139,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.BlobQuotaBytes <= 0 {
 		l.BlobQuotaBytes = d.BlobQuotaBytes
+	}
+	if l.BlobUploadIdle <= 0 {
+		l.BlobUploadIdle = d.BlobUploadIdle
 	}
 	if l.RatePerSecond <= 0 {
 		l.RatePerSecond = d.RatePerSecond

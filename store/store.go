@@ -321,8 +321,10 @@ type Blobs interface {
 	// CreateBlob registers a new, empty, unfinalized blob.
 	CreateBlob(ctx context.Context, id, owner string, now time.Time) error
 	// PutBlobChunk stores (or replaces) one chunk of an unfinalized blob of
-	// the owner, enforcing lim. ErrNotFound, ErrConflict (finalized) or ErrQuota.
-	PutBlobChunk(ctx context.Context, id, owner string, index int, data []byte, lim BlobLimits) error
+	// the owner at time now (the upload's last activity), enforcing lim.
+	// ErrNotFound, ErrConflict (finalized) or ErrQuota; a refused chunk
+	// changes nothing.
+	PutBlobChunk(ctx context.Context, id, owner string, index int, data []byte, lim BlobLimits, now time.Time) error
 	// FinalizeBlob seals a blob that has chunks 0..chunks-1 and no others
 	// (ErrConflict otherwise) and returns its info.
 	FinalizeBlob(ctx context.Context, id, owner string, chunks int) (BlobInfo, error)
@@ -336,6 +338,10 @@ type Blobs interface {
 	// BlobUsage reports the bytes stored for the owner (including
 	// unfinalized uploads).
 	BlobUsage(ctx context.Context, owner string) (int64, error)
+	// DropIdleUploads deletes the owner's unfinalized blobs whose last
+	// activity (creation or chunk) is before idleSince, freeing their bytes,
+	// and returns how many blobs and bytes it freed.
+	DropIdleUploads(ctx context.Context, owner string, idleSince time.Time) (blobs int, bytes int64, err error)
 }
 
 // Invites stores one-time registration tokens by hash (tokens themselves

@@ -425,6 +425,16 @@ type BlobCreateResponse struct {
 	MaxBytes  int64  `json:"max_bytes"`  // maximum blob size
 }
 
+// BlobLimits is the reply of GET /v1/blobs/limits: what the server accepts
+// and how much of the caller's quota is in use (abandoned uploads already
+// freed), so that a client can refuse a document before uploading it.
+type BlobLimits struct {
+	ChunkBytes int   `json:"chunk_bytes"` // maximum bytes per chunk
+	MaxBytes   int64 `json:"max_bytes"`   // maximum blob size (sealed)
+	QuotaBytes int64 `json:"quota_bytes"` // blob bytes one account may store
+	UsedBytes  int64 `json:"used_bytes"`  // the caller's blob bytes, unfinalized uploads included
+}
+
 // BlobFinalizeRequest is the body of POST /v1/blobs/{id}/finalize.
 type BlobFinalizeRequest struct {
 	Chunks int `json:"chunks"`

@@ -6,19 +6,37 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"backchannel/server/api"
 )
 
 // UploadBlob streams r to a new blob in chunks of the server's chunk size
-// (memory: one chunk) and finalizes it.
+// (memory: one chunk) and finalizes it. If the upload fails once the blob
+// exists (a refused chunk, a read error, a cancelled ctx, a lost
+// connection), the blob is deleted so that its bytes stop counting against
+// the account's quota; the server also drops uploads that stall (docs/api.md,
+// "Blobs").
 func (c *Client) UploadBlob(ctx context.Context, r io.Reader) (api.BlobInfo, error) {
 	var created api.BlobCreateResponse
 	if err := c.do(ctx, http.MethodPost, "/v1/blobs", nil, nil, &created); err != nil {
 		return api.BlobInfo{}, err
 	}
+	info, err := c.fillBlob(ctx, created, r)
+	if err != nil {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		// Best effort: the server may have dropped it already (a refused
+		// chunk), and an unreachable server drops it once it is idle.
+		_ = c.DeleteBlob(dctx, created.ID)
+		return api.BlobInfo{}, err
+	}
+	return info, nil
+}
+
+func (c *Client) fillBlob(ctx context.Context, created api.BlobCreateResponse, r io.Reader) (api.BlobInfo, error) {
 	if created.ChunkSize <= 0 {
-		return api.BlobInfo{}, fmt.Errorf("server offered chunk size %d", created.ChunkSize)
+		return api.BlobInfo{}, fmt.Errorf("the server offered chunks of %d bytes", created.ChunkSize)
 	}
 	buf := make([]byte, created.ChunkSize)
 	chunks := 0
@@ -44,6 +62,15 @@ func (c *Client) UploadBlob(ctx context.Context, r io.Reader) (api.BlobInfo, err
 	var info api.BlobInfo
 	err := c.do(ctx, http.MethodPost, "/v1/blobs/"+created.ID+"/finalize", nil, api.BlobFinalizeRequest{Chunks: chunks}, &info)
 	return info, err
+}
+
+// BlobLimits returns the server's blob limits and the bytes this account
+// stores. A server older than the endpoint answers ErrNotFound or
+// ErrBadRequest.
+func (c *Client) BlobLimits(ctx context.Context) (api.BlobLimits, error) {
+	var lim api.BlobLimits
+	err := c.do(ctx, http.MethodGet, "/v1/blobs/limits", nil, nil, &lim)
+	return lim, err
 }
 
 // OpenBlob starts downloading a blob from offset. The caller reads and closes

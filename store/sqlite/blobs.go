@@ -14,7 +14,7 @@ import (
 // CreateBlob implements store.Blobs.
 func (s *Store) CreateBlob(ctx context.Context, id, owner string, now time.Time) error {
 	return s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO blobs (id, owner, created_at) VALUES (?, ?, ?)", id, owner, micros(now))
+		_, err := tx.ExecContext(ctx, "INSERT INTO blobs (id, owner, created_at, touched_at) VALUES (?, ?, ?, ?)", id, owner, micros(now), micros(now))
 		if isUniqueViolation(err) {
 			return fmt.Errorf("create blob: %w", store.ErrExists)
 		}
@@ -38,7 +38,7 @@ func ownedBlob(ctx context.Context, tx *wtx, id, owner string) (size int64, fina
 }
 
 // PutBlobChunk implements store.Blobs.
-func (s *Store) PutBlobChunk(ctx context.Context, id, owner string, index int, data []byte, lim store.BlobLimits) error {
+func (s *Store) PutBlobChunk(ctx context.Context, id, owner string, index int, data []byte, lim store.BlobLimits, now time.Time) error {
 	if index < 0 {
 		return fmt.Errorf("put blob chunk: negative index: %w", store.ErrConflict)
 	}
@@ -71,7 +71,7 @@ func (s *Store) PutBlobChunk(ctx context.Context, id, owner string, index int, d
 			id, index, len(data), nonNil(data)); err != nil {
 			return fmt.Errorf("put blob chunk: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE blobs SET size = size + ? WHERE id = ?", delta, id); err != nil {
+		if _, err := tx.ExecContext(ctx, "UPDATE blobs SET size = size + ?, touched_at = ? WHERE id = ?", delta, micros(now), id); err != nil {
 			return fmt.Errorf("put blob chunk: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE accounts SET blob_bytes = blob_bytes + ? WHERE name = ?", delta, owner); err != nil {
@@ -224,4 +224,51 @@ func (s *Store) BlobUsage(ctx context.Context, owner string) (int64, error) {
 		return 0, notFound(err, "blob usage")
 	}
 	return used, nil
+}
+
+// DropIdleUploads implements store.Blobs.
+func (s *Store) DropIdleUploads(ctx context.Context, owner string, idleSince time.Time) (int, int64, error) {
+	var n int
+	var freed int64
+	err := s.w.do(ctx, func(ctx context.Context, tx *wtx) error {
+		n, freed = 0, 0
+		rows, err := tx.QueryContext(ctx, "SELECT id, size FROM blobs WHERE owner = ? AND final = 0 AND touched_at < ?", owner, micros(idleSince))
+		if err != nil {
+			return fmt.Errorf("sqlite: drop idle uploads: %w", err)
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			var size int64
+			if err := rows.Scan(&id, &size); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlite: drop idle uploads: %w", err)
+			}
+			ids = append(ids, id)
+			freed += size
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlite: drop idle uploads: %w", err)
+		}
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM blob_chunks WHERE blob_id = ?", id); err != nil {
+				return fmt.Errorf("sqlite: drop idle uploads: %w", err)
+			}
+			if _, err := tx.ExecContext(ctx, "DELETE FROM blobs WHERE id = ?", id); err != nil {
+				return fmt.Errorf("sqlite: drop idle uploads: %w", err)
+			}
+		}
+		if freed > 0 {
+			if _, err := tx.ExecContext(ctx, "UPDATE accounts SET blob_bytes = max(0, blob_bytes - ?) WHERE name = ?", freed, owner); err != nil {
+				return fmt.Errorf("sqlite: drop idle uploads: %w", err)
+			}
+		}
+		n = len(ids)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return n, freed, nil
 }

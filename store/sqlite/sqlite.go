@@ -248,7 +248,8 @@ CREATE TABLE IF NOT EXISTS blobs (
 	size INTEGER NOT NULL DEFAULT 0,
 	chunks INTEGER NOT NULL DEFAULT 0,
 	final INTEGER NOT NULL DEFAULT 0,
-	created_at INTEGER NOT NULL
+	created_at INTEGER NOT NULL,
+	touched_at INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS blob_chunks (
 	blob_id TEXT NOT NULL REFERENCES blobs(id) ON DELETE CASCADE,
@@ -290,6 +291,7 @@ CREATE TABLE IF NOT EXISTS nonces (
 // (CREATE TABLE IF NOT EXISTS leaves an existing table as it is).
 var columns = []struct{ table, column, decl string }{
 	{"invites", "name", "TEXT NOT NULL DEFAULT ''"},
+	{"blobs", "touched_at", "INTEGER NOT NULL DEFAULT 0"}, // 0: an old upload, idle since forever
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

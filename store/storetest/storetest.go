@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SendCounterConcurrent", testSendCounterConcurrent},
 		{"Blobs", testBlobs},
 		{"BlobQuota", testBlobQuota},
+		{"BlobIdleUploads", testBlobIdleUploads},
 		{"Nonces", testNonces},
 		{"KeyLog", testKeyLog},
 		{"KeyLogStates", testKeyLogStates},
