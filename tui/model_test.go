@@ -1,0 +1,514 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+)
+
+// fakeBackend is a profile in memory: rooms, their messages, what was
+// sent.
+type fakeBackend struct {
+	mu       sync.Mutex
+	me       string
+	rooms    []Room
+	msgs     map[string][]Message
+	sent     []string // "room: text"
+	shared   []string
+	left     []string
+	verified map[string]bool
+	sendErr  error
+	warns    []string
+	state    string
+	events   chan Event // nil: no live connection in the test
+	now      time.Time
+}
+
+func newFake() *fakeBackend {
+	now := time.Date(2026, 12, 2, 9, 30, 0, 0, time.UTC)
+	return &fakeBackend{
+		me: "anna",
+		rooms: []Room{
+			{ID: "r1", Name: "deal", Mode: "on-record", Marking: "words", Members: []string{"anna", "ben", "carl"}, Verified: map[string]bool{"anna": true, "ben": true}},
+			{ID: "r2", Name: "ops", Mode: "deniable", Marking: "off", Members: []string{"anna", "dora"}, Unread: 3},
+		},
+		msgs: map[string][]Message{
+			"r1": {
+				{ID: "m1", Sender: "ben", SentAt: now.Add(-24 * time.Hour), Text: "Yesterday's offer stands.", Kind: KindText},
+				{ID: "m2", Sender: "anna", SentAt: now.Add(-time.Hour), Text: "We need forty days.", Kind: KindText, Delivery: DeliveryDelivered},
+			},
+			"r2": {{ID: "o1", Sender: "dora", SentAt: now, Text: "ops here", Kind: KindText}},
+		},
+		verified: map[string]bool{},
+		state:    StateConnected,
+		now:      now,
+	}
+}
+
+func (f *fakeBackend) Me() string { return f.me }
+func (f *fakeBackend) Rooms(context.Context) ([]Room, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Room(nil), f.rooms...), nil
+}
+func (f *fakeBackend) History(_ context.Context, ref string) (Room, []Message, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range f.rooms {
+		if r.ID == ref || r.Name == ref {
+			return r, append([]Message(nil), f.msgs[r.ID]...), nil
+		}
+	}
+	return Room{}, nil, errors.New("unknown room")
+}
+func (f *fakeBackend) add(room string, m Message) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.msgs[room] = append(f.msgs[room], m)
+}
+func (f *fakeBackend) Send(_ context.Context, room, text string) (Message, []string, error) {
+	if f.sendErr != nil {
+		return Message{}, nil, f.sendErr
+	}
+	f.mu.Lock()
+	f.sent = append(f.sent, room+": "+text)
+	m := Message{ID: fmt.Sprintf("s%d", len(f.sent)), Sender: f.me, SentAt: f.now, Text: text, Kind: KindText}
+	f.mu.Unlock()
+	f.add(room, m)
+	m.Delivery = DeliverySent
+	return m, f.warns, nil
+}
+func (f *fakeBackend) Share(_ context.Context, room, path string) (Message, []string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.shared = append(f.shared, room+": "+path)
+	return Message{ID: "d1", Delivery: DeliveryQueued}, nil, nil
+}
+func (f *fakeBackend) Leave(_ context.Context, room string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.left = append(f.left, room)
+	return nil
+}
+func (f *fakeBackend) Verify(_ context.Context, user string, confirm bool) (Safety, error) {
+	if user != "ben" && user != "carl" {
+		return Safety{}, errors.New("no such user")
+	}
+	if confirm {
+		f.verified[user] = true
+	}
+	return Safety{User: user, Number: "11111 22222 33333 44444\n55555 66666 77777 88888\n99999 00000 12345 67890", Verified: f.verified[user]}, nil
+}
+func (f *fakeBackend) MarkRead(context.Context, string) error { return nil }
+func (f *fakeBackend) Subscribe() (<-chan Event, func())      { return f.events, func() {} }
+func (f *fakeBackend) State() (string, string)                { return f.state, "" }
+
+// screen drives a Model the way the program would, running every command
+// to completion (the fake never blocks).
+type screen struct {
+	t    *testing.T
+	m    *Model
+	f    *fakeBackend
+	quit bool
+}
+
+// open shows room on a screen wide enough that no line wraps (the layout
+// at 80×24 has its own test).
+func open(t *testing.T, f *fakeBackend, room string) *screen {
+	t.Helper()
+	return openSized(t, f, room, 160, 40)
+}
+
+func openSized(t *testing.T, f *fakeBackend, room string, w, h int) *screen {
+	t.Helper()
+	m := New(context.Background(), f, Options{Room: room, Now: func() time.Time { return f.now }, Loc: time.UTC})
+	m.showReconnected = 0
+	s := &screen{t: t, m: m, f: f}
+	s.run(m.Init())
+	s.send(tea.WindowSizeMsg{Width: w, Height: h})
+	return s
+}
+
+func (s *screen) run(cmd tea.Cmd) {
+	if cmd == nil {
+		return
+	}
+	switch msg := cmd().(type) {
+	case nil:
+	case tea.BatchMsg:
+		for _, c := range msg {
+			s.run(c)
+		}
+	case tea.QuitMsg:
+		s.quit = true
+	default:
+		s.send(msg)
+	}
+}
+
+func (s *screen) send(msg tea.Msg) {
+	_, cmd := s.m.Update(msg)
+	s.run(cmd)
+}
+
+// typ types text then presses the named keys.
+func (s *screen) typ(text string, keys ...string) {
+	for _, r := range text {
+		s.send(tea.KeyPressMsg{Code: r, Text: string(r)})
+	}
+	for _, k := range keys {
+		s.send(keyNamed(k))
+	}
+}
+
+func keyNamed(k string) tea.KeyPressMsg {
+	switch k {
+	case "enter":
+		return tea.KeyPressMsg{Code: tea.KeyEnter}
+	case "up":
+		return tea.KeyPressMsg{Code: tea.KeyUp}
+	case "down":
+		return tea.KeyPressMsg{Code: tea.KeyDown}
+	case "left":
+		return tea.KeyPressMsg{Code: tea.KeyLeft}
+	case "ctrl+c":
+		return tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}
+	case "ctrl+n":
+		return tea.KeyPressMsg{Code: 'n', Mod: tea.ModCtrl}
+	case "ctrl+w":
+		return tea.KeyPressMsg{Code: 'w', Mod: tea.ModCtrl}
+	}
+	panic("no key " + k)
+}
+
+// screenText is what the terminal shows, without colours.
+func (s *screen) screenText() string { return ansi.Strip(s.m.Render()) }
+
+func (s *screen) shows(want ...string) {
+	s.t.Helper()
+	got := s.screenText()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			s.t.Fatalf("the screen lacks %q:\n%s", w, got)
+		}
+	}
+}
+
+func (s *screen) lacks(unwanted ...string) {
+	s.t.Helper()
+	got := s.screenText()
+	for _, w := range unwanted {
+		if strings.Contains(got, w) {
+			s.t.Fatalf("the screen shows %q:\n%s", w, got)
+		}
+	}
+}
+
+func TestSendClearsComposer(t *testing.T) {
+	f := newFake()
+	s := open(t, f, "deal")
+	s.typ("Thirty days, final.", "enter")
+	if want := []string{"r1: Thirty days, final."}; fmt.Sprint(f.sent) != fmt.Sprint(want) {
+		t.Fatalf("sent %q, want %q", f.sent, want)
+	}
+	if got := s.m.Composer(); got != "" {
+		t.Fatalf("composer after Enter = %q, want empty", got)
+	}
+	s.shows("anna: Thirty days, final. (sent)", "anna: We need forty days. (delivered)")
+}
+
+func TestSlashCommands(t *testing.T) {
+	for _, tc := range []struct {
+		name, line string
+		shows      []string
+		sent       []string
+		quit       bool
+	}{
+		{"help is local", "/help", []string{"/verify NAME", "/share FILE", "Ctrl-C leaves", "Ctrl-N/Ctrl-P next/previous room"}, nil, false},
+		{"unknown is refused", "/members", []string{"unknown command /members: nothing was sent"}, nil, false},
+		{"unknown with text is refused", "/shrug hello", []string{"unknown command /shrug"}, nil, false},
+		{"who lists verification", "/who", []string{"ben ✓ safety number compared", "carl ? not verified: /verify carl", "anna (you)"}, nil, false},
+		{"verify shows the number and how to confirm", "/verify carl", []string{"Safety number with carl:", "11111 22222 33333 44444", "If every group matched: /verify carl confirm"}, nil, false},
+		{"verify confirm records", "/verify carl confirm", []string{"Recorded: carl is verified."}, nil, false},
+		{"verify needs a name", "/verify", []string{"/verify needs a name"}, nil, false},
+		{"verify refuses oneself", "/verify anna", []string{"that is you"}, nil, false},
+		{"share needs a file", "/share", []string{"/share needs a file"}, nil, false},
+		{"leave", "/leave", []string{"You left deal."}, nil, false},
+		{"double slash sends", "//shrug", nil, []string{"r1: /shrug"}, false},
+		{"quit", "/quit", nil, nil, true},
+		{"commands are case-insensitive", "/HELP", []string{"/verify NAME"}, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			s := open(t, f, "deal")
+			s.typ(tc.line, "enter")
+			s.shows(tc.shows...)
+			if fmt.Sprint(f.sent) != fmt.Sprint(tc.sent) {
+				t.Fatalf("sent %q, want %q", f.sent, tc.sent)
+			}
+			if s.quit != tc.quit {
+				t.Fatalf("quit = %v, want %v", s.quit, tc.quit)
+			}
+		})
+	}
+}
+
+func TestShareAndLeaveReachTheBackend(t *testing.T) {
+	f := newFake()
+	s := open(t, f, "deal")
+	s.typ("/share terms.md", "enter")
+	s.typ("/leave", "enter")
+	if fmt.Sprint(f.shared) != "[r1: terms.md]" || fmt.Sprint(f.left) != "[r1]" {
+		t.Fatalf("shared %q, left %q", f.shared, f.left)
+	}
+	if len(f.sent) != 0 {
+		t.Fatalf("sent %q", f.sent)
+	}
+}
+
+func TestHistory(t *testing.T) {
+	f := newFake()
+	s := open(t, f, "deal")
+	s.typ("first", "enter")
+	s.typ("/who", "enter")
+	s.typ("draft in progress")
+	for _, step := range []struct{ key, want string }{
+		{"up", "/who"},
+		{"up", "first"},
+		{"up", "first"}, // the oldest stays
+		{"down", "/who"},
+		{"down", "draft in progress"}, // back to the line being typed
+		{"down", "draft in progress"},
+	} {
+		s.send(keyNamed(step.key))
+		if got := s.m.Composer(); got != step.want {
+			t.Fatalf("after %s: composer %q, want %q", step.key, got, step.want)
+		}
+	}
+	s.send(keyNamed("up"))
+	s.send(keyNamed("up"))
+	s.typ(" again", "enter")
+	if got := f.sent[len(f.sent)-1]; got != "r1: first again" {
+		t.Fatalf("an edited earlier line sent %q", got)
+	}
+}
+
+func TestEscapeSequencesNeverSent(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		paste string
+		want  string
+	}{
+		{"colour codes", "\x1b[31mred\x1b[0m", "red"},
+		{"cursor keys", "a\x1b[Db", "ab"},
+		{"title change", "\x1b]0;owned\x07ok", "ok"},
+		{"bell and backspace", "x\x07\x08y", "xy"},
+		{"line breaks become spaces", "one\ntwo", "one two"},
+		{"reordering characters", "abc\u202edef", "abcdef"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			s := open(t, f, "deal")
+			s.send(tea.PasteMsg{Content: tc.paste})
+			if got := s.m.Composer(); got != tc.want {
+				t.Fatalf("composer %q, want %q", got, tc.want)
+			}
+			s.typ("", "enter")
+			if fmt.Sprint(f.sent) != fmt.Sprint([]string{"r1: " + tc.want}) {
+				t.Fatalf("sent %q", f.sent)
+			}
+		})
+	}
+}
+
+// TestKeysFromBytes feeds the bytes a terminal sends through a real
+// program: the arrow key moves the cursor, and is never text.
+func TestKeysFromBytes(t *testing.T) {
+	f := newFake()
+	m := New(context.Background(), f, Options{Room: "deal", Now: func() time.Time { return f.now }, Loc: time.UTC})
+	// h i ← x Enter, then the escape sequence of ↑ alone (a history
+	// recall, not text), Ctrl-U, Ctrl-C.
+	in := strings.NewReader("hi\x1b[Dx\r\x1b[A\x15\x1b[1;5D\x03")
+	p := tea.NewProgram(m, tea.WithInput(in), tea.WithOutput(io.Discard), tea.WithoutSignalHandler(), tea.WithWindowSize(80, 24), tea.WithEnvironment([]string{"TERM=xterm"}))
+	if _, err := p.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(f.sent) != "[r1: hxi]" {
+		t.Fatalf("sent %q, want [r1: hxi]", f.sent)
+	}
+	if got := m.Composer(); got != "" {
+		t.Fatalf("composer %q after Ctrl-U", got)
+	}
+}
+
+func TestReceiveWhileTyping(t *testing.T) {
+	f := newFake()
+	s := open(t, f, "deal")
+	s.typ("half a sentce", "left", "left")
+	pos := s.m.input.Position()
+	f.add("r1", Message{ID: "m3", Sender: "ben", SentAt: f.now, Text: "A new message arrives.", Kind: KindText})
+	s.send(eventMsg{ev: Event{State: StateConnected, Report: true, Received: 1}, ok: true})
+	s.shows("ben: A new message arrives.", "> half a sentce")
+	if got := s.m.Composer(); got != "half a sentce" || s.m.input.Position() != pos {
+		t.Fatalf("composer %q at %d, want %q at %d", got, s.m.input.Position(), "half a sentce", pos)
+	}
+	s.typ("en", "enter")
+	if got := f.sent[0]; got != "r1: half a sentence" {
+		t.Fatalf("sent %q", got)
+	}
+}
+
+func TestStatusLineAt80x24(t *testing.T) {
+	f := newFake()
+	s := openSized(t, f, "deal", 80, 24)
+	rows := strings.Split(s.screenText(), "\n")
+	if len(rows) != 24 {
+		t.Fatalf("%d rows, want 24:\n%s", len(rows), s.screenText())
+	}
+	for i, r := range rows {
+		if w := ansi.StringWidth(r); w > 80 {
+			t.Fatalf("row %d is %d cells wide: %q", i, w, r)
+		}
+	}
+	status := rows[22]
+	for _, w := range []string{"deal", "on-record", "marking words", "ben✓", "carl?", "connected"} {
+		if !strings.Contains(status, w) {
+			t.Fatalf("status line %q lacks %q", status, w)
+		}
+	}
+	if strings.Contains(status, "anna") {
+		t.Fatalf("status line %q names the user", status)
+	}
+	if !strings.HasPrefix(rows[23], "> ") {
+		t.Fatalf("last row %q is not the composer", rows[23])
+	}
+}
+
+func TestConnectionStates(t *testing.T) {
+	f := newFake()
+	s := open(t, f, "deal")
+	for _, step := range []struct {
+		ev     Event
+		status string
+		shows  string
+	}{
+		{Event{State: StateReconnecting, Reason: "the server cannot be reached"}, "reconnecting…", "connection lost (the server cannot be reached): reconnecting…"},
+		{Event{State: StateConnected}, "reconnected", "reconnected"},
+		{Event{State: StateRefused, Reason: "the server refused this device"}, "refused by the server", "nothing more arrives or leaves"},
+	} {
+		s.m.showReconnected = time.Hour // the tick is not run before the check
+		_, cmd := s.m.Update(eventMsg{ev: step.ev, ok: true})
+		rows := strings.Split(s.screenText(), "\n")
+		if status := rows[len(rows)-2]; !strings.Contains(status, step.status) {
+			t.Fatalf("after %s: status %q lacks %q", step.ev.State, status, step.status)
+		}
+		s.shows(step.shows)
+		_ = cmd // reloads and the tick, not needed here
+	}
+	s.send(tickMsg{})
+	if rows := strings.Split(s.screenText(), "\n"); strings.Contains(rows[len(rows)-2], "reconnected") {
+		t.Fatalf("status still says reconnected: %q", rows[len(rows)-2])
+	}
+}
+
+func TestDaySeparatorsAndOrder(t *testing.T) {
+	f := newFake()
+	s := open(t, f, "deal")
+	text := s.screenText()
+	i1 := strings.Index(text, "Tuesday 1 December 2026")
+	i2 := strings.Index(text, "Yesterday's offer stands.")
+	i3 := strings.Index(text, "Wednesday 2 December 2026")
+	i4 := strings.Index(text, "We need forty days.")
+	if i1 < 0 || i2 < i1 || i3 < i2 || i4 < i3 {
+		t.Fatalf("days and messages out of order (%d %d %d %d):\n%s", i1, i2, i3, i4, text)
+	}
+}
+
+func TestWarningsInlineOnce(t *testing.T) {
+	f := newFake()
+	f.warns = []string{"carl is not verified"}
+	s := open(t, f, "deal")
+	s.typ("one", "enter")
+	s.typ("two", "enter")
+	s.send(eventMsg{ev: Event{State: StateConnected, Report: true, Warnings: []string{"a gap in ben's messages"}}, ok: true})
+	s.shows("! warning: carl is not verified", "! warning: a gap in ben's messages")
+	if n := strings.Count(s.screenText(), "carl is not verified"); n != 1 {
+		t.Fatalf("the warning is shown %d times", n)
+	}
+}
+
+func TestSendFailureShownNotLost(t *testing.T) {
+	f := newFake()
+	f.sendErr = errors.New("ben's key changed: accept it first")
+	s := open(t, f, "deal")
+	s.typ("offer", "enter")
+	s.shows("! not sent: ben's key changed: accept it first")
+	s.send(keyNamed("up"))
+	if got := s.m.Composer(); got != "offer" {
+		t.Fatalf("the failed line is not in the history: %q", got)
+	}
+}
+
+func TestRoomListAndSwitch(t *testing.T) {
+	f := newFake()
+	s := open(t, f, "deal")
+	s.shows("▸ deal", "  ops            3│")
+	s.send(keyNamed("ctrl+n"))
+	s.shows("▸ ops", "dora: ops here", "ops │ deniable │ marking off")
+	s.lacks("We need forty days.")
+	s.typ("hello ops", "enter")
+	if fmt.Sprint(f.sent) != "[r2: hello ops]" {
+		t.Fatalf("sent %q", f.sent)
+	}
+}
+
+func TestFirstRoomWithUnread(t *testing.T) {
+	s := open(t, newFake(), "")
+	s.shows("▸ ops", "dora: ops here")
+}
+
+func TestReceivedControlCharactersShownNotInterpreted(t *testing.T) {
+	f := newFake()
+	f.add("r1", Message{ID: "evil", Sender: "ben", SentAt: f.now, Text: "look\x1b[2J\x1b]0;title\x07\u202eright", Kind: KindText})
+	s := open(t, f, "deal")
+	raw := s.m.Render()
+	for _, bad := range []string{"\x1b[2J", "\x1b]0;", "\x07", "\u202e"} {
+		if strings.Contains(raw, bad) {
+			t.Fatalf("the screen passes %q through", bad)
+		}
+	}
+	s.shows("ben: look\uFFFD[2J\uFFFD]0;title\uFFFD\uFFFDright")
+}
+
+func TestCtrlCLeavesAtOnce(t *testing.T) {
+	f := newFake()
+	s := open(t, f, "deal")
+	s.typ("unsent words")
+	s.send(keyNamed("ctrl+c"))
+	if !s.quit {
+		t.Fatal("Ctrl-C did not quit")
+	}
+	if len(f.sent) != 0 {
+		t.Fatalf("sent %q", f.sent)
+	}
+}
+
+func TestLongMessagesWrapWithinTheWidth(t *testing.T) {
+	f := newFake()
+	f.add("r1", Message{ID: "long", Sender: "ben", SentAt: f.now, Text: strings.Repeat("word ", 60) + "end", Kind: KindText})
+	s := openSized(t, f, "deal", 80, 24)
+	for i, r := range strings.Split(s.screenText(), "\n") {
+		if w := ansi.StringWidth(r); w > 80 {
+			t.Fatalf("row %d is %d wide", i, w)
+		}
+	}
+	s.shows("end")
+}

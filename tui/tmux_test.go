@@ -1,0 +1,341 @@
+package tui_test
+
+// These tests drive the real binary's full-screen chat in a real terminal:
+// tmux at 80×24, keys typed with send-keys, the screen read with
+// capture-pane, against an in-process server on loopback.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"backchannel/localserver"
+	"backchannel/server"
+)
+
+const passphrase = "correct horse battery staple"
+
+// waitFor bounds every wait for the screen or a command.
+const waitFor = 45 * time.Second
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+	buildDir  string
+)
+
+// binary builds cmd/backchannel once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "backchannel-tui-test-")
+		if buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(buildDir, "backchannel")
+		out, err := exec.Command("go", "build", "-o", binPath, "backchannel/cmd/backchannel").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// world is a server, two profiles (anna and ben) sharing the on-record
+// room "deal", and a tmux server to run anna's chat in.
+type world struct {
+	t     *testing.T
+	bin   string
+	dir   string
+	srv   *localserver.Server
+	addr  string
+	sock  string
+	token int
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Fatal("tmux is not installed: the chat's terminal tests need it (apt-get install tmux)")
+	}
+	w := &world{t: t, bin: binary(t), dir: t.TempDir()}
+	w.start("127.0.0.1:0")
+	t.Cleanup(func() { w.srv.Stop() })
+	w.sock = fmt.Sprintf("bctest-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-"))
+	t.Cleanup(func() { exec.Command("tmux", "-L", w.sock, "kill-server").Run() })
+	w.cli("anna", "init", "--server", w.srv.URL, "--name", "anna")
+	w.cli("ben", "init", "--server", w.srv.URL, "--name", "ben")
+	w.cli("anna", "room", "create", "deal", "--members", "ben", "--marking", "off")
+	w.cli("ben", "send", "deal", "Ben here, ready when you are.")
+	return w
+}
+
+func (w *world) start(addr string) {
+	w.t.Helper()
+	srv, err := localserver.Start(context.Background(), filepath.Join(w.dir, "server"), addr, server.Config{OpenRegistration: true}, nil)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.srv, w.addr = srv, strings.TrimPrefix(srv.URL, "http://")
+}
+
+// stop stops the server (start(w.addr) brings it back on the same port,
+// with the same data).
+func (w *world) stop() {
+	w.t.Helper()
+	if err := w.srv.Stop(); err != nil {
+		w.t.Fatalf("stop the server: %v", err)
+	}
+}
+
+func (w *world) env(user string) []string {
+	return append(os.Environ(), "BACKCHANNEL_PASSPHRASE="+passphrase, "BACKCHANNEL_HOME="+filepath.Join(w.dir, user))
+}
+
+// cli runs the binary as user and returns its output.
+func (w *world) cli(user string, args ...string) string {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, w.bin, args...)
+	cmd.Env = w.env(user)
+	cmd.Stdin = strings.NewReader("")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		w.t.Fatalf("%s: backchannel %s: %v\n%s", user, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// tmux runs a tmux command on this world's tmux server.
+func (w *world) tmux(args ...string) string {
+	w.t.Helper()
+	out, err := exec.Command("tmux", append([]string{"-L", w.sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
+	if err != nil {
+		w.t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// chat opens user's chat in room in a new 80×24 tmux session.
+func (w *world) chat(user, room string) *pane {
+	w.t.Helper()
+	w.token++
+	name := fmt.Sprintf("chat%d", w.token)
+	args := []string{"new-session", "-d", "-x", "80", "-y", "24", "-s", name}
+	for _, kv := range []string{"BACKCHANNEL_PASSPHRASE=" + passphrase, "BACKCHANNEL_HOME=" + filepath.Join(w.dir, user), "TZ=UTC"} {
+		args = append(args, "-e", kv)
+	}
+	args = append(args, w.bin+" chat "+room)
+	w.tmux(args...)
+	w.tmux("set-option", "-t", name, "remain-on-exit", "on")
+	p := &pane{w: w, target: name}
+	return p
+}
+
+type pane struct {
+	w      *world
+	target string
+}
+
+func (p *pane) capture() string { return p.w.tmux("capture-pane", "-p", "-t", p.target) }
+
+// keys sends tmux key names (Enter, Left, C-c).
+func (p *pane) keys(keys ...string) {
+	p.w.tmux(append([]string{"send-keys", "-t", p.target}, keys...)...)
+}
+
+// typ types text literally.
+func (p *pane) typ(text string) { p.w.tmux("send-keys", "-t", p.target, "-l", text) }
+
+// waitUntil polls the screen until ok holds, or fails with the screen.
+func (p *pane) waitUntil(what string, ok func(screen string) bool) string {
+	p.w.t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		s := p.capture()
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			p.w.t.Fatalf("the chat never showed %s; the screen:\n%s", what, s)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (p *pane) waitFor(text string) string {
+	p.w.t.Helper()
+	return p.waitUntil(fmt.Sprintf("%q", text), func(s string) bool { return strings.Contains(s, text) })
+}
+
+// statusRow is the second row from the bottom of an 80×24 screen.
+func statusRow(screen string) string {
+	rs := strings.Split(screen, "\n")
+	if len(rs) < 24 {
+		return ""
+	}
+	return rs[22]
+}
+
+func composerRow(screen string) string {
+	rs := strings.Split(screen, "\n")
+	if len(rs) < 24 {
+		return ""
+	}
+	return rs[23]
+}
+
+// waitRead polls user's `read ROOM` until it holds want.
+func (w *world) waitRead(user, room, want string) string {
+	w.t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		out := w.cli(user, "read", room)
+		if strings.Contains(out, want) {
+			return out
+		}
+		if time.Now().After(deadline) {
+			w.t.Fatalf("%s's read %s never showed %q:\n%s", user, room, want, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestChatInTerminal(t *testing.T) {
+	w := newWorld(t)
+	p := w.chat("anna", "deal")
+
+	// The room opens at 80×24 with its status line.
+	s := p.waitUntil("the status line, connected", func(s string) bool {
+		st := statusRow(s)
+		return strings.Contains(st, "connected") && strings.Contains(st, "deal")
+	})
+	if size := strings.TrimSpace(w.tmux("display-message", "-p", "-t", p.target, "#{pane_width}x#{pane_height}")); size != "80x24" {
+		t.Fatalf("the pane is %s", size)
+	}
+	st := statusRow(s)
+	for _, want := range []string{"deal", "on-record", "marking off", "ben?", "connected"} {
+		if !strings.Contains(st, want) {
+			t.Fatalf("status line %q lacks %q; the screen:\n%s", st, want, s)
+		}
+	}
+	if !strings.HasPrefix(composerRow(s), ">") {
+		t.Fatalf("the last row is not the composer; the screen:\n%s", s)
+	}
+	p.waitFor("ben: Ben here, ready when you are.")
+
+	// Send; a warning (ben is not verified in an on-record room) shows inline.
+	p.typ("First offer: thirty days.")
+	p.keys("Enter")
+	p.waitFor("anna: First offer: thirty days. (sent)")
+	p.waitFor("warning: ben is not verified")
+	w.waitRead("ben", "deal", "anna: First offer: thirty days.")
+
+	// Line editing: ← moves the cursor, the arrow never becomes text.
+	p.typ("abc")
+	p.keys("Left", "Left")
+	p.typ("X")
+	p.keys("Enter")
+	p.waitFor("anna: aXbc")
+
+	// Receive while typing: the composer's line stays intact.
+	p.typ("half typed")
+	w.cli("ben", "send", "deal", "Ben replies while anna types.")
+	s = p.waitFor("ben: Ben replies while anna types.")
+	if got := strings.TrimRight(composerRow(s), " "); got != "> half typed" {
+		t.Fatalf("the composer row is %q after a message arrived; the screen:\n%s", got, s)
+	}
+	p.typ(" and finished")
+	p.keys("Enter")
+	p.waitFor("anna: half typed and finished")
+
+	// History: ↑ recalls the last line.
+	p.keys("Up")
+	p.waitUntil("the last line recalled", func(s string) bool {
+		return strings.HasPrefix(composerRow(s), "> half typed and finished")
+	})
+	p.keys("C-u")
+	p.waitUntil("an empty composer", func(s string) bool { return !strings.Contains(composerRow(s), "half typed") })
+
+	// Slash commands are local: unknown ones refused, /help and /verify shown.
+	p.typ("/members")
+	p.keys("Enter")
+	p.waitFor("unknown command /members: nothing was sent")
+	p.typ("/help")
+	p.keys("Enter")
+	p.waitFor("/share FILE")
+	p.typ("/verify ben")
+	p.keys("Enter")
+	p.waitFor("If every group matched")
+	p.typ("Last line.")
+	p.keys("Enter")
+	p.waitFor("anna: Last line. (sent)")
+	read := w.waitRead("ben", "deal", "anna: Last line.")
+	for _, never := range []string{"/members", "/help", "/verify", "[D", "\x1b"} {
+		if strings.Contains(read, never) {
+			t.Fatalf("ben received %q:\n%s", never, read)
+		}
+	}
+	for _, want := range []string{"anna: aXbc", "anna: half typed and finished"} {
+		if !strings.Contains(read, want) {
+			t.Fatalf("ben's read lacks %q:\n%s", want, read)
+		}
+	}
+
+	// Ctrl-C leaves at once, with a zero exit.
+	p.keys("C-c")
+	deadline := time.Now().Add(waitFor)
+	for {
+		dead := strings.TrimSpace(w.tmux("display-message", "-p", "-t", p.target, "#{pane_dead} #{pane_dead_status}"))
+		if dead == "1 0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the chat did not end after Ctrl-C (%s); the screen:\n%s", dead, p.capture())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestChatReconnectsAfterServerRestart(t *testing.T) {
+	w := newWorld(t)
+	p := w.chat("anna", "deal")
+	p.waitUntil("connected", func(s string) bool { return strings.Contains(statusRow(s), "connected") })
+	p.waitFor("ben: Ben here, ready when you are.")
+
+	w.stop()
+	p.waitUntil("reconnecting in the status line", func(s string) bool { return strings.Contains(statusRow(s), "reconnecting") })
+	p.waitFor("connection lost")
+
+	// Typed while the server is down: kept, and shown as queued.
+	p.typ("Sent while the server was down.")
+	p.keys("Enter")
+	p.waitFor("anna: Sent while the server was down. (queued)")
+
+	w.start(w.addr)
+	p.waitFor("reconnected")
+	p.waitUntil("connected in the status line", func(s string) bool { return strings.Contains(statusRow(s), "connected") })
+	p.waitFor("anna: Sent while the server was down. (sent)")
+	w.cli("ben", "send", "deal", "Back after the restart.")
+	p.waitFor("ben: Back after the restart.")
+	w.waitRead("ben", "deal", "anna: Sent while the server was down.")
+}
