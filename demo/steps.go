@@ -71,9 +71,7 @@ func (s *story) safetyNumbers(ctx context.Context) (Step, error) {
 			}
 			if len(pairs) == 0 {
 				st.show = append(st.show, cli(a, "keys", "verify", b))
-				for _, l := range strings.Split(identity.FormatSafetyNumber(ab), "\n") {
-					st.show = append(st.show, l)
-				}
+				st.show = append(st.show, strings.Split(identity.FormatSafetyNumber(ab), "\n")...)
 				st.show = append(st.show, fmt.Sprintf("(%s's screen shows the same 60 digits)", b))
 			}
 			for _, d := range [][2]string{{a, b}, {b, a}} {
