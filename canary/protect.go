@@ -28,11 +28,11 @@ import (
 //     the link text may be marked), autolinks and HTML tags ("<...>" on one
 //     line), URLs and e-mail addresses anywhere;
 //   - digit groups: two or more runs of letters and digits joined by spaces,
-//     dots, dashes, slashes, colons or brackets, at least one of them with a
-//     digit and the others digits, 2–4 capital letters or a month: IBANs
-//     ("GB29 NWBK 6016 1331 9268 19"), account and card numbers, phone
-//     numbers, amounts ("EUR 1 250"), dates ("5 May 2025", "2025-05-05"),
-//     times and reference numbers.
+//     dots, commas, dashes, slashes, colons or brackets, at least one of
+//     them with a digit and the others digits, 2–4 capital letters or a
+//     month: IBANs ("GB29 NWBK 6016 1331 9268 19"), account and card
+//     numbers, phone numbers, amounts ("EUR 1 250"), dates ("5 May 2025",
+//     "2025-05-05"), times and reference numbers.
 //
 // A gap slot needs a gap with no protected byte, a word slot a word (or, for
 // a lexical phrase, words and gaps) with none. Protection is generous: when
@@ -149,7 +149,9 @@ func protectBlocks(text string, add func(a, b int)) {
 		case strings.Contains(c, "|"):
 			whole(i) // a table's row or delimiter row, or maybe one
 		case isSetextUnderline(c) && i > 0 && !blank[i-1]:
-			whole(i - 1)
+			for j := i - 1; j >= 0 && !blank[j]; j-- {
+				whole(j) // the heading's text may run over several lines
+			}
 			whole(i)
 		case isRule(c), isATXHeading(c), isLinkDefinition(c), isHTMLLine(t):
 			whole(i)
@@ -476,12 +478,13 @@ func protectDigitGroups(text string, add func(a, b int)) {
 }
 
 // groupSeparator reports whether sep can join two parts of a digit group:
-// one to three spaces, dots, dashes, slashes, colons or brackets on one line.
+// one to three spaces, dots, commas, dashes, slashes, colons or brackets on
+// one line.
 func groupSeparator(sep string) bool {
 	n := 0
 	for _, r := range sep {
 		n++
-		if n > 3 || !strings.ContainsRune(" .-/:()+\u2013\u2011\u00A0\u202F\u2009", r) {
+		if n > 3 || !strings.ContainsRune(" .,-/:()+\u2013\u2011\u00A0\u202F\u2009", r) {
 			return false
 		}
 	}

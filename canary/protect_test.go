@@ -148,6 +148,7 @@ func TestMarkingRespectsStructure(t *testing.T) {
 		{"ATX heading", "## We are organizing -- it's \"final\"\n", []string{"## We are organizing -- it's \"final\"\n"}},
 		{"setext heading", "We are organizing -- it's final\n---------\n", []string{"We are organizing -- it's final\n---------\n"}},
 		{"setext heading, equals", "Everyone should favor it\n=====\n", []string{"Everyone should favor it\n=====\n"}},
+		{"setext heading over two lines", "We are organizing -- it's\nfinal, everyone\n===\n", []string{"We are organizing -- it's\nfinal, everyone\n===\n"}},
 		{"bullet list", "- we are organizing it\n- everyone should favor it\n  * the center agrees\n+ it's done\n",
 			[]string{"\n- w", "\n- e", "\n  * t", "\n+ it"}},
 		{"numbered list", "1. we are organizing it\n2) everyone should favor it\n10. it's done\n",
@@ -168,7 +169,7 @@ func TestMarkingRespectsStructure(t *testing.T) {
 		{"card number", "card 4111 1111 1111 1111 or 4111-1111-1111-1111 expires 09/27", []string{"4111 1111 1111 1111", "4111-1111-1111-1111", "09/27"}},
 		{"phone", "call +44 20 7946 0958 or (020) 7946 0958 or 555.123.4567", []string{"44 20 7946 0958", "020) 7946 0958", "555.123.4567"}},
 		{"amounts", "we pay EUR 1 250 000 and 1 000 000 USD, not 12 500", []string{"EUR 1 250 000", "1 000 000 USD", "12 500"}},
-		{"dates", "on 5 May 2025 or 2025-05-05 or 05.05.2025 or May 5, 2025 at 10:30", []string{"5 May 2025", "2025-05-05", "05.05.2025", "May 5", "10:30"}},
+		{"dates", "on 5 May 2025 or 2025-05-05 or 05.05.2025 or May 5, 2025 at 10:30", []string{"5 May 2025", "2025-05-05", "05.05.2025", "May 5, 2025", "10:30"}},
 		{"references", "invoice INV-2025/0417 and case 2024/117-B", []string{"2025/0417", "2024/117-B"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
