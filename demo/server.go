@@ -194,13 +194,6 @@ func (s *story) ghostDevice(ctx context.Context) (Step, error) {
 	if !slices.Contains(m.Warnings, want) {
 		return st, fmt.Errorf("the envoy was not told of the ghost device; warnings %q", m.Warnings)
 	}
-	ghost, err := s.srv.Store.Pending(ctx, store.Address{User: victim, Device: ghostID}, 0, 100)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return st, fmt.Errorf("the ghost device's mailbox: %w", err)
-	}
-	if len(ghost) != 0 {
-		return st, fmt.Errorf("the ghost device received %d envelopes", len(ghost))
-	}
 	v := s.people[victim].c
 	if _, err := v.Sync(ctx); err != nil {
 		return st, fmt.Errorf("%s syncs: %w", victim, err)
@@ -211,6 +204,22 @@ func (s *story) ghostDevice(ctx context.Context) (Step, error) {
 	}
 	if !slices.ContainsFunc(msgs, func(x client.Message) bool { return x.ID == m.ID }) {
 		return st, fmt.Errorf("the %s's own device did not receive the envoy's message", victim)
+	}
+	// The adviser replies, and is told of the ghost in their own account.
+	const reply = "Agreed."
+	r, err := v.Send(ctx, s.room, reply)
+	if err != nil {
+		return st, fmt.Errorf("%s sends: %w", victim, err)
+	}
+	if !slices.Contains(r.Warnings, want) {
+		return st, fmt.Errorf("the %s was not told of the ghost device in their own account; warnings %q", victim, r.Warnings)
+	}
+	ghost, err := s.srv.Store.Pending(ctx, store.Address{User: victim, Device: ghostID}, 0, 100)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return st, fmt.Errorf("the ghost device's mailbox: %w", err)
+	}
+	if len(ghost) != 0 {
+		return st, fmt.Errorf("the ghost device received %d envelopes", len(ghost))
 	}
 	devs, err := v.Devices(ctx)
 	if err != nil {
@@ -223,9 +232,10 @@ func (s *story) ghostDevice(ctx context.Context) (Step, error) {
 		Victim         string   `json:"victim"`
 		GhostDevice    int      `json:"ghost_device"`
 		Warnings       []string `json:"warnings"`
+		OwnerWarnings  []string `json:"owner_warnings"`
 		GhostEnvelopes int      `json:"ghost_envelopes"`
 		ListedDevices  int      `json:"listed_devices"`
-	}{victim, ghostID, m.Warnings, len(ghost), len(devs)}
+	}{victim, ghostID, m.Warnings, r.Warnings, len(ghost), len(devs)}
 	st.show = append(st.show,
 		fmt.Sprintf("(no command: the operator writes a device %d for %s, with a key of its own, into the server's database)", ghostID, victim),
 		cli("envoy", "send", roomName, text),
@@ -233,10 +243,14 @@ func (s *story) ghostDevice(ctx context.Context) (Step, error) {
 	for _, w := range m.Warnings {
 		st.show = append(st.show, "warning: "+w)
 	}
+	st.show = append(st.show, cli(victim, "send", roomName, reply), fmt.Sprintf("Sent %s.", r.ID[:12]))
+	for _, w := range r.Warnings {
+		st.show = append(st.show, "warning: "+w)
+	}
 	st.show = append(st.show,
 		cli(victim, "devices"),
 		fmt.Sprintf("%q is the only device in the %s's signed device list, which the key log vouches for.", devs[0].Name, victim),
-		fmt.Sprintf("The ghost's mailbox is empty; the %s's own device received the message.", victim))
+		fmt.Sprintf("The ghost's mailbox is empty after both messages; the %s's own device received the envoy's.", victim))
 	return st, nil
 }
 
