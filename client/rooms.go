@@ -526,7 +526,7 @@ func (c *Client) History(ctx context.Context, roomRef string) (*Room, []Message,
 	}
 	r.Verified = c.verifiedMembers(ctx, c.v, r.State.Members)
 	c.fillDelivery(ctx, r, out)
-	if err := c.showState(ctx, r); err != nil {
+	if err := c.showStateOf(ctx, r, out); err != nil {
 		return nil, nil, err
 	}
 	return r, c.causalOrder(ctx, r, out), nil

@@ -70,11 +70,16 @@ func arrivals(ctx context.Context, rd reader, r *Room) ([]Message, error) {
 
 // showState sets r.Unread and r.Archived from this device's view.
 func (c *Client) showState(ctx context.Context, r *Room) error {
-	v, err := loadView(ctx, c.v, r.State.ID)
+	msgs, err := arrivals(ctx, c.v, r)
 	if err != nil {
 		return err
 	}
-	msgs, err := arrivals(ctx, c.v, r)
+	return c.showStateOf(ctx, r, msgs)
+}
+
+// showStateOf is showState given the room's history in arrival order.
+func (c *Client) showStateOf(ctx context.Context, r *Room, msgs []Message) error {
+	v, err := loadView(ctx, c.v, r.State.ID)
 	if err != nil {
 		return err
 	}
