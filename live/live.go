@@ -40,6 +40,9 @@ type Event struct {
 	Report *client.SyncReport // nil for a state change
 	State  State              // the state after this event
 	Reason string             // why the connection is not up (plain words)
+	// Local: the report is a change made here (a command from another
+	// terminal sent, read or changed something), not from the server.
+	Local bool
 	// Missed counts events this watcher lost before this one because it
 	// did not keep up.
 	Missed int
@@ -141,6 +144,10 @@ func (h *Hub) publish(ev Event) {
 		}
 	}
 }
+
+// Changed tells watchers that something changed on this side (a command
+// run for another terminal sent or changed something), so they reload.
+func (h *Hub) Changed() { h.publish(Event{Report: &client.SyncReport{}, Local: true}) }
 
 // Run keeps the connection up until ctx ends (it then returns ctx.Err()) or
 // the server refuses this device (apiclient.ErrUnauthorized, returned).

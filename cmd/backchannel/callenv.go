@@ -79,7 +79,7 @@ func localEnv() *callEnv {
 			return nil
 		}
 		if on && saved == nil {
-			s, err := term.MakeRaw(in)
+			s, err := makeRaw(in)
 			if err != nil {
 				return fmt.Errorf("set the terminal up: %w", err)
 			}

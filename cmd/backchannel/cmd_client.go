@@ -440,7 +440,7 @@ func newSettingsCmd(g *globals) *cobra.Command {
 func newStatusCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
-		Short: "Show the profile, the server and the rooms",
+		Short: "Show the profile, the server and the rooms (exit status 1 when the server is unreachable)",
 		Args:  cobra.NoArgs,
 		RunE: g.withClient(func(cmd *cobra.Command, args []string, c *client.Client) error {
 			st, err := c.Status(cmd.Context())
@@ -448,7 +448,13 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if g.json {
-				return printJSON(cmd.OutOrStdout(), st)
+				if err := printJSON(cmd.OutOrStdout(), st); err != nil {
+					return err
+				}
+				if st.ServerError != "" {
+					return reported{exitFailure} // the object says why
+				}
+				return nil
 			}
 			reach := "reachable"
 			if st.ServerError != "" {
@@ -461,6 +467,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "user:    %s\ndevice:  %d %q (%s)\nserver:  %s (%s)\nrooms:   %d\nqueued:  %d message batches not yet delivered\nchecked: %s\n", st.User, st.Device, st.DeviceName, role, st.Server, reach, st.Rooms, st.Queued, time.Now().Format(time.RFC3339))
 			for _, a := range st.Attention {
 				fmt.Fprintf(cmd.OutOrStdout(), "! %s\n", safeLine(a))
+			}
+			if st.ServerError != "" {
+				return errors.New(st.ServerError)
 			}
 			return nil
 		}),

@@ -81,7 +81,7 @@ encrypted message; the server stores only ciphertext. Members fetch it with
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer g.release(c)
 			var m *client.Message
 			switch {
 			case file == "-":

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"backchannel/canary"
 	"backchannel/canary/eval"
@@ -43,10 +42,11 @@ func readEvidence(cmd *cobra.Command, path string) ([]byte, error) {
 	return b, nil
 }
 
-// colour reports whether w is a terminal (human output is coloured then).
-func colour(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd())) && os.Getenv("NO_COLOR") == ""
+// colour reports whether the caller's stdout is a terminal that takes
+// colour (human output is coloured then).
+func (g *globals) colour() bool {
+	v, _ := g.env.lookupEnv("NO_COLOR")
+	return g.env.stdoutTTY && v == ""
 }
 
 func newVerifyCmd(g *globals) *cobra.Command {
@@ -94,7 +94,7 @@ Exit status 3 when anything is not authentic.`,
 						return err
 					}
 				} else {
-					if err := rep.WriteText(w, colour(w)); err != nil {
+					if err := rep.WriteText(w, g.colour()); err != nil {
 						return err
 					}
 					for _, c := range rep.Copies {
@@ -122,7 +122,7 @@ Exit status 3 when anything is not authentic.`,
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer g.release(c)
 			rep, err := c.VerifyLeak(cmd.Context(), room, data)
 			if err != nil {
 				return err
@@ -133,7 +133,7 @@ Exit status 3 when anything is not authentic.`,
 					return err
 				}
 				fmt.Fprintln(w, string(b))
-			} else if err := rep.WriteText(w, colour(w)); err != nil {
+			} else if err := rep.WriteText(w, g.colour()); err != nil {
 				return err
 			}
 			for _, l := range rep.Lines {
@@ -167,12 +167,12 @@ comma-separated.`,
 			var err error
 			if from != "" {
 				if tf, err = time.Parse(time.RFC3339, from); err != nil {
-					return usageError{fmt.Errorf("--from: %w", err)}
+					return usageError{fmt.Errorf("--from %q: give a time such as 2026-11-28T14:00:00Z (UTC) or 2026-11-28T15:00:00+01:00", from)}
 				}
 			}
 			if to != "" {
 				if tt, err = time.Parse(time.RFC3339, to); err != nil {
-					return usageError{fmt.Errorf("--to: %w", err)}
+					return usageError{fmt.Errorf("--to %q: give a time such as 2026-11-28T14:00:00Z (UTC) or 2026-11-28T15:00:00+01:00", to)}
 				}
 			}
 			var ids []string
@@ -183,7 +183,7 @@ comma-separated.`,
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer g.release(c)
 			data, err := c.ExportTranscript(cmd.Context(), args[0], tf, tt, ids)
 			if err != nil {
 				return err
@@ -223,7 +223,7 @@ Otherwise the verdict is "inconclusive", with an estimate of the text still need
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer g.release(c)
 			res, err := c.Trace(cmd.Context(), room, string(data), epsilon)
 			if err != nil {
 				return err
@@ -330,7 +330,7 @@ func bundleTrust(cmd *cobra.Command, g *globals, data []byte, trusts []string, n
 	if err != nil {
 		return t, err
 	}
-	defer c.Close()
+	defer g.release(c)
 	pt := c.Trust(cmd.Context(), names)
 	t.Keys, t.Pinned = pt.Keys, pt.Pinned
 	return t, nil

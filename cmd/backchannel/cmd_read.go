@@ -51,7 +51,7 @@ func newSendCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer g.release(c)
 			r, err := findRoom(cmd, c, args[0])
 			if err != nil {
 				return err

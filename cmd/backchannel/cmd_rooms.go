@@ -124,7 +124,7 @@ func newRoomCreateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer g.release(c)
 			r, err := c.CreateRoom(cmd.Context(), args[0], strings.Split(members, ","), mode, marking)
 			if errors.Is(err, client.ErrRoomNameTaken) {
 				return usageError{err}

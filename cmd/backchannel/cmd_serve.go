@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -53,11 +55,18 @@ func newServeCmd() *cobra.Command {
 	var trustedProxies []string
 	var scrub time.Duration
 	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Run the server (HTTP API, mailboxes, push, blobs) on an SQLite store",
+		Use:         "serve",
+		Short:       "Run the server (HTTP API, mailboxes, push, blobs) on an SQLite store",
+		Annotations: map[string]string{annotationDaemon: "yes"},
 		Long: `Run the backchannel server. It relays end-to-end encrypted envelopes and stores
 them until acknowledged; it never sees plaintext. Configuration comes from flags,
-or the environment variables named in each flag's help.`,
+or the environment variables named in each flag's help.
+
+It checks the TLS certificate and key, opens the listen address and the data
+directory first, and only then prints one line on stdout ("backchannel server
+listening on http://127.0.0.1:7450, data in ./srv"; with --json, an object with
+"listening" and "data"). Its logs are JSON lines on stderr. Ctrl-C or SIGTERM
+stops it gracefully.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cfg.Limits.MaxBlobBytes <= 0 || cfg.Limits.BlobQuotaBytes <= 0 || cfg.Limits.RatePerSecond <= 0 {
@@ -65,11 +74,7 @@ or the environment variables named in each flag's help.`,
 			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return usageError{fmt.Errorf("--log-level: %w", err)}
-			}
-			logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			if err := os.MkdirAll(data, 0o700); err != nil {
-				return fmt.Errorf("data directory: %w", err)
+				return usageError{fmt.Errorf("--log-level %q: give debug, info, warn or error", logLevel)}
 			}
 			proxies, err := server.ParseTrustedProxies(trustedProxies)
 			if err != nil {
@@ -79,11 +84,6 @@ or the environment variables named in each flag's help.`,
 			if scrub <= 0 {
 				return usageError{fmt.Errorf("--scrub-interval must be positive")}
 			}
-			st, err := sqlite.OpenDir(cmd.Context(), data, sqlite.Options{ScrubInterval: scrub})
-			if err != nil {
-				return err
-			}
-			defer st.Close()
 			if epoch <= 0 {
 				return usageError{fmt.Errorf("--epoch must be positive")}
 			}
@@ -91,10 +91,36 @@ or the environment variables named in each flag's help.`,
 			for _, w := range witnesses {
 				u, vkey, ok := strings.Cut(w, "=")
 				if !ok || u == "" || vkey == "" {
-					return usageError{fmt.Errorf("--witness %q: want URL=VKEY", w)}
+					return usageError{fmt.Errorf("--witness %q: give URL=VKEY", w)}
 				}
 				ws = append(ws, keylog.Witness{URL: u, VKey: vkey})
 			}
+			// Everything that can fail at once fails before the server
+			// says it listens: the certificate, the address, the data.
+			scheme := "http"
+			switch {
+			case (cfg.TLSCertFile == "") != (cfg.TLSKeyFile == ""):
+				return usageError{errors.New("--tls-cert and --tls-key go together: give both, or neither for plain HTTP behind a TLS proxy")}
+			case cfg.TLSCertFile != "":
+				if _, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
+					return fmt.Errorf("cannot use the TLS certificate %s with the key %s: %w", cfg.TLSCertFile, cfg.TLSKeyFile, err)
+				}
+				scheme = "https"
+			}
+			ln, err := net.Listen("tcp", cfg.Addr)
+			if err != nil {
+				return fmt.Errorf("cannot listen on %s (is another server running there?): %w", cfg.Addr, err)
+			}
+			defer ln.Close()
+			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			if err := os.MkdirAll(data, 0o700); err != nil {
+				return fmt.Errorf("cannot create the data directory %s: %w", data, err)
+			}
+			st, err := sqlite.OpenDir(cmd.Context(), data, sqlite.Options{ScrubInterval: scrub})
+			if err != nil {
+				return fmt.Errorf("cannot open the server's data in %s: %w", data, err)
+			}
+			defer st.Close()
 			klCfg := keylog.Config{
 				Dir: filepath.Join(data, "keylog"), Store: st, DefaultOrigin: keylog.Origin(cfg.Addr),
 				Heartbeat: epoch, Logger: logger, POSIX: keylog.POSIXOptions{Witnesses: ws, WitnessQuorum: witnessQuorum},
@@ -104,7 +130,7 @@ or the environment variables named in each flag's help.`,
 			}
 			kl, err := keylog.Open(cmd.Context(), klCfg)
 			if err != nil {
-				return err
+				return fmt.Errorf("cannot open the key log in %s: %w", klCfg.Dir, err)
 			}
 			defer func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -116,8 +142,17 @@ or the environment variables named in each flag's help.`,
 			cfg.KeyLog = kl
 			cfg.DataDir = data
 			logger.Info("key log open", "origin", kl.Info().Origin)
-			logger.Info("starting", "addr", cfg.Addr, "data", data, "open_registration", cfg.OpenRegistration, "tls", cfg.TLSCertFile != "")
-			return server.New(cfg, st, logger).ListenAndServe(cmd.Context())
+			logger.Info("starting", "addr", ln.Addr().String(), "data", data, "open_registration", cfg.OpenRegistration, "tls", scheme == "https")
+			url := scheme + "://" + ln.Addr().String()
+			if jsonFlag(cmd) {
+				err = printJSON(cmd.OutOrStdout(), map[string]any{"listening": url, "data": data, "origin": kl.Info().Origin})
+			} else {
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "backchannel server listening on %s, data in %s\n", url, data)
+			}
+			if err != nil {
+				return err
+			}
+			return server.New(cfg, st, logger).Serve(cmd.Context(), ln)
 		},
 	}
 	f := cmd.Flags()
@@ -148,40 +183,46 @@ or the environment variables named in each flag's help.`,
 
 	var ttl time.Duration
 	var name string
-	var asJSON bool
 	invite := &cobra.Command{
 		Use:   "invite --data DIR [--name NAME]",
 		Short: "Print a one-time registration token",
-		Long: `Print a one-time registration token. With --name the token registers only that
-account name; without it, any name (development).`,
-		Args: cobra.NoArgs,
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if name != "" && !api.ValidName(name) {
-				return usageError{fmt.Errorf("--name %q: names match [a-z0-9_-]{1,32}", name)}
+				return usageError{fmt.Errorf("--name %q: a name is 1 to 32 lowercase letters, digits, - or _", name)}
+			}
+			if ttl <= 0 {
+				return usageError{errors.New("--ttl must be positive")}
+			}
+			if _, err := os.Stat(filepath.Join(data, sqlite.FileName)); err != nil {
+				return fmt.Errorf("%w in %s: give the directory 'backchannel serve --data' uses (nothing was created)", errNoServer, data)
 			}
 			st, err := sqlite.OpenDir(cmd.Context(), data, sqlite.Options{})
 			if err != nil {
-				return err
+				return fmt.Errorf("cannot open the server's data in %s: %w", data, err)
 			}
 			defer st.Close()
 			tok, err := server.CreateInviteFor(cmd.Context(), st, name, ttl)
 			if err != nil {
-				return err
+				return fmt.Errorf("cannot create the invite: %w", err)
 			}
-			if asJSON {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(struct {
-					Invite string `json:"invite"`
-					Name   string `json:"name"`
-				}{tok, name})
+			if jsonFlag(cmd) {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"invite": tok, "name": name, "expires": time.Now().Add(ttl).UTC().Format(time.RFC3339)})
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), tok)
 			return nil
 		},
 	}
-	invite.Flags().StringVar(&data, "data", envDefault("BACKCHANNEL_DATA", "backchannel-data"), "data directory ($BACKCHANNEL_DATA)")
+	invite.Flags().StringVar(&data, "data", envDefault("BACKCHANNEL_DATA", "backchannel-data"), "data directory of the server ($BACKCHANNEL_DATA)")
 	invite.Flags().DurationVar(&ttl, "ttl", server.InviteTTL, "how long the token stays valid")
 	invite.Flags().StringVar(&name, "name", "", "the only account name the token registers (empty: any)")
-	invite.Flags().BoolVar(&asJSON, "json", false, `print {"invite": "...", "name": "..."}`)
 	cmd.AddCommand(invite)
 	return cmd
+}
+
+// jsonFlag reports whether --json was given (the root's flag, for the
+// commands built without the globals).
+func jsonFlag(cmd *cobra.Command) bool {
+	v, err := cmd.Flags().GetBool("json")
+	return err == nil && v
 }

@@ -45,8 +45,9 @@ func newWitnessCmd(g *globals) *cobra.Command {
 	var data, listen, name, logLevel string
 	var logFlags []string
 	cmd := &cobra.Command{
-		Use:   "witness --data DIR --listen ADDR --log ORIGIN=VKEY [--log ORIGIN=VKEY ...]",
-		Short: "Run a key-log witness (C2SP tlog-witness): cosign checkpoints only if they extend what it cosigned",
+		Use:         "witness --data DIR --listen ADDR --log ORIGIN=VKEY [--log ORIGIN=VKEY ...]",
+		Short:       "Run a key-log witness (C2SP tlog-witness): cosign checkpoints only if they extend what it cosigned",
+		Annotations: map[string]string{annotationDaemon: "yes"},
 		Long: `Run a witness for one or more backchannel key logs. A witness is an independent
 party (the other side of a negotiation, a law firm, a journalist) that cosigns a
 log's checkpoint only after checking it is consistent with every checkpoint of
@@ -155,7 +156,7 @@ func keyNameOrDefault(dir, name string) string {
 func runWitness(ctx context.Context, listen string, h http.Handler, logger *slog.Logger, k *witness.Key, created bool, nlogs int) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return fmt.Errorf("cannot listen on %s: %w", listen, err)
 	}
 	hs := &http.Server{
 		Handler:           h,
@@ -171,13 +172,13 @@ func runWitness(ctx context.Context, listen string, h http.Handler, logger *slog
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("witness: %w", err)
+		return fmt.Errorf("the witness stopped: %w", err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("witness shutdown: %w", err)
+		return fmt.Errorf("the witness did not stop cleanly: %w", err)
 	}
 	logger.Info("witness stopped")
 	return nil

@@ -35,14 +35,28 @@ func run() int {
 // returns its exit status, having told the caller about any error. The
 // agent runs forwarded invocations through the same function.
 func execute(ctx context.Context, env *callEnv, args []string) int {
-	root := newRootCmdEnv(env, args)
-	if err := root.ExecuteContext(ctx); err != nil {
+	return executeIn(ctx, env, args, nil)
+}
+
+// executeIn is execute on the agent's open profile op (nil: none).
+func executeIn(ctx context.Context, env *callEnv, args []string, op *opened) int {
+	root, g := buildRoot(env, args, op)
+	if code, ok := g.forward(ctx, root); ok {
+		return code
+	}
+	cmd, err := root.ExecuteContextC(ctx)
+	if err != nil {
 		var fw forwarded
 		if errors.As(err, &fw) {
 			return fw.code // the agent has told the caller already
 		}
-		fmt.Fprintln(env.stderr, "backchannel:", safeLine(err.Error()))
-		return exitCode(err)
+		if ctx.Err() != nil && !errors.Is(err, errInterrupted) {
+			err = fmt.Errorf("interrupted: %w", ctx.Err())
+		}
+		return report(env.stdout, env.stderr, g.json || wantsJSON(args), err)
+	}
+	if ctx.Err() != nil && cmd.Annotations[annotationDaemon] == "" {
+		return exitInterrupted // Ctrl-C ended a command that stops quietly (sync --follow)
 	}
 	return exitOK
 }

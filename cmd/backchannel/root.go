@@ -18,49 +18,8 @@ import (
 
 	"backchannel/client"
 	"backchannel/live"
-	"backchannel/server/apiclient"
 	"backchannel/vault"
 )
-
-// Exit codes, documented in README.md.
-const (
-	exitOK       = 0
-	exitFailure  = 1
-	exitUsage    = 2
-	exitVerify   = 3 // verification found a problem (bad signature, doctored text)
-	exitNotFound = 4 // unknown room, user or message
-	exitAuth     = 5 // wrong passphrase, or the server refused our identity
-)
-
-// usageError marks errors caused by how the command was called.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-// verifyError marks a verification that ran and found a problem.
-type verifyError struct{ err error }
-
-func (e verifyError) Error() string { return e.err.Error() }
-func (e verifyError) Unwrap() error { return e.err }
-
-func exitCode(err error) int {
-	var ue usageError
-	var ve verifyError
-	switch {
-	case errors.As(err, &ue):
-		return exitUsage
-	case errors.As(err, &ve):
-		return exitVerify
-	case errors.Is(err, client.ErrUnknownRoom), errors.Is(err, apiclient.ErrNotFound), errors.Is(err, vault.ErrNoVault):
-		return exitNotFound
-	case errors.Is(err, vault.ErrWrongPassphrase), errors.Is(err, apiclient.ErrUnauthorized), errors.Is(err, client.ErrIdentityChanged):
-		return exitAuth
-	case errors.Is(err, vault.ErrInconsistent):
-		return exitVerify
-	}
-	return exitFailure
-}
 
 // globals are the flags every command shares.
 type globals struct {
@@ -105,10 +64,27 @@ func newRootCmd() *cobra.Command { return newRootCmdEnv(localEnv(), nil) }
 // newRootCmdEnv builds the command tree for one invocation from env; args
 // are what it will be executed with (nil: os.Args[1:]).
 func newRootCmdEnv(env *callEnv, args []string) *cobra.Command {
+	root, _ := buildRoot(env, args, nil)
+	return root
+}
+
+// opened is the agent's open profile and its live connection.
+type opened struct {
+	c   *client.Client
+	hub *live.Hub
+}
+
+// buildRoot builds the command tree for one invocation; op, when set, is
+// the agent's open profile the commands use.
+func buildRoot(env *callEnv, args []string, op *opened) (*cobra.Command, *globals) {
 	if args == nil {
 		args = os.Args[1:]
 	}
 	g := &globals{env: env, args: args}
+	if op != nil {
+		g.profile = func() *client.Client { return op.c }
+		g.hub = op.hub
+	}
 	root := &cobra.Command{
 		Use:   "backchannel",
 		Short: "A self-hosted secure line for high-stakes negotiations",
@@ -126,6 +102,7 @@ prompt on a terminal ('backchannel passphrase' changes it).`,
 	root.SetIn(env.stdin)
 	root.SetOut(env.stdout)
 	root.SetErr(env.stderr)
+	addAgentCmds(root, g)
 	root.PersistentFlags().StringVar(&g.home, "home", "", "client profile directory (default $BACKCHANNEL_HOME or ~/.backchannel)")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	root.AddCommand(
@@ -153,7 +130,8 @@ prompt on a terminal ('backchannel passphrase' changes it).`,
 		newWitnessCmd(g),
 		newPassphraseCmd(g),
 	)
-	return root
+	finishTree(root, g) // errors.go, tree.go, examples.go, completion.go
+	return root, g
 }
 
 func (g *globals) homeDir() (string, error) {
@@ -274,8 +252,12 @@ func (g *globals) newPassphrase(w io.Writer, env string, generate bool) ([]byte,
 	return p, nil
 }
 
-// open opens the profile in the selected home.
+// open opens the profile in the selected home (inside the agent: returns
+// the agent's open profile). Close it with release, never with Close.
 func (g *globals) open(ctx context.Context) (*client.Client, error) {
+	if g.profile != nil {
+		return g.profile(), nil
+	}
 	home, err := g.homeDir()
 	if err != nil {
 		return nil, err
@@ -302,6 +284,13 @@ func (g *globals) open(ctx context.Context) (*client.Client, error) {
 	return c, nil
 }
 
+// release closes a profile open returned, unless it is the agent's.
+func (g *globals) release(c *client.Client) {
+	if g.profile == nil {
+		c.Close()
+	}
+}
+
 // withClient wraps a command body that needs the open profile, closing it
 // afterwards.
 func (g *globals) withClient(body func(cmd *cobra.Command, args []string, c *client.Client) error) func(*cobra.Command, []string) error {
@@ -310,7 +299,7 @@ func (g *globals) withClient(body func(cmd *cobra.Command, args []string, c *cli
 		if err != nil {
 			return err
 		}
-		defer c.Close()
+		defer g.release(c)
 		return body(cmd, args, c)
 	}
 }

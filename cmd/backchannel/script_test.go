@@ -36,6 +36,12 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			env.Setenv("BACKCHANNEL_PASSPHRASE", "correct horse battery staple")
+			// The scripts check what one-shot processes print (sync counts,
+			// a wrong passphrase per command, patched clients opening the
+			// profile themselves); agent_test.go runs the program through
+			// its agent. A script can turn the agent on with "env
+			// BACKCHANNEL_AGENT=".
+			env.Setenv(envAgent, "off")
 			return nil
 		},
 	})
