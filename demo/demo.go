@@ -244,7 +244,7 @@ func (s *story) startServer(ctx context.Context) (Step, error) {
 			URL string `json:"url"`
 		}{srv.URL},
 		show: []string{
-			cli("", "serve", "--data", "./server", "--addr", "127.0.0.1:0", "--open-registration"),
+			cli("", "serve", "--data", "./server", "--addr", strings.TrimPrefix(srv.URL, "http://"), "--open-registration"),
 			"listening on " + srv.URL + " (the demo's server runs in this process)",
 		},
 	}, nil
