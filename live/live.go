@@ -72,7 +72,13 @@ type Hub struct {
 	state    State
 	reason   string
 	watchers map[*watcher]struct{}
+	// arrived sums the server's reports since the last TakeArrived, so an
+	// explicit sync in the agent tells what came in the background.
+	arrived client.SyncReport
 }
+
+// arrivedBound caps what arrived keeps between two TakeArrived calls.
+const arrivedBound = 1000
 
 type watcher struct {
 	ch     chan Event
@@ -117,6 +123,17 @@ func (h *Hub) publish(ev Event) {
 			return
 		}
 		h.state, h.reason = ev.State, ev.Reason
+	} else if !ev.Local {
+		a, r := &h.arrived, ev.Report
+		a.Received += r.Received
+		a.Dropped += r.Dropped
+		a.Held = r.Held
+		if len(a.New)+len(r.New) <= arrivedBound {
+			a.New = append(a.New, r.New...)
+		}
+		if len(a.Warnings)+len(r.Warnings) <= arrivedBound {
+			a.Warnings = append(a.Warnings, r.Warnings...)
+		}
 	}
 	ev.State, ev.Reason = h.state, h.reason
 	ev.At = h.now()
@@ -143,6 +160,17 @@ func (h *Hub) publish(ev Event) {
 			w.missed++
 		}
 	}
+}
+
+// TakeArrived returns what the server brought since the last call (counts,
+// the stored entries and warnings, the latter two capped at 1,000) and
+// starts counting again.
+func (h *Hub) TakeArrived() client.SyncReport {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	a := h.arrived
+	h.arrived = client.SyncReport{}
+	return a
 }
 
 // Changed tells watchers that something changed on this side (a command

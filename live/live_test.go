@@ -181,3 +181,19 @@ func TestUnsubscribeClosesAndStopsDelivery(t *testing.T) {
 		t.Error("an event reached an ended subscription")
 	}
 }
+
+// What the server brought in the background is counted for the next
+// explicit sync; local changes are not.
+func TestTakeArrived(t *testing.T) {
+	h := New(&fakeFollower{})
+	h.publish(Event{Report: &client.SyncReport{Received: 2, New: []client.Stored{{Room: "r", ID: "a"}, {Room: "r", ID: "b"}}, Warnings: []string{"w"}}})
+	h.Changed()
+	h.publish(Event{Report: &client.SyncReport{Received: 1, New: []client.Stored{{Room: "r", ID: "c"}}}})
+	a := h.TakeArrived()
+	if a.Received != 3 || len(a.New) != 3 || a.New[2].ID != "c" || len(a.Warnings) != 1 {
+		t.Errorf("arrived %+v, want 3 entries a, b, c and one warning", a)
+	}
+	if b := h.TakeArrived(); b.Received != 0 || len(b.New) != 0 {
+		t.Errorf("a second take returned %+v, want nothing", b)
+	}
+}

@@ -94,6 +94,15 @@ With --json, --follow prints one JSON object per line: {"type": "message", ...},
 			if err != nil {
 				return err
 			}
+			if g.hub != nil {
+				// Inside the agent most messages arrive in the background:
+				// count what came since the last sync too.
+				a := g.hub.TakeArrived()
+				rep.Received += a.Received
+				rep.Dropped += a.Dropped
+				rep.New = append(a.New, rep.New...)
+				rep.Warnings = append(a.Warnings, rep.Warnings...)
+			}
 			if !follow {
 				printReport(cmd, g, rep)
 				return nil
