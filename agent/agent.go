@@ -84,10 +84,10 @@ type secretReply struct {
 }
 
 // ErrNoTerminal: a prompt was needed and the caller has no terminal.
-var ErrNoTerminal = errors.New("agent: the caller has no terminal to ask on")
+var ErrNoTerminal = errors.New("the caller has no terminal to ask on")
 
 // ErrInterrupted: the user pressed Ctrl-C at a prompt.
-var ErrInterrupted = errors.New("agent: interrupted at the prompt")
+var ErrInterrupted = errors.New("interrupted at the prompt")
 
 // ReadSecret asks the caller to prompt on its terminal and read a line
 // without echo.
@@ -142,9 +142,9 @@ type Server struct {
 
 // Stop reasons Serve returns.
 var (
-	ErrLocked = errors.New("agent: locked on request")
-	ErrIdle   = errors.New("agent: locked after being idle")
-	ErrGone   = errors.New("agent: its socket was removed")
+	ErrLocked = errors.New("the agent was locked on request")
+	ErrIdle   = errors.New("the agent locked itself after being idle")
+	ErrGone   = errors.New("the agent stopped: its socket was removed")
 )
 
 // Serve accepts calls on ln until ctx ends, a lock is asked for, the idle

@@ -14,7 +14,7 @@ import (
 )
 
 // ErrNotRunning: no agent answers on the profile's socket.
-var ErrNotRunning = errors.New("agent: no agent is running for this profile")
+var ErrNotRunning = errors.New("no agent is running for this profile")
 
 // Terminal is the caller's side of a call.
 type Terminal struct {

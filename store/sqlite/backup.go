@@ -13,11 +13,11 @@ import (
 // complete database that Open accepts.
 func (s *Store) Backup(ctx context.Context, dest string) error {
 	if _, err := os.Stat(dest); err == nil {
-		return fmt.Errorf("backup: %s already exists", dest)
+		return fmt.Errorf("%s already exists", dest)
 	}
 	db, err := sql.Open("sqlite", dsn(s.path, false))
 	if err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return fmt.Errorf("back up the database: %w", err)
 	}
 	defer db.Close()
 	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", dest); err != nil {

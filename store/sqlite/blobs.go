@@ -234,7 +234,7 @@ func (s *Store) DropIdleUploads(ctx context.Context, owner string, idleSince tim
 		n, freed = 0, 0
 		rows, err := tx.QueryContext(ctx, "SELECT id, size FROM blobs WHERE owner = ? AND final = 0 AND touched_at < ?", owner, micros(idleSince))
 		if err != nil {
-			return fmt.Errorf("sqlite: drop idle uploads: %w", err)
+			return fmt.Errorf("drop idle uploads: %w", err)
 		}
 		var ids []string
 		for rows.Next() {
@@ -242,26 +242,26 @@ func (s *Store) DropIdleUploads(ctx context.Context, owner string, idleSince tim
 			var size int64
 			if err := rows.Scan(&id, &size); err != nil {
 				rows.Close()
-				return fmt.Errorf("sqlite: drop idle uploads: %w", err)
+				return fmt.Errorf("drop idle uploads: %w", err)
 			}
 			ids = append(ids, id)
 			freed += size
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("sqlite: drop idle uploads: %w", err)
+			return fmt.Errorf("drop idle uploads: %w", err)
 		}
 		for _, id := range ids {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM blob_chunks WHERE blob_id = ?", id); err != nil {
-				return fmt.Errorf("sqlite: drop idle uploads: %w", err)
+				return fmt.Errorf("drop idle uploads: %w", err)
 			}
 			if _, err := tx.ExecContext(ctx, "DELETE FROM blobs WHERE id = ?", id); err != nil {
-				return fmt.Errorf("sqlite: drop idle uploads: %w", err)
+				return fmt.Errorf("drop idle uploads: %w", err)
 			}
 		}
 		if freed > 0 {
 			if _, err := tx.ExecContext(ctx, "UPDATE accounts SET blob_bytes = max(0, blob_bytes - ?) WHERE name = ?", freed, owner); err != nil {
-				return fmt.Errorf("sqlite: drop idle uploads: %w", err)
+				return fmt.Errorf("drop idle uploads: %w", err)
 			}
 		}
 		n = len(ids)
