@@ -210,17 +210,18 @@ func checkREADME(t *testing.T, output string) {
 		}
 		return
 	}
-	got, want := strings.Split(mask(readme[start:end]), "\n"), strings.Split(mask(output), "\n")
-	for i := 0; i < max(len(got), len(want)); i++ {
-		var g, w string
-		if i < len(got) {
-			g = got[i]
+	// Masking keeps the lines, so line i of each side is shown as written.
+	line := func(s string, i int) string {
+		if ls := strings.Split(s, "\n"); i < len(ls) {
+			return ls[i]
 		}
-		if i < len(want) {
-			w = want[i]
-		}
-		if g != w {
-			t.Fatalf("the README's demo output differs from the demo's at line %d (masked):\nREADME: %q\ndemo:   %q\n(go test ./demo -run TestDemo -update-readme rewrites it)", i+1, g, w)
+		return ""
+	}
+	got, want := mask(readme[start:end]), mask(output)
+	for i := 0; i < max(strings.Count(got, "\n"), strings.Count(want, "\n"))+1; i++ {
+		if g, w := line(got, i), line(want, i); g != w {
+			t.Fatalf("the README's demo output differs from the demo's at line %d:\nREADME: %q\ndemo:   %q\nmasked: %q\nand     %q\n(go test ./demo -run TestDemo -update-readme rewrites it)",
+				i+1, line(readme[start:end], i), line(output, i), g, w)
 		}
 	}
 }
