@@ -39,6 +39,7 @@ var positional = map[string][]argKind{
 	"room leave":        {argRoom},
 	"room rename":       {argRoom},
 	"room archive":      {argRoom},
+	"room unarchive":    {argRoom},
 	"send":              {argRoom},
 	"read":              {argRoom},
 	"chat":              {argRoom},
