@@ -157,7 +157,7 @@ func (g *globals) completeArg(cmd *cobra.Command, kind argKind, args []string, t
 		var out []string
 		for _, r := range rooms {
 			if !r.Removed {
-				out = append(out, r.State.Name)
+				out = append(out, r.Label) // the name, or "talks (bob's)" when two rooms share it
 			}
 		}
 		return out, none
