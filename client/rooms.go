@@ -300,6 +300,7 @@ func (c *Client) CreateRoom(ctx context.Context, name string, members []string, 
 	}
 	r.Warnings = append(c.warnings, c.unverifiedWarnings(ctx, r)...)
 	r.Verified = c.verifiedMembers(ctx, c.v, r.State.Members)
+	r.Label = name // no other room of this user's has it: checkNameFree
 	return r, nil
 }
 
