@@ -188,6 +188,7 @@ func (g *globals) spawnAgent(ctx context.Context, home string, pw []byte) error 
 		return err
 	}
 	cmd := exec.Command(exe, "--home", home, "agent", "--detach")
+	cmd.Dir = home // not the caller's directory, which it would keep busy
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "BACKCHANNEL_PASSPHRASE=") {
 			cmd.Env = append(cmd.Env, kv)

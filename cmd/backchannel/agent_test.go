@@ -45,6 +45,17 @@ func newAgentWorld(t *testing.T) *agentWorld {
 		for _, h := range []string{"alice", "bob"} {
 			agent.Lock(context.Background(), filepath.Join(dir, h))
 		}
+		// Under -race the agents are this race-enabled binary: a race in
+		// them lands in their log, and fails the test here.
+		for _, h := range []string{"alice", "bob"} {
+			agent.Lock(context.Background(), filepath.Join(dir, h))
+			for i := 0; i < 50 && agent.Ping(context.Background(), filepath.Join(dir, h)); i++ {
+				time.Sleep(100 * time.Millisecond)
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, h, "agent.log")); err == nil && bytes.Contains(b, []byte("DATA RACE")) {
+				t.Errorf("%s's agent reported a data race:\n%s", h, b)
+			}
+		}
 		srv.Stop()
 		os.RemoveAll(dir)
 	})
