@@ -73,7 +73,7 @@ type Result struct {
 
 func newResult() *Result {
 	r := &Result{Classes: map[leak.Verdict]*Counts{}, ByEdit: map[Edit]*Counts{}}
-	for _, v := range []leak.Verdict{leak.Altered, leak.Fabricated, leak.Misattributed} {
+	for _, v := range []leak.Verdict{leak.Altered, leak.Fabricated, leak.Misattributed, leak.Misdated} {
 		r.Classes[v] = &Counts{}
 	}
 	return r
@@ -84,7 +84,7 @@ func newResult() *Result {
 func predicted(item Item, lines []leak.Line) (leak.Verdict, string) {
 	want := item.Edit.Expected()
 	got, diff := leak.Verdict(""), ""
-	rank := map[leak.Verdict]int{leak.Authentic: 1, leak.Misattributed: 2, leak.Altered: 3, leak.Fabricated: 4}
+	rank := map[leak.Verdict]int{leak.Authentic: 1, leak.Misdated: 2, leak.Misattributed: 3, leak.Altered: 4, leak.Fabricated: 5}
 	for _, l := range lines {
 		if l.Line < item.FirstLine || l.Line > item.LastLine {
 			continue
@@ -276,7 +276,7 @@ func (r *Result) Markdown() string {
 	fmt.Fprintf(&b, "Corpus: %s (%d transcripts, %d messages); %d leaks, %d leaked lines, %d words; verification took %v in total.\n\n",
 		r.Corpus, r.Transcripts, r.Messages, r.Leaks, r.Lines, r.Words, r.Elapsed.Round(time.Millisecond))
 	b.WriteString("| verdict | precision | recall | TP | FP | FN |\n|---|---|---|---|---|---|\n")
-	for _, v := range []leak.Verdict{leak.Altered, leak.Fabricated, leak.Misattributed} {
+	for _, v := range []leak.Verdict{leak.Altered, leak.Fabricated, leak.Misattributed, leak.Misdated} {
 		c := r.Classes[v]
 		fmt.Fprintf(&b, "| %s | %.3f | %.3f | %d | %d | %d |\n", v, c.Precision(), c.Recall(), c.TP, c.FP, c.FN)
 	}

@@ -35,8 +35,10 @@ func (e Edit) Expected() leak.Verdict {
 		return leak.Authentic
 	case Insert:
 		return leak.Fabricated
-	case Swap, Retime:
+	case Swap:
 		return leak.Misattributed
+	case Retime:
+		return leak.Misdated
 	}
 	return leak.Altered
 }

@@ -12,6 +12,7 @@ type unit struct {
 	label  string // speaker as written
 	member string // label resolved to a member id, "" if none
 	clock  int    // claimed minutes after midnight, -1 if none
+	claim  timeClaim
 	quote  bool
 }
 

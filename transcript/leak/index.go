@@ -25,8 +25,11 @@ type Options struct {
 	// messages' times; UTC if nil.
 	Location *time.Location
 	// TimeTolerance is how far a claimed time may be from the sending time
-	// (default one minute).
+	// (default one minute: a display rounds or truncates to the minute).
 	TimeTolerance time.Duration
+	// Events are the room's events (membership and name changes), which
+	// backchannel's own output shows as "* alice added carol" lines.
+	Events []Event
 }
 
 // shingleK is the word n-gram length of the index.
@@ -118,6 +121,13 @@ func NewIndex(msgs []Message, opt Options) *Index {
 			ix.senders = append(ix.senders, senderName{msg.Sender, n, strings.Fields(n)})
 		}
 	}
+	for _, ev := range opt.Events {
+		if !seen[ev.Actor] && ev.Actor != "" {
+			seen[ev.Actor] = true
+			n := normName(ev.Actor)
+			ix.senders = append(ix.senders, senderName{ev.Actor, n, strings.Fields(n)})
+		}
+	}
 	return ix
 }
 
@@ -205,6 +215,39 @@ func containsAll(set, sub []string) bool {
 func (ix *Index) knownLabel(label string) bool {
 	_, ok := ix.resolve(label)
 	return ok
+}
+
+// memberLabel is the label recogniser's test: the label is an alias, or
+// every word of it (honorifics aside) is part of exactly one member's name
+// ("Kissinger", "Secretary Kissinger" for secretary-kissinger; not
+// "According to the transcript, Kissinger").
+func (ix *Index) memberLabel(label string) bool {
+	n := normName(label)
+	if n == "" {
+		return false
+	}
+	if _, ok := ix.aliases[n]; ok {
+		return true
+	}
+	var sig []string
+	for _, w := range strings.Fields(n) {
+		if !honorifics[w] {
+			sig = append(sig, w)
+		}
+	}
+	if len(sig) == 0 || len(sig) > 4 {
+		return false
+	}
+	found := ""
+	for _, s := range ix.senders {
+		if containsAll(s.words, sig) {
+			if found != "" && found != s.id {
+				return false
+			}
+			found = s.id
+		}
+	}
+	return found != ""
 }
 
 func (ix *Index) exactLabel(label string) bool {

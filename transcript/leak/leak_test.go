@@ -106,7 +106,7 @@ func TestVerifyVerdicts(t *testing.T) {
 		{"wrong speaker", "COUNSEL: Understood. I'll tell them 10 battalions must leave first.\n",
 			[]want{{Misattributed, "m2"}}},
 		{"wrong time", "[16:40] AIDE: Understood. I'll tell them 10 battalions must leave first.\n",
-			[]want{{Misattributed, "m2"}}},
+			[]want{{Misdated, "m2"}}},
 		{"spliced", "AIDE: The President doesn't want a public statement yet; the troops withdraw.\n",
 			[]want{{Altered, "m4"}}},
 		{"message opening like a label", "Ref: Your memorandum of April 11, with a copy to me\n",

@@ -29,6 +29,11 @@ type block struct {
 	speaker    string // label as written, "" if none
 	explicit   bool   // label written on this block (not carried over)
 	clock      int    // claimed time as minutes after midnight, -1 if none
+	date       [3]int // claimed date (year, month, day), zero if none
+	zone       int    // stated time zone, minutes east of UTC
+	zoned      bool
+	event      bool // a room event line ("* alice added carol")
+	weak       bool // the label may be words of the message ("Mr. Vest - EUR")
 	quotes     []quote
 	prose      bool // reads as reporting prose (attribution verbs outside quotes)
 }
@@ -162,9 +167,13 @@ func (li lineIndex) line(off int) int { return sort.SearchInts(li, off+1) }
 
 // parseBlocks splits text into blocks. known, if not nil, reports whether a
 // label names a member (so lower-case member ids are recognised); exact
-// whether it is exactly a member's id or alias.
-func parseBlocks(text string, known, exact func(string) bool) []block {
+// whether it is exactly a member's id or alias. It also returns the
+// number of lines skipped as the program's own header and notices.
+// member is the strict test the label recogniser uses: every word of the
+// label is part of one member's name.
+func parseBlocks(text string, known, exact, member func(string) bool) ([]block, int) {
 	var blocks []block
+	skipped := 0
 	var cur *block
 	carried, off := "", 0
 	flush := func() {
@@ -184,10 +193,34 @@ func parseBlocks(text string, known, exact func(string) bool) []block {
 		if strings.HasSuffix(line, "\r") {
 			lineEnd--
 		}
-		trimmed := strings.TrimLeft(line, " \t\u00a0>*•-")
-		if strings.TrimSpace(trimmed) == "" {
+		trimmed := strings.TrimLeft(line, " \t\u00a0>*•-│")
+		wrappedHere := cur != nil && !endsSentence(text[cur.start:cur.end])
+		rl, recognised := lineLabel{}, false
+		if strings.TrimSpace(trimmed) != "" {
+			rl, recognised = recognise(text[off:lineEnd], member, exact, wrappedHere)
+		}
+		switch {
+		case strings.TrimSpace(trimmed) == "":
 			flush()
-		} else {
+		case recognised && (rl.kind == kindHeader || rl.kind == kindNotice):
+			flush()
+			skipped++
+		case recognised && rl.kind == kindEvent:
+			flush()
+			blocks = append(blocks, block{start: off + rl.content, labelAt: off + rl.at, end: off + rl.end, clock: rl.clock,
+				date: rl.date, zone: rl.zone, zoned: rl.zoned, event: true})
+			carried = ""
+		case recognised && strings.TrimSpace(text[off+rl.content:off+rl.end]) != "":
+			flush()
+			label := rl.speaker
+			explicit := label != ""
+			if !explicit {
+				label = carried
+			}
+			carried = label
+			cur = &block{start: off + rl.content, labelAt: off + rl.at, end: off + rl.end, speaker: label, explicit: explicit,
+				clock: rl.clock, date: rl.date, zone: rl.zone, zoned: rl.zoned, weak: rl.weak}
+		default:
 			p := off + len(line) - len(trimmed)
 			lineStart := p
 			// Mid-paragraph, after a line that does not end a sentence, a
@@ -241,9 +274,11 @@ func parseBlocks(text string, known, exact func(string) bool) []block {
 	}
 	flush()
 	for i := range blocks {
-		findQuotes(text, &blocks[i])
+		if !blocks[i].event {
+			findQuotes(text, &blocks[i])
+		}
 	}
-	return blocks
+	return blocks, skipped
 }
 
 // findQuotes records quotations in a block and whether the block reads as
@@ -340,7 +375,8 @@ func ParseLeak(data []byte) ([]Claim, error) {
 	text := string(data)
 	li := newLineIndex(text)
 	var out []Claim
-	for _, b := range parseBlocks(text, nil, nil) {
+	blocks, _ := parseBlocks(text, nil, nil, nil)
+	for _, b := range blocks {
 		c := Claim{Speaker: b.speaker}
 		if b.clock >= 0 {
 			c.Time = fmt.Sprintf("%02d:%02d", b.clock/60, b.clock%60)

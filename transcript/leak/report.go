@@ -18,7 +18,7 @@ func verdictColour(v Verdict) string {
 	switch v {
 	case Authentic:
 		return ansiGreen
-	case Misattributed:
+	case Misattributed, Misdated:
 		return ansiYellow
 	}
 	return ansiRed
@@ -46,9 +46,13 @@ func (r *Report) WriteText(w io.Writer, colour bool) error {
 		}
 	}
 	s := r.Summary
-	fmt.Fprintf(&b, "\n%d lines: %s authentic, %s altered, %s fabricated, %s misattributed (%d of %d messages matched)\n",
+	fmt.Fprintf(&b, "\n%d lines: %s authentic, %s altered, %s fabricated, %s misattributed, %s misdated (%d of %d messages matched)\n",
 		s.Lines, paint(ansiGreen, fmt.Sprint(s.Authentic)), paint(ansiRed, fmt.Sprint(s.Altered)),
-		paint(ansiRed, fmt.Sprint(s.Fabricated)), paint(ansiYellow, fmt.Sprint(s.Misattributed)), s.Matched, s.Messages)
+		paint(ansiRed, fmt.Sprint(s.Fabricated)), paint(ansiYellow, fmt.Sprint(s.Misattributed)),
+		paint(ansiYellow, fmt.Sprint(s.Misdated)), s.Matched, s.Messages)
+	if s.Skipped > 0 {
+		fmt.Fprintf(&b, "%d lines skipped: the program's own header and notices are not messages\n", s.Skipped)
+	}
 	if s.Note != "" {
 		fmt.Fprintf(&b, "note: %s\n", s.Note)
 	}
