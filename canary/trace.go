@@ -169,7 +169,7 @@ func (tr *Tracer) Trace(leak string, epsilon float64) (*Result, error) {
 		epsilon = DefaultEpsilon
 	}
 	if epsilon >= 1 || math.IsNaN(epsilon) {
-		return nil, fmt.Errorf("trace: epsilon %v not in (0,1)", epsilon)
+		return nil, fmt.Errorf("the false-accusation bound must be between 0 and 1 (not %g)", epsilon)
 	}
 	d, err := newDeriver(tr.key)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -38,7 +39,7 @@ func (g *globals) backupSecret(prompt string) ([]byte, error) {
 
 func newBackupCmd(g *globals) *cobra.Command {
 	var out string
-	var recovery bool
+	var recovery, force bool
 	cmd := &cobra.Command{
 		Use:   "backup -o FILE [--recovery-key]",
 		Short: "Write an encrypted backup of this profile",
@@ -55,6 +56,9 @@ device of your account (your contacts see the change), so no key is used twice.`
 			if out == "" {
 				return usageError{errors.New("backup needs -o FILE")}
 			}
+			if _, err := os.Stat(g.env.path(out)); err == nil && !force {
+				return errExists(out) // before any question is asked
+			}
 			var key backup.Key
 			var shown string
 			if recovery {
@@ -70,17 +74,9 @@ device of your account (your contacts see the change), so no key is used twice.`
 				}
 				key = backup.PassphraseKey(pw, backupParams)
 			}
-			f, err := os.OpenFile(g.env.path(out), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-			if err != nil {
-				return fmt.Errorf("write the backup: %w", err)
-			}
-			if err := c.Backup(cmd.Context(), f, key); err != nil {
-				f.Close()
-				os.Remove(out)
-				return err
-			}
-			if err := f.Close(); err != nil {
-				os.Remove(out)
+			if err := g.writeFile(cmd.Context(), out, force, func(w io.Writer) error {
+				return c.Backup(cmd.Context(), w, key)
+			}); err != nil {
 				return err
 			}
 			if g.json {
@@ -97,7 +93,8 @@ device of your account (your contacts see the change), so no key is used twice.`
 			return nil
 		}),
 	}
-	cmd.Flags().StringVarP(&out, "output", "o", "", "the backup file to write (must not exist)")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "the backup file to write (an existing one only with --force)")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing backup file")
 	cmd.Flags().BoolVar(&recovery, "recovery-key", false, "encrypt under a new printed recovery key instead of a passphrase")
 	return cmd
 }

@@ -253,6 +253,9 @@ by themselves at start and every 3 hours.`,
 				}
 			}
 			if len(a.Alerts) > 0 {
+				if g.json {
+					return reported{exitVerify} // the report says what failed
+				}
 				return verifyError{errors.New("the key log shows versions of your account that your devices did not publish")}
 			}
 			return nil

@@ -187,11 +187,11 @@ without --force.`,
 				}
 				return nil
 			}
-			dst, err := destination(out, m.Doc.Name, force)
+			dst, err := destination(g.env, out, m.Doc.Name, force)
 			if err != nil {
 				return err
 			}
-			if err := writeVerified(cmd.Context(), dst, force, func(w io.Writer) error {
+			if err := writeVerified(cmd.Context(), g.env.path(dst), force, func(w io.Writer) error {
 				_, err := c.GetDoc(cmd.Context(), args[0], m.ID, w)
 				return err
 			}); err != nil {
@@ -226,25 +226,26 @@ func syncQuietly(cmd *cobra.Command, c *client.Client) {
 	}
 }
 
-// destination picks the output path. The document's name comes from its
+// destination picks the output path, as the caller named it (relative to
+// the caller's working directory, env). The document's name comes from its
 // sender, so it is reduced to a plain file name first.
-func destination(out, docName string, force bool) (string, error) {
+func destination(env *callEnv, out, docName string, force bool) (string, error) {
 	name := client.LocalFileName(docName)
 	dst := out
 	switch {
 	case out == "":
 		dst = name
 	default:
-		if st, err := os.Stat(out); err == nil && st.IsDir() {
+		if st, err := os.Stat(env.path(out)); err == nil && st.IsDir() {
 			dst = filepath.Join(out, name)
 		}
 	}
-	st, err := os.Stat(dst)
+	st, err := os.Stat(env.path(dst))
 	switch {
 	case err == nil && st.IsDir():
 		return "", usageError{fmt.Errorf("%s is a directory", dst)}
 	case err == nil && !force:
-		return "", usageError{fmt.Errorf("%s exists; pass --force to overwrite it or -o to choose another path", dst)}
+		return "", errExists(dst)
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return "", err
 	}
@@ -280,7 +281,7 @@ func writeVerified(ctx context.Context, dst string, force bool, write func(io.Wr
 	// A hard link fails if dst exists: no window to clobber a file.
 	if err := os.Link(tmp.Name(), dst); err != nil {
 		if _, serr := os.Lstat(dst); errors.Is(err, fs.ErrExist) || serr == nil {
-			return usageError{fmt.Errorf("%s appeared during the download; pass --force to overwrite it", dst)}
+			return errExists(dst)
 		}
 		return os.Rename(tmp.Name(), dst) // a file system without hard links
 	}

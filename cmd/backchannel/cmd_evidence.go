@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -20,14 +23,18 @@ import (
 const maxEvidenceBytes = 32 << 20
 
 // readEvidence reads a file, or stdin for "-", with a size limit.
-func readEvidence(cmd *cobra.Command, path string) ([]byte, error) {
+func readEvidence(cmd *cobra.Command, g *globals, path string) ([]byte, error) {
 	var r io.Reader
 	if path == "-" {
 		r = cmd.InOrStdin()
 	} else {
-		f, err := os.Open(path)
+		f, err := os.Open(g.env.path(path))
 		if err != nil {
-			return nil, err
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("cannot read %s: %w", path, err)
 		}
 		defer f.Close()
 		r = f
@@ -77,7 +84,7 @@ Exit status 3 when anything is not authentic.`,
 			case bundle != "" && (room != "" || len(args) > 0):
 				return usageError{errors.New("give either --bundle FILE or --room ROOM LEAK")}
 			case bundle != "":
-				data, err := readEvidence(cmd, bundle)
+				data, err := readEvidence(cmd, g, bundle)
 				if err != nil {
 					return err
 				}
@@ -108,13 +115,16 @@ Exit status 3 when anything is not authentic.`,
 					}
 				}
 				if !rep.OK {
+					if g.json {
+						return reported{exitVerify} // the report says what failed
+					}
 					return verifyError{errors.New("the export does not verify")}
 				}
 				return nil
 			case room == "" || len(args) != 1:
 				return usageError{errors.New("verify needs --room ROOM LEAK, or --bundle FILE")}
 			}
-			data, err := readEvidence(cmd, args[0])
+			data, err := readEvidence(cmd, g, args[0])
 			if err != nil {
 				return err
 			}
@@ -138,6 +148,9 @@ Exit status 3 when anything is not authentic.`,
 			}
 			for _, l := range rep.Lines {
 				if l.Verdict != "authentic" {
+					if g.json {
+						return reported{exitVerify} // the report says what failed
+					}
 					return verifyError{errors.New("the text contains lines that are not authentic")}
 				}
 			}
@@ -154,6 +167,7 @@ Exit status 3 when anything is not authentic.`,
 func newTranscriptCmd(g *globals) *cobra.Command {
 	tr := &cobra.Command{Use: "transcript", Short: "Export a room's signed transcript"}
 	var from, to, only, out string
+	var force bool
 	export := &cobra.Command{
 		Use:   "export ROOM [--from T] [--to T] [--only IDS] [-o FILE]",
 		Short: "Write a self-contained bundle anyone can check with 'verify --bundle'",
@@ -192,13 +206,47 @@ comma-separated.`,
 				_, err = cmd.OutOrStdout().Write(append(data, '\n'))
 				return err
 			}
-			return os.WriteFile(g.env.path(out), append(data, '\n'), 0o600)
+			if err := g.writeFile(cmd.Context(), out, force, func(w io.Writer) error {
+				_, err := w.Write(append(data, '\n'))
+				return err
+			}); err != nil {
+				return err
+			}
+			var ex client.Export
+			if err := json.Unmarshal(data, &ex); err != nil {
+				return fmt.Errorf("read back the export: %w", err)
+			}
+			var signers []string
+			seen := map[string]bool{}
+			for _, c := range ex.Copies {
+				if !seen[c.Sender] {
+					seen[c.Sender] = true
+					signers = append(signers, c.Sender)
+				}
+			}
+			sort.Strings(signers)
+			if g.json {
+				if signers == nil {
+					signers = []string{}
+				}
+				return printJSON(cmd.OutOrStdout(), map[string]any{"file": out, "room": args[0], "messages": len(ex.Copies), "signers": signers})
+			}
+			msg := fmt.Sprintf("Wrote %s: %d messages of %s", out, len(ex.Copies), safeName(args[0]))
+			if len(ex.Copies) == 1 {
+				msg = fmt.Sprintf("Wrote %s: 1 message of %s", out, safeName(args[0]))
+			}
+			if len(signers) > 0 {
+				msg += ", signed by " + andList(signers)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), msg+". Anyone can check it with: backchannel verify --bundle "+out)
+			return nil
 		},
 	}
 	export.Flags().StringVar(&from, "from", "", "first time to disclose (RFC 3339)")
 	export.Flags().StringVar(&to, "to", "", "last time to disclose (RFC 3339)")
 	export.Flags().StringVar(&only, "only", "", "disclose only these message ids")
-	export.Flags().StringVarP(&out, "output", "o", "", "write to FILE instead of stdout")
+	export.Flags().StringVarP(&out, "output", "o", "", "write to FILE instead of stdout (an existing FILE only with --force)")
+	export.Flags().BoolVar(&force, "force", false, "overwrite an existing FILE")
 	tr.AddCommand(export)
 	return tr
 }
@@ -215,7 +263,10 @@ probability of accusing an innocent member is at most --epsilon (a proven bound)
 Otherwise the verdict is "inconclusive", with an estimate of the text still needed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := readEvidence(cmd, args[0])
+			if !(epsilon > 0 && epsilon < 1) {
+				return usageError{fmt.Errorf("--epsilon %g: give a probability between 0 and 1, such as 1e-6", epsilon)}
+			}
+			data, err := readEvidence(cmd, g, args[0])
 			if err != nil {
 				return err
 			}

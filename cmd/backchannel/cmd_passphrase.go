@@ -48,9 +48,9 @@ someone who also has such a copy, that copy is as good as the profile to them.`,
 			err = client.ChangePassphrase(cmd.Context(), home, old, pw, vault.Params{})
 			switch {
 			case errors.Is(err, vault.ErrWrongPassphrase):
-				return fmt.Errorf("wrong passphrase for the profile in %s (nothing was changed): %w", home, vault.ErrWrongPassphrase)
+				return because(vault.ErrWrongPassphrase, "wrong passphrase for the profile in %s (nothing was changed)", home)
 			case errors.Is(err, vault.ErrNoVault):
-				return fmt.Errorf("no profile in %s: %w", home, vault.ErrNoVault)
+				return because(vault.ErrNoVault, "no profile in %s (pass --home, or run 'backchannel init')", home)
 			case errors.Is(err, vault.ErrInconsistent):
 				return fmt.Errorf("the profile in %s cannot be trusted: %w", home, vault.ErrInconsistent)
 			case err != nil:

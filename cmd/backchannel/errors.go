@@ -77,6 +77,22 @@ type authError struct{ err error }
 func (e authError) Error() string { return e.err.Error() }
 func (e authError) Unwrap() error { return e.err }
 
+// sentinelError is an error with a message of its own that matches a
+// sentinel (errors.Is), for when the sentinel's text would repeat what the
+// message says ("wrong passphrase for ...: wrong passphrase").
+type sentinelError struct {
+	msg string
+	is  error
+}
+
+func (e sentinelError) Error() string { return e.msg }
+func (e sentinelError) Unwrap() error { return e.is }
+
+// because returns the message, matching the sentinel is.
+func because(is error, format string, a ...any) error {
+	return sentinelError{fmt.Sprintf(format, a...), is}
+}
+
 // reported is the outcome of a command that has told its caller what
 // went wrong already (in its own --json output): only the status remains.
 type reported struct{ code int }

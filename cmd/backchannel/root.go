@@ -263,7 +263,7 @@ func (g *globals) open(ctx context.Context) (*client.Client, error) {
 		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(home, client.ProfileFile)); err != nil {
-		return nil, fmt.Errorf("no profile in %s: run 'backchannel init' first (or pass --home): %w", home, vault.ErrNoVault)
+		return nil, because(vault.ErrNoVault, "no profile in %s: run 'backchannel init' first (or pass --home)", home)
 	}
 	pw, err := g.passphrase("Passphrase: ")
 	if err != nil {
@@ -272,7 +272,7 @@ func (g *globals) open(ctx context.Context) (*client.Client, error) {
 	c, err := client.Open(ctx, home, pw, client.Options{})
 	switch {
 	case errors.Is(err, vault.ErrWrongPassphrase):
-		return nil, fmt.Errorf("wrong passphrase for the profile in %s: %w", home, vault.ErrWrongPassphrase)
+		return nil, because(vault.ErrWrongPassphrase, "wrong passphrase for the profile in %s", home)
 	case errors.Is(err, vault.ErrInconsistent):
 		return nil, fmt.Errorf("the profile in %s cannot be trusted: %w", home, vault.ErrInconsistent)
 	case err != nil:
