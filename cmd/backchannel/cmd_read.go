@@ -61,6 +61,7 @@ func newSendCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if g.json {
+				m.Outbox = "" // internal: which outbox batch carries it
 				return printJSON(cmd.OutOrStdout(), m)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Sent %s.\n", m.ID[:12])
