@@ -297,7 +297,7 @@ func protectInline(text string, add func(a, b int)) {
 				i = e
 				continue
 			}
-		case isWordRune(r) && (i == 0 || !isWordRune(prevRune(text, i))):
+		case isWordRune(r) && (i == 0 || !isWordRune(prevRune(text, i))) && mayBeURL(text, i):
 			if e := urlEnd(text, i); e > i {
 				add(i, e)
 				i = e
@@ -306,6 +306,27 @@ func protectInline(text string, add func(a, b int)) {
 		}
 		i += n
 	}
+}
+
+// mayBeURL is a quick test before urlEnd: the run of non-space bytes at i
+// holds "://" or "@", or starts with "www.".
+func mayBeURL(text string, i int) bool {
+	if len(text)-i >= 4 && strings.EqualFold(text[i:i+4], "www.") {
+		return true
+	}
+	for j := i; j < len(text); j++ {
+		switch text[j] {
+		case ' ', '\n', '\t', '\r':
+			return false
+		case '@':
+			return true
+		case ':':
+			if strings.HasPrefix(text[j:], "://") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func prevRune(s string, i int) rune {
@@ -415,6 +436,22 @@ func init() {
 	months["sept"] = true
 }
 
+// isMonth reports a month's name or abbreviation, in any case.
+func isMonth(w string) bool {
+	if len(w) < 3 || len(w) > 9 {
+		return false
+	}
+	var buf [9]byte
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return months[string(buf[:len(w)])]
+}
+
 // chunk is a run of letters and digits.
 type chunk struct {
 	start, end int
@@ -462,7 +499,7 @@ func protectDigitGroups(text string, add func(a, b int)) {
 			i += n
 		}
 		c.end = i
-		c.member = c.digit || (letters >= 2 && letters <= 4 && upper == letters) || months[strings.ToLower(text[c.start:c.end])]
+		c.member = c.digit || (letters >= 2 && letters <= 4 && upper == letters) || isMonth(text[c.start:c.end])
 		if !c.member {
 			flush()
 			prevEnd = -1
