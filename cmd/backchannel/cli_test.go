@@ -201,13 +201,16 @@ func TestBadMessage(t *testing.T) {
 	}
 }
 
-// cmdInterrupt: interrupt REGEXP PROGRAM ARGS... starts the program, waits
-// until a line of its output matches REGEXP, sends it SIGINT and fails
-// unless it then exits with status 130.
+// cmdInterrupt: interrupt CODE REGEXP PROGRAM ARGS... starts the program,
+// waits until a line of its output (stdout or stderr) matches REGEXP, sends
+// it SIGINT and fails unless it then exits with status CODE.
 func cmdInterrupt(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) < 2 {
-		ts.Fatalf("usage: interrupt REGEXP PROGRAM [ARGS...]")
+	if neg || len(args) < 3 {
+		ts.Fatalf("usage: interrupt CODE REGEXP PROGRAM [ARGS...]")
 	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	args = args[1:]
 	ready := regexp.MustCompile(args[0])
 	path, err := lookPath(ts, args[1])
 	ts.Check(err)
@@ -236,9 +239,16 @@ func cmdInterrupt(ts *testscript.TestScript, neg bool, args []string) {
 	if !seen {
 		ts.Fatalf("the program ended (%v) before printing a line matching %q", err, args[0])
 	}
+	got := 0
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
-		ts.Fatalf("after SIGINT: %v, want exit status %d", err, exitInterrupted)
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("after SIGINT: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("after SIGINT: exit status %d, want %d", got, want)
 	}
 }
 
