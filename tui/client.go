@@ -17,12 +17,6 @@ type clientBackend struct {
 	c    *client.Client
 	hub  *live.Hub
 	path func(string) string
-
-	mu sync.Mutex
-	// queued are this session's own messages the server has not taken
-	// yet; sent those it took.
-	queued map[string]bool
-	sent   map[string]bool
 }
 
 // NewClientBackend adapts c and hub until ctx ends; path resolves a file
@@ -31,15 +25,20 @@ func NewClientBackend(ctx context.Context, c *client.Client, hub *live.Hub, path
 	if path == nil {
 		path = func(p string) string { return p }
 	}
-	return &clientBackend{ctx: ctx, c: c, hub: hub, path: path, queued: map[string]bool{}, sent: map[string]bool{}}
+	return &clientBackend{ctx: ctx, c: c, hub: hub, path: path}
 }
 
 func (b *clientBackend) Me() string { return b.c.User() }
 
 func roomOf(r *client.Room) Room {
+	name := r.State.Name
+	if r.Label != "" {
+		name = r.Label
+	}
 	return Room{
-		ID: r.State.ID, Name: r.State.Name, Mode: r.State.Mode, Marking: r.State.Marking,
-		Members: append([]string(nil), r.State.Members...), Verified: r.Verified, Removed: r.Removed,
+		ID: r.State.ID, Name: name, Mode: r.State.Mode, Marking: r.State.Marking,
+		Members: append([]string(nil), r.State.Members...), Verified: r.Verified,
+		Unread: r.Unread, Removed: r.Removed, Archived: r.Archived,
 	}
 }
 
@@ -55,96 +54,50 @@ func (b *clientBackend) Rooms(ctx context.Context) ([]Room, error) {
 	return out, nil
 }
 
+func messageOf(r *client.Room, m *client.Message) Message {
+	out := Message{ID: m.ID, Sender: m.Sender, SentAt: m.SentAt, Text: m.Text, Kind: m.Kind}
+	if m.Kind == client.KindDoc && m.Doc != nil {
+		out.Text = fmt.Sprintf("shared %s (%d bytes): backchannel docs get %s %s", m.Doc.Name, m.Doc.Size, r.State.Name, shortID(m.ID))
+	}
+	if d := m.Delivery; d != nil {
+		out.Delivery, out.DeliveredTo, out.Of = d.State, len(d.DeliveredTo), d.Of
+	}
+	return out
+}
+
 func (b *clientBackend) History(ctx context.Context, ref string) (Room, []Message, error) {
 	r, msgs, err := b.c.History(ctx, ref)
 	if err != nil {
 		return Room{}, nil, err
 	}
-	b.settle(ctx)
 	out := make([]Message, len(msgs))
-	b.mu.Lock()
-	for i, m := range msgs {
-		out[i] = Message{ID: m.ID, Sender: m.Sender, SentAt: m.SentAt, Text: m.Text, Kind: m.Kind}
-		if m.Kind == client.KindDoc && m.Doc != nil {
-			out[i].Text = fmt.Sprintf("shared %s (%d bytes): backchannel doc get %s %s", m.Doc.Name, m.Doc.Size, r.State.Name, shortID(m.ID))
-		}
-		switch {
-		case b.queued[m.ID]:
-			out[i].Delivery = DeliveryQueued
-		case b.sent[m.ID]:
-			out[i].Delivery = DeliverySent
-		}
+	for i := range msgs {
+		out[i] = messageOf(r, &msgs[i])
 	}
-	b.mu.Unlock()
 	return roomOf(r), out, nil
 }
 
 func shortID(id string) string { return id[:min(12, len(id))] }
 
-// settle marks this session's queued messages sent once the outbox is
-// empty (a sync or the next send delivered them).
-func (b *clientBackend) settle(ctx context.Context) {
-	b.mu.Lock()
-	n := len(b.queued)
-	b.mu.Unlock()
-	if n == 0 {
-		return
+// delivered is what the screen is told of a message just sent: a message
+// the client saved but the server did not take yet comes back as an
+// error matching ErrNotDelivered, and is queued.
+func delivered(m *client.Message, err error) (Message, []string, error) {
+	if errors.Is(err, client.ErrNotDelivered) {
+		return Message{Delivery: DeliveryQueued}, nil, nil
 	}
-	if q, err := b.c.Queued(ctx); err != nil || q > 0 {
-		return
-	}
-	b.mu.Lock()
-	for id := range b.queued {
-		b.sent[id] = true
-	}
-	clear(b.queued)
-	b.mu.Unlock()
-}
-
-// delivered tells what became of a message sent to room: queued (the
-// client saved it but the server did not take it) or sent.
-func (b *clientBackend) delivered(ctx context.Context, room, text string, m *client.Message, err error) (Message, []string, error) {
-	queued := errors.Is(err, client.ErrNotDelivered)
-	if err != nil && !queued {
+	if err != nil {
 		return Message{}, nil, err
 	}
-	if m == nil {
-		// The client returns no message when it queued it: it is the
-		// last of this user's in the room's history.
-		if _, msgs, herr := b.c.History(ctx, room); herr == nil {
-			for i := len(msgs) - 1; i >= 0; i-- {
-				if msgs[i].Sender == b.c.User() && (text == "" || msgs[i].Text == text) {
-					m = &msgs[i]
-					break
-				}
-			}
-		}
-		if m == nil {
-			return Message{Delivery: DeliveryQueued}, nil, nil
-		}
-	}
-	out := Message{ID: m.ID, Sender: m.Sender, SentAt: m.SentAt, Text: m.Text, Kind: m.Kind, Delivery: DeliverySent}
-	if queued {
-		out.Delivery = DeliveryQueued
-	}
-	b.mu.Lock()
-	if queued {
-		b.queued[m.ID] = true
-	} else {
-		b.sent[m.ID] = true
-	}
-	b.mu.Unlock()
-	return out, m.Warnings, nil
+	return Message{ID: m.ID, Sender: m.Sender, SentAt: m.SentAt, Text: m.Text, Kind: m.Kind}, m.Warnings, nil
 }
 
 func (b *clientBackend) Send(ctx context.Context, room, text string) (Message, []string, error) {
-	m, err := b.c.Send(ctx, room, text)
-	return b.delivered(ctx, room, text, m, err)
+	return delivered(b.c.Send(ctx, room, text))
 }
 
 func (b *clientBackend) Share(ctx context.Context, room, path string) (Message, []string, error) {
-	m, err := b.c.Share(ctx, room, b.path(path))
-	return b.delivered(ctx, room, "", m, err)
+	return delivered(b.c.Share(ctx, room, b.path(path)))
 }
 
 func (b *clientBackend) Leave(ctx context.Context, room string) error {
@@ -172,7 +125,9 @@ func (b *clientBackend) Verify(ctx context.Context, user string, confirm bool) (
 	return s, nil
 }
 
-func (b *clientBackend) MarkRead(ctx context.Context, room string) error { return nil }
+func (b *clientBackend) MarkRead(ctx context.Context, room, upTo string) error {
+	return b.c.MarkRead(ctx, room, upTo)
+}
 
 // Subscribe follows the hub. When the connection comes back after it was
 // lost, it syncs once: the push stream brings what arrived meanwhile, but

@@ -199,7 +199,12 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.notice(m.cur, "could not list the rooms: "+msg.err.Error(), true)
 			return m, nil
 		}
-		m.rooms = msg.rooms
+		m.rooms = m.rooms[:0]
+		for _, r := range msg.rooms {
+			if !r.Archived || r.ID == m.cur { // archived rooms stay out of the list
+				m.rooms = append(m.rooms, r)
+			}
+		}
 		if m.cur == "" && len(m.rooms) > 0 {
 			m.cur = m.rooms[0].ID
 			for _, r := range m.rooms {
@@ -253,9 +258,12 @@ func (m *Model) history1(msg historyMsg) tea.Cmd {
 			m.rooms[i].Unread = 0
 		}
 	}
-	id := m.cur
+	if len(m.msgs) == 0 {
+		return nil
+	}
+	id, last := m.cur, m.msgs[len(m.msgs)-1].ID
 	return func() tea.Msg {
-		_ = m.b.MarkRead(m.ctx, id) // unread counts are a convenience
+		_ = m.b.MarkRead(m.ctx, id, last) // unread counts are a convenience
 		return nil
 	}
 }

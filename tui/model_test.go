@@ -24,6 +24,7 @@ type fakeBackend struct {
 	sent     []string // "room: text"
 	shared   []string
 	left     []string
+	read     []string // MarkRead calls, "room: up to"
 	verified map[string]bool
 	sendErr  error
 	warns    []string
@@ -107,7 +108,12 @@ func (f *fakeBackend) Verify(_ context.Context, user string, confirm bool) (Safe
 	}
 	return Safety{User: user, Number: "11111 22222 33333 44444\n55555 66666 77777 88888\n99999 00000 12345 67890", Verified: f.verified[user]}, nil
 }
-func (f *fakeBackend) MarkRead(context.Context, string) error { return nil }
+func (f *fakeBackend) MarkRead(_ context.Context, room, upTo string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.read = append(f.read, room+": "+upTo)
+	return nil
+}
 func (f *fakeBackend) Subscribe() (<-chan Event, func())      { return f.events, func() {} }
 func (f *fakeBackend) State() (string, string)                { return f.state, "" }
 
@@ -511,4 +517,32 @@ func TestLongMessagesWrapWithinTheWidth(t *testing.T) {
 		}
 	}
 	s.shows("end")
+}
+
+func TestOpeningARoomMarksItRead(t *testing.T) {
+	f := newFake()
+	s := open(t, f, "deal")
+	s.send(keyNamed("ctrl+n"))
+	if want := "[r1: m2 r2: o1]"; fmt.Sprint(f.read) != want {
+		t.Fatalf("marked read %q, want %q", f.read, want)
+	}
+	s.lacks("ops            3")
+}
+
+func TestDeliveryStates(t *testing.T) {
+	f := newFake()
+	f.rooms[0].Members = []string{"anna", "ben", "carl"}
+	f.add("r1", Message{ID: "q", Sender: "anna", SentAt: f.now, Text: "still queued", Kind: KindText, Delivery: DeliveryQueued})
+	f.add("r1", Message{ID: "p", Sender: "anna", SentAt: f.now, Text: "half there", Kind: KindText, Delivery: DeliveryDelivered, DeliveredTo: 1, Of: 2})
+	f.add("r1", Message{ID: "b", Sender: "ben", SentAt: f.now, Text: "from ben", Kind: KindText, Delivery: DeliverySent})
+	s := open(t, f, "deal")
+	s.shows("anna: still queued (queued)", "anna: half there (delivered to 1 of 2)", "anna: We need forty days. (delivered)")
+	s.lacks("from ben (sent)")
+}
+
+func TestArchivedRoomsLeftOut(t *testing.T) {
+	f := newFake()
+	f.rooms[1].Archived = true
+	s := open(t, f, "deal")
+	s.lacks("ops")
 }

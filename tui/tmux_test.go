@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ const passphrase = "correct horse battery staple"
 const waitFor = 45 * time.Second
 
 var (
+	worlds    atomic.Int64 // numbers each world's tmux socket
 	buildOnce sync.Once
 	binPath   string
 	buildErr  error
@@ -62,7 +64,9 @@ func TestMain(m *testing.M) {
 // world is a server, two profiles (anna and ben) sharing the on-record
 // room "deal", and a tmux server to run anna's chat in.
 type world struct {
-	t     *testing.T
+	t *testing.T
+	// oneProcess: every command runs in its own process (no agent).
+	oneProcess bool
 	bin   string
 	dir   string
 	srv   *localserver.Server
@@ -71,15 +75,22 @@ type world struct {
 	token int
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T, oneProcess bool) *world {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatal("tmux is not installed: the chat's terminal tests need it (apt-get install tmux)")
 	}
-	w := &world{t: t, bin: binary(t), dir: t.TempDir()}
+	w := &world{t: t, bin: binary(t), dir: t.TempDir(), oneProcess: oneProcess}
 	w.start("127.0.0.1:0")
 	t.Cleanup(func() { w.srv.Stop() })
-	w.sock = fmt.Sprintf("bctest-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-"))
+	t.Cleanup(func() { // the agents the commands started
+		for _, u := range []string{"anna", "ben"} {
+			cmd := exec.Command(w.bin, "lock")
+			cmd.Env = w.env(u)
+			cmd.Run()
+		}
+	})
+	w.sock = fmt.Sprintf("bctest-%d-%d", os.Getpid(), worlds.Add(1))
 	t.Cleanup(func() { exec.Command("tmux", "-L", w.sock, "kill-server").Run() })
 	w.cli("anna", "init", "--server", w.srv.URL, "--name", "anna")
 	w.cli("ben", "init", "--server", w.srv.URL, "--name", "ben")
@@ -107,7 +118,16 @@ func (w *world) stop() {
 }
 
 func (w *world) env(user string) []string {
-	return append(os.Environ(), "BACKCHANNEL_PASSPHRASE="+passphrase, "BACKCHANNEL_HOME="+filepath.Join(w.dir, user))
+	return append(os.Environ(), w.vars(user)...)
+}
+
+// vars are the variables every command of user gets.
+func (w *world) vars(user string) []string {
+	vs := []string{"BACKCHANNEL_PASSPHRASE=" + passphrase, "BACKCHANNEL_HOME=" + filepath.Join(w.dir, user), "TZ=UTC"}
+	if w.oneProcess {
+		vs = append(vs, "BACKCHANNEL_AGENT=off")
+	}
+	return vs
 }
 
 // cli runs the binary as user and returns its output.
@@ -141,19 +161,36 @@ func (w *world) chat(user, room string) *pane {
 	w.token++
 	name := fmt.Sprintf("chat%d", w.token)
 	args := []string{"new-session", "-d", "-x", "80", "-y", "24", "-s", name}
-	for _, kv := range []string{"BACKCHANNEL_PASSPHRASE=" + passphrase, "BACKCHANNEL_HOME=" + filepath.Join(w.dir, user), "TZ=UTC"} {
+	for _, kv := range w.vars(user) {
 		args = append(args, "-e", kv)
 	}
-	args = append(args, w.bin+" chat "+room)
+	// The exit status goes to a file: tmux can be slow to reap the pane.
+	status := filepath.Join(w.dir, name+".status")
+	args = append(args, fmt.Sprintf("%s chat %s; echo $? > %s", w.bin, room, status))
 	w.tmux(args...)
 	w.tmux("set-option", "-t", name, "remain-on-exit", "on")
-	p := &pane{w: w, target: name}
-	return p
+	return &pane{w: w, target: name, status: status}
 }
 
 type pane struct {
 	w      *world
 	target string
+	status string // the file the chat's exit status is written to
+}
+
+// exited waits for the chat to end and returns its exit status.
+func (p *pane) exited() string {
+	p.w.t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		if b, err := os.ReadFile(p.status); err == nil && strings.HasSuffix(string(b), "\n") {
+			return strings.TrimSpace(string(b))
+		}
+		if time.Now().After(deadline) {
+			p.w.t.Fatalf("the chat did not end; the screen:\n%s", p.capture())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func (p *pane) capture() string { return p.w.tmux("capture-pane", "-p", "-t", p.target) }
@@ -220,8 +257,18 @@ func (w *world) waitRead(user, room, want string) string {
 	}
 }
 
+// TestChatInTerminal runs the chat inside the agent (as commands do by
+// default) and in a process of its own (BACKCHANNEL_AGENT=off).
 func TestChatInTerminal(t *testing.T) {
-	w := newWorld(t)
+	for _, tc := range []struct {
+		name       string
+		oneProcess bool
+	}{{"in the agent", false}, {"one process", true}} {
+		t.Run(tc.name, func(t *testing.T) { chatInTerminal(t, newWorld(t, tc.oneProcess)) })
+	}
+}
+
+func chatInTerminal(t *testing.T, w *world) {
 	p := w.chat("anna", "deal")
 
 	// The room opens at 80×24 with its status line.
@@ -303,21 +350,13 @@ func TestChatInTerminal(t *testing.T) {
 
 	// Ctrl-C leaves at once, with a zero exit.
 	p.keys("C-c")
-	deadline := time.Now().Add(waitFor)
-	for {
-		dead := strings.TrimSpace(w.tmux("display-message", "-p", "-t", p.target, "#{pane_dead} #{pane_dead_status}"))
-		if dead == "1 0" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the chat did not end after Ctrl-C (%s); the screen:\n%s", dead, p.capture())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if st := p.exited(); st != "0" {
+		t.Fatalf("the chat ended with exit status %s after Ctrl-C", st)
 	}
 }
 
 func TestChatReconnectsAfterServerRestart(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, false)
 	p := w.chat("anna", "deal")
 	p.waitUntil("connected", func(s string) bool { return strings.Contains(statusRow(s), "connected") })
 	p.waitFor("ben: Ben here, ready when you are.")

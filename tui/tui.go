@@ -53,14 +53,15 @@ const (
 
 // Room is what the screen shows of a room.
 type Room struct {
-	ID, Name      string
+	ID, Name      string // Name: as shown (the room's label when names clash)
 	Mode, Marking string
 	Members       []string
 	// Verified says, per member, whether their safety number was compared.
 	Verified map[string]bool
 	Unread   int
-	// Removed: this user is no longer a member.
-	Removed bool
+	// Removed: this user is no longer a member. Archived: put away on this
+	// device (listed after the others).
+	Removed, Archived bool
 }
 
 // Message is one entry of a room's timeline.
@@ -71,8 +72,9 @@ type Message struct {
 	Text   string
 	Kind   string // KindText, KindDoc, KindSystem, KindNotice
 	// Delivery is the state of this user's own message ("" when unknown or
-	// not this user's).
-	Delivery string
+	// not this user's); DeliveredTo of Of members are known to hold it.
+	Delivery        string
+	DeliveredTo, Of int
 }
 
 // Event is what the live connection tells the screen: a change of the
@@ -108,8 +110,8 @@ type Backend interface {
 	// Verify returns the safety number to compare with user in person or
 	// on a call; confirm records that it matched.
 	Verify(ctx context.Context, user string, confirm bool) (Safety, error)
-	// MarkRead records that the room was read up to now.
-	MarkRead(ctx context.Context, room string) error
+	// MarkRead records that the room was shown up to the message upTo.
+	MarkRead(ctx context.Context, room, upTo string) error
 	// Subscribe follows the live connection until cancel is called.
 	Subscribe() (events <-chan Event, cancel func())
 	// State is the live connection's state now, and why it is not up.

@@ -304,6 +304,9 @@ func (m *Model) messageLines(hm string, msg *Message, width int) []string {
 		if d == "" {
 			d = m.delivery[msg.ID]
 		}
+		if d == DeliveryDelivered && msg.Of > 1 && msg.DeliveredTo < msg.Of {
+			d = fmt.Sprintf("delivered to %d of %d", msg.DeliveredTo, msg.Of)
+		}
 		if d != "" {
 			tail = styleFaint.Render(" (" + d + ")")
 		}

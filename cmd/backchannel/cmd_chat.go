@@ -113,7 +113,11 @@ func (g *globals) chatLines(ctx context.Context, cmd *cobra.Command, c *client.C
 			}
 		}
 	}()
-	defer func() { stop(); <-done }()
+	defer func() {
+		stop()
+		<-done
+		_ = c.MarkRead(ctx, out.room, "") // what was printed is read; unread counts are a convenience
+	}()
 
 	room := tui.Room{ID: r.State.ID, Name: r.State.Name, Mode: r.State.Mode, Marking: r.State.Marking, Members: r.State.Members, Verified: r.Verified}
 	warned := map[string]bool{}
