@@ -114,8 +114,8 @@ func (f *fakeBackend) MarkRead(_ context.Context, room, upTo string) error {
 	f.read = append(f.read, room+": "+upTo)
 	return nil
 }
-func (f *fakeBackend) Subscribe() (<-chan Event, func())      { return f.events, func() {} }
-func (f *fakeBackend) State() (string, string)                { return f.state, "" }
+func (f *fakeBackend) Subscribe() (<-chan Event, func()) { return f.events, func() {} }
+func (f *fakeBackend) State() (string, string)           { return f.state, "" }
 
 // screen drives a Model the way the program would, running every command
 // to completion (the fake never blocks).

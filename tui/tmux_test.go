@@ -67,12 +67,12 @@ type world struct {
 	t *testing.T
 	// oneProcess: every command runs in its own process (no agent).
 	oneProcess bool
-	bin   string
-	dir   string
-	srv   *localserver.Server
-	addr  string
-	sock  string
-	token int
+	bin        string
+	dir        string
+	srv        *localserver.Server
+	addr       string
+	sock       string
+	token      int
 }
 
 func newWorld(t *testing.T, oneProcess bool) *world {
