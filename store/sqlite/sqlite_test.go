@@ -205,3 +205,35 @@ func TestMigrateOldInvites(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A database written before uploads recorded their last activity opens,
+// gains the column, and an unfinalized upload it holds counts as idle since
+// forever (freed by the first DropIdleUploads) while a finalized blob stays.
+func TestMigrateOldBlobs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE accounts (name TEXT PRIMARY KEY, identity_key BLOB NOT NULL, created_at INTEGER NOT NULL, blob_bytes INTEGER NOT NULL DEFAULT 0);
+		CREATE TABLE blobs (id TEXT PRIMARY KEY, owner TEXT NOT NULL, size INTEGER NOT NULL DEFAULT 0, chunks INTEGER NOT NULL DEFAULT 0, final INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
+		INSERT INTO accounts (name, identity_key, created_at, blob_bytes) VALUES ('alice', x'01', 0, 30);
+		INSERT INTO blobs (id, owner, size, final, created_at) VALUES ('half', 'alice', 20, 0, ?), ('done', 'alice', 10, 1, ?)`,
+		time.Now().UnixMicro(), time.Now().UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s := open(t, dir)
+	defer s.Close()
+	n, freed, err := s.DropIdleUploads(ctx, "alice", time.Now().Add(-time.Hour))
+	if err != nil || n != 1 || freed != 20 {
+		t.Fatalf("dropped %d blobs, %d bytes, %v; want 1, 20", n, freed, err)
+	}
+	if used, err := s.BlobUsage(ctx, "alice"); err != nil || used != 10 {
+		t.Fatalf("usage %d, %v; want 10", used, err)
+	}
+	if _, err := s.Blob(ctx, "done"); err != nil {
+		t.Fatalf("finalized blob: %v", err)
+	}
+}
