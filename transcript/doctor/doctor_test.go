@@ -20,6 +20,7 @@ var (
 	seed    = flag.Int64("seed", 3, "seed of TestBenchmark")
 	nocanon = flag.Bool("nocanon", false, "with -marked: verify without the canonicaliser")
 	marked  = flag.Bool("marked", false, "TestBenchmark on canary-marked copies, verified with canary.Canonicalize")
+	layouts = flag.Int("layout-leaks", 2, "leaks per transcript and layout in TestLayouts")
 )
 
 func corpus(t *testing.T) []Transcript {
@@ -53,7 +54,7 @@ func TestGroundTruth(t *testing.T) {
 			l := g.Generate(rng)
 			for _, it := range l.Items {
 				if it.Source < 0 {
-					if it.Edit != Insert {
+					if it.Edit != Insert && it.Edit != FakeEvent && it.Edit != EventLine {
 						t.Fatalf("sourceless item with edit %s", it.Edit)
 					}
 					continue
@@ -61,7 +62,7 @@ func TestGroundTruth(t *testing.T) {
 				src := leak.Normalize(tr.Messages[it.Source].Text, nil)
 				got := leak.Normalize(it.Text, nil)
 				switch it.Edit {
-				case None, Swap, Retime:
+				case None, Swap, Retime, EventLine:
 					if !slices.Equal(src, got) && !strings.Contains(strings.Join(src, " "), strings.Join(got, " ")) {
 						t.Fatalf("%s line changed words: %q", it.Edit, it.Text)
 					}
@@ -198,5 +199,40 @@ func TestDemoLeak(t *testing.T) {
 	short := []leak.Message{{ID: "x", Sender: "a", Text: "Yes."}, {ID: "y", Sender: "b", Text: "No."}}
 	if _, _, err := DemoLeak(short, 1); err == nil {
 		t.Fatal("expected an error for a room without a long message")
+	}
+}
+
+// TestLayouts runs the benchmark in every label layout of Layouts and
+// holds each to the goal: no authentic line flagged, every doctored line
+// (altered, fabricated, swapped, merged, misdated, invented room events)
+// given its expected verdict.
+//
+// go test ./transcript/doctor -run TestLayouts -v -args -layout-leaks 10
+// reproduces the table in docs/benchmarks.md.
+func TestLayouts(t *testing.T) {
+	dir, _, err := FindCorpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Run(Config{CorpusDir: dir, Leaks: *layouts, Seed: *seed, Layouts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", r.Markdown())
+	for _, m := range r.Misses {
+		t.Logf("miss: %s expected %s got %s: %.120q (%.160s)", m.Edit, m.Expected, m.Got, m.Leaked, m.Diff)
+	}
+	if len(r.ByLayout) != len(Layouts) {
+		t.Fatalf("%d layouts scored, want %d", len(r.ByLayout), len(Layouts))
+	}
+	for name, s := range r.ByLayout {
+		if s.AuthenticFlagged > 0 || s.Caught < s.Doctored {
+			t.Errorf("layout %s: %d of %d authentic lines flagged, %d of %d doctored lines caught", name, s.AuthenticFlagged, s.Authentic, s.Caught, s.Doctored)
+		}
+	}
+	for _, e := range []Edit{Swap, Merge, Retime, EventLine, FakeEvent} {
+		if c := r.ByEdit[e]; c == nil || c.TP == 0 {
+			t.Errorf("edit %s never generated or never caught", e)
+		}
 	}
 }

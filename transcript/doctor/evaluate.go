@@ -22,6 +22,15 @@ type Config struct {
 	// Mark, if set, makes every leak from the leaker's marked copies
 	// (see Generator.Mark); pair it with the marking's Canonicalize.
 	Mark func(msgID, text string) string
+	// Layouts, if set, generates Leaks leaks per transcript in each label
+	// layout of Layouts (instead of the random styles), half of them with
+	// times shown in another time zone.
+	Layouts bool
+}
+
+// LayoutScore is the outcome for one layout.
+type LayoutScore struct {
+	Lines, Authentic, AuthenticFlagged, Doctored, Caught int
 }
 
 // Counts is a confusion tally for one verdict class.
@@ -67,12 +76,13 @@ type Result struct {
 	AuthenticFlagged int
 	Unreported       int              // lines that got no verdict at all
 	ByEdit           map[Edit]*Counts // TP: flagged with the expected verdict, FN: not
+	ByLayout         map[string]*LayoutScore
 	Misses           []Miss
 	Elapsed          time.Duration // verification time only
 }
 
 func newResult() *Result {
-	r := &Result{Classes: map[leak.Verdict]*Counts{}, ByEdit: map[Edit]*Counts{}}
+	r := &Result{Classes: map[leak.Verdict]*Counts{}, ByEdit: map[Edit]*Counts{}, ByLayout: map[string]*LayoutScore{}}
 	for _, v := range []leak.Verdict{leak.Altered, leak.Fabricated, leak.Misattributed, leak.Misdated} {
 		r.Classes[v] = &Counts{}
 	}
@@ -112,7 +122,13 @@ func (r *Result) Score(t Transcript, ix *leak.Index, l Leak) error {
 	}
 	r.Leaks++
 	r.Words += len(strings.Fields(l.Text))
+	ls := r.ByLayout[l.Style.LayoutName()]
+	if ls == nil {
+		ls = &LayoutScore{}
+		r.ByLayout[l.Style.LayoutName()] = ls
+	}
 	for _, it := range l.Items {
+		ls.Lines++
 		r.Lines++
 		want := it.Edit.Expected()
 		got, diff := predicted(it, rep.Lines)
@@ -139,6 +155,17 @@ func (r *Result) Score(t Transcript, ix *leak.Index, l Leak) error {
 			}
 		}
 		flagged := got != leak.Authentic && got != "unreported"
+		if want == leak.Authentic {
+			ls.Authentic++
+			if flagged {
+				ls.AuthenticFlagged++
+			}
+		} else {
+			ls.Doctored++
+			if got == want {
+				ls.Caught++
+			}
+		}
 		switch {
 		case want != leak.Authentic && flagged:
 			r.Flagged.TP++
@@ -234,8 +261,25 @@ func Run(cfg Config) (*Result, error) {
 		if len(g.Foreign) == 0 {
 			g.Foreign = fallbackFabrications
 		}
-		ix := leak.NewIndex(t.Messages, leak.Options{Canonicalize: cfg.Canonicalize})
+		ix := leak.NewIndex(t.Messages, leak.Options{Canonicalize: cfg.Canonicalize, Events: t.Events()})
 		rng := rand.New(rand.NewSource(cfg.Seed*1000 + int64(i)))
+		if cfg.Layouts {
+			for k := range Layouts {
+				for n := 0; n < cfg.Leaks; n++ {
+					st := Style{Layout: k + 1, Retype: rng.Intn(10) < 7, Blank: rng.Intn(2) == 0}
+					if !strings.HasPrefix(Layouts[k].Name, "|") && rng.Intn(3) == 0 {
+						st.Wrap = 50 + rng.Intn(40)
+					}
+					if n%2 == 1 {
+						st.Shift = []int{60, -300, 330, 540}[rng.Intn(4)]
+					}
+					if err := res.Score(t, ix, g.GenerateStyle(rng, st)); err != nil {
+						return nil, err
+					}
+				}
+			}
+			continue
+		}
 		for k := 0; k < cfg.Leaks; k++ {
 			if err := res.Score(t, ix, g.Generate(rng)); err != nil {
 				return nil, err
@@ -282,7 +326,7 @@ func (r *Result) Markdown() string {
 	}
 	c := r.Flagged
 	fmt.Fprintf(&b, "| any doctored line flagged | %.3f | %.3f | %d | %d | %d |\n\n", c.Precision(), c.Recall(), c.TP, c.FP, c.FN)
-	fmt.Fprintf(&b, "Authentic lines flagged: %d of %d. Lines with no verdict: %d.\n\n", r.AuthenticFlagged, r.ByEdit[None].total(), r.Unreported)
+	fmt.Fprintf(&b, "Authentic lines flagged: %d of %d. Lines with no verdict: %d.\n\n", r.AuthenticFlagged, r.ByEdit[None].total()+r.ByEdit[EventLine].total(), r.Unreported)
 	b.WriteString("| edit | lines | correct verdict |\n|---|---|---|\n")
 	edits := make([]string, 0, len(r.ByEdit))
 	for e := range r.ByEdit {
@@ -292,6 +336,18 @@ func (r *Result) Markdown() string {
 	for _, e := range edits {
 		c := r.ByEdit[Edit(e)]
 		fmt.Fprintf(&b, "| %s | %d | %d |\n", e, c.TP+c.FN, c.TP)
+	}
+	if len(r.ByLayout) > 1 {
+		b.WriteString("\n| layout | lines | authentic lines flagged | doctored lines with the expected verdict |\n|---|---|---|---|\n")
+		names := make([]string, 0, len(r.ByLayout))
+		for n := range r.ByLayout {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			s := r.ByLayout[n]
+			fmt.Fprintf(&b, "| `%s` | %d | %d of %d | %d of %d |\n", n, s.Lines, s.AuthenticFlagged, s.Authentic, s.Caught, s.Doctored)
+		}
 	}
 	return b.String()
 }

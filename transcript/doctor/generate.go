@@ -26,16 +26,19 @@ const (
 	Swap       Edit = "swapped speakers"
 	Omit       Edit = "omitted context"
 	Retime     Edit = "wrong time"
+	Merge      Edit = "merged line (two senders)"
+	EventLine  Edit = "room event"
+	FakeEvent  Edit = "invented room event"
 )
 
 // Expected verdict of each edit.
 func (e Edit) Expected() leak.Verdict {
 	switch e {
-	case None:
+	case None, EventLine:
 		return leak.Authentic
-	case Insert:
+	case Insert, FakeEvent:
 		return leak.Fabricated
-	case Swap:
+	case Swap, Merge:
 		return leak.Misattributed
 	case Retime:
 		return leak.Misdated
@@ -51,6 +54,27 @@ type Style struct {
 	Blank  bool // blank line between lines
 	Wrap   int  // re-wrap at this width (0: no wrapping)
 	Retype bool // typographic, contraction and number-form changes
+	// Layout, if not 0, is 1 + the index in Layouts of the label layout
+	// (Labels and Times are then set from it).
+	Layout int
+	// Shift shows times this many minutes ahead of UTC (a leak from a
+	// member in another time zone), unless the layout states UTC.
+	Shift int
+}
+
+// LayoutName names the style's layout.
+func (st Style) LayoutName() string {
+	switch {
+	case st.Layout > 0:
+		return Layouts[st.Layout-1].Name
+	case st.Prose:
+		return "press prose"
+	case st.Labels && st.Times:
+		return "[hh:mm] NAME: text"
+	case st.Labels:
+		return "NAME: text"
+	}
+	return "unlabelled"
 }
 
 // Item is one leaked line with its ground truth.
@@ -321,6 +345,11 @@ func (g *Generator) Generate(rng *rand.Rand) Leak {
 // GenerateStyle builds one leak in the given style.
 func (g *Generator) GenerateStyle(rng *rand.Rand, st Style) Leak {
 	g.init()
+	var lay *Layout
+	if st.Layout > 0 {
+		lay = &Layouts[st.Layout-1]
+		st.Labels, st.Times, st.Prose = true, lay.Timed, false
+	}
 	msgs := g.T.Messages
 	n := min(g.Window, len(msgs))
 	start := rng.Intn(len(msgs) - n + 1)
@@ -360,6 +389,22 @@ func (g *Generator) GenerateStyle(rng *rand.Rand, st Style) Leak {
 		}
 		items = append(items, it)
 	}
+	if st.Labels && rng.Intn(2) == 0 {
+		// merge two neighbouring lines of different senders into one line
+		// under the first one's label
+		k := pick(rng, len(items)-1, func(k int) bool {
+			a, b := items[k], items[k+1]
+			// (two short lines such as "Mr. Lansing" merged read as one
+			// altered line, not as two messages)
+			return a.Edit == None && b.Edit == None && a.Source >= 0 && b.Source >= 0 && a.Speaker != b.Speaker &&
+				!g.said(a.Speaker, b.Text) && len(strings.Fields(a.Text)) >= 6 && len(strings.Fields(b.Text)) >= 6
+		})
+		if k >= 0 {
+			items[k].Text = strings.TrimSpace(items[k].Text) + " " + strings.TrimSpace(items[k+1].Text)
+			items[k].Edit = Merge
+			items = slices.Delete(items, k+1, k+2)
+		}
+	}
 	if st.Labels || st.Prose {
 		// swap the speakers of a few pairs of unedited lines
 		for tries := 0; tries < 2; tries++ {
@@ -378,6 +423,28 @@ func (g *Generator) GenerateStyle(rng *rand.Rand, st Style) Leak {
 	}
 	var b strings.Builder
 	line := 1
+	zone := time.FixedZone("", st.Shift*60)
+	var head []Item // the room event lines of backchannel's own output
+	if lay != nil && lay.Own {
+		b.WriteString(fmt.Sprintf("# talks — on-record room, marking: all, members: %s\n", strings.Join(g.T.members(), ", ")))
+		line++
+		evs := g.T.Events()
+		if len(evs) > 0 {
+			ev := evs[0]
+			head = append(head, Item{Source: -2, Speaker: ev.Actor, Text: ev.Texts[0], Edit: EventLine, FirstLine: line, LastLine: line})
+			b.WriteString(ev.SentAt.In(zone).Format("2006-01-02 15:04") + "  * " + ev.Texts[0] + "\n")
+			line++
+			if rng.Intn(2) == 0 && len(g.T.members()) > 1 {
+				ms := g.T.members()
+				fake := fmt.Sprintf("%s removed %s", ev.Actor, ms[len(ms)-1])
+				head = append(head, Item{Source: -1, Speaker: ev.Actor, Text: fake, Edit: FakeEvent, FirstLine: line, LastLine: line})
+				b.WriteString(ev.SentAt.Add(time.Minute).In(zone).Format("2006-01-02 15:04") + "  * " + fake + "\n")
+				line++
+			}
+		}
+		b.WriteString("! the transcript has a gap: 2 messages before this one have not arrived yet\n")
+		line++
+	}
 	for k := range items {
 		it := &items[k]
 		at := time.Time{}
@@ -405,6 +472,12 @@ func (g *Generator) GenerateStyle(rng *rand.Rand, st Style) Leak {
 		}
 		var s string
 		switch {
+		case lay != nil:
+			shown := at.In(zone)
+			if lay.Own {
+				label = it.Speaker
+			}
+			s = lay.Render(label, it.Speaker, shown, text)
 		case st.Prose:
 			text = strings.NewReplacer("“", "‘", "”", "’", "\"", "'").Replace(text)
 			switch rng.Intn(3) {
@@ -438,7 +511,7 @@ func (g *Generator) GenerateStyle(rng *rand.Rand, st Style) Leak {
 		b.WriteString(s)
 	}
 	b.WriteString("\n")
-	return Leak{Transcript: g.T.Name, Style: st, Text: b.String(), Items: items}
+	return Leak{Transcript: g.T.Name, Style: st, Text: b.String(), Items: append(head, items...)}
 }
 
 // said reports whether member who (anyone if "") sent a message with the

@@ -34,7 +34,8 @@ func (ix *Index) verifyEvent(text string, li lineIndex, b block) Line {
 				ix.eventLine(&l, ev, b)
 				return l
 			}
-			if same := sharedWords(w, words); same > bestSame && len(w) > 0 && len(words) > 0 && w[0] == words[0] {
+			// the same actor doing the same kind of thing ("alice added …")
+			if same := sharedWords(w, words); same > bestSame && len(w) > 1 && len(words) > 1 && w[0] == words[0] && w[1] == words[1] {
 				bestEv, bestText, bestSame = k, t, same
 			}
 		}

@@ -229,25 +229,44 @@ func (ix *Index) memberLabel(label string) bool {
 	if _, ok := ix.aliases[n]; ok {
 		return true
 	}
+	words := strings.Fields(n)
 	var sig []string
-	for _, w := range strings.Fields(n) {
+	for _, w := range words {
 		if !honorifics[w] {
 			sig = append(sig, w)
 		}
 	}
-	if len(sig) == 0 || len(sig) > 4 {
+	if len(sig) == 0 {
+		sig = words // "Minister"
+	}
+	if len(words) > 5 {
 		return false
 	}
-	found := ""
-	for _, s := range ix.senders {
-		if containsAll(s.words, sig) {
-			if found != "" && found != s.id {
-				return false
+	one := func(ws []string) int {
+		found := ""
+		for _, s := range ix.senders {
+			if s.norm == n {
+				return 1
 			}
-			found = s.id
+			if containsAll(s.words, ws) {
+				if found != "" && found != s.id {
+					return 2
+				}
+				found = s.id
+			}
 		}
+		if found == "" {
+			return 0
+		}
+		return 1
 	}
-	return found != ""
+	switch one(sig) {
+	case 1:
+		return true
+	case 2: // "Professor Gardner" among mr-gardner and professor-gardner
+		return one(words) == 1
+	}
+	return false
 }
 
 func (ix *Index) exactLabel(label string) bool {

@@ -46,26 +46,27 @@ type lineLabel struct {
 	date    [3]int // year, month, day; zero if none
 	zone    int    // stated offset east of UTC, in minutes
 	zoned   bool
-	at      int // offset of the label (after decorations)
-	content int // offset of the content
-	end     int // end of the content (before a delivery mark or table pipe)
+	at      int  // offset of the label (after decorations)
+	content int  // offset of the content
+	end     int  // end of the content (before a delivery mark or table pipe)
 	weak    bool // a name with a dash, ">" or "|" and nothing else: maybe text
 }
 
 var (
-	decoRe    = regexp.MustCompile(`^(?:[ \t\x{a0}]*(?:>+|[-•+–]|\*(?:[ \t]|$)|│|\d{1,4}[.)]|\(\d{1,4}\)|#\d{1,4}|§ ?\d{1,4})(?:[ \t\x{a0}]+|$))+`)
-	dateRe    = regexp.MustCompile(`^(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:T|,?[ \t]+)`)
-	timeRe    = regexp.MustCompile(`^([\[(]?)(\d{1,2})[:.h](\d{2})(?:[:.](\d{2}))?(?:[ \t]*([AaPp]\.?[Mm]\.?))?(?:[ \t]*(Z|UTC|GMT|[+-]\d{2}:?\d{2}|(?:UTC|GMT)[+-]\d{1,2}(?::?\d{2})?)\b)?([\])]?)`)
-	timeSepRe = regexp.MustCompile(`^[ \t]*(?:[-–—|,:][ \t]+|[ \t])[ \t]*`)
-	sepRe     = regexp.MustCompile(`^[ \t]*(?::|[ \t][—–-]{1,2}(?:[ \t]|$)|[—–](?:[ \t]|$)|[ \t]?>(?:[ \t]|$)|[ \t]\|(?:[ \t]|$))[ \t]*`)
-	saidSepRe = regexp.MustCompile(`(?i)^[ \t]+(?:said|says|wrote|writes|asked|replied)[ \t]*[:—–-][ \t]*`)
-	boldRe    = regexp.MustCompile(`^(\*\*|__)([^*_\n]{1,60}?)(:?)(\*\*|__)`)
-	bracketRe = regexp.MustCompile(`^[\[<]([^\]>\n]{1,60})[\]>]`)
-	annotRe   = regexp.MustCompile(`^[ \t]*[(\[]([^)\]\n]{1,40})[)\]]`)
-	deliverRe = regexp.MustCompile(`[ \t]{2}\[(?:queued|sent|delivered|delivered to \d+ of \d+)\][ \t]*$`)
-	headerRe  = regexp.MustCompile(`^#{1,3}[ \t].*\broom\b.*\b(?:marking|members)\b`)
-	tableSep  = regexp.MustCompile(`^\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*$`)
-	tableHead = regexp.MustCompile(`(?i)^(?:time|when|date|speaker|who|name|from|sender|member|message|text|said|content|remarks|statement|words|#|no\.?|line)$`)
+	decoRe     = regexp.MustCompile(`^(?:[ \t\x{a0}]*(?:>+|[-•+–]|\*(?:[ \t]|$)|│|\d{1,4}[.)]|\(\d{1,4}\)|#\d{1,4}|§ ?\d{1,4})(?:[ \t\x{a0}]+|$))+`)
+	dateRe     = regexp.MustCompile(`^(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:T|,?[ \t]+)`)
+	timeRe     = regexp.MustCompile(`^([\[(]?)(\d{1,2})[:.h](\d{2})(?:[:.](\d{2}))?(?:[ \t]*([AaPp]\.?[Mm]\.?))?(?:[ \t]*(Z|UTC|GMT|[+-]\d{2}:?\d{2}|(?:UTC|GMT)[+-]\d{1,2}(?::?\d{2})?)\b)?([\])]?)`)
+	timeNoAmPm = regexp.MustCompile(`^([\[(]?)(\d{1,2})[:.h](\d{2})(?:[:.](\d{2}))?()(?:[ \t]*(Z|UTC|GMT|[+-]\d{2}:?\d{2}|(?:UTC|GMT)[+-]\d{1,2}(?::?\d{2})?)\b)?([\])]?)`)
+	timeSepRe  = regexp.MustCompile(`^[ \t]*(?:[-–—|,:][ \t]+|[ \t])[ \t]*`)
+	sepRe      = regexp.MustCompile(`^[ \t]*(?::|[ \t][—–-]{1,2}(?:[ \t]|$)|[—–](?:[ \t]|$)|[ \t]?>(?:[ \t]|$)|[ \t]\|(?:[ \t]|$))[ \t]*`)
+	saidSepRe  = regexp.MustCompile(`(?i)^[ \t]+(?:said|says|wrote|writes|asked|replied)[ \t]*[:—–-][ \t]*`)
+	boldRe     = regexp.MustCompile(`^(\*\*|__)([^*_\n]{1,60}?)(:?)(\*\*|__)`)
+	bracketRe  = regexp.MustCompile(`^[\[<]([^\]>\n]{1,60})[\]>]`)
+	annotRe    = regexp.MustCompile(`^[ \t]*[(\[]([^)\]\n]{1,40})[)\]]`)
+	deliverRe  = regexp.MustCompile(`[ \t]{2}\[(?:queued|sent|delivered|delivered to \d+ of \d+)\][ \t]*$`)
+	headerRe   = regexp.MustCompile(`^#{1,3}[ \t].*\broom\b.*\b(?:marking|members)\b`)
+	tableSep   = regexp.MustCompile(`^\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*$`)
+	tableHead  = regexp.MustCompile(`(?i)^(?:time|when|date|speaker|who|name|from|sender|member|message|text|said|content|remarks|statement|words|#|no\.?|line)$`)
 )
 
 // parseTime reads a time at the start of s.
@@ -73,6 +74,12 @@ func parseTime(s string) (clock, zone int, zoned bool, n int) {
 	m := timeRe.FindStringSubmatchIndex(s)
 	if m == nil {
 		return -1, 0, false, 0
+	}
+	if m[10] >= 0 && m[11] < len(s) {
+		// "15:04  ambassador": the "am" is a word's, not the time's
+		if r, _ := utf8.DecodeRuneInString(s[m[11]:]); unicode.IsLetter(r) {
+			m = timeNoAmPm.FindStringSubmatchIndex(s)
+		}
 	}
 	g := func(i int) string {
 		if m[2*i] < 0 {
@@ -188,7 +195,7 @@ func recognise(line string, known, exact func(string) bool, wrapped bool) (l lin
 	}
 	name, n, weak := readName(rest, known, exact, structural, wrapped)
 	if name == "" {
-		if structural {
+		if structural && !wrapped { // "… At\n9:10 a.m. Allende made …" continues a sentence
 			l.content = p
 			return l, true // a time without a name: "14:02 We agree."
 		}
@@ -202,7 +209,14 @@ func recognise(line string, known, exact func(string) bool, wrapped bool) (l lin
 	return l, true
 }
 
-func isKnown(known func(string) bool, s string) bool { return known != nil && known(strings.TrimSpace(s)) }
+// eventVerbs are the verbs of backchannel's room events ("alice added
+// carol", "alice removed bob, who left", "alice renamed the room to …",
+// "bob left", "alice sent the room's membership again, unchanged").
+var eventVerbs = map[string]bool{"added": true, "removed": true, "renamed": true, "left": true, "sent": true, "created": true}
+
+func isKnown(known func(string) bool, s string) bool {
+	return known != nil && known(strings.TrimSpace(s))
+}
 
 // eventStart reports whether s ("* alice added …") opens a room event:
 // a star, then a member's name (or, without a transcript, a lower-case id).
@@ -214,7 +228,7 @@ func eventStart(s string, known func(string) bool) bool {
 	if len(w) < 2 {
 		return false
 	}
-	if strings.HasSuffix(w[0], ":") {
+	if !eventVerbs[strings.ToLower(strings.TrimRight(w[1], ",;:"))] {
 		return false // "* alice: text" is a bullet with a label
 	}
 	if known != nil {
@@ -229,7 +243,10 @@ func eventStart(s string, known func(string) bool) bool {
 func nameTime(label string) (int, int, bool, bool) {
 	for i := 0; i < len(label); i++ {
 		if label[i] == '(' || label[i] == '[' || label[i] == ',' {
-			s := strings.TrimLeft(label[i+1:], " \t")
+			s := label[i:]
+			if label[i] == ',' {
+				s = strings.TrimLeft(label[i+1:], " \t")
+			}
 			if c, z, zoned, n := parseTime(s); c >= 0 && n > 0 {
 				return c, z, zoned, true
 			}
@@ -261,7 +278,7 @@ func readName(s string, known, exact func(string) bool, structural, wrapped bool
 			weak = !colon && !deco && !structural
 			return colon || isExact || deco || structural
 		}
-		if !colon || !looksLikeLabel(name, known) {
+		if !colon || !looksLikeLabel(name, known) || !hasCapital(name) {
 			return false
 		}
 		// an unknown name: sure only in the program's own layout (a time,
@@ -398,4 +415,15 @@ func recogniseRow(line string, known func(string) bool) (lineLabel, bool) {
 	}
 	l.at, l.content, l.end = cells[0].a, text.a, text.b
 	return l, true
+}
+
+// hasCapital reports whether some word of name starts with a capital
+// ("[and]" in a quotation is no label).
+func hasCapital(name string) bool {
+	for _, w := range strings.Fields(name) {
+		if r, _ := utf8.DecodeRuneInString(w); unicode.IsUpper(r) {
+			return true
+		}
+	}
+	return false
 }

@@ -49,7 +49,7 @@ func (c timeClaim) offBy(t time.Time, loc *time.Location, shift int) int {
 // and weaker support leave no shift. A wrong time on an otherwise
 // authentic line makes it misdated; on a line already flagged it is added
 // to the diff.
-func (ix *Index) checkTimes(lines []Line) {
+func (ix *Index) checkTimes(lines []Line) int {
 	tol := int(ix.opt.TimeTolerance / time.Minute)
 	loc := ix.opt.Location
 	votes := map[int]int{}
@@ -101,6 +101,7 @@ func (ix *Index) checkTimes(lines []Line) {
 			l.Diff += "; also " + why
 		}
 	}
+	return shift
 }
 
 func roundTo(d, q int) int {

@@ -115,7 +115,25 @@ func (ix *Index) Verify(leak []byte) (*Report, error) {
 	if err := checkInput(leak); err != nil {
 		return nil, err
 	}
-	text := string(leak)
+	rep, shift := ix.verify(string(leak))
+	if shift != 0 {
+		// The leak shows times in another zone: verify again with that
+		// zone, so that among messages with the same words the one sent at
+		// the stated time is chosen.
+		at := time.Now()
+		if len(ix.msgs) > 0 {
+			at = ix.msgs[0].SentAt
+		}
+		_, off := at.In(ix.opt.Location).Zone()
+		shifted := *ix
+		shifted.opt.Location = time.FixedZone(offsetText(off/60+shift), off+shift*60)
+		rep, _ = shifted.verify(string(leak))
+	}
+	return rep, nil
+}
+
+// verify verifies text and returns the time-zone shift it allowed.
+func (ix *Index) verify(text string) (*Report, int) {
 	li := newLineIndex(text)
 	rep := &Report{Lines: []Line{}}
 	prev := -1
@@ -145,7 +163,7 @@ func (ix *Index) Verify(leak []byte) (*Report, error) {
 		}
 		rep.Lines = append(rep.Lines, lines...)
 	}
-	ix.checkTimes(rep.Lines)
+	shift := ix.checkTimes(rep.Lines)
 	matched := map[string]bool{}
 	s := &rep.Summary
 	for _, l := range rep.Lines {
@@ -172,7 +190,7 @@ func (ix *Index) Verify(leak []byte) (*Report, error) {
 	case s.Matched == 0:
 		s.Note = "no line matches this room's transcript: wrong room, or entirely invented"
 	}
-	return rep, nil
+	return rep, shift
 }
 
 func (ix *Index) verifyBlock(text string, li lineIndex, b block, prev *int) []Line {
