@@ -26,12 +26,16 @@ type Layout struct {
 // tables, quoted e-mail and numbered minutes.
 var Layouts = []Layout{
 	{"NAME: text", false, false, func(l, id string, at time.Time, t string) string { return l + ": " + t }},
-	{"[hh:mm] NAME: text", true, false, func(l, id string, at time.Time, t string) string { return "[" + at.Format("15:04") + "] " + l + ": " + t }},
+	{"[hh:mm] NAME: text", true, false, func(l, id string, at time.Time, t string) string {
+		return "[" + at.Format("15:04") + "] " + l + ": " + t
+	}},
 	{"read: date time  id: text", true, true, func(l, id string, at time.Time, t string) string {
 		return at.Format("2006-01-02 15:04") + "  " + id + ": " + t
 	}},
 	{"chat: time  id: text", true, true, func(l, id string, at time.Time, t string) string { return at.Format("15:04") + "  " + id + ": " + t }},
-	{"[hh:mm] name — text", true, false, func(l, id string, at time.Time, t string) string { return "[" + at.Format("15:04") + "] " + id + " — " + t }},
+	{"[hh:mm] name — text", true, false, func(l, id string, at time.Time, t string) string {
+		return "[" + at.Format("15:04") + "] " + id + " — " + t
+	}},
 	{"Name (role): text", false, false, func(l, id string, at time.Time, t string) string { return titleCase(l) + " (delegation): " + t }},
 	{"| hh:mm | Name | text |", true, false, func(l, id string, at time.Time, t string) string {
 		return "| " + at.Format("15:04") + " | " + titleCase(l) + " | " + t + " |"
@@ -54,17 +58,33 @@ var Layouts = []Layout{
 	{"NAME - text", false, false, func(l, id string, at time.Time, t string) string { return l + " - " + t }},
 	{"<name> text", false, false, func(l, id string, at time.Time, t string) string { return "<" + id + "> " + t }},
 	{"[Name] text", false, false, func(l, id string, at time.Time, t string) string { return "[" + titleCase(l) + "] " + t }},
-	{"Name [hh:mm]: text", true, false, func(l, id string, at time.Time, t string) string { return titleCase(l) + " [" + at.Format("15:04") + "]: " + t }},
-	{"Name (hh:mm): text", true, false, func(l, id string, at time.Time, t string) string { return titleCase(l) + " (" + at.Format("15:04") + "): " + t }},
-	{"Name, hh:mm: text", true, false, func(l, id string, at time.Time, t string) string { return titleCase(l) + ", " + at.Format("15:04") + ": " + t }},
-	{"hh:mm - Name: text", true, false, func(l, id string, at time.Time, t string) string { return at.Format("15:04") + " - " + titleCase(l) + ": " + t }},
-	{"(hh:mm) NAME: text", true, false, func(l, id string, at time.Time, t string) string { return "(" + at.Format("15:04") + ") " + l + ": " + t }},
+	{"Name [hh:mm]: text", true, false, func(l, id string, at time.Time, t string) string {
+		return titleCase(l) + " [" + at.Format("15:04") + "]: " + t
+	}},
+	{"Name (hh:mm): text", true, false, func(l, id string, at time.Time, t string) string {
+		return titleCase(l) + " (" + at.Format("15:04") + "): " + t
+	}},
+	{"Name, hh:mm: text", true, false, func(l, id string, at time.Time, t string) string {
+		return titleCase(l) + ", " + at.Format("15:04") + ": " + t
+	}},
+	{"hh:mm - Name: text", true, false, func(l, id string, at time.Time, t string) string {
+		return at.Format("15:04") + " - " + titleCase(l) + ": " + t
+	}},
+	{"(hh:mm) NAME: text", true, false, func(l, id string, at time.Time, t string) string {
+		return "(" + at.Format("15:04") + ") " + l + ": " + t
+	}},
 	{"hh:mm:ss NAME: text", true, false, func(l, id string, at time.Time, t string) string { return at.Format("15:04:05") + " " + l + ": " + t }},
-	{"h:mm PM Name: text", true, false, func(l, id string, at time.Time, t string) string { return at.Format("3:04 PM") + " " + titleCase(l) + ": " + t }},
-	{"hh:mm UTC NAME: text", true, false, func(l, id string, at time.Time, t string) string { return at.UTC().Format("15:04") + " UTC " + l + ": " + t }},
+	{"h:mm PM Name: text", true, false, func(l, id string, at time.Time, t string) string {
+		return at.Format("3:04 PM") + " " + titleCase(l) + ": " + t
+	}},
+	{"hh:mm UTC NAME: text", true, false, func(l, id string, at time.Time, t string) string {
+		return at.UTC().Format("15:04") + " UTC " + l + ": " + t
+	}},
 	{"- Name: text", false, false, func(l, id string, at time.Time, t string) string { return "- " + titleCase(l) + ": " + t }},
 	{"* NAME: text", false, false, func(l, id string, at time.Time, t string) string { return "* " + l + ": " + t }},
-	{"#12 name: text", false, false, func(l, id string, at time.Time, t string) string { return fmt.Sprintf("#%d %s: %s", 1+at.Minute(), id, t) }},
+	{"#12 name: text", false, false, func(l, id string, at time.Time, t string) string {
+		return fmt.Sprintf("#%d %s: %s", 1+at.Minute(), id, t)
+	}},
 	{"Name > text", false, false, func(l, id string, at time.Time, t string) string { return titleCase(l) + " > " + t }},
 	{"yyyy/mm/dd hh:mm Name: text", true, false, func(l, id string, at time.Time, t string) string {
 		return at.Format("2006/01/02 15:04") + " " + titleCase(l) + ": " + t
