@@ -134,12 +134,7 @@ func (g *globals) forward(ctx context.Context, root *cobra.Command) (code int, o
 		}
 	}
 	if err != nil {
-		fmt.Fprintln(g.env.stderr, "backchannel:", safeLine(err.Error()))
-		var se agentStartError
-		if errors.As(err, &se) {
-			return se.code, true
-		}
-		return exitCode(err), true
+		return report(g.env.stdout, g.env.stderr, wantsJSON(g.args), err), true
 	}
 	return code, true
 }
@@ -159,7 +154,8 @@ type agentStartError struct {
 	msg  string
 }
 
-func (e agentStartError) Error() string { return e.msg }
+func (e agentStartError) Error() string   { return e.msg }
+func (e agentStartError) exitStatus() int { return e.code }
 
 // startAgent asks for the passphrase once, starts the profile's agent in
 // the background and waits until it listens.

@@ -301,3 +301,23 @@ func TestEveryCommandHasAnExample(t *testing.T) {
 		t.Fatalf("walked only %d commands", n)
 	}
 }
+
+// TestProtocolRevisionIsDocumented: --version names the latest revision of
+// docs/protocol.md.
+func TestProtocolRevisionIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/protocol.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := regexp.MustCompile(`(?m)^# backchannel protocol, version (\d+)$`).FindSubmatch(doc)
+	if head == nil {
+		t.Fatal("docs/protocol.md has no '# backchannel protocol, version N' title")
+	}
+	latest := string(head[1]) + ".0"
+	for _, m := range regexp.MustCompile(`(?m)^Revision (\d+\.\d+) `).FindAllSubmatch(doc, -1) {
+		latest = string(m[1]) // revisions are listed oldest first
+	}
+	if protocolRevision != latest {
+		t.Errorf("protocolRevision is %q, docs/protocol.md's latest revision is %q", protocolRevision, latest)
+	}
+}

@@ -99,8 +99,28 @@ type reported struct{ code int }
 
 func (r reported) Error() string { return fmt.Sprintf("exit status %d", r.code) }
 
+// codedError is an error that knows its exit status (the agent's report
+// of why it could not open the profile).
+type codedError interface {
+	error
+	exitStatus() int
+}
+
+// kinds names the kind of each exit code.
+var kinds = map[int]string{
+	exitFailure: kindFailure, exitUsage: kindUsage, exitVerify: kindVerify,
+	exitNotFound: kindNotFound, exitAuth: kindAuth, exitInterrupted: kindInterrupted,
+}
+
 // classify maps an error to its exit code and kind.
 func classify(err error) (int, string) {
+	var ce codedError
+	if errors.As(err, &ce) {
+		if k, ok := kinds[ce.exitStatus()]; ok {
+			return ce.exitStatus(), k
+		}
+		return ce.exitStatus(), kindFailure
+	}
 	var ue usageError
 	var ve verifyError
 	var ae authError
