@@ -236,3 +236,33 @@ func TestLayouts(t *testing.T) {
 		}
 	}
 }
+
+// TestMemos: memos (multi-paragraph messages) leaked paragraph by
+// paragraph, re-wrapped or in the program's own layout: every authentic
+// paragraph authentic, every doctored one altered.
+//
+// go test ./transcript/doctor -run TestMemos -v -args -leaks 50
+// reproduces the figures in docs/benchmarks.md.
+func TestMemos(t *testing.T) {
+	dir, _, err := FindCorpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := RunMemos(Config{CorpusDir: dir, Leaks: *leaks, Seed: *seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", r.Markdown())
+	for _, m := range r.Misses {
+		t.Logf("miss: %s expected %s got %s: %.120q (%.160s)", m.Edit, m.Expected, m.Got, m.Leaked, m.Diff)
+	}
+	if r.Lines < 50 {
+		t.Fatalf("only %d paragraphs generated", r.Lines)
+	}
+	if r.AuthenticFlagged > 0 || r.Flagged.FN > 0 {
+		t.Errorf("%d authentic paragraphs flagged, %d doctored ones missed", r.AuthenticFlagged, r.Flagged.FN)
+	}
+	if c := r.ByEdit[None]; c == nil || c.TP == 0 {
+		t.Error("no authentic paragraph verified")
+	}
+}

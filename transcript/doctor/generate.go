@@ -60,11 +60,15 @@ type Style struct {
 	// Shift shows times this many minutes ahead of UTC (a leak from a
 	// member in another time zone), unless the layout states UTC.
 	Shift int
+	// Memo: paragraphs of multi-paragraph messages (MemoLeak).
+	Memo bool
 }
 
 // LayoutName names the style's layout.
 func (st Style) LayoutName() string {
 	switch {
+	case st.Memo:
+		return "memo paragraphs"
 	case st.Layout > 0:
 		return Layouts[st.Layout-1].Name
 	case st.Prose:

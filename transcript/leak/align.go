@@ -363,6 +363,16 @@ func (ix *Index) evaluate(s *seg, m int, hint anchor) {
 	s.st = stats(s.ops)
 	s.headCut = lo+s.st.head > 0
 	s.tailCut = len(mids)-hi+s.st.tail > 0
+	// A multi-paragraph message (a memo) is matched paragraph by
+	// paragraph: a cut at a paragraph boundary is no omission.
+	if ps := ix.paras[m]; ps != nil && s.st.equal > 0 {
+		if s.headCut && ps[lo+s.st.head] {
+			s.headOK = true
+		}
+		if s.tailCut && ps[hi-s.st.tail] {
+			s.tailOK = true
+		}
+	}
 	s.cost = s.st.inserts + s.st.deletes
 	if s.headCut && !s.headOK {
 		s.cost += lo + s.st.head

@@ -1,6 +1,7 @@
 package leak
 
 import (
+	"regexp"
 	"strings"
 	"time"
 )
@@ -53,6 +54,7 @@ type Index struct {
 	shingles map[uint64][]posting
 	unigrams map[uint32][]posting
 	short    map[string][]int // token sequence of short messages -> messages
+	paras    []map[int]bool   // per message, token indices that start a paragraph (after the first)
 	aliases  map[string]string
 	senders  []senderName
 }
@@ -94,6 +96,7 @@ func NewIndex(msgs []Message, opt Options) *Index {
 	}
 	ix.toks = make([][]token, len(msgs))
 	ix.ids = make([][]uint32, len(msgs))
+	ix.paras = make([]map[int]bool, len(msgs))
 	seen := map[string]bool{}
 	for m, msg := range msgs {
 		ts := tokenize(msg.Text, 0, opt.Canonicalize)
@@ -112,6 +115,7 @@ func NewIndex(msgs []Message, opt Options) *Index {
 			}
 		}
 		ix.toks[m], ix.ids[m] = ts, ids
+		ix.paras[m] = paragraphs(msg.Text, ts)
 		if len(ids) > 0 && len(ids) < shortLen {
 			ix.short[idKey(ids)] = append(ix.short[idKey(ids)], m)
 		}
@@ -280,4 +284,31 @@ func (ix *Index) exactLabel(label string) bool {
 		}
 	}
 	return false
+}
+
+var blankLine = regexp.MustCompile(`\n[ \t\x{a0}]*\n`)
+
+// paragraphs returns the token indices of ts (the tokens of text) that
+// start a paragraph other than the first: after a blank line, or, in a
+// text without blank lines, after a line break. nil for one paragraph.
+func paragraphs(text string, ts []token) map[int]bool {
+	if !strings.Contains(text, "\n") {
+		return nil
+	}
+	blank := blankLine.MatchString(text)
+	var out map[int]bool
+	for i := 1; i < len(ts); i++ {
+		if ts[i-1].end > ts[i].start {
+			continue // one word expanded ("don't": do not)
+		}
+		gap := text[ts[i-1].end:ts[i].start]
+		if !strings.Contains(gap, "\n") || blank && !blankLine.MatchString(gap) {
+			continue
+		}
+		if out == nil {
+			out = map[int]bool{}
+		}
+		out[i] = true
+	}
+	return out
 }
