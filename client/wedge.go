@@ -5,19 +5,11 @@ package client
 // in the rooms shared with the peer, and started again from a fresh prekey
 // bundle; what was sent into the blocked direction is sent again.
 //
-// Two signs, one per side of the blocked direction:
-//
-//   - the receiver gets envelopes from the peer device that do not decrypt
-//     (an unknown KEM key, a failed authentication, a malformed message).
-//     Each is kept on the server (not acknowledged) and the user is told at
-//     the first one; BlockedMessages of them with none decrypting in
-//     between, or one left undecrypted for BlockedAfter, block the session.
-//   - the sender's current chain stays unacknowledged (the peer has not
-//     started a newer chain, ratchet.State.SendingChain) while the peer keeps
-//     writing on its older chain: BlockedMessages such messages, observed
-//     over at least BlockedAfter while this device's outbox was empty, block
-//     the session. This is what a server that withholds everything from the
-//     start of a chain produces: the receiver sees nothing at all.
+// The rules (what counts as blocked, when and how often to start again,
+// the session control message, the notices' words) are package
+// sessionrepair's; this file keeps the orchestration: the health records
+// and resend log in the vault, each in the transaction that advances the
+// session, the new session, and sending.
 //
 // A blocked session is started again by the side that saw the sign: a new
 // session from the peer device's current bundle whose first message is a
@@ -27,9 +19,6 @@ package client
 // If the receiver started it, the control message asks the peer to send its
 // own unacknowledged plaintexts again. Room payloads are idempotent (each
 // message id is stored once), so a message sent twice is shown once.
-// Repair is rate-limited: once per BlockedAfter per peer device, and after
-// maxResets attempts without the session working the user is told to check
-// with the peer another way.
 
 import (
 	"bytes"
@@ -39,36 +28,19 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"time"
 
 	"backchannel/contacts"
 	"backchannel/devicelist"
 	"backchannel/handshake"
-	"backchannel/ratchet"
 	"backchannel/server/api"
 	"backchannel/session"
+	"backchannel/sessionrepair"
 	"backchannel/vault"
 )
 
-// Thresholds of a blocked session (docs/protocol.md section 8).
+// Vault records of session health, and the events a blocked session adds
+// to the rooms shared with the peer.
 const (
-	// BlockedMessages is how many undecryptable envelopes, or peer messages
-	// on a chain older than the one this device answered, block a session.
-	BlockedMessages = 3
-	// BlockedAfter is how long an undecryptable envelope, or a run of peer
-	// messages that ignore this device's chain, may last before the session
-	// counts as blocked; it is also the shortest time between two repairs.
-	BlockedAfter = 10 * time.Minute
-	// MaxResend bounds the plaintexts kept per peer device for sending
-	// again; beyond it the oldest is dropped (and counted).
-	MaxResend = 64
-	// ControlPrefix starts a session control message. A room payload is
-	// JSON and never starts with 0xFF.
-	ControlPrefix = "\xffbackchannel session control v1\n"
-
-	maxResets     = 2
-	maxDrop       = 1000
-	maxControl    = 4096
 	healthIndex   = "health"
 	healthPrefix  = "health/"
 	healthFlush   = "health-flush"
@@ -76,108 +48,37 @@ const (
 	notifyRestart = contacts.EventKind("session-restarted")
 )
 
-// Why a session is blocked.
-const (
-	blockedUndecryptable  = "undecryptable"
-	blockedUnacknowledged = "unacknowledged"
-)
-
-// sessionHealth is the record "health/<session name>" of one peer device.
-type sessionHealth struct {
-	User   string `json:"user"`
-	Device uint32 `json:"device"`
-	// The sender side: the session and chain the newest resend entry was
-	// sent on, the entries (record numbers, oldest first), how many were
-	// dropped for MaxResend, and the peer messages that ignored Chain.
-	Base       []byte    `json:"base,omitempty"`
-	Chain      []byte    `json:"chain,omitempty"`
-	Resend     []int64   `json:"resend,omitempty"`
-	Next       int64     `json:"next,omitempty"`
-	Lost       int       `json:"lost,omitempty"`
-	Stale      int       `json:"stale,omitempty"`
-	StaleFirst time.Time `json:"stale_first,omitzero"`
-	// The receiver side: undecryptable envelopes since the last one that
-	// decrypted (mailbox ids, kept on the server), and envelopes to
-	// acknowledge when they come again (their episode is over).
-	Failed      []int64   `json:"failed,omitempty"`
-	FailedSince time.Time `json:"failed_since,omitzero"`
-	FailReason  string    `json:"fail_reason,omitempty"`
-	Drop        []int64   `json:"drop,omitempty"`
-	// Repair.
-	Blocked   string    `json:"blocked,omitempty"`
-	Resets    int       `json:"resets,omitempty"`
-	LastReset time.Time `json:"last_reset,omitzero"`
-	GaveUp    bool      `json:"gave_up,omitempty"`
-}
-
-// control is a session control message (ControlPrefix || JSON).
-type control struct {
-	Kind   string `json:"kind"`             // "reset" (first message of a new session) or "resent" (the answer)
-	Reason string `json:"reason,omitempty"` // reset: blockedUndecryptable or blockedUnacknowledged
-	Failed int    `json:"failed,omitempty"` // reset: envelopes that did not decrypt
-	Resend bool   `json:"resend,omitempty"` // reset: send your unacknowledged messages again
-	Sent   int    `json:"sent"`             // messages sent again after this one
-	Lost   int    `json:"lost,omitempty"`   // unacknowledged messages no longer kept
-}
-
-const (
-	controlReset  = "reset"
-	controlResent = "resent"
-)
-
-func encodeControl(ctl control) []byte {
-	raw, _ := json.Marshal(ctl)
-	return append([]byte(ControlPrefix), raw...)
-}
-
 // parseControl decodes a session control message; ok is false for
-// anything else (a room payload). A malformed one is an error.
-func parseControl(pt []byte) (ctl *control, ok bool, err error) {
-	if !bytes.HasPrefix(pt, []byte(ControlPrefix)) {
-		return nil, false, nil
+// anything else (a room payload). A malformed one is an ErrBadPayload.
+func parseControl(pt []byte) (ctl *sessionrepair.Control, ok bool, err error) {
+	ctl, ok, err = sessionrepair.Parse(pt)
+	if err != nil {
+		return nil, ok, fmt.Errorf("%w: %w", ErrBadPayload, err)
 	}
-	if len(pt) > maxControl {
-		return nil, true, fmt.Errorf("%w: session control message of %d bytes", ErrBadPayload, len(pt))
-	}
-	var c control
-	if err := api.Decode(pt[len(ControlPrefix):], &c); err != nil {
-		return nil, true, fmt.Errorf("%w: session control message: %v", ErrBadPayload, err)
-	}
-	switch {
-	case c.Kind == controlReset && (c.Reason == blockedUndecryptable || c.Reason == blockedUnacknowledged):
-	case c.Kind == controlResent && c.Reason == "" && !c.Resend:
-	default:
-		return nil, true, fmt.Errorf("%w: session control message %q (%q)", ErrBadPayload, c.Kind, c.Reason)
-	}
-	if c.Failed < 0 || c.Sent < 0 || c.Lost < 0 || c.Sent > MaxResend+1 {
-		return nil, true, fmt.Errorf("%w: session control message counts", ErrBadPayload)
-	}
-	return &c, true, nil
+	return ctl, ok, nil
 }
 
 func (c *Client) healthName(user string, device uint32) string {
 	return healthPrefix + c.sessionName(user, device)
 }
 
-func loadHealth(ctx context.Context, r reader, name string) (*sessionHealth, error) {
+func loadHealth(ctx context.Context, r reader, name string) (*sessionrepair.Health, error) {
 	raw, err := r.Get(ctx, name)
 	if errors.Is(err, vault.ErrNotFound) {
-		return &sessionHealth{}, nil
+		return &sessionrepair.Health{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var h sessionHealth
+	var h sessionrepair.Health
 	if err := json.Unmarshal(raw, &h); err != nil {
 		return nil, fmt.Errorf("session health: %w", vault.ErrCorrupt)
 	}
 	return &h, nil
 }
 
-func (h *sessionHealth) wantsRepair() bool { return h.Blocked != "" || len(h.Failed) > 0 }
-
 // putHealth stores h and keeps the index of records that may need repair.
-func putHealth(ctx context.Context, tx *vault.Tx, name string, h *sessionHealth) error {
+func putHealth(ctx context.Context, tx *vault.Tx, name string, h *sessionrepair.Health) error {
 	raw, err := json.Marshal(h)
 	if err != nil {
 		return err
@@ -191,9 +92,9 @@ func putHealth(ctx context.Context, tx *vault.Tx, name string, h *sessionHealth)
 	}
 	in := slices.Contains(idx, name)
 	switch {
-	case h.wantsRepair() && !in:
+	case h.WantsRepair() && !in:
 		idx = append(idx, name)
-	case !h.wantsRepair() && in:
+	case !h.WantsRepair() && in:
 		idx = slices.DeleteFunc(idx, func(n string) bool { return n == name })
 	default:
 		return nil
@@ -228,47 +129,30 @@ func (c *Client) keepForResend(ctx context.Context, tx *vault.Tx, user string, d
 		return err
 	}
 	h.User, h.Device = user, device
-	if !bytes.Equal(h.Base, s.BaseKey()) || !bytes.Equal(h.Chain, s.SendingChain()) {
-		// A new chain (the peer acknowledged the last one, or a new session):
-		// messages that ignore the old one said nothing about this one.
-		h.Base, h.Chain = s.BaseKey(), s.SendingChain()
-		h.Stale, h.StaleFirst = 0, time.Time{}
-		if h.Blocked == blockedUnacknowledged {
-			h.Blocked = ""
-		}
-	}
-	seq := h.Next
-	h.Next++
+	seq, dropped := h.Keep(s.BaseKey(), s.SendingChain())
 	if err := tx.Put(ctx, resendName(name, seq), plain); err != nil {
 		return err
 	}
-	h.Resend = append(h.Resend, seq)
-	for len(h.Resend) > MaxResend {
-		if err := tx.Delete(ctx, resendName(name, h.Resend[0])); err != nil {
+	for _, old := range dropped {
+		if err := tx.Delete(ctx, resendName(name, old)); err != nil {
 			return err
 		}
-		h.Resend, h.Lost = h.Resend[1:], h.Lost+1
 	}
 	return putHealth(ctx, tx, name, h)
 }
 
 // acknowledged drops the resend log: the peer has the messages in it.
-func acknowledged(ctx context.Context, tx *vault.Tx, name string, h *sessionHealth) error {
-	for _, seq := range h.Resend {
+func acknowledged(ctx context.Context, tx *vault.Tx, name string, h *sessionrepair.Health) error {
+	for _, seq := range h.Acknowledged() {
 		if err := tx.Delete(ctx, resendName(name, seq)); err != nil {
 			return err
 		}
-	}
-	h.Resend, h.Lost, h.Chain, h.Stale, h.StaleFirst = nil, 0, nil, 0, time.Time{}
-	h.Resets, h.GaveUp = 0, false
-	if h.Blocked == blockedUnacknowledged {
-		h.Blocked = ""
 	}
 	return nil
 }
 
 // resendLog returns the kept plaintexts, oldest first.
-func resendLog(ctx context.Context, r reader, name string, h *sessionHealth) ([][]byte, error) {
+func resendLog(ctx context.Context, r reader, name string, h *sessionrepair.Health) ([][]byte, error) {
 	var out [][]byte
 	for _, seq := range h.Resend {
 		raw, err := r.Get(ctx, resendName(name, seq))
@@ -286,23 +170,7 @@ var errDeviceGone = errors.New("the device is no longer in its account's device 
 
 // errNoSession: a plain message from a device this device has no session
 // with (its session was lost, or the profile restored from an old copy).
-var errNoSession = errors.New("no session with the sending device")
-
-// failureReason says in plain words why an envelope did not decrypt.
-func failureReason(err error) string {
-	switch {
-	case errors.Is(err, errNoSession):
-		return "this device has no session with it any more"
-	case errors.Is(err, ratchet.ErrKEMKey):
-		return "it is encrypted to a key this device does not have"
-	case errors.Is(err, ratchet.ErrAuth):
-		return "it failed authentication: changed on the way, or not from this session"
-	case errors.Is(err, ratchet.ErrTooManySkipped):
-		return "too many messages before it are missing"
-	default:
-		return "it is malformed"
-	}
-}
+var errNoSession = sessionrepair.ErrNoSession
 
 // undecryptable handles an envelope from m's sender device that did not
 // decrypt: kept on the server and counted, the user told at the first one
@@ -318,37 +186,28 @@ func (c *Client) undecryptable(ctx context.Context, m api.Message, cause error, 
 			return err
 		}
 		h.User, h.Device = m.From, m.FromDevice
-		if i := slices.Index(h.Drop, m.ID); i >= 0 {
-			h.Drop, ack = slices.Delete(h.Drop, i, i+1), true
+		reason := sessionrepair.FailureReason(cause)
+		switch h.Undecryptable(m.ID, reason, c.opts.Now().UTC()) {
+		case sessionrepair.Acknowledge:
+			ack = true
 			return putHealth(ctx, tx, name, h)
-		}
-		if slices.Contains(h.Failed, m.ID) {
+		case sessionrepair.AlreadyCounted:
 			return nil // seen in an earlier pass
-		}
-		if h.GaveUp {
+		case sessionrepair.Discard:
 			// The user was told the server may be blocking this device, and
 			// no more restarts are made until the session works: not kept.
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf("discarded a message from %s's device %d that could not be decrypted (%s)", m.From, m.FromDevice, failureReason(cause)))
+			rep.Warnings = append(rep.Warnings, sessionrepair.DiscardedNotice(m.From, m.FromDevice, reason))
 			ack = true
 			return nil
-		}
-		now := c.opts.Now().UTC()
-		first := len(h.Failed) == 0
-		if first {
-			h.FailedSince = now
-		}
-		h.Failed, h.FailReason = append(h.Failed, m.ID), failureReason(cause)
-		if len(h.Failed) >= BlockedMessages && h.Blocked == "" {
-			h.Blocked = blockedUndecryptable
-		}
-		c.opts.Logger.Warn("envelope does not decrypt", "err", cause)
-		if first {
-			text := fmt.Sprintf("A message from %s's device %d could not be decrypted (%s). It is kept; if more follow, the session with that device is started again and %s's device is asked to send its recent messages again.",
-				m.From, m.FromDevice, h.FailReason, m.From)
+		case sessionrepair.KeepAndTell:
+			c.opts.Logger.Warn("envelope does not decrypt", "err", cause)
+			text := sessionrepair.FirstFailureNotice(m.From, m.FromDevice, reason)
 			rep.Warnings = append(rep.Warnings, text)
 			if err := c.notify(ctx, tx, m.From, []contacts.Event{{Kind: notifyBlocked, User: m.From, Device: m.FromDevice, Text: text}}); err != nil {
 				return err
 			}
+		default:
+			c.opts.Logger.Warn("envelope does not decrypt", "err", cause)
 		}
 		return putHealth(ctx, tx, name, h)
 	})
@@ -376,20 +235,12 @@ func (c *Client) sessionEvent(ctx context.Context, tx *vault.Tx, m api.Message, 
 	}
 	h.User, h.Device = m.From, m.FromDevice
 	before, _ := json.Marshal(h)
-	if len(h.Failed) > 0 {
+	if n := h.Decrypted(); n > 0 {
 		// The session works: the envelopes that did not decrypt were not
-		// from it (forged, or damaged on the way). Acknowledge them.
-		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d earlier message(s) from %s's device %d could not be decrypted and were discarded; later ones decrypt", len(h.Failed), m.From, m.FromDevice))
-		h.Drop = append(h.Drop, h.Failed...)
-		h.Failed, h.FailedSince = nil, time.Time{}
-		if h.Blocked == blockedUndecryptable {
-			h.Blocked = ""
-		}
+		// from it (forged, or damaged on the way).
+		rep.Warnings = append(rep.Warnings, sessionrepair.EpisodeOverNotice(m.From, m.FromDevice, n))
 	}
-	if len(h.Drop) > maxDrop {
-		h.Drop = h.Drop[len(h.Drop)-maxDrop:]
-	}
-	if bytes.Equal(h.Base, s.BaseKey()) && h.Chain != nil {
+	if h.Watches(s.BaseKey()) {
 		switch {
 		case s.Acknowledged(h.Chain):
 			if err := acknowledged(ctx, tx, name, h); err != nil {
@@ -400,14 +251,7 @@ func (c *Client) sessionEvent(ctx context.Context, tx *vault.Tx, m api.Message, 
 			if ids, err := outboxIDs(ctx, tx); err != nil {
 				return false, err
 			} else if len(ids) == 0 {
-				now := c.opts.Now().UTC()
-				if h.Stale == 0 {
-					h.StaleFirst = now
-				}
-				h.Stale++
-				if h.Stale >= BlockedMessages && now.Sub(h.StaleFirst) >= BlockedAfter && h.Blocked == "" {
-					h.Blocked = blockedUnacknowledged
-				}
+				h.IgnoredChain(c.opts.Now().UTC())
 			}
 		}
 	}
@@ -424,28 +268,21 @@ func (c *Client) sessionEvent(ctx context.Context, tx *vault.Tx, m api.Message, 
 	return isCtl, nil
 }
 
-// isReset reports whether pt is the control message that starts a session
-// because the old one was blocked (the new-session notice then says so).
-func isReset(pt []byte) bool {
-	ctl, ok, err := parseControl(pt)
-	return ok && err == nil && ctl.Kind == controlReset
-}
-
 // newSessionEvents is what applyAndSave tells the user about a new session
 // from a peer device that had one: nothing for a blocked-session reset,
 // which applyControl explains itself.
 func newSessionEvents(pt []byte, ev contacts.Event) []contacts.Event {
-	if isReset(pt) {
+	if sessionrepair.IsReset(pt) {
 		return nil
 	}
 	return []contacts.Event{ev}
 }
 
 // applyControl acts on a session control message from m's sender.
-func (c *Client) applyControl(ctx context.Context, tx *vault.Tx, m api.Message, s *session.Session, name string, h *sessionHealth, ctl *control, rep *SyncReport) error {
-	if ctl.Kind == controlResent {
-		if ctl.Sent > 0 || ctl.Lost > 0 {
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s's device %d sent %d message(s) again%s", m.From, m.FromDevice, ctl.Sent, lostWords(ctl.Lost)))
+func (c *Client) applyControl(ctx context.Context, tx *vault.Tx, m api.Message, s *session.Session, name string, h *sessionrepair.Health, ctl *sessionrepair.Control, rep *SyncReport) error {
+	if ctl.Kind == sessionrepair.KindResent {
+		if text := sessionrepair.ResentNotice(m.From, m.FromDevice, *ctl); text != "" {
+			rep.Warnings = append(rep.Warnings, text)
 		}
 		return nil
 	}
@@ -456,7 +293,8 @@ func (c *Client) applyControl(ctx context.Context, tx *vault.Tx, m api.Message, 
 			return err
 		}
 	}
-	plains = append([][]byte{encodeControl(control{Kind: controlResent, Sent: len(plains), Lost: h.Lost})}, plains...)
+	answer := sessionrepair.Control{Kind: sessionrepair.KindResent, Sent: len(plains), Lost: h.Lost}
+	plains = append([][]byte{sessionrepair.Encode(answer)}, plains...)
 	var envs []api.OutgoingEnvelope
 	for _, p := range plains {
 		env, err := s.Encrypt(p)
@@ -476,27 +314,10 @@ func (c *Client) applyControl(ctx context.Context, tx *vault.Tx, m api.Message, 
 	}
 	// The kept messages now travel in this session: its first chain is the
 	// one the peer must acknowledge.
-	h.Base, h.Chain, h.Stale, h.StaleFirst = s.BaseKey(), s.SendingChain(), 0, time.Time{}
-	h.Drop = append(h.Drop, h.Failed...)
-	h.Failed, h.FailedSince, h.Blocked = nil, time.Time{}, ""
-	var text string
-	switch ctl.Reason {
-	case blockedUndecryptable:
-		text = fmt.Sprintf("%s's device %d could not decrypt %d of your messages and started a new session with this device; your recent messages to it were sent again (%d)%s.",
-			m.From, m.FromDevice, ctl.Failed, len(plains)-1, lostWords(h.Lost))
-	default:
-		text = fmt.Sprintf("%s's device %d started a new session with this device: your device had not received its messages for a while (the server may have held them back). It sends them again (%d)%s.",
-			m.From, m.FromDevice, ctl.Sent, lostWords(ctl.Lost))
-	}
+	h.NewSession(s.BaseKey(), s.SendingChain())
+	text := sessionrepair.PeerResetNotice(m.From, m.FromDevice, *ctl, answer.Sent, h.Lost)
 	rep.Warnings = append(rep.Warnings, text)
 	return c.notify(ctx, tx, m.From, []contacts.Event{{Kind: notifyRestart, User: m.From, Device: m.FromDevice, Text: text}})
-}
-
-func lostWords(n int) string {
-	if n == 0 {
-		return ""
-	}
-	return fmt.Sprintf("; %d older message(s) were no longer kept and could not be sent again", n)
 }
 
 // repairSessions starts again every session that counts as blocked, and
@@ -513,25 +334,20 @@ func (c *Client) repairSessions(ctx context.Context, rep *SyncReport) {
 		if err != nil || h.User == "" {
 			continue
 		}
-		reason := h.Blocked
-		if reason == "" && len(h.Failed) > 0 && now.Sub(h.FailedSince) >= BlockedAfter {
-			reason = blockedUndecryptable
-		}
-		if reason == "" || !h.LastReset.IsZero() && now.Sub(h.LastReset) < BlockedAfter {
+		reason, due := h.Due(now)
+		if !due {
 			continue
 		}
-		if h.Resets >= maxResets {
+		if h.Exhausted() {
 			// No more restarts until the session works again: told once, and
 			// the envelopes that do not decrypt are acknowledged from now on.
 			var text string
 			if !h.GaveUp {
-				text = fmt.Sprintf("Messages between you and %s's device %d still fail after the session was started again %d times: the server may be blocking them. Check with %s another way.", h.User, h.Device, h.Resets, h.User)
+				text = h.GiveUpNotice()
 				rep.Warnings = append(rep.Warnings, text)
 			}
 			_ = c.v.Update(ctx, func(tx *vault.Tx) error {
-				h.GaveUp, h.Blocked = true, ""
-				h.Drop = append(h.Drop, h.Failed...)
-				h.Failed, h.FailedSince = nil, time.Time{}
+				h.GiveUp()
 				if err := putHealth(ctx, tx, name, h); err != nil || text == "" {
 					return err
 				}
@@ -544,7 +360,7 @@ func (c *Client) repairSessions(ctx context.Context, rep *SyncReport) {
 		case errors.Is(err, errDeviceGone):
 			// Removed from its account: nothing to repair, nothing to keep.
 			_ = c.v.Update(ctx, func(tx *vault.Tx) error {
-				h.Blocked, h.Drop, h.Failed, h.FailedSince = "", append(h.Drop, h.Failed...), nil, time.Time{}
+				h.ClearFailures()
 				return putHealth(ctx, tx, name, h)
 			})
 		case err != nil:
@@ -563,7 +379,7 @@ func (c *Client) repairSessions(ctx context.Context, rep *SyncReport) {
 // restartSession starts a new session with the peer device of h from its
 // current bundle, sends the reason and the resend log in it, and keeps the
 // old session as the previous one (for envelopes still in flight).
-func (c *Client) restartSession(ctx context.Context, name string, h *sessionHealth, reason string, rep *SyncReport) error {
+func (c *Client) restartSession(ctx context.Context, name string, h *sessionrepair.Health, reason sessionrepair.Reason, rep *SyncReport) error {
 	devs, err := c.recipientDevices(ctx, h.User, false)
 	if err != nil {
 		return err
@@ -595,9 +411,9 @@ func (c *Client) restartSession(ctx context.Context, name string, h *sessionHeal
 	if err != nil {
 		return err
 	}
-	ctl := control{Kind: controlReset, Reason: reason, Failed: len(h.Failed), Resend: reason == blockedUndecryptable, Sent: len(plains), Lost: h.Lost}
+	ctl := sessionrepair.Control{Kind: sessionrepair.KindReset, Reason: reason, Failed: len(h.Failed), Resend: reason == sessionrepair.Undecryptable, Sent: len(plains), Lost: h.Lost}
 	var envs []api.OutgoingEnvelope
-	for _, p := range append([][]byte{encodeControl(ctl)}, plains...) {
+	for _, p := range append([][]byte{sessionrepair.Encode(ctl)}, plains...) {
 		env, err := ns.Encrypt(p)
 		if err != nil {
 			return err
@@ -605,15 +421,7 @@ func (c *Client) restartSession(ctx context.Context, name string, h *sessionHeal
 		envs = append(envs, api.OutgoingEnvelope{To: h.User, Device: h.Device, Data: env})
 	}
 	now := c.opts.Now().UTC()
-	var text string
-	switch reason {
-	case blockedUndecryptable:
-		text = fmt.Sprintf("The session with %s's device %d was started again: %d message(s) from it could not be decrypted (%s). %s's device was asked to send its recent messages again; %d of yours were sent again%s.",
-			h.User, h.Device, len(h.Failed), h.FailReason, h.User, len(plains), lostWords(h.Lost))
-	default:
-		text = fmt.Sprintf("Your messages to %s's device %d have not been received for over %d minutes although that device kept writing: the server may be holding them back (or the device does not fetch its messages). The session was started again and %d message(s) were sent again%s.",
-			h.User, h.Device, int(BlockedAfter/time.Minute), len(plains), lostWords(h.Lost))
-	}
+	text := h.RestartNotice(reason, len(plains))
 	sess := c.sessionName(h.User, h.Device)
 	err = c.v.Update(ctx, func(tx *vault.Tx) error {
 		if old, err := tx.Get(ctx, sess); err == nil {
@@ -627,10 +435,7 @@ func (c *Client) restartSession(ctx context.Context, name string, h *sessionHeal
 		if err := queue(ctx, tx, batch{Envs: envs}); err != nil {
 			return err
 		}
-		h.Base, h.Chain, h.Stale, h.StaleFirst = ns.BaseKey(), ns.SendingChain(), 0, time.Time{}
-		h.Drop = append(h.Drop, h.Failed...)
-		h.Failed, h.FailedSince, h.Blocked = nil, time.Time{}, ""
-		h.Resets, h.LastReset = h.Resets+1, now
+		h.Restarted(ns.BaseKey(), ns.SendingChain(), now)
 		if err := putHealth(ctx, tx, name, h); err != nil {
 			return err
 		}

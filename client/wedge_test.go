@@ -19,6 +19,7 @@ import (
 	"backchannel/envelope"
 	"backchannel/ratchet"
 	"backchannel/server/api"
+	"backchannel/sessionrepair"
 )
 
 // kemFrontEnd sits between bob's client and the server and acts on the
@@ -456,7 +457,7 @@ func TestRestartsAreBounded(t *testing.T) {
 		}
 		syncAll(t, a) // alice answers every new session by sending again
 		if round%2 == 1 {
-			clk.advance(client.BlockedAfter + time.Minute)
+			clk.advance(sessionrepair.BlockedAfter + time.Minute)
 		}
 	}
 	if restarts != 2 || gaveUp != 1 {
