@@ -119,7 +119,32 @@ func validUTF8(s string) string {
 // keeps indentation and other runs of spaces, which carry no marks.
 // Lexical alternatives are words and stay as written; a room that marks
 // wording chooses every lexical slot afresh for each recipient anyway.
+// Code (fenced and indented code blocks, inline code spans), where marking
+// never puts a mark, keeps its typography: only invisible characters go
+// (a quote or dash in code may be what the code means).
 func Unmark(text string) string {
+	code := codeRegions(text)
+	if len(code) == 0 {
+		return unmarkProse(text)
+	}
+	var b strings.Builder
+	b.Grow(len(text))
+	at := 0
+	for _, c := range code {
+		b.WriteString(unmarkProse(text[at:c.start]))
+		for _, r := range text[c.start:c.end] {
+			if !isIgnorable(r) {
+				b.WriteRune(r)
+			}
+		}
+		at = c.end
+	}
+	b.WriteString(unmarkProse(text[at:]))
+	return b.String()
+}
+
+// unmarkProse is Unmark outside code.
+func unmarkProse(text string) string {
 	var b strings.Builder
 	b.Grow(len(text))
 	for i, r := range text {

@@ -71,8 +71,13 @@ func protect(text string) *protection {
 	}
 	protectInline(text, add)
 	protectDigitGroups(text, add)
+	return &protection{spans: mergeSpans(raw)}
+}
+
+// mergeSpans sorts spans and merges those that overlap or touch.
+func mergeSpans(raw []span) []span {
 	if len(raw) == 0 {
-		return &protection{}
+		return nil
 	}
 	sort.Slice(raw, func(i, j int) bool { return raw[i].start < raw[j].start })
 	out := raw[:1]
@@ -84,7 +89,7 @@ func protect(text string) *protection {
 		}
 		out = append(out, s)
 	}
-	return &protection{spans: out}
+	return out
 }
 
 // line is one line of a text: text[start:end] without its line break;
@@ -106,7 +111,27 @@ func splitLines(text string) []line {
 }
 
 // protectBlocks protects Markdown block structure line by line.
-func protectBlocks(text string, add func(a, b int)) {
+func protectBlocks(text string, add func(a, b int)) { markdownBlocks(text, add, false) }
+
+// codeRegions returns the byte ranges of code in text, sorted and disjoint:
+// fenced and indented code blocks (whole lines) and inline code spans.
+func codeRegions(text string) []span {
+	var raw []span
+	add := func(a, b int) {
+		if a < b {
+			raw = append(raw, span{a, min(b, len(text))})
+		}
+	}
+	markdownBlocks(text, add, true)
+	for _, s := range codeSpans(text) {
+		add(s[0], s[1])
+	}
+	return mergeSpans(raw)
+}
+
+// markdownBlocks finds the block structure of text line by line: every
+// protected kind, or (codeOnly) only code blocks.
+func markdownBlocks(text string, add func(a, b int), codeOnly bool) {
 	lines := splitLines(text)
 	whole := func(i int) { add(lines[i].start, lines[i].next) }
 	content := make([]string, len(lines)) // each line after its container markers
@@ -120,7 +145,7 @@ func protectBlocks(text string, add func(a, b int)) {
 		if !isRule(s[p:]) && !isSetextUnderline(s[p:]) {
 			p += listPrefix(s[p:])
 		}
-		if p > 0 {
+		if p > 0 && !codeOnly {
 			add(ln.start, ln.start+p)
 		}
 		content[i] = s[p:]
@@ -146,6 +171,7 @@ func protectBlocks(text string, add func(a, b int)) {
 			whole(i)
 		case indent(c) >= 4 && (i == 0 || blank[i-1] || isIndentedCode(content[i-1])):
 			whole(i) // indented code (and, generously, indented text after a blank line)
+		case codeOnly:
 		case strings.Contains(c, "|"):
 			whole(i) // a table's row or delimiter row, or maybe one
 		case isSetextUnderline(c) && i > 0 && !blank[i-1]:

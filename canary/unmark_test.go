@@ -14,6 +14,9 @@ func TestUnmark(t *testing.T) {
 		{"\u201CYes.\u201D  No.", `"Yes." No.`},
 		{"  indented\n\tcode  with  spaces.  \nend.", "  indented\n\tcode  with  spaces.  \nend."},
 		{"pages 3\u20135", "pages 3-5"},
+		{"say `s := \"\u2014\"` \u2014 it\u2019s code.  Next", "say `s := \"\u2014\"` -- it's code. Next"},
+		{"x\n\n```\nq := \u201Cok\u201D\u200B\n```\ny\u2019s", "x\n\n```\nq := \u201Cok\u201D\n```\ny's"},
+		{"text\n\n    a.  b \u2014 c\n", "text\n\n    a.  b \u2014 c\n"},
 	} {
 		if got := Unmark(tc.in); got != tc.want {
 			t.Errorf("Unmark(%q) = %q, want %q", tc.in, got, tc.want)
@@ -41,7 +44,7 @@ func TestUnmarkRemovesEveryStyleMark(t *testing.T) {
 // FuzzUnmark: Unmark is idempotent, keeps the canonical words, and leaves
 // no mark of the invisible and typographic channels in any rendered copy.
 func FuzzUnmark(f *testing.F) {
-	for _, s := range []string{"", "it\u2019s \u201Cx\u201D\u2014y\u2026", "a\u200B\u200C b", "Yes.  No.\u00A0 Maybe?  ", "- a\n* b\n\u2022 c", "g-\u2013Mr. Smith-ggggggg-\u2013", "\xff"} {
+	for _, s := range []string{"", "it\u2019s \u201Cx\u201D\u2014y\u2026", "a\u200B\u200C b", "Yes.  No.\u00A0 Maybe?  ", "- a\n* b\n\u2022 c", "g-\u2013Mr. Smith-ggggggg-\u2013", "\xff", "`a\u2014b` c\u2014d", "```\n\u201Cx\u201D\u200B\n```\ny\u2019s", "x\n\n    a.  b\u2026\n"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
