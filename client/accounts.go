@@ -16,6 +16,7 @@ import (
 	"backchannel/devicelist"
 	"backchannel/identity"
 	"backchannel/keylog/verify"
+	"backchannel/server/apiclient"
 	"backchannel/vault"
 )
 
@@ -30,6 +31,9 @@ var (
 	// ErrUnverifiedChange: sending waits until the user accepts a changed
 	// key or a new device (keys accept NAME, or keys verify NAME --confirm).
 	ErrUnverifiedChange = errors.New("sending waits for you to accept a change")
+	// ErrUnknownUser: no account (on the server) or no contact (here) of
+	// that name.
+	ErrUnknownUser = errors.New("unknown user")
 	// ErrNotPrimary: the operation needs the account key, which only the
 	// primary device holds.
 	ErrNotPrimary = errors.New("only your primary device (the one that holds the account key) can do this")
@@ -177,6 +181,9 @@ func (c *Client) firstContact(ctx context.Context, user string) (*contacts.Conta
 		logged, key = res, res.List.AccountKey
 	} else {
 		acct, err := c.api.Account(ctx, user)
+		if errors.Is(err, apiclient.ErrNotFound) {
+			return nil, fmt.Errorf("%w: the server has no account named %q", ErrUnknownUser, user)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("look up %s: %w", user, err)
 		}
@@ -662,6 +669,9 @@ func (c *Client) AcceptChange(ctx context.Context, user string) ([]contacts.Even
 		return evs, err
 	}
 	ct, err := loadContact(ctx, c.v, user)
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil, fmt.Errorf("%w: you have no contact named %q (people become contacts when you share a room)", ErrUnknownUser, user)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", user, err)
 	}

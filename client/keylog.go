@@ -111,7 +111,9 @@ func (c *Client) lookupRaw(ctx context.Context, user string) (*verify.Result, []
 	if errors.Is(err, apiclient.ErrNotFound) {
 		// An account registered a moment ago enters the log with the next
 		// epoch (within seconds); an unknown name is reported as such.
-		if _, aerr := c.api.Account(ctx, user); aerr != nil {
+		if _, aerr := c.api.Account(ctx, user); errors.Is(aerr, apiclient.ErrNotFound) {
+			return nil, nil, fmt.Errorf("%w: the server has no account named %q", ErrUnknownUser, user)
+		} else if aerr != nil {
 			return nil, nil, fmt.Errorf("look up %s: %w", user, aerr)
 		}
 		deadline := time.Now().Add(LogVisibleWithin)

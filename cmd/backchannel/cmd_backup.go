@@ -119,7 +119,7 @@ lost laptop's keys stop working. Your contacts see a notice.`,
 			}
 			f, err := os.Open(g.env.path(args[0]))
 			if err != nil {
-				return fmt.Errorf("open the backup: %w", err)
+				return readError(args[0], err)
 			}
 			defer f.Close()
 			unlock := func(k backup.Kind) (backup.Key, error) {

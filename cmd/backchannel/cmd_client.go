@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +58,9 @@ slows that down. Several words are easiest to type and to remember.`,
 			}
 			if serverURL == "" || name == "" {
 				return usageError{errors.New("init needs --server and --name (or --link CODE from your primary device)")}
+			}
+			if u, err := url.Parse(serverURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return usageError{fmt.Errorf("--server %q: give the server's URL, such as https://bc.example.org or http://127.0.0.1:7450", serverURL)}
 			}
 			pw, err := g.newPassphrase(cmd.ErrOrStderr(), "BACKCHANNEL_PASSPHRASE", generate)
 			if err != nil {

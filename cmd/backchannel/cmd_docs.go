@@ -77,6 +77,11 @@ encrypted message; the server stores only ciphertext. Members fetch it with
 			if file == "-" && name == "" {
 				return usageError{errors.New("sharing stdin needs --name")}
 			}
+			if file != "-" {
+				if _, err := os.Stat(g.env.path(file)); err != nil {
+					return readError(file, err)
+				}
+			}
 			c, err := g.open(cmd.Context())
 			if err != nil {
 				return err
@@ -89,7 +94,7 @@ encrypted message; the server stores only ciphertext. Members fetch it with
 			case name != "":
 				var f *os.File
 				if f, err = os.Open(g.env.path(file)); err != nil {
-					return err
+					return readError(file, err)
 				}
 				defer f.Close()
 				m, err = c.ShareReader(cmd.Context(), room, name, f)

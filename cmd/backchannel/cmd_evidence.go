@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -30,11 +29,7 @@ func readEvidence(cmd *cobra.Command, g *globals, path string) ([]byte, error) {
 	} else {
 		f, err := os.Open(g.env.path(path))
 		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return nil, fmt.Errorf("cannot read %s: %w", path, err)
+			return nil, readError(path, err)
 		}
 		defer f.Close()
 		r = f

@@ -30,7 +30,7 @@ func newSendCmd(g *globals) *cobra.Command {
 			case file != "":
 				b, err := os.ReadFile(g.env.path(file))
 				if err != nil {
-					return err
+					return readError(file, err)
 				}
 				text = string(b)
 			case len(args) == 2 && args[1] == "-":

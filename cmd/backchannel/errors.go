@@ -140,6 +140,7 @@ func classify(err error) (int, string) {
 		errors.Is(err, client.ErrIdentityChanged):
 		return exitAuth, kindAuth
 	case errors.Is(err, client.ErrUnknownRoom),
+		errors.Is(err, client.ErrUnknownUser),
 		errors.Is(err, client.ErrUnknownMessage),
 		errors.Is(err, client.ErrDocNotFound),
 		errors.Is(err, client.ErrUnknownDevice),

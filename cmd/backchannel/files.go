@@ -44,6 +44,16 @@ func (g *globals) writeFile(ctx context.Context, out string, force bool, write f
 	return nil
 }
 
+// readError says that the file name (as the caller gave it) cannot be
+// read, without Go's "open /abs/path:" in front of the reason.
+func readError(name string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("cannot read %s: %w", name, err)
+}
+
 // andList names things in words: "alice", "alice and bob", "alice, bob and
 // carol".
 func andList(items []string) string {
