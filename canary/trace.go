@@ -48,9 +48,12 @@ type Result struct {
 	Messages       int            `json:"messages_matched"`
 	Members        int            `json:"members_scored"`
 	// MoreWordsNeeded estimates, for an inconclusive trace, how many more
-	// words of the same kind of leak would name the leading member; -1 when
-	// there is no signal to extrapolate from.
-	MoreWordsNeeded int `json:"more_words_needed,omitempty"`
+	// words of the same kind of leak would name the leaker (estimate.go
+	// gives the formula); 0 when the leak matches none of the sender's
+	// words. MoreWordsByChannel is the same if only one channel's marks
+	// survived.
+	MoreWordsNeeded    int            `json:"more_words_needed,omitempty"`
+	MoreWordsByChannel map[string]int `json:"more_words_by_channel,omitempty"`
 	// Quotes lists other members' messages in which text the leak matched
 	// reappears (NoteQuotes): the leak may be a copy of one of them.
 	Quotes []Quote `json:"quotes,omitempty"`
@@ -178,12 +181,13 @@ func (tr *Tracer) Trace(leak string, epsilon float64) (*Result, error) {
 	lt := tokenize(validUTF8(leak))
 	lcanon, _ := canonicalTokens(mustLexicon(), lt)
 	segs := tr.align(lcanon)
-	res := &Result{Verdict: Inconclusive, Epsilon: epsilon, Suspects: []Suspect{}, SlotsByChannel: map[string]int{}, MoreWordsNeeded: -1}
+	res := &Result{Verdict: Inconclusive, Epsilon: epsilon, Suspects: []Suspect{}, SlotsByChannel: map[string]int{}}
 	rsegs := tr.read(d, segs, lt, lcanon, res)
 
 	scores := tr.score(d, rsegs)
 	res.Members = len(scores)
 	if len(scores) == 0 {
+		tr.estimate(d, res, rsegs, nil, 0, len(tr.members))
 		return res, nil
 	}
 	accused, lead, leadLog := tr.decide(rsegs, scores, epsilon)
@@ -194,13 +198,7 @@ func (tr *Tracer) Trace(leak string, epsilon float64) (*Result, error) {
 		return res, nil
 	}
 	res.Leading = lead
-	logThreshold := math.Log(epsilon / (2 * float64(len(scores))))
-	if lead != nil && leadLog < 0 && lead.SlotsRead > 0 && res.SlotsRead > 0 {
-		rate := -leadLog / float64(lead.SlotsRead) // nats per slot so far
-		slots := -logThreshold / rate
-		words := slots * float64(res.WordsMatched) / float64(res.SlotsRead)
-		res.MoreWordsNeeded = max(1, int(math.Ceil(words))-res.WordsMatched)
-	}
+	tr.estimate(d, res, rsegs, lead, leadLog, len(scores))
 	return res, nil
 }
 

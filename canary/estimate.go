@@ -1,0 +1,87 @@
+package canary
+
+import "math"
+
+// The estimate of the words still needed (Result.MoreWordsNeeded and
+// MoreWordsByChannel), for an inconclusive trace:
+//
+//	slots needed  S = ln(2n/ε) / r
+//	words needed  W = S / ρ            MoreWordsNeeded = ⌈W⌉ − words matched
+//
+// n is the number of members scored (two scores each: the union bound of
+// the accusation rule), r the evidence per read slot, ρ the slots read per
+// matched word. r is the leading member's so far (−ln bound / slots read)
+// when the evidence points at someone; otherwise the rate an unmerged copy
+// would give: each read slot whose symbol has bias p adds ln((1−c)/p + c)
+// to that copy's score (c = copyNoise), and at λ = 1 the Chernoff bound
+// of the copy score falls by exactly the score. ρ is the leak's own
+// density of read slots; if no slot was read, the density of slots in the
+// messages the leak matched. Per channel, ρ is that channel's read slots
+// per matched word: the words needed if only that channel's marks
+// survive in the rest of the leak. A leak that matches none of the
+// sender's words gets no estimate (0): more of it would not help.
+
+// estimate fills in the words still needed.
+func (tr *Tracer) estimate(d *deriver, res *Result, rsegs [][]altRead, lead *Suspect, leadLog float64, members int) {
+	res.MoreWordsNeeded = 0
+	if res.WordsMatched == 0 {
+		return
+	}
+	n := float64(max(members, 1))
+	need := math.Log(2 * n / res.Epsilon) // −ln(ε/2n)
+	rate := 0.0
+	if lead != nil && leadLog < 0 && lead.SlotsRead > 0 {
+		rate = -leadLog / float64(lead.SlotsRead)
+	}
+	density := 0.0
+	if res.SlotsRead > 0 {
+		density = float64(res.SlotsRead) / float64(res.WordsMatched)
+		if rate <= 0 {
+			sum, k := 0.0, 0
+			for _, alts := range rsegs {
+				for _, mr := range alts[0].msgs {
+					for _, r := range mr.reads {
+						sum += copyTerm(prob(&mr.cum[r.slot], r.sym)).a
+						k++
+					}
+				}
+			}
+			if k > 0 {
+				rate = sum / float64(k)
+			}
+		}
+	} else {
+		// no slot read: the slots of the matched messages
+		slots, words, sum := 0, 0, 0.0
+		for m := range res.matched {
+			tm := &tr.msgs[m]
+			cum := d.biases(tm.id, tm.layout)
+			slots += len(tm.layout.slots)
+			words += len(tm.layout.canon)
+			for i, s := range tm.layout.slots {
+				for a := 0; a < int(s.q); a++ {
+					p := prob(&cum[i], a)
+					sum += p * copyTerm(p).a
+				}
+			}
+		}
+		if slots == 0 || words == 0 {
+			return
+		}
+		density, rate = float64(slots)/float64(words), sum/float64(slots)
+	}
+	if rate <= 0 || density <= 0 {
+		return
+	}
+	slotsNeeded := need / rate
+	res.MoreWordsNeeded = max(1, int(math.Ceil(slotsNeeded/density))-res.WordsMatched)
+	if len(res.SlotsByChannel) > 0 {
+		res.MoreWordsByChannel = map[string]int{}
+		for ch, k := range res.SlotsByChannel {
+			if k > 0 {
+				rho := float64(k) / float64(res.WordsMatched)
+				res.MoreWordsByChannel[ch] = max(1, int(math.Ceil(slotsNeeded/rho))-res.WordsMatched)
+			}
+		}
+	}
+}
