@@ -92,7 +92,7 @@ func (l *Layout) gapSlots(k int) {
 	g := t.gap(k)
 	if l.policy.Has(PolicyTypographic) {
 		// Quotes next to digits may be feet, inches or elided years ('70s).
-		if countStyle(g, false) > 0 && !t.words[k-1].prot && !t.words[k].prot {
+		if countStyle(g, false) > 0 && !t.words[k-1].prot && !t.words[k].prot && !optionDashes(g) {
 			l.slots = append(l.slots, slot{kind: kindGapStyle, q: 2, w: int32(k)})
 		}
 		if t.words[k].capital && sentenceSpaces(g) == 1 {
@@ -182,6 +182,17 @@ func (l *Layout) Render(symbols []int) string {
 	}
 	b.WriteString(t.text[t.words[len(t.words)-1].end:])
 	return b.String()
+}
+
+// optionDashes reports a gap that ends in "--" touching the next word after
+// a space or line break: a command-line option ("--since"), not a dash, so
+// it is never restyled.
+func optionDashes(g string) bool {
+	rest, ok := strings.CutSuffix(g, "--")
+	if !ok {
+		return false
+	}
+	return rest == "" || strings.ContainsRune(" \t\n([", rune(rest[len(rest)-1]))
 }
 
 // sentenceSpaces returns the number of spaces after sentence punctuation

@@ -170,6 +170,7 @@ func TestMarkingRespectsStructure(t *testing.T) {
 		{"phone", "call +44 20 7946 0958 or (020) 7946 0958 or 555.123.4567", []string{"44 20 7946 0958", "020) 7946 0958", "555.123.4567"}},
 		{"amounts", "we pay EUR 1 250 000 and 1 000 000 USD, not 12 500", []string{"EUR 1 250 000", "1 000 000 USD", "12 500"}},
 		{"dates", "on 5 May 2025 or 2025-05-05 or 05.05.2025 or May 5, 2025 at 10:30", []string{"5 May 2025", "2025-05-05", "05.05.2025", "May 5, 2025", "10:30"}},
+		{"command-line options", "run it with --dry-run and --since \"it's\" then\n--verbose -- it's done", []string{" --dry-run", " --since", "\n--verbose"}},
 		{"references", "invoice INV-2025/0417 and case 2024/117-B", []string{"2025/0417", "2024/117-B"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
