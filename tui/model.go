@@ -61,6 +61,7 @@ type Model struct {
 	pend     map[string][]pending
 	pendN    int
 	delivery map[string]string // own message id → state, when the backend says nothing
+	drafts   map[string]string // room id → the line typed for it
 
 	conn, reason string
 	lostOnce     bool // the connection was lost since the screen opened
@@ -99,7 +100,7 @@ func New(ctx context.Context, b Backend, opts Options) *Model {
 	in.Focus()
 	m := &Model{
 		ctx: ctx, b: b, opts: opts, width: 80, height: 24,
-		items: map[string][]item{}, warned: map[string]bool{}, pend: map[string][]pending{}, delivery: map[string]string{},
+		items: map[string][]item{}, warned: map[string]bool{}, pend: map[string][]pending{}, delivery: map[string]string{}, drafts: map[string]string{},
 		input: in, showReconnected: 5 * time.Second,
 	}
 	m.conn, m.reason = b.State()
@@ -227,7 +228,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.msg.ID != "" && msg.msg.Delivery != "" {
 			m.delivery[msg.msg.ID] = msg.msg.Delivery
 		}
-		m.warnings(msg.room, msg.warnings)
+		m.warningsAfter(msg.room, msg.msg.ID, msg.warnings)
 		return m, m.loadHistory(msg.room)
 	case doneMsg:
 		return m, m.done(msg)
@@ -427,7 +428,9 @@ func (m *Model) done(msg doneMsg) tea.Cmd {
 		return nil
 	}
 	m.lines(id, msg.out.Lines)
-	m.warnings(id, msg.out.Warnings)
+	if msg.out.Sent != nil {
+		m.warningsAfter(id, msg.out.Sent.ID, msg.out.Warnings)
+	}
 	if msg.out.Sent != nil && msg.out.Sent.Delivery != "" {
 		m.delivery[msg.out.Sent.ID] = msg.out.Sent.Delivery
 	}
@@ -448,17 +451,30 @@ func (m *Model) switchRoom(dir int) tea.Cmd {
 		}
 	}
 	i = (i + dir + len(m.rooms)) % len(m.rooms)
+	// Each room keeps the line typed for it: nothing meant for one room
+	// is sent to the next by a slip of Ctrl-N.
+	m.drafts[m.cur] = m.input.Value()
+	m.input.SetValue(m.drafts[m.rooms[i].ID])
+	m.input.CursorEnd()
+	m.histPos = len(m.history)
 	m.cur, m.loaded, m.scroll = m.rooms[i].ID, false, 0
 	m.room, m.msgs = m.rooms[i], nil
 	return m.loadHistory(m.cur)
 }
 
-// notice adds a line of the screen's own to room's timeline.
+// notice adds a line of the screen's own to room's timeline, after its
+// last message.
 func (m *Model) notice(room, text string, warn bool) {
 	var after string
 	if room == m.cur && len(m.msgs) > 0 {
 		after = m.msgs[len(m.msgs)-1].ID
 	}
+	m.noticeAfter(room, after, text, warn)
+}
+
+// noticeAfter adds a line after the message with id after (which may not
+// be in the timeline yet: a message just sent).
+func (m *Model) noticeAfter(room, after, text string, warn bool) {
 	m.items[room] = append(m.items[room], item{after: after, at: m.opts.Now(), text: text, warn: warn})
 }
 
@@ -470,13 +486,22 @@ func (m *Model) lines(room string, ls []string) {
 
 // warnings shows each distinct warning once per room.
 func (m *Model) warnings(room string, ws []string) {
+	var after string
+	if room == m.cur && len(m.msgs) > 0 {
+		after = m.msgs[len(m.msgs)-1].ID
+	}
+	m.warningsAfter(room, after, ws)
+}
+
+// warningsAfter shows the warnings about the message with id after.
+func (m *Model) warningsAfter(room, after string, ws []string) {
 	for _, w := range ws {
 		k := room + "\x00" + w
 		if m.warned[k] {
 			continue
 		}
 		m.warned[k] = true
-		m.notice(room, "warning: "+sanitizeLine(w), true)
+		m.noticeAfter(room, after, "warning: "+sanitizeLine(w), true)
 	}
 }
 

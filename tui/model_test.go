@@ -546,3 +546,64 @@ func TestArchivedRoomsLeftOut(t *testing.T) {
 	s := open(t, f, "deal")
 	s.lacks("ops")
 }
+
+func TestSendWarningFollowsTheMessage(t *testing.T) {
+	f := newFake()
+	f.warns = []string{"carl is not verified"}
+	s := open(t, f, "deal")
+	s.typ("the offer", "enter")
+	text := s.screenText()
+	if i, j := strings.Index(text, "anna: the offer"), strings.Index(text, "warning: carl is not verified"); i < 0 || j < i {
+		t.Fatalf("the warning is not after the message it is about:\n%s", text)
+	}
+}
+
+func TestEachRoomKeepsItsDraft(t *testing.T) {
+	f := newFake()
+	s := open(t, f, "deal")
+	s.typ("meant for deal")
+	s.send(keyNamed("ctrl+n"))
+	if got := s.m.Composer(); got != "" {
+		t.Fatalf("ops's composer holds %q", got)
+	}
+	s.typ("for ops", "enter")
+	s.send(keyNamed("ctrl+n")) // back to deal
+	if got := s.m.Composer(); got != "meant for deal" {
+		t.Fatalf("deal's draft is %q", got)
+	}
+	if fmt.Sprint(f.sent) != "[r2: for ops]" {
+		t.Fatalf("sent %q", f.sent)
+	}
+}
+
+func TestScrollBack(t *testing.T) {
+	f := newFake()
+	for i := 0; i < 60; i++ {
+		f.add("r1", Message{ID: fmt.Sprint("n", i), Sender: "ben", SentAt: f.now, Text: fmt.Sprintf("line %02d", i), Kind: KindText})
+	}
+	s := openSized(t, f, "deal", 80, 24)
+	s.shows("line 59")
+	s.lacks("line 30")
+	s.send(tea.KeyPressMsg{Code: tea.KeyPgUp})
+	s.shows("line 30", "more lines below")
+	s.lacks("line 59")
+	s.send(tea.KeyPressMsg{Code: tea.KeyEscape})
+	s.shows("line 59")
+	s.lacks("more lines below")
+}
+
+func TestNarrowScreenHidesTheRoomList(t *testing.T) {
+	f := newFake()
+	s := openSized(t, f, "deal", 50, 12)
+	rows := strings.Split(s.screenText(), "\n")
+	if len(rows) != 12 {
+		t.Fatalf("%d rows", len(rows))
+	}
+	for i, r := range rows {
+		if w := ansi.StringWidth(r); w > 50 {
+			t.Fatalf("row %d is %d wide", i, w)
+		}
+	}
+	s.lacks("Rooms")
+	s.shows("deal │ on-record", "We need forty")
+}
