@@ -25,11 +25,11 @@ func FindCorpus(start string) (string, error) {
 			if st, err := os.Stat(c); err == nil && st.IsDir() {
 				return filepath.Clean(c), nil
 			}
-			return "", fmt.Errorf("%w: expected %s (../shared/corpus from the repository root %s); set Config.CorpusDir", ErrNoCorpus, filepath.Clean(c), dir)
+			return "", fmt.Errorf("%w: expected %s (../shared/corpus from the repository root %s) (backchannel eval trace --corpus DIR names it)", ErrNoCorpus, filepath.Clean(c), dir)
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", fmt.Errorf("%w: no go.mod above %s; set Config.CorpusDir", ErrNoCorpus, start)
+			return "", fmt.Errorf("%w: no go.mod above %s (backchannel eval trace --corpus DIR names it)", ErrNoCorpus, start)
 		}
 		dir = parent
 	}

@@ -313,6 +313,9 @@ func newEvalCmd(g *globals) *cobra.Command {
 		Short: "Simulate leaks over real prose and report identification and false-accusation rates",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cfg.CorpusDir != "" {
+				cfg.CorpusDir = g.env.path(cfg.CorpusDir)
+			}
 			start := time.Now()
 			tab, err := eval.Run(cmd.Context(), cfg, progressBar(cmd.ErrOrStderr(), start))
 			fmt.Fprintln(cmd.ErrOrStderr())
