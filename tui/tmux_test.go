@@ -290,6 +290,18 @@ func chatInTerminal(t *testing.T, w *world) {
 	}
 	p.waitFor("ben: Ben here, ready when you are.")
 
+	// A resize redraws the screen at the new size (forwarded by the agent
+	// too), and back.
+	w.tmux("resize-window", "-t", p.target, "-x", "100", "-y", "30")
+	p.waitUntil("the status line on row 29 of 30", func(s string) bool {
+		rs := strings.Split(s, "\n")
+		return len(rs) >= 30 && strings.Contains(rs[28], "connected") && strings.HasPrefix(rs[29], ">")
+	})
+	w.tmux("resize-window", "-t", p.target, "-x", "80", "-y", "24")
+	p.waitUntil("the status line on row 23 of 24", func(s string) bool {
+		return strings.Contains(statusRow(s), "connected") && strings.HasPrefix(composerRow(s), ">")
+	})
+
 	// Send; a warning (ben is not verified in an on-record room) shows inline.
 	p.typ("First offer: thirty days.")
 	p.keys("Enter")
