@@ -10,6 +10,7 @@ import (
 
 	"backchannel/devicelist"
 	"backchannel/keylog/prefix"
+	"backchannel/keylog/selfcheck"
 	"backchannel/keylog/verify"
 	"backchannel/vault"
 )
@@ -29,70 +30,36 @@ import (
 // writes to her.
 
 const (
-	logAnchorRecord    = "keylog/anchor"     // anchorRecord: where the reading of the change lists stands
+	logAnchorRecord    = "keylog/anchor"     // selfcheck.Anchor: where the reading of the change lists stands
 	logOwnStatesRecord = "keylog/own-states" // the own leaf states last fetched (GET /v1/keylog/own)
 	logListingsLog     = "keylog/listings"   // AuditListing per listing of the own index, oldest first
 	logListingEvidence = "keylog/listing-evidence"
 	// GossipScanInterval bounds the self-checks that a peer's newer
 	// checkpoint brings forward (at most one per interval, besides the
 	// periodic one).
-	GossipScanInterval  = time.Hour
+	GossipScanInterval  = selfcheck.GossipScanInterval
 	logGossipScanRecord = "keylog/gossip-scan" // time of the last check brought forward
-	// maxEntryPages bounds the pages of entries one check reads
-	// (verify.MaxEntriesPage epochs each).
-	maxEntryPages = 4096
 	// FullCheckInterval is the longest time between two full self-checks
 	// (the own lookup, with the leaf compared to what this account's devices
 	// published); the periodic checks in between read the change lists
 	// against the latest checkpoint only (quickCheck).
-	FullCheckInterval  = 24 * time.Hour
+	FullCheckInterval  = selfcheck.FullCheckInterval
 	logFullCheckRecord = "keylog/full-check" // time of the last full self-check
 )
 
-// anchorRecord is the anchor: the last epoch whose changes this device
-// read, that epoch's head (from an entry it verified), and the change count
-// of the last listing of its own index it checked.
-type anchorRecord struct {
-	Epoch   uint64 `json:"epoch"`
-	Head    []byte `json:"head"`
-	Updates uint64 `json:"updates"`
-	// Index is this account's VRF index, from the last full check's
-	// verified lookup (the periodic check reads the lists without one).
-	Index []byte `json:"index,omitempty"`
-	// Entry is the anchor epoch's entry and Range the RFC 6962 compact
-	// range of the log's leaves [0, Epoch+1): the next reading of the
-	// entries continues from them (absent in an anchor from before the
-	// entries were read: the next full check starts afresh).
-	Entry []byte   `json:"entry,omitempty"`
-	Range [][]byte `json:"range,omitempty"`
-}
-
-// entryAnchor returns the anchor of the reading of the entries, if a has one.
-func (a *anchorRecord) entryAnchor() (verify.EntryAnchor, bool) {
-	if a == nil || len(a.Entry) != prefix.EntrySize {
-		return verify.EntryAnchor{}, false
-	}
-	return verify.EntryAnchor{Epoch: a.Epoch, Entry: a.Entry, Range: a.Range}, true
-}
-
 // AuditListing is one change of this account's index in the key log.
-type AuditListing struct {
-	Epoch   uint64 `json:"epoch"`             // the epoch whose change list has it
-	Updates uint64 `json:"updates,omitempty"` // the change count of the own state it opens to
-	Own     bool   `json:"own"`               // it opens to a state this account's devices published
-	Alert   string `json:"alert,omitempty"`   // what is wrong with it
-}
+type AuditListing = selfcheck.Listing
 
 // listingEvidence is what a self-check keeps when the change lists show
 // something the account's devices did not do: the verified lookup (its
 // signed checkpoint, entry and inclusion proof), the anchor and every change
 // list read after it, so anyone can recompute the head.
 type listingEvidence struct {
-	At      time.Time       `json:"at"`
-	Alerts  []string        `json:"alerts"`
-	Anchor  anchorRecord    `json:"anchor"`
-	Lookup  json.RawMessage `json:"lookup"`
-	Records []verify.Record `json:"records"`
+	At      time.Time        `json:"at"`
+	Alerts  []string         `json:"alerts"`
+	Anchor  selfcheck.Anchor `json:"anchor"`
+	Lookup  json.RawMessage  `json:"lookup"`
+	Records []verify.Record  `json:"records"`
 	// Pages are the pages of entries read after the anchor.
 	Pages []*verify.EntriesPage `json:"pages,omitempty"`
 	Error string                `json:"error,omitempty"`
@@ -101,7 +68,7 @@ type listingEvidence struct {
 // ownScan is a check's reading of the change lists, saved with its alerts.
 type ownScan struct {
 	alerts   []string
-	anchor   *anchorRecord // the new anchor; nil: keep the old one
+	anchor   *selfcheck.Anchor // the new anchor; nil: keep the old one
 	listings []AuditListing
 	states   []verify.State // fetched from the server, to cache
 	evidence *listingEvidence
@@ -138,7 +105,7 @@ func (s *ownScan) save(ctx context.Context, tx *vault.Tx, fresh func(string) boo
 	return nil
 }
 
-func loadAnchor(ctx context.Context, r reader) (*anchorRecord, error) {
+func loadAnchor(ctx context.Context, r reader) (*selfcheck.Anchor, error) {
 	raw, err := r.Get(ctx, logAnchorRecord)
 	if errors.Is(err, vault.ErrNotFound) {
 		return nil, nil
@@ -146,11 +113,7 @@ func loadAnchor(ctx context.Context, r reader) (*anchorRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	var a anchorRecord
-	if err := json.Unmarshal(raw, &a); err != nil || len(a.Head) != prefix.HashSize {
-		return nil, fmt.Errorf("the stored key log anchor does not decode: %v", err)
-	}
-	return &a, nil
+	return selfcheck.DecodeAnchor(raw)
 }
 
 // ownListings returns every listing of this account's index read so far.
@@ -202,64 +165,29 @@ func (c *Client) scanOwnChanges(ctx context.Context, res *verify.Result, raw []b
 	}
 	current := verify.State{Updates: res.Updates, Version: res.Version, Nonce: res.Nonce}
 	own := verify.OwnLeaves(res.Index, append(cached, current), published)
-	anc, err := loadAnchor(ctx, c.v)
+	stored, err := loadAnchor(ctx, c.v)
 	if err != nil {
 		return nil, err
 	}
-	start, ok := anc.entryAnchor()
-	from, first, seen := start.Epoch+1, !ok, uint64(0)
-	legacy := first && anc != nil
-	if first {
-		// The first reading: from U, the epoch that lists res's leaf (step
-		// 8 proved entry U), with the compact range of [0, U) the server
-		// gives. After an anchor from before the entries were read (no
-		// entry to continue from), the whole log once, from epoch 0, its
-		// listings up to that anchor's epoch already kept.
-		if anc == nil {
-			// Entry U's listing of this index is res's leaf: the start.
-			anc = &anchorRecord{Epoch: res.Listed.Epoch, Head: res.Listed.Head[:]}
-			if u, ok := own[res.Leaf]; ok {
-				anc.Updates = u
-			}
-			seen = res.Listed.Epoch + 1
-			from = res.Listed.Epoch
-		} else {
-			seen, from = anc.Epoch+1, 0
-		}
-	}
+	rd := selfcheck.Start(stored, res, own)
 	scan := &ownScan{}
-	n := res.Epoch.Epoch
-	pages, ferr := c.fetchEntries(ctx, from, first && !legacy)
+	pages, ferr := c.fetchEntries(ctx, rd.From, rd.Frontier)
 	if ferr != nil && (transient(ferr) || ctx.Err() != nil) {
 		return nil, ferr
 	}
 	var es *verify.EntryScan
-	switch {
-	case ferr != nil || !first:
-	case legacy:
-		// Entry 0 as the page gives it: the range root at the end checks it.
-		if len(pages[0].Entries) == 0 {
-			ferr = errors.New("the key log's entries from epoch 0 are empty")
-			break
-		}
-		e0 := pages[0].Entries[0].E
-		if len(e0) == 0 { // epoch 0 has no predecessor: it always comes whole
-			ferr = errors.New("the key log sent its first epoch without its entry")
-			break
-		}
-		start, ferr = verify.FirstAnchor(e0, nil)
-	default:
-		start, ferr = verify.FirstAnchor(res.Listed.Marshal(), pages[0].Frontier)
-	}
 	if ferr == nil {
-		es, ferr = verify.ScanEntries(c.prof.Log.trust(), start, pages, &res.Checkpoint, res.Index)
+		var start verify.EntryAnchor
+		if start, ferr = rd.EntryAnchor(res, pages); ferr == nil {
+			es, ferr = verify.ScanEntries(c.prof.Log.trust(), start, pages, &res.Checkpoint, res.Index)
+		}
 	}
 	var ev *verify.Evidence
 	if errors.As(ferr, &ev) {
 		c.keepEvidence(ctx, ev.Ours, ev.Theirs, ferr)
 	}
 	evidence := func(alerts []string, cause error) *listingEvidence {
-		e := &listingEvidence{At: c.opts.Now().UTC(), Alerts: alerts, Anchor: *anc, Lookup: json.RawMessage(raw), Pages: pages}
+		e := &listingEvidence{At: c.opts.Now().UTC(), Alerts: alerts, Anchor: *rd.Anchor, Lookup: json.RawMessage(raw), Pages: pages}
 		if cause != nil {
 			e.Error = cause.Error()
 		}
@@ -268,12 +196,11 @@ func (c *Client) scanOwnChanges(ctx context.Context, res *verify.Result, raw []b
 	if ferr != nil {
 		// Withheld, refused or altered: the anchor stays, so the next check
 		// reads the same epochs again.
-		al := fmt.Sprintf("the server did not give the key log's change lists after epoch %d as the log committed to them (withheld or altered: it may be hiding a version of your account that it shows to others); evidence kept, tell your server's operator", anc.Epoch)
-		scan.alerts = []string{al}
+		scan.alerts = []string{rd.WithheldAlert()}
 		scan.evidence = evidence(scan.alerts, ferr)
 		return scan, nil
 	}
-	listings := slices.DeleteFunc(es.Listings, func(l verify.Listing) bool { return l.Epoch < seen })
+	listings := rd.New(es.Listings)
 	if !verify.Explained(listings, own) {
 		// A state this device has not seen yet (another own device published
 		// a list, or several since the last check): ask for every own state,
@@ -294,33 +221,11 @@ func (c *Client) scanOwnChanges(ctx context.Context, res *verify.Result, raw []b
 			own = verify.OwnLeaves(res.Index, append(states, current), published)
 		}
 	}
-	alerts, last := verify.OwnListingAlerts(listings, own, anc.Updates)
-	// The reading may reach past the lookup's epoch n: the lookup's state
-	// is held to the last listing up to n.
-	upToN := slices.DeleteFunc(slices.Clone(listings), func(l verify.Listing) bool { return l.Epoch > n })
-	_, lastAtN := verify.OwnListingAlerts(upToN, own, anc.Updates)
-	prev := anc.Updates
-	for _, l := range listings {
-		u, ok := own[l.Leaf]
-		al := AuditListing{Epoch: l.Epoch, Updates: u, Own: ok}
-		switch {
-		case !ok:
-			al.Alert = "none of your devices published it"
-		case u <= prev:
-			al.Alert = "an older version listed again"
-		default:
-			prev = u
-		}
-		scan.listings = append(scan.listings, al)
+	j := rd.Judge(es, listings, own, res)
+	scan.alerts, scan.listings, scan.anchor = j.Alerts, j.Listings, j.Anchor
+	if len(j.Alerts) > 0 {
+		scan.evidence = evidence(j.Alerts, nil)
 	}
-	if res.Updates < lastAtN {
-		alerts = append(alerts, fmt.Sprintf("the key log shows an older version of your account at epoch %d (change %d, after change %d was listed): people who look you up now may get devices you removed", n, res.Updates, lastAtN))
-	}
-	scan.alerts = alerts
-	if len(alerts) > 0 {
-		scan.evidence = evidence(alerts, nil)
-	}
-	scan.anchor = &anchorRecord{Epoch: es.Anchor.Epoch, Head: es.Latest.Head[:], Updates: last, Index: res.Index[:], Entry: es.Anchor.Entry, Range: es.Anchor.Range}
 	return scan, nil
 }
 
@@ -330,21 +235,22 @@ func (c *Client) scanOwnChanges(ctx context.Context, res *verify.Result, raw []b
 func (c *Client) fetchEntries(ctx context.Context, from uint64, frontier bool) ([]*verify.EntriesPage, error) {
 	var out []*verify.EntriesPage
 	for pages := 0; ; pages++ {
-		if pages == maxEntryPages {
-			return nil, fmt.Errorf("more than %d pages of the key log's entries", maxEntryPages)
+		if pages == selfcheck.MaxEntryPages {
+			return nil, selfcheck.ErrTooManyPages
 		}
 		p, err := c.api.KeyLogEntries(ctx, from, frontier && pages == 0)
 		if err != nil {
 			return nil, fmt.Errorf("the key log's entries from epoch %d: %w", from, err)
 		}
 		out = append(out, p)
-		if p.Through == 0 {
+		next, done, err := selfcheck.NextPage(from, p.Through)
+		if err != nil {
+			return nil, err
+		}
+		if done {
 			return out, nil
 		}
-		if p.Through <= from {
-			return nil, fmt.Errorf("a page of the key log's entries from epoch %d says it ends before epoch %d", from, p.Through)
-		}
-		from = p.Through
+		from = next
 	}
 }
 
@@ -367,14 +273,15 @@ func (c *Client) fetchOwnStates(ctx context.Context) ([]verify.State, error) {
 // within MonitorInterval anyway, this reads them now.
 func (c *Client) scanAfterGossip(ctx context.Context, cp verify.Checkpoint) error {
 	anc, err := loadAnchor(ctx, c.v)
-	if err != nil || anc == nil || cp.Size == 0 || cp.Size-1 <= anc.Epoch {
+	if err != nil {
 		return err
 	}
+	var last time.Time
 	if raw, err := c.v.Get(ctx, logGossipScanRecord); err == nil {
-		var at time.Time
-		if json.Unmarshal(raw, &at) == nil && c.opts.Now().Sub(at) < GossipScanInterval {
-			return nil
-		}
+		_ = json.Unmarshal(raw, &last) // undecodable: as if none
+	}
+	if !anc.GossipDue(cp.Size, last, c.opts.Now()) {
+		return nil
 	}
 	at, _ := json.Marshal(c.opts.Now().UTC())
 	if err := c.v.Put(ctx, logGossipScanRecord, at); err != nil {
@@ -409,19 +316,15 @@ func (c *Client) scanAfterGossip(ctx context.Context, cp verify.Checkpoint) erro
 // lookup's would be.
 func (c *Client) quickCheck(ctx context.Context) (a *Audit, done bool, err error) {
 	anc, err := loadAnchor(ctx, c.v)
-	if err != nil || anc == nil || len(anc.Index) != prefix.HashSize {
-		return nil, false, nil
-	}
-	start, ok := anc.entryAnchor()
-	if !ok {
-		return nil, false, nil
-	}
-	raw, err := c.v.Get(ctx, logFullCheckRecord)
 	if err != nil {
 		return nil, false, nil
 	}
 	var full time.Time
-	if json.Unmarshal(raw, &full) != nil || c.opts.Now().Sub(full) >= FullCheckInterval {
+	if raw, err := c.v.Get(ctx, logFullCheckRecord); err == nil {
+		_ = json.Unmarshal(raw, &full) // undecodable: as if none, the full check runs
+	}
+	start, ok := anc.Quick(full, c.opts.Now())
+	if !ok {
 		return nil, false, nil
 	}
 	prev, err := c.lastCheckpoint(ctx, c.v)
@@ -441,9 +344,9 @@ func (c *Client) quickCheck(ctx context.Context) (a *Audit, done bool, err error
 	if err != nil || len(es.Listings) > 0 {
 		return nil, false, nil
 	}
-	cp, latest := es.Checkpoint, es.Latest
+	cp := es.Checkpoint
 	a = &Audit{Checkpoint: string(cp.Note), Updates: anc.Updates, Version: anc.Updates, Versions: []AuditVersion{}, Listings: []AuditListing{}, Alerts: []string{}}
-	next, _ := json.Marshal(anchorRecord{Epoch: latest.Epoch, Head: latest.Head[:], Updates: anc.Updates, Index: anc.Index, Entry: es.Anchor.Entry, Range: es.Anchor.Range})
+	next, _ := json.Marshal(anc.After(es))
 	at, _ := json.Marshal(c.opts.Now().UTC())
 	if err := c.v.Update(ctx, func(tx *vault.Tx) error {
 		if prev == nil || cp.Size > prev.Size {
