@@ -30,9 +30,28 @@ func finishTree(root *cobra.Command, g *globals) {
 		}
 		return cmd.Help()
 	}
+	root.SetHelpCommand(&cobra.Command{
+		Use:   "help [COMMAND]",
+		Short: "Help about any command",
+		Long:  "Help shows what a command does, its options and examples: 'backchannel help room create' is 'backchannel room create --help'.",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, rest, err := root.Find(args)
+			if err != nil || len(rest) > 0 {
+				word := ""
+				if len(rest) > 0 {
+					word = rest[0]
+				} else if len(args) > 0 {
+					word = args[len(args)-1]
+				}
+				return unknownCommand(target, word)
+			}
+			return target.Help()
+		},
+	})
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	walk(root, func(c *cobra.Command) {
+		c.SuggestionsMinimumDistance = 2
 		if c.Name() == cobra.ShellCompRequestCmd || c.Name() == cobra.ShellCompNoDescRequestCmd {
 			return
 		}
