@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -365,19 +366,84 @@ func leakMessages(msgs []Message) []leak.Message {
 }
 
 // VerifyLeak checks a leaked or published text, line by line, against the
-// room's real messages. Canary marks are folded away, so any member's copy
-// verifies as authentic.
+// room's real messages and room events. Canary marks are folded away, so
+// any member's copy verifies as authentic.
 func (c *Client) VerifyLeak(ctx context.Context, roomRef string, leakText []byte) (*leak.Report, error) {
-	_, msgs, err := c.History(ctx, roomRef)
+	r, msgs, err := c.History(ctx, roomRef)
 	if err != nil {
 		return nil, err
 	}
-	return leak.Verify(leakMessages(msgs), leakText, leak.Options{Canonicalize: canary.Canonicalize, Location: time.Local})
+	return leak.Verify(leakMessages(msgs), leakText, leak.Options{Canonicalize: canary.Canonicalize, Location: time.Local,
+		Events: roomEvents(r.State, msgs), Members: r.State.Members})
+}
+
+// roomEvents turns the history's room events (each stored from a signed,
+// verified room state of the transcript) into the forms members' own
+// histories show them: this device's text, and for a member the event
+// added, "X added you to "name" (mode) with …", as that member's history
+// reads; the membership is replayed from the events in order.
+func roomEvents(st RoomState, msgs []Message) []leak.Event {
+	var out []leak.Event
+	var members []string
+	name := st.Name
+	for _, m := range msgs {
+		if m.Kind != "system" {
+			continue
+		}
+		ev := leak.Event{ID: m.ID, Actor: m.Sender, SentAt: m.SentAt, Texts: []string{m.Text}}
+		rest, ok := strings.CutPrefix(m.Text, m.Sender+" ")
+		var added []string
+		switch {
+		case !ok:
+		case strings.HasPrefix(rest, "created the room with "):
+			added = splitNames(strings.TrimPrefix(rest, "created the room with "))
+			members = append([]string{m.Sender}, added...)
+		case strings.HasPrefix(rest, "added you to "):
+			if i := strings.LastIndex(rest, ") with "); i >= 0 {
+				members = splitNames(rest[i+len(") with "):])
+			}
+			var others []string
+			for _, u := range members {
+				if u != m.Sender {
+					others = append(others, u)
+				}
+			}
+			ev.Texts = append(ev.Texts, m.Sender+" created the room with "+strings.Join(others, ", "))
+		case strings.HasPrefix(rest, "renamed the room to "):
+			name = strings.Trim(strings.TrimPrefix(rest, "renamed the room to "), `"`)
+		case strings.HasPrefix(rest, "added "):
+			added = splitNames(strings.TrimPrefix(rest, "added "))
+			members = union(members, added)
+		case strings.HasPrefix(rest, "removed "):
+			gone := splitNames(strings.TrimSuffix(strings.TrimPrefix(rest, "removed "), ", who left"))
+			members = slices.DeleteFunc(members, func(u string) bool { return slices.Contains(gone, u) })
+		}
+		if len(added) > 0 {
+			ev.Texts = append(ev.Texts, fmt.Sprintf("%s added you to %s (%s) with %s", m.Sender, quoteName(name), st.Mode, strings.Join(members, ", ")))
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+func splitNames(s string) []string {
+	var out []string
+	for _, n := range strings.Split(s, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Trace names the recipient(s) whose copies a leak came from, among this
 // user's own sent messages (in roomRef, or in every room when empty).
 func (c *Client) Trace(ctx context.Context, roomRef string, leakText string, epsilon float64) (*canary.Result, error) {
+	// An empty or binary file, or one without words, is no leak: say so
+	// (as verify does) rather than "inconclusive".
+	if err := leak.CheckInput([]byte(leakText)); err != nil {
+		return nil, err
+	}
 	var rooms []string
 	if roomRef != "" {
 		rooms = []string{roomRef}

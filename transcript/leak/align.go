@@ -13,6 +13,7 @@ type unit struct {
 	member string // label resolved to a member id, "" if none
 	clock  int    // claimed minutes after midnight, -1 if none
 	claim  timeClaim
+	ownID  bool // the label is a member id as the program prints it
 	quote  bool
 }
 

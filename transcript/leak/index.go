@@ -2,6 +2,7 @@ package leak
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -31,6 +32,9 @@ type Options struct {
 	// Events are the room's events (membership and name changes), which
 	// backchannel's own output shows as "* alice added carol" lines.
 	Events []Event
+	// Members are the room's member ids, senders or not: a line labelled
+	// with a member who sent nothing is misattributed, not unlabelled.
+	Members []string
 }
 
 // shingleK is the word n-gram length of the index.
@@ -125,11 +129,15 @@ func NewIndex(msgs []Message, opt Options) *Index {
 			ix.senders = append(ix.senders, senderName{msg.Sender, n, strings.Fields(n)})
 		}
 	}
+	others := slices.Clone(opt.Members)
 	for _, ev := range opt.Events {
-		if !seen[ev.Actor] && ev.Actor != "" {
-			seen[ev.Actor] = true
-			n := normName(ev.Actor)
-			ix.senders = append(ix.senders, senderName{ev.Actor, n, strings.Fields(n)})
+		others = append(others, ev.Actor)
+	}
+	for _, id := range others {
+		if !seen[id] && id != "" {
+			seen[id] = true
+			n := normName(id)
+			ix.senders = append(ix.senders, senderName{id, n, strings.Fields(n)})
 		}
 	}
 	return ix

@@ -50,6 +50,7 @@ type lineLabel struct {
 	content int  // offset of the content
 	end     int  // end of the content (before a delivery mark or table pipe)
 	weak    bool // a name with a dash, ">" or "|" and nothing else: maybe text
+	ownID   bool // a member id in the program's own layout, known here or not
 }
 
 var (
@@ -64,6 +65,7 @@ var (
 	bracketRe  = regexp.MustCompile(`^[\[<]([^\]>\n]{1,60})[\]>]`)
 	annotRe    = regexp.MustCompile(`^[ \t]*[(\[]([^)\]\n]{1,40})[)\]]`)
 	deliverRe  = regexp.MustCompile(`[ \t]{2}\[(?:queued|sent|delivered|delivered to \d+ of \d+)\][ \t]*$`)
+	ownIDRe    = regexp.MustCompile(`^([\p{Ll}\p{N}][\p{Ll}\p{N}._-]{0,63}):[ \t]+`)
 	headerRe   = regexp.MustCompile(`^#{1,3}[ \t].*\broom\b.*\b(?:marking|members)\b`)
 	tableSep   = regexp.MustCompile(`^\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*$`)
 	tableHead  = regexp.MustCompile(`(?i)^(?:time|when|date|speaker|who|name|from|sender|member|message|text|said|content|remarks|statement|words|#|no\.?|line)$`)
@@ -194,6 +196,14 @@ func recognise(line string, known, exact func(string) bool, wrapped bool) (l lin
 		}
 	}
 	name, n, weak := readName(rest, known, exact, structural, wrapped)
+	if name == "" && l.date != [3]int{} {
+		// backchannel's own output: a date, a time, two spaces and a
+		// member id, whether or not the id is known here
+		if m := ownIDRe.FindStringSubmatch(rest); m != nil {
+			name, n = m[1], len(m[0])
+			l.ownID = true
+		}
+	}
 	if name == "" {
 		if structural && !wrapped { // "… At\n9:10 a.m. Allende made …" continues a sentence
 			l.content = p

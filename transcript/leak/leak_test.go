@@ -209,13 +209,18 @@ func TestBadInput(t *testing.T) {
 		{"binary", []byte{0x7f, 'E', 'L', 'F', 2, 1, 1, 0, 0, 0}, ErrBinary},
 		{"invalid utf-8", []byte{0xff, 0xfe, 'a'}, ErrBinary},
 		{"huge", bytes.Repeat([]byte("word "), MaxLeakSize/5+1), ErrTooLarge},
+		{"a JPEG", []byte{0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 'J', 'F', 'I', 'F', 0}, ErrBinary},
+		{"no words", []byte("--- *** ...\n!!! ? —\n"), ErrNoWords},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if _, err := ix.Verify(c.data); !errors.Is(err, c.want) {
 				t.Fatalf("err %v, want %v", err, c.want)
 			}
-			if _, err := ParseLeak(c.data); !errors.Is(err, c.want) {
+			if err := CheckInput(c.data); !errors.Is(err, c.want) {
+				t.Fatalf("CheckInput err %v, want %v", err, c.want)
+			}
+			if _, err := ParseLeak(c.data); c.want != ErrNoWords && !errors.Is(err, c.want) {
 				t.Fatalf("ParseLeak err %v, want %v", err, c.want)
 			}
 		})

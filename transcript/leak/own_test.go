@@ -39,6 +39,8 @@ func TestOwnOutput(t *testing.T) {
 		{"an event at the wrong time", "2026-03-14 15:10  * envoy renamed the room to \"talks 2\"\n", []want{{Misdated, "e2"}}, 0},
 		{"swapped speaker", "2026-03-14 14:02  counsel: Understood. I'll tell them 10 battalions must leave first.\n",
 			[]want{{Misattributed, "m2"}}, 0},
+		{"a speaker who is no member", "2026-03-14 14:02  mallory: Understood. I'll tell them 10 battalions must leave first.\n",
+			[]want{{Misattributed, "m2"}}, 0},
 		{"shifted time", "2026-03-14 14:40  aide: Understood. I'll tell them 10 battalions must leave first.\n",
 			[]want{{Misdated, "m2"}}, 0},
 		{"wrong date", "2026-03-15 14:02  aide: Understood. I'll tell them 10 battalions must leave first.\n",

@@ -19,6 +19,7 @@ var (
 	ErrEmpty    = errors.New("the leaked text is empty")
 	ErrBinary   = errors.New("the input looks like a binary file, not text")
 	ErrTooLarge = fmt.Errorf("the leaked text is larger than %d MiB", MaxLeakSize>>20)
+	ErrNoWords  = errors.New("the leaked text contains no words")
 )
 
 // block is a run of leak text under one speaker label: a labelled line and
@@ -34,6 +35,7 @@ type block struct {
 	zoned      bool
 	event      bool // a room event line ("* alice added carol")
 	weak       bool // the label may be words of the message ("Mr. Vest - EUR")
+	ownID      bool // the label is a member id in the program's own layout
 	quotes     []quote
 	prose      bool // reads as reporting prose (attribution verbs outside quotes)
 }
@@ -122,6 +124,22 @@ func parseClock(h, m, s, ampm string) int {
 		}
 	}
 	return hh*60 + mm
+}
+
+// CheckInput rejects what is no leaked text: empty (ErrEmpty), too large
+// (ErrTooLarge), binary — invalid UTF-8, NUL bytes, many control
+// characters — (ErrBinary), or without a single word (ErrNoWords). verify
+// and trace both apply it.
+func CheckInput(data []byte) error {
+	if err := checkInput(data); err != nil {
+		return err
+	}
+	for _, r := range string(data) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return nil
+		}
+	}
+	return ErrNoWords
 }
 
 // checkInput rejects empty, oversized and binary input.
@@ -219,7 +237,7 @@ func parseBlocks(text string, known, exact, member func(string) bool) ([]block, 
 			}
 			carried = label
 			cur = &block{start: off + rl.content, labelAt: off + rl.at, end: off + rl.end, speaker: label, explicit: explicit,
-				clock: rl.clock, date: rl.date, zone: rl.zone, zoned: rl.zoned, weak: rl.weak}
+				clock: rl.clock, date: rl.date, zone: rl.zone, zoned: rl.zoned, weak: rl.weak, ownID: rl.ownID}
 		default:
 			p := off + len(line) - len(trimmed)
 			lineStart := p

@@ -110,9 +110,9 @@ func Verify(msgs []Message, leak []byte, opt Options) (*Report, error) {
 }
 
 // Verify checks leaked text against the indexed transcript. It returns an
-// error only for unusable input (empty, binary, too large).
+// error only for unusable input (see CheckInput).
 func (ix *Index) Verify(leak []byte) (*Report, error) {
-	if err := checkInput(leak); err != nil {
+	if err := CheckInput(leak); err != nil {
 		return nil, err
 	}
 	rep, shift := ix.verify(string(leak))
@@ -225,7 +225,7 @@ func flags(ls []Line) int {
 // units turns a block into claims: the whole block (transcript style), or
 // its quotations when it reads as reporting prose around them.
 func (ix *Index) units(text string, b block, prev int) []unit {
-	base := unit{label: b.speaker, clock: b.clock, claim: timeClaim{clock: b.clock, date: b.date, zone: b.zone, zoned: b.zoned}}
+	base := unit{label: b.speaker, clock: b.clock, ownID: b.ownID && b.explicit, claim: timeClaim{clock: b.clock, date: b.date, zone: b.zone, zoned: b.zoned}}
 	if b.speaker != "" {
 		base.member, _ = ix.resolve(b.speaker)
 	}
@@ -433,8 +433,11 @@ func (ix *Index) lineFor(text string, li lineIndex, u unit, g []seg) Line {
 // speakerProblem describes a wrong speaker, or returns "". (Times are
 // checked for the whole leak at once: checkTimes.)
 func (ix *Index) speakerProblem(u unit, m Message) string {
-	if u.member != "" && u.member != m.Sender {
+	switch {
+	case u.member != "" && u.member != m.Sender:
 		return fmt.Sprintf("attributed to %s, but sent by %s", u.label, m.Sender)
+	case u.member == "" && u.ownID:
+		return fmt.Sprintf("attributed to %s, who is not a member of this room, but sent by %s", u.label, m.Sender)
 	}
 	return ""
 }
