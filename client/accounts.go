@@ -26,6 +26,16 @@ import (
 // that key (package contacts), and never encrypts to a device outside it.
 // Its own account's list is kept the same way under "self/list".
 
+// keyChangedError: sending waits because a contact's account key changed;
+// it is both ErrUnverifiedChange (accept or verify to resume) and
+// ErrIdentityChanged (the key is not the one pinned).
+type keyChangedError struct{ msg string }
+
+func (e keyChangedError) Error() string { return e.msg }
+func (e keyChangedError) Is(target error) bool {
+	return target == ErrUnverifiedChange || target == ErrIdentityChanged
+}
+
 // Errors callers branch on.
 var (
 	// ErrUnverifiedChange: sending waits until the user accepts a changed
@@ -545,8 +555,8 @@ func (c *Client) recipientDevices(ctx context.Context, user string, strict bool)
 	devs, err := ct.Recipients((strict || ct.IsVerified()) && c.prof.DeviceChanges != DeviceChangesAuto)
 	switch {
 	case errors.Is(err, contacts.ErrKeyChanged):
-		return nil, fmt.Errorf("%w: %s's account key changed. Compare the new safety number with 'backchannel keys verify %s', then 'backchannel keys verify %s --confirm' or 'backchannel keys accept %s'",
-			ErrUnverifiedChange, user, user, user, user)
+		return nil, keyChangedError{fmt.Sprintf("%v: %s's account key changed. Compare the new safety number with 'backchannel keys verify %s', then 'backchannel keys verify %s --confirm' or 'backchannel keys accept %s'",
+			ErrUnverifiedChange, user, user, user, user)}
 	case errors.Is(err, contacts.ErrDevicePending):
 		var names []string
 		for _, d := range ct.Pending() {

@@ -266,7 +266,7 @@ func TestChangedKeyBlocksSendingUntilAccepted(t *testing.T) {
 	}
 	defer a.Close()
 	_, err = a.Send(ctx, "r", "are you still there?")
-	if !errors.Is(err, client.ErrUnverifiedChange) || !strings.Contains(err.Error(), "account key changed") {
+	if !errors.Is(err, client.ErrUnverifiedChange) || !errors.Is(err, client.ErrIdentityChanged) || !strings.Contains(err.Error(), "account key changed") {
 		t.Fatalf("send after a key change: %v", err)
 	}
 	n, old, err := a.SafetyNumber(ctx, "bob")
