@@ -63,6 +63,11 @@ type Model struct {
 	delivery map[string]string // own message id → state, when the backend says nothing
 	drafts   map[string]string // room id → the line typed for it
 
+	// queue holds the lines typed and not yet handed to the backend; busy:
+	// one is being handled.
+	queue []tea.Cmd
+	busy  bool
+
 	conn, reason string
 	lostOnce     bool // the connection was lost since the screen opened
 	reconnected  bool // show "reconnected" until the next tick
@@ -220,18 +225,19 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case historyMsg:
 		return m, m.history1(msg)
 	case sentMsg:
+		next := m.next()
 		m.dropPending(msg.room, msg.pend)
 		if msg.err != nil {
 			m.notice(msg.room, "not sent: "+msg.err.Error(), true)
-			return m, nil
+			return m, next
 		}
 		if msg.msg.ID != "" && msg.msg.Delivery != "" {
 			m.delivery[msg.msg.ID] = msg.msg.Delivery
 		}
 		m.warningsAfter(msg.room, msg.msg.ID, msg.warnings)
-		return m, m.loadHistory(msg.room)
+		return m, tea.Batch(next, m.loadHistory(msg.room))
 	case doneMsg:
-		return m, m.done(msg)
+		return m, tea.Batch(m.next(), m.done(msg))
 	case eventMsg:
 		if !msg.ok {
 			m.events = nil
@@ -385,32 +391,61 @@ func (m *Model) enter() tea.Cmd {
 		m.quitting = true
 		return tea.Quit
 	}
-	if m.cur == "" || !m.loaded {
+	if m.cur == "" {
 		if c.Name == "help" {
 			m.lines(m.cur, HelpLines())
 			return nil
 		}
-		m.notice(m.cur, "no room is open yet: create one with backchannel room create", true)
+		m.notice(m.cur, "no room is open: create one with backchannel room create", true)
 		return nil
 	}
 	room := m.room
+	if !m.loaded {
+		// Typed before the room's history arrived: the backend finds the
+		// room by the reference it was opened with.
+		room = Room{ID: m.cur, Name: m.cur}
+	}
 	if c.Name == "" {
 		m.pendN++
 		p := pending{id: m.pendN, text: c.Arg, at: m.opts.Now()}
 		m.pend[room.ID] = append(m.pend[room.ID], p)
-		return func() tea.Msg {
+		return m.enqueue(func() tea.Msg {
 			msg, warns, err := m.b.Send(m.ctx, room.ID, c.Arg)
 			return sentMsg{room: room.ID, pend: p.id, msg: msg, warnings: warns, err: err}
-		}
+		})
 	}
 	if c.Name == "help" {
 		m.lines(room.ID, append(HelpLines(), keyLines...))
 		return nil
 	}
-	return func() tea.Msg {
+	return m.enqueue(func() tea.Msg {
 		out, err := Execute(m.ctx, m.b, room, c)
 		return doneMsg{room: room, out: out, err: err}
+	})
+}
+
+// enqueue runs job after the jobs queued before it: what the user typed
+// reaches the backend one line at a time, in the order typed (tea runs
+// commands concurrently).
+func (m *Model) enqueue(job tea.Cmd) tea.Cmd {
+	m.queue = append(m.queue, job)
+	if m.busy {
+		return nil
 	}
+	return m.next()
+}
+
+// next starts the next queued job, if any; its sentMsg or doneMsg calls
+// next again.
+func (m *Model) next() tea.Cmd {
+	if len(m.queue) == 0 {
+		m.busy = false
+		return nil
+	}
+	job := m.queue[0]
+	m.queue = m.queue[1:]
+	m.busy = true
+	return job
 }
 
 // keyLines list the screen's keys (after the commands in /help).

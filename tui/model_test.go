@@ -80,6 +80,11 @@ func (f *fakeBackend) Send(_ context.Context, room, text string) (Message, []str
 		return Message{}, nil, f.sendErr
 	}
 	f.mu.Lock()
+	for _, r := range f.rooms {
+		if r.Name == room {
+			room = r.ID // found by name, as the client does
+		}
+	}
 	f.sent = append(f.sent, room+": "+text)
 	m := Message{ID: fmt.Sprintf("s%d", len(f.sent)), Sender: f.me, SentAt: f.now, Text: text, Kind: KindText}
 	f.mu.Unlock()
@@ -87,6 +92,21 @@ func (f *fakeBackend) Send(_ context.Context, room, text string) (Message, []str
 	m.Delivery = DeliverySent
 	return m, f.warns, nil
 }
+func (f *fakeBackend) sentLines() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.sent...)
+}
+
+func (f *fakeBackend) hasSent(line string) bool {
+	for _, l := range f.sentLines() {
+		if l == line {
+			return true
+		}
+	}
+	return false
+}
+
 func (f *fakeBackend) Share(_ context.Context, room, path string) (Message, []string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -336,22 +356,50 @@ func TestEscapeSequencesNeverSent(t *testing.T) {
 }
 
 // TestKeysFromBytes feeds the bytes a terminal sends through a real
-// program: the arrow key moves the cursor, and is never text.
+// program: keys edit the line and are never text, pastes lose their
+// escape sequences.
 func TestKeysFromBytes(t *testing.T) {
-	f := newFake()
-	m := New(context.Background(), f, Options{Room: "deal", Now: func() time.Time { return f.now }, Loc: time.UTC})
-	// h i ← x Enter, then the escape sequence of ↑ alone (a history
-	// recall, not text), Ctrl-U, Ctrl-C.
-	in := strings.NewReader("hi\x1b[Dx\r\x1b[A\x15\x1b[1;5D\x03")
-	p := tea.NewProgram(m, tea.WithInput(in), tea.WithOutput(io.Discard), tea.WithoutSignalHandler(), tea.WithWindowSize(80, 24), tea.WithEnvironment([]string{"TERM=xterm"}))
-	if _, err := p.Run(); err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(f.sent) != "[r1: hxi]" {
-		t.Fatalf("sent %q, want [r1: hxi]", f.sent)
-	}
-	if got := m.Composer(); got != "" {
-		t.Fatalf("composer %q after Ctrl-U", got)
+	for _, tc := range []struct {
+		name, in string
+		sent     []string
+	}{
+		{"left arrow moves the cursor", "hi\x1b[Dx\r", []string{"r1: hxi"}},
+		{"function and unknown keys are dropped", "a\x1bOP\x1b[99~\x1b[15~b\r", []string{"r1: ab"}},
+		{"ctrl-left moves a word", "one two\x1b[1;5Dx\r", []string{"r1: one xtwo"}},
+		{"alt-letter is not text", "a\x1bxb\r", []string{"r1: ab"}},
+		{"bracketed paste is cleaned", "\x1b[200~pa\x1b[31mste\x07\x1b[201~\r", []string{"r1: paste"}},
+		{"up recalls, ctrl-u clears", "first\r\x1b[A\x15second\r", []string{"r1: first", "r1: second"}},
+		{"a lone escape sends nothing", "\x1b\r", nil},
+		{"lines go out in the order typed", "1\r2\r3\r4\r", []string{"r1: 1", "r1: 2", "r1: 3", "r1: 4"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			m := New(context.Background(), f, Options{Room: "deal", Now: func() time.Time { return f.now }, Loc: time.UTC})
+			in, typing := io.Pipe()
+			p := tea.NewProgram(m, tea.WithInput(in), tea.WithOutput(io.Discard), tea.WithoutSignalHandler(), tea.WithWindowSize(80, 24), tea.WithEnvironment([]string{"TERM=xterm"}))
+			ran := make(chan error, 1)
+			go func() { _, err := p.Run(); ran <- err }()
+			// A last line, sent after every line before it, tells when
+			// the keys were handled; Ctrl-C then ends the program.
+			io.WriteString(typing, tc.in+"\x15end\r")
+			deadline := time.Now().Add(20 * time.Second)
+			for !f.hasSent("r1: end") {
+				if time.Now().After(deadline) {
+					t.Fatalf("the last line was never sent; sent %q", f.sentLines())
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			io.WriteString(typing, "\x03")
+			if err := <-ran; err != nil {
+				t.Fatal(err)
+			}
+			typing.Close()
+			got := f.sentLines()
+			got = got[:len(got)-1]
+			if fmt.Sprint(got) != fmt.Sprint(tc.sent) {
+				t.Fatalf("sent %q, want %q", got, tc.sent)
+			}
+		})
 	}
 }
 
