@@ -50,11 +50,12 @@ type Model struct {
 
 	width, height int
 
-	rooms  []Room
-	cur    string // the shown room's id
-	room   Room
-	msgs   []Message
-	loaded bool
+	rooms   []Room
+	noRooms bool   // the rooms were listed, and there are none
+	cur     string // the shown room's id
+	room    Room
+	msgs    []Message
+	loaded  bool
 
 	items    map[string][]item // per room id
 	warned   map[string]bool   // warnings shown already (room id + text)
@@ -211,6 +212,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				m.rooms = append(m.rooms, r)
 			}
 		}
+		m.noRooms = len(m.rooms) == 0
 		if m.cur == "" && len(m.rooms) > 0 {
 			m.cur = m.rooms[0].ID
 			for _, r := range m.rooms {
@@ -396,7 +398,7 @@ func (m *Model) enter() tea.Cmd {
 			m.lines(m.cur, HelpLines())
 			return nil
 		}
-		m.notice(m.cur, "no room is open: create one with backchannel room create", true)
+		m.notice(m.cur, "no room is open: create one with backchannel room create NAME --members NAMES", true)
 		return nil
 	}
 	room := m.room

@@ -655,3 +655,20 @@ func TestNarrowScreenHidesTheRoomList(t *testing.T) {
 	s.lacks("Rooms")
 	s.shows("deal │ on-record", "We need forty")
 }
+
+func TestNoRoomsYet(t *testing.T) {
+	f := newFake()
+	f.rooms = nil
+	s := open(t, f, "")
+	s.shows("no rooms yet: create one with backchannel room create", " no rooms │ connected")
+	s.typ("hello", "enter")
+	s.shows("no room is open")
+	if len(f.sent) != 0 {
+		t.Fatalf("sent %q", f.sent)
+	}
+	// A room someone adds this user to appears with the next report.
+	f.rooms = []Room{{ID: "r9", Name: "new", Mode: "deniable", Marking: "off", Members: []string{"anna", "ben"}}}
+	f.msgs["r9"] = []Message{{ID: "x", Sender: "ben", SentAt: f.now, Text: "welcome", Kind: KindText}}
+	s.send(eventMsg{ev: Event{State: StateConnected, Report: true, Received: 1}, ok: true})
+	s.shows("▸ new", "ben: welcome")
+}

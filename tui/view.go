@@ -144,7 +144,7 @@ func (m *Model) roomList(h int) []string {
 func (m *Model) status() string {
 	conn := m.connText()
 	if m.cur == "" || !m.loaded {
-		if len(m.rooms) == 0 && m.loaded {
+		if m.noRooms {
 			return " no rooms │ " + conn
 		}
 		return " loading… │ " + conn
@@ -268,6 +268,10 @@ func (m *Model) timeline(width int) []string {
 				out = append(out, styleFaint.Render(l))
 			}
 		}
+	}
+	if m.noRooms && m.cur == "" {
+		out = append(out, styleFaint.Render("  no rooms yet: create one with backchannel room create NAME --members NAMES"),
+			styleFaint.Render("  (or wait here: a room someone adds you to appears on the left)"))
 	}
 	if len(out) == 0 && m.loaded {
 		out = append(out, styleFaint.Render("  no messages yet: type one and press Enter"))
