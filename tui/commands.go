@@ -69,7 +69,7 @@ func article(arg string) string {
 
 // HelpLines lists the local commands.
 func HelpLines() []string {
-	out := []string{"Commands (a line starting with / is never sent; // sends one):"}
+	out := []string{"Commands (never sent; // sends a line that starts with /):"}
 	for _, c := range commands {
 		use := "/" + c.name
 		if c.arg != "" {

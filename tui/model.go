@@ -456,6 +456,7 @@ var keyLines = []string{
 	"  ←/→ Home End Ctrl-A/E/W/U/K edit the line",
 	"  Ctrl-N/Ctrl-P next/previous room",
 	"  PgUp/PgDn scroll, Esc back to the end",
+	"Status line: NAME✓ safety number compared, NAME? not verified (/verify NAME)",
 }
 
 func (m *Model) done(msg doneMsg) tea.Cmd {
