@@ -31,6 +31,7 @@ type Config struct {
 // LayoutScore is the outcome for one layout.
 type LayoutScore struct {
 	Lines, Authentic, AuthenticFlagged, Doctored, Caught int
+	ByEdit                                               map[Edit]*Counts // TP: expected verdict, FN: not
 }
 
 // Counts is a confusion tally for one verdict class.
@@ -124,7 +125,7 @@ func (r *Result) Score(t Transcript, ix *leak.Index, l Leak) error {
 	r.Words += len(strings.Fields(l.Text))
 	ls := r.ByLayout[l.Style.LayoutName()]
 	if ls == nil {
-		ls = &LayoutScore{}
+		ls = &LayoutScore{ByEdit: map[Edit]*Counts{}}
 		r.ByLayout[l.Style.LayoutName()] = ls
 	}
 	for _, it := range l.Items {
@@ -155,6 +156,14 @@ func (r *Result) Score(t Transcript, ix *leak.Index, l Leak) error {
 			}
 		}
 		flagged := got != leak.Authentic && got != "unreported"
+		if ls.ByEdit[it.Edit] == nil {
+			ls.ByEdit[it.Edit] = &Counts{}
+		}
+		if got == want {
+			ls.ByEdit[it.Edit].TP++
+		} else {
+			ls.ByEdit[it.Edit].FN++
+		}
 		if want == leak.Authentic {
 			ls.Authentic++
 			if flagged {
@@ -347,6 +356,19 @@ func (r *Result) Markdown() string {
 		for _, n := range names {
 			s := r.ByLayout[n]
 			fmt.Fprintf(&b, "| `%s` | %d | %d of %d | %d of %d |\n", n, s.Lines, s.AuthenticFlagged, s.Authentic, s.Caught, s.Doctored)
+		}
+		for _, n := range names {
+			if !strings.HasPrefix(n, "read:") && !strings.HasPrefix(n, "chat:") {
+				continue
+			}
+			s := r.ByLayout[n]
+			fmt.Fprintf(&b, "\n`%s`:", n)
+			for _, e := range []Edit{Swap, Retime, Merge, EventLine, FakeEvent} {
+				if c := s.ByEdit[e]; c != nil {
+					fmt.Fprintf(&b, " %s %d of %d;", e, c.TP, c.total())
+				}
+			}
+			b.WriteString("\n")
 		}
 	}
 	return b.String()

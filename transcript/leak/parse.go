@@ -235,7 +235,9 @@ func parseBlocks(text string, known, exact, member func(string) bool) ([]block, 
 			if !explicit {
 				label = carried
 			}
-			carried = label
+			if !rl.weak { // "Mr. Vest - EUR" may be a message: its name does not carry on
+				carried = label
+			}
 			cur = &block{start: off + rl.content, labelAt: off + rl.at, end: off + rl.end, speaker: label, explicit: explicit,
 				clock: rl.clock, date: rl.date, zone: rl.zone, zoned: rl.zoned, weak: rl.weak, ownID: rl.ownID}
 		default:

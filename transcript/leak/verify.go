@@ -153,11 +153,16 @@ func (ix *Index) verify(text string) (*Report, int) {
 			alt := b
 			alt.start, alt.speaker, alt.explicit = b.labelAt, "", false
 			p2 := before
-			count := flags
+			l2 := ix.verifyBlock(text, li, alt, &p2)
+			better := flags(l2) < flags(lines)
 			if b.weak {
-				count = wordFlags
+				// on a tie, the name is the message's own first words if
+				// only then the first line is authentic ("Mr. Gammon - M")
+				firstBad := len(lines) > 0 && (lines[0].Verdict == Altered || lines[0].Verdict == Fabricated)
+				better = wordFlags(l2) < wordFlags(lines) ||
+					wordFlags(l2) == wordFlags(lines) && firstBad && len(l2) > 0 && l2[0].Verdict == Authentic
 			}
-			if l2 := ix.verifyBlock(text, li, alt, &p2); count(l2) < count(lines) {
+			if better {
 				lines, prev = l2, p2
 			}
 		}
