@@ -236,4 +236,3 @@ func (s *screen) lacks(unwanted ...string) {
 		}
 	}
 }
-
