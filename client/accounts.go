@@ -913,6 +913,9 @@ func (c *Client) Unverify(ctx context.Context, user string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ct, err := loadContact(ctx, c.v, user)
+	if errors.Is(err, vault.ErrNotFound) {
+		return fmt.Errorf("%w: you have no contact named %q", ErrUnknownUser, user)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", user, err)
 	}

@@ -362,6 +362,9 @@ func (c *Client) AddMember(ctx context.Context, roomRef, user string) error {
 		if len(st.Members) >= MaxRoomMembers {
 			return "", ErrRoomFull
 		}
+		if _, err := c.contactOf(ctx, user, false); err != nil {
+			return "", err // as CreateRoom: an unknown name is refused, not added
+		}
 		st.Members = append(st.Members, user)
 		return fmt.Sprintf("%s added %s", c.prof.User, user), nil
 	})
