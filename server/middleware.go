@@ -83,7 +83,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, store.ErrInviteName):
 		he = errf(http.StatusForbidden, api.CodeInvalidInvite, "this invite is for another name")
 	case errors.Is(err, store.ErrInvalidInvite):
-		he = errf(http.StatusForbidden, api.CodeInvalidInvite, "invalid, used or expired invite")
+		he = errf(http.StatusForbidden, api.CodeInvalidInvite, "the invite is unknown, used or expired: ask the server's operator for a new one (backchannel serve invite)")
 	case errors.Is(err, store.ErrReplay):
 		he = errf(http.StatusUnauthorized, api.CodeReplay, "replayed request")
 	case errors.Is(err, store.ErrClosed):

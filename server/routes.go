@@ -111,7 +111,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	var hash []byte
 	if !s.cfg.OpenRegistration || req.Invite != "" {
 		if req.Invite == "" {
-			s.writeError(w, r, errf(http.StatusForbidden, api.CodeInvalidInvite, "registration requires an invite"))
+			s.writeError(w, r, errf(http.StatusForbidden, api.CodeInvalidInvite, "registration on this server needs an invite: ask its operator for one (backchannel serve invite)"))
 			return
 		}
 		hash = inviteHash(req.Invite)
