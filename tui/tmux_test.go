@@ -345,6 +345,13 @@ func chatInTerminal(t *testing.T, w *world) {
 	p.typ("/verify ben")
 	p.keys("Enter")
 	p.waitFor("If every group matched")
+	terms := filepath.Join(w.dir, "terms.txt")
+	if err := os.WriteFile(terms, []byte("Clause 4: joint monitors report to both capitals.\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.typ("/share " + terms)
+	p.keys("Enter")
+	p.waitFor("anna: shared terms.txt")
 	p.typ("Last line.")
 	p.keys("Enter")
 	p.waitFor("anna: Last line. (sent)")
@@ -353,6 +360,9 @@ func chatInTerminal(t *testing.T, w *world) {
 		if strings.Contains(read, never) {
 			t.Fatalf("ben received %q:\n%s", never, read)
 		}
+	}
+	if docs := w.cli("ben", "docs", "deal"); !strings.Contains(docs, "terms.txt") {
+		t.Fatalf("ben's docs lack the shared file:\n%s", docs)
 	}
 	for _, want := range []string{"anna: aXbc", "anna: half typed and finished"} {
 		if !strings.Contains(read, want) {
