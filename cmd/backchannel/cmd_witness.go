@@ -63,7 +63,10 @@ checkpoints of one size with different roots) is kept in DIR/evidence.
 Each --log names a log it witnesses: the origin (the checkpoint's first line,
 backchannel/keylog/<host>) and the log's verifier key, as served by the log
 server at GET /log/key. Serve plain HTTP on loopback behind a TLS proxy, or on a
-private network.`,
+private network.
+
+Once listening it prints one line on stdout (the address, the data directory and
+its verifier key; with --json an object); its logs are JSON lines on stderr.`,
 		Example: `  # Create the witness key and print the verifier key to give to the server and clients:
   backchannel witness key --data /srv/witness --name witness.example.org/w1
 
@@ -86,7 +89,7 @@ private network.`,
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return usageError{fmt.Errorf("--log-level: %w", err)}
 			}
-			logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			k, created, err := witness.LoadOrCreateKey(data, keyNameOrDefault(data, name), entropy.System{})
 			if err != nil {
 				return err
@@ -96,7 +99,14 @@ private network.`,
 				return err
 			}
 			defer srv.Close()
-			return runWitness(cmd.Context(), listen, srv, logger, k, created, len(logs))
+			announce := func(addr string) error {
+				if g.json {
+					return printJSON(cmd.OutOrStdout(), map[string]any{"listening": "http://" + addr, "data": data, "name": k.Name(), "vkey": k.VerifierKey()})
+				}
+				_, err := fmt.Fprintf(cmd.OutOrStdout(), "backchannel witness listening on http://%s, data in %s, verifier key %s\n", addr, data, k.VerifierKey())
+				return err
+			}
+			return runWitness(cmd.Context(), listen, srv, logger, k, created, len(logs), announce)
 		},
 	}
 	f := cmd.Flags()
@@ -153,7 +163,7 @@ func keyNameOrDefault(dir, name string) string {
 	return defaultWitnessName()
 }
 
-func runWitness(ctx context.Context, listen string, h http.Handler, logger *slog.Logger, k *witness.Key, created bool, nlogs int) error {
+func runWitness(ctx context.Context, listen string, h http.Handler, logger *slog.Logger, k *witness.Key, created bool, nlogs int, announce func(addr string) error) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", listen, err)
@@ -168,6 +178,10 @@ func runWitness(ctx context.Context, listen string, h http.Handler, logger *slog
 	}
 	vk := k.VerifierKey()
 	logger.Info("witness starting", "addr", ln.Addr().String(), "name", k.Name(), "vkey", vk, "new", created, "logs", nlogs)
+	if err := announce(ln.Addr().String()); err != nil {
+		ln.Close()
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
