@@ -447,3 +447,44 @@ func TestNoRoomsYet(t *testing.T) {
 	s.send(eventMsg{ev: Event{State: StateConnected, Report: true, Received: 1}, ok: true})
 	s.shows("▸ new", "ben: welcome")
 }
+
+func TestCursorColumn(t *testing.T) {
+	f := newFake()
+	s := openSized(t, f, "deal", 40, 10)
+	long := strings.Repeat("abcdefghij", 8) // wider than the screen
+	for _, tc := range []struct {
+		name string
+		do   func()
+		want int
+	}{
+		{"empty", func() {}, 2},
+		{"short", func() { s.typ("héllo") }, 7},
+		{"wide characters", func() { s.m.input.SetValue("日本"); s.m.input.CursorEnd() }, 6},
+		{"long line at its end", func() { s.m.input.SetValue(long); s.m.input.CursorEnd() }, -1},
+		{"long line, ten back from its end", func() {
+			s.m.input.SetValue(long)
+			s.m.input.CursorEnd()
+			for i := 0; i < 10; i++ {
+				s.send(keyNamed("left"))
+			}
+		}, -11},
+		{"long line at its start", func() { s.m.input.SetValue(long); s.m.input.CursorEnd(); s.send(tea.KeyPressMsg{Code: tea.KeyHome}) }, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s.m.input.SetValue("")
+			tc.do()
+			v := s.m.View()
+			if v.Cursor == nil {
+				t.Fatal("no cursor")
+			}
+			composer := strings.Split(ansi.Strip(v.Content), "\n")[9]
+			want := tc.want
+			if want < 0 { // counted back from just after the last character shown
+				want = ansi.StringWidth(strings.TrimRight(composer, " ")) + want + 1
+			}
+			if v.Cursor.X != want || v.Cursor.Y != 9 {
+				t.Fatalf("cursor at %d,%d, want %d,9; composer %q", v.Cursor.X, v.Cursor.Y, want, composer)
+			}
+		})
+	}
+}

@@ -56,10 +56,33 @@ func (m *Model) View() tea.View {
 	v.AltScreen = true
 	v.WindowTitle = "backchannel"
 	if c := m.input.Cursor(); c != nil {
-		c.Y = m.height - 1
+		c.X, c.Y = m.cursorX(), m.height-1
 		v.Cursor = c
 	}
 	return v
+}
+
+// cursorX is the composer cursor's column: after the prompt, the width of
+// what is shown of the line before the cursor (the line scrolls when it is
+// wider than the screen; characters can be two cells wide).
+func (m *Model) cursorX() int {
+	line, pos := []rune(m.input.Value()), m.input.Position()
+	pw := ansi.StringWidth(m.input.Prompt)
+	if pos > len(line) {
+		pos = len(line)
+	}
+	if ansi.StringWidth(string(line)) <= m.input.Width() {
+		return pw + ansi.StringWidth(string(line[:pos]))
+	}
+	// The shown part starts where the line, from there, begins with it.
+	shown := []rune(strings.TrimPrefix(ansi.Strip(m.input.View()), m.input.Prompt))
+	for off := max(0, pos-len(shown)); off <= pos; off++ {
+		n := min(len(shown), len(line)-off)
+		if string(line[off:off+n]) == string(shown[:n]) {
+			return pw + ansi.StringWidth(string(line[off:pos]))
+		}
+	}
+	return pw + min(ansi.StringWidth(string(line[:pos])), m.input.Width())
 }
 
 // Render is the screen's text, one line per terminal row.
