@@ -63,7 +63,6 @@ var (
 	saidSepRe  = regexp.MustCompile(`(?i)^[ \t]+(?:said|says|wrote|writes|asked|replied)[ \t]*[:—–-][ \t]*`)
 	boldRe     = regexp.MustCompile(`^(\*\*|__)([^*_\n]{1,60}?)(:?)(\*\*|__)`)
 	bracketRe  = regexp.MustCompile(`^[\[<]([^\]>\n]{1,60})[\]>]`)
-	annotRe    = regexp.MustCompile(`^[ \t]*[(\[]([^)\]\n]{1,40})[)\]]`)
 	deliverRe  = regexp.MustCompile(`[ \t]{2}\[(?:queued|sent|delivered|delivered to \d+ of \d+)\][ \t]*$`)
 	ownIDRe    = regexp.MustCompile(`^([\p{Ll}\p{N}][\p{Ll}\p{N}._-]{0,63}):[ \t]+`)
 	headerRe   = regexp.MustCompile(`^#{1,3}[ \t].*\broom\b.*\b(?:marking|members)\b`)
