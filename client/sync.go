@@ -18,6 +18,7 @@ import (
 	"backchannel/server/api"
 	"backchannel/server/apiclient"
 	"backchannel/session"
+	"backchannel/sessionrepair"
 	"backchannel/vault"
 )
 
@@ -321,11 +322,17 @@ func (c *Client) applyAndSave(ctx context.Context, m api.Message, s *session.Ses
 					return err
 				}
 				// The peer device abandoned a working session: a reinstall,
-				// a restore from backup, or a copied profile. Say so.
-				ev := contacts.Event{Kind: "new-session", User: m.From, Device: m.FromDevice,
-					Text: fmt.Sprintf("%s's device %d started a new session (after a restore from a backup, a copied profile or a reinstall); if %s did none of these, ask them", m.From, m.FromDevice, m.From)}
-				if err := c.notify(ctx, tx, m.From, newSessionEvents(pt, ev)); err != nil {
-					return err
+				// a restore from backup, or a copied profile. Say so. A
+				// session we started that the peer never answered was not
+				// abandoned: both sides started one at once (first contact
+				// before either synced), and that is no news, unless the
+				// new session says it repairs a blocked one.
+				if prev, perr := session.Unmarshal(old); perr != nil || prev.Answered() || sessionrepair.IsReset(pt) {
+					ev := contacts.Event{Kind: "new-session", User: m.From, Device: m.FromDevice,
+						Text: fmt.Sprintf("%s's device %d started a new session (after a restore from a backup, a copied profile or a reinstall); if %s did none of these, ask them", m.From, m.FromDevice, m.From)}
+					if err := c.notify(ctx, tx, m.From, newSessionEvents(pt, ev)); err != nil {
+						return err
+					}
 				}
 			}
 			if err := tx.Put(ctx, "prekeys", c.pk.Marshal()); err != nil {

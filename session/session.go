@@ -120,6 +120,11 @@ func (s *Session) Decrypt(env []byte) ([]byte, error) {
 	return pt, nil
 }
 
+// Answered reports whether the peer has taken part in this session: it
+// started it, or replied to our initiation. An unanswered session is one we
+// started that the peer has not seen yet.
+func (s *Session) Answered() bool { return s.pending == nil }
+
 // BaseKey returns the initiation's ephemeral key, which names the session.
 func (s *Session) BaseKey() []byte { return s.baseKey }
 
