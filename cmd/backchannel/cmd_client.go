@@ -13,6 +13,7 @@ import (
 
 	"backchannel/client"
 	"backchannel/identity"
+	"backchannel/server/api"
 )
 
 func newInitCmd(g *globals) *cobra.Command {
@@ -58,6 +59,9 @@ slows that down. Several words are easiest to type and to remember.`,
 			}
 			if serverURL == "" || name == "" {
 				return usageError{errors.New("init needs --server and --name (or --link CODE from your primary device)")}
+			}
+			if !api.ValidName(name) {
+				return usageError{fmt.Errorf("--name %q: a name is 1 to 32 lowercase letters, digits, - or _", name)}
 			}
 			if u, err := url.Parse(serverURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return usageError{fmt.Errorf("--server %q: give the server's URL, such as https://bc.example.org or http://127.0.0.1:7450", serverURL)}
