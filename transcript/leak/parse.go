@@ -389,7 +389,7 @@ type Claim struct {
 // ParseLeak checks and parses leaked text into claims, without a
 // transcript: quotations are used when the text reads as reporting prose.
 func ParseLeak(data []byte) ([]Claim, error) {
-	if err := checkInput(data); err != nil {
+	if err := CheckInput(data); err != nil {
 		return nil, err
 	}
 	text := string(data)
