@@ -164,9 +164,11 @@ func (w *world) chat(user, room string) *pane {
 	for _, kv := range w.vars(user) {
 		args = append(args, "-e", kv)
 	}
-	// The exit status goes to a file: tmux can be slow to reap the pane.
+	// The exit status goes to a file (tmux can be slow to reap the pane),
+	// and the shell then waits, so that what the chat printed last stays
+	// on the screen (tmux can drop a dying pane's last output).
 	status := filepath.Join(w.dir, name+".status")
-	args = append(args, fmt.Sprintf("%s chat %s; echo $? > %s", w.bin, room, status))
+	args = append(args, fmt.Sprintf("%s chat %s; echo $? > %s; read _", w.bin, room, status))
 	w.tmux(args...)
 	w.tmux("set-option", "-t", name, "remain-on-exit", "on")
 	return &pane{w: w, target: name, status: status}
@@ -375,6 +377,13 @@ func chatInTerminal(t *testing.T, w *world) {
 	if st := p.exited(); st != "0" {
 		t.Fatalf("the chat ended with exit status %s after Ctrl-C", st)
 	}
+
+	// An unknown room is refused before the screen opens: not found (4).
+	q := w.chat("anna", "nosuch")
+	if st := q.exited(); st != "4" {
+		t.Fatalf("chat nosuch exited %s, want 4; the pane:\n%s", st, q.capture())
+	}
+	q.waitFor(`unknown room "nosuch"`)
 }
 
 func TestChatReconnectsAfterServerRestart(t *testing.T) {
