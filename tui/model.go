@@ -70,7 +70,6 @@ type Model struct {
 	busy  bool
 
 	conn, reason string
-	lostOnce     bool // the connection was lost since the screen opened
 	reconnected  bool // show "reconnected" until the next tick
 
 	input   textinput.Model
@@ -283,7 +282,6 @@ func (m *Model) event(ev Event) tea.Cmd {
 	var cmds []tea.Cmd
 	switch {
 	case ev.State == StateReconnecting && prev != StateReconnecting:
-		m.lostOnce = true
 		m.notice(m.cur, "connection lost ("+ev.Reason+"): reconnecting…; what you send meanwhile is queued", true)
 	case ev.State == StateConnected && prev == StateReconnecting:
 		m.reconnected = true
