@@ -192,7 +192,13 @@ func (h *Hub) Run(ctx context.Context) error {
 			}, func(up bool, serr error) {
 				if up {
 					backoff = minBackoff
+					st, _ := h.State()
 					h.publish(Event{State: StateConnected})
+					if st == StateReconnecting {
+						// Back after a drop: what was queued meanwhile goes
+						// out now, not at the next message.
+						go h.resync(ctx)
+					}
 					return
 				}
 				h.publish(Event{State: StateReconnecting, Reason: Reason(serr)})
@@ -213,6 +219,14 @@ func (h *Hub) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// resync flushes the outbox and fetches anything the stream missed.
+func (h *Hub) resync(ctx context.Context) {
+	rep, err := h.c.Sync(ctx)
+	if err == nil && rep != nil && (rep.Received > 0 || len(rep.Warnings) > 0 || rep.Dropped > 0) {
+		h.publish(Event{Report: rep})
 	}
 }
 

@@ -24,6 +24,7 @@ type episode struct {
 	syncErr error
 	up      bool
 	reports int
+	flaps   int   // the stream drops and comes back inside Follow this often
 	err     error // what Follow returns (nil: block until ctx ends)
 }
 
@@ -63,6 +64,10 @@ func (f *fakeFollower) FollowWatched(ctx context.Context, onReport func(*client.
 	}
 	for i := 0; i < e.reports; i++ {
 		onReport(&client.SyncReport{Received: 1})
+	}
+	for i := 0; i < e.flaps; i++ {
+		onStream(false, errors.New("connection reset"))
+		onStream(true, nil)
 	}
 	if e.err == nil {
 		<-ctx.Done()
@@ -116,6 +121,14 @@ func TestStatesFollowTheConnection(t *testing.T) {
 	}
 	if got[3].Reason != "the server cannot be reached" {
 		t.Errorf("reconnecting reason %q", got[3].Reason)
+	}
+	// Every connection after a drop began with a sync (the outbox goes
+	// out): the first, and the two attempts after the drop.
+	f.mu.Lock()
+	syncs := f.syncs
+	f.mu.Unlock()
+	if syncs < 3 {
+		t.Errorf("%d syncs, want one per connection attempt", syncs)
 	}
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
@@ -195,5 +208,35 @@ func TestTakeArrived(t *testing.T) {
 	}
 	if b := h.TakeArrived(); b.Received != 0 || len(b.New) != 0 {
 		t.Errorf("a second take returned %+v, want nothing", b)
+	}
+}
+
+// When the stream drops and comes back inside one Follow (the API client
+// reconnects by itself), the hub syncs, so what was queued while it was
+// down goes out at once.
+func TestReconnectInsideFollowSyncs(t *testing.T) {
+	f := &fakeFollower{episodes: []episode{{up: true, flaps: 1}}}
+	h := New(f)
+	ch, stop := h.Subscribe()
+	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go h.Run(ctx)
+	got := collect(t, ch, 3)
+	if got[1].State != StateReconnecting || got[2].State != StateConnected {
+		t.Fatalf("states %v %v %v, want connected, reconnecting, connected", got[0].State, got[1].State, got[2].State)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		f.mu.Lock()
+		n := f.syncs
+		f.mu.Unlock()
+		if n >= 2 {
+			return // the first sync, and the one after the reconnection
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d syncs: no sync after the stream came back", n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
