@@ -320,3 +320,12 @@ func paragraphs(text string, ts []token) map[int]bool {
 	}
 	return out
 }
+
+// wholeMessage reports whether s has exactly the words of some message.
+func (ix *Index) wholeMessage(s string) bool {
+	ts := tokenize(s, 0, ix.opt.Canonicalize)
+	if len(ts) == 0 || len(ts) >= shortLen {
+		return false
+	}
+	return len(ix.short[idKey(ix.lookup(ts))]) > 0
+}

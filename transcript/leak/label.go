@@ -436,3 +436,22 @@ func hasCapital(name string) bool {
 	}
 	return false
 }
+
+// nameLine reports whether line holds only a speaker's name — a member's,
+// exactly or in capitals, or in markup: "ENVOY", "Envoy:", "**Envoy**",
+// "[Envoy]" — the label of the lines below it.
+func nameLine(line string, member, exact func(string) bool) (string, bool) {
+	s := strings.TrimSpace(strings.TrimLeft(line, " \t\u00a0>"))
+	deco := false
+	if m := boldRe.FindStringSubmatch(s); m != nil && len(m[0]) == len(strings.TrimSuffix(s, ":")) {
+		s, deco = m[2], true
+	} else if m := bracketRe.FindStringSubmatch(s); m != nil && len(m[0]) == len(s) {
+		s, deco = m[1], true
+	}
+	colon := strings.HasSuffix(s, ":")
+	s = strings.TrimSpace(strings.TrimSuffix(s, ":"))
+	if s == "" || len(strings.Fields(s)) > 5 || !isKnown(member, s) {
+		return "", false
+	}
+	return s, deco || colon || isCaps(s) || exact != nil && exact(s)
+}

@@ -125,6 +125,10 @@ func TestLayouts(t *testing.T) {
 		"2026/03/14 14:02 Aide: %s",
 		"2026-03-14 14:02  [talks] aide: %s",
 		"14h02 Aide: %s",
+		"AIDE\n%s",
+		"**Aide**\n%s",
+		"Aide:\n%s",
+		"[Aide]\n%s",
 	}
 	for _, l := range layouts {
 		t.Run(l, func(t *testing.T) {

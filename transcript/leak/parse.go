@@ -189,11 +189,16 @@ func (li lineIndex) line(off int) int { return sort.SearchInts(li, off+1) }
 // number of lines skipped as the program's own header and notices.
 // member is the strict test the label recogniser uses: every word of the
 // label is part of one member's name.
-func parseBlocks(text string, known, exact, member func(string) bool) ([]block, int) {
+//
+// whole, if not nil, reports whether a line's words are a whole message:
+// then a line holding only a member's name ("ENVOY", "**Envoy**") is that
+// message, not the label of the lines below it (screenplay layout).
+func parseBlocks(text string, known, exact, member, whole func(string) bool) ([]block, int) {
 	var blocks []block
 	skipped := 0
 	var cur *block
 	carried, off := "", 0
+	pending := "" // a name on a line of its own labels the next block
 	flush := func() {
 		if cur != nil && strings.TrimSpace(text[cur.start:cur.end]) != "" {
 			blocks = append(blocks, *cur)
@@ -217,9 +222,25 @@ func parseBlocks(text string, known, exact, member func(string) bool) ([]block, 
 		if strings.TrimSpace(trimmed) != "" {
 			rl, recognised = recognise(text[off:lineEnd], member, exact, wrappedHere)
 		}
+		next := ""
+		if nl >= 0 {
+			next, _, _ = strings.Cut(text[end+1:], "\n")
+		}
+		name, alone := "", false
+		// (a re-wrapped line that happens to be a name, "Secretary
+		// Kissinger.", is no label unless marked up as one)
+		if whole != nil && strings.TrimSpace(next) != "" && (!wrappedHere || strings.ContainsAny(line, "*_[:")) {
+			name, alone = nameLine(text[off:lineEnd], member, exact)
+			// ... unless those words are a message ("Mr. Lansing" in an
+			// attendance list): then the line is that message
+			alone = alone && !whole(name)
+		}
 		switch {
 		case strings.TrimSpace(trimmed) == "":
 			flush()
+		case alone:
+			flush()
+			pending, carried = name, name
 		case recognised && (rl.kind == kindHeader || rl.kind == kindNotice):
 			flush()
 			skipped++
@@ -231,10 +252,14 @@ func parseBlocks(text string, known, exact, member func(string) bool) ([]block, 
 		case recognised && strings.TrimSpace(text[off+rl.content:off+rl.end]) != "":
 			flush()
 			label := rl.speaker
+			if label == "" && pending != "" {
+				label = pending
+			}
 			explicit := label != ""
 			if !explicit {
 				label = carried
 			}
+			pending = ""
 			if !rl.weak { // "Mr. Vest - EUR" may be a message: its name does not carry on
 				carried = label
 			}
@@ -275,8 +300,12 @@ func parseBlocks(text string, known, exact, member func(string) bool) ([]block, 
 			if label == "" && clock >= 0 && wrapped { // "11:30 and would ..." continues a sentence
 				clock, p, labelAt = -1, lineStart, lineStart
 			}
-			if label != "" || clock >= 0 || cur == nil {
+			if label != "" || clock >= 0 || cur == nil || pending != "" {
 				flush()
+				if label == "" && pending != "" {
+					label, labelAt = pending, lineStart
+				}
+				pending = ""
 				explicit := label != ""
 				if !explicit {
 					label = carried
@@ -395,7 +424,7 @@ func ParseLeak(data []byte) ([]Claim, error) {
 	text := string(data)
 	li := newLineIndex(text)
 	var out []Claim
-	blocks, _ := parseBlocks(text, nil, nil, nil)
+	blocks, _ := parseBlocks(text, nil, nil, nil, nil)
 	for _, b := range blocks {
 		c := Claim{Speaker: b.speaker}
 		if b.clock >= 0 {

@@ -137,7 +137,7 @@ func (ix *Index) verify(text string) (*Report, int) {
 	li := newLineIndex(text)
 	rep := &Report{Lines: []Line{}}
 	prev := -1
-	blocks, skipped := parseBlocks(text, ix.knownLabel, ix.exactLabel, ix.memberLabel)
+	blocks, skipped := parseBlocks(text, ix.knownLabel, ix.exactLabel, ix.memberLabel, ix.wholeMessage)
 	for _, b := range blocks {
 		if b.event {
 			rep.Lines = append(rep.Lines, ix.verifyEvent(text, li, b))
