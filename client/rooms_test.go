@@ -307,12 +307,12 @@ func TestDeliveryState(t *testing.T) {
 	}
 	syncAll(t, b, c)
 	down.Store(true)
-	m, err := a.Send(ctx, "talks", "offer")
+	_, err := a.Send(ctx, "talks", "offer")
 	if !errors.Is(err, client.ErrNotDelivered) {
 		t.Fatalf("send while the server refuses: %v", err)
 	}
 	_, msgs, _ := a.History(ctx, "talks")
-	m = &msgs[len(msgs)-1]
+	m := &msgs[len(msgs)-1]
 	if d := deliveryOf(t, a, "talks", m.ID); d.State != client.DeliveryQueued || d.Of != 2 || len(d.DeliveredTo) != 0 {
 		t.Fatalf("while queued: %+v", d)
 	}

@@ -59,9 +59,12 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		Use:   "verify (--room ROOM LEAK | --bundle FILE [--trust NAME=FINGERPRINT]...)",
 		Short: "Check a leaked text line by line against a room, or an exported transcript offline",
 		Long: `verify --room ROOM LEAK checks a published or leaked text (a file, or - for stdin;
-retyped, re-wrapped, excerpted, with or without speaker labels) against the room's
-real messages: each line is authentic, altered (with a word diff), fabricated or
-misattributed.
+retyped, re-wrapped, excerpted, with or without speaker labels, or the output of
+'backchannel read' or 'chat') against the room's real messages: each line is
+authentic, altered (with a word diff), fabricated, misattributed (the words are
+real, the stated speaker is not, or one line merges two senders' messages) or
+misdated (the stated time or date is not the message's). Room events ("* alice
+added bob") are checked against the room's membership changes.
 
 verify --bundle FILE checks a file written by 'backchannel transcript export' offline:
 signatures, hash links, device lists, identities and every disclosed copy. A
