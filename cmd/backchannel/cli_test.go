@@ -219,7 +219,10 @@ func cmdInterrupt(ts *testscript.TestScript, neg bool, args []string) {
 	cmd.Env = append(os.Environ(), "PATH="+ts.Getenv("PATH"), "HOME="+ts.Getenv("HOME"), "BACKCHANNEL_PASSPHRASE="+ts.Getenv("BACKCHANNEL_PASSPHRASE"), "BACKCHANNEL_AGENT=off")
 	pr, pw := io.Pipe()
 	var all bytes.Buffer
-	cmd.Stdout, cmd.Stderr = io.MultiWriter(pw, &all), io.MultiWriter(pw, &all)
+	// One writer for both streams: exec then writes from one goroutine at
+	// a time (two writers raced on the buffer).
+	out := io.MultiWriter(pw, &all)
+	cmd.Stdout, cmd.Stderr = out, out
 	ts.Check(cmd.Start())
 	done := make(chan error, 1)
 	go func() { err := cmd.Wait(); pw.Close(); done <- err }()
