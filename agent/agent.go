@@ -174,7 +174,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return err
 		}
 		if err := checkPeer(conn); err != nil {
-			s.Logger.Warn("agent: refused a connection", "err", err)
+			s.Logger.Warn("refused a connection to the agent", "reason", err.Error())
 			conn.Close()
 			continue
 		}

@@ -16,6 +16,13 @@ import (
 // ErrNotRunning: no agent answers on the profile's socket.
 var ErrNotRunning = errors.New("no agent is running for this profile")
 
+// ErrNotYours: the agent's socket cannot be used by this user.
+var ErrNotYours = errors.New("this profile's agent is not yours")
+
+// ErrHungUp: the agent closed the connection before the command ended (it
+// refused this process, or it stopped).
+var ErrHungUp = errors.New("the profile's agent closed the connection before the command ended (it refused this process, or it stopped; see agent.log in the profile directory)")
+
 // Terminal is the caller's side of a call.
 type Terminal struct {
 	Stdin          io.Reader
@@ -46,7 +53,10 @@ func Dial(ctx context.Context, dir string) (net.Conn, error) {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
 			return nil, ErrNotRunning
 		}
-		return nil, fmt.Errorf("reach the agent: %w", err)
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("%w: %s belongs to another user, who holds this profile unlocked", ErrNotYours, SocketPath(dir))
+		}
+		return nil, fmt.Errorf("cannot reach the agent at %s: %w", SocketPath(dir), err)
 	}
 	return conn, nil
 }
@@ -113,7 +123,7 @@ func run(ctx context.Context, conn net.Conn, req Request, t Terminal) (int, erro
 		for {
 			ft, b, err := readFrame(conn)
 			if err != nil {
-				done <- result{0, fmt.Errorf("the agent hung up: %w", err)}
+				done <- result{0, ErrHungUp}
 				return
 			}
 			switch ft {

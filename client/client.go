@@ -51,7 +51,7 @@ var (
 	ErrIdentityChanged = errors.New("the server presents a different identity key for this user than the one pinned; refusing (verify the new safety number out of band)")
 	ErrUnknownRoom     = errors.New("unknown room")
 	ErrNotMember       = errors.New("not a member of this room")
-	ErrNotCreator      = errors.New("only the room's creator can change its membership")
+	ErrNotCreator      = errors.New("only the room's creator can change the room (its name and its members)")
 	ErrRoomFull        = errors.New("a room holds at most 64 members")
 	ErrBadPayload      = errors.New("malformed message payload")
 	ErrProfileInUse    = errors.New("the profile is in use by another backchannel process (close it, or use another --home)")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -103,6 +104,7 @@ func (g *globals) forward(ctx context.Context, root *cobra.Command) (code int, o
 	if top.Name() == "passphrase" {
 		// A new passphrase locks the profile first: the agent holds it open.
 		if agent.Lock(ctx, home) == nil {
+			awaitLocked(ctx, home)
 			fmt.Fprintln(g.env.stderr, "(the agent for this profile was locked first)")
 		}
 		return 0, false
@@ -137,6 +139,14 @@ func (g *globals) forward(ctx context.Context, root *cobra.Command) (code int, o
 		return report(g.env.stdout, g.env.stderr, wantsJSON(g.args), err), true
 	}
 	return code, true
+}
+
+// awaitLocked waits (up to 10 s) until a locking agent has let go of the
+// profile: its socket goes only after the profile is closed.
+func awaitLocked(ctx context.Context, home string) {
+	for i := 0; i < 200 && agent.Ping(ctx, home); i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func contains(list []string, s string) bool {
@@ -439,7 +449,8 @@ func serveAgent(ctx context.Context, g *globals, home string, c *client.Client, 
 		os.Remove(sock)
 	}()
 	op := &opened{c: c, hub: hub}
-	srv := &agent.Server{Idle: idle, Socket: sock, Exec: func(ctx context.Context, call *agent.Call) int {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil)) // agent.log when started on demand
+	srv := &agent.Server{Idle: idle, Socket: sock, Logger: logger, Exec: func(ctx context.Context, call *agent.Call) int {
 		code := executeIn(ctx, callEnvFor(ctx, call), call.Args, op)
 		hub.Changed() // what this call sent or changed shows in other terminals' chats
 		return code
@@ -488,10 +499,7 @@ func newLockCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if locked {
-				// Wait for it to let go of the profile.
-				for i := 0; i < 100 && agent.Ping(cmd.Context(), home); i++ {
-					time.Sleep(50 * time.Millisecond)
-				}
+				awaitLocked(cmd.Context(), home)
 			}
 			if g.json {
 				return printJSON(g.env.stdout, map[string]any{"home": home, "locked": locked, "was_running": locked})

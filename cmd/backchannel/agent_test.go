@@ -291,3 +291,43 @@ func TestForwardedPathsAreTheCallers(t *testing.T) {
 		t.Errorf("the export is not in the caller's directory: %v", err)
 	}
 }
+
+// sync --follow in the agent prints each message once: a second run does
+// not repeat what the first printed (it arrived in the background since).
+func TestFollowInTheAgentPrintsEachMessageOnce(t *testing.T) {
+	w := newAgentWorld(t)
+	w.setup()
+	w.must(testPassphrase, "--home", "alice", "room", "create", "talks", "--members", "bob", "--marking", "off")
+	w.must(testPassphrase, "--home", "bob", "status")
+	follow := func(post string) []string {
+		c := w.cmd("", "--home", "bob", "sync", "--follow")
+		out, err := c.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := linesOf(out)
+		time.Sleep(time.Second) // the outcome does not depend on it: either way post must appear once
+		w.must("", "--home", "alice", "send", "talks", post)
+		var seen []string
+		waitFor(t, lines, "alice: "+post, &seen)
+		c.Process.Signal(syscall.SIGINT)
+		for l := range lines {
+			seen = append(seen, l)
+		}
+		c.Wait()
+		return seen
+	}
+	follow("post 1")
+	second := follow("post 2")
+	for _, l := range second {
+		if strings.Contains(l, "post 1") {
+			t.Errorf("the second sync --follow printed the first run's message again:\n%s", strings.Join(second, "\n"))
+		}
+	}
+	if o := w.must("", "--home", "bob", "sync"); !strings.HasPrefix(o, "0 new") {
+		t.Errorf("sync after both follows counts what they printed: %q", o)
+	}
+}

@@ -68,7 +68,9 @@ device of your account (your contacts see the change), so no key is used twice.`
 				}
 				key, shown = rk.Key(), rk.String()
 			} else {
-				pw, err := g.backupSecret("Backup passphrase: ")
+				// A new backup passphrase follows the profile's rule and is
+				// typed twice: a typo here makes the backup unrecoverable.
+				pw, err := g.newPassphrase(cmd.ErrOrStderr(), "BACKCHANNEL_BACKUP_PASSPHRASE", false)
 				if err != nil {
 					return err
 				}

@@ -95,7 +95,7 @@ With --json, --follow prints one JSON object per line: {"type": "message", ...},
 			if err != nil {
 				return err
 			}
-			if g.hub != nil {
+			if g.hub != nil && !follow {
 				// Inside the agent most messages arrive in the background:
 				// count what came since the last sync too.
 				a := g.hub.TakeArrived()
@@ -121,6 +121,9 @@ With --json, --follow prints one JSON object per line: {"type": "message", ...},
 						return nil
 					}
 					f.event(ev)
+					if g.hub != nil {
+						g.hub.TakeArrived() // printed here: not news for the next sync
+					}
 				}
 			}
 		}),
@@ -149,6 +152,9 @@ type follower struct {
 	cmd *cobra.Command
 	g   *globals
 	c   *client.Client
+	// printed: ids already shown (the first sync and the push stream can
+	// both report one message).
+	printed map[string]bool
 }
 
 func (f *follower) line(v map[string]any, text string) {
@@ -201,7 +207,14 @@ func (f *follower) report(rep *client.SyncReport) {
 			}
 		}
 	}
+	if f.printed == nil || len(f.printed) > 100_000 {
+		f.printed = map[string]bool{}
+	}
 	for _, m := range msgs {
+		if f.printed[m.Room+"/"+m.ID] {
+			continue
+		}
+		f.printed[m.Room+"/"+m.ID] = true
 		label := labels[m.Room]
 		f.line(map[string]any{"type": "message", "room": m.Room, "room_name": label, "id": m.ID, "sender": m.Sender,
 			"sent_at": m.SentAt, "kind": m.Kind, "text": m.Text},

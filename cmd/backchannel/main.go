@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"backchannel/agent"
 	"backchannel/loadtest"
 )
 
@@ -45,6 +46,12 @@ func executeIn(ctx context.Context, env *callEnv, args []string, op *opened) int
 		return code
 	}
 	cmd, err := root.ExecuteContextC(ctx)
+	if cause := context.Cause(ctx); op != nil && (err != nil || ctx.Err() != nil) &&
+		(errors.Is(cause, agent.ErrLocked) || errors.Is(cause, agent.ErrIdle) || errors.Is(cause, agent.ErrGone)) {
+		// The agent locked under this command (backchannel lock, the idle
+		// time, the profile removed): say that, not "interrupted".
+		return report(env.stdout, env.stderr, g.json || wantsJSON(args), errLockedMeanwhile)
+	}
 	if err != nil {
 		var fw forwarded
 		if errors.As(err, &fw) {
@@ -60,6 +67,9 @@ func executeIn(ctx context.Context, env *callEnv, args []string, op *opened) int
 	}
 	return exitOK
 }
+
+// errLockedMeanwhile: the agent locked while a command ran in it.
+var errLockedMeanwhile = errors.New("the profile was locked while this ran (backchannel lock, or the agent's idle time); run the command again to unlock it")
 
 // forwarded is the outcome of an invocation the agent ran: its exit status.
 type forwarded struct{ code int }

@@ -159,7 +159,7 @@ func (g *globals) passphrase(prompt string) ([]byte, error) {
 	}
 	p, err := g.env.readSecret(prompt)
 	if errors.Is(err, errNoTerminal) {
-		return nil, errors.New("no passphrase: set BACKCHANNEL_PASSPHRASE or run on a terminal to be prompted")
+		return nil, usageError{errors.New("no passphrase: set BACKCHANNEL_PASSPHRASE or run on a terminal to be prompted")}
 	}
 	if err != nil {
 		return nil, err
