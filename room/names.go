@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode"
 )
 
 // Room names are chosen by each room's creator, so two rooms a member is
@@ -31,10 +32,47 @@ var (
 )
 
 // SameName says whether two room names read as the same name: equal once
-// letter case is folded and runs of spaces are made one (names.Check has
-// already refused invisible characters, other spaces and spaces at either
-// end, so nothing else can make two names look alike).
-func SameName(a, b string) bool { return strings.EqualFold(squash(a), squash(b)) }
+// letter case is folded, runs of spaces are made one, and letters that look
+// like Latin ones (Cyrillic а, Greek ο, fullwidth ａ ...) are read as those
+// (names.Check has already refused invisible characters, other spaces and
+// spaces at either end). A member who names a room "tаlks" with a Cyrillic
+// а therefore cannot pass it off as someone's "talks": it is labelled with
+// its creator like any room of the same name.
+func SameName(a, b string) bool {
+	return skeleton(strings.ToLower(squash(a))) == skeleton(strings.ToLower(squash(b)))
+}
+
+// lookalikes maps letters of other scripts to the Latin letter they are
+// drawn like in common fonts: a subset of Unicode TR39's confusables for
+// Cyrillic and Greek (fullwidth forms are folded separately).
+var lookalikes = map[rune]rune{
+	// Cyrillic
+	'а': 'a', 'А': 'A', 'в': 'B', 'В': 'B', 'е': 'e', 'Е': 'E', 'ё': 'e', 'к': 'k', 'К': 'K',
+	'м': 'M', 'М': 'M', 'н': 'H', 'Н': 'H', 'о': 'o', 'О': 'O', 'р': 'p', 'Р': 'P', 'с': 'c',
+	'С': 'C', 'т': 'T', 'Т': 'T', 'у': 'y', 'У': 'Y', 'х': 'x', 'Х': 'X', 'і': 'i', 'І': 'I',
+	'ї': 'i', 'ј': 'j', 'Ј': 'J', 'ѕ': 's', 'Ѕ': 'S', 'ԁ': 'd', 'ԛ': 'q', 'ԝ': 'w', 'Ԝ': 'W',
+	'ӏ': 'l', 'Ӏ': 'I', 'һ': 'h', 'ɡ': 'g', 'ь': 'b',
+	// Greek
+	'α': 'a', 'Α': 'A', 'β': 'B', 'Β': 'B', 'Ε': 'E', 'ε': 'e', 'Ζ': 'Z', 'Η': 'H', 'ι': 'i',
+	'Ι': 'I', 'κ': 'k', 'Κ': 'K', 'Μ': 'M', 'ν': 'v', 'Ν': 'N', 'ο': 'o', 'Ο': 'O', 'ρ': 'p',
+	'Ρ': 'P', 'τ': 't', 'Τ': 'T', 'υ': 'u', 'Υ': 'Y', 'χ': 'x', 'Χ': 'X', 'ω': 'w',
+	// Latin letters drawn like others
+	'ı': 'i', 'ℓ': 'l', 'ſ': 's',
+}
+
+// skeleton reads every look-alike letter as the Latin one, and fullwidth
+// forms (U+FF01–FF5E) as their ASCII originals.
+func skeleton(s string) string {
+	return strings.Map(func(r rune) rune {
+		if l, ok := lookalikes[r]; ok {
+			return l
+		}
+		if r >= 0xFF01 && r <= 0xFF5E {
+			r = r - 0xFF01 + '!'
+		}
+		return unicode.ToLower(r)
+	}, s)
+}
 
 func squash(s string) string { return strings.Join(strings.Fields(s), " ") }
 

@@ -18,10 +18,33 @@ func TestSameName(t *testing.T) {
 		{"big  deal", "big deal", true},
 		{"talks", "talks 2", false},
 		{"talks", "talk", false},
+		// Look-alike letters of other scripts read as the Latin ones.
+		{"talks", "t\u0430lks", true},              // Cyrillic а
+		{"Paris", "\u03a1aris", true},              // Greek Ρ
+		{"ceasefire", "\u0441e\u0430sefire", true}, // Cyrillic с, а
+		{"deal", "\uff44\uff45\uff41\uff4c", true}, // fullwidth
+		{"talks", "t\u0430les", false},
+		{"Москва", "Moskva", false}, // a Cyrillic word is not a Latin one
 	} {
 		if got := SameName(c.a, c.b); got != c.same {
 			t.Errorf("SameName(%q, %q) = %v, want %v", c.a, c.b, got, c.same)
 		}
+	}
+}
+
+// A member's room named with a look-alike letter is labelled with its
+// creator, never shown as a bare "talks" beside one's own.
+func TestLookalikeNameIsLabelled(t *testing.T) {
+	rs := []Named{
+		{ID: "aaaa1111", Name: "talks", Creator: "alice"},
+		{ID: "bbbb2222", Name: "t\u0430lks", Creator: "bob"},
+	}
+	got := Labels("alice", rs)
+	if got[0] != "talks" || got[1] != "t\u0430lks (bob's)" {
+		t.Errorf("labels %q, want the look-alike room labelled with bob", got)
+	}
+	if id := Taken(rs[:1], "t\u0430lks", ""); id != "aaaa1111" {
+		t.Errorf("a look-alike of one's own room's name is not taken: %q", id)
 	}
 }
 
