@@ -195,8 +195,15 @@ func (c *Client) drainOrphans(ctx context.Context, tx *vault.Tx, id string, rep 
 	for _, w := range kept {
 		all = append(all, orphan{Sender: w.Sender, Payload: w.Payload, ReceivedAt: w.ReceivedAt})
 	}
+	return c.applyAll(ctx, tx, all, rep)
+}
+
+// applyAll applies messages that waited (held for a room state, or
+// orphans of an unknown room), in order, and returns what to do after the
+// transaction.
+func (c *Client) applyAll(ctx context.Context, tx *vault.Tx, msgs []orphan, rep *SyncReport) ([]func() error, error) {
 	var follows []func() error
-	for _, o := range all {
+	for _, o := range msgs {
 		f, err := c.apply(ctx, tx, o.Sender, o.Payload, o.ReceivedAt, rep)
 		if err != nil {
 			return nil, err

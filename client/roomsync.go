@@ -316,17 +316,11 @@ func (c *Client) drainHeld(ctx context.Context, tx *vault.Tx, id string, version
 	if err := saveQueue(ctx, tx, heldRecord(id), rest); err != nil {
 		return nil, err
 	}
-	var follows []func() error
-	for _, w := range ready {
-		f, err := c.apply(ctx, tx, w.Sender, w.Payload, w.ReceivedAt, rep)
-		if err != nil {
-			return nil, err
-		}
-		if f != nil {
-			follows = append(follows, f)
-		}
+	msgs := make([]orphan, len(ready))
+	for i, w := range ready {
+		msgs[i] = orphan{Sender: w.Sender, Payload: w.Payload, ReceivedAt: w.ReceivedAt}
 	}
-	return follows, nil
+	return c.applyAll(ctx, tx, msgs, rep)
 }
 
 // orphanRecord holds payloads for rooms this device does not know (yet).

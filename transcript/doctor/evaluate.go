@@ -249,9 +249,9 @@ var fallbackFabrications = []string{
 	"Nobody outside this room knows that the ceasefire is only a pretext.",
 }
 
-// Run generates Config.Leaks leaks per transcript of the corpus, verifies
-// each and scores the verdicts.
-func Run(cfg Config) (*Result, error) {
+// start fills in the defaults (25 leaks per transcript, seed 1), loads the
+// corpus and returns an empty result for it.
+func (cfg *Config) start() ([]Transcript, *Result, error) {
 	if cfg.Leaks == 0 {
 		cfg.Leaks = 25
 	}
@@ -260,10 +260,20 @@ func Run(cfg Config) (*Result, error) {
 	}
 	ts, err := LoadCorpus(cfg.CorpusDir, cfg.Seed)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	res := newResult()
 	res.Corpus, res.Transcripts = cfg.CorpusDir, len(ts)
+	return ts, res, nil
+}
+
+// Run generates Config.Leaks leaks per transcript of the corpus, verifies
+// each and scores the verdicts.
+func Run(cfg Config) (*Result, error) {
+	ts, res, err := cfg.start()
+	if err != nil {
+		return nil, err
+	}
 	for i, t := range ts {
 		res.Messages += len(t.Messages)
 		g := &Generator{T: t, Foreign: unlike(foreignSentences(ts, i), t), Rate: cfg.Rate, Mark: cfg.Mark}

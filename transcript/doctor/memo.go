@@ -128,18 +128,10 @@ func (g *Generator) rate() float64 {
 // RunMemos runs the memo benchmark: every transcript of the corpus as a
 // room of memos, cfg.Leaks memo leaks each.
 func RunMemos(cfg Config) (*Result, error) {
-	if cfg.Leaks == 0 {
-		cfg.Leaks = 25
-	}
-	if cfg.Seed == 0 {
-		cfg.Seed = 1
-	}
-	ts, err := LoadCorpus(cfg.CorpusDir, cfg.Seed)
+	ts, res, err := cfg.start()
 	if err != nil {
 		return nil, err
 	}
-	res := newResult()
-	res.Corpus, res.Transcripts = cfg.CorpusDir, len(ts)
 	for i, t := range ts {
 		rng := rand.New(rand.NewSource(cfg.Seed*1000 + int64(i)))
 		mt := Memos(t, rng)
