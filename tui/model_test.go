@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -484,6 +485,56 @@ func TestCursorColumn(t *testing.T) {
 			}
 			if v.Cursor.X != want || v.Cursor.Y != 9 {
 				t.Fatalf("cursor at %d,%d, want %d,9; composer %q", v.Cursor.X, v.Cursor.Y, want, composer)
+			}
+		})
+	}
+}
+
+// TestFormatCharactersNeverDrawn: a received message full of the canary's
+// zero-width marks (and a room, a reason and a warning with them) is drawn
+// without a single format character (Unicode Cf), so every row is exactly
+// as wide as the screen and the terminal cannot join cells.
+func TestFormatCharactersNeverDrawn(t *testing.T) {
+	marked := "Th\u200Birty\u200C da\u200Dys,\u2060 fi\uFEFFnal\u00AD.\u200D\u200D\u200B " +
+		strings.Repeat("wo\u200Drd\u200B\u2060 ", 30) + "e\u200Dnd\u200D"
+	for _, tc := range []struct {
+		name          string
+		width, height int
+	}{{"80x24 with the room list", 80, 24}, {"50x12 without it", 50, 12}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			f.rooms[0].Mode = "on-\u200Drecord"
+			f.rooms[0].Marking = "wor\u200Bds"
+			s := openSized(t, f, "deal", tc.width, tc.height)
+			f.add("r1", Message{ID: "m3", Sender: "ben", SentAt: f.now, Text: marked, Kind: KindText})
+			s.send(eventMsg{ev: Event{State: StateConnected, Report: true, Received: 1, Warnings: []string{"a gap\u200D in ben's messages"}}, ok: true})
+			s.send(eventMsg{ev: Event{State: StateReconnecting, Reason: "the server\u200B\uFEFF cannot be reached"}, ok: true})
+
+			raw := s.m.Render()
+			for i, r := range raw {
+				if unicode.Is(unicode.Cf, r) {
+					t.Fatalf("the screen draws U+%04X at byte %d:\n%q", r, i, raw)
+				}
+			}
+			rows := strings.Split(raw, "\n")
+			if len(rows) != tc.height {
+				t.Fatalf("%d rows, want %d", len(rows), tc.height)
+			}
+			for i, r := range rows[:len(rows)-1] { // the composer is the last
+				if w := ansi.StringWidth(r); w != tc.width {
+					t.Fatalf("row %d is %d cells wide, want %d: %q", i, w, tc.width, ansi.Strip(r))
+				}
+			}
+			if w := ansi.StringWidth(rows[len(rows)-1]); w > tc.width {
+				t.Fatalf("the composer row is %d cells wide: %q", w, rows[len(rows)-1])
+			}
+			status := ansi.Strip(rows[len(rows)-2])
+			if !strings.HasSuffix(strings.TrimRight(status, " "), "reconnecting…") {
+				t.Fatalf("the status line %q does not end with the connection", status)
+			}
+			s.shows("ben: Thirty days, final. word word", "connection lost (the server cannot be")
+			if tc.width >= minSidebarScreen {
+				s.shows("on-record │ marking words")
 			}
 		})
 	}

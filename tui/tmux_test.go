@@ -409,3 +409,36 @@ func TestChatReconnectsAfterServerRestart(t *testing.T) {
 	p.waitFor("ben: Back after the restart.")
 	w.waitRead("ben", "deal", "anna: Sent while the server was down.")
 }
+
+// TestChatDrawsNoMarks: in a room with every marking, anna's copy of ben's
+// message carries zero-width marks (her `read` shows them), and her chat
+// draws the words without them: no U+200D or U+200B reaches the terminal,
+// and the status line still ends with the connection.
+func TestChatDrawsNoMarks(t *testing.T) {
+	w := newWorld(t, false)
+	w.cli("anna", "room", "create", "talks", "--members", "ben", "--marking", "all")
+	text := "We can accept the monitors if the report goes to both capitals at the same time, " +
+		"and the first review happens after thirty days rather than sixty. Reference Kestrel."
+	w.cli("ben", "send", "talks", text)
+	read := w.waitRead("anna", "talks", "Kestrel")
+	if !strings.ContainsAny(read, "\u200B\u200C\u200D\u2060") {
+		t.Fatalf("anna's read shows no zero-width mark, so this test proves nothing:\n%q", read)
+	}
+
+	p := w.chat("anna", "talks")
+	s := p.waitUntil("ben's message and the status line, connected", func(s string) bool {
+		return strings.Contains(s, "Kestrel") && strings.Contains(statusRow(s), "connected")
+	})
+	for _, bad := range []string{"\u200D", "\u200B", "\u200C", "\u2060", "\uFEFF"} {
+		if strings.Contains(s, bad) {
+			t.Fatalf("the screen shows %+q:\n%q", bad, s)
+		}
+	}
+	if st := strings.TrimRight(statusRow(s), " "); !strings.HasSuffix(st, "│ connected") {
+		t.Fatalf("the status row %q does not end with the connection; the screen:\n%s", st, s)
+	}
+	p.keys("C-c")
+	if st := p.exited(); st != "0" {
+		t.Fatalf("the chat ended with exit status %s after Ctrl-C", st)
+	}
+}

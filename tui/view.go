@@ -192,7 +192,7 @@ func (m *Model) status() string {
 	} else if who == "" {
 		who = "only you"
 	}
-	head := fmt.Sprintf(" %s │ %s │ marking %s │ ", sanitizeLine(r.Name), r.Mode, r.Marking)
+	head := fmt.Sprintf(" %s │ %s │ marking %s │ ", sanitizeLine(r.Name), sanitizeField(r.Mode), sanitizeField(r.Marking))
 	tail := " │ " + conn
 	room := m.width - ansi.StringWidth(head) - ansi.StringWidth(tail)
 	if room < 8 {
@@ -212,7 +212,7 @@ func (m *Model) connText() string {
 	case m.conn == StateRefused:
 		return "refused by the server"
 	}
-	return m.conn
+	return sanitizeField(m.conn)
 }
 
 // entry is one dated thing in the timeline.
@@ -283,11 +283,11 @@ func (m *Model) timeline(width int) []string {
 		case e.pend != nil:
 			out = append(out, wrapped(hm+" ", styleMe.Render(sanitizeLine(m.b.Me()))+": ", sanitizeText(e.pend.text), styleFaint.Render(" (sending…)"), width)...)
 		case e.item.warn:
-			for _, l := range wrapped(hm+" ", "! ", []string{e.item.text}, "", width) {
+			for _, l := range wrapped(hm+" ", "! ", sanitizeText(e.item.text), "", width) {
 				out = append(out, styleWarn.Render(l))
 			}
 		default:
-			for _, l := range wrapped("  ", "", []string{e.item.text}, "", width) {
+			for _, l := range wrapped("  ", "", sanitizeText(e.item.text), "", width) {
 				out = append(out, styleFaint.Render(l))
 			}
 		}
