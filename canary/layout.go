@@ -123,6 +123,7 @@ func (l *Layout) Render(symbols []int) string {
 	var b strings.Builder
 	b.Grow(len(t.text) + len(t.text)/8)
 	si := 0
+	openQuote := -1 // the style of the last opening double quote (pairQuotes)
 	sym := func(i int) int {
 		if i < len(symbols) && symbols[i] >= 0 && symbols[i] < int(l.slots[i].q) {
 			return symbols[i]
@@ -145,6 +146,9 @@ func (l *Layout) Render(symbols []int) string {
 		}
 		if style >= 0 {
 			g = restyle(g, style == 1, k == 0)
+		}
+		if k == 0 || !l.prot.overlaps(t.words[k-1].end, t.words[k].start) {
+			g = pairQuotes(g, &openQuote, k == 0)
 		}
 		b.WriteString(g)
 		if space == 1 {
@@ -244,9 +248,13 @@ func dashLocked(s string, i, n int) bool {
 
 // styleUnits returns the number of typographic (fancy) and plain units.
 func styleUnits(s string, inWord bool) (fancy, plain int) {
-	for i := 0; i < len(s); {
+	prev := rune(-1)
+	for i := 0; i < len(s); prev = lastRune(s[:i]) {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		switch {
+		case !inWord && isDoubleQuote(r) && !openingAfter(prev, false):
+			// A closing double quote is no unit: it follows its opening
+			// one (Render), so a pair never reads “like this".
 		case (r == '\u2014' || r == '\u2013') && dashLocked(s, i, n):
 		case r == '\u2019' || r == '\u2018' || r == '\u2014' || r == '\u2013':
 			fancy++
@@ -274,18 +282,61 @@ func styleUnits(s string, inWord bool) (fancy, plain int) {
 	return fancy, plain
 }
 
+func isDoubleQuote(r rune) bool { return r == '"' || r == '\u201C' || r == '\u201D' }
+
+// openingAfter says whether a quote after prev opens (-1: the start of a
+// run of text, which opens when atStart).
+func openingAfter(prev rune, atStart bool) bool {
+	if prev == -1 {
+		return atStart
+	}
+	return prev == ' ' || prev == '\n' || prev == '\t' || prev == '(' || prev == '[' || prev == '\u2014' || prev == '\u201C' || prev == '"'
+}
+
+func lastRune(s string) rune {
+	if s == "" {
+		return -1
+	}
+	r, _ := utf8.DecodeLastRuneInString(s)
+	return r
+}
+
+// pairQuotes makes the closing double quotes of g follow the style of the
+// last opening one (*open: -1 none yet, 0 plain, 1 curly), and records the
+// openings g holds. atStart: g begins the text.
+func pairQuotes(g string, open *int, atStart bool) string {
+	if !strings.ContainsAny(g, "\"\u201C\u201D") {
+		return g
+	}
+	var b strings.Builder
+	prev := rune(-1)
+	for _, r := range g {
+		if isDoubleQuote(r) {
+			if openingAfter(prev, atStart) {
+				*open = 0
+				if r == '\u201C' {
+					*open = 1
+				}
+			} else if *open >= 0 {
+				r = '"'
+				if *open == 1 {
+					r = '\u201D'
+				}
+			}
+		}
+		b.WriteRune(r)
+		prev = r
+	}
+	return b.String()
+}
+
 // restyle rewrites the typographic units of s in typographic (fancy) or
 // plain ASCII style. atStart says s begins the text (an opening position).
 func restyle(s string, fancy, atStart bool) string {
 	var b strings.Builder
 	b.Grow(len(s) + 4)
 	prev := rune(-1) // -1: start of s
-	opening := func() bool {
-		if prev == -1 {
-			return atStart
-		}
-		return prev == ' ' || prev == '\n' || prev == '\t' || prev == '(' || prev == '[' || prev == '\u2014' || prev == '\u201C' || prev == '"'
-	}
+	opening := func() bool { return openingAfter(prev, atStart) }
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		out := ""
@@ -299,7 +350,9 @@ func restyle(s string, fancy, atStart bool) string {
 			default:
 				out = "\u2019"
 			}
-		case r == '"' || r == '\u201C' || r == '\u201D':
+		case isDoubleQuote(r) && !opening():
+			out = string(r) // a closing quote follows its opening one (Render)
+		case isDoubleQuote(r):
 			switch {
 			case !fancy:
 				out = "\""
