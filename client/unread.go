@@ -6,38 +6,18 @@ import (
 	"errors"
 	"fmt"
 
+	"backchannel/room"
 	"backchannel/vault"
 )
 
-// What this device has shown of each room, and which rooms the user put
-// away. Both are this device's own business: never sent, never synced to
-// the account's other devices.
-//
-// Unread: a room's history is stored in arrival order; the device
-// remembers how many entries of it were shown (MarkRead), and counts as
-// unread every later entry from someone else.
-//
-// Archive: an archived room is left out of `room list` (unless --all) and
-// stays readable and writable. It comes back by itself as soon as someone
-// else writes in it (a message, a notice or a membership change from
-// another member), so nothing new can hide in the archive; Unarchive brings
-// it back at once.
+// What this device has shown of each room and which rooms the user put
+// away: room.Seen holds the rules; this file stores it per room.
 
 // localRecord names the vault record of this device's view of a room.
 func localRecord(id string) string { return "roomview/" + id }
 
-// roomView is this device's view of one room.
-type roomView struct {
-	// Read counts the history entries (in arrival order) shown.
-	Read int `json:"read"`
-	// Archived is set while the room is archived; ArchivedAt is the
-	// history's length when it was archived.
-	Archived   bool `json:"archived,omitempty"`
-	ArchivedAt int  `json:"archived_at,omitempty"`
-}
-
-func loadView(ctx context.Context, rd reader, id string) (roomView, error) {
-	var v roomView
+func loadView(ctx context.Context, rd reader, id string) (room.Seen, error) {
+	var v room.Seen
 	raw, err := rd.Get(ctx, localRecord(id))
 	if errors.Is(err, vault.ErrNotFound) {
 		return v, nil
@@ -83,18 +63,11 @@ func (c *Client) showStateOf(ctx context.Context, r *Room, msgs []Message) error
 	if err != nil {
 		return err
 	}
-	r.Unread, r.Archived = 0, v.Archived
+	senders := make([]string, len(msgs))
 	for i, m := range msgs {
-		if m.Sender == c.prof.User {
-			continue
-		}
-		if i >= v.Read {
-			r.Unread++
-		}
-		if i >= v.ArchivedAt {
-			r.Archived = false // someone wrote since: back in the list
-		}
+		senders[i] = m.Sender
 	}
+	r.Unread, r.Archived = v.Show(c.prof.User, senders)
 	return nil
 }
 
@@ -130,16 +103,15 @@ func (c *Client) MarkRead(ctx context.Context, roomRef, upTo string) error {
 		if err != nil {
 			return err
 		}
-		if n <= v.Read {
+		if !v.MarkRead(n) {
 			return nil
 		}
-		v.Read = n
 		return putView(ctx, tx, r.State.ID, v)
 	})
 }
 
 // Archive archives a room (on) or brings it back (off) on this device and
-// returns it. See the comment at the top of this file for what a new
+// returns it. See room.Seen for what a new
 // message does to an archived room.
 func (c *Client) Archive(ctx context.Context, roomRef string, on bool) (*Room, error) {
 	c.mu.Lock()
@@ -157,10 +129,7 @@ func (c *Client) Archive(ctx context.Context, roomRef string, on bool) (*Room, e
 		if err != nil {
 			return err
 		}
-		v.Archived, v.ArchivedAt = on, 0
-		if on {
-			v.ArchivedAt = len(msgs)
-		}
+		v.Archive(on, len(msgs))
 		return putView(ctx, tx, r.State.ID, v)
 	})
 	if err != nil {
@@ -169,7 +138,7 @@ func (c *Client) Archive(ctx context.Context, roomRef string, on bool) (*Room, e
 	return r, c.showState(ctx, r)
 }
 
-func putView(ctx context.Context, tx *vault.Tx, id string, v roomView) error {
+func putView(ctx context.Context, tx *vault.Tx, id string, v room.Seen) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return err
