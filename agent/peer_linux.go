@@ -11,7 +11,10 @@ import (
 
 // checkPeer refuses a connection from another user (the socket's mode
 // already should; this holds even if the directory's was loosened).
-func checkPeer(conn net.Conn) error {
+func checkPeer(conn net.Conn) error { return checkPeerUID(conn, os.Getuid()) }
+
+// checkPeerUID refuses a peer whose credentials show another uid than want.
+func checkPeerUID(conn net.Conn, want int) error {
 	uc, ok := conn.(*net.UnixConn)
 	if !ok {
 		return fmt.Errorf("not a unix socket connection")
@@ -30,8 +33,8 @@ func checkPeer(conn net.Conn) error {
 	if cerr != nil {
 		return cerr
 	}
-	if int(cred.Uid) != os.Getuid() {
-		return fmt.Errorf("peer runs as user %d, not %d", cred.Uid, os.Getuid())
+	if int(cred.Uid) != want {
+		return fmt.Errorf("peer runs as user %d, not %d", cred.Uid, want)
 	}
 	return nil
 }
