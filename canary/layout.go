@@ -18,6 +18,25 @@ const (
 	kindLexical                       // one of a lexicon group's alternatives
 )
 
+// class names the kind of alternative a slot offers, for density reports:
+// the lexicon file of a lexical slot ("spelling", "contractions"), else the
+// kind.
+func (s slot) class() string {
+	switch s.kind {
+	case kindGapStyle:
+		return "gap-style"
+	case kindSentenceSpace:
+		return "sentence-space"
+	case kindInvisible:
+		return "invisible"
+	case kindWordStyle:
+		return "word-style"
+	case kindLexical:
+		return s.m.g.class()
+	}
+	return "unknown"
+}
+
 // Channel returns the policy channel a slot kind belongs to.
 func (k slotKind) channel() Policy {
 	switch k {

@@ -304,6 +304,14 @@ func (m lexMatch) contextOK(t *tokens, k int) bool {
 	return true
 }
 
+// class is the lexicon file the group comes from, without directory and
+// extension ("spelling").
+func (g *lexGroup) class() string {
+	name, _, _ := strings.Cut(g.source, ":")
+	name = name[strings.LastIndexByte(name, '/')+1:]
+	return strings.TrimSuffix(name, ".txt")
+}
+
 // render writes alternative alt of group g in place of an original that
 // starts with a capital (capital) and uses curly apostrophes (curly).
 func (g *lexGroup) render(alt int, capital, curly bool) string {
