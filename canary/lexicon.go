@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -22,6 +23,7 @@ const (
 	ctxNextWord            // followed by one space and a lower-case word
 	ctxAcronym             // followed by a lower-case word or , ; : )
 	ctxTitle               // followed by one space and a capitalised word
+	ctxSubject             // followed by one space and the subject of a clause (subjectNext)
 )
 
 // lexGroup is a set of interchangeable alternatives; alts[0] is canonical.
@@ -29,7 +31,8 @@ type lexGroup struct {
 	alts     []string
 	altKeys  [][]string
 	caseSens bool
-	oneWay   bool
+	oneWay   bool // only alternative from in an original becomes a slot
+	from     int
 	ctx      lexContext
 	source   string
 }
@@ -104,6 +107,8 @@ func loadLexicon(fsys fs.FS) (*lexicon, error) {
 					ctx = ctxAcronym
 				case "title":
 					ctx = ctxTitle
+				case "subject":
+					ctx = ctxSubject
 				default:
 					f.Close()
 					return nil, fmt.Errorf("lexicon %s: unknown context %q", where, s)
@@ -111,19 +116,25 @@ func loadLexicon(fsys fs.FS) (*lexicon, error) {
 				continue
 			}
 			var groups [][]string
-			oneWay := false
+			oneWay, from := false, 0
 			if ize {
 				for _, sfx := range izeSuffixes {
 					groups = append(groups, []string{s + sfx[0], s + sfx[1]})
 				}
 			} else {
-				if strings.HasPrefix(s, ">") {
+				// ">": only the first (canonical) form in an original is
+				// marked; "<": only the last.
+				last := strings.HasPrefix(s, "<")
+				if strings.HasPrefix(s, ">") || last {
 					oneWay = true
 					s = strings.TrimSpace(s[1:])
 				}
 				var alts []string
 				for _, a := range strings.Split(s, "|") {
 					alts = append(alts, strings.Join(strings.Fields(a), " "))
+				}
+				if last {
+					from = len(alts) - 1
 				}
 				groups = append(groups, alts)
 			}
@@ -132,7 +143,7 @@ func loadLexicon(fsys fs.FS) (*lexicon, error) {
 					f.Close()
 					return nil, fmt.Errorf("lexicon %s: need 2 to %d alternatives", where, maxQ)
 				}
-				g := &lexGroup{alts: alts, caseSens: caseSens, oneWay: oneWay, ctx: ctx, source: where}
+				g := &lexGroup{alts: alts, caseSens: caseSens, oneWay: oneWay, from: from, ctx: ctx, source: where}
 				for i, a := range alts {
 					if a == "" {
 						f.Close()
@@ -233,6 +244,14 @@ func (lx *lexicon) tryEntries(t *tokens, k int, es []lexEntry, cs bool) lexMatch
 			}
 			ok = got == keys[j] && isBlankGap(t.gap(k+j)) && !w.hard
 		}
+		// "said that" is the longer form only before a clause's subject: in
+		// "said that is wrong" the "that" is the subject itself, and the
+		// text goes on "said" + "that is". The test reads only the next
+		// word, which marking never moves into or out of the set (tested),
+		// so a copy splits the same way as its original.
+		if ok && e.g.ctx == ctxSubject && len(keys) > 1 && !subjectNext(t, k+len(keys)) {
+			ok = false
+		}
 		if ok {
 			return lexMatch{g: e.g, alt: e.alt, n: len(keys)}
 		}
@@ -265,7 +284,7 @@ func isSpaceRune(r rune) bool {
 
 // contextOK reports whether match m at word k of an original may be marked.
 func (m lexMatch) contextOK(t *tokens, k int) bool {
-	if m.g.oneWay && m.alt != 0 {
+	if m.g.oneWay && m.alt != m.g.from {
 		return false
 	}
 	if !m.g.caseSens {
@@ -290,6 +309,8 @@ func (m lexMatch) contextOK(t *tokens, k int) bool {
 		}
 		r, _ := utf8.DecodeRuneInString(t.raw(next))
 		return !w.capital && !w.prot && r >= 'a' && r <= 'z'
+	case ctxSubject:
+		return next < len(t.words) && t.gap(next) == " " && subjectNext(t, next)
 	case ctxAcronym:
 		if next >= len(t.words) {
 			return false
@@ -310,6 +331,34 @@ func (g *lexGroup) class() string {
 	name, _, _ := strings.Cut(g.source, ":")
 	name = name[strings.LastIndexByte(name, '/')+1:]
 	return strings.TrimSuffix(name, ".txt")
+}
+
+// subjectWords can begin a clause's subject after "said that"; a word
+// whose key starts with one and an apostrophe ("we're", "it's") counts too.
+// "that" itself is absent ("said that that plan"), and so is every word
+// that can be a verb's object only when "that" is a determiner.
+var subjectWords = map[string]bool{
+	"the": true, "a": true, "an": true, "this": true, "these": true, "those": true,
+	"his": true, "her": true, "its": true, "our": true, "their": true, "my": true, "your": true,
+	"we": true, "i": true, "you": true, "he": true, "she": true, "it": true, "they": true, "there": true,
+}
+
+// subjectNext reports whether word j can begin the subject of a clause:
+// one of subjectWords, or a capitalised word (a name, "I", "Mr.", "U.S.").
+func subjectNext(t *tokens, j int) bool {
+	if j >= len(t.words) || t.words[j].hard {
+		return false
+	}
+	return subjectWord(t.raw(j))
+}
+
+func subjectWord(raw string) bool {
+	r, _ := utf8.DecodeRuneInString(caseKey(raw))
+	if unicode.IsUpper(r) {
+		return true
+	}
+	key, _, _ := strings.Cut(foldKey(raw), "'")
+	return subjectWords[key]
 }
 
 // render writes alternative alt of group g in place of an original that

@@ -1,0 +1,192 @@
+package canary
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// copiesOf renders the copies of text under p with every slot at symbol 0,
+// every slot at 1, and alternating: every alternative of every slot occurs.
+func copiesOf(text string, p Policy) []string {
+	l := NewLayout(text, p)
+	var out []string
+	for fill := 0; fill < 3; fill++ {
+		sym := make([]int, l.NumSlots())
+		for i := range sym {
+			switch fill {
+			case 2:
+				sym[i] = i % l.Alphabet(i)
+			default:
+				sym[i] = fill % l.Alphabet(i)
+			}
+		}
+		out = append(out, l.Render(sym))
+	}
+	return out
+}
+
+func slotsOfClass(text, class string) int {
+	n := 0
+	for _, s := range NewLayout(text, PolicyAll).slots {
+		if s.class() == class {
+			n++
+		}
+	}
+	return n
+}
+
+// checkCopies fails unless every copy of text has its canonical words and
+// canonical form and keeps every digit.
+func checkCopies(t *testing.T, text string) {
+	t.Helper()
+	words := strings.Join(CanonicalWords(text), " ")
+	canon := Canonicalize(text)
+	digits := digitsOf(text)
+	for _, p := range []Policy{PolicyLexical, PolicyAll} {
+		for _, c := range copiesOf(text, p) {
+			if got := strings.Join(CanonicalWords(c), " "); got != words {
+				t.Errorf("canonical words differ\norig %q: %s\ncopy %q: %s", text, words, c, got)
+			}
+			if got := Canonicalize(c); got != canon {
+				t.Errorf("Canonicalize differs\norig %q: %q\ncopy %q: %q", text, canon, c, got)
+			}
+			if got := digitsOf(c); got != digits {
+				t.Errorf("digits changed: %q -> %q", text, c)
+			}
+		}
+	}
+}
+
+// digitsOf lists the digit runs of s, except whole words 2 to 12: the number
+// slots write "two weeks" as "2 weeks" (and Canonicalize reads them back).
+func digitsOf(s string) string {
+	var out []string
+	for _, d := range reDigits.FindAllStringIndex(s, -1) {
+		run := s[d[0]:d[1]]
+		if n, err := strconv.Atoi(run); err == nil && n >= 2 && n <= 12 && (d[0] == 0 || !isWordRune(rune(s[d[0]-1]))) && (d[1] == len(s) || !isWordRune(rune(s[d[1]]))) {
+			continue
+		}
+		out = append(out, run)
+	}
+	return strings.Join(out, " ")
+}
+
+// Each class: an original that offers its slot (and the alternative a copy
+// shows), and originals that must not offer it.
+var variantCases = []struct {
+	class      string
+	text, copy string   // copy: a substring some copy holds
+	none       []string // texts with no slot of the class
+}{
+	{class: "that",
+		text: "The envoy said that we would wait, and I believe that the others knew that Mr. Smith agreed.",
+		copy: "said we would wait",
+		none: []string{
+			"He said that plan was dead.",         // a determiner
+			"She said that is wrong.",             // a pronoun, subject of "is"
+			"I know that.",                        // no clause follows
+			"The hope that we share is real.",     // a noun's clause
+			"He added that the talks resume.",     // not in the list: "added the talks"
+			"They said that, in the end, we won.", // no subject next
+			"They said we would wait.",            // no "that" is ever added
+		}},
+}
+
+func TestVariantClasses(t *testing.T) {
+	for _, c := range variantCases {
+		if n := slotsOfClass(c.text, c.class); n == 0 {
+			t.Errorf("%s: no slot in %q", c.class, c.text)
+		}
+		found := false
+		for _, cp := range copiesOf(c.text, PolicyLexical) {
+			found = found || strings.Contains(cp, c.copy)
+		}
+		if !found {
+			t.Errorf("%s: no copy of %q holds %q: %q", c.class, c.text, c.copy, copiesOf(c.text, PolicyLexical))
+		}
+		checkCopies(t, c.text)
+		for _, n := range c.none {
+			if k := slotsOfClass(n, c.class); k != 0 {
+				t.Errorf("%s: %d slots in %q", c.class, k, n)
+			}
+			checkCopies(t, n)
+		}
+	}
+}
+
+// modals and negations never change, and no word with a digit or a name
+// is inside a lexical-channel slot (numbers: only number words become digits).
+var modals = []string{"may", "might", "must", "can", "could", "will", "would", "shall", "should", "ought"}
+
+func TestVariantSlotsNeverTouchMeaning(t *testing.T) {
+	texts := proseParagraphs(t)
+	for _, c := range variantCases {
+		texts = append(texts, c.text)
+		texts = append(texts, c.none...)
+	}
+	banned := map[string]bool{}
+	for _, w := range append(append([]string{}, negations...), modals...) {
+		banned[w] = true
+	}
+	for _, text := range texts {
+		l := NewLayout(text, PolicyLexical)
+		tk := l.tok
+		for i, s := range l.slots {
+			if s.kind != kindLexical {
+				continue
+			}
+			for j := int(s.w); j < int(s.w)+s.m.n; j++ {
+				w := tk.words[j]
+				// A contraction keeps its modal ("we'd" is "we would"; the
+				// ambiguous ones are one-way, contractions.txt).
+				if (banned[w.key] && s.class() != "contractions") || strings.HasSuffix(w.key, "n't") {
+					t.Errorf("slot %d (%s) covers %q in %q", i, s.class(), tk.raw(j), text)
+				}
+				if w.prot || (w.name && !s.m.g.caseSens) {
+					t.Errorf("slot %d (%s) covers the protected word or name %q in %q", i, s.class(), tk.raw(j), text)
+				}
+			}
+		}
+		checkCopies(t, text)
+	}
+}
+
+// Marking never moves the word after a subject-context match into or out of
+// the subject set, so a copy and its original split "said that" alike.
+func TestSubjectSetClosedUnderMarking(t *testing.T) {
+	for _, g := range mustLexicon().groups {
+		for _, capital := range []bool{false, true} {
+			if c := g.alts[len(g.alts)-1][0]; capital && c >= '0' && c <= '9' {
+				continue // "Two" never becomes "2" (contextOK)
+			}
+			first := func(a int) bool { return subjectWord(strings.Fields(g.render(a, capital, false))[0]) }
+			for a := range g.alts {
+				if first(a) != first(0) {
+					t.Errorf("%s: %q and %q differ as subjects (capital %v)", g.source, g.render(0, capital, false), g.render(a, capital, false), capital)
+				}
+			}
+		}
+	}
+}
+
+func FuzzMarkVariants(f *testing.F) {
+	for _, c := range variantCases {
+		f.Add(c.text)
+		for _, n := range c.none {
+			f.Add(n)
+		}
+	}
+	f.Add("He said that 2 of them left; I think that it's 3.")
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) > 2000 {
+			return
+		}
+		s = validUTF8(s)
+		checkCopies(t, s)
+		if t.Failed() {
+			t.Logf("text %s", fmt.Sprintf("%q", s))
+		}
+	})
+}
