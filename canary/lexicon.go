@@ -24,6 +24,7 @@ const (
 	ctxAcronym             // followed by a lower-case word or , ; : )
 	ctxTitle               // followed by one space and a capitalised word
 	ctxSubject             // followed by one space and the subject of a clause (subjectNext)
+	ctxModifier            // ctxNextWord, and the next word no conjunction or preposition
 )
 
 // lexGroup is a set of interchangeable alternatives; alts[0] is canonical.
@@ -109,6 +110,8 @@ func loadLexicon(fsys fs.FS) (*lexicon, error) {
 					ctx = ctxTitle
 				case "subject":
 					ctx = ctxSubject
+				case "modifier":
+					ctx = ctxModifier
 				default:
 					f.Close()
 					return nil, fmt.Errorf("lexicon %s: unknown context %q", where, s)
@@ -294,11 +297,24 @@ func (m lexMatch) contextOK(t *tokens, k int) bool {
 			}
 		}
 	}
-	if c := m.g.alts[len(m.g.alts)-1][0]; c >= '0' && c <= '9' && t.words[k].capital {
-		return false // "Two decades" must not become "2 decades"
-	}
 	next := k + m.n
+	if c := m.g.alts[len(m.g.alts)-1][0]; c >= '0' && c <= '9' {
+		if t.words[k].capital {
+			return false // "Two decades" must not become "2 decades"
+		}
+		if next < len(t.words) && unitWords[t.words[next].key] {
+			return false // "twenty one years" is not "20 one years"
+		}
+		if k > 0 && (numberWords[t.words[k-1].key] || (t.words[k-1].key == "and" && k > 1 && numberWords[t.words[k-2].key])) {
+			return false // nor "twenty two" "twenty 2", "a hundred and two" "a hundred and 2"
+		}
+	}
 	switch m.g.ctx {
+	case ctxModifier:
+		if next < len(t.words) && notModified[t.words[next].key] {
+			return false
+		}
+		fallthrough
 	case ctxNextWord, ctxTitle:
 		if next >= len(t.words) || t.gap(next) != " " {
 			return false
@@ -331,6 +347,25 @@ func (g *lexGroup) class() string {
 	name, _, _ := strings.Cut(g.source, ":")
 	name = name[strings.LastIndexByte(name, '/')+1:]
 	return strings.TrimSuffix(name, ".txt")
+}
+
+// unitWords follow a tens word in a spelled-out number.
+var unitWords = map[string]bool{"one": true, "two": true, "three": true, "four": true, "five": true, "six": true, "seven": true, "eight": true, "nine": true}
+
+// numberWords are spelled-out numbers a unit or tens word can continue.
+var numberWords = map[string]bool{
+	"one": true, "two": true, "three": true, "four": true, "five": true, "six": true, "seven": true, "eight": true, "nine": true,
+	"ten": true, "eleven": true, "twelve": true, "thirteen": true, "fourteen": true, "fifteen": true, "sixteen": true,
+	"seventeen": true, "eighteen": true, "nineteen": true, "twenty": true, "thirty": true, "forty": true, "fifty": true,
+	"sixty": true, "seventy": true, "eighty": true, "ninety": true, "hundred": true, "thousand": true, "million": true, "billion": true,
+}
+
+// notModified: after one of these, a hyphenated compound is no modifier of
+// the next word ("long-term and short-term goals": written open, the first
+// would read as a noun).
+var notModified = map[string]bool{
+	"and": true, "or": true, "but": true, "nor": true, "to": true, "than": true, "as": true,
+	"of": true, "in": true, "for": true, "with": true, "at": true, "on": true, "by": true,
 }
 
 // subjectWords can begin a clause's subject after "said that"; a word

@@ -46,7 +46,9 @@ func TestLexiconMeaningPreserving(t *testing.T) {
 	if len(block) < 10 {
 		t.Fatalf("blocklist has %d pairs", len(block))
 	}
-	numbers := map[string]int{"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+	numbers := map[string]int{"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+		"thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+		"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 	for _, g := range lx.groups {
 		has := map[string]bool{}
 		for _, a := range g.alts {

@@ -59,13 +59,13 @@ func checkCopies(t *testing.T, text string) {
 	}
 }
 
-// digitsOf lists the digit runs of s, except whole words 2 to 12: the number
+// digitsOf lists the digit runs of s, except whole words 2 to 20 and tens: the number
 // slots write "two weeks" as "2 weeks" (and Canonicalize reads them back).
 func digitsOf(s string) string {
 	var out []string
 	for _, d := range reDigits.FindAllStringIndex(s, -1) {
 		run := s[d[0]:d[1]]
-		if n, err := strconv.Atoi(run); err == nil && n >= 2 && n <= 12 && (d[0] == 0 || !isWordRune(rune(s[d[0]-1]))) && (d[1] == len(s) || !isWordRune(rune(s[d[1]]))) {
+		if n, err := strconv.Atoi(run); err == nil && ((n >= 2 && n <= 20) || (n%10 == 0 && n <= 90)) && (d[0] == 0 || !isWordRune(rune(s[d[0]-1]))) && (d[1] == len(s) || !isWordRune(rune(s[d[1]]))) {
 			continue
 		}
 		out = append(out, run)
@@ -92,6 +92,35 @@ var variantCases = []struct {
 			"They said that, in the end, we won.", // no subject next
 			"They said we would wait.",            // no "that" is ever added
 		}},
+	{class: "numbers",
+		text: "The talks took thirty years and twelve rounds.",
+		copy: "30 years",
+		none: []string{
+			"It lasted twenty one years.",       // one number
+			"It lasted twenty two years.",       // not "twenty 2"
+			"It lasted a hundred and two days.", // not "a hundred and 2"
+			"Thirty years passed.",              // sentence start
+		}},
+	{class: "hyphens",
+		text: "We need a long-term plan and a well-known full-time envoy.",
+		copy: "long term plan",
+		none: []string{
+			"Both long-term and fair goals matter.", // "long term and": a noun
+			"A long-term, costly plan.",             // no word next
+			"In the long term we win.",              // never hyphenated
+			"Its long-term Plan failed.",            // a name next
+		}},
+	{class: "variants",
+		text: "They looked backwards and waited until dawn, and helped each other.",
+		copy: "backward and waited till dawn",
+		none: []string{
+			"A backward region waited.", // -ward is no slot: may be an adjective
+			"He sat at the till.",       // "till" never becomes "until"
+		}},
+	{class: "contractions",
+		text: "It will rain and there will be time; he would go.",
+		copy: "It'll rain and there'll be time; he'd go",
+		none: []string{"He'd gone.", "That will was signed."}},
 }
 
 func TestVariantClasses(t *testing.T) {
