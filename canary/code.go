@@ -77,7 +77,7 @@ func (d *deriver) biases(msgID string, l *Layout) [][maxQ]float64 {
 		d.prf(d.bias, &r, parts, uint32(i))
 		q := int(s.q)
 		var p [maxQ]float64
-		if q == 2 && s.kind != kindLexical {
+		if q == 2 && s.kind.channel() != PolicyLexical {
 			// Beta(2,2): each weight is a Gamma(2) variate, the sum of two
 			// standard exponentials.
 			p[0] = -math.Log(uniform(r[0])) - math.Log(uniform(r[1]))

@@ -16,7 +16,11 @@ const (
 	kindInvisible                     // one of four zero-width characters after a gap's space
 	kindWordStyle                     // apostrophes and dashes inside a word
 	kindLexical                       // one of a lexicon group's alternatives
+	kindPunct                         // an optional comma in a gap (punct.go)
 )
+
+// inGap reports the kinds that mark a gap rather than a word.
+func (k slotKind) inGap() bool { return k <= kindInvisible || k == kindPunct }
 
 // class names the kind of alternative a slot offers, for density reports:
 // the lexicon file of a lexical slot ("spelling", "contractions"), else the
@@ -33,6 +37,8 @@ func (s slot) class() string {
 		return "word-style"
 	case kindLexical:
 		return s.m.g.class()
+	case kindPunct:
+		return s.pc.String()
 	}
 	return "unknown"
 }
@@ -42,7 +48,7 @@ func (k slotKind) channel() Policy {
 	switch k {
 	case kindInvisible:
 		return PolicyInvisible
-	case kindLexical:
+	case kindLexical, kindPunct:
 		return PolicyLexical
 	}
 	return PolicyTypographic
@@ -51,8 +57,9 @@ func (k slotKind) channel() Policy {
 type slot struct {
 	kind slotKind
 	q    uint8
-	w    int32    // the gap before word w, or word w
-	m    lexMatch // kindLexical only
+	w    int32      // the gap before word w, or word w
+	m    lexMatch   // kindLexical only
+	pc   punctClass // kindPunct only
 }
 
 // canonTok is one token of a text's canonical word sequence.
@@ -74,6 +81,7 @@ type Layout struct {
 	curly     bool // the original uses curly apostrophes
 	canon     []canonTok
 	wordCanon []int32 // first canonical token of each word
+	punct     map[int]punctClass
 }
 
 // NewLayout finds the marking slots of text under policy p.
@@ -82,6 +90,14 @@ func NewLayout(text string, p Policy) *Layout {
 	t := tokenize(text)
 	l := &Layout{tok: t, prot: protectText(text), policy: p, curly: strings.ContainsRune(text, '\u2019')}
 	l.canon, l.wordCanon = canonicalTokens(lx, t)
+	if p.Has(PolicyLexical) {
+		for _, pp := range punctPositions(lx, t) {
+			if l.punct == nil {
+				l.punct = map[int]punctClass{}
+			}
+			l.punct[pp.k] = pp.class
+		}
+	}
 	skipGap := -1 // words inside a lexical slot carry no gap slots
 	for k := 0; k < len(t.words); k++ {
 		w := t.words[k]
@@ -121,6 +137,9 @@ func (l *Layout) gapSlots(k int) {
 	if l.policy.Has(PolicyInvisible) && strings.HasSuffix(g, " ") {
 		l.slots = append(l.slots, slot{kind: kindInvisible, q: 4, w: int32(k)})
 	}
+	if c, ok := l.punct[k]; ok && (g == " " || g == ", ") {
+		l.slots = append(l.slots, slot{kind: kindPunct, q: 2, w: int32(k), pc: c})
+	}
 }
 
 // NumSlots returns the number of marking slots.
@@ -151,9 +170,11 @@ func (l *Layout) Render(symbols []int) string {
 	}
 	for k := 0; k < len(t.words); k++ {
 		g := t.gap(k)
-		style, space, inv := -1, -1, -1
-		for si < len(l.slots) && int(l.slots[si].w) == k && l.slots[si].kind <= kindInvisible {
+		style, space, inv, comma := -1, -1, -1, -1
+		for si < len(l.slots) && int(l.slots[si].w) == k && l.slots[si].kind.inGap() {
 			switch l.slots[si].kind {
+			case kindPunct:
+				comma = sym(si)
 			case kindGapStyle:
 				style = sym(si)
 			case kindSentenceSpace:
@@ -162,6 +183,12 @@ func (l *Layout) Render(symbols []int) string {
 				inv = sym(si)
 			}
 			si++
+		}
+		switch comma {
+		case 0:
+			g = " "
+		case 1:
+			g = ", "
 		}
 		if style >= 0 {
 			g = restyle(g, style == 1, k == 0)

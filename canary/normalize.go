@@ -50,7 +50,8 @@ func Normalize(text string) string {
 
 // Canonicalize returns Normalize(text) with every lexicon alternative
 // replaced by its group's canonical form ("it's" → "it is", "organise" →
-// "organize", "Mr" → "Mr."). All marked copies of one message have the same
+// "organize", "Mr" → "Mr.") and every optional comma of the punctuation
+// slots dropped ("Finally, we" → "Finally we"). All marked copies of one message have the same
 // canonical form as the original, so a verifier can compare canonical forms
 // and not flag a marked copy as altered.
 func Canonicalize(text string) string {
@@ -60,10 +61,24 @@ func Canonicalize(text string) string {
 		return norm
 	}
 	lx := mustLexicon()
+	// An optional comma (punct.go) is dropped: its places depend on the
+	// words only, so the original and every copy agree on them.
+	drop := map[int]bool{}
+	for _, p := range punctPositions(lx, t) {
+		drop[p.k] = true
+	}
 	var b strings.Builder
 	b.Grow(len(norm))
 	last := 0
+	gap := func(k int) {
+		if drop[k] && stripIgnorable(t.gap(k)) == ", " {
+			b.WriteString(norm[last:t.words[k-1].end])
+			b.WriteByte(' ')
+			last = t.words[k].start
+		}
+	}
 	for k := 0; k < len(t.words); k++ {
+		gap(k)
 		m, ok := lx.match(t, k)
 		if !ok {
 			continue

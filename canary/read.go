@@ -20,7 +20,7 @@ func readSlots(l *Layout, cmap []int32, lt *tokens, lc []canonTok, ch channels) 
 		lw := int(lc[j].word)
 		sym := -1
 		switch s.kind {
-		case kindGapStyle, kindSentenceSpace, kindInvisible:
+		case kindGapStyle, kindSentenceSpace, kindInvisible, kindPunct:
 			if c == 0 || j == 0 || cmap[c-1] != j-1 || int(lc[j-1].word) != lw-1 {
 				continue
 			}
@@ -36,6 +36,8 @@ func readSlots(l *Layout, cmap []int32, lt *tokens, lc []canonTok, ch channels) 
 				}
 			case kindInvisible:
 				sym = invisibleSymbol(g)
+			case kindPunct:
+				sym = commaSymbol(g)
 			}
 		case kindWordStyle:
 			if ch.style {

@@ -121,6 +121,30 @@ var variantCases = []struct {
 		text: "It will rain and there will be time; he would go.",
 		copy: "It'll rain and there'll be time; he'd go",
 		none: []string{"He'd gone.", "That will was signed."}},
+	{class: "intro-comma",
+		text: "Finally, we agreed. In fact the delegates left. Yesterday, Mr. Smith said so.",
+		copy: "Finally we agreed. In fact, the delegates left.",
+		none: []string{
+			"However, we decide.",            // "However we decide" reads otherwise
+			"Again, we met.",                 // moreover / once more
+			"Finally, agreed terms arrived.", // no subject next
+			"We met finally, we think.",      // not at the start of a sentence
+			"Finally; we agreed.",            // no comma or space
+			"In 1976, we met.",               // a number: not listed
+		}},
+	{class: "abbrev-comma",
+		text: "Some states, e.g., France, agreed; others, i.e. the rest, did not.",
+		copy: "e.g. France",
+		none: []string{"Take e.g.: France.", "See e.g. 2 cases."}},
+	{class: "serial-comma",
+		text: "We discussed tariffs, loans, credits and shipping, and they met, talked, argued, and agreed.",
+		copy: "credits, and shipping",
+		none: []string{
+			"In the end, cost and time matter.",                   // two items: maybe an introduction
+			"We bought apples, pears, plums and the shop closed.", // a clause follows
+			"We saw Paris, Rome, Vienna and Berlin.",              // names (capitals) are not items
+			"They sent two, three, four and five.",                // number words
+		}},
 }
 
 func TestVariantClasses(t *testing.T) {
@@ -218,4 +242,58 @@ func FuzzMarkVariants(f *testing.F) {
 			t.Logf("text %s", fmt.Sprintf("%q", s))
 		}
 	})
+}
+
+// The optional comma is read back from a retyped copy.
+func TestPunctSlotsReadBack(t *testing.T) {
+	text := "Finally, we agreed on tariffs, loans, credits and shipping. In fact the envoy, e.g. the chair, left."
+	l := NewLayout(text, PolicyLexical)
+	for fill := 0; fill < 2; fill++ {
+		sym := make([]int, l.NumSlots())
+		n := 0
+		for i, s := range l.slots {
+			sym[i] = -1
+			if s.kind == kindPunct {
+				sym[i] = (i + fill) % 2
+				n++
+			}
+		}
+		if n < 4 {
+			t.Fatalf("%d punctuation slots in %q", n, text)
+		}
+		c := Normalize(l.Render(sym))
+		ct := tokenize(c)
+		for i, s := range l.slots {
+			if s.kind == kindPunct {
+				if got := commaSymbol(ct.gap(int(s.w))); got != sym[i] {
+					t.Errorf("slot %d (%s): read %d from %q, wrote %d", i, s.class(), got, c, sym[i])
+				}
+			}
+		}
+	}
+	for g, want := range map[string]int{" ": 0, ", ": 1, ",\n": 1, "\u200b ": 0, " -- ": -1, ". ": -1, ",  ": 1} {
+		if got := commaSymbol(g); got != want {
+			t.Errorf("commaSymbol(%q) = %d, want %d", g, got, want)
+		}
+	}
+}
+
+// A lexicon group offers all its forms as introductory phrases or none, and
+// no multi-word alternative holds a pair of words that a punctuation slot
+// can separate with a comma (the alternative would match in one form only).
+func TestPunctRulesClosedUnderLexicon(t *testing.T) {
+	for _, g := range mustLexicon().groups {
+		intro := func(a int) bool { return introPhrases[strings.ToLower(g.alts[a])] }
+		for a := range g.alts {
+			if intro(a) != intro(0) {
+				t.Errorf("%s: %q and %q differ as introductory phrases", g.source, g.alts[0], g.alts[a])
+			}
+			f := strings.Fields(strings.ToLower(g.alts[a]))
+			for i := 1; i < len(f); i++ {
+				if f[i] == "and" || f[i] == "or" || f[i-1] == "e.g." || f[i-1] == "i.e." || (introPhrases[strings.Join(f[:i], " ")] && subjectWord(f[i])) {
+					t.Errorf("%s: %q holds a comma place between %q and %q", g.source, g.alts[a], f[i-1], f[i])
+				}
+			}
+		}
+	}
 }
