@@ -361,6 +361,7 @@ func (ix *Index) evaluate(s *seg, m int, hint anchor) {
 		return
 	}
 	s.ops = lcsDiff(a, mids[lo:hi], s.a, lo)
+	ix.markNoise(s, m)
 	s.st = stats(s.ops)
 	s.headCut = lo+s.st.head > 0
 	s.tailCut = len(mids)-hi+s.st.tail > 0
@@ -536,7 +537,7 @@ func (ix *Index) alignPiece(lt []token, ids []uint32, p piece, u *unit, prev int
 // (no common 3-gram), the message must also be mostly present.
 func (ix *Index) sourced(s *seg, anchored, quote bool) bool {
 	n := s.b - s.a
-	if 2*s.st.equal < n || s.st.equal == 0 {
+	if 2*(s.st.equal+s.st.noise) < n || s.st.equal == 0 {
 		return false
 	}
 	if anchored {

@@ -15,6 +15,9 @@ type op struct {
 	kind opKind
 	li   int // leak token index (insert, equal)
 	mi   int // message token index (delete, equal)
+	// noise: part of a group that is only copying noise (noise.go); it
+	// counts as neither an edit nor a cut
+	noise bool
 }
 
 // lcsDiff aligns leak ids a against message ids b (a window of the
@@ -65,14 +68,14 @@ func trace(a, b []uint32, dp []int32, w, aoff, off int, mode int) []op {
 		switch {
 		case match:
 			matched = true
-			ops = append(ops, op{opEqual, aoff + i, off + j})
+			ops = append(ops, op{kind: opEqual, li: aoff + i, mi: off + j})
 			i++
 			j++
 		case j < m && (i == n || dp[i*w+j+1] >= dp[(i+1)*w+j]):
-			ops = append(ops, op{opDelete, -1, off + j})
+			ops = append(ops, op{kind: opDelete, li: -1, mi: off + j})
 			j++
 		default:
-			ops = append(ops, op{opInsert, aoff + i, -1})
+			ops = append(ops, op{kind: opInsert, li: aoff + i, mi: -1})
 			i++
 		}
 	}
@@ -100,6 +103,7 @@ func gaps(ops []op) int {
 // between.
 type diffStats struct {
 	equal, head, tail, inserts, deletes int
+	noise                               int // leak words in noise groups
 	firstEq, lastEq                     int // op indices, -1 if none
 }
 
@@ -116,6 +120,10 @@ func stats(ops []op) diffStats {
 	}
 	for k, o := range ops {
 		switch {
+		case o.noise:
+			if o.kind == opInsert {
+				s.noise++
+			}
 		case o.kind == opEqual:
 		case o.kind == opDelete && (s.firstEq < 0 || k < s.firstEq):
 			s.head++
@@ -159,7 +167,7 @@ func render(ops []op, leakText string, lt []token, msgText string, mt []token, s
 	for k, o := range ops {
 		head := o.kind == opDelete && (st.firstEq < 0 || k < st.firstEq)
 		tail := o.kind == opDelete && st.lastEq >= 0 && k > st.lastEq
-		if o.kind != opEqual && (!head || showHead) && (!tail || showTail) {
+		if o.kind != opEqual && !o.noise && (!head || showHead) && (!tail || showTail) {
 			changed[k] = true
 		}
 	}
@@ -175,7 +183,11 @@ func render(ops []op, leakText string, lt []token, msgText string, mt []token, s
 	for k := 0; k < len(ops); {
 		o := ops[k]
 		if !changed[k] {
-			if o.kind == opEqual && near(k) {
+			if o.noise && o.kind == opInsert {
+				k++ // a noise group shows as the message's words
+				continue
+			}
+			if (o.kind == opEqual || o.noise) && near(k) {
 				emit(word(msgText, mt, o.mi))
 				elided = false
 			} else if !elided {

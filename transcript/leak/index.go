@@ -61,6 +61,7 @@ type Index struct {
 	paras    []map[int]bool   // per message, token indices that start a paragraph (after the first)
 	aliases  map[string]string
 	senders  []senderName
+	names    map[string]bool // words that are names: never waved through as noise
 }
 
 type senderName struct {
@@ -140,6 +141,7 @@ func NewIndex(msgs []Message, opt Options) *Index {
 			ix.senders = append(ix.senders, senderName{id, n, strings.Fields(n)})
 		}
 	}
+	ix.names = ix.nameWords()
 	return ix
 }
 

@@ -144,17 +144,19 @@ func TestDiffShowsTheEdit(t *testing.T) {
 }
 
 // TestCanonicalizer: a copy marked with lexical alternatives verifies as
-// authentic only when the marking canonicaliser is supplied.
+// authentic with no difference at all only when the marking canonicaliser
+// is supplied; without it, a one-letter spelling variant of a long word is
+// waved through as copying noise, and said so.
 func TestCanonicalizer(t *testing.T) {
 	canon := func(s string) string {
 		return strings.NewReplacer("organize", "organise", "do not", "don't").Replace(s)
 	}
 	marked := "ENVOY: We should organize the next round in Vienna, with twenty delegates on each side.\n"
-	if got := verdicts(t, room(), marked, Options{}); got[0].Verdict != Altered {
+	if got := verdicts(t, room(), marked, Options{}); got[0].Verdict != Authentic || !strings.Contains(got[0].Noise, "“organize” for “organise”") {
 		t.Fatalf("without canonicaliser: %+v", got)
 	}
 	got := verdicts(t, room(), marked, Options{Canonicalize: canon})
-	if got[0].Verdict != Authentic || got[0].MessageID != "m6" {
+	if got[0].Verdict != Authentic || got[0].MessageID != "m6" || got[0].Noise != "" {
 		t.Fatalf("with canonicaliser: %+v", got)
 	}
 	if !strings.Contains(got[0].Text, "organize") {

@@ -50,9 +50,16 @@ var (
 	labelRe = regexp.MustCompile(`^([\p{L}][\p{L}\p{N}.'’ -]{0,48}?)\s*(?:[\[(](\d{1,2}[:.]\d{2}(?:[:.]\d{2})?\s*(?:[AaPp]\.?[Mm]\.?)?)[\])])?\s*:\s*`)
 	saidRe  = regexp.MustCompile(`(?i)\s+(said|says|asked|replied|wrote|added)$`)
 	verbRe  = regexp.MustCompile(`(?i)\b(said|says|told|asked|replied|added|wrote|insisted|declared|according to|stated|remarked)\b`)
-	beforeQ = regexp.MustCompile(`((?:[Tt]he\s+\p{L}[\p{L}.'’-]*|[\p{Lu}][\p{L}.'’-]*(?:\s+[\p{Lu}][\p{L}.'’-]*){0,3}))\s*,?\s+(?:said|says|told(?:\s+(?:the|a|an))?\s+\w+|asked|replied|added|wrote|insisted|declared|stated|remarked)\s*[:,]?\s*$`)
-	afterQ  = regexp.MustCompile(`^\s*[,.]?\s*(?:(?:said|says|asked|replied|added|wrote)\s+((?:[Tt]he\s+)?[\p{L}][\p{L}.'’-]*(?:\s+[\p{Lu}][\p{L}.'’-]*){0,3})|((?:[Tt]he\s+)?[\p{L}][\p{L}.'’-]*(?:\s+[\p{Lu}][\p{L}.'’-]*){0,3})\s+(?:said|says|asked|replied|added|wrote))`)
+	// "X said:", "X, the minister's aide, told the others that", "X wrote:"
+	beforeQ = regexp.MustCompile(`(` + quoteName + `)\s*(?:,\s+[^,“”"«»„.;:]{1,60}?,)?\s*,?\s+(?:said|says|told(?:\s+(?:the|a|an))?\s+\w+|asked|replied|added|wrote|insisted|declared|stated|remarked|warned|explained)(?:\s+that)?\s*[:,]?\s*$`)
+	// "according to X, “…”"
+	accordingQ = regexp.MustCompile(`(?:^|\s)[Aa]ccording\s+to\s+(` + quoteName + `)\s*(?:,\s+[^,“”"«»„.;:]{1,60}?)?\s*[,:]?\s*$`)
+	afterQ     = regexp.MustCompile(`^\s*[,.]?\s*(?:(?:said|says|asked|replied|added|wrote)\s+((?:[Tt]he\s+)?[\p{L}][\p{L}.'’-]*(?:\s+[\p{Lu}][\p{L}.'’-]*){0,3})|((?:[Tt]he\s+)?[\p{L}][\p{L}.'’-]*(?:\s+[\p{Lu}][\p{L}.'’-]*){0,3})\s+(?:said|says|asked|replied|added|wrote))`)
 )
+
+// quoteName is a speaker named around a quotation: "the envoy" or up to
+// four capitalised words.
+const quoteName = `(?:[Tt]he\s+\p{L}[\p{L}.'’-]*|[\p{Lu}][\p{L}.'’-]*(?:\s+[\p{Lu}][\p{L}.'’-]*){0,3})`
 
 var labelSmallWords = map[string]bool{"of": true, "the": true, "de": true, "van": true, "von": true, "al": true, "bin": true, "la": true, "le": true, "du": true, "and": true, "for": true}
 
@@ -367,6 +374,8 @@ func findQuotes(text string, b *block) {
 			before = before[:k]
 		}
 		if m := beforeQ.FindStringSubmatch(before); m != nil {
+			q.speaker = m[1]
+		} else if m := accordingQ.FindStringSubmatch(before); m != nil {
 			q.speaker = m[1]
 		}
 		after := text[q.end:b.end]

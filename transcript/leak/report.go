@@ -44,12 +44,28 @@ func (r *Report) WriteText(w io.Writer, colour bool) error {
 		if l.Diff != "" {
 			fmt.Fprintf(&b, "  %s\n", colourDiff(l.Diff, colour))
 		}
+		if l.Noise != "" {
+			fmt.Fprintf(&b, "  %s\n", l.Noise)
+		}
+	}
+	for _, f := range r.Findings {
+		fmt.Fprintf(&b, "%s  %s\n", paint(ansiRed+ansiBold, strings.ToUpper(f.Kind)), f.Text)
+		if len(f.Messages) > 0 {
+			fmt.Fprintf(&b, "  messages: %s\n", strings.Join(f.Messages, ", "))
+		}
 	}
 	s := r.Summary
 	fmt.Fprintf(&b, "\n%d lines: %s authentic, %s altered, %s fabricated, %s misattributed, %s misdated (%d of %d messages matched)\n",
 		s.Lines, paint(ansiGreen, fmt.Sprint(s.Authentic)), paint(ansiRed, fmt.Sprint(s.Altered)),
 		paint(ansiRed, fmt.Sprint(s.Fabricated)), paint(ansiYellow, fmt.Sprint(s.Misattributed)),
 		paint(ansiYellow, fmt.Sprint(s.Misdated)), s.Matched, s.Messages)
+	if s.Reordered+s.Omitted > 0 {
+		fmt.Fprintf(&b, "arrangement: %s out of order, %s of left-out messages\n",
+			paint(ansiRed, plural(s.Reordered, "run of lines", "runs of lines")), paint(ansiRed, plural(s.Omitted, "gap", "gaps")))
+	}
+	if s.Noisy > 0 {
+		fmt.Fprintf(&b, "%s authentic with copying noise (scanner confusions, typos, spacing), shown but not counted\n", plural(s.Noisy, "line", "lines"))
+	}
 	if s.Skipped > 0 {
 		fmt.Fprintf(&b, "%d lines skipped: the program's own header and notices are not messages\n", s.Skipped)
 	}
@@ -70,4 +86,11 @@ func colourDiff(d string, colour bool) string {
 	}
 	r := strings.NewReplacer("[-", ansiRed+"[-", "-]", "-]"+ansiReset, "{+", ansiGreen+"{+", "+}", "+}"+ansiReset)
 	return r.Replace(d)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -71,8 +71,20 @@ type Line struct {
 	SentAt    string  `json:"sent_at"`
 	Diff      string  `json:"diff"`
 
+	// Noise describes differences waved through as copying noise (OCR
+	// confusions, typos in long words, spacing, hyphenation, dropped
+	// punctuation); the verdict does not count them. Empty if none.
+	Noise string `json:"noise,omitempty"`
+
 	claim timeClaim // the stated time, checked once the leak's offset is known
 	sent  time.Time
+	// for the arrangement of the leak (order.go)
+	msg, pos     int   // message index and first matched word of the main message; msg -1 if none
+	msgs         []int // every message a segment of the line comes from
+	spliced      bool
+	quote, event bool
+	labelled     bool // an explicitly labelled transcript line
+	from, to     int  // byte span of the line's block (label included)
 }
 
 // Summary counts the verdicts.
@@ -83,6 +95,9 @@ type Summary struct {
 	Fabricated    int    `json:"fabricated"`
 	Misattributed int    `json:"misattributed"`
 	Misdated      int    `json:"misdated"`
+	Reordered     int    `json:"reordered"`     // findings: runs of lines out of order
+	Omitted       int    `json:"omitted"`       // findings: gaps of left-out messages
+	Noisy         int    `json:"noisy"`         // authentic lines with copying noise
 	Skipped       int    `json:"skipped_lines"` // the program's own header and notices
 	Messages      int    `json:"messages"`
 	Matched       int    `json:"matched_messages"`
@@ -91,8 +106,9 @@ type Summary struct {
 
 // Report is the result of a verification.
 type Report struct {
-	Lines   []Line  `json:"lines"`
-	Summary Summary `json:"summary"`
+	Lines    []Line    `json:"lines"`
+	Findings []Finding `json:"findings"`
+	Summary  Summary   `json:"summary"`
 }
 
 // JSON returns the report as one JSON object.
@@ -135,12 +151,14 @@ func (ix *Index) Verify(leak []byte) (*Report, error) {
 // verify verifies text and returns the time-zone shift it allowed.
 func (ix *Index) verify(text string) (*Report, int) {
 	li := newLineIndex(text)
-	rep := &Report{Lines: []Line{}}
+	rep := &Report{Lines: []Line{}, Findings: []Finding{}}
 	prev := -1
 	blocks, skipped := parseBlocks(text, ix.knownLabel, ix.exactLabel, ix.memberLabel, ix.wholeMessage)
 	for _, b := range blocks {
 		if b.event {
-			rep.Lines = append(rep.Lines, ix.verifyEvent(text, li, b))
+			l := ix.verifyEvent(text, li, b)
+			l.event, l.msg, l.from, l.to = true, -1, b.labelAt, b.end
+			rep.Lines = append(rep.Lines, l)
 			continue
 		}
 		before := prev
@@ -163,12 +181,17 @@ func (ix *Index) verify(text string) (*Report, int) {
 					wordFlags(l2) == wordFlags(lines) && firstBad && len(l2) > 0 && l2[0].Verdict == Authentic
 			}
 			if better {
-				lines, prev = l2, p2
+				lines, prev, b.explicit = l2, p2, false
 			}
+		}
+		for k := range lines {
+			lines[k].labelled = b.explicit && !lines[k].quote
+			lines[k].from = b.labelAt
 		}
 		rep.Lines = append(rep.Lines, lines...)
 	}
 	shift := ix.checkTimes(rep.Lines)
+	rep.Findings = append(rep.Findings, ix.arrangement(text, rep.Lines)...)
 	matched := map[string]bool{}
 	s := &rep.Summary
 	for _, l := range rep.Lines {
@@ -186,6 +209,17 @@ func (ix *Index) verify(text string) (*Report, int) {
 		}
 		if l.MessageID != "" {
 			matched[l.MessageID] = true
+		}
+		if l.Noise != "" && l.Verdict == Authentic {
+			s.Noisy++
+		}
+	}
+	for _, f := range rep.Findings {
+		switch f.Kind {
+		case Reordered:
+			s.Reordered++
+		case Omitted:
+			s.Omitted++
 		}
 	}
 	s.Lines, s.Messages, s.Matched, s.Skipped = len(rep.Lines), len(ix.msgs), len(matched), skipped
@@ -373,10 +407,11 @@ func (ix *Index) verifyUnit(text string, li lineIndex, u unit, prev *int) []Line
 func (ix *Index) lineFor(text string, li lineIndex, u unit, g []seg) Line {
 	first, last := g[0], g[len(g)-1]
 	start, end := first.lt[first.a].start, last.lt[last.b-1].end
+	wordsEnd := end
 	for end < len(text) && strings.IndexByte(".,;:!?", text[end]) >= 0 {
 		end++ // keep closing punctuation in the shown text
 	}
-	l := Line{Line: li.line(start), Text: strings.Join(strings.Fields(text[start:end]), " ")}
+	l := Line{Line: li.line(start), Text: strings.Join(strings.Fields(text[start:end]), " "), msg: -1, quote: u.quote, to: wordsEnd}
 	// the segment carrying the most words names the message
 	main := -1
 	spliced := false
@@ -394,6 +429,12 @@ func (ix *Index) lineFor(text string, li lineIndex, u unit, g []seg) Line {
 		return l
 	}
 	msg := ix.msgs[g[main].msg]
+	l.msg, l.pos, l.spliced = g[main].msg, g[main].firstPos(), spliced
+	for _, s := range g {
+		if s.msg >= 0 && !containsInt(l.msgs, s.msg) {
+			l.msgs = append(l.msgs, s.msg)
+		}
+	}
 	l.MessageID, l.Sender, l.SentAt = msg.ID, msg.Sender, msg.SentAt.UTC().Format(time.RFC3339)
 	l.claim, l.sent = u.claim, msg.SentAt
 	var diffs []string
@@ -413,6 +454,12 @@ func (ix *Index) lineFor(text string, li lineIndex, u unit, g []seg) Line {
 		if s.edits() {
 			altered = true
 		}
+		if s.st.noise > 0 {
+			if l.Noise != "" {
+				l.Noise += ", "
+			}
+			l.Noise += noiseText(&s, text, m.Text, ix.toks[s.msg])
+		}
 	}
 	who := ix.speakerProblem(u, msg)
 	switch {
@@ -431,6 +478,9 @@ func (ix *Index) lineFor(text string, li lineIndex, u unit, g []seg) Line {
 		l.Diff = who
 	default:
 		l.Verdict = Authentic
+	}
+	if l.Noise != "" {
+		l.Noise = "copying noise, not counted: " + l.Noise
 	}
 	return l
 }

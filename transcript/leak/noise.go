@@ -1,0 +1,335 @@
+package leak
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Copying noise. A retyped, scanned or OCR'd leak differs from the message
+// in ways that change no meaning: letters the scanner confuses, a typo in a
+// long word, a missing or extra space, a word hyphenated at a line end, an
+// apostrophe dropped. A word-diff group (message words replaced by leak
+// words between two matched words) that is only such noise does not make a
+// line altered; the line stays authentic and Line.Noise says what was
+// waved through. Words whose change would change the meaning are never
+// noise (protected): numbers, negations, modal verbs, quantity words and
+// names (see protectedWord). A word swap (who did what to whom) is never a
+// character-level near-miss, so it stays an edit.
+
+// maxNoiseWords bounds a noise group on either side.
+const maxNoiseWords = 3
+
+var protectedWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`not no never nor none nothing nobody neither nowhere without
+	may must shall should will can could would might ought need dare
+	all any some few many most more less least several half every each both only either much
+	once twice double triple single dozen hundred thousand million billion percent
+	yes always`) {
+		m[w] = true
+	}
+	return m
+}()
+
+// apostropheless are contractions retyped without their apostrophe: the
+// same words, not a change (the negation is still there).
+var apostropheless = map[string][]string{
+	"dont": {"do", "not"}, "doesnt": {"does", "not"}, "didnt": {"did", "not"}, "isnt": {"is", "not"},
+	"arent": {"are", "not"}, "wasnt": {"was", "not"}, "werent": {"were", "not"}, "hasnt": {"has", "not"},
+	"havent": {"have", "not"}, "hadnt": {"had", "not"}, "wouldnt": {"would", "not"}, "couldnt": {"could", "not"},
+	"shouldnt": {"should", "not"}, "mustnt": {"must", "not"}, "neednt": {"need", "not"}, "wont": {"will", "not"},
+	"cant": {"can", "not"}, "youre": {"you", "are"}, "theyre": {"they", "are"}, "weve": {"we", "have"},
+	"ive": {"i", "have"}, "youve": {"you", "have"}, "theyve": {"they", "have"}, "thats": {"that", "is"},
+	"whats": {"what", "is"}, "theres": {"there", "is"}, "its": {"it", "is"}, "lets": {"let", "us"},
+}
+
+// inflections are word endings whose exchange changes tense, number or
+// word class ("agreed"/"agrees", "increase"/"increased"): never a typo.
+var inflections = map[string]bool{"": true, "s": true, "es": true, "ed": true, "d": true, "ing": true, "er": true,
+	"ers": true, "est": true, "ly": true, "ion": true, "ions": true, "ive": true, "al": true, "e": true, "y": true,
+	"ies": true, "ied": true, "en": true, "n": true, "t": true, "ment": true, "ments": true, "able": true, "ible": true}
+
+// nameWords collects the words of the messages that are names: written
+// with a capital inside a sentence somewhere, or a word of a member's name.
+func (ix *Index) nameWords() map[string]bool {
+	names := map[string]bool{}
+	for m, msg := range ix.msgs {
+		for _, t := range ix.toks[m] {
+			r, _ := utf8.DecodeRuneInString(msg.Text[t.start:])
+			if !unicode.IsUpper(r) || t.norm == "i" || sentenceStart(msg.Text, t.start) {
+				continue
+			}
+			names[t.norm] = true
+		}
+	}
+	for _, s := range ix.senders {
+		for _, w := range s.words {
+			if !honorifics[w] {
+				names[w] = true
+			}
+		}
+	}
+	for a := range ix.aliases {
+		for _, w := range strings.Fields(a) {
+			if !honorifics[w] {
+				names[w] = true
+			}
+		}
+	}
+	return names
+}
+
+// sentenceStart reports whether the word at byte i of s opens a sentence
+// (or a line, a quotation, a bracket).
+func sentenceStart(s string, i int) bool {
+	for i > 0 {
+		r, n := utf8.DecodeLastRuneInString(s[:i])
+		if r == ' ' || r == '\t' || r == '\u00a0' {
+			i -= n
+			continue
+		}
+		return strings.ContainsRune(".!?:;\"“”'‘’([{—–-\n*#>|•", r)
+	}
+	return true
+}
+
+// protected reports whether a normalised word carries meaning that noise
+// may never change.
+func (ix *Index) protected(w string) bool {
+	if protectedWords[w] || ix.names[w] {
+		return true
+	}
+	for _, r := range w {
+		if r >= '0' && r <= '9' {
+			return true
+		}
+	}
+	return false
+}
+
+// ocrFold maps the confusions of scanners and retypers to one form, for
+// words without digits in the message: rn/m, cl/d, vv/w, 1/l, 0/o.
+func ocrFold(s string) string {
+	r := strings.NewReplacer("rn", "m", "cl", "d", "vv", "w", "1", "l", "0", "o")
+	return r.Replace(s)
+}
+
+// osa is the optimal string alignment distance (insertions, deletions,
+// substitutions, adjacent transpositions) of a and b, bounded: it returns
+// limit+1 as soon as it is certain to exceed limit.
+func osa(a, b string, limit int) int {
+	x, y := []rune(a), []rune(b)
+	if d := len(x) - len(y); d > limit || -d > limit {
+		return limit + 1
+	}
+	prev2 := make([]int, len(y)+1)
+	prev := make([]int, len(y)+1)
+	cur := make([]int, len(y)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(x); i++ {
+		cur[0] = i
+		best := cur[0]
+		for j := 1; j <= len(y); j++ {
+			c := 1
+			if x[i-1] == y[j-1] {
+				c = 0
+			}
+			v := min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+			if i > 1 && j > 1 && x[i-1] == y[j-2] && x[i-2] == y[j-1] {
+				v = min(v, prev2[j-2]+1)
+			}
+			cur[j] = v
+			best = min(best, v)
+		}
+		if best > limit {
+			return limit + 1
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(y)]
+}
+
+// typo reports whether leak word b can be message word a retyped with a
+// slip: same first letter, no exchange of inflectional endings, and one
+// edit (two in words of 14 letters or more).
+func typo(a, b string) bool {
+	n := min(utf8.RuneCountInString(a), utf8.RuneCountInString(b))
+	if n < 6 || a[0] != b[0] {
+		return false
+	}
+	limit := 1
+	if n >= 14 {
+		limit = 2
+	}
+	if osa(a, b, limit) > limit {
+		return false
+	}
+	p := 0
+	for p < len(a) && p < len(b) && a[p] == b[p] {
+		p++
+	}
+	return !(inflections[a[p:]] && inflections[b[p:]])
+}
+
+// noiseOf decides whether leak words ins are a noisy copy of message words
+// del (normalised). It returns the number of characters that differ.
+func (ix *Index) noiseOf(del, ins []string) (int, bool) {
+	if len(del) == 0 || len(ins) == 0 || len(del) > maxNoiseWords || len(ins) > maxNoiseWords+1 {
+		return 0, false
+	}
+	var exp []string
+	for _, w := range ins {
+		if x, ok := apostropheless[w]; ok {
+			exp = append(exp, x...)
+		} else {
+			exp = append(exp, w)
+		}
+	}
+	if strings.Join(exp, " ") == strings.Join(del, " ") {
+		return 1, true // an apostrophe dropped
+	}
+	a, b := strings.Join(del, ""), strings.Join(ins, "")
+	if a == b {
+		return 1, true // only spacing or a line-end hyphen: the same letters
+	}
+	for _, w := range del {
+		if ix.protected(w) {
+			return 0, false
+		}
+	}
+	for _, w := range ins {
+		// a word the transcript itself uses is a real word, not a slip,
+		// and a number in the leak is a claim of its own
+		if ix.protected(w) && (ocrFold(w) == w || allDigits(w)) || len(ins) == 1 && len(del) == 1 && ix.vocab[w] != 0 {
+			return 0, false
+		}
+	}
+	chars := osa(a, b, 4)
+	if ocrFold(a) == ocrFold(b) {
+		return max(chars, 1), true // spacing, hyphenation or scanner confusions
+	}
+	if len(del) == len(ins) {
+		for k := range del {
+			x, y := ocrFold(del[k]), ocrFold(ins[k])
+			if x != y && !typo(x, y) && !typo(del[k], ins[k]) {
+				return 0, false
+			}
+		}
+		return max(chars, 1), true
+	}
+	if typo(ocrFold(a), ocrFold(b)) {
+		return max(chars, 1), true
+	}
+	return 0, false
+}
+
+// markNoise finds the diff groups of s (against message m) that are only
+// noise and marks their operations, so they count neither as edits nor as
+// cuts. Groups before the first and after the last matched word are tried
+// against the message words next to the match (a garbled first or last
+// word), the rest of such a group stays a cut.
+func (ix *Index) markNoise(s *seg, m int) {
+	ops := s.ops
+	for k := 0; k < len(ops); {
+		if ops[k].kind == opEqual {
+			k++
+			continue
+		}
+		e := k
+		for e < len(ops) && ops[e].kind != opEqual {
+			e++
+		}
+		var dels, inss []int
+		for q := k; q < e; q++ {
+			if ops[q].kind == opDelete {
+				dels = append(dels, q)
+			} else {
+				inss = append(inss, q)
+			}
+		}
+		head, tail := k == 0, e == len(ops)
+		if len(inss) > 0 && len(dels) > 0 {
+			// at the head, the deleted words nearest the match; at the tail,
+			// the first ones
+			try := [][]int{dels}
+			if head || tail {
+				try = nil
+				for n := 1; n <= min(len(dels), maxNoiseWords); n++ {
+					if head {
+						try = append(try, dels[len(dels)-n:])
+					} else {
+						try = append(try, dels[:n])
+					}
+				}
+			}
+			for _, ds := range try {
+				var dw, iw []string
+				for _, q := range ds {
+					dw = append(dw, ix.toks[m][ops[q].mi].norm)
+				}
+				for _, q := range inss {
+					iw = append(iw, s.lt[ops[q].li].norm)
+				}
+				if _, ok := ix.noiseOf(dw, iw); ok {
+					for _, q := range ds {
+						ops[q].noise = true
+					}
+					for _, q := range inss {
+						ops[q].noise = true
+					}
+					break
+				}
+			}
+		}
+		k = e
+	}
+}
+
+func allDigits(w string) bool {
+	for _, r := range w {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return w != ""
+}
+
+// noiseText describes the noise groups of a segment: "“goverment” for
+// “government”", the leak's words as written (a line-end hyphen kept).
+func noiseText(s *seg, leakText, msgText string, mt []token) string {
+	var parts []string
+	for k := 0; k < len(s.ops); {
+		if !s.ops[k].noise {
+			k++
+			continue
+		}
+		var del []string
+		from, to := -1, -1
+		for k < len(s.ops) && s.ops[k].noise {
+			o := s.ops[k]
+			if o.kind == opDelete {
+				t := mt[o.mi]
+				if w := msgText[t.start:t.end]; len(del) == 0 || del[len(del)-1] != w {
+					del = append(del, w)
+				}
+			} else {
+				t := s.lt[o.li]
+				if from < 0 {
+					from = t.start
+				}
+				to = max(to, t.end)
+			}
+			k++
+		}
+		ins := ""
+		if from >= 0 {
+			ins = strings.Join(strings.Fields(strings.ReplaceAll(leakText[from:to], "-\n", "-")), " ")
+		}
+		parts = append(parts, fmt.Sprintf("“%s” for “%s”", ins, strings.Join(del, " ")))
+	}
+	return strings.Join(parts, ", ")
+}
