@@ -80,8 +80,8 @@ func densityReport(t *testing.T, name string, by map[string]int, words int) floa
 // on the shipped prose and (when present) the shared corpus; run with -v.
 func TestDensity(t *testing.T) {
 	by, words := density(proseParagraphs(t))
-	if d := densityReport(t, "shipped excerpt", by, words); d < 1.5 {
-		t.Errorf("lexical density %.2f per 100 words on the shipped prose, want at least 1.5", d)
+	if d := densityReport(t, "shipped excerpt", by, words); d < 2.2 {
+		t.Errorf("lexical density %.2f per 100 words on the shipped prose, want at least 2.2", d)
 	}
 	corpus := sharedCorpus(t)
 	if corpus == nil {

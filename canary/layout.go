@@ -137,7 +137,8 @@ func (l *Layout) gapSlots(k int) {
 	if l.policy.Has(PolicyInvisible) && strings.HasSuffix(g, " ") {
 		l.slots = append(l.slots, slot{kind: kindInvisible, q: 4, w: int32(k)})
 	}
-	if c, ok := l.punct[k]; ok && (g == " " || g == ", ") {
+	// phrase-comma is one-way: only a comma in the original (punct.go).
+	if c, ok := l.punct[k]; ok && (g == ", " || (g == " " && c != punctPhrase)) {
 		l.slots = append(l.slots, slot{kind: kindPunct, q: 2, w: int32(k), pc: c})
 	}
 }

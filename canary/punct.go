@@ -22,6 +22,7 @@ const (
 	punctIntro  punctClass = iota + 1 // "Finally, we" / "Finally we"
 	punctAbbrev                       // "e.g., the" / "e.g. the"
 	punctSerial                       // "a, b, c, and d" / "a, b, c and d"
+	punctPhrase                       // "After the war, we" / "After the war we" (one-way)
 )
 
 func (c punctClass) String() string {
@@ -32,6 +33,8 @@ func (c punctClass) String() string {
 		return "abbrev-comma"
 	case punctSerial:
 		return "serial-comma"
+	case punctPhrase:
+		return "phrase-comma"
 	}
 	return "punct"
 }
@@ -95,6 +98,8 @@ func punctPositions(lx *lexicon, t *tokens) []punctPos {
 			out = append(out, punctPos{k, punctAbbrev})
 		case serialBefore(lx, t, k):
 			out = append(out, punctPos{k, punctSerial})
+		case phraseBefore(lx, t, k):
+			out = append(out, punctPos{k, punctPhrase})
 		}
 	}
 	return out
@@ -144,6 +149,69 @@ func introBefore(t *tokens, k int) bool {
 		}
 	}
 	return false
+}
+
+// phrasePrepositions begin a short introductory prepositional phrase.
+// "As" (also "because" and "while") and "For" (also "because") are absent.
+var phrasePrepositions = map[string]bool{
+	"in": true, "at": true, "during": true, "after": true, "before": true, "by": true, "on": true,
+	"from": true, "under": true, "over": true, "since": true, "until": true, "through": true,
+	"throughout": true, "within": true, "with": true, "following": true, "among": true,
+	"between": true, "unlike": true, "beyond": true, "along": true, "across": true, "against": true,
+}
+
+// phraseBefore: a sentence begins with a preposition and one to three more
+// words ("After the war", "In April 1972", "On the surface"), then gap k,
+// then the subject. Only an original with the comma becomes a slot
+// (one-way, Layout): without it the words may run on ("By the time we
+// arrived", "In the room we entered") and a comma would cut the phrase.
+// Dropping the comma reads the same. The phrase has no subject word but
+// its first ("the", "this"), so the phrase ends at the first subject word;
+// no word of it starts a lexicon alternative ("In spite of" / "Despite"
+// would change its length).
+func phraseBefore(lx *lexicon, t *tokens, k int) bool {
+	if !subjectNext(t, k) {
+		return false
+	}
+	for n := 2; n <= 4 && k-n >= 0; n++ {
+		j := k - n
+		w := t.words[j]
+		if !phrasePrepositions[w.key] || !w.capital || !sentenceStart(t, j) {
+			continue
+		}
+		if _, ok := lx.match(t, j); ok || w.hard || stripIgnorable(t.gap(j+1)) != " " {
+			return false
+		}
+		return phraseWords(lx, t, j+1, k)
+	}
+	return false
+}
+
+var determiners = map[string]bool{
+	"the": true, "a": true, "an": true, "this": true, "these": true, "those": true,
+	"his": true, "her": true, "its": true, "our": true, "their": true, "my": true, "your": true,
+}
+
+// phraseWords checks the words from..to-1 after the preposition: the first
+// may be a determiner; no other is a subject word or a stop word, and none
+// starts a lexicon alternative.
+func phraseWords(lx *lexicon, t *tokens, from, to int) bool {
+	for j := from; j < to; j++ {
+		w := t.words[j]
+		if w.hard || stripIgnorable(t.gap(j)) != " " {
+			return false
+		}
+		if _, ok := lx.match(t, j); ok {
+			return false
+		}
+		if j > from && (subjectWord(t.raw(j)) || listStop[w.key]) && !w.prot {
+			return false
+		}
+		if j == from && listStop[w.key] && !determiners[w.key] {
+			return false // "After they met, we left": a clause
+		}
+	}
+	return true
 }
 
 // serialBefore: word k is "and"/"or" ending a list of at least three

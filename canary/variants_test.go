@@ -64,7 +64,8 @@ func checkCopies(t *testing.T, text string) {
 func digitsOf(s string) string {
 	var out []string
 	for _, d := range reDigits.FindAllStringIndex(s, -1) {
-		run := s[d[0]:d[1]]
+		run := strings.TrimRight(s[d[0]:d[1]], ".,:") // a full stop or comma after the number is no digit
+		d[1] = d[0] + len(run)
 		if n, err := strconv.Atoi(run); err == nil && ((n >= 2 && n <= 20) || (n%10 == 0 && n <= 90)) && (d[0] == 0 || !isWordRune(rune(s[d[0]-1]))) && (d[1] == len(s) || !isWordRune(rune(s[d[1]]))) {
 			continue
 		}
@@ -144,6 +145,17 @@ var variantCases = []struct {
 			"We bought apples, pears, plums and the shop closed.", // a clause follows
 			"We saw Paris, Rome, Vienna and Berlin.",              // names (capitals) are not items
 			"They sent two, three, four and five.",                // number words
+		}},
+	{class: "phrase-comma",
+		text: "After the war, the allies met. In April 1972, we signed. On the surface, it held.",
+		copy: "After the war the allies met.",
+		none: []string{
+			"After the war the allies met.",     // one-way: no comma is added
+			"By the time we arrived, it ended.", // no comma before "we"
+			"As the chair, we agreed.",          // "As" is not listed
+			"In spite of the war, we met.",      // a lexicon alternative
+			"In the room where we met, it rained.",
+			"After they met, we left.", // a clause, its subject first
 		}},
 }
 
