@@ -309,3 +309,43 @@ func TestPunctRulesClosedUnderLexicon(t *testing.T) {
 		}
 	}
 }
+
+// A retyped copy (typography and invisible marks gone) still carries every
+// lexical-channel slot, the new classes included, and the tracer reads each.
+func TestRetypedCopyReadsEveryLexicalSlot(t *testing.T) {
+	paras := proseParagraphs(t)
+	for _, c := range variantCases {
+		paras = append(paras, c.text)
+	}
+	msgs := sentMessages(paras, []string{"alice", "bob", "carol"}, PolicyAll)
+	key := testKey(9)
+	tr, err := NewTracer(key, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{}
+	total := 0
+	for _, m := range msgs {
+		for _, s := range NewLayout(m.Text, PolicyAll).slots {
+			if s.kind.channel() == PolicyLexical {
+				want[s.class()]++
+				total++
+			}
+		}
+	}
+	for _, class := range []string{"that", "hyphens", "variants", "intro-comma", "phrase-comma", "abbrev-comma", "serial-comma"} {
+		if want[class] == 0 {
+			t.Errorf("no %s slot in the test texts", class)
+		}
+	}
+	res, err := tr.Trace(Normalize(copyOf(t, key, msgs, "bob")), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.SlotsByChannel["lexical"] != total {
+		t.Errorf("read %d lexical-channel slots of %d (%v)", res.SlotsByChannel["lexical"], total, want)
+	}
+	if res.Verdict != Identified || len(res.Suspects) != 1 || res.Suspects[0].Member != "bob" {
+		t.Errorf("retyped copy of bob: %+v", res)
+	}
+}
