@@ -45,7 +45,11 @@ func (c punctClass) String() string {
 // "however" ("However we decide"), "again" (moreover / once more), "now",
 // "then", "still", "so", "yet" (discourse marker / adverb of time or
 // degree), "after all" ("After all we did"), ordinals ("Second" is also a
-// noun), and "perhaps"/"maybe" (a lexicon pair, kept simple). A lexicon
+// noun), and "perhaps"/"maybe" (a lexicon pair, kept simple). So are phrases
+// whose last word can run on into the next words: a comma added there would
+// cut a phrase — "At the same time the troops withdrew", "at the time"/"at
+// the moment" + a clause, "Above all the noise", "First of all the
+// delegates", "Besides the chair" (a preposition). A lexicon
 // group offers either all its forms here or none (tested).
 var introPhrases = map[string]bool{
 	"finally": true, "meanwhile": true, "nevertheless": true, "nonetheless": true, "moreover": true,
@@ -55,12 +59,21 @@ var introPhrases = map[string]bool{
 	"today": true, "tomorrow": true, "recently": true, "initially": true, "originally": true,
 	"additionally": true, "instead": true, "otherwise": true, "indeed": true, "clearly": true,
 	"unfortunately": true, "fortunately": true,
-	"in addition": true, "in fact": true, "of course": true, "as a result": true, "at the same time": true,
+	"in addition": true, "in fact": true, "of course": true, "as a result": true,
 	"in the end": true, "in contrast": true, "by contrast": true, "in particular": true, "in general": true,
 	"on the other hand": true, "for example": true, "for instance": true, "in the meantime": true,
 	"at first": true, "at last": true, "in short": true, "in practice": true, "in theory": true,
 	"in any case": true,
-}
+	"also":        true, "generally": true, "usually": true,
+	"normally": true, "typically": true, "certainly": true, "obviously": true, "ironically": true, "admittedly": true, "overall": true, "soon": true, "currently": true,
+	"previously": true, "formerly": true, "alternatively": true, "conversely": true, "lastly": true,
+	"firstly": true, "secondly": true, "thirdly": true,
+	"in the past": true, "in recent years": true, "at present": true,
+	"for now": true, "so far": true, "as usual": true, "by then": true, "until then": true,
+	"since then": true, "in turn": true, "in other words": true, "in conclusion": true,
+	"in summary": true, "on balance": true, "on the whole": true,
+	"in any event": true, "in effect": true, "in essence": true,
+	"in reality": true, "in principle": true, "in return": true}
 
 const maxIntroWords = 4
 
