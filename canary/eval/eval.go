@@ -1,9 +1,11 @@
 // Package eval measures how well canary traces leaks: it marks real prose
-// for simulated rooms, simulates leaks (pasted, retyped, excerpted, edited,
-// paraphrased, merged by colluders) and reports, per condition, how often
+// for simulated rooms, simulates leaks (pasted, retyped with typos, excerpted,
+// edited, paraphrased, quoted in a press article, with invisible marks
+// stripped, scrambled or randomised, merged by colluders, or taken from a
+// conversation among several senders) and reports, per condition, how often
 // the leaker is named and how often an innocent member is.
 //
-// The simulator uses math/rand/v2 with a fixed seed so that runs are
+// The simulator uses math/rand/v2 with fixed seeds so that runs are
 // reproducible; the marks themselves are derived by canary from a marking
 // key, as in production.
 package eval
@@ -11,8 +13,8 @@ package eval
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"backchannel/canary"
@@ -20,11 +22,17 @@ import (
 
 // Leak conditions.
 const (
-	Paste      = "paste"       // copied as is
-	Retype     = "retype"      // invisible characters stripped, typography normalised
-	Edits      = "edits"       // retyped, then 5% of words replaced, dropped or inserted
-	PasteEdits = "paste+edits" // pasted, then 5% word edits
-	Paraphrase = "paraphrase"  // retyped, sentences reordered, clauses dropped
+	Paste      = "paste"         // copied as is
+	Retype     = "retype"        // invisible characters stripped, typography normalised
+	Typos      = "retype+typos"  // retyped with 2% character typos and 2% word edits
+	Edits      = "edits"         // retyped, then 5% of words replaced, dropped or inserted
+	PasteEdits = "paste+edits"   // pasted, then 5% word edits
+	Paraphrase = "paraphrase"    // retyped, sentences reordered, clauses dropped
+	Press      = "press"         // retyped, quoted in a newspaper article in its house typography
+	Strip      = "strip"         // pasted, invisible characters removed (typography kept)
+	Scramble   = "scramble"      // pasted, invisible characters replaced by one U+200B in every word gap
+	Randomise  = "randomise"     // pasted, every invisible carrier replaced by a random one
+	Pooled     = "pooled-retype" // a retyped excerpt of a conversation among several senders
 )
 
 // Collusion strategies.
@@ -32,7 +40,14 @@ const (
 	Single     = "single"
 	Interleave = "interleave" // runs of the copy switch between colluders
 	Majority   = "majority"   // each slot takes the colluders' majority symbol
+	Minority   = "minority"   // where the copies differ, each slot takes the rarest symbol
 	Outsider   = "outsider"   // null test: a copy marked for a non-member
+)
+
+// Sender assignment in a pooled conversation.
+const (
+	RoundRobin = "round-robin"
+	AtRandom   = "random"
 )
 
 // Case is one row of the evaluation: a leak condition for a room size.
@@ -42,7 +57,13 @@ type Case struct {
 	Strategy  string        `json:"strategy"`
 	Colluders int           `json:"colluders"`
 	Members   int           `json:"members"`
-	Words     int           `json:"words"`
+	// Words is the leak's length in words of sent text (for a press
+	// article: the words quoted; the article's own prose comes on top).
+	Words int `json:"words"`
+	// Senders and Assign describe a pooled conversation: every member
+	// sends, each message's sender is chosen round robin or at random.
+	Senders int    `json:"senders,omitempty"`
+	Assign  string `json:"assign,omitempty"`
 }
 
 // Config configures Run.
@@ -64,11 +85,27 @@ type Config struct {
 // Row is the measured outcome of one case.
 type Row struct {
 	Case
-	Trials           int     `json:"trials"`
-	Identified       int     `json:"identified"`        // trials naming at least one true leaker
-	FalseAccusations int     `json:"false_accusations"` // trials naming an innocent member
-	MeanSlots        float64 `json:"mean_slots"`        // slots read per trial
-	MeanWords        float64 `json:"mean_words"`        // leak words aligned per trial
+	Trials           int                `json:"trials"`
+	Identified       int                `json:"identified"`        // trials naming at least one true leaker
+	FalseAccusations int                `json:"false_accusations"` // trials naming an innocent member
+	MeanSlots        float64            `json:"mean_slots"`        // slots read per trial
+	MeanByChannel    map[string]float64 `json:"mean_slots_by_channel"`
+	MeanWords        float64            `json:"mean_words"` // leak words aligned per trial
+	// Skipped says why a case was not run (the corpus is shorter than
+	// the leak).
+	Skipped string `json:"skipped,omitempty"`
+	// Evasion rows (scramble, randomise): the stripping row on the same
+	// trials, and in how many of them stripping named the leaker and this
+	// leak did not.
+	Baseline       string `json:"baseline,omitempty"`
+	LostToBaseline int    `json:"lost_to_baseline,omitempty"`
+	// Pooled rows: Identified and FalseAccusations are the pooled verdict;
+	// these are the best single sender's (any one sender's trace naming a
+	// leaker, or an innocent).
+	SingleIdentified       int `json:"single_identified,omitempty"`
+	SingleFalseAccusations int `json:"single_false_accusations,omitempty"`
+
+	hits []bool
 }
 
 // Rate is the identification rate.
@@ -90,51 +127,12 @@ type Table struct {
 	Elapsed  time.Duration `json:"elapsed_ns"`
 }
 
-// DefaultCases is the full grid: every condition of issue 5 for rooms of 3,
-// 10 and 50 members.
-func DefaultCases() []Case {
-	type c struct {
-		cond  string
-		pol   canary.Policy
-		strat string
-		n     int
-		words []int
-	}
-	base := []c{
-		{Paste, canary.PolicyInvisible, Single, 1, []int{25, 50}},
-		{Paste, canary.PolicyAll, Single, 1, []int{25, 50}},
-		{PasteEdits, canary.PolicyAll, Single, 1, []int{25, 100}},
-		{Retype, canary.PolicyAll, Single, 1, []int{150, 500, 1000, 2000, 3000}},
-		{Edits, canary.PolicyAll, Single, 1, []int{1000, 2000, 3000}},
-		{Paraphrase, canary.PolicyAll, Single, 1, []int{1000, 2000, 3000}},
-		{Paste, canary.PolicyAll, Interleave, 2, []int{100, 300}},
-		{Paste, canary.PolicyAll, Majority, 2, []int{100, 300}},
-		{Paste, canary.PolicyAll, Interleave, 3, []int{100, 300, 2000}},
-		{Paste, canary.PolicyAll, Majority, 3, []int{100, 300, 2000}},
-		{Retype, canary.PolicyAll, Interleave, 3, []int{4000, 8000}},
-		{Retype, canary.PolicyAll, Majority, 3, []int{4000, 8000}},
-		{Paste, canary.PolicyAll, Outsider, 0, []int{2000}},
-		{Retype, canary.PolicyAll, Outsider, 0, []int{4000}},
-	}
-	var out []Case
-	for _, members := range []int{3, 10, 50} {
-		for _, b := range base {
-			for _, w := range b.words {
-				out = append(out, Case{Condition: b.cond, Policy: b.pol, Strategy: b.strat, Colluders: b.n, Members: members, Words: w})
-			}
-		}
-	}
-	return out
-}
-
-// QuickCases is a small grid for tests.
-func QuickCases() []Case {
-	return []Case{
-		{Condition: Paste, Policy: canary.PolicyInvisible, Strategy: Single, Colluders: 1, Members: 10, Words: 25},
-		{Condition: Retype, Policy: canary.PolicyAll, Strategy: Single, Colluders: 1, Members: 10, Words: 2000},
-		{Condition: Paste, Policy: canary.PolicyAll, Strategy: Majority, Colluders: 3, Members: 10, Words: 1000},
-		{Condition: Paste, Policy: canary.PolicyAll, Strategy: Outsider, Colluders: 0, Members: 10, Words: 1000},
-	}
+// outcome is one trial's result.
+type outcome struct {
+	hit, innocent             bool
+	singleHit, singleInnocent bool
+	slots, words              int
+	byChannel                 map[string]int
 }
 
 // Run evaluates every case and reports progress after each trial.
@@ -175,55 +173,159 @@ func Run(ctx context.Context, cfg Config, progress func(done, total int)) (Table
 	total := len(cases) * cfg.Trials
 	done := 0
 	for ci, c := range cases {
-		if c.Members < max(c.Colluders, 1) {
-			return Table{}, fmt.Errorf("case %d: %d colluders in a room of %d", ci, c.Colluders, c.Members)
+		if err := checkCase(c); err != nil {
+			return Table{}, fmt.Errorf("case %d: %w", ci, err)
 		}
-		room, err := sim.room(c.Members, c.Policy)
-		if err != nil {
-			return Table{}, err
+		row := Row{Case: c, MeanByChannel: map[string]float64{}}
+		// A leak must not wrap around the corpus into text it already
+		// holds: that would be a leak quoting itself.
+		if c.Words > sim.totalWords*9/10 {
+			row.Skipped = fmt.Sprintf("the corpus has %d words", sim.totalWords)
+			tab.Rows = append(tab.Rows, row)
+			done += cfg.Trials
+			if progress != nil {
+				progress(done, total)
+			}
+			continue
 		}
-		rng := rand.New(rand.NewChaCha8(seedFor(cfg.Seed, uint64(ci))))
-		row := Row{Case: c}
+		// Trials depend on everything but the condition and the length,
+		// so conditions compared on "the same trials" (stripping against
+		// scrambling) see the same leakers and excerpts, and longer rows
+		// extend shorter ones.
+		rng := rand.New(rand.NewChaCha8(seedFor(cfg.Seed, trialKey(c))))
 		for t := 0; t < cfg.Trials; t++ {
 			if err := ctx.Err(); err != nil {
 				return Table{}, fmt.Errorf("evaluation stopped: %w", err)
 			}
-			leak, leakers, err := sim.leak(rng, room, c)
+			var o outcome
+			if c.Condition == Pooled {
+				o, err = sim.pooledTrial(rng, c, cfg.Epsilon)
+			} else {
+				o, err = sim.trial(rng, c, cfg.Epsilon)
+			}
 			if err != nil {
 				return Table{}, err
 			}
-			res, err := room.tracer.Trace(leak, cfg.Epsilon)
-			if err != nil {
-				return Table{}, fmt.Errorf("trace: %w", err)
-			}
-			hit, innocent := false, false
-			for _, s := range res.Suspects {
-				if leakers[s.Member] {
-					hit = true
-				} else {
-					innocent = true
-				}
-			}
-			row.Trials++
-			if hit {
-				row.Identified++
-			}
-			if innocent {
-				row.FalseAccusations++
-			}
-			row.MeanSlots += float64(res.SlotsRead)
-			row.MeanWords += float64(res.WordsMatched)
+			row.add(o)
 			done++
 			if progress != nil {
 				progress(done, total)
 			}
 		}
-		row.MeanSlots /= float64(row.Trials)
-		row.MeanWords /= float64(row.Trials)
+		row.finish()
 		tab.Rows = append(tab.Rows, row)
 	}
+	pairBaselines(tab.Rows)
 	tab.Elapsed = time.Since(start)
 	return tab, nil
+}
+
+func checkCase(c Case) error {
+	if c.Members < max(c.Colluders, 1) {
+		return fmt.Errorf("%d colluders in a room of %d", c.Colluders, c.Members)
+	}
+	if c.Words <= 0 {
+		return fmt.Errorf("a leak of %d words", c.Words)
+	}
+	if c.Condition == Pooled && (c.Senders < 1 || c.Senders > c.Members) {
+		return fmt.Errorf("%d senders in a room of %d", c.Senders, c.Members)
+	}
+	return nil
+}
+
+// trial simulates one leak of a single sender's messages and traces it.
+func (s *simulator) trial(rng *rand.Rand, c Case, epsilon float64) (outcome, error) {
+	room, err := s.room(c.Members, c.Policy)
+	if err != nil {
+		return outcome{}, err
+	}
+	leak, leakers, err := s.leak(rng, room, c)
+	if err != nil {
+		return outcome{}, err
+	}
+	res, err := room.tracer.Trace(leak, epsilon)
+	if err != nil {
+		return outcome{}, fmt.Errorf("trace: %w", err)
+	}
+	o := outcome{slots: res.SlotsRead, words: res.WordsMatched, byChannel: res.SlotsByChannel}
+	o.hit, o.innocent = judge(res.Suspects, leakers)
+	return o, nil
+}
+
+func judge(suspects []canary.Suspect, leakers map[string]bool) (hit, innocent bool) {
+	for _, s := range suspects {
+		if leakers[s.Member] {
+			hit = true
+		} else {
+			innocent = true
+		}
+	}
+	return hit, innocent
+}
+
+func (r *Row) add(o outcome) {
+	r.Trials++
+	r.hits = append(r.hits, o.hit)
+	if o.hit {
+		r.Identified++
+	}
+	if o.innocent {
+		r.FalseAccusations++
+	}
+	if o.singleHit {
+		r.SingleIdentified++
+	}
+	if o.singleInnocent {
+		r.SingleFalseAccusations++
+	}
+	r.MeanSlots += float64(o.slots)
+	r.MeanWords += float64(o.words)
+	for ch, n := range o.byChannel {
+		r.MeanByChannel[ch] += float64(n)
+	}
+}
+
+func (r *Row) finish() {
+	if r.Trials == 0 {
+		return
+	}
+	n := float64(r.Trials)
+	r.MeanSlots /= n
+	r.MeanWords /= n
+	for ch := range r.MeanByChannel {
+		r.MeanByChannel[ch] /= n
+	}
+}
+
+// pairBaselines compares each scrambled or randomised row with the
+// stripping row of the same trials.
+func pairBaselines(rows []Row) {
+	for i := range rows {
+		r := &rows[i]
+		if (r.Condition != Scramble && r.Condition != Randomise) || r.Skipped != "" {
+			continue
+		}
+		for _, b := range rows {
+			if b.Condition != Strip || b.Skipped != "" || trialKey(b.Case) != trialKey(r.Case) || b.Words != r.Words || b.Policy != r.Policy || len(b.hits) != len(r.hits) {
+				continue
+			}
+			r.Baseline = Strip
+			for t := range r.hits {
+				if b.hits[t] && !r.hits[t] {
+					r.LostToBaseline++
+				}
+			}
+			break
+		}
+	}
+}
+
+// trialKey identifies the trials of a case: everything but its condition
+// and length.
+func trialKey(c Case) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d|%s|%d|%d|%d|%s", c.Members, c.Strategy, c.Colluders, c.Senders, c.Policy, c.Assign)
+	return h.Sum64()
 }
 
 func seedFor(seed, n uint64) [32]byte {
@@ -234,30 +336,4 @@ func seedFor(seed, n uint64) [32]byte {
 	}
 	s[16] = 0xEC
 	return s
-}
-
-// Markdown renders the table.
-func (t Table) Markdown() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "Corpus: %d messages, %d words. ε = %g. Seed %d. %s.\n\n", t.Messages, t.Words, t.Epsilon, t.Seed, t.Elapsed.Round(time.Second))
-	b.WriteString("| condition | policy | leakers | members | words | trials | identified | innocents accused | slots read (mean) |\n")
-	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|\n")
-	for _, r := range t.Rows {
-		who := "1"
-		switch r.Strategy {
-		case Outsider:
-			who = "none (outsider's copy)"
-		case Interleave, Majority:
-			who = fmt.Sprintf("%d, %s", r.Colluders, r.Strategy)
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %d | %.0f%% | %d | %.0f |\n",
-			r.Condition, r.Policy, who, r.Members, r.Words, r.Trials, 100*r.Rate(), r.FalseAccusations, r.MeanSlots)
-	}
-	trials, accused := 0, 0
-	for _, r := range t.Rows {
-		trials += r.Trials
-		accused += r.FalseAccusations
-	}
-	fmt.Fprintf(&b, "\nIn all: %d traces, %d with an innocent member accused.\n", trials, accused)
-	return b.String()
 }

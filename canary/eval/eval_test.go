@@ -59,9 +59,26 @@ func TestRunQuick(t *testing.T) {
 			if r.Identified < 2 {
 				t.Errorf("%+v: colluders identified in %d of %d trials", r, r.Identified, r.Trials)
 			}
+		case r.Condition == Strip:
+			// Stripping keeps typography and wording: 1,000 words hold
+			// well over a hundred slots.
+			if r.Identified < 2 {
+				t.Errorf("%+v: stripped copy identified in %d of %d trials", r, r.Identified, r.Trials)
+			}
+		}
+		if r.Condition == Pooled && r.SingleFalseAccusations != 0 {
+			t.Errorf("%+v: a single sender's trace accused an innocent member", r)
+		}
+		if (r.Condition == Scramble || r.Condition == Randomise) && r.Baseline != Strip {
+			t.Errorf("%+v: not paired with stripping", r)
 		}
 		if r.MeanWords == 0 {
 			t.Errorf("%+v: nothing aligned", r)
+		}
+	}
+	for _, want := range []string{"Against the targets", "Evasion of the invisible marks", "Pooled conversation", "| press | all | 1 | 10 | 1600 |"} {
+		if !strings.Contains(tab.Markdown(), want) {
+			t.Errorf("table lacks %q", want)
 		}
 	}
 	if !strings.Contains(tab.Markdown(), "| paste | invisible | 1 | 10 | 25 |") {

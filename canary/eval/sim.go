@@ -15,6 +15,7 @@ type simulator struct {
 	vocab      []string
 	seed       uint64
 	rooms      map[[2]int]*room
+	convs      map[string]*conversation
 }
 
 type room struct {
@@ -26,7 +27,7 @@ type room struct {
 }
 
 func newSimulator(msgs []message, seed uint64) *simulator {
-	s := &simulator{msgs: msgs, seed: seed, rooms: map[[2]int]*room{}}
+	s := &simulator{msgs: msgs, seed: seed, rooms: map[[2]int]*room{}, convs: map[string]*conversation{}}
 	seen := map[string]bool{}
 	for _, m := range msgs {
 		for _, w := range strings.Fields(m.text) {
@@ -125,20 +126,37 @@ func (s *simulator) leak(rng *rand.Rand, r *room, c Case) (string, map[string]bo
 		parts = append(parts, text)
 	}
 	leak := excerpt(strings.Join(parts, "\n\n"), offset, c.Words)
-	switch c.Condition {
+	leak, err := transform(rng, leak, c.Condition, s.vocab)
+	return leak, leakers, err
+}
+
+// transform turns an excerpt of a marked copy (or a merge of copies) into
+// the leak of the condition.
+func transform(rng *rand.Rand, leak, condition string, vocab []string) (string, error) {
+	switch condition {
 	case Paste:
 	case Retype:
 		leak = canary.Normalize(leak)
+	case Typos:
+		leak = canary.Normalize(typos(rng, editWords(rng, leak, vocab, 0.02), 0.02))
 	case Edits:
-		leak = canary.Normalize(editWords(rng, leak, s.vocab, 0.05))
+		leak = canary.Normalize(editWords(rng, leak, vocab, 0.05))
 	case PasteEdits:
-		leak = editWords(rng, leak, s.vocab, 0.05)
+		leak = editWords(rng, leak, vocab, 0.05)
 	case Paraphrase:
 		leak = paraphrase(rng, canary.Normalize(leak))
+	case Press:
+		leak = pressArticle(rng, canary.Normalize(leak))
+	case Strip:
+		leak = stripInvisible(leak)
+	case Scramble:
+		leak = scramble(leak)
+	case Randomise:
+		leak = randomise(rng, leak)
 	default:
-		return "", nil, fmt.Errorf("unknown condition %q", c.Condition)
+		return "", fmt.Errorf("unknown condition %q", condition)
 	}
-	return leak, leakers, nil
+	return leak, nil
 }
 
 // merger combines colluders' codewords slot by slot.
@@ -163,6 +181,8 @@ func (m *merger) merge(strategy string, l *canary.Layout) []int {
 			}
 			m.run--
 			out[i] = m.words[m.cur][i]
+		case Minority:
+			out[i] = m.rarest(i)
 		default: // majority; ties broken at random
 			var count [8]int
 			best := 0
@@ -180,6 +200,30 @@ func (m *merger) merge(strategy string, l *canary.Layout) []int {
 		}
 	}
 	return out
+}
+
+// rarest returns, for slot i, the symbol fewest colluders hold (ties at
+// random): where the copies agree that is their common symbol, where they
+// differ it is the minority's, the merge that gives a majority-style
+// accusation the least.
+func (m *merger) rarest(i int) int {
+	var count [8]int
+	for _, w := range m.words {
+		count[w[i]]++
+	}
+	least := len(m.words) + 1
+	for _, n := range count {
+		if n > 0 {
+			least = min(least, n)
+		}
+	}
+	var tied []int
+	for a, n := range count {
+		if n == least {
+			tied = append(tied, a)
+		}
+	}
+	return tied[m.rng.IntN(len(tied))]
 }
 
 // excerpt returns n whitespace-separated words of text starting at word
