@@ -122,9 +122,11 @@ again, and with require-verified on, sending to them waits.`,
 offline with 'backchannel verify --bundle'.`,
 	"eval": `Evaluation harnesses that measure the product's claims on real text; their
 tables are in docs/benchmarks.md.`,
-	"eval trace": `Simulate leaks (pasted, retyped, excerpted, edited, merged by colluders) over
-real prose and report how often 'trace' names the right member, how often it
-says inconclusive, and how often it accuses an innocent one.`,
+	"eval trace": `Simulate leaks (pasted, retyped with typos, excerpted, edited, quoted in a press
+article, with invisible marks stripped, scrambled or randomised, merged by
+colluders, excerpted from a conversation among 5 senders) over real prose and
+report how often 'trace' names the right member, the words each form needs,
+and how often it accuses an innocent one.`,
 	"demo": `Run the whole story on an embedded server on loopback, with no set-up: an
 on-record negotiation, a leaked and doctored transcript, verify and trace.`,
 	"serve invite": `Print a one-time registration token for the server whose data is in --data.
