@@ -58,9 +58,11 @@ func (t Table) targets() string {
 		fmt.Fprintf(&b, "| one leaker from a pooled retyped conversation of ≤ 800 words among 5 senders | 800 words, %s | %s |\n", strings.Join(pooled, "; "), yes(pmet))
 	}
 
-	// Evasion against stripping, on the same trials.
+	// Evasion against stripping, on the same trials: the total lost, and
+	// the worst row of each evasion.
 	lost, paired, evRows := 0, 0, 0
-	var worst []string
+	type worstRow struct{ lost, trials, words, members int }
+	worst := map[string]worstRow{}
 	for _, r := range t.Rows {
 		if r.Baseline == "" {
 			continue
@@ -68,14 +70,16 @@ func (t Table) targets() string {
 		evRows++
 		paired += r.Trials
 		lost += r.LostToBaseline
-		if r.LostToBaseline > 0 {
-			worst = append(worst, fmt.Sprintf("%s at %d words: %d", r.Condition, r.Words, r.LostToBaseline))
+		if w := worst[r.Condition]; r.LostToBaseline > w.lost {
+			worst[r.Condition] = worstRow{r.LostToBaseline, r.Trials, r.Words, r.Members}
 		}
 	}
 	if evRows > 0 {
 		m := fmt.Sprintf("%d paired trials in %d rows; traces stripping allowed that scrambling or randomising prevented: %d", paired, evRows, lost)
-		if len(worst) > 0 {
-			m += " (" + strings.Join(worst, "; ") + ")"
+		for _, cond := range []string{Scramble, Randomise} {
+			if w, ok := worst[cond]; ok {
+				m += fmt.Sprintf("; worst %s row: %d of %d at %d words (%d members)", cond, w.lost, w.trials, w.words, w.members)
+			}
 		}
 		fmt.Fprintf(&b, "| scrambling or randomising invisible marks never prevents a trace that stripping allows | %s | %s |\n", m, yes(lost == 0))
 	}
