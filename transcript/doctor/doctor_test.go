@@ -21,7 +21,56 @@ var (
 	nocanon = flag.Bool("nocanon", false, "with -marked: verify without the canonicaliser")
 	marked  = flag.Bool("marked", false, "TestBenchmark on canary-marked copies, verified with canary.Canonicalize")
 	layouts = flag.Int("layout-leaks", 2, "leaks per transcript and layout in TestLayouts")
+	corpusF = flag.String("corpus", "", "corpus directory of TestBenchmark, TestLayouts and TestMemos (default ../shared/corpus); testdata/fresh holds texts written for issue 11")
 )
+
+// benchCorpus is -corpus, or the shared corpus (the sample if absent).
+func benchCorpus(t *testing.T) string {
+	t.Helper()
+	if *corpusF != "" {
+		return *corpusF
+	}
+	dir, fallback, err := FindCorpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fallback {
+		t.Logf("NOTE: ../shared/corpus is absent; using the small sample in %s", dir)
+	}
+	return dir
+}
+
+// checkFindings holds a run to the arrangement findings. The target is
+// every moved line and every left-out message reported and no false
+// finding; measured short of it (docs/benchmarks.md), so the test guards
+// the measured level: precision and recall of each at least 0.95.
+func checkFindings(t *testing.T, r *Result) {
+	t.Helper()
+	for _, m := range r.FindingMisses {
+		t.Logf("finding miss: %s", m)
+	}
+	for k, c := range r.Findings {
+		if c.TP == 0 {
+			t.Errorf("%s: never generated or never reported", k)
+		}
+		if c.Precision() < 0.95 || c.Recall() < 0.95 {
+			t.Errorf("%s: precision %.3f, recall %.3f (%d missed, %d false, of %d)", k, c.Precision(), c.Recall(), c.FN, c.FP, c.TP+c.FN)
+		}
+	}
+}
+
+// checkNoise: authentic lines with copying noise stay authentic and noise
+// hiding a change of meaning is flagged, both for at least 97 % of the
+// lines (the target, all of them, is not met: short lines whose words are
+// run together lose every three-word anchor; docs/benchmarks.md).
+func checkNoise(t *testing.T, r *Result) {
+	t.Helper()
+	for _, e := range []Edit{Noise, NoiseMeaning} {
+		if c := r.ByEdit[e]; c != nil && 100*c.TP < 97*c.total() {
+			t.Errorf("edit %s: %d of %d without the expected verdict", e, c.FN, c.total())
+		}
+	}
+}
 
 func corpus(t *testing.T) []Transcript {
 	t.Helper()
@@ -62,7 +111,7 @@ func TestGroundTruth(t *testing.T) {
 				src := leak.Normalize(tr.Messages[it.Source].Text, nil)
 				got := leak.Normalize(it.Text, nil)
 				switch it.Edit {
-				case None, Swap, Retime, EventLine:
+				case None, Swap, SwapPress, Retime, EventLine:
 					if !slices.Equal(src, got) && !strings.Contains(strings.Join(src, " "), strings.Join(got, " ")) {
 						t.Fatalf("%s line changed words: %q", it.Edit, it.Text)
 					}
@@ -94,13 +143,7 @@ func TestGenerateDeterministic(t *testing.T) {
 // little slack so a single hard case shows in the numbers, not as a
 // broken build).
 func TestBenchmark(t *testing.T) {
-	dir, fallback, err := FindCorpus()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fallback {
-		t.Logf("NOTE: ../shared/corpus is absent; using the small sample in %s", dir)
-	}
+	dir := benchCorpus(t)
 	cfg := Config{CorpusDir: dir, Leaks: *leaks, Seed: *seed}
 	if *marked {
 		// every leak is made from the leaker's canary-marked copies
@@ -133,11 +176,13 @@ func TestBenchmark(t *testing.T) {
 	if n := r.ByEdit[None].total(); r.AuthenticFlagged*100 > n {
 		t.Errorf("%d of %d authentic lines flagged", r.AuthenticFlagged, n)
 	}
-	for _, e := range []Edit{Insert, Substitute, Negate, Splice, Omit} {
+	for _, e := range []Edit{Insert, Substitute, Negate, Splice, Omit, Noise, NoiseMeaning, SwapPress} {
 		if c := r.ByEdit[e]; c == nil || c.TP == 0 {
 			t.Errorf("edit %s never generated or never caught", e)
 		}
 	}
+	checkNoise(t, r)
+	checkFindings(t, r)
 }
 
 func TestParseTranscript(t *testing.T) {
@@ -210,10 +255,7 @@ func TestDemoLeak(t *testing.T) {
 // go test ./transcript/doctor -run TestLayouts -v -args -layout-leaks 10
 // reproduces the table in docs/benchmarks.md.
 func TestLayouts(t *testing.T) {
-	dir, _, err := FindCorpus()
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := benchCorpus(t)
 	r, err := Run(Config{CorpusDir: dir, Leaks: *layouts, Seed: *seed, Layouts: true})
 	if err != nil {
 		t.Fatal(err)
@@ -225,16 +267,22 @@ func TestLayouts(t *testing.T) {
 	if len(r.ByLayout) != len(Layouts) {
 		t.Fatalf("%d layouts scored, want %d", len(r.ByLayout), len(Layouts))
 	}
+	// every layout: no authentic line flagged and every doctored line given
+	// its verdict, copying noise aside (checked over all layouts below)
 	for name, s := range r.ByLayout {
-		if s.AuthenticFlagged > 0 || s.Caught < s.Doctored {
-			t.Errorf("layout %s: %d of %d authentic lines flagged, %d of %d doctored lines caught", name, s.AuthenticFlagged, s.Authentic, s.Caught, s.Doctored)
+		for e, c := range s.ByEdit {
+			if e != Noise && e != NoiseMeaning && c.FN > 0 {
+				t.Errorf("layout %s: %s: %d of %d without the expected verdict", name, e, c.FN, c.total())
+			}
 		}
 	}
-	for _, e := range []Edit{Swap, Merge, Retime, EventLine, FakeEvent} {
+	for _, e := range []Edit{Swap, Merge, Retime, EventLine, FakeEvent, Noise, NoiseMeaning} {
 		if c := r.ByEdit[e]; c == nil || c.TP == 0 {
 			t.Errorf("edit %s never generated or never caught", e)
 		}
 	}
+	checkNoise(t, r)
+	checkFindings(t, r)
 }
 
 // TestMemos: memos (multi-paragraph messages) leaked paragraph by
@@ -246,10 +294,7 @@ func TestLayouts(t *testing.T) {
 // go test ./transcript/doctor -run TestMemos -v -args -leaks 50
 // reproduces the figures in docs/benchmarks.md.
 func TestMemos(t *testing.T) {
-	dir, _, err := FindCorpus()
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := benchCorpus(t)
 	r, err := RunMemos(Config{CorpusDir: dir, Leaks: *leaks, Seed: *seed})
 	if err != nil {
 		t.Fatal(err)

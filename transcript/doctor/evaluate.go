@@ -32,6 +32,7 @@ type Config struct {
 type LayoutScore struct {
 	Lines, Authentic, AuthenticFlagged, Doctored, Caught int
 	ByEdit                                               map[Edit]*Counts // TP: expected verdict, FN: not
+	Findings                                             Counts           // reordered and omitted, as in Result.Findings
 }
 
 // Counts is a confusion tally for one verdict class.
@@ -80,10 +81,18 @@ type Result struct {
 	ByLayout         map[string]*LayoutScore
 	Misses           []Miss
 	Elapsed          time.Duration // verification time only
+	// Findings scores the arrangement findings: "reordered" per moved
+	// line (TP: a reordered finding names one of its lines; FP: a
+	// reordered finding names no moved line), "omitted" per left-out
+	// message (TP: an omitted finding lists it; FP: one lists a message
+	// that was not left out inside a labelled run).
+	Findings      map[string]*Counts
+	FindingMisses []string
 }
 
 func newResult() *Result {
-	r := &Result{Classes: map[leak.Verdict]*Counts{}, ByEdit: map[Edit]*Counts{}, ByLayout: map[string]*LayoutScore{}}
+	r := &Result{Classes: map[leak.Verdict]*Counts{}, ByEdit: map[Edit]*Counts{}, ByLayout: map[string]*LayoutScore{},
+		Findings: map[string]*Counts{leak.Reordered: {}, leak.Omitted: {}}}
 	for _, v := range []leak.Verdict{leak.Altered, leak.Fabricated, leak.Misattributed, leak.Misdated} {
 		r.Classes[v] = &Counts{}
 	}
@@ -128,6 +137,7 @@ func (r *Result) Score(t Transcript, ix *leak.Index, l Leak) error {
 		ls = &LayoutScore{ByEdit: map[Edit]*Counts{}}
 		r.ByLayout[l.Style.LayoutName()] = ls
 	}
+	r.scoreFindings(l, rep, ls)
 	for _, it := range l.Items {
 		ls.Lines++
 		r.Lines++
@@ -186,6 +196,78 @@ func (r *Result) Score(t Transcript, ix *leak.Index, l Leak) error {
 		}
 	}
 	return nil
+}
+
+// scoreFindings scores the reordered and omitted findings of one leak.
+func (r *Result) scoreFindings(l Leak, rep *leak.Report, ls *LayoutScore) {
+	note := func(kind string, tp, fp, fn int, what string) {
+		c := r.Findings[kind]
+		c.TP, c.FP, c.FN = c.TP+tp, c.FP+fp, c.FN+fn
+		ls.Findings.TP, ls.Findings.FP, ls.Findings.FN = ls.Findings.TP+tp, ls.Findings.FP+fp, ls.Findings.FN+fn
+		if fp+fn > 0 && len(r.FindingMisses) < 200 {
+			r.FindingMisses = append(r.FindingMisses, fmt.Sprintf("%s %s (%s): %s", l.Transcript, kind, l.Style.LayoutName(), what))
+		}
+	}
+	// the leak lines of each moved source message
+	span := map[int][2]int{}
+	for _, it := range l.Items {
+		if it.Source >= 0 && it.Edit != Insert {
+			span[it.Source] = [2]int{it.FirstLine, it.LastLine}
+		}
+	}
+	names := func(f leak.Finding, src int) bool {
+		sp, ok := span[src]
+		for _, x := range f.Lines {
+			if ok && x >= sp[0] && x <= sp[1] {
+				return true
+			}
+		}
+		return false
+	}
+	for _, src := range l.Moved {
+		found := false
+		for _, f := range rep.Findings {
+			if f.Kind == leak.Reordered && names(f, src) {
+				found = true
+			}
+		}
+		if found {
+			note(leak.Reordered, 1, 0, 0, "")
+		} else {
+			note(leak.Reordered, 0, 0, 1, fmt.Sprintf("moved line at %v not reported", span[src]))
+		}
+	}
+	omitted := map[string]bool{}
+	for _, id := range l.Omitted {
+		omitted[id] = true
+	}
+	reported := map[string]bool{}
+	for _, f := range rep.Findings {
+		switch f.Kind {
+		case leak.Reordered:
+			ok := false
+			for _, src := range l.Moved {
+				ok = ok || names(f, src)
+			}
+			if !ok {
+				note(leak.Reordered, 0, 1, 0, f.Text)
+			}
+		case leak.Omitted:
+			for _, id := range f.Messages {
+				reported[id] = true
+				if !omitted[id] {
+					note(leak.Omitted, 0, 1, 0, f.Text+" "+id)
+				}
+			}
+		}
+	}
+	for _, id := range l.Omitted {
+		if reported[id] {
+			note(leak.Omitted, 1, 0, 0, "")
+		} else {
+			note(leak.Omitted, 0, 0, 1, "not reported: "+id)
+		}
+	}
 }
 
 // foreignSentences collects sentences of the other transcripts, used as
@@ -344,8 +426,15 @@ func (r *Result) Markdown() string {
 		fmt.Fprintf(&b, "| %s | %.3f | %.3f | %d | %d | %d |\n", v, c.Precision(), c.Recall(), c.TP, c.FP, c.FN)
 	}
 	c := r.Flagged
-	fmt.Fprintf(&b, "| any doctored line flagged | %.3f | %.3f | %d | %d | %d |\n\n", c.Precision(), c.Recall(), c.TP, c.FP, c.FN)
-	fmt.Fprintf(&b, "Authentic lines flagged: %d of %d. Lines with no verdict: %d.\n\n", r.AuthenticFlagged, r.ByEdit[None].total()+r.ByEdit[EventLine].total(), r.Unreported)
+	fmt.Fprintf(&b, "| any doctored line flagged | %.3f | %.3f | %d | %d | %d |\n", c.Precision(), c.Recall(), c.TP, c.FP, c.FN)
+	for _, k := range []string{leak.Reordered, leak.Omitted} {
+		if c := r.Findings[k]; c.TP+c.FP+c.FN > 0 {
+			unit := map[string]string{leak.Reordered: "moved lines", leak.Omitted: "left-out messages"}[k]
+			fmt.Fprintf(&b, "| %s (%s) | %.3f | %.3f | %d | %d | %d |\n", k, unit, c.Precision(), c.Recall(), c.TP, c.FP, c.FN)
+		}
+	}
+	b.WriteString("\n")
+	fmt.Fprintf(&b, "Authentic lines flagged: %d of %d. Lines with no verdict: %d.\n\n", r.AuthenticFlagged, r.ByEdit[None].total()+r.ByEdit[EventLine].total()+r.ByEdit[Noise].total(), r.Unreported)
 	b.WriteString("| edit | lines | correct verdict |\n|---|---|---|\n")
 	edits := make([]string, 0, len(r.ByEdit))
 	for e := range r.ByEdit {
@@ -357,7 +446,7 @@ func (r *Result) Markdown() string {
 		fmt.Fprintf(&b, "| %s | %d | %d |\n", e, c.TP+c.FN, c.TP)
 	}
 	if len(r.ByLayout) > 1 {
-		b.WriteString("\n| layout | lines | authentic lines flagged | doctored lines with the expected verdict |\n|---|---|---|---|\n")
+		b.WriteString("\n| layout | lines | authentic lines flagged | doctored lines with the expected verdict | findings reported (reordered, omitted) | false findings |\n|---|---|---|---|---|---|\n")
 		names := make([]string, 0, len(r.ByLayout))
 		for n := range r.ByLayout {
 			names = append(names, n)
@@ -365,7 +454,8 @@ func (r *Result) Markdown() string {
 		sort.Strings(names)
 		for _, n := range names {
 			s := r.ByLayout[n]
-			fmt.Fprintf(&b, "| `%s` | %d | %d of %d | %d of %d |\n", n, s.Lines, s.AuthenticFlagged, s.Authentic, s.Caught, s.Doctored)
+			fmt.Fprintf(&b, "| `%s` | %d | %d of %d | %d of %d | %d of %d | %d |\n", n, s.Lines, s.AuthenticFlagged, s.Authentic, s.Caught, s.Doctored,
+				s.Findings.TP, s.Findings.TP+s.Findings.FN, s.Findings.FP)
 		}
 		for _, n := range names {
 			if !strings.HasPrefix(n, "read:") && !strings.HasPrefix(n, "chat:") {

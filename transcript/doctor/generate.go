@@ -29,16 +29,22 @@ const (
 	Merge      Edit = "merged line (two senders)"
 	EventLine  Edit = "room event"
 	FakeEvent  Edit = "invented room event"
+	// Noise: copying noise only (noise.go): must stay authentic.
+	Noise Edit = "OCR noise"
+	// NoiseMeaning: noise plus a change of meaning noise must not hide.
+	NoiseMeaning Edit = "OCR noise + meaning change"
+	// SwapPress: a quotation attributed in press prose to another member.
+	SwapPress Edit = "misattributed quotation (press)"
 )
 
 // Expected verdict of each edit.
 func (e Edit) Expected() leak.Verdict {
 	switch e {
-	case None, EventLine:
+	case None, EventLine, Noise:
 		return leak.Authentic
 	case Insert, FakeEvent:
 		return leak.Fabricated
-	case Swap, Merge:
+	case Swap, Merge, SwapPress:
 		return leak.Misattributed
 	case Retime:
 		return leak.Misdated
@@ -97,6 +103,12 @@ type Leak struct {
 	Style      Style
 	Text       string
 	Items      []Item
+	// Moved are the source messages of lines moved out of order (each
+	// must be named by a "reordered" finding).
+	Moved []int
+	// Omitted are the ids of messages left out inside a labelled run
+	// (each must be named by an "omitted" finding).
+	Omitted []string
 }
 
 // Generator builds doctored leaks from one transcript.
@@ -109,6 +121,7 @@ type Generator struct {
 	// canary-marked copy) before the leak is formatted and doctored.
 	Mark  func(msgID, text string) string
 	vocab []string
+	known map[string]bool            // every normalised word of the transcript
 	words map[string]map[string]bool // normalised words -> senders
 	count map[string]int             // normalised words -> messages
 }
@@ -319,6 +332,14 @@ func (g *Generator) init() {
 			g.words[k][m.Sender] = true
 		}
 	}
+	if g.known == nil {
+		g.known = map[string]bool{}
+		for _, m := range g.T.Messages {
+			for _, w := range leak.Normalize(m.Text, nil) {
+				g.known[w] = true
+			}
+		}
+	}
 	if g.vocab == nil {
 		seen := map[string]bool{}
 		for _, m := range g.T.Messages {
@@ -358,9 +379,12 @@ func (g *Generator) GenerateStyle(rng *rand.Rand, st Style) Leak {
 	n := min(g.Window, len(msgs))
 	start := rng.Intn(len(msgs) - n + 1)
 	var items []Item
+	var skipped []int
+	spliced := map[int]bool{} // messages half-quoted by a splice
 	for i := start; i < start+n; i++ {
 		if rng.Intn(10) == 0 {
-			continue // omitted line: context the leak leaves out
+			skipped = append(skipped, i) // a line left out
+			continue
 		}
 		if rng.Float64() < g.Rate/4 && len(g.Foreign) > 0 {
 			who := msgs[start+rng.Intn(n)].Sender
@@ -376,15 +400,29 @@ func (g *Generator) GenerateStyle(rng *rand.Rand, st Style) Leak {
 				edits = []Edit{Substitute, Number, Negate, Splice}
 			}
 			rng.Shuffle(len(edits), func(a, b int) { edits[a], edits[b] = edits[b], edits[a] })
-			other := msgs[start+rng.Intn(n)].Text
+			oi := start + rng.Intn(n)
+			other := msgs[oi].Text
 			for _, e := range edits {
 				if other == it.Text {
 					break
 				}
 				if txt, ok := g.edit(e, it.Text, other, rng); ok && !g.said("", txt) {
 					it.Text, it.Edit = txt, e
+					if e == Splice {
+						spliced[oi] = true
+					}
 					break
 				}
+			}
+		} else if r := rng.Float64(); r < 0.18 {
+			// copying noise, alone or hiding a change of meaning
+			hyphen := st.Layout == 0 && st.Wrap == 0
+			if r < 0.12 {
+				if txt, ok := g.noisy(it.Text, rng, hyphen); ok && !sameWords(txt, it.Text) {
+					it.Text, it.Edit = txt, Noise
+				}
+			} else if txt, ok := g.noisyMeaning(it.Text, rng); ok && !g.said("", txt) {
+				it.Text, it.Edit = txt, NoiseMeaning
 			}
 		} else if st.Prose && rng.Intn(2) == 0 {
 			if ss := sentences(it.Text); len(ss) > 1 {
@@ -392,6 +430,31 @@ func (g *Generator) GenerateStyle(rng *rand.Rand, st Style) Leak {
 			}
 		}
 		items = append(items, it)
+	}
+	present := map[int]bool{}
+	for _, it := range items {
+		if it.Source >= 0 {
+			present[it.Source] = true
+		}
+	}
+	var omitted []string
+	if st.Labels {
+		// a message left out between two leaked ones, in a labelled
+		// transcript, is an omission the verifier must report
+		lo, hi := -1, -1
+		for _, it := range items {
+			if it.Source >= 0 && it.Edit != Splice {
+				if lo < 0 {
+					lo = it.Source
+				}
+				hi = it.Source
+			}
+		}
+		for _, i := range skipped {
+			if i > lo && i < hi && !spliced[i] {
+				omitted = append(omitted, msgs[i].ID)
+			}
+		}
 	}
 	if st.Labels && rng.Intn(2) == 0 {
 		// merge two neighbouring lines of different senders into one line
@@ -422,8 +485,38 @@ func (g *Generator) GenerateStyle(rng *rand.Rand, st Style) Leak {
 			}
 		}
 	}
+	var moved []int
 	if st.Prose {
 		rng.Shuffle(len(items), func(a, b int) { items[a], items[b] = items[b], items[a] })
+		for k := range items {
+			if items[k].Edit == Swap {
+				items[k].Edit = SwapPress
+			}
+		}
+	} else if rng.Intn(3) == 0 {
+		// one line moved out of order, 1 to 4 places
+		k := pick(rng, len(items), func(k int) bool {
+			it := items[k]
+			return it.Source >= 0 && (it.Edit == None || it.Edit == Swap || it.Edit == Noise) &&
+				len(strings.Fields(it.Text)) >= 5 && g.count[strings.Join(leak.Normalize(it.Text, nil), " ")] == 1
+		})
+		if k >= 0 {
+			d := 1 + rng.Intn(4)
+			if rng.Intn(2) == 0 {
+				d = -d
+			}
+			to := max(0, min(len(items)-1, k+d))
+			if to != k {
+				it := items[k]
+				before := sourceOrder(items)
+				items = slices.Insert(slices.Delete(items, k, k+1), to, it)
+				// (a move across invented or spliced lines only leaves the
+				// real messages in order: nothing to report)
+				if !slices.Equal(before, sourceOrder(items)) {
+					moved = append(moved, it.Source)
+				}
+			}
+		}
 	}
 	var b strings.Builder
 	line := 1
@@ -484,11 +577,17 @@ func (g *Generator) GenerateStyle(rng *rand.Rand, st Style) Leak {
 			s = lay.Render(label, it.Speaker, shown, text)
 		case st.Prose:
 			text = strings.NewReplacer("“", "‘", "”", "’", "\"", "'").Replace(text)
-			switch rng.Intn(3) {
+			switch rng.Intn(6) {
 			case 0:
 				s = fmt.Sprintf("According to the transcript, %s said: “%s”", label, text)
 			case 1:
 				s = fmt.Sprintf("“%s,” %s said.", strings.TrimRight(text, "."), label)
+			case 2:
+				s = fmt.Sprintf("%s, %s, told the others that “%s”", label, roles[rng.Intn(len(roles))], text)
+			case 3:
+				s = fmt.Sprintf("According to %s, “%s”", label, text)
+			case 4:
+				s = fmt.Sprintf("%s wrote: “%s”", label, text)
 			default:
 				s = fmt.Sprintf("The record shows that %s told the meeting: \"%s\"", label, text)
 			}
@@ -515,8 +614,22 @@ func (g *Generator) GenerateStyle(rng *rand.Rand, st Style) Leak {
 		b.WriteString(s)
 	}
 	b.WriteString("\n")
-	return Leak{Transcript: g.T.Name, Style: st, Text: b.String(), Items: append(head, items...)}
+	return Leak{Transcript: g.T.Name, Style: st, Text: b.String(), Items: append(head, items...), Moved: moved, Omitted: omitted}
 }
+
+// sourceOrder lists the messages of the lines that stand for one message.
+func sourceOrder(items []Item) []int {
+	var out []int
+	for _, it := range items {
+		if it.Source >= 0 && it.Edit != Splice && it.Edit != Insert {
+			out = append(out, it.Source)
+		}
+	}
+	return out
+}
+
+// roles are appositions of press prose ("X, the minister's aide, told …").
+var roles = []string{"the minister's aide", "who chaired the session", "the head of the delegation", "a senior adviser"}
 
 // said reports whether member who (anyone if "") sent a message with the
 // same words as text: then attributing text to who is no misattribution,

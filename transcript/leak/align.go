@@ -15,6 +15,7 @@ type unit struct {
 	claim  timeClaim
 	ownID  bool // the label is a member id as the program prints it
 	quote  bool
+	prose  bool // message text inside reporting prose (not a transcript line)
 }
 
 type anchor struct {
@@ -28,6 +29,7 @@ type seg struct {
 	a, b           int
 	msg            int
 	lt             []token
+	src            string // the leak text lt's offsets point into
 	ids            []uint32
 	ops            []op
 	st             diffStats
@@ -361,7 +363,7 @@ func (ix *Index) evaluate(s *seg, m int, hint anchor) {
 		return
 	}
 	s.ops = lcsDiff(a, mids[lo:hi], s.a, lo)
-	ix.markNoise(s, m)
+	ix.markNoise(s, m, s.src)
 	s.st = stats(s.ops)
 	s.headCut = lo+s.st.head > 0
 	s.tailCut = len(mids)-hi+s.st.tail > 0
@@ -435,8 +437,8 @@ func (ix *Index) better(x, y *seg, u *unit, prev int) bool {
 }
 
 // alignPiece attributes the tokens of one piece to messages.
-func (ix *Index) alignPiece(lt []token, ids []uint32, p piece, u *unit, prev int) []seg {
-	as := ix.anchors(ids)
+func (ix *Index) alignPiece(text string, lt []token, ids []uint32, p piece, u *unit, prev int) []seg {
+	as := ix.anchors(ix.fuzzy(lt, ids))
 	// A whole message that occupies whole leaked lines is that message,
 	// even if a longer message quotes it ("… read as follows: …").
 	for k, a := range as {
@@ -473,7 +475,7 @@ func (ix *Index) alignPiece(lt []token, ids []uint32, p piece, u *unit, prev int
 	owner, jpos := ix.assign(len(ids), as, u, prev)
 	var out []seg
 	for _, r := range ix.runs(owner, jpos, lt, ids, u, prev) {
-		s := seg{a: r.a, b: r.b, msg: -1, lt: lt, ids: ids,
+		s := seg{a: r.a, b: r.b, msg: -1, lt: lt, src: text, ids: ids,
 			headOK: r.a == 0 && p.headOK, tailOK: r.b == len(ids) && p.tailOK}
 		var cands []int
 		var hint anchor

@@ -61,7 +61,11 @@ type Index struct {
 	paras    []map[int]bool   // per message, token indices that start a paragraph (after the first)
 	aliases  map[string]string
 	senders  []senderName
-	names    map[string]bool // words that are names: never waved through as noise
+	names    map[string]bool   // words capitalised inside a sentence somewhere
+	members  map[string]bool   // words of members' names and aliases
+	same     map[string][]int  // messages by their words, for those said more than once
+	ocr      map[string]uint32 // scanner-folded word -> id (0: ambiguous), to anchor noisy words
+	dels     map[string]uint32 // a long word with one letter dropped -> id (0: ambiguous)
 }
 
 type senderName struct {
@@ -142,11 +146,75 @@ func NewIndex(msgs []Message, opt Options) *Index {
 		}
 	}
 	ix.names = ix.nameWords()
+	ix.ocr, ix.dels = map[string]uint32{}, map[string]uint32{}
+	for w, id := range ix.vocab {
+		addUnique(ix.ocr, ocrFold(w), id)
+		if len(w) >= 6 {
+			for i := 1; i < len(w); i++ {
+				addUnique(ix.dels, w[:i]+w[i+1:], id)
+			}
+		}
+	}
+	ix.same = map[string][]int{}
+	for m := range msgs {
+		k := idKey(ix.ids[m])
+		ix.same[k] = append(ix.same[k], m)
+	}
+	for k, ms := range ix.same {
+		if len(ms) < 2 {
+			delete(ix.same, k)
+		}
+	}
 	return ix
 }
 
 // Messages returns the indexed messages.
 func (ix *Index) Messages() []Message { return ix.msgs }
+
+func addUnique(m map[string]uint32, k string, id uint32) {
+	if old, ok := m[k]; ok && old != id {
+		m[k] = 0
+		return
+	}
+	m[k] = id
+}
+
+// fuzzy returns ids with unknown leak words replaced by the one message
+// word they are a noisy copy of (scanner confusion, one letter dropped,
+// added, exchanged or substituted, not the first), if there is exactly
+// one. It only seeds the alignment; the word diff still sees the words as
+// written and decides what is noise (markNoise).
+func (ix *Index) fuzzy(ts []token, ids []uint32) []uint32 {
+	var out []uint32
+	for i, id := range ids {
+		w := ts[i].norm
+		if id != 0 || len(w) < 4 {
+			continue
+		}
+		got := ix.ocr[ocrFold(w)]
+		if got == 0 && len(w) >= 5 {
+			got = ix.dels[w] // a letter dropped
+			for k := 1; k < len(w) && got == 0; k++ {
+				d := w[:k] + w[k+1:]
+				if x := ix.vocab[d]; x != 0 && len(d) >= 6 { // a letter added
+					got = x
+				} else if x := ix.dels[d]; x != 0 { // exchanged or substituted
+					got = x
+				}
+			}
+		}
+		if got != 0 {
+			if out == nil {
+				out = slices.Clone(ids)
+			}
+			out[i] = got
+		}
+	}
+	if out == nil {
+		return ids
+	}
+	return out
+}
 
 func (ix *Index) lookup(ts []token) []uint32 {
 	ids := make([]uint32, len(ts))

@@ -19,7 +19,7 @@ import (
 // character-level near-miss, so it stays an edit.
 
 // maxNoiseWords bounds a noise group on either side.
-const maxNoiseWords = 3
+const maxNoiseWords = 4
 
 var protectedWords = func() map[string]bool {
 	m := map[string]bool{}
@@ -64,21 +64,36 @@ func (ix *Index) nameWords() map[string]bool {
 			names[t.norm] = true
 		}
 	}
+	ix.members = map[string]bool{}
 	for _, s := range ix.senders {
 		for _, w := range s.words {
 			if !honorifics[w] {
-				names[w] = true
+				ix.members[w] = true
 			}
 		}
 	}
 	for a := range ix.aliases {
 		for _, w := range strings.Fields(a) {
 			if !honorifics[w] {
-				names[w] = true
+				ix.members[w] = true
 			}
 		}
 	}
 	return names
+}
+
+// isName reports whether the word of text at [start,end) (normalised w)
+// is a name where it stands: a member's name, or capitalised inside a
+// sentence, or capitalised at a sentence start and a name elsewhere.
+func (ix *Index) isName(text string, start int, w string) bool {
+	if ix.members[w] {
+		return true
+	}
+	r, _ := utf8.DecodeRuneInString(text[start:])
+	if !unicode.IsUpper(r) || w == "i" {
+		return false
+	}
+	return !sentenceStart(text, start) || ix.names[w]
 }
 
 // sentenceStart reports whether the word at byte i of s opens a sentence
@@ -96,9 +111,9 @@ func sentenceStart(s string, i int) bool {
 }
 
 // protected reports whether a normalised word carries meaning that noise
-// may never change.
+// may never change (names are judged where they stand: isName).
 func (ix *Index) protected(w string) bool {
-	if protectedWords[w] || ix.names[w] {
+	if protectedWords[w] {
 		return true
 	}
 	for _, r := range w {
@@ -157,7 +172,7 @@ func osa(a, b string, limit int) int {
 // slip: same first letter, no exchange of inflectional endings, and one
 // edit (two in words of 14 letters or more).
 func typo(a, b string) bool {
-	n := min(utf8.RuneCountInString(a), utf8.RuneCountInString(b))
+	n := utf8.RuneCountInString(a) // the message's word
 	if n < 6 || a[0] != b[0] {
 		return false
 	}
@@ -177,7 +192,8 @@ func typo(a, b string) bool {
 
 // noiseOf decides whether leak words ins are a noisy copy of message words
 // del (normalised). It returns the number of characters that differ.
-func (ix *Index) noiseOf(del, ins []string) (int, bool) {
+// delName and insName say which words are names where they stand.
+func (ix *Index) noiseOf(del, ins []string, delName, insName []bool) (int, bool) {
 	if len(del) == 0 || len(ins) == 0 || len(del) > maxNoiseWords || len(ins) > maxNoiseWords+1 {
 		return 0, false
 	}
@@ -193,18 +209,19 @@ func (ix *Index) noiseOf(del, ins []string) (int, bool) {
 		return 1, true // an apostrophe dropped
 	}
 	a, b := strings.Join(del, ""), strings.Join(ins, "")
-	if a == b {
+	if a == b || contracted(del) == b {
 		return 1, true // only spacing or a line-end hyphen: the same letters
 	}
-	for _, w := range del {
-		if ix.protected(w) {
+	for i, w := range del {
+		if ix.protected(w) || delName[i] {
 			return 0, false
 		}
 	}
-	for _, w := range ins {
+	for i, w := range ins {
 		// a word the transcript itself uses is a real word, not a slip,
 		// and a number in the leak is a claim of its own
-		if ix.protected(w) && (ocrFold(w) == w || allDigits(w)) || len(ins) == 1 && len(del) == 1 && ix.vocab[w] != 0 {
+		if ix.protected(w) && (ocrFold(w) == w || allDigits(w)) || insName[i] ||
+			len(ins) == 1 && len(del) == 1 && ix.vocab[w] != 0 {
 			return 0, false
 		}
 	}
@@ -232,7 +249,7 @@ func (ix *Index) noiseOf(del, ins []string) (int, bool) {
 // cuts. Groups before the first and after the last matched word are tried
 // against the message words next to the match (a garbled first or last
 // word), the rest of such a group stays a cut.
-func (ix *Index) markNoise(s *seg, m int) {
+func (ix *Index) markNoise(s *seg, m int, leakText string) {
 	ops := s.ops
 	for k := 0; k < len(ops); {
 		if ops[k].kind == opEqual {
@@ -268,13 +285,16 @@ func (ix *Index) markNoise(s *seg, m int) {
 			}
 			for _, ds := range try {
 				var dw, iw []string
+				var dn, in []bool
 				for _, q := range ds {
-					dw = append(dw, ix.toks[m][ops[q].mi].norm)
+					t := ix.toks[m][ops[q].mi]
+					dw, dn = append(dw, t.norm), append(dn, ix.isName(ix.msgs[m].Text, t.start, t.norm))
 				}
 				for _, q := range inss {
-					iw = append(iw, s.lt[ops[q].li].norm)
+					t := s.lt[ops[q].li]
+					iw, in = append(iw, t.norm), append(in, ix.isName(leakText, t.start, t.norm))
 				}
-				if _, ok := ix.noiseOf(dw, iw); ok {
+				if _, ok := ix.noiseOf(dw, iw, dn, in); ok {
 					for _, q := range ds {
 						ops[q].noise = true
 					}
@@ -287,6 +307,33 @@ func (ix *Index) markNoise(s *seg, m int) {
 		}
 		k = e
 	}
+}
+
+// contracted joins words as a retyper who dropped the apostrophe and the
+// spaces would write them: "do not disappear" -> "dontdisappear".
+func contracted(ws []string) string {
+	suffix := map[string]string{"am": "m", "are": "re", "have": "ve", "will": "ll", "would": "d", "is": "s"}
+	var b strings.Builder
+	for i, w := range ws {
+		if i > 0 && w == "not" {
+			b.WriteString("nt")
+			continue
+		}
+		if s, ok := suffix[w]; ok && i > 0 && isPronoun[ws[i-1]] || ok && i > 0 && (ws[i-1] == "i" || ws[i-1] == "we" || ws[i-1] == "you" || ws[i-1] == "they") {
+			b.WriteString(s)
+			continue
+		}
+		if i+1 < len(ws) && ws[i+1] == "not" {
+			switch w {
+			case "will":
+				w = "wo"
+			case "can":
+				w = "ca"
+			}
+		}
+		b.WriteString(w)
+	}
+	return b.String()
 }
 
 func allDigits(w string) bool {

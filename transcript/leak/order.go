@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode"
 )
 
 // Kinds of findings about the leak as a whole (not about one line's words).
@@ -40,19 +39,32 @@ type placed struct {
 }
 
 // arrangement reports reordered lines and omitted messages. Quotations
-// (press prose quotes in any order) and room events take no part; a
-// spliced line marks its messages as present but fixes no position.
+// and the text around them (press prose quotes in any order) and room
+// events take no part; a spliced line, or an altered one with less than
+// two thirds of its message, marks its messages as present but fixes no
+// position.
 func (ix *Index) arrangement(text string, lines []Line) []Finding {
-	present := map[int]bool{}
 	var ps []placed
 	for k, l := range lines {
-		for _, m := range l.msgs {
-			present[m] = true
+		// (an altered line with less than two thirds of its message's words
+		// may be a fragment pasted elsewhere: it marks its message present
+		// but fixes no position)
+		if l.quote || l.event || l.aside || l.msg < 0 || l.spliced || l.Verdict == Fabricated || l.Verdict == Altered && !l.cover {
+			continue
 		}
-		if l.quote || l.event || l.msg < 0 || l.spliced || l.Verdict == Fabricated {
+		// words that another member also said: which occurrence is meant
+		// is a guess, so the line fixes no position
+		if ms := ix.same[idKey(ix.ids[l.msg])]; len(ms) > 1 && !sameSender(ix, ms) {
 			continue
 		}
 		ps = append(ps, placed{k, l.msg, l.pos})
+	}
+	ix.settleRepeats(lines, ps)
+	present := map[int]bool{}
+	for _, l := range lines {
+		for _, m := range l.msgs {
+			present[m] = true
+		}
 	}
 	var out []Finding
 	kept := ix.inOrder(ps)
@@ -69,6 +81,66 @@ func (s *seg) firstPos() int {
 		}
 	}
 	return 0
+}
+
+// settleRepeats: a line whose words the same sender said more than once
+// (and that states no time to choose by) is the occurrence nearest the
+// lines around it, so a repeated "Thank you." is neither moved nor the
+// edge of an omission.
+func (ix *Index) settleRepeats(lines []Line, ps []placed) {
+	repeated := func(p placed) []int {
+		ms := ix.same[idKey(ix.ids[p.msg])]
+		if len(ms) < 2 || lines[p.k].claim.clock >= 0 {
+			return nil
+		}
+		return ms
+	}
+	for i := range ps {
+		ms := repeated(ps[i])
+		if ms == nil {
+			continue
+		}
+		// the nearest line before (or else after) with a single source
+		ref := -1
+		for j := i - 1; j >= 0 && ref < 0; j-- {
+			if repeated(ps[j]) == nil {
+				ref = ps[j].msg
+			}
+		}
+		for j := i + 1; j < len(ps) && ref < 0; j++ {
+			if repeated(ps[j]) == nil {
+				ref = ps[j].msg
+			}
+		}
+		if ref < 0 {
+			continue
+		}
+		best := ps[i].msg
+		for _, m := range ms {
+			if ix.msgs[m].Sender == ix.msgs[best].Sender && abs(m-ref) < abs(best-ref) {
+				best = m
+			}
+		}
+		if best != ps[i].msg {
+			l := &lines[ps[i].k]
+			for k, x := range l.msgs {
+				if x == l.msg {
+					l.msgs[k] = best
+				}
+			}
+			ps[i].msg, l.msg = best, best
+			l.MessageID, l.SentAt = ix.msgs[best].ID, ix.msgs[best].SentAt.UTC().Format(time.RFC3339)
+		}
+	}
+}
+
+func sameSender(ix *Index, ms []int) bool {
+	for _, m := range ms[1:] {
+		if ix.msgs[m].Sender != ix.msgs[ms[0]].Sender {
+			return false
+		}
+	}
+	return true
 }
 
 func before(a, b placed) bool { return a.msg < b.msg || a.msg == b.msg && a.pos <= b.pos }
@@ -297,12 +369,22 @@ func (ix *Index) omissions(text string, lines []Line, ps []placed, kept []bool, 
 	return out
 }
 
+// separator reports whether a line is a separator ("---", "* * *",
+// "___"): three or more of one rule character and nothing else.
+func separator(t string) bool {
+	t = strings.ReplaceAll(t, " ", "")
+	if len(t) < 3 || !strings.ContainsRune("-*_=~#·•", rune(t[0])) {
+		return false
+	}
+	return strings.Count(t, t[:1]) == len(t)
+}
+
 // contiguous reports whether lines a < b (indices in lines) are neighbours
 // in one continuous run: every line between them is labelled or a room
 // event, and no ellipsis or separator line stands between them.
 func (ix *Index) contiguous(text string, lines []Line, a, b int) bool {
 	for k := a + 1; k < b; k++ {
-		if !lines[k].labelled && !lines[k].event {
+		if !lines[k].labelled && !lines[k].event && !lines[k].aside {
 			return false
 		}
 	}
@@ -318,14 +400,7 @@ func (ix *Index) contiguous(text string, lines []Line, a, b int) bool {
 		if t == "" || i == 0 {
 			continue // the end of line a's own line: its closing punctuation
 		}
-		words := false
-		for _, r := range t {
-			if unicode.IsLetter(r) || unicode.IsDigit(r) {
-				words = true
-				break
-			}
-		}
-		if !words {
+		if separator(t) {
 			return false
 		}
 	}

@@ -84,6 +84,9 @@ type Line struct {
 	spliced      bool
 	quote, event bool
 	labelled     bool // an explicitly labelled transcript line
+	aside        bool // takes no part in the arrangement
+	cover        bool // matches at least two thirds of its message's words
+	at           int  // byte offset where the line's words start
 	from, to     int  // byte span of the line's block (label included)
 }
 
@@ -181,10 +184,18 @@ func (ix *Index) verify(text string) (*Report, int) {
 					wordFlags(l2) == wordFlags(lines) && firstBad && len(l2) > 0 && l2[0].Verdict == Authentic
 			}
 			if better {
-				lines, prev, b.explicit = l2, p2, false
+				// the label's words read as a message ("Mr. Trask" of an
+				// attendance list) fix no position in the arrangement
+				for k := range l2 {
+					l2[k].aside = l2[k].at < b.start
+				}
+				lines, prev = l2, p2
 			}
 		}
 		for k := range lines {
+			if len(b.quotes) > 0 && !b.explicit {
+				lines[k].quote = true // text around quotations: prose, in any order
+			}
 			lines[k].labelled = b.explicit && !lines[k].quote
 			lines[k].from = b.labelAt
 		}
@@ -276,7 +287,7 @@ func (ix *Index) units(text string, b block, prev int) []unit {
 		var us []unit
 		for _, m := range matched { // message text between quotations
 			u := base
-			u.pieces = splitEllipses(text, m[0], m[1], false)
+			u.pieces, u.prose = splitEllipses(text, m[0], m[1], false), true
 			us = append(us, u)
 		}
 		for _, q := range b.quotes {
@@ -360,7 +371,7 @@ func (ix *Index) verifyUnit(text string, li lineIndex, u unit, prev *int) []Line
 		if len(lt) == 0 {
 			continue
 		}
-		for _, s := range ix.alignPiece(lt, ix.lookup(lt), p, &u, *prev) {
+		for _, s := range ix.alignPiece(text, lt, ix.lookup(lt), p, &u, *prev) {
 			segs = append(segs, s)
 			pieceOf = append(pieceOf, pi)
 			if s.msg >= 0 {
@@ -411,7 +422,7 @@ func (ix *Index) lineFor(text string, li lineIndex, u unit, g []seg) Line {
 	for end < len(text) && strings.IndexByte(".,;:!?", text[end]) >= 0 {
 		end++ // keep closing punctuation in the shown text
 	}
-	l := Line{Line: li.line(start), Text: strings.Join(strings.Fields(text[start:end]), " "), msg: -1, quote: u.quote, to: wordsEnd}
+	l := Line{Line: li.line(start), Text: strings.Join(strings.Fields(text[start:end]), " "), msg: -1, quote: u.quote || u.prose, at: start, to: wordsEnd}
 	// the segment carrying the most words names the message
 	main := -1
 	spliced := false
@@ -430,6 +441,7 @@ func (ix *Index) lineFor(text string, li lineIndex, u unit, g []seg) Line {
 	}
 	msg := ix.msgs[g[main].msg]
 	l.msg, l.pos, l.spliced = g[main].msg, g[main].firstPos(), spliced
+	l.cover = 3*g[main].st.equal >= 2*len(ix.ids[g[main].msg])
 	for _, s := range g {
 		if s.msg >= 0 && !containsInt(l.msgs, s.msg) {
 			l.msgs = append(l.msgs, s.msg)
