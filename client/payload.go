@@ -23,6 +23,10 @@ const (
 	KindAlert = "alert"         // the sender's own devices found something wrong with the sender's account
 	KindBeat  = "beat"          // a heartbeat: the sender's room version and heads, no entry
 	KindAsk   = "state-request" // asks the creator for the room's current state
+	// KindTraceRequest asks every member to help trace a leak; KindTraceAnswer
+	// is one member's reply, to the requester only (pool.go, tracepool).
+	KindTraceRequest = "trace-request"
+	KindTraceAnswer  = "trace-answer"
 	// RoomStateLabel domain-separates the creator's signature on a room state.
 	RoomStateLabel = "backchannel room state v1"
 	// RoomIDLabel derives a room's id from its creator and a nonce, so no
@@ -147,6 +151,8 @@ type payload struct {
 	RoomVersion int         `json:"rv,omitempty"`
 	StateHash   []byte      `json:"sh,omitempty"`
 	Heads       []room.Head `json:"heads,omitempty"`
+	// Pool is a tracepool.Request or tracepool.Answer (pool.go).
+	Pool json.RawMessage `json:"pool,omitempty"`
 }
 
 // maxAlertBytes bounds an alert's text.
@@ -206,6 +212,10 @@ func decodePayload(b []byte) (*payload, error) {
 		}
 	case KindEquivocation:
 		if err := p.validateProof(); err != nil {
+			return nil, err
+		}
+	case KindTraceRequest, KindTraceAnswer:
+		if err := checkPool(&p); err != nil {
 			return nil, err
 		}
 	default:

@@ -461,7 +461,7 @@ func (c *Client) apply(ctx context.Context, tx *vault.Tx, sender string, p *payl
 	if errors.Is(err, ErrUnknownRoom) {
 		// The room's state comes from its creator over another session and
 		// may arrive later: keep the payload until then (bounded, expired).
-		if p.Kind == KindBeat || p.Kind == KindAsk {
+		if p.Kind == KindBeat || p.Kind == KindAsk || isPool(p.Kind) {
 			return nil, nil
 		}
 		return nil, c.keepOrphan(ctx, tx, sender, p, receivedAt, rep)
@@ -472,6 +472,9 @@ func (c *Client) apply(ctx context.Context, tx *vault.Tx, sender string, p *payl
 	msg := Message{ID: p.ID, Room: p.Room, Sender: sender, SentAt: p.SentAt, ReceivedAt: receivedAt}
 	if _, err := tx.Get(ctx, seenName(msg)); err == nil {
 		return nil, nil
+	}
+	if isPool(p.Kind) {
+		return c.applyPool(ctx, tx, r, sender, p, receivedAt, rep) // no transcript entry (pool.go)
 	}
 	if follow, done, err := c.judge(ctx, tx, r, sender, p, receivedAt, rep); done || err != nil {
 		return follow, err // held for a newer state, not to be shown, or no entry (heartbeat)

@@ -81,7 +81,7 @@ func (l *Ledger) Find(id string) (*Incoming, error) {
 		}
 	}
 	if found == nil {
-		return nil, fmt.Errorf("%w %q ('backchannel trace requests' lists them)", ErrUnknownRequest, id)
+		return nil, fmt.Errorf("%w %q ('backchannel pool list' lists them)", ErrUnknownRequest, id)
 	}
 	return found, nil
 }

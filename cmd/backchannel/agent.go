@@ -30,7 +30,7 @@ import (
 // (TestEveryCommandChoosesWhereItRuns).
 var (
 	agentCommands = []string{"room", "send", "sync", "read", "search", "keys", "status", "share", "docs",
-		"verify", "transcript", "trace", "chat", "devices", "backup", "settings"}
+		"verify", "transcript", "trace", "pool", "chat", "devices", "backup", "settings"}
 	localCommands = []string{"serve", "init", "restore", "passphrase", "demo", "bench", "eval", "witness",
 		"agent", "lock", "completion", "help", "version"}
 )

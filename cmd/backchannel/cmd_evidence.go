@@ -252,17 +252,23 @@ comma-separated.`,
 func newTraceCmd(g *globals) *cobra.Command {
 	var room string
 	var epsilon float64
+	var pool poolFlags // pool.go
 	cmd := &cobra.Command{
 		Use:   "trace [--room ROOM] LEAK",
 		Short: "Name the member whose marked copy of your messages leaked (whose copy, not who leaked it), or say inconclusive",
 		Long: `trace reads a leak (a file, or - for stdin), aligns it to the messages you sent,
 reads the canary marks of each recipient's copy and names a member only when the
 probability of accusing an innocent member is at most --epsilon (a proven bound).
-Otherwise the verdict is "inconclusive", with an estimate of the text still needed.`,
-		Args: cobra.ExactArgs(1),
+Otherwise the verdict is "inconclusive", with an estimate of the text still needed.
+With --pool, the room's members who consent pool their evidence about their own
+messages in the leak, and one verdict with one bound combines it.`,
+		Args: pool.args,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !(epsilon > 0 && epsilon < 1) {
 				return usageError{fmt.Errorf("--epsilon %g: give a probability between 0 and 1, such as 1e-6", epsilon)}
+			}
+			if pool.on() {
+				return pool.run(cmd, g, room, epsilon, args)
 			}
 			data, err := readEvidence(cmd, g, args[0])
 			if err != nil {
@@ -305,6 +311,7 @@ Otherwise the verdict is "inconclusive", with an estimate of the text still need
 	}
 	cmd.Flags().StringVar(&room, "room", "", "only this room's messages (default: all rooms)")
 	cmd.Flags().Float64Var(&epsilon, "epsilon", canary.DefaultEpsilon, "largest acceptable probability of accusing an innocent member")
+	pool.register(cmd)
 	return cmd
 }
 
