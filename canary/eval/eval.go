@@ -104,6 +104,10 @@ type Row struct {
 	// leaker, or an innocent).
 	SingleIdentified       int `json:"single_identified,omitempty"`
 	SingleFalseAccusations int `json:"single_false_accusations,omitempty"`
+	// PoolErrors counts pooled trials whose contributions could not be
+	// combined (counted as not identified); PoolError is the first error.
+	PoolErrors int    `json:"pool_errors,omitempty"`
+	PoolError  string `json:"pool_error,omitempty"`
 
 	hits []bool
 }
@@ -131,6 +135,7 @@ type Table struct {
 type outcome struct {
 	hit, innocent             bool
 	singleHit, singleInnocent bool
+	poolErr                   string
 	slots, words              int
 	byChannel                 map[string]int
 }
@@ -274,6 +279,12 @@ func (r *Row) add(o outcome) {
 	}
 	if o.singleHit {
 		r.SingleIdentified++
+	}
+	if o.poolErr != "" {
+		r.PoolErrors++
+		if r.PoolError == "" {
+			r.PoolError = o.poolErr
+		}
 	}
 	if o.singleInnocent {
 		r.SingleFalseAccusations++

@@ -132,8 +132,13 @@ func (t Table) Markdown() string {
 		b.WriteString("| evasion | members | words | trials | stripping names the leaker | this names the leaker | trials stripping named and this did not |\n|---|---:|---:|---:|---:|---:|---:|\n")
 		b.WriteString(ev.String())
 	}
+	for _, r := range t.Rows {
+		if r.PoolErrors > 0 {
+			fmt.Fprintf(&pool, "\nPooling failed in %d of %d trials at %d words (%s), counted as not identified; the first error: %s\n", r.PoolErrors, r.Trials, r.Words, r.Assign, r.PoolError)
+		}
+	}
 	if pool.Len() > 0 {
-		b.WriteString("\nPooled conversation (retyped excerpt; every member sends, each with their own key; slots: all senders' together):\n\n")
+		b.WriteString("\nPooled conversation (retyped excerpt; every member sends, each with their own key; slots and words: the pooled trace's):\n\n")
 		b.WriteString("| leaker | members | words | trials | best single sender names the leaker | pooled verdict names the leaker | innocents accused (single / pooled) | slots read (mean) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		b.WriteString(pool.String())
 	}
