@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -109,7 +110,7 @@ stops it gracefully.`,
 			}
 			ln, err := net.Listen("tcp", cfg.Addr)
 			if err != nil {
-				return fmt.Errorf("cannot listen on %s (is another server running there?): %w", cfg.Addr, err)
+				return listenError(cfg.Addr, err)
 			}
 			defer ln.Close()
 			logger := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
@@ -225,4 +226,29 @@ stops it gracefully.`,
 func jsonFlag(cmd *cobra.Command) bool {
 	v, err := cmd.Flags().GetBool("json")
 	return err == nil && v
+}
+
+// listenError says in plain words why the server cannot listen on addr: a
+// malformed address, a host that does not resolve or is not this machine's,
+// a port in use or one that needs privileges.
+func listenError(addr string, err error) error {
+	host, port, serr := net.SplitHostPort(addr)
+	switch {
+	case serr != nil:
+		return fmt.Errorf("%q is not an address to listen on: give HOST:PORT, for example 127.0.0.1:8443", addr)
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("cannot listen on %s: the port is in use (is another server running there?)", addr)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("cannot listen on %s: this user may not use port %s (ports below 1024 need privileges; pick a higher one)", addr, port)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("cannot listen on %s: %s is not an address of this machine", addr, host)
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return fmt.Errorf("cannot listen on %s: the host %s is not known (use an IP address such as 127.0.0.1)", addr, host)
+	}
+	if n, perr := strconv.Atoi(port); perr != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("cannot listen on %s: %s is not a port number (0-65535)", addr, port)
+	}
+	return fmt.Errorf("cannot listen on %s: %w", addr, err)
 }
