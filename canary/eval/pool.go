@@ -103,6 +103,9 @@ func (s *simulator) pooledTrial(rng *rand.Rand, c Case, epsilon float64) (outcom
 	leak := canary.Normalize(excerpt(strings.Join(parts, "\n\n"), offset, c.Words))
 	leakers := map[string]bool{leaker: true}
 	o := outcome{byChannel: map[string]int{}}
+	// Words and slots are summed over the senders' traces (a sender's
+	// tracer may also align wording the corpus repeats in others'
+	// messages, so the sum can exceed the leak's length).
 	for i, tr := range cv.tracers {
 		res, err := tr.Trace(leak, epsilon)
 		if err != nil {
