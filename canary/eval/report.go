@@ -30,7 +30,7 @@ func (t Table) WordsNeeded() []Need {
 	var order []Case
 	byScen := map[Case][]Row{}
 	for _, r := range t.Rows {
-		if r.Strategy == Outsider || r.Skipped != "" {
+		if r.Strategy == Outsider || r.Skipped != "" || (r.Condition == Pooled && !t.pooledMeasured()) {
 			continue
 		}
 		k := scenario(r.Case)
