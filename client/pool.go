@@ -170,7 +170,7 @@ func (c *Client) applyTraceAnswer(ctx context.Context, tx *vault.Tx, r *Room, se
 		return nil
 	}
 	if a.Status == tracepool.Contributed {
-		if err := checkContribution(a.Contribution, q); err != nil {
+		if _, err := checkContribution(a.Contribution, sender, q); err != nil {
 			c.warn(rep, "refused an answer from %s to trace request %s: %v", sender, tracepool.Short(q.ID), err)
 			return nil
 		}

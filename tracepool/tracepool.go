@@ -40,13 +40,14 @@ const Version = 1
 // text" (see Ledger and docs/threat-model.md, "Pooled traces", for why).
 const (
 	MaxLeakBytes = 64 << 10
-	// MaxContributionBytes bounds one sender's contribution as it travels.
-	MaxContributionBytes = 24 << 10
+	// MaxContributionBytes bounds one sender's contribution as it travels
+	// (one room message; a room of 5 members needs about 15 KiB).
+	MaxContributionBytes = 96 << 10
 	// MaxAnswerBytes and MaxRequestBytes bound the encoded payloads.
 	MaxAnswerBytes  = MaxContributionBytes + 1024
 	MaxRequestBytes = MaxLeakBytes*4/3 + 1024
 	MaxReasonBytes  = 200
-	MinSlots        = 24
+	MinSlots        = 8
 	// RateLimit requests from one requester in one room per RateWindow can
 	// be answered; later ones are refused on arrival.
 	RateLimit  = 3
