@@ -57,6 +57,8 @@ type Result struct {
 	// Quotes lists other members' messages in which text the leak matched
 	// reappears (NoteQuotes): the leak may be a copy of one of them.
 	Quotes []Quote `json:"quotes,omitempty"`
+	// Senders lists, for a pooled trace (Combine), every sender's part.
+	Senders []SenderPart `json:"senders,omitempty"`
 
 	// matched: the canonical positions the leak matched, per message.
 	matched map[int32][]int32
@@ -76,6 +78,9 @@ type Suspect struct {
 	SlotsRead            int        `json:"slots_read"`
 	SlotsMatched         int        `json:"slots_matched"`
 	Evidence             []Evidence `json:"evidence"`
+	// BySender is, for a pooled trace (Combine), each sender's share of
+	// the evidence.
+	BySender []SenderShare `json:"by_sender,omitempty"`
 }
 
 // Evidence is one message that matched: how many of its slots were read and
