@@ -45,8 +45,11 @@ type Result struct {
 	WordsMatched   int            `json:"words_matched"`
 	SlotsRead      int            `json:"slots_read"`
 	SlotsByChannel map[string]int `json:"slots_by_channel"`
-	Messages       int            `json:"messages_matched"`
-	Members        int            `json:"members_scored"`
+	// Channels says per channel what was read and what was discarded
+	// (erased: the leak's own style, flooded marks) and why.
+	Channels map[string]ChannelReport `json:"channels"`
+	Messages int                      `json:"messages_matched"`
+	Members  int                      `json:"members_scored"`
 	// MoreWordsNeeded estimates, for an inconclusive trace, how many more
 	// words of the same kind of leak would name the leaker (estimate.go
 	// gives the formula); 0 when the leak matches none of the sender's
@@ -216,6 +219,7 @@ func (tr *Tracer) read(d *deriver, segs []segment, lt *tokens, lcanon []canonTok
 	// an innocent member's score involves a different symbol of theirs and
 	// the terms are independent (docs/canary.md).
 	seen := map[[2]int32]bool{}
+	erasedTypo := 0
 	matchedWords := map[int32]bool{}
 	matchedMsgs := map[int32]bool{}
 	var rsegs [][]altRead
@@ -251,6 +255,19 @@ func (tr *Tracer) read(d *deriver, segs []segment, lt *tokens, lcanon []canonTok
 					cmap[pr[1]-tr.offset[m]] = pr[0]
 				}
 				rs := readSlots(tm.layout, cmap, lt, lcanon, ch)
+				if ai == 0 && (!ch.style || !ch.space) {
+					// what the erased style channels would have read
+					typo := func(rs []readSlot) int {
+						n := 0
+						for _, r := range rs {
+							if k := tm.layout.slots[r.slot].kind; k.channel() == PolicyTypographic {
+								n++
+							}
+						}
+						return n
+					}
+					erasedTypo += typo(readSlots(tm.layout, cmap, lt, lcanon, channels{style: true, space: true})) - typo(rs)
+				}
 				kept := rs[:0]
 				for _, r := range rs {
 					if k := [2]int32{m, int32(r.slot)}; !seen[k] {
@@ -285,6 +302,22 @@ func (tr *Tracer) read(d *deriver, segs []segment, lt *tokens, lcanon []canonTok
 	}
 	res.WordsMatched = len(matchedWords)
 	res.Messages = len(matchedMsgs)
+	res.Channels = map[string]ChannelReport{}
+	if erasedTypo > 0 {
+		res.Channels["typographic"] = ChannelReport{Discarded: erasedTypo, Reason: "the leak's style is uniform (retyped, normalised or a house style): it says nothing about the copy"}
+	}
+	if n := tr.eraseFlooded(rsegs); n > 0 {
+		res.SlotsRead -= n
+		if res.SlotsByChannel["invisible"] -= n; res.SlotsByChannel["invisible"] <= 0 {
+			delete(res.SlotsByChannel, "invisible")
+		}
+		res.Channels["invisible"] = ChannelReport{Discarded: n, Reason: "flooded: one carrier in far more gaps than a marked copy has"}
+	}
+	for _, c := range []string{"invisible", "typographic", "lexical"} {
+		r := res.Channels[c]
+		r.Read = res.SlotsByChannel[c]
+		res.Channels[c] = r
+	}
 	return rsegs
 }
 
