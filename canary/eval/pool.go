@@ -64,7 +64,8 @@ func (s *simulator) conversation(c Case) (*conversation, error) {
 
 // pooledTrial leaks a retyped excerpt of one member's view of the
 // conversation (the others' messages as that member received them, the
-// member's own as written) and traces it with every sender's tracer alone.
+// member's own as written), traces it with every sender's tracer alone and
+// pools the senders' contributions (canary.Combine) into one verdict.
 func (s *simulator) pooledTrial(rng *rand.Rand, c Case, epsilon float64) (outcome, error) {
 	cv, err := s.conversation(c)
 	if err != nil {
@@ -103,9 +104,7 @@ func (s *simulator) pooledTrial(rng *rand.Rand, c Case, epsilon float64) (outcom
 	leak := canary.Normalize(excerpt(strings.Join(parts, "\n\n"), offset, c.Words))
 	leakers := map[string]bool{leaker: true}
 	o := outcome{byChannel: map[string]int{}}
-	// Words and slots are summed over the senders' traces (a sender's
-	// tracer may also align wording the corpus repeats in others'
-	// messages, so the sum can exceed the leak's length).
+	var contribs []*canary.Contribution
 	for i, tr := range cv.tracers {
 		res, err := tr.Trace(leak, epsilon)
 		if err != nil {
@@ -114,18 +113,32 @@ func (s *simulator) pooledTrial(rng *rand.Rand, c Case, epsilon float64) (outcom
 		hit, innocent := judge(res.Suspects, leakers)
 		o.singleHit = o.singleHit || hit
 		o.singleInnocent = o.singleInnocent || innocent
-		o.slots += res.SlotsRead
-		o.words += res.WordsMatched
-		for ch, n := range res.SlotsByChannel {
-			o.byChannel[ch] += n
+		// Each sender's client computes its contribution over its own
+		// messages; the investigator combines them.
+		part, err := tr.Contribute(leak, fmt.Sprintf("sender%02d", i+1))
+		if err != nil {
+			o.poolErr = fmt.Sprintf("contribution of sender %d: %v", i+1, err)
+			return o, nil
 		}
+		contribs = append(contribs, part)
+	}
+	// A refused combination is a measured failure of pooling (the row
+	// shows how many and why), not a reason to stop the evaluation.
+	pooled, err := canary.Combine(contribs, epsilon)
+	if err != nil {
+		o.poolErr = fmt.Sprintf("combine: %v", err)
+		return o, nil
+	}
+	o.hit, o.innocent = judge(pooled.Suspects, leakers)
+	o.slots, o.words = pooled.SlotsRead, pooled.WordsMatched
+	for ch, n := range pooled.SlotsByChannel {
+		o.byChannel[ch] += n
 	}
 	return o, nil
 }
 
 // poolingAvailable says whether the pooled verdict (canary.Combine of the
-// senders' contributions) is measured; until it is, pooled rows report the
-// best single sender only.
-const poolingAvailable = false
+// senders' contributions) is measured.
+const poolingAvailable = true
 
 func (t Table) pooledMeasured() bool { return poolingAvailable }

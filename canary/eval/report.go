@@ -138,7 +138,7 @@ func (t Table) Markdown() string {
 		}
 	}
 	if pool.Len() > 0 {
-		b.WriteString("\nPooled conversation (retyped excerpt; every member sends, each with their own key; slots and words: summed over the senders' own traces until the pooled one is measured):\n\n")
+		b.WriteString("\nPooled conversation (retyped excerpt; every member sends, each with their own key; slots and words: the pooled trace's):\n\n")
 		b.WriteString("| leaker | members | words | trials | best single sender names the leaker | pooled verdict names the leaker | innocents accused (single / pooled) | slots read (mean) |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		b.WriteString(pool.String())
 	}
