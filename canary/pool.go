@@ -299,7 +299,10 @@ func (c *Contribution) Validate() error {
 				return fmt.Errorf("contribution of %s: member %s has a score of %g", c.Sender, m.Member, v)
 			}
 		}
-		if m.SlotsRead < 0 || m.SlotsMatched < 0 || m.SlotsMatched > m.SlotsRead || m.SlotsRead > c.SlotsRead {
+		// A member's slots read may exceed the part's: the part counts the
+		// first alternative of each segment, a member is scored on every
+		// alternative (text sent more than once).
+		if m.SlotsRead < 0 || m.SlotsMatched < 0 || m.SlotsMatched > m.SlotsRead {
 			return fmt.Errorf("contribution of %s: member %s matched %d of %d slots (%d read)", c.Sender, m.Member, m.SlotsMatched, m.SlotsRead, c.SlotsRead)
 		}
 	}

@@ -305,3 +305,50 @@ func FuzzDecodeContribution(f *testing.F) {
 		}
 	})
 }
+
+// A text sent twice aligns as a segment with two alternatives, and each
+// member is scored on both: the contribution must still decode (eval trace
+// found Combine refusing such parts).
+func TestContributionWithRepeatedTextDecodes(t *testing.T) {
+	text := strings.Join(proseParagraphs(t)[:4], "\n\n")
+	members := []string{"ann", "ben", "cat"}
+	msgs := []Message{
+		{ID: "m1", Text: text, Recipients: members, Policy: PolicyAll},
+		{ID: "m2", Text: text, Recipients: members, Policy: PolicyAll},
+	}
+	key := testKey(7)
+	tr, err := NewTracer(key, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leak, err := Mark(key, "m2", "ben", text, PolicyAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part, err := tr.Contribute(leak, "sender")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repeatedOnce := false
+	for _, m := range part.Members {
+		repeatedOnce = repeatedOnce || m.SlotsRead > part.SlotsRead
+	}
+	if !repeatedOnce {
+		t.Fatalf("no member was scored on both alternatives (part reads %d slots): the test does not exercise the case", part.SlotsRead)
+	}
+	b, err := json.Marshal(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeContribution(b)
+	if err != nil {
+		t.Fatalf("decoding a genuine contribution: %v", err)
+	}
+	res, err := Combine([]*Contribution{got}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != Identified || len(res.Suspects) != 1 || res.Suspects[0].Member != "ben" {
+		t.Fatalf("verdict %s, suspects %+v: want ben", res.Verdict, res.Suspects)
+	}
+}
