@@ -48,7 +48,13 @@ func isApostrophe(r rune) bool { return r == '\'' || r == '\u2019' || r == '\u02
 func isDash(r rune) bool {
 	return r == '-' || r == '\u2010' || r == '\u2011' || r == '\u2012' || r == '\u2013' || r == '\u2014' || r == '\u2212'
 }
-func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r) }
+
+// isWordRune: U+02BC (modifier letter apostrophe) is a letter to Unicode but
+// an apostrophe here, as Unmark writes it ASCII (found by FuzzUnmark: "r\x00ʼ"
+// must have the words of "r\x00'").
+func isWordRune(r rune) bool {
+	return r != '\u02BC' && (unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r))
+}
 
 // titles keep their full stop inside the word ("Mr." is one word).
 var titles = map[string]bool{"mr": true, "mrs": true, "ms": true, "dr": true, "messrs": true}
