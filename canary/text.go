@@ -73,7 +73,7 @@ func tokenize(text string) *tokens {
 			continue
 		}
 		if e := urlEnd(text, i); e > i {
-			t.words = append(t.words, word{start: i, end: e, key: strings.ToLower(text[i:e]), prot: true, hard: true})
+			t.words = append(t.words, word{start: i, end: e, key: urlKey(text[i:e]), prot: true, hard: true})
 			i = e
 			continue
 		}
@@ -295,7 +295,7 @@ func codeSpans(text string) [][2]int {
 // urlEnd returns the end of a URL or e-mail address starting at i, or i.
 func urlEnd(text string, i int) int {
 	if i > 0 {
-		if r, _ := utf8.DecodeLastRuneInString(text[:i]); !unicode.IsSpace(r) && !strings.ContainsRune("(<[\"'“‘", r) {
+		if r, _ := utf8.DecodeLastRuneInString(text[:i]); !unicode.IsSpace(r) && !strings.ContainsRune("(<[\"'“”‘’", r) {
 			return i
 		}
 	}
@@ -307,16 +307,26 @@ func urlEnd(text string, i int) int {
 		}
 		e += n
 	}
-	chunk := strings.TrimRight(text[i:e], ".,;:!?'’")
-	lc := strings.ToLower(chunk)
+	// Typography that marking or Unmark may change must not change what
+	// is a URL: any quote may open one, and "…" counts as the "..." it
+	// unmarks to (found by FuzzNormalize and FuzzUnmark).
+	chunk := strings.TrimRight(text[i:e], ".,;:!?'’…")
+	lc := strings.ReplaceAll(strings.ToLower(chunk), "…", ".")
 	if strings.Contains(lc, "://") || strings.HasPrefix(lc, "www.") {
 		return i + len(chunk)
 	}
-	if at := strings.IndexByte(chunk, '@'); at > 0 && strings.Contains(chunk[at:], ".") && at < len(chunk)-1 {
+	if at := strings.IndexByte(lc, '@'); at > 0 && strings.Contains(lc[at:], ".") && at < len(lc)-1 {
 		return i + len(chunk)
 	}
 	return i
 }
+
+// urlTypography maps what Unmark rewrites in prose to what it writes, so
+// that a URL's key is the same before and after (found by FuzzUnmark).
+var urlTypography = strings.NewReplacer("\u2018", "'", "\u2019", "'", "\u02BC", "'", "\u2014", "--", "\u2013", "-", "\u2026", "...",
+	"\u200B", "", "\u200C", "", "\u200D", "", "\u2060", "", "\uFEFF", "", "\u00AD", "", "\u200E", "", "\u200F", "", "\u2061", "", "\u2062", "", "\u2063", "", "\u2064", "")
+
+func urlKey(raw string) string { return strings.ToLower(urlTypography.Replace(raw)) }
 
 // lastVisible returns the last rune of s that is not ignorable (RuneError
 // if none).

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // copiesOf renders the copies of text under p with every slot at symbol 0,
@@ -66,13 +67,17 @@ func digitsOf(s string) string {
 	for _, d := range reDigits.FindAllStringIndex(s, -1) {
 		run := strings.TrimRight(s[d[0]:d[1]], ".,:") // a full stop or comma after the number is no digit
 		d[1] = d[0] + len(run)
-		if n, err := strconv.Atoi(run); err == nil && ((n >= 2 && n <= 20) || (n%10 == 0 && n <= 90)) && (d[0] == 0 || !isWordRune(rune(s[d[0]-1]))) && (d[1] == len(s) || !isWordRune(rune(s[d[1]]))) {
+		if n, err := strconv.Atoi(run); err == nil && ((n >= 2 && n <= 20) || (n%10 == 0 && n <= 90)) && !isWordRune(lastRune(s[:d[0]])) && !isWordRune(firstRune(s[d[1]:])) {
 			continue
 		}
 		out = append(out, run)
 	}
 	return strings.Join(out, " ")
 }
+
+// firstRune decodes a whole rune, as lastRune does (a byte of "”" read as
+// a rune is the letter "â": found by FuzzMarkVariants).
+func firstRune(s string) rune { r, _ := utf8.DecodeRuneInString(s); return r }
 
 // Each class: an original that offers its slot (and the alternative a copy
 // shows), and originals that must not offer it.
