@@ -194,13 +194,15 @@ func scanWord(text string, i int) int {
 			if r == '.' && dotted && letters == 1 {
 				components++
 				// "U.S.", "e.g.": single letters separated by dots.
-				after, _ := utf8.DecodeRuneInString(text[j+n+nn:])
-				if unicode.IsLetter(next) && after == '.' {
+				// A dot that begins "..." is an ellipsis, not the
+				// abbreviation's, as "…" would be (found by FuzzUnmark).
+				after := j + n + nn
+				if unicode.IsLetter(next) && strings.HasPrefix(text[after:], ".") && !strings.HasPrefix(text[after:], "..") {
 					j += n
 					letters = 0
 					continue
 				}
-				if components > 1 {
+				if components > 1 && next != '.' {
 					return j + n
 				}
 			}
