@@ -5,13 +5,14 @@ import "math"
 // The estimate of the words still needed (Result.MoreWordsNeeded and
 // MoreWordsByChannel), for an inconclusive trace:
 //
-//	slots needed  S = ln(2n/ε) / r
+//	slots needed  S = ln(M/ε) / r
 //	words needed  W = S / ρ            MoreWordsNeeded = ⌈W⌉ − words matched
 //
-// n is the number of members scored (two scores each: the union bound of
-// the accusation rule), r the evidence per read slot, ρ the slots read per
-// matched word. r is the leading member's so far (−ln bound / slots read)
-// when the evidence points at someone; otherwise the rate an unmerged copy
+// M is the union factor of the leading member's best test (accuse.go:
+// 5n for the score tests, n members scored), r the evidence per read slot,
+// ρ the slots read per matched word. r is the leading member's so far
+// (−ln bound / slots read, on the slots its test read) when the evidence
+// points at someone; otherwise the rate an unmerged copy
 // would give: each read slot whose symbol has bias p adds ln((1−c)/p + c)
 // to that copy's score (c = copyNoise), and at λ = 1 the Chernoff bound
 // of the copy score falls by exactly the score. ρ is the leak's own
@@ -22,17 +23,18 @@ import "math"
 // sender's words gets no estimate (0): more of it would not help.
 
 // estimate fills in the words still needed.
-func (tr *Tracer) estimate(d *deriver, res *Result, rsegs [][]altRead, lead *Suspect, leadLog float64, members int) {
+func (tr *Tracer) estimate(d *deriver, res *Result, rsegs [][]altRead, lead *Suspect, leadV verdictBound, members int) {
 	res.MoreWordsNeeded = 0
 	if res.WordsMatched == 0 {
 		return
 	}
-	n := float64(max(members, 1))
-	need := math.Log(2 * n / res.Epsilon) // −ln(ε/2n)
+	mult := float64(max(members, 1)) / testShare
 	rate := 0.0
-	if lead != nil && leadLog < 0 && lead.SlotsRead > 0 {
-		rate = -leadLog / float64(lead.SlotsRead)
+	if lead != nil && leadV.lb < 0 && lead.SlotsRead > 0 {
+		rate = -leadV.lb / float64(lead.SlotsRead)
+		mult = leadV.mult
 	}
+	need := math.Log(mult / res.Epsilon) // −ln(ε/M)
 	density := 0.0
 	if res.SlotsRead > 0 {
 		density = float64(res.SlotsRead) / float64(res.WordsMatched)

@@ -137,16 +137,16 @@ func (tr *Tracer) Contribute(leak, sender string) (*Contribution, error) {
 	}
 	for gi, key := range keys {
 		mems := groups[key]
-		setA, setB := tr.nullSets(rsegs, scores[mems[0]].received)
+		sets := tr.nullSets(rsegs, scores[mems[0]].received)
 		g := GroupPart{LogMGF: [][]float64{make([]float64, len(PoolLambdas)), make([]float64, len(PoolLambdas))}}
 		for k, l := range PoolLambdas {
-			g.LogMGF[0][k] = setB.logMGF(l)
-			g.LogMGF[1][k] = setA.logMGF(l)
+			g.LogMGF[0][k] = sets[testCopy].logMGF(l)
+			g.LogMGF[1][k] = sets[testCollusion].logMGF(l)
 		}
 		c.Groups = append(c.Groups, g)
 		for _, mem := range mems {
 			ms := scores[mem]
-			c.Members = append(c.Members, MemberPart{Member: tr.members[mem], Group: gi, Scores: []float64{ms.copy, ms.tardos}, SlotsRead: ms.read, SlotsMatched: ms.match})
+			c.Members = append(c.Members, MemberPart{Member: tr.members[mem], Group: gi, Scores: []float64{ms.s[testCopy], ms.s[testCollusion]}, SlotsRead: ms.read[0], SlotsMatched: ms.match[0]})
 		}
 	}
 	sort.Slice(c.Members, func(a, b int) bool { return c.Members[a].Member < c.Members[b].Member })
@@ -173,31 +173,6 @@ func groupMembers(scores map[int32]*memberScore) ([]string, map[string][]int32) 
 	}
 	sort.Strings(keys)
 	return keys, groups
-}
-
-// nullSets returns the null models (collusion, copy) of a member who
-// received the messages recv.
-func (tr *Tracer) nullSets(rsegs [][]altRead, recv map[int32]bool) (scoreSet, scoreSet) {
-	var setA, setB scoreSet
-	for _, alts := range rsegs {
-		var segA, segB [][]term
-		for _, ar := range alts {
-			var tA, tB []term
-			for _, mr := range ar.msgs {
-				if !recv[mr.m] {
-					continue
-				}
-				for _, r := range mr.reads {
-					p := prob(&mr.cum[r.slot], r.sym)
-					tA = append(tA, tardosTerm(p))
-					tB = append(tB, copyTerm(p))
-				}
-			}
-			segA, segB = append(segA, tA), append(segB, tB)
-		}
-		setA, setB = append(setA, segA), append(setB, segB)
-	}
-	return setA, setB
 }
 
 func checkName(s string) error {

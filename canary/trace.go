@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 )
 
 // DefaultEpsilon is the default bound on the probability that a trace
@@ -71,12 +70,19 @@ type Result struct {
 type Suspect struct {
 	Member string  `json:"member"`
 	Score  float64 `json:"score"`
-	// Test is "copy" (the leak is this member's unmerged copy) or
-	// "collusion" (the symmetric Tardos score), whichever is stronger.
-	Test string `json:"test"`
+	// Test is the strongest of the accusation tests (accuse.go): "copy"
+	// (the leak is this member's unmerged copy), "collusion" (the
+	// symmetric Tardos score) or "pair" (on the slots where the two
+	// members in Pair agree and the leak differs, the leak holds this
+	// member's symbols: a merge of copies). SetAside names the channels
+	// the test did not read ("invisible": marks an adversary may have
+	// randomised); SlotsRead and SlotsMatched count the slots it read.
+	Test     string   `json:"test"`
+	SetAside []string `json:"set_aside,omitempty"`
+	Pair     []string `json:"pair,omitempty"`
 	// FalseAccusationBound bounds the probability that an innocent member
-	// would be named with this much evidence (union bound over all members
-	// and both scores).
+	// would be named with this much evidence (union bound over all members,
+	// tests and, for the pair test, pairs).
 	FalseAccusationBound float64    `json:"false_accusation_bound"`
 	SlotsRead            int        `json:"slots_read"`
 	SlotsMatched         int        `json:"slots_matched"`
@@ -195,10 +201,10 @@ func (tr *Tracer) Trace(leak string, epsilon float64) (*Result, error) {
 	scores := tr.score(d, rsegs)
 	res.Members = len(scores)
 	if len(scores) == 0 {
-		tr.estimate(d, res, rsegs, nil, 0, len(tr.members))
+		tr.estimate(d, res, rsegs, nil, verdictBound{}, len(tr.members))
 		return res, nil
 	}
-	accused, lead, leadLog := tr.decide(rsegs, scores, epsilon)
+	accused, lead, leadV := tr.decide(d, rsegs, scores, epsilon)
 	if len(accused) > 0 {
 		res.Verdict = Identified
 		res.Suspects = accused
@@ -206,7 +212,7 @@ func (tr *Tracer) Trace(leak string, epsilon float64) (*Result, error) {
 		return res, nil
 	}
 	res.Leading = lead
-	tr.estimate(d, res, rsegs, lead, leadLog, len(scores))
+	tr.estimate(d, res, rsegs, lead, leadV, len(scores))
 	return res, nil
 }
 
@@ -328,167 +334,3 @@ type msgRead struct {
 }
 
 type altRead struct{ msgs []msgRead }
-
-// memberScore is one member's two scores and evidence.
-type memberScore struct {
-	tardos, copy float64
-	read, match  int
-	ev           []Evidence
-	received     map[int32]bool
-}
-
-// score computes every recipient's scores: per segment, the best
-// alternative for each score.
-func (tr *Tracer) score(d *deriver, rsegs [][]altRead) map[int32]*memberScore {
-	scores := map[int32]*memberScore{}
-	type partial struct{ a, b float64 }
-	for _, alts := range rsegs {
-		best := map[int32]*[3]float64{} // tardos, copy, alternatives present
-		for _, ar := range alts {
-			sum := map[int32]*partial{}
-			for _, mr := range ar.msgs {
-				tm := &tr.msgs[mr.m]
-				for _, mem := range tm.recips {
-					ms := scores[mem]
-					if ms == nil {
-						ms = &memberScore{received: map[int32]bool{}}
-						scores[mem] = ms
-					}
-					ms.received[mr.m] = true
-					p := sum[mem]
-					if p == nil {
-						p = &partial{}
-						sum[mem] = p
-					}
-					st := d.stream(tm.id, tr.members[mem])
-					ev := Evidence{MessageID: tm.id, SlotsRead: len(mr.reads)}
-					for _, r := range mr.reads {
-						q := int(tm.layout.slots[r.slot].q)
-						pr := prob(&mr.cum[r.slot], r.sym)
-						if st.symbol(r.slot, &mr.cum[r.slot], q) == r.sym {
-							ev.SlotsMatched++
-							p.a += tardosTerm(pr).a
-							p.b += copyTerm(pr).a
-						} else {
-							p.a += tardosTerm(pr).b
-							p.b += copyTerm(pr).b
-						}
-					}
-					ms.read += ev.SlotsRead
-					ms.match += ev.SlotsMatched
-					ms.ev = append(ms.ev, ev)
-				}
-			}
-			for mem, p := range sum {
-				if b := best[mem]; b == nil {
-					best[mem] = &[3]float64{p.a, p.b, 1}
-				} else {
-					b[0], b[1], b[2] = math.Max(b[0], p.a), math.Max(b[1], p.b), b[2]+1
-				}
-			}
-		}
-		for mem, b := range best {
-			// A member missing from some alternative scores 0 there.
-			if int(b[2]) < len(alts) {
-				b[0], b[1] = math.Max(b[0], 0), math.Max(b[1], 0)
-			}
-			scores[mem].tardos += b[0]
-			scores[mem].copy += b[1]
-		}
-	}
-	return scores
-}
-
-// decide names the members whose bound is at most epsilon. Members are
-// grouped by the messages they received (innocent members of a group share
-// one null distribution); within a group, the bound falls as the score
-// rises, so members are checked in order of score.
-func (tr *Tracer) decide(rsegs [][]altRead, scores map[int32]*memberScore, epsilon float64) ([]Suspect, *Suspect, float64) {
-	groups := map[string][]int32{}
-	for mem, ms := range scores {
-		var ids []int
-		for m := range ms.received {
-			ids = append(ids, int(m))
-		}
-		sort.Ints(ids)
-		key := fmt.Sprint(ids)
-		groups[key] = append(groups[key], mem)
-	}
-	keys := make([]string, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	n := float64(len(scores))
-	logThreshold := math.Log(epsilon / (2 * n)) // two scores, n members
-	var accused []Suspect
-	var lead *Suspect
-	leadLog := 0.0
-	for _, key := range keys {
-		mems := groups[key]
-		recv := scores[mems[0]].received
-		var setA, setB scoreSet
-		for _, alts := range rsegs {
-			var segA, segB [][]term
-			for _, ar := range alts {
-				var tA, tB []term
-				for _, mr := range ar.msgs {
-					if !recv[mr.m] {
-						continue
-					}
-					for _, r := range mr.reads {
-						p := prob(&mr.cum[r.slot], r.sym)
-						tA = append(tA, tardosTerm(p))
-						tB = append(tB, copyTerm(p))
-					}
-				}
-				segA, segB = append(segA, tA), append(segB, tB)
-			}
-			setA, setB = append(setA, segA), append(setB, segB)
-		}
-		tailA, tailB := setA.tail(), setB.tail()
-		bound := map[int32][2]float64{}
-		for test := 0; test < 2; test++ {
-			sort.Slice(mems, func(a, b int) bool {
-				sa, sb := scores[mems[a]], scores[mems[b]]
-				x, y := sa.copy, sb.copy
-				if test == 1 {
-					x, y = sa.tardos, sb.tardos
-				}
-				return x > y || (x == y && mems[a] < mems[b])
-			})
-			for _, mem := range mems {
-				b, done := bound[mem]
-				if !done {
-					b = [2]float64{tailB(scores[mem].copy), tailA(scores[mem].tardos)}
-					bound[mem] = b
-				}
-				if b[test] > logThreshold {
-					break
-				}
-			}
-		}
-		for mem, b := range bound {
-			ms := scores[mem]
-			s := Suspect{Member: tr.members[mem], Test: "copy", Score: ms.copy, SlotsRead: ms.read, SlotsMatched: ms.match, Evidence: ms.ev}
-			lb := b[0]
-			if b[1] < b[0] {
-				s.Test, s.Score, lb = "collusion", ms.tardos, b[1]
-			}
-			s.FalseAccusationBound = math.Min(1, math.Exp(lb)*2*n)
-			switch {
-			case lb <= logThreshold:
-				accused = append(accused, s)
-			case lead == nil || lb < leadLog || (lb == leadLog && s.Member < lead.Member):
-				lead, leadLog = &s, lb
-			}
-		}
-	}
-	sort.Slice(accused, func(a, b int) bool {
-		if accused[a].FalseAccusationBound != accused[b].FalseAccusationBound {
-			return accused[a].FalseAccusationBound < accused[b].FalseAccusationBound
-		}
-		return accused[a].Member < accused[b].Member
-	})
-	return accused, lead, leadLog
-}

@@ -1,0 +1,279 @@
+package canary
+
+import (
+	"math"
+	"sort"
+)
+
+// The accusation rule. A trace runs a fixed family of tests on every member
+// scored; each test t has a share w_t of ε, and a member is named when, for
+// some test, the bound on an innocent member's score reaching theirs is at
+// most w_t·ε/M_t, M_t the number of hypotheses the test tries (members,
+// or members times pairs of other members). The union over the family and
+// its hypotheses bounds the probability that any innocent member is named
+// by ε (docs/canary.md, "The accusation tests").
+//
+//   - copy and collusion read every channel the leak kept (after erasure):
+//     the likelihood ratio of an unmerged copy with errors (copyTerm) and
+//     the symmetric Tardos score (tardosTerm).
+//   - copy and collusion without invisible marks are the same scores with
+//     the invisible channel's slots set aside. An adversary who randomises
+//     the invisible marks (a pattern no erasure rule can tell from a marked
+//     copy) drowns the first two tests in slots that match nobody; these two
+//     then read exactly what stripping the marks would have left, so
+//     randomising never prevents a trace that stripping allows.
+//   - pair is the copy score restricted, for each pair (a, b) of other
+//     members, to the slots where a and b hold the same symbol and the leak
+//     holds another. A merge of copies takes each symbol from some colluder
+//     (the marking assumption), so there the leak's symbol is a third
+//     colluder's: a minority merge, which leaves every colluder's own score
+//     without expected margin, puts a third colluder's symbol on a quarter of
+//     the binary slots. For an innocent member m the selection depends on
+//     the leak and on a's and b's symbols only, all independent of m's, so
+//     m's terms there are still independent draws from the biases and the
+//     null model is the copy test's on those slots.
+const (
+	testCopy = iota
+	testCollusion
+	testCopyVisible
+	testCollusionVisible
+	numScoreTests // the tests that score every slot read of a member
+	testPair      = numScoreTests
+)
+
+// testShare is each test's share of ε: the four score tests and the pair
+// test alike.
+const testShare = 1.0 / (numScoreTests + 1)
+
+// maxPairMembers caps the members for whom the pair test runs (its cost
+// grows as the cube of the members scored); a trace with more members does
+// not run it, and its share of ε is then unused.
+const maxPairMembers = 64
+
+var testNames = [numScoreTests + 1]string{"copy", "collusion", "copy", "collusion", "pair"}
+
+// setsAside names, for each test, the channels it does not read.
+var setsAside = [numScoreTests + 1][]string{nil, nil, {"invisible"}, {"invisible"}, nil}
+
+// testTerm is test t's term for a slot whose leaked symbol has bias p.
+func testTerm(t int, p float64) term {
+	if t == testCollusion || t == testCollusionVisible {
+		return tardosTerm(p)
+	}
+	return copyTerm(p)
+}
+
+// testReads reports whether test t reads slots of kind k.
+func testReads(t int, k slotKind) bool {
+	return k != kindInvisible || (t != testCopyVisible && t != testCollusionVisible && t != testPair)
+}
+
+// memberScore is one member's scores and evidence.
+type memberScore struct {
+	s [numScoreTests]float64
+	// read and match count the slots read and matched, over every channel
+	// ([0]) and without the invisible channel ([1]).
+	read, match [2]int
+	ev          []Evidence
+	received    map[int32]bool
+}
+
+// score computes every recipient's scores: per segment, the best
+// alternative for each test.
+func (tr *Tracer) score(d *deriver, rsegs [][]altRead) map[int32]*memberScore {
+	scores := map[int32]*memberScore{}
+	type partial [numScoreTests]float64
+	type best struct {
+		s    partial
+		alts int
+	}
+	for _, alts := range rsegs {
+		bests := map[int32]*best{}
+		for _, ar := range alts {
+			sum := map[int32]*partial{}
+			for _, mr := range ar.msgs {
+				tm := &tr.msgs[mr.m]
+				for _, mem := range tm.recips {
+					ms := scores[mem]
+					if ms == nil {
+						ms = &memberScore{received: map[int32]bool{}}
+						scores[mem] = ms
+					}
+					ms.received[mr.m] = true
+					p := sum[mem]
+					if p == nil {
+						p = &partial{}
+						sum[mem] = p
+					}
+					st := d.stream(tm.id, tr.members[mem])
+					ev := Evidence{MessageID: tm.id, SlotsRead: len(mr.reads)}
+					for _, r := range mr.reads {
+						sl := tm.layout.slots[r.slot]
+						pr := prob(&mr.cum[r.slot], r.sym)
+						hit := st.symbol(r.slot, &mr.cum[r.slot], int(sl.q)) == r.sym
+						visible := sl.kind != kindInvisible
+						if hit {
+							ev.SlotsMatched++
+						}
+						if visible {
+							ms.read[1]++
+							if hit {
+								ms.match[1]++
+							}
+						}
+						for t := range numScoreTests {
+							if !testReads(t, sl.kind) {
+								continue
+							}
+							if tt := testTerm(t, pr); hit {
+								p[t] += tt.a
+							} else {
+								p[t] += tt.b
+							}
+						}
+					}
+					ms.read[0] += ev.SlotsRead
+					ms.match[0] += ev.SlotsMatched
+					ms.ev = append(ms.ev, ev)
+				}
+			}
+			for mem, p := range sum {
+				if b := bests[mem]; b == nil {
+					bests[mem] = &best{s: *p, alts: 1}
+				} else {
+					for t := range b.s {
+						b.s[t] = math.Max(b.s[t], p[t])
+					}
+					b.alts++
+				}
+			}
+		}
+		for mem, b := range bests {
+			for t := range b.s {
+				// A member missing from some alternative scores 0 there.
+				if b.alts < len(alts) {
+					b.s[t] = math.Max(b.s[t], 0)
+				}
+				scores[mem].s[t] += b.s[t]
+			}
+		}
+	}
+	return scores
+}
+
+// nullSets returns the null model of every score test for a member who
+// received the messages recv.
+func (tr *Tracer) nullSets(rsegs [][]altRead, recv map[int32]bool) [numScoreTests]scoreSet {
+	var sets [numScoreTests]scoreSet
+	for _, alts := range rsegs {
+		var segs [numScoreTests][][]term
+		for _, ar := range alts {
+			var ts [numScoreTests][]term
+			for _, mr := range ar.msgs {
+				if !recv[mr.m] {
+					continue
+				}
+				for _, r := range mr.reads {
+					p := prob(&mr.cum[r.slot], r.sym)
+					k := tr.msgs[mr.m].layout.slots[r.slot].kind
+					for t := range numScoreTests {
+						if testReads(t, k) {
+							ts[t] = append(ts[t], testTerm(t, p))
+						}
+					}
+				}
+			}
+			for t := range segs {
+				segs[t] = append(segs[t], ts[t])
+			}
+		}
+		for t := range sets {
+			sets[t] = append(sets[t], segs[t])
+		}
+	}
+	return sets
+}
+
+// verdictBound is one member's best test: the log of the bound before the
+// union (lb) and the union's factor (mult); the reported bound is
+// min(1, exp(lb)·mult).
+type verdictBound struct {
+	test      int
+	lb, mult  float64
+	read, hit int
+	score     float64 // the pair test's score (score tests: memberScore.s)
+	pair      [2]int32
+}
+
+func (v verdictBound) log() float64 { return v.lb + math.Log(v.mult) }
+
+// decide names the members whose bound is at most epsilon. Members are
+// grouped by the messages they received (innocent members of a group share
+// one null distribution); within a group, the bound falls as the score
+// rises, so members are checked in order of score.
+func (tr *Tracer) decide(d *deriver, rsegs [][]altRead, scores map[int32]*memberScore, epsilon float64) ([]Suspect, *Suspect, verdictBound) {
+	keys, groups := groupMembers(scores)
+	n := float64(len(scores))
+	scoreMult := n / testShare
+	logThreshold := math.Log(epsilon / scoreMult)
+	best := map[int32]verdictBound{}
+	consider := func(mem int32, v verdictBound) {
+		if b, ok := best[mem]; !ok || v.log() < b.log() {
+			best[mem] = v
+		}
+	}
+	for _, key := range keys {
+		mems := groups[key]
+		sets := tr.nullSets(rsegs, scores[mems[0]].received)
+		for t := range numScoreTests {
+			tail := sets[t].tail()
+			sort.Slice(mems, func(a, b int) bool {
+				x, y := scores[mems[a]].s[t], scores[mems[b]].s[t]
+				return x > y || (x == y && mems[a] < mems[b])
+			})
+			vis := 0
+			if len(setsAside[t]) > 0 {
+				vis = 1
+			}
+			for _, mem := range mems {
+				ms := scores[mem]
+				lb := tail(ms.s[t])
+				consider(mem, verdictBound{test: t, lb: lb, mult: scoreMult, read: ms.read[vis], hit: ms.match[vis]})
+				if lb > logThreshold {
+					break
+				}
+			}
+		}
+	}
+	for mem, v := range tr.pairTest(d, rsegs, scores, epsilon, best) {
+		consider(mem, v)
+	}
+	var accused []Suspect
+	var lead *Suspect
+	var leadV verdictBound
+	for mem, v := range best {
+		ms := scores[mem]
+		s := Suspect{Member: tr.members[mem], Test: testNames[v.test], SetAside: setsAside[v.test], SlotsRead: v.read, SlotsMatched: v.hit, Evidence: ms.ev}
+		if v.test < numScoreTests {
+			s.Score = ms.s[v.test]
+		} else {
+			s.Score = v.score
+			s.Pair = []string{tr.members[v.pair[0]], tr.members[v.pair[1]]}
+			sort.Strings(s.Pair)
+		}
+		s.FalseAccusationBound = math.Min(1, math.Exp(v.log()))
+		switch {
+		case v.log() <= math.Log(epsilon):
+			accused = append(accused, s)
+		case lead == nil || v.log() < leadV.log() || (v.log() == leadV.log() && s.Member < lead.Member):
+			lead, leadV = &s, v
+		}
+	}
+	sort.Slice(accused, func(a, b int) bool {
+		if accused[a].FalseAccusationBound != accused[b].FalseAccusationBound {
+			return accused[a].FalseAccusationBound < accused[b].FalseAccusationBound
+		}
+		return accused[a].Member < accused[b].Member
+	})
+	return accused, lead, leadV
+}

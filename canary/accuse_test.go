@@ -1,0 +1,233 @@
+package canary
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// stripInvisible drops every invisible character, as a leaker who strips
+// the marks does.
+func stripInvisible(s string) string {
+	return strings.Map(func(r rune) rune {
+		if isIgnorable(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// randomiseInvisible replaces every invisible carrier with a random one:
+// the marks stay where they were, their symbols say nothing.
+func randomiseInvisible(rng *rand.Rand, s string) string {
+	return strings.Map(func(r rune) rune {
+		if slices.Contains(zeroWidth[:], r) {
+			return zeroWidth[rng.IntN(len(zeroWidth))]
+		}
+		return r
+	}, s)
+}
+
+// The attack: a leaker randomises the invisible marks of their copy
+// instead of stripping them. Whenever the stripped copy names the leaker,
+// the randomised one must too, with the invisible channel set aside, and
+// nobody else is ever named.
+func TestRandomisedInvisibleMarksTraceAsStripped(t *testing.T) {
+	key := testKey(21)
+	msgs := sentMessages(proseParagraphs(t), members, PolicyAll)
+	tr, err := NewTracer(key, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := copyOf(t, key, msgs, "carol")
+	rng := rand.New(rand.NewPCG(5, 6))
+	stripNamed := 0
+	for _, words := range []int{40, 80, 150, 300, 600, 1200} {
+		for trial := range 3 {
+			excerpt := firstWords(full, words)
+			if trial > 0 { // from further into the text
+				excerpt = firstWords(strings.Join(strings.Fields(full)[trial*words:], " "), words)
+			}
+			stripped, err := tr.Trace(stripInvisible(excerpt), 1e-6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			randomised, err := tr.Trace(randomiseInvisible(rng, excerpt), 1e-6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, res := range []*Result{stripped, randomised} {
+				for _, s := range res.Suspects {
+					if s.Member != "carol" {
+						t.Fatalf("%d words: innocent %s named (%s test, bound %g)", words, s.Member, s.Test, s.FalseAccusationBound)
+					}
+				}
+			}
+			if stripped.Verdict != Identified {
+				continue
+			}
+			stripNamed++
+			if randomised.Verdict != Identified {
+				t.Errorf("%d words (trial %d): stripping names carol (bound %g) but randomising prevents it (leading %+v)",
+					words, trial, stripped.Suspects[0].FalseAccusationBound, randomised.Leading)
+				continue
+			}
+			if s := randomised.Suspects[0]; s.FalseAccusationBound > stripped.Suspects[0].FalseAccusationBound*(1+1e-9) {
+				t.Errorf("%d words: randomised bound %g above the stripped one %g", words, s.FalseAccusationBound, stripped.Suspects[0].FalseAccusationBound)
+			}
+		}
+	}
+	if stripNamed == 0 {
+		t.Fatal("stripping never named the leaker: the test shows nothing")
+	}
+	// Long enough that the randomised invisible channel holds most of the
+	// slots: the test that named carol set it aside.
+	res, err := tr.Trace(randomiseInvisible(rng, firstWords(full, 600)), 1e-6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != Identified || !slices.Equal(res.Suspects[0].SetAside, []string{"invisible"}) {
+		t.Fatalf("600 randomised words: verdict %s, suspects %+v", res.Verdict, res.Suspects)
+	}
+	if res.Suspects[0].SlotsRead >= res.SlotsRead {
+		t.Errorf("the suspect's test read %d slots of %d: the invisible ones were not set aside", res.Suspects[0].SlotsRead, res.SlotsRead)
+	}
+}
+
+// minorityMerge builds the copy three colluders make when they compare
+// their copies slot by slot and keep, where they differ, the symbol fewest
+// of them hold: every colluder's own score then has no expected margin.
+func minorityMerge(t *testing.T, key []byte, msgs []Message, colluders []string, rng *rand.Rand) string {
+	t.Helper()
+	var parts []string
+	for _, m := range msgs {
+		l := NewLayout(m.Text, m.Policy)
+		var cws [][]int
+		for _, c := range colluders {
+			cw, err := Codeword(key, m.ID, c, l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cws = append(cws, cw)
+		}
+		out := make([]int, l.NumSlots())
+		for i := range out {
+			count := map[int]int{}
+			for _, cw := range cws {
+				count[cw[i]]++
+			}
+			least := len(cws) + 1
+			for _, n := range count {
+				least = min(least, n)
+			}
+			var tied []int
+			for s, n := range count {
+				if n == least {
+					tied = append(tied, s)
+				}
+			}
+			slices.Sort(tied)
+			out[i] = tied[rng.IntN(len(tied))]
+		}
+		parts = append(parts, l.Render(out))
+	}
+	return strings.Join(parts, "\n\n")
+}
+
+// The attack: three colluders merge their copies by minority and retype
+// the result. Only the pair test can name one of them; it must, from the
+// whole text, and never name anyone else.
+func TestRetypedMinorityMergeNamedByPairTest(t *testing.T) {
+	key := testKey(23)
+	paras := proseParagraphs(t)
+	for _, f := range []string{"harbour_lease_negotiation.txt", "supply_contract_negotiation.txt", "data_centre_memo.txt"} {
+		data, err := os.ReadFile(filepath.Join("eval/testdata/own", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range strings.Split(string(data), "\n\n") {
+			if p = strings.TrimSpace(p); p != "" {
+				paras = append(paras, p)
+			}
+		}
+	}
+	msgs := sentMessages(paras, members, PolicyAll)
+	tr, err := NewTracer(key, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	named := 0
+	triples := [][]string{{"bob", "dave", "frank"}, {"alice", "carol", "erin"}, {"alice", "bob", "carol"}, {"dave", "erin", "frank"}}
+	trials := len(triples)
+	for trial, colluders := range triples {
+		leak := Normalize(minorityMerge(t, key, msgs, colluders, rng))
+		res, err := tr.Trace(leak, 1e-6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range res.Suspects {
+			if !slices.Contains(colluders, s.Member) {
+				t.Fatalf("trial %d: innocent %s named (%s test, bound %g)", trial, s.Member, s.Test, s.FalseAccusationBound)
+			}
+		}
+		if res.Verdict != Identified {
+			t.Logf("trial %d: inconclusive, %d slots read, leading %+v", trial, res.SlotsRead, res.Leading)
+			continue
+		}
+		named++
+		s := res.Suspects[0]
+		if s.Test != "pair" || len(s.Pair) != 2 || slices.Contains(s.Pair, s.Member) {
+			t.Errorf("trial %d: named by the %s test, pair %v", trial, s.Test, s.Pair)
+		}
+		t.Logf("trial %d: %s named, %d of %d slots where %v agree against the leak, bound %.2g", trial, s.Member, s.SlotsMatched, s.SlotsRead, s.Pair, s.FalseAccusationBound)
+	}
+	if named < trials-1 {
+		t.Errorf("a colluder was named in %d of %d trials", named, trials)
+	}
+}
+
+// The pair test's bound holds: leaks that are nobody's copy (random
+// symbols in every slot, retyped) name nobody, at a loose ε where the
+// union bound allows an accusation in at most ε of the traces.
+func TestPairTestNamesNobodyOnRandomLeaks(t *testing.T) {
+	key := testKey(29)
+	msgs := sentMessages(proseParagraphs(t), members, PolicyAll)
+	tr, err := NewTracer(key, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	const trials, eps = 40, 0.05
+	named, pairRan := 0, 0
+	for range trials {
+		var parts []string
+		for _, m := range msgs {
+			l := NewLayout(m.Text, m.Policy)
+			sym := make([]int, l.NumSlots())
+			for i := range sym {
+				sym[i] = rng.IntN(l.Alphabet(i))
+			}
+			parts = append(parts, l.Render(sym))
+		}
+		res, err := tr.Trace(Normalize(strings.Join(parts, "\n\n")), eps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Leading != nil && res.Leading.Test == "pair" {
+			pairRan++
+		}
+		if len(res.Suspects) > 0 {
+			named++
+		}
+	}
+	// ε bounds the probability of any accusation per trace; 40 traces at
+	// ε = 0.05 expect at most 2.
+	if named > 4 {
+		t.Errorf("%d of %d random leaks named someone at ε = %g", named, trials, eps)
+	}
+	t.Logf("%d of %d random leaks named someone; the pair test led in %d", named, trials, pairRan)
+}

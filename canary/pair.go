@@ -1,0 +1,142 @@
+package canary
+
+import (
+	"math"
+	"sort"
+)
+
+// pairRead is one slot of the leak the pair test reads: the first
+// alternative of each segment, outside the invisible channel.
+type pairRead struct {
+	m int32   // message
+	y int     // the leak's symbol
+	p float64 // its bias
+}
+
+// pairTest runs the pair test (accuse.go) for every scored member not
+// already named by a score test, and returns each one's best pair. It
+// does not run with fewer than 3 or more than maxPairMembers members.
+//
+// Which slots are read, which alternative of a segment, and which members
+// are skipped depend on the leak, the sender's texts and other members'
+// symbols only, never on the tested member's: under the null hypothesis
+// the tested member's symbols on the selected slots are independent draws
+// from the biases, as the copy test's null model assumes. Skipping a
+// hypothesis only loses power; the union factor counts every pair.
+func (tr *Tracer) pairTest(d *deriver, rsegs [][]altRead, scores map[int32]*memberScore, epsilon float64, best map[int32]verdictBound) map[int32]verdictBound {
+	n := len(scores)
+	if n < 3 || n > maxPairMembers {
+		return nil
+	}
+	mems := make([]int32, 0, n)
+	for mem := range scores {
+		mems = append(mems, mem)
+	}
+	sort.Slice(mems, func(a, b int) bool { return mems[a] < mems[b] })
+	idx := map[int32]int{}
+	for i, mem := range mems {
+		idx[mem] = i
+	}
+	var reads []pairRead
+	// sym[i][k]: member i's symbol on read k, -1 if i did not receive it.
+	sym := make([][]int8, n)
+	for _, alts := range rsegs {
+		for _, mr := range alts[0].msgs {
+			tm := &tr.msgs[mr.m]
+			var k0 = len(reads)
+			for _, r := range mr.reads {
+				if sl := tm.layout.slots[r.slot]; sl.kind != kindInvisible {
+					reads = append(reads, pairRead{m: mr.m, y: r.sym, p: prob(&mr.cum[r.slot], r.sym)})
+				}
+			}
+			if len(reads) == k0 {
+				continue
+			}
+			for i := range sym {
+				for len(sym[i]) < len(reads) {
+					sym[i] = append(sym[i], -1)
+				}
+			}
+			for _, mem := range tm.recips {
+				i, ok := idx[mem]
+				if !ok {
+					continue
+				}
+				st := d.stream(tm.id, tr.members[mem])
+				k := k0
+				for _, r := range mr.reads {
+					if sl := tm.layout.slots[r.slot]; sl.kind != kindInvisible {
+						sym[i][k] = int8(st.symbol(r.slot, &mr.cum[r.slot], int(sl.q)))
+						k++
+					}
+				}
+			}
+		}
+	}
+	if len(reads) == 0 {
+		return nil
+	}
+	pairs := float64(n-1) * float64(n-2) / 2
+	mult := float64(n) * pairs / testShare
+	logThreshold := math.Log(epsilon / mult)
+	out := map[int32]verdictBound{}
+	var sel []int
+	var terms []term
+	for a := 0; a < n; a++ {
+		for b := a + 1; b < n; b++ {
+			sel = sel[:0]
+			for k, r := range reads {
+				if x := sym[a][k]; x >= 0 && x == sym[b][k] && int(x) != r.y {
+					sel = append(sel, k)
+				}
+			}
+			if len(sel) == 0 {
+				continue
+			}
+			for i, mem := range mems {
+				if i == a || i == b {
+					continue
+				}
+				if v, ok := best[mem]; ok && v.log() <= math.Log(epsilon) {
+					continue // already named
+				}
+				terms = terms[:0]
+				score, top, floor := 0.0, 0.0, 0.0
+				for _, k := range sel {
+					x := sym[i][k]
+					if x < 0 {
+						continue
+					}
+					t := copyTerm(reads[k].p)
+					terms = append(terms, t)
+					top += t.a
+					floor += math.Log(t.p) // ln P(every symbol matches)
+					if int(x) == reads[k].y {
+						score += t.a
+					} else {
+						score += t.b
+					}
+				}
+				// Even a match on every slot could not be named, or this
+				// score is far from one: not worth the bound's cost.
+				if floor > logThreshold || score < top/2 {
+					continue
+				}
+				lb := -score // λ = 1: E[exp(copy score)] = 1 under the null
+				if lb > logThreshold {
+					lb = math.Min(lb, scoreSet{{terms}}.logTail(score))
+				}
+				v := verdictBound{test: testPair, lb: lb, mult: mult, read: len(terms), score: score, pair: [2]int32{mems[a], mems[b]}}
+				for _, k := range sel {
+					if sym[i][k] >= 0 && int(sym[i][k]) == reads[k].y {
+						v.hit++
+					}
+				}
+				if o, ok := out[mem]; !ok || v.lb < o.lb {
+					out[mem] = v
+				}
+			}
+		}
+	}
+	return out
+}
