@@ -289,8 +289,7 @@ messages in the leak, and one verdict with one bound combines it.`,
 			}
 			fmt.Fprintf(w, "verdict: %s (ε = %.0e; %d words matched, %d marks read)\n", res.Verdict, res.Epsilon, res.WordsMatched, res.SlotsRead)
 			for _, s := range res.Suspects {
-				fmt.Fprintf(w, "  the leak is %s's copy — %d of %d marks match it (%s test); probability that another copy matches this well ≤ %.1e\n",
-					s.Member, s.SlotsMatched, s.SlotsRead, s.Test, s.FalseAccusationBound)
+				fmt.Fprintln(w, "  "+suspectLine(s))
 			}
 			if len(res.Suspects) > 0 {
 				fmt.Fprintln(w, "  This names whose copy leaked, not who leaked it: the copy may have been passed on or taken from their device.")
@@ -397,3 +396,17 @@ func bundleTrust(cmd *cobra.Command, g *globals, data []byte, trusts []string, n
 
 // shortID shortens a message id for display.
 func shortID(id string) string { return id[:min(12, len(id))] }
+
+// suspectLine says in plain words what the evidence against a suspect is.
+func suspectLine(s canary.Suspect) string {
+	if s.Test == "pair" && len(s.Pair) == 2 {
+		return fmt.Sprintf("the leak holds %s's copy merged with others — where %s's and %s's copies agree and the leak differs, %d of %d marks match %s's (pair test); probability that another copy matches this well ≤ %.1e",
+			s.Member, s.Pair[0], s.Pair[1], s.SlotsMatched, s.SlotsRead, s.Member, s.FalseAccusationBound)
+	}
+	test := s.Test + " test"
+	if len(s.SetAside) > 0 {
+		test += ", " + strings.Join(s.SetAside, " and ") + " marks set aside"
+	}
+	return fmt.Sprintf("the leak is %s's copy — %d of %d marks match it (%s); probability that another copy matches this well ≤ %.1e",
+		s.Member, s.SlotsMatched, s.SlotsRead, test, s.FalseAccusationBound)
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"backchannel/canary"
 )
 
 func TestSafe(t *testing.T) {
@@ -45,5 +47,24 @@ func TestNamesPrintedSafely(t *testing.T) {
 	warn(&b, "refused "+hostile+"\u2066")
 	if strings.ContainsAny(b.String()[:b.Len()-1], "\x1b\n\u202e\u2066") || !strings.HasSuffix(b.String(), "\\u2066\n") {
 		t.Fatalf("warn printed %q", b.String())
+	}
+}
+
+// What a verdict says about each kind of evidence, in plain words.
+func TestSuspectLine(t *testing.T) {
+	for _, tc := range []struct {
+		s    canary.Suspect
+		want string
+	}{
+		{canary.Suspect{Member: "bob", Test: "copy", SlotsRead: 40, SlotsMatched: 39, FalseAccusationBound: 2e-9},
+			"the leak is bob's copy — 39 of 40 marks match it (copy test); probability that another copy matches this well ≤ 2.0e-09"},
+		{canary.Suspect{Member: "bob", Test: "collusion", SetAside: []string{"invisible"}, SlotsRead: 30, SlotsMatched: 30, FalseAccusationBound: 1e-8},
+			"the leak is bob's copy — 30 of 30 marks match it (collusion test, invisible marks set aside); probability that another copy matches this well ≤ 1.0e-08"},
+		{canary.Suspect{Member: "frank", Test: "pair", Pair: []string{"bob", "dave"}, SlotsRead: 58, SlotsMatched: 58, FalseAccusationBound: 2e-14},
+			"the leak holds frank's copy merged with others — where bob's and dave's copies agree and the leak differs, 58 of 58 marks match frank's (pair test); probability that another copy matches this well ≤ 2.0e-14"},
+	} {
+		if got := suspectLine(tc.s); got != tc.want {
+			t.Errorf("suspectLine(%+v)\n got %s\nwant %s", tc.s, got, tc.want)
+		}
 	}
 }

@@ -105,8 +105,7 @@ func printPooled(w io.Writer, res *client.PooledResult) {
 	fmt.Fprintf(w, "pooled verdict: %s (ε = %.0e; %d words matched, %d marks read, over the evidence of %d senders)\n",
 		r.Verdict, r.Epsilon, r.WordsMatched, r.SlotsRead, contributors(res))
 	for _, s := range r.Suspects {
-		fmt.Fprintf(w, "  the leak is %s's copy — %d of %d marks match it (%s test); probability that another copy matches this well ≤ %.1e\n",
-			s.Member, s.SlotsMatched, s.SlotsRead, s.Test, s.FalseAccusationBound)
+		fmt.Fprintln(w, "  "+suspectLine(s))
 	}
 	if len(r.Suspects) > 0 {
 		fmt.Fprintln(w, "  This names whose copy leaked, not who leaked it: the copy may have been passed on or taken from their device.")
