@@ -93,6 +93,17 @@ func (tr *Tracer) score(d *deriver, rsegs [][]altRead) map[int32]*memberScore {
 			sum := map[int32]*partial{}
 			for _, mr := range ar.msgs {
 				tm := &tr.msgs[mr.m]
+				// The terms depend on the slot, not on the member.
+				terms := make([][numScoreTests]term, len(mr.reads))
+				for i, r := range mr.reads {
+					pr := prob(&mr.cum[r.slot], r.sym)
+					k := tm.layout.slots[r.slot].kind
+					for t := range numScoreTests {
+						if testReads(t, k) {
+							terms[i][t] = testTerm(t, pr)
+						}
+					}
+				}
 				for _, mem := range tm.recips {
 					ms := scores[mem]
 					if ms == nil {
@@ -107,25 +118,21 @@ func (tr *Tracer) score(d *deriver, rsegs [][]altRead) map[int32]*memberScore {
 					}
 					st := d.stream(tm.id, tr.members[mem])
 					ev := Evidence{MessageID: tm.id, SlotsRead: len(mr.reads)}
-					for _, r := range mr.reads {
+					for i, r := range mr.reads {
 						sl := tm.layout.slots[r.slot]
-						pr := prob(&mr.cum[r.slot], r.sym)
 						hit := st.symbol(r.slot, &mr.cum[r.slot], int(sl.q)) == r.sym
-						visible := sl.kind != kindInvisible
 						if hit {
 							ev.SlotsMatched++
 						}
-						if visible {
+						if sl.kind != kindInvisible {
 							ms.read[1]++
 							if hit {
 								ms.match[1]++
 							}
 						}
-						for t := range numScoreTests {
-							if !testReads(t, sl.kind) {
-								continue
-							}
-							if tt := testTerm(t, pr); hit {
+						// A test that does not read the slot has the zero term.
+						for t, tt := range terms[i] {
+							if hit {
 								p[t] += tt.a
 							} else {
 								p[t] += tt.b
@@ -222,10 +229,25 @@ func (tr *Tracer) decide(d *deriver, rsegs [][]altRead, scores map[int32]*member
 			best[mem] = v
 		}
 	}
+	// Without an invisible slot read, the tests without invisible marks
+	// are the first two, score for score: not computed twice.
+	invisible := false
+	for _, alts := range rsegs {
+		for _, ar := range alts {
+			for _, mr := range ar.msgs {
+				for _, r := range mr.reads {
+					invisible = invisible || tr.msgs[mr.m].layout.slots[r.slot].kind == kindInvisible
+				}
+			}
+		}
+	}
 	for _, key := range keys {
 		mems := groups[key]
 		sets := tr.nullSets(rsegs, scores[mems[0]].received)
 		for t := range numScoreTests {
+			if !invisible && len(setsAside[t]) > 0 {
+				continue
+			}
 			tail := sets[t].tail()
 			sort.Slice(mems, func(a, b int) bool {
 				x, y := scores[mems[a]].s[t], scores[mems[b]].s[t]
@@ -245,8 +267,17 @@ func (tr *Tracer) decide(d *deriver, rsegs [][]altRead, scores map[int32]*member
 			}
 		}
 	}
-	for mem, v := range tr.pairTest(d, rsegs, scores, epsilon, best) {
-		consider(mem, v)
+	// The pair test is for merges no score test names. It costs the cube
+	// of the members, so it runs only when nobody is named yet: skipping
+	// hypotheses only loses power (the union counts them all).
+	named := false
+	for _, v := range best {
+		named = named || v.log() <= math.Log(epsilon)
+	}
+	if !named {
+		for mem, v := range tr.pairTest(d, rsegs, scores, epsilon, best) {
+			consider(mem, v)
+		}
 	}
 	var accused []Suspect
 	var lead *Suspect
