@@ -196,12 +196,16 @@ func Run(ctx context.Context, cfg Config, progress func(done, total int)) (Table
 		// Trials depend on everything but the condition and the length,
 		// so conditions compared on "the same trials" (stripping against
 		// scrambling) see the same leakers and excerpts, and longer rows
-		// extend shorter ones.
-		rng := rand.New(rand.NewChaCha8(seedFor(cfg.Seed, trialKey(c))))
+		// extend shorter ones. Each trial has its own stream: with one
+		// stream per row, a condition that draws random numbers
+		// (randomising the marks) shifted every later trial's leaker and
+		// excerpt, and the pairing with stripping held for the first trial
+		// only.
 		for t := 0; t < cfg.Trials; t++ {
 			if err := ctx.Err(); err != nil {
 				return Table{}, fmt.Errorf("evaluation stopped: %w", err)
 			}
+			rng := rand.New(rand.NewChaCha8(trialSeed(cfg.Seed, trialKey(c), t)))
 			var o outcome
 			if c.Condition == Pooled {
 				o, err = sim.pooledTrial(rng, c, cfg.Epsilon)
@@ -337,6 +341,15 @@ func trialKey(c Case) uint64 {
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%d|%s|%d|%d|%d|%s", c.Members, c.Strategy, c.Colluders, c.Senders, c.Policy, c.Assign)
 	return h.Sum64()
+}
+
+// trialSeed is the seed of trial t of the trials keyed k.
+func trialSeed(seed, k uint64, t int) [32]byte {
+	s := seedFor(seed, k)
+	for i := 0; i < 8; i++ {
+		s[17+i] = byte(uint64(t) >> (8 * i))
+	}
+	return s
 }
 
 func seedFor(seed, n uint64) [32]byte {
