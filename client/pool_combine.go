@@ -117,6 +117,12 @@ func (c *Client) PooledTrace(ctx context.Context, id string) (*PooledResult, err
 		}
 		out.Senders = append(out.Senders, ps)
 	}
+	if len(parts) == 0 {
+		// Nobody's evidence yet (no answer, and none of the requester's
+		// own messages in the leak): inconclusive, not an error.
+		out.Result = &canary.Result{Verdict: canary.Inconclusive, Epsilon: q.Epsilon, Suspects: []canary.Suspect{}, SlotsByChannel: map[string]int{}}
+		return out, nil
+	}
 	if out.Result, err = canary.Combine(parts, q.Epsilon); err != nil {
 		return nil, fmt.Errorf("combine the contributions: %w", err)
 	}

@@ -66,6 +66,12 @@ func (f *poolFlags) run(cmd *cobra.Command, g *globals, room string, epsilon flo
 	id := f.request
 	w := cmd.OutOrStdout()
 	if id == "" {
+		// The senders asked are those of the messages the leak matches:
+		// fetch what arrived first, or a message not yet read leaves its
+		// sender out.
+		if _, err := c.Sync(ctx); err != nil {
+			fmt.Fprintln(cmd.ErrOrStderr(), "warning: could not fetch new messages before asking:", err)
+		}
 		q, err := c.RequestPooledTrace(ctx, room, data, epsilon)
 		if err != nil && !errors.Is(err, client.ErrNotDelivered) {
 			return err
@@ -168,7 +174,7 @@ a standing consent for one room ('pool consent ROOM on').`,
 	list := &cobra.Command{
 		Use:   "list [ROOM]",
 		Short: "List the trace requests you received, and what you did with each",
-		Long:  "list shows every trace request you received (in ROOM, or in every room), newest last, with its state: pending, answered, declined or refused (beyond the rate limit).",
+		Long:  "list fetches new messages, then shows every trace request you received (in ROOM, or in every room), newest last, with its state: pending, answered, declined or refused (beyond the rate limit).",
 		Example: `  backchannel pool list
   backchannel pool list talks --json`,
 		Args: cobra.MaximumNArgs(1),
@@ -182,6 +188,9 @@ a standing consent for one room ('pool consent ROOM on').`,
 				return err
 			}
 			defer g.release(c)
+			if _, err := c.Sync(cmd.Context()); err != nil { // requests arrive as messages
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: could not fetch new requests:", err)
+			}
 			reqs, err := c.TraceRequests(cmd.Context(), room)
 			if err != nil {
 				return err
@@ -319,11 +328,23 @@ a standing consent for one room ('pool consent ROOM on').`,
 	return cmd
 }
 
+// findRequest finds a received request by id or prefix; one not received
+// yet is fetched first (a request arrives as a message).
 func findRequest(cmd *cobra.Command, c *client.Client, id string) (*tracepool.Incoming, error) {
-	reqs, err := c.TraceRequests(cmd.Context(), "")
-	if err != nil {
-		return nil, err
+	find := func() (*tracepool.Incoming, error) {
+		reqs, err := c.TraceRequests(cmd.Context(), "")
+		if err != nil {
+			return nil, err
+		}
+		l := tracepool.Ledger{Requests: reqs}
+		return l.Find(id)
 	}
-	l := tracepool.Ledger{Requests: reqs}
-	return l.Find(id)
+	in, err := find()
+	if !errors.Is(err, tracepool.ErrUnknownRequest) {
+		return in, err
+	}
+	if _, serr := c.Sync(cmd.Context()); serr != nil {
+		return nil, fmt.Errorf("%w, and new messages could not be fetched: %v", err, serr)
+	}
+	return find()
 }

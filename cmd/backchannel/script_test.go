@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -24,7 +26,7 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:  "testdata/script",
-		Cmds: frontCmds,
+		Cmds: scriptCmds(),
 		Setup: func(env *testscript.Env) error {
 			srv, err := localserver.Start(context.Background(), filepath.Join(env.WorkDir, ".server"), "127.0.0.1:0", server.Config{OpenRegistration: true}, nil)
 			if err != nil {
@@ -45,4 +47,27 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 	})
+}
+
+// scriptCmds are the scripts' own commands: the front end's (withhold,
+// release) and capture.
+func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	cmds := map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		// capture NAME REGEXP sets $NAME to the first group of REGEXP in
+		// the last command's stdout (an id the program printed).
+		"capture": func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg || len(args) != 2 {
+				ts.Fatalf("usage: capture NAME REGEXP")
+			}
+			re, err := regexp.Compile(args[1])
+			ts.Check(err)
+			m := re.FindStringSubmatch(ts.ReadFile("stdout"))
+			if len(m) < 2 {
+				ts.Fatalf("capture: %q not in stdout", args[1])
+			}
+			ts.Setenv(args[0], m[1])
+		},
+	}
+	maps.Copy(cmds, frontCmds)
+	return cmds
 }
