@@ -308,6 +308,12 @@ func (m lexMatch) contextOK(t *tokens, k int) bool {
 		if k > 0 && (numberWords[t.words[k-1].key] || (t.words[k-1].key == "and" && k > 1 && numberWords[t.words[k-2].key])) {
 			return false // nor "twenty two" "twenty 2", "a hundred and two" "a hundred and 2"
 		}
+		if k > 0 && !strings.ContainsFunc(t.gap(k), unicode.IsSpace) {
+			return false // "3.two" must not become the number "3.2" (FuzzMarkVariants)
+		}
+		if after := t.text[t.words[k+m.n-1].end:]; len(after) > 1 && (after[0] == '.' || after[0] == ',') && after[1] >= '0' && after[1] <= '9' {
+			return false // nor "two.5" "2.5"
+		}
 	}
 	switch m.g.ctx {
 	case ctxModifier:
