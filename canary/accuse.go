@@ -32,6 +32,10 @@ import (
 //     the leak and on a's and b's symbols only, all independent of m's, so
 //     m's terms there are still independent draws from the biases and the
 //     null model is the copy test's on those slots.
+//   - split is the same on the slots where a and b hold different
+//     symbols. There a majority merge of three copies takes the third
+//     colluder's symbol (it breaks the tie), on about half the binary
+//     slots. The pair and split tests share one fifth of ε.
 const (
 	testCopy = iota
 	testCollusion
@@ -39,10 +43,11 @@ const (
 	testCollusionVisible
 	numScoreTests // the tests that score every slot read of a member
 	testPair      = numScoreTests
+	testSplit     = numScoreTests + 1
 )
 
-// testShare is each test's share of ε: the four score tests and the pair
-// test alike.
+// testShare is each score test's share of ε; the pair and split tests
+// share one more such part.
 const testShare = 1.0 / (numScoreTests + 1)
 
 // maxPairMembers caps the members for whom the pair test runs (its cost
@@ -50,10 +55,10 @@ const testShare = 1.0 / (numScoreTests + 1)
 // not run it, and its share of ε is then unused.
 const maxPairMembers = 64
 
-var testNames = [numScoreTests + 1]string{"copy", "collusion", "copy", "collusion", "pair"}
+var testNames = [numScoreTests + 2]string{"copy", "collusion", "copy", "collusion", "pair", "split"}
 
 // setsAside names, for each test, the channels it does not read.
-var setsAside = [numScoreTests + 1][]string{nil, nil, {"invisible"}, {"invisible"}, nil}
+var setsAside = [numScoreTests + 2][]string{nil, nil, {"invisible"}, {"invisible"}, nil, nil}
 
 // testTerm is test t's term for a slot whose leaked symbol has bias p.
 func testTerm(t int, p float64) term {
@@ -65,7 +70,7 @@ func testTerm(t int, p float64) term {
 
 // testReads reports whether test t reads slots of kind k.
 func testReads(t int, k slotKind) bool {
-	return k != kindInvisible || (t != testCopyVisible && t != testCollusionVisible && t != testPair)
+	return k != kindInvisible || (t != testCopyVisible && t != testCollusionVisible && t != testPair && t != testSplit)
 }
 
 // memberScore is one member's scores and evidence.

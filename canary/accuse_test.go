@@ -101,6 +101,15 @@ func TestRandomisedInvisibleMarksTraceAsStripped(t *testing.T) {
 // their copies slot by slot and keep, where they differ, the symbol fewest
 // of them hold: every colluder's own score then has no expected margin.
 func minorityMerge(t *testing.T, key []byte, msgs []Message, colluders []string, rng *rand.Rand) string {
+	return mergeCopies(t, key, msgs, colluders, rng, false)
+}
+
+// majorityMerge keeps, slot by slot, the symbol most colluders hold.
+func majorityMerge(t *testing.T, key []byte, msgs []Message, colluders []string, rng *rand.Rand) string {
+	return mergeCopies(t, key, msgs, colluders, rng, true)
+}
+
+func mergeCopies(t *testing.T, key []byte, msgs []Message, colluders []string, rng *rand.Rand, majority bool) string {
 	t.Helper()
 	var parts []string
 	for _, m := range msgs {
@@ -119,13 +128,13 @@ func minorityMerge(t *testing.T, key []byte, msgs []Message, colluders []string,
 			for _, cw := range cws {
 				count[cw[i]]++
 			}
-			least := len(cws) + 1
+			least, most := len(cws)+1, 0
 			for _, n := range count {
-				least = min(least, n)
+				least, most = min(least, n), max(most, n)
 			}
 			var tied []int
 			for s, n := range count {
-				if n == least {
+				if (!majority && n == least) || (majority && n == most) {
 					tied = append(tied, s)
 				}
 			}
@@ -142,19 +151,7 @@ func minorityMerge(t *testing.T, key []byte, msgs []Message, colluders []string,
 // whole text, and never name anyone else.
 func TestRetypedMinorityMergeNamedByPairTest(t *testing.T) {
 	key := testKey(23)
-	paras := proseParagraphs(t)
-	for _, f := range []string{"harbour_lease_negotiation.txt", "supply_contract_negotiation.txt", "data_centre_memo.txt"} {
-		data, err := os.ReadFile(filepath.Join("eval/testdata/own", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range strings.Split(string(data), "\n\n") {
-			if p = strings.TrimSpace(p); p != "" {
-				paras = append(paras, p)
-			}
-		}
-	}
-	msgs := sentMessages(paras, members, PolicyAll)
+	msgs := sentMessages(longProse(t), members, PolicyAll)
 	tr, err := NewTracer(key, msgs)
 	if err != nil {
 		t.Fatal(err)
@@ -187,6 +184,68 @@ func TestRetypedMinorityMergeNamedByPairTest(t *testing.T) {
 	}
 	if named < trials-1 {
 		t.Errorf("a colluder was named in %d of %d trials", named, trials)
+	}
+}
+
+// longProse is the shipped prose and our own texts: about 6,300 words.
+func longProse(t *testing.T) []string {
+	t.Helper()
+	paras := proseParagraphs(t)
+	for _, f := range []string{"harbour_lease_negotiation.txt", "supply_contract_negotiation.txt", "data_centre_memo.txt"} {
+		data, err := os.ReadFile(filepath.Join("eval/testdata/own", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range strings.Split(string(data), "\n\n") {
+			if p = strings.TrimSpace(p); p != "" {
+				paras = append(paras, p)
+			}
+		}
+	}
+	return paras
+}
+
+// The attack: three colluders merge their copies by majority and retype an
+// excerpt too short for any colluder's own score (each matches the leak on
+// three slots in four). Where two colluders' copies differ, the third's
+// symbol decided: the split test names one of them, and nobody else.
+func TestRetypedMajorityMergeNamedBySplitTest(t *testing.T) {
+	key := testKey(27)
+	msgs := sentMessages(longProse(t), members, PolicyAll)
+	tr, err := NewTracer(key, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	triples := [][]string{{"bob", "dave", "frank"}, {"alice", "carol", "erin"}, {"alice", "bob", "carol"}, {"dave", "erin", "frank"}}
+	named, bySplit := 0, 0
+	for trial, colluders := range triples {
+		leak := firstWords(Normalize(majorityMerge(t, key, msgs, colluders, rng)), 2500)
+		res, err := tr.Trace(leak, 1e-6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range res.Suspects {
+			if !slices.Contains(colluders, s.Member) {
+				t.Fatalf("trial %d: innocent %s named (%s test, bound %g)", trial, s.Member, s.Test, s.FalseAccusationBound)
+			}
+		}
+		if res.Verdict != Identified {
+			t.Logf("trial %d: inconclusive, %d slots read, leading %s by the %s test (bound %.2g)", trial, res.SlotsRead, res.Leading.Member, res.Leading.Test, res.Leading.FalseAccusationBound)
+			continue
+		}
+		named++
+		s := res.Suspects[0]
+		if s.Test == "split" {
+			bySplit++
+			if len(s.Pair) != 2 || slices.Contains(s.Pair, s.Member) {
+				t.Errorf("trial %d: split test without its pair: %+v", trial, s.Pair)
+			}
+		}
+		t.Logf("trial %d: %s named by the %s test, %d of %d slots (pair %v), bound %.2g, %d slots read", trial, s.Member, s.Test, s.SlotsMatched, s.SlotsRead, s.Pair, s.FalseAccusationBound, res.SlotsRead)
+	}
+	if named < len(triples)-1 || bySplit == 0 {
+		t.Errorf("a colluder was named in %d of %d trials, %d by the split test", named, len(triples), bySplit)
 	}
 }
 

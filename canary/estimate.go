@@ -33,7 +33,7 @@ func (tr *Tracer) estimate(d *deriver, res *Result, rsegs [][]altRead, lead *Sus
 	rate := 0.0
 	// The pair test reads a fraction of the slots (where two others agree
 	// against the leak): its rate per slot says little about more words.
-	if lead != nil && leadV.lb < 0 && lead.SlotsRead > 0 && leadV.test != testPair {
+	if lead != nil && leadV.lb < 0 && lead.SlotsRead > 0 && leadV.test < numScoreTests {
 		rate = -leadV.lb / float64(lead.SlotsRead)
 		mult = leadV.mult
 	}

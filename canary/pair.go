@@ -13,8 +13,9 @@ type pairRead struct {
 	p float64 // its bias
 }
 
-// pairTest runs the pair test (accuse.go) for every scored member not
-// already named by a score test, and returns each one's best pair. It
+// pairTest runs the pair and split tests (accuse.go) for every scored
+// member not already named by a score test, and returns each one's best
+// pair. It
 // does not run with fewer than 3 or more than maxPairMembers members.
 //
 // Which slots are read, which alternative of a segment, and which members
@@ -77,65 +78,69 @@ func (tr *Tracer) pairTest(d *deriver, rsegs [][]altRead, scores map[int32]*memb
 		return nil
 	}
 	pairs := float64(n-1) * float64(n-2) / 2
-	mult := float64(n) * pairs / testShare
+	mult := float64(n) * pairs / (testShare / 2) // the two pair tests share one part of ε
 	logThreshold := math.Log(epsilon / mult)
 	out := map[int32]verdictBound{}
-	var sel []int
 	var terms []term
-	for a := 0; a < n; a++ {
-		for b := a + 1; b < n; b++ {
-			sel = sel[:0]
-			for k, r := range reads {
-				if x := sym[a][k]; x >= 0 && x == sym[b][k] && int(x) != r.y {
-					sel = append(sel, k)
-				}
-			}
-			if len(sel) == 0 {
+	// evaluate scores every other member on the slots sel of pair (a, b).
+	evaluate := func(test, a, b int, sel []int) {
+		for i, mem := range mems {
+			if i == a || i == b {
 				continue
 			}
-			for i, mem := range mems {
-				if i == a || i == b {
+			if v, ok := best[mem]; ok && v.log() <= math.Log(epsilon) {
+				continue // already named
+			}
+			terms = terms[:0]
+			score, top, floor := 0.0, 0.0, 0.0
+			hits := 0
+			for _, k := range sel {
+				x := sym[i][k]
+				if x < 0 {
 					continue
 				}
-				if v, ok := best[mem]; ok && v.log() <= math.Log(epsilon) {
-					continue // already named
-				}
-				terms = terms[:0]
-				score, top, floor := 0.0, 0.0, 0.0
-				for _, k := range sel {
-					x := sym[i][k]
-					if x < 0 {
-						continue
-					}
-					t := copyTerm(reads[k].p)
-					terms = append(terms, t)
-					top += t.a
-					floor += math.Log(t.p) // ln P(every symbol matches)
-					if int(x) == reads[k].y {
-						score += t.a
-					} else {
-						score += t.b
-					}
-				}
-				// Even a match on every slot could not be named, or this
-				// score is far from one: not worth the bound's cost.
-				if floor > logThreshold || score < top/2 {
-					continue
-				}
-				lb := -score // λ = 1: E[exp(copy score)] = 1 under the null
-				if lb > logThreshold {
-					lb = math.Min(lb, scoreSet{{terms}}.logTail(score))
-				}
-				v := verdictBound{test: testPair, lb: lb, mult: mult, read: len(terms), score: score, pair: [2]int32{mems[a], mems[b]}}
-				for _, k := range sel {
-					if sym[i][k] >= 0 && int(sym[i][k]) == reads[k].y {
-						v.hit++
-					}
-				}
-				if o, ok := out[mem]; !ok || v.lb < o.lb {
-					out[mem] = v
+				t := copyTerm(reads[k].p)
+				terms = append(terms, t)
+				top += t.a
+				floor += math.Log(t.p) // ln P(every symbol matches)
+				if int(x) == reads[k].y {
+					score += t.a
+					hits++
+				} else {
+					score += t.b
 				}
 			}
+			// Even a match on every slot could not be named, or this
+			// score is far from one: not worth the bound's cost.
+			if len(terms) == 0 || floor > logThreshold || score < top/2 {
+				continue
+			}
+			lb := -score // λ = 1: E[exp(copy score)] = 1 under the null
+			if lb > logThreshold {
+				lb = math.Min(lb, scoreSet{{terms}}.logTail(score))
+			}
+			v := verdictBound{test: test, lb: lb, mult: mult, read: len(terms), hit: hits, score: score, pair: [2]int32{mems[a], mems[b]}}
+			if o, ok := out[mem]; !ok || v.log() < o.log() {
+				out[mem] = v
+			}
+		}
+	}
+	var against, split []int
+	for a := 0; a < n; a++ {
+		for b := a + 1; b < n; b++ {
+			against, split = against[:0], split[:0]
+			for k, r := range reads {
+				xa, xb := sym[a][k], sym[b][k]
+				switch {
+				case xa < 0 || xb < 0:
+				case xa == xb && int(xa) != r.y:
+					against = append(against, k)
+				case xa != xb:
+					split = append(split, k)
+				}
+			}
+			evaluate(testPair, a, b, against)
+			evaluate(testSplit, a, b, split)
 		}
 	}
 	return out

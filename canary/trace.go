@@ -72,9 +72,10 @@ type Suspect struct {
 	Score  float64 `json:"score"`
 	// Test is the strongest of the accusation tests (accuse.go): "copy"
 	// (the leak is this member's unmerged copy), "collusion" (the
-	// symmetric Tardos score) or "pair" (on the slots where the two
-	// members in Pair agree and the leak differs, the leak holds this
-	// member's symbols: a merge of copies). SetAside names the channels
+	// symmetric Tardos score), "pair" (on the slots where the two members
+	// in Pair agree and the leak differs, the leak holds this member's
+	// symbols: a merge of copies) or "split" (the same where the two in
+	// Pair differ: a majority merge). SetAside names the channels
 	// the test did not read ("invisible": marks an adversary may have
 	// randomised); SlotsRead and SlotsMatched count the slots it read.
 	Test     string   `json:"test"`

@@ -62,6 +62,8 @@ func TestSuspectLine(t *testing.T) {
 			"the leak is bob's copy — 30 of 30 marks match it (collusion test, invisible marks set aside); probability that another copy matches this well ≤ 1.0e-08"},
 		{canary.Suspect{Member: "frank", Test: "pair", Pair: []string{"bob", "dave"}, SlotsRead: 58, SlotsMatched: 58, FalseAccusationBound: 2e-14},
 			"the leak holds frank's copy merged with others — where bob's and dave's copies agree and the leak differs, 58 of 58 marks match frank's (pair test); probability that another copy matches this well ≤ 2.0e-14"},
+		{canary.Suspect{Member: "erin", Test: "split", Pair: []string{"alice", "carol"}, SlotsRead: 36, SlotsMatched: 36, FalseAccusationBound: 5.5e-8},
+			"the leak holds erin's copy merged with others — where alice's and carol's copies differ, 36 of 36 marks match erin's (split test); probability that another copy matches this well ≤ 5.5e-08"},
 	} {
 		if got := suspectLine(tc.s); got != tc.want {
 			t.Errorf("suspectLine(%+v)\n got %s\nwant %s", tc.s, got, tc.want)
