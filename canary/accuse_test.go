@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // stripInvisible drops every invisible character, as a leaker who strips
@@ -31,13 +32,30 @@ func randomiseInvisible(rng *rand.Rand, s string) string {
 	}, s)
 }
 
-// The attack: a leaker randomises the invisible marks of their copy
-// instead of stripping them. Whenever the stripped copy names the leaker,
-// the randomised one must too, with the invisible channel set aside, and
-// nobody else is ever named.
+// scrambleInvisible strips the invisible marks and puts one U+200B after
+// the space of every word gap: every gap seems to carry the same symbol.
+func scrambleInvisible(s string) string {
+	var b strings.Builder
+	prevSpace := false
+	for _, r := range stripInvisible(s) {
+		sp := unicode.IsSpace(r)
+		if prevSpace && !sp && b.Len() > 0 {
+			b.WriteRune('\u200B')
+		}
+		b.WriteRune(r)
+		prevSpace = sp
+	}
+	return b.String()
+}
+
+// The attack: a leaker randomises the invisible marks of their copy, or
+// floods every gap with one carrier, instead of stripping them. Whenever
+// the stripped copy names the leaker, the randomised and the scrambled ones
+// must too, with the invisible channel set aside or erased, and nobody
+// else is ever named.
 func TestRandomisedInvisibleMarksTraceAsStripped(t *testing.T) {
 	key := testKey(21)
-	msgs := sentMessages(proseParagraphs(t), members, PolicyAll)
+	msgs := sentMessages(longProse(t), members, PolicyAll)
 	tr, err := NewTracer(key, msgs)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +77,17 @@ func TestRandomisedInvisibleMarksTraceAsStripped(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, res := range []*Result{stripped, randomised} {
+			scrambled, err := tr.Trace(scrambleInvisible(excerpt), 1e-6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stripped.SlotsRead-stripped.SlotsByChannel["invisible"] != scrambled.SlotsRead-scrambled.SlotsByChannel["invisible"] {
+				t.Errorf("%d words (trial %d): the scrambled copy reads %v visible slots, the stripped one %v", words, trial, scrambled.SlotsByChannel, stripped.SlotsByChannel)
+			}
+			if stripped.Verdict == Identified && scrambled.Verdict != Identified {
+				t.Errorf("%d words (trial %d): stripping names carol but scrambling prevents it", words, trial)
+			}
+			for _, res := range []*Result{stripped, randomised, scrambled} {
 				for _, s := range res.Suspects {
 					if s.Member != "carol" {
 						t.Fatalf("%d words: innocent %s named (%s test, bound %g)", words, s.Member, s.Test, s.FalseAccusationBound)

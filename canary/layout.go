@@ -299,7 +299,10 @@ func dashLocked(s string, i, n int) bool {
 // styleUnits returns the number of typographic (fancy) and plain units.
 func styleUnits(s string, inWord bool) (fancy, plain int) {
 	prev := rune(-1)
-	for i := 0; i < len(s); prev = lastRune(s[:i]) {
+	// Invisible characters do not decide whether a quote opens: a copy
+	// whose gaps were scrambled with zero-width characters reads as the
+	// stripped copy does (found by eval trace's scramble rows).
+	for i := 0; i < len(s); prev = lastVisibleOr(s[:i], -1) {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case !inWord && isDoubleQuote(r) && !openingAfter(prev, false):
@@ -341,6 +344,15 @@ func openingAfter(prev rune, atStart bool) bool {
 		return atStart
 	}
 	return prev == ' ' || prev == '\n' || prev == '\t' || prev == '(' || prev == '[' || prev == '\u2014' || prev == '\u201C' || prev == '"'
+}
+
+// lastVisibleOr returns the last rune of s that is not ignorable, or none
+// if there is none.
+func lastVisibleOr(s string, none rune) rune {
+	if r := lastVisible(s); r != utf8.RuneError || strings.HasSuffix(s, "\uFFFD") {
+		return r
+	}
+	return none
 }
 
 func lastRune(s string) rune {
@@ -438,7 +450,9 @@ func restyle(s string, fancy, atStart bool) string {
 			out = s[i : i+n]
 		}
 		b.WriteString(out)
-		prev, _ = utf8.DecodeLastRuneInString(out)
+		if r, _ := utf8.DecodeLastRuneInString(out); !isIgnorable(r) {
+			prev = r
+		}
 		i += n
 	}
 	return b.String()

@@ -197,12 +197,12 @@ func scanWord(text string, i int) int {
 				// A dot that begins "..." is an ellipsis, not the
 				// abbreviation's, as "…" would be (found by FuzzUnmark).
 				after := j + n + nn
-				if unicode.IsLetter(next) && strings.HasPrefix(text[after:], ".") && !strings.HasPrefix(text[after:], "..") {
+				if unicode.IsLetter(next) && strings.HasPrefix(text[after:], ".") && !strings.HasPrefix(text[after:], "..") && !strings.HasPrefix(text[after:], ".\u2026") {
 					j += n
 					letters = 0
 					continue
 				}
-				if components > 1 && next != '.' {
+				if components > 1 && next != '.' && next != '\u2026' {
 					return j + n
 				}
 			}
