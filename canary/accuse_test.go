@@ -178,18 +178,34 @@ func mergeCopies(t *testing.T, key []byte, msgs []Message, colluders []string, r
 // the result. Only the pair test can name one of them; it must, from the
 // whole text, and never name anyone else.
 func TestRetypedMinorityMergeNamedByPairTest(t *testing.T) {
-	key := testKey(23)
+	named := traceRetypedMerges(t, 23, minorityMerge, 0)
+	if named["pair"] < 3 || len(named) != 1 {
+		t.Errorf("of 4 triples, named by test: %v (want 3 or more, all by the pair test)", named)
+	}
+}
+
+// threeOfSix are four different triples of colluders among the members.
+var threeOfSix = [][]string{{"bob", "dave", "frank"}, {"alice", "carol", "erin"}, {"alice", "bob", "carol"}, {"dave", "erin", "frank"}}
+
+// traceRetypedMerges merges each triple's copies of the long prose with
+// merge, retypes the first words of it (all when 0) and traces it. Naming
+// anyone outside the triple fails the test at once; it returns how many
+// triples were named, by test.
+func traceRetypedMerges(t *testing.T, seed byte, merge func(*testing.T, []byte, []Message, []string, *rand.Rand) string, words int) map[string]int {
+	t.Helper()
+	key := testKey(seed)
 	msgs := sentMessages(longProse(t), members, PolicyAll)
 	tr, err := NewTracer(key, msgs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(7, 8))
-	named := 0
-	triples := [][]string{{"bob", "dave", "frank"}, {"alice", "carol", "erin"}, {"alice", "bob", "carol"}, {"dave", "erin", "frank"}}
-	trials := len(triples)
-	for trial, colluders := range triples {
-		leak := Normalize(minorityMerge(t, key, msgs, colluders, rng))
+	rng := rand.New(rand.NewPCG(uint64(seed), 8))
+	named := map[string]int{}
+	for trial, colluders := range threeOfSix {
+		leak := Normalize(merge(t, key, msgs, colluders, rng))
+		if words > 0 {
+			leak = firstWords(leak, words)
+		}
 		res, err := tr.Trace(leak, 1e-6)
 		if err != nil {
 			t.Fatal(err)
@@ -200,19 +216,17 @@ func TestRetypedMinorityMergeNamedByPairTest(t *testing.T) {
 			}
 		}
 		if res.Verdict != Identified {
-			t.Logf("trial %d: inconclusive, %d slots read, leading %+v", trial, res.SlotsRead, res.Leading)
+			t.Logf("trial %d: inconclusive, %d slots read, leading %s by the %s test (bound %.2g)", trial, res.SlotsRead, res.Leading.Member, res.Leading.Test, res.Leading.FalseAccusationBound)
 			continue
 		}
-		named++
 		s := res.Suspects[0]
-		if s.Test != "pair" || len(s.Pair) != 2 || slices.Contains(s.Pair, s.Member) {
-			t.Errorf("trial %d: named by the %s test, pair %v", trial, s.Test, s.Pair)
+		named[s.Test]++
+		if (s.Test == "pair" || s.Test == "split") && (len(s.Pair) != 2 || slices.Contains(s.Pair, s.Member)) {
+			t.Errorf("trial %d: %s test without its pair: %v", trial, s.Test, s.Pair)
 		}
-		t.Logf("trial %d: %s named, %d of %d slots where %v agree against the leak, bound %.2g", trial, s.Member, s.SlotsMatched, s.SlotsRead, s.Pair, s.FalseAccusationBound)
+		t.Logf("trial %d: %s named by the %s test, %d of %d slots (pair %v), bound %.2g, %d slots read", trial, s.Member, s.Test, s.SlotsMatched, s.SlotsRead, s.Pair, s.FalseAccusationBound, res.SlotsRead)
 	}
-	if named < trials-1 {
-		t.Errorf("a colluder was named in %d of %d trials", named, trials)
-	}
+	return named
 }
 
 // longProse is the shipped prose and our own texts: about 6,300 words.
@@ -238,42 +252,9 @@ func longProse(t *testing.T) []string {
 // three slots in four). Where two colluders' copies differ, the third's
 // symbol decided: the split test names one of them, and nobody else.
 func TestRetypedMajorityMergeNamedBySplitTest(t *testing.T) {
-	key := testKey(27)
-	msgs := sentMessages(longProse(t), members, PolicyAll)
-	tr, err := NewTracer(key, msgs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(11, 12))
-	triples := [][]string{{"bob", "dave", "frank"}, {"alice", "carol", "erin"}, {"alice", "bob", "carol"}, {"dave", "erin", "frank"}}
-	named, bySplit := 0, 0
-	for trial, colluders := range triples {
-		leak := firstWords(Normalize(majorityMerge(t, key, msgs, colluders, rng)), 2500)
-		res, err := tr.Trace(leak, 1e-6)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range res.Suspects {
-			if !slices.Contains(colluders, s.Member) {
-				t.Fatalf("trial %d: innocent %s named (%s test, bound %g)", trial, s.Member, s.Test, s.FalseAccusationBound)
-			}
-		}
-		if res.Verdict != Identified {
-			t.Logf("trial %d: inconclusive, %d slots read, leading %s by the %s test (bound %.2g)", trial, res.SlotsRead, res.Leading.Member, res.Leading.Test, res.Leading.FalseAccusationBound)
-			continue
-		}
-		named++
-		s := res.Suspects[0]
-		if s.Test == "split" {
-			bySplit++
-			if len(s.Pair) != 2 || slices.Contains(s.Pair, s.Member) {
-				t.Errorf("trial %d: split test without its pair: %+v", trial, s.Pair)
-			}
-		}
-		t.Logf("trial %d: %s named by the %s test, %d of %d slots (pair %v), bound %.2g, %d slots read", trial, s.Member, s.Test, s.SlotsMatched, s.SlotsRead, s.Pair, s.FalseAccusationBound, res.SlotsRead)
-	}
-	if named < len(triples)-1 || bySplit == 0 {
-		t.Errorf("a colluder was named in %d of %d trials, %d by the split test", named, len(triples), bySplit)
+	named := traceRetypedMerges(t, 27, majorityMerge, 2500)
+	if total := named["split"] + named["copy"] + named["collusion"]; total < 3 || named["split"] == 0 {
+		t.Errorf("of 4 triples, named by test: %v (want 3 or more, some by the split test)", named)
 	}
 }
 
