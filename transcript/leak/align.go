@@ -190,8 +190,10 @@ func join(x, y run) run {
 
 // runs turns per-position owners into segments: edits inside a message
 // are absorbed, stray short matches dropped, unmatched stretches of four
-// or more words kept as sourceless runs.
-func (ix *Index) runs(owner, jpos []int, lt []token, ids []uint32, u *unit, prev int) []run {
+// or more words kept as sourceless runs. fz are ids with noisy words
+// replaced by the message word they may stand for (fuzzy): a short
+// wrapped line is attached to its neighbour's message by them.
+func (ix *Index) runs(owner, jpos []int, lt []token, ids, fz []uint32, u *unit, prev int) []run {
 	n := len(owner)
 	var rs []run
 	for i := 0; i < n; {
@@ -291,9 +293,9 @@ func (ix *Index) runs(owner, jpos []int, lt []token, ids []uint32, u *unit, prev
 		switch {
 		case startsLine && endsLine && k > 0 && !prevMsg:
 			// the wrapped tail of an unattributed line stays with it
-		case startsLine && endsLine && prevMsg && ix.hasAll(rs[k-1].msg, ids[r.a:r.b]):
+		case startsLine && endsLine && prevMsg && ix.hasAll(rs[k-1].msg, fz[r.a:r.b]):
 			rs[k].msg = rs[k-1].msg // the wrapped tail of that message, behind an edit
-		case startsLine && endsLine && nextMsg && ix.hasAll(rs[k+1].msg, ids[r.a:r.b]):
+		case startsLine && endsLine && nextMsg && ix.hasAll(rs[k+1].msg, fz[r.a:r.b]):
 			rs[k].msg = rs[k+1].msg
 		case startsLine && endsLine:
 		case !startsLine && prevMsg:
@@ -438,7 +440,8 @@ func (ix *Index) better(x, y *seg, u *unit, prev int) bool {
 
 // alignPiece attributes the tokens of one piece to messages.
 func (ix *Index) alignPiece(text string, lt []token, ids []uint32, p piece, u *unit, prev int) []seg {
-	as := ix.anchors(ix.fuzzy(lt, ids))
+	fz := ix.fuzzy(lt, ids)
+	as := ix.anchors(fz)
 	// A whole message that occupies whole leaked lines is that message,
 	// even if a longer message quotes it ("… read as follows: …").
 	for k, a := range as {
@@ -474,7 +477,7 @@ func (ix *Index) alignPiece(text string, lt []token, ids []uint32, p piece, u *u
 	}
 	owner, jpos := ix.assign(len(ids), as, u, prev)
 	var out []seg
-	for _, r := range ix.runs(owner, jpos, lt, ids, u, prev) {
+	for _, r := range ix.runs(owner, jpos, lt, ids, fz, u, prev) {
 		s := seg{a: r.a, b: r.b, msg: -1, lt: lt, src: text, ids: ids,
 			headOK: r.a == 0 && p.headOK, tailOK: r.b == len(ids) && p.tailOK}
 		var cands []int

@@ -2,6 +2,7 @@ package leak
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -377,6 +378,129 @@ func noiseText(s *seg, leakText, msgText string, mt []token) string {
 			ins = strings.Join(strings.Fields(strings.ReplaceAll(leakText[from:to], "-\n", "-")), " ")
 		}
 		parts = append(parts, fmt.Sprintf("“%s” for “%s”", ins, strings.Join(del, " ")))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// splitJoined splits leak words that are two words of the transcript run
+// together ("ofcourse", "fourinitiatives", "Nixonassumed") into those two
+// words. The halves share the leaked word's span and are marked joined, so
+// the diff compares the words a reader sees and the report notes the join
+// as copying noise. Only a word the transcript does not use, of letters
+// only, is split, into two words of the transcript that stand side by side
+// in some message, and only at one point: an ambiguous join is left as
+// written. The letters are the same either way, so a number, a negation
+// or a name keeps its value; a word with digits ("15" for "1 5") is never
+// split.
+func (ix *Index) splitJoined(ts []token) []token {
+	var out []token
+	for i, t := range ts {
+		a, b, ok := ix.splitWord(t.norm)
+		if !ok {
+			if out != nil {
+				out = append(out, t)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]token, 0, len(ts)+4), ts[:i]...)
+		}
+		x, y := t, t
+		x.norm, y.norm, x.joined, y.joined, y.line = a, b, true, true, false
+		out = append(out, x, y)
+	}
+	if out == nil {
+		return ts
+	}
+	return out
+}
+
+// splitWord returns the two transcript words w is made of, normalised
+// ("four" is 4), if there is exactly one such split.
+func (ix *Index) splitWord(w string) (string, string, bool) {
+	if len(w) < 4 || ix.vocab[w] != 0 {
+		return "", "", false
+	}
+	for _, r := range w {
+		if !unicode.IsLetter(r) {
+			return "", "", false
+		}
+	}
+	found := 0
+	var a, b string
+	for k := 1; k < len(w); k++ {
+		if !utf8.RuneStart(w[k]) {
+			continue
+		}
+		x, y := partNorm(w[:k]), partNorm(w[k:])
+		if x == "" || y == "" {
+			continue
+		}
+		ix1, ix2 := ix.vocab[x], ix.vocab[y]
+		if ix1 == 0 || ix2 == 0 || !ix.adjacent(ix1, ix2) {
+			continue
+		}
+		found++
+		a, b = x, y
+	}
+	return a, b, found == 1
+}
+
+// partNorm normalises one half of a joined word as the tokenizer would
+// the word on its own; "" for a single letter other than "a" and "i".
+func partNorm(p string) string {
+	if utf8.RuneCountInString(p) == 1 && p != "a" && p != "i" {
+		return ""
+	}
+	if o, ok := ordinals[p]; ok {
+		return o
+	}
+	if v, ok := smallNumbers[p]; ok {
+		return strconv.Itoa(v)
+	}
+	return p
+}
+
+// adjacent reports whether word a is followed by word b in some message.
+func (ix *Index) adjacent(a, b uint32) bool {
+	pa, pb := ix.unigrams[a], ix.unigrams[b]
+	if len(pa) <= len(pb) {
+		for _, p := range pa {
+			if ids := ix.ids[p.msg]; int(p.pos)+1 < len(ids) && ids[p.pos+1] == b {
+				return true
+			}
+		}
+		return false
+	}
+	for _, p := range pb {
+		if p.pos > 0 && ix.ids[p.msg][p.pos-1] == a {
+			return true
+		}
+	}
+	return false
+}
+
+// joinedText describes the joined words of a segment that match the
+// message: "“ofcourse” for “of course”".
+func joinedText(s *seg, leakText, msgText string, mt []token) string {
+	var parts []string
+	for k := 0; k < len(s.ops); k++ {
+		o := s.ops[k]
+		if o.kind != opEqual || !s.lt[o.li].joined || k+1 >= len(s.ops) {
+			continue
+		}
+		n := s.ops[k+1]
+		t := s.lt[o.li]
+		if n.kind != opEqual || n.li != o.li+1 || s.lt[n.li].start != t.start || !s.lt[n.li].joined {
+			continue
+		}
+		a, b := mt[o.mi], mt[n.mi]
+		words := msgText[a.start:a.end]
+		if b.start != a.start { // (not one contraction: "don't", do not)
+			words += " " + msgText[b.start:b.end]
+		}
+		parts = append(parts, fmt.Sprintf("“%s” for “%s”", leakText[t.start:t.end], words))
+		k++
 	}
 	return strings.Join(parts, ", ")
 }

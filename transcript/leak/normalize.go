@@ -13,6 +13,7 @@ type token struct {
 	norm       string
 	start, end int
 	line       bool // a line break precedes the token (set for leaks)
+	joined     bool // one of two words a leak ran together (splitJoined)
 }
 
 // foldRune maps one rune to its normalised form: "" drops it (invisible
@@ -225,17 +226,17 @@ func numbers(ts []token) []token {
 	for i := 0; i < len(ts); {
 		w := ts[i].norm
 		if o, ok := ordinals[w]; ok {
-			out = append(out, token{o, ts[i].start, ts[i].end, ts[i].line})
+			out = append(out, token{norm: o, start: ts[i].start, end: ts[i].end, line: ts[i].line})
 			i++
 			continue
 		}
 		if w == "per" && i+1 < len(ts) && ts[i+1].norm == "cent" {
-			out = append(out, token{"percent", ts[i].start, ts[i+1].end, ts[i].line})
+			out = append(out, token{norm: "percent", start: ts[i].start, end: ts[i+1].end, line: ts[i].line})
 			i += 2
 			continue
 		}
 		if strings.ContainsAny(w, ",") && w[0] >= '0' && w[0] <= '9' {
-			out = append(out, token{strings.ReplaceAll(w, ",", ""), ts[i].start, ts[i].end, ts[i].line})
+			out = append(out, token{norm: strings.ReplaceAll(w, ",", ""), start: ts[i].start, end: ts[i].end, line: ts[i].line})
 			i++
 			continue
 		}
@@ -271,7 +272,7 @@ func numbers(ts []token) []token {
 			last = j
 			j++
 		}
-		out = append(out, token{strconv.Itoa(total + cur), ts[i].start, ts[last].end, ts[i].line})
+		out = append(out, token{norm: strconv.Itoa(total + cur), start: ts[i].start, end: ts[last].end, line: ts[i].line})
 		i = last + 1
 	}
 	return out
@@ -302,7 +303,7 @@ func tokenize(s string, base int, canon func(string) string) []token {
 		nl := i > 0 && spans[i-1][1] <= spans[i][0] && strings.IndexByte(f.s[spans[i-1][1]:spans[i][0]], '\n') >= 0
 		for _, x := range expand(w) {
 			if x != "" {
-				ts = append(ts, token{x, st, en, nl})
+				ts = append(ts, token{norm: x, start: st, end: en, line: nl})
 				nl = false // "it's" -> it is: only "it" starts the line
 			}
 		}

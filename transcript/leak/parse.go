@@ -38,6 +38,7 @@ type block struct {
 	ownID      bool // the label is a member id in the program's own layout
 	quotes     []quote
 	prose      bool // reads as reporting prose (attribution verbs outside quotes)
+	plain      bool // a transcript line even if its label reports a quotation
 }
 
 type quote struct {

@@ -45,6 +45,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Verdict is the outcome for one line or quotation.
@@ -166,6 +167,13 @@ func (ix *Index) verify(text string) (*Report, int) {
 		}
 		before := prev
 		lines := ix.verifyBlock(text, li, b, &prev)
+		if q, ok := reportedQuote(text, b); ok && ix.ownQuotes(text, q) {
+			// the quotation marks are the message's own (a telegram
+			// quoted in full, leaked as "Envoy wrote: “…”"): a transcript
+			// line, whose text must be the whole message
+			b.plain, prev = true, before
+			lines = ix.verifyBlock(text, li, b, &prev)
+		}
 		if b.explicit && (b.weak || !isCaps(b.speaker) && !ix.knownLabel(b.speaker)) {
 			// "Ref: Your memorandum …" or "Mr. Vest - EUR" may be words
 			// of a message rather than a speaker label: keep the reading
@@ -279,6 +287,14 @@ func (ix *Index) units(text string, b block, prev int) []unit {
 	if b.speaker != "" {
 		base.member, _ = ix.resolve(b.speaker)
 	}
+	if q, ok := reportedQuote(text, b); ok {
+		// "Envoy wrote: “…”": a label that reports a quotation, as press
+		// prose does: the quotation may be an excerpt, its speaker is
+		// still checked
+		u := base
+		u.quote, u.pieces = true, splitEllipses(text, q.start, q.end, true)
+		return []unit{u}
+	}
 	if !ix.quoted(text, b) || b.explicit {
 		base.pieces = splitEllipses(text, b.start, b.end, false)
 		return []unit{base}
@@ -304,6 +320,54 @@ func (ix *Index) units(text string, b block, prev int) []unit {
 	}
 	base.pieces = splitEllipses(text, b.start, b.end, false)
 	return []unit{base}
+}
+
+// reportedQuote returns the quotation of an explicitly labelled block whose
+// label reports it with a verb ("Envoy wrote: “…”", "Envoy said: “…”") and
+// whose content is that one quotation and nothing else (closing
+// punctuation aside). A plain label ("ENVOY: “…”") is a transcript line:
+// its text must be the whole message.
+func reportedQuote(text string, b block) (quote, bool) {
+	if !b.explicit || b.plain || len(b.quotes) != 1 || b.labelAt >= b.start || !verbRe.MatchString(text[b.labelAt:b.start]) {
+		return quote{}, false
+	}
+	q := b.quotes[0]
+	head := strings.TrimSpace(text[b.start:q.start])
+	tail := strings.Trim(text[q.end:b.end], " \t\r\n.,;:!?")
+	r, size := utf8.DecodeRuneInString(tail)
+	if size > 0 && strings.ContainsRune("”\"»“", r) {
+		tail = strings.Trim(tail[size:], " \t\r\n.,;:!?")
+	}
+	if utf8.RuneCountInString(head) != 1 || tail != "" {
+		return quote{}, false
+	}
+	return q, true
+}
+
+// ownQuotes reports whether quotation q opens as some message does that
+// itself opens with a quotation mark: then the marks are the message's.
+func (ix *Index) ownQuotes(text string, q quote) bool {
+	ids := ix.lookup(tokenize(text[q.start:q.end], q.start, ix.opt.Canonicalize))
+	if len(ids) > shingleK {
+		ids = ids[:shingleK]
+	}
+	var ms []int
+	if len(ids) == shingleK {
+		for _, p := range ix.shingles[shingleKey(ids[0], ids[1], ids[2])] {
+			if p.pos == 0 {
+				ms = append(ms, int(p.msg))
+			}
+		}
+	} else {
+		ms = ix.short[idKey(ids)]
+	}
+	for _, m := range ms {
+		r, _ := utf8.DecodeRuneInString(strings.TrimSpace(ix.msgs[m].Text))
+		if strings.ContainsRune("“\"«„", r) {
+			return true
+		}
+	}
+	return false
 }
 
 // quoted reports whether the block quotes at least three words, or a
@@ -367,7 +431,7 @@ func (ix *Index) verifyUnit(text string, li lineIndex, u unit, prev *int) []Line
 	var segs []seg
 	var pieceOf []int
 	for pi, p := range u.pieces {
-		lt := tokenize(text[p.start:p.end], p.start, ix.opt.Canonicalize)
+		lt := ix.splitJoined(tokenize(text[p.start:p.end], p.start, ix.opt.Canonicalize))
 		if len(lt) == 0 {
 			continue
 		}
@@ -471,6 +535,12 @@ func (ix *Index) lineFor(text string, li lineIndex, u unit, g []seg) Line {
 				l.Noise += ", "
 			}
 			l.Noise += noiseText(&s, text, m.Text, ix.toks[s.msg])
+		}
+		if j := joinedText(&s, text, m.Text, ix.toks[s.msg]); j != "" {
+			if l.Noise != "" {
+				l.Noise += ", "
+			}
+			l.Noise += j
 		}
 	}
 	who := ix.speakerProblem(u, msg)
