@@ -21,6 +21,7 @@ var (
 	nocanon = flag.Bool("nocanon", false, "with -marked: verify without the canonicaliser")
 	marked  = flag.Bool("marked", false, "TestBenchmark on canary-marked copies, verified with canary.Canonicalize")
 	layouts = flag.Int("layout-leaks", 2, "leaks per transcript and layout in TestLayouts")
+	showF   = flag.Bool("show-false", false, "print each authentic line flagged with its leak lines and the verdicts on them")
 	corpusF = flag.String("corpus", "", "corpus directory of TestBenchmark, TestLayouts and TestMemos (default ../shared/corpus); testdata/fresh holds texts written for issue 11")
 )
 
@@ -44,8 +45,8 @@ func benchCorpus(t *testing.T) string {
 // every moved line and every left-out message reported and no false
 // finding; measured short of it (docs/benchmarks.md), so the test guards
 // the measured level: precision and recall of each at least floor (0.95
-// in the label layouts; 0.6 in the random styles, where unlabelled text
-// re-wrapped without blank lines still yields false reorder findings).
+// in the label layouts; 0.85 in the random styles, where a line moved in
+// unlabelled text re-wrapped without blank lines may go unreported).
 func checkFindings(t *testing.T, r *Result, floor float64) {
 	t.Helper()
 	for _, m := range r.FindingMisses {
@@ -62,13 +63,14 @@ func checkFindings(t *testing.T, r *Result, floor float64) {
 }
 
 // checkNoise: authentic lines with copying noise stay authentic and noise
-// hiding a change of meaning is flagged, both for at least 97 % of the
-// lines (the target, all of them, is not met: short lines whose words are
-// run together lose every three-word anchor; docs/benchmarks.md).
+// hiding a change of meaning is altered, both for at least 99 % of the
+// lines (the target, all of them, is not met: a short line whose every
+// word is noisy, "Very sedlom.", "Colonel Hosue withhdrew.", still finds
+// no message; notes_verify.md).
 func checkNoise(t *testing.T, r *Result) {
 	t.Helper()
 	for _, e := range []Edit{Noise, NoiseMeaning} {
-		if c := r.ByEdit[e]; c != nil && 100*c.TP < 97*c.total() {
+		if c := r.ByEdit[e]; c != nil && 100*c.TP < 99*c.total() {
 			t.Errorf("edit %s: %d of %d without the expected verdict", e, c.FN, c.total())
 		}
 	}
@@ -141,9 +143,9 @@ func TestGenerateDeterministic(t *testing.T) {
 }
 
 // TestBenchmark runs a small doctoring benchmark and holds the verifier to
-// the goal: every doctored line flagged, no authentic line flagged (with a
-// little slack so a single hard case shows in the numbers, not as a
-// broken build).
+// the goal: every doctored line flagged, no authentic line flagged (with
+// 0.2 % slack so a single hard case in a long run shows in the numbers,
+// not as a broken build; measured: 0 of 2,714 at -leaks 50 -seed 1).
 func TestBenchmark(t *testing.T) {
 	dir := benchCorpus(t)
 	cfg := Config{CorpusDir: dir, Leaks: *leaks, Seed: *seed}
@@ -168,6 +170,9 @@ func TestBenchmark(t *testing.T) {
 	t.Logf("\n%s", r.Markdown())
 	for _, m := range r.Misses {
 		t.Logf("miss: %s expected %s got %s: %.120q (%.160s)", m.Edit, m.Expected, m.Got, m.Leaked, m.Diff)
+		if *showF && m.Context != "" {
+			t.Logf("false flag in %s:\n%s", m.Transcript, m.Context)
+		}
 	}
 	if r.Lines < 100 {
 		t.Fatalf("only %d lines generated", r.Lines)
@@ -175,7 +180,7 @@ func TestBenchmark(t *testing.T) {
 	if p, rc := r.Flagged.Precision(), r.Flagged.Recall(); p < 0.98 || rc < 0.98 {
 		t.Errorf("flagging precision %.3f recall %.3f, want >= 0.98", p, rc)
 	}
-	if n := r.ByEdit[None].total() + r.ByEdit[Noise].total(); r.AuthenticFlagged*100 > n {
+	if n := r.ByEdit[None].total() + r.ByEdit[Noise].total(); r.AuthenticFlagged*500 > n {
 		t.Errorf("%d of %d authentic lines flagged", r.AuthenticFlagged, n)
 	}
 	for _, e := range []Edit{Insert, Substitute, Negate, Splice, Omit, Noise, NoiseMeaning, SwapPress} {
@@ -184,7 +189,7 @@ func TestBenchmark(t *testing.T) {
 		}
 	}
 	checkNoise(t, r)
-	checkFindings(t, r, 0.6)
+	checkFindings(t, r, 0.85)
 }
 
 func TestParseTranscript(t *testing.T) {
@@ -265,6 +270,9 @@ func TestLayouts(t *testing.T) {
 	t.Logf("\n%s", r.Markdown())
 	for _, m := range r.Misses {
 		t.Logf("miss: %s expected %s got %s: %.120q (%.160s)", m.Edit, m.Expected, m.Got, m.Leaked, m.Diff)
+		if *showF && m.Context != "" {
+			t.Logf("false flag in %s:\n%s", m.Transcript, m.Context)
+		}
 	}
 	if len(r.ByLayout) != len(Layouts) {
 		t.Fatalf("%d layouts scored, want %d", len(r.ByLayout), len(Layouts))
@@ -306,6 +314,9 @@ func TestMemos(t *testing.T) {
 	t.Logf("\n%s", r.Markdown())
 	for _, m := range r.Misses {
 		t.Logf("miss: %s expected %s got %s: %.120q (%.160s)", m.Edit, m.Expected, m.Got, m.Leaked, m.Diff)
+		if *showF && m.Context != "" {
+			t.Logf("false flag in %s:\n%s", m.Transcript, m.Context)
+		}
 	}
 	if r.Lines < 50 {
 		t.Fatalf("only %d paragraphs generated", r.Lines)

@@ -63,6 +63,10 @@ type Miss struct {
 	Got        leak.Verdict
 	Leaked     string
 	Diff       string
+	// Context is, for an authentic line flagged, the leak's lines around
+	// it (one before, one after) and every verdict reported on them: what
+	// -show-false prints.
+	Context string
 }
 
 // Result aggregates a benchmark run.
@@ -153,7 +157,11 @@ func (r *Result) Score(t Transcript, ix *leak.Index, l Leak) error {
 			r.ByEdit[it.Edit].TP++
 		} else {
 			r.ByEdit[it.Edit].FN++
-			r.Misses = append(r.Misses, Miss{t.Name, it.Edit, want, got, strings.Join(strings.Fields(it.Text), " "), diff})
+			m := Miss{t.Name, it.Edit, want, got, strings.Join(strings.Fields(it.Text), " "), diff, ""}
+			if want == leak.Authentic {
+				m.Context = context(l.Text, it, rep.Lines)
+			}
+			r.Misses = append(r.Misses, m)
 		}
 		for v, c := range r.Classes {
 			switch {
@@ -196,6 +204,30 @@ func (r *Result) Score(t Transcript, ix *leak.Index, l Leak) error {
 		}
 	}
 	return nil
+}
+
+// context shows the leak lines of item it with one line either side, and
+// the verdicts reported on those lines.
+func context(text string, it Item, lines []leak.Line) string {
+	ls := strings.Split(text, "\n")
+	var b strings.Builder
+	for n := max(1, it.FirstLine-1); n <= min(len(ls), it.LastLine+1); n++ {
+		mark := "  "
+		if n >= it.FirstLine && n <= it.LastLine {
+			mark = "> "
+		}
+		fmt.Fprintf(&b, "\t%s%4d | %s\n", mark, n, ls[n-1])
+	}
+	for _, l := range lines {
+		if l.Line >= it.FirstLine-1 && l.Line <= it.LastLine+1 {
+			fmt.Fprintf(&b, "\t  line %d %s %s: %.200s", l.Line, l.Verdict, l.MessageID, l.Diff)
+			if l.Noise != "" {
+				fmt.Fprintf(&b, " [%s]", l.Noise)
+			}
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
 }
 
 // scoreFindings scores the reordered and omitted findings of one leak.
