@@ -279,3 +279,36 @@ func TestWriteFindings(t *testing.T) {
 		}
 	}
 }
+
+// TestAlteredElsewhere: an altered line whose words fit another message
+// better than its own, so that its stated speaker or time is wrong too
+// ("Well, thank you very much." cut from the chair's first message, its
+// words nearer a later "Thank you very much." of another member), is
+// altered but fixes no position: no false reorder finding. A moved line
+// around it is still reported.
+func TestAlteredElsewhere(t *testing.T) {
+	ms := talks()
+	ms = append([]Message{{ID: "m0", Sender: "okafor", SentAt: t0.Add(-time.Minute), Text: "Well, thank you very much. We shall do that after the break."}}, ms...)
+	ms = append(ms, Message{ID: "m11", Sender: "hollis", SentAt: t0.Add(30 * time.Minute), Text: "Thank you very much."})
+	for _, c := range []struct {
+		leak string
+		want []string
+	}{
+		{"[13:59] OKAFOR: Well, thank you very much.\n" + labelled(ms[1:], 0, 1, 2), nil},
+		{"OKAFOR: Well, thank you very much.\n" + labelled(ms[1:], 0, 1, 2), nil},
+		{"OKAFOR: Well, thank you very much.\n" + labelled(ms[1:], 0, 2, 1, 3), []string{"lines 3–4 appear in the reverse order"}},
+	} {
+		r, got := findings(t, ms, c.leak)
+		if r.Lines[0].Verdict != Altered {
+			t.Errorf("%q: first line %s, want altered", c.leak, r.Lines[0].Verdict)
+		}
+		for _, l := range r.Lines[1:] {
+			if l.Verdict != Authentic {
+				t.Errorf("%q: line %d %s", c.leak, l.Line, l.Verdict)
+			}
+		}
+		if strings.Join(got, "|") != strings.Join(c.want, "|") {
+			t.Errorf("%q: findings %q, want %q", c.leak, got, c.want)
+		}
+	}
+}

@@ -49,7 +49,10 @@ func (ix *Index) arrangement(text string, lines []Line) []Finding {
 		// (an altered line with less than two thirds of its message's words
 		// may be a fragment pasted elsewhere: it marks its message present
 		// but fixes no position)
-		if l.quote || l.event || l.aside || l.msg < 0 || l.spliced || l.Verdict == Fabricated || l.Verdict == Altered && !l.cover {
+		// (nor does an altered line whose stated speaker or time is also
+		// wrong: its words may be another message's, edited, "Well, thank
+		// you very much." for "Well, thank you very much. We shall do that.")
+		if l.quote || l.event || l.aside || l.msg < 0 || l.spliced || l.Verdict == Fabricated || l.Verdict == Altered && (!l.cover || l.doubt) {
 			continue
 		}
 		// words that another member also said: which occurrence is meant

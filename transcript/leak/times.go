@@ -99,6 +99,7 @@ func (ix *Index) checkTimes(lines []Line) int {
 			l.Verdict, l.Diff = Misdated, why
 		default:
 			l.Diff += "; also " + why
+			l.doubt = l.doubt || l.Verdict == Altered
 		}
 	}
 	return shift

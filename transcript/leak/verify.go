@@ -87,6 +87,7 @@ type Line struct {
 	labelled     bool // an explicitly labelled transcript line
 	aside        bool // takes no part in the arrangement
 	cover        bool // matches at least two thirds of its message's words
+	doubt        bool // altered and also a wrong speaker or time: maybe another message
 	at           int  // byte offset where the line's words start
 	from, to     int  // byte span of the line's block (label included)
 }
@@ -554,6 +555,7 @@ func (ix *Index) lineFor(text string, li lineIndex, u unit, g []seg) Line {
 		}
 		if who != "" {
 			l.Diff += "; also " + who
+			l.doubt = true
 		}
 	case who != "":
 		l.Verdict = Misattributed
