@@ -49,8 +49,11 @@ func benchCorpus(t *testing.T) string {
 // unlabelled text re-wrapped without blank lines may go unreported).
 func checkFindings(t *testing.T, r *Result, floor float64) {
 	t.Helper()
-	for _, m := range r.FindingMisses {
+	for k, m := range r.FindingMisses {
 		t.Logf("finding miss: %s", m)
+		if *showF && r.FindingContext[k] != "" {
+			t.Logf("finding miss in context:\n%s", r.FindingContext[k])
+		}
 	}
 	for k, c := range r.Findings {
 		if c.TP == 0 {

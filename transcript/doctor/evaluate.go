@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -92,6 +93,9 @@ type Result struct {
 	// that was not left out inside a labelled run).
 	Findings      map[string]*Counts
 	FindingMisses []string
+	// FindingContext holds, for each finding miss, the leak lines it
+	// concerns and the verdicts on them (printed by -show-false).
+	FindingContext []string
 }
 
 func newResult() *Result {
@@ -141,7 +145,7 @@ func (r *Result) Score(t Transcript, ix *leak.Index, l Leak) error {
 		ls = &LayoutScore{ByEdit: map[Edit]*Counts{}}
 		r.ByLayout[l.Style.LayoutName()] = ls
 	}
-	r.scoreFindings(l, rep, ls)
+	r.scoreFindings(t, l, rep, ls)
 	for _, it := range l.Items {
 		ls.Lines++
 		r.Lines++
@@ -159,7 +163,7 @@ func (r *Result) Score(t Transcript, ix *leak.Index, l Leak) error {
 			r.ByEdit[it.Edit].FN++
 			m := Miss{t.Name, it.Edit, want, got, strings.Join(strings.Fields(it.Text), " "), diff, ""}
 			if want == leak.Authentic {
-				m.Context = context(l.Text, it, rep.Lines)
+				m.Context = context(l.Text, it.FirstLine, it.LastLine, rep.Lines)
 			}
 			r.Misses = append(r.Misses, m)
 		}
@@ -206,20 +210,20 @@ func (r *Result) Score(t Transcript, ix *leak.Index, l Leak) error {
 	return nil
 }
 
-// context shows the leak lines of item it with one line either side, and
+// context shows the leak lines first to last with one line either side, and
 // the verdicts reported on those lines.
-func context(text string, it Item, lines []leak.Line) string {
+func context(text string, first, last int, lines []leak.Line) string {
 	ls := strings.Split(text, "\n")
 	var b strings.Builder
-	for n := max(1, it.FirstLine-1); n <= min(len(ls), it.LastLine+1); n++ {
+	for n := max(1, first-1); n <= min(len(ls), last+1); n++ {
 		mark := "  "
-		if n >= it.FirstLine && n <= it.LastLine {
+		if n >= first && n <= last {
 			mark = "> "
 		}
 		fmt.Fprintf(&b, "\t%s%4d | %s\n", mark, n, ls[n-1])
 	}
 	for _, l := range lines {
-		if l.Line >= it.FirstLine-1 && l.Line <= it.LastLine+1 {
+		if l.Line >= first-1 && l.Line <= last+1 {
 			fmt.Fprintf(&b, "\t  line %d %s %s: %.200s", l.Line, l.Verdict, l.MessageID, l.Diff)
 			if l.Noise != "" {
 				fmt.Fprintf(&b, " [%s]", l.Noise)
@@ -231,13 +235,18 @@ func context(text string, it Item, lines []leak.Line) string {
 }
 
 // scoreFindings scores the reordered and omitted findings of one leak.
-func (r *Result) scoreFindings(l Leak, rep *leak.Report, ls *LayoutScore) {
-	note := func(kind string, tp, fp, fn int, what string) {
+func (r *Result) scoreFindings(t Transcript, l Leak, rep *leak.Report, ls *LayoutScore) {
+	note := func(kind string, tp, fp, fn int, what string, lines ...int) {
 		c := r.Findings[kind]
 		c.TP, c.FP, c.FN = c.TP+tp, c.FP+fp, c.FN+fn
 		ls.Findings.TP, ls.Findings.FP, ls.Findings.FN = ls.Findings.TP+tp, ls.Findings.FP+fp, ls.Findings.FN+fn
 		if fp+fn > 0 && len(r.FindingMisses) < 200 {
 			r.FindingMisses = append(r.FindingMisses, fmt.Sprintf("%s %s (%s): %s", l.Transcript, kind, l.Style.LayoutName(), what))
+			ctx := ""
+			if len(lines) > 0 {
+				ctx = context(l.Text, slices.Min(lines), slices.Max(lines), rep.Lines)
+			}
+			r.FindingContext = append(r.FindingContext, ctx)
 		}
 	}
 	// the leak lines of each moved source message
@@ -266,7 +275,7 @@ func (r *Result) scoreFindings(l Leak, rep *leak.Report, ls *LayoutScore) {
 		if found {
 			note(leak.Reordered, 1, 0, 0, "")
 		} else {
-			note(leak.Reordered, 0, 0, 1, fmt.Sprintf("moved line at %v not reported", span[src]))
+			note(leak.Reordered, 0, 0, 1, fmt.Sprintf("moved line at %v not reported", span[src]), span[src][0]-2, span[src][1]+2)
 		}
 	}
 	omitted := map[string]bool{}
@@ -282,13 +291,13 @@ func (r *Result) scoreFindings(l Leak, rep *leak.Report, ls *LayoutScore) {
 				ok = ok || names(f, src)
 			}
 			if !ok {
-				note(leak.Reordered, 0, 1, 0, f.Text)
+				note(leak.Reordered, 0, 1, 0, f.Text, f.Lines...)
 			}
 		case leak.Omitted:
 			for _, id := range f.Messages {
 				reported[id] = true
 				if !omitted[id] {
-					note(leak.Omitted, 0, 1, 0, f.Text+" "+id)
+					note(leak.Omitted, 0, 1, 0, f.Text+" "+id, f.Lines...)
 				}
 			}
 		}
@@ -296,9 +305,29 @@ func (r *Result) scoreFindings(l Leak, rep *leak.Report, ls *LayoutScore) {
 	for _, id := range l.Omitted {
 		if reported[id] {
 			note(leak.Omitted, 1, 0, 0, "")
-		} else {
-			note(leak.Omitted, 0, 0, 1, "not reported: "+id)
+			continue
 		}
+		// the lines of the leaked messages sent just before and after it
+		src := slices.IndexFunc(t.Messages, func(m leak.Message) bool { return m.ID == id })
+		before, after := -1, -1
+		for k, it := range l.Items {
+			if it.Source < 0 || it.Edit == Insert {
+				continue
+			}
+			if it.Source < src && (before < 0 || it.Source > l.Items[before].Source) {
+				before = k
+			}
+			if it.Source > src && (after < 0 || it.Source < l.Items[after].Source) {
+				after = k
+			}
+		}
+		var around []int
+		for _, k := range []int{before, after} {
+			if k >= 0 {
+				around = append(around, l.Items[k].FirstLine, l.Items[k].LastLine)
+			}
+		}
+		note(leak.Omitted, 0, 0, 1, "not reported: "+id, around...)
 	}
 }
 
