@@ -123,3 +123,34 @@ func TestReportedQuotation(t *testing.T) {
 		}
 	}
 }
+
+// TestNoiseUnderCanonicalizer: a slip in a word the canonicaliser rewrites
+// (a marked copy's lexical variant) is a slip of the word as written;
+// changes of meaning stay flagged.
+func TestNoiseUnderCanonicalizer(t *testing.T) {
+	ms := []Message{{ID: "c1", Sender: "reinhardt", SentAt: t0, Text: "Mostly from other agencies, although the delegation must approve the transfer."}}
+	opt := Options{Canonicalize: func(s string) string { return strings.ReplaceAll(s, "although", "though") }}
+	cases := []struct {
+		leak string
+		want Verdict
+	}{
+		{"Mostly from other agencies, althuogh the delegation must approve the transfer.", Authentic},
+		{"Mostly from other agencies, though the delegation must approve the transfer.", Authentic},
+		{"Mostly from other agencies, althuogh the delegation may approve the transfer.", Altered},
+		{"Mostly from other agencies, because the delegation must approve the transfer.", Altered},
+		{"Mostly from two other agencies, althuogh the delegation must approve the transfer.", Altered},
+	}
+	for _, c := range cases {
+		r, err := Verify(ms, []byte(c.leak+"\n"), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flagged := false
+		for _, l := range r.Lines {
+			flagged = flagged || l.Verdict != Authentic
+		}
+		if c.want == Authentic && (len(r.Lines) != 1 || flagged) || c.want != Authentic && !flagged {
+			t.Errorf("%q: %+v, want %s", c.leak, r.Lines, c.want)
+		}
+	}
+}

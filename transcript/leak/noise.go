@@ -295,7 +295,16 @@ func (ix *Index) markNoise(s *seg, m int, leakText string) {
 					t := s.lt[ops[q].li]
 					iw, in = append(iw, t.norm), append(in, ix.isName(leakText, t.start, t.norm))
 				}
-				if _, ok := ix.noiseOf(dw, iw, dn, in); ok {
+				ok := false
+				if _, ok = ix.noiseOf(dw, iw, dn, in); !ok && ix.opt.Canonicalize != nil {
+					// the canonicaliser may have rewritten the message's
+					// word ("though" as a lexical variant's canonical
+					// form): the slip is a slip of the word as written
+					if raw, changed := ix.writtenWords(m, ops, ds); changed {
+						_, ok = ix.noiseOf(raw, iw, dn, in)
+					}
+				}
+				if ok {
 					for _, q := range ds {
 						ops[q].noise = true
 					}
@@ -308,6 +317,24 @@ func (ix *Index) markNoise(s *seg, m int, leakText string) {
 		}
 		k = e
 	}
+}
+
+// writtenWords returns the message words of operations ds normalised
+// without the canonicaliser, and whether any differs from its canonical
+// form.
+func (ix *Index) writtenWords(m int, ops []op, ds []int) ([]string, bool) {
+	var out []string
+	changed := false
+	for _, q := range ds {
+		t := ix.toks[m][ops[q].mi]
+		w := Normalize(ix.msgs[m].Text[t.start:t.end], nil)
+		if len(w) != 1 {
+			return nil, false // a contraction or a number in words: keep the canonical form
+		}
+		changed = changed || w[0] != t.norm
+		out = append(out, w[0])
+	}
+	return out, changed
 }
 
 // contracted joins words as a retyper who dropped the apostrophe and the
