@@ -191,8 +191,10 @@ func join(x, y run) run {
 // runs turns per-position owners into segments: edits inside a message
 // are absorbed, stray short matches dropped, unmatched stretches of four
 // or more words kept as sourceless runs. fz are ids with noisy words
-// replaced by the message word they may stand for (fuzzy): a short
-// wrapped line is attached to its neighbour's message by them.
+// replaced by the message word they may stand for (fuzzy): by them a
+// short wrapped line is attached to its neighbour's message and a short
+// stretch found to be a whole short message ("Very sedlom."); the diff
+// still judges the words as written.
 func (ix *Index) runs(owner, jpos []int, lt []token, ids, fz []uint32, u *unit, prev int) []run {
 	n := len(owner)
 	var rs []run
@@ -273,7 +275,7 @@ func (ix *Index) runs(owner, jpos []int, lt []token, ids, fz []uint32, u *unit, 
 	rs = split
 	for k := range rs {
 		if rs[k].msg < 0 && rs[k].b-rs[k].a < shortLen {
-			if ms := ix.short[idKey(ids[rs[k].a:rs[k].b])]; len(ms) > 0 {
+			if ms := ix.short[idKey(fz[rs[k].a:rs[k].b])]; len(ms) > 0 {
 				rs[k].msg = ix.pickShort(ms, u, prev)
 			}
 		}

@@ -154,3 +154,36 @@ func TestNoiseUnderCanonicalizer(t *testing.T) {
 		}
 	}
 }
+
+// TestShortNoisyMessage: a short message whose words are noisy, run on
+// after another message in one re-wrapped paragraph, is that message with
+// copying noise (not an insertion into its neighbour); a change of meaning
+// or a slip in a name there stays flagged.
+func TestShortNoisyMessage(t *testing.T) {
+	ms := append(minutes(), Message{ID: "n11", Sender: "bliss", SentAt: t0.Add(20 * time.Minute), Text: "Colonel House withdrew."})
+	for _, c := range []struct {
+		leak string
+		ok   bool
+	}{
+		{"Mostly from other agencies though. Very sedlom.", true},
+		{"Mostly from other agencies though. Very seldom.", true},
+		{"Mostly from other agencies though. Colonel House withdrew.", true},
+		{"Mostly from other agencies though. Colonel House withdrw.", true},
+		{"Mostly from other agencies though. Very often.", false},
+		{"Mostly from other agencies though. Never sedlom.", false},
+		{"Mostly from other agencies though. Colonel Hosue withdrew.", false}, // a name
+		{"Mostly from other agencies though. Colonel House withdrew not.", false},
+	} {
+		r, err := Verify(ms, []byte(c.leak+"\n"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		flagged := false
+		for _, l := range r.Lines {
+			flagged = flagged || l.Verdict != Authentic
+		}
+		if flagged == c.ok || c.ok && len(r.Lines) != 2 {
+			t.Errorf("%q: %+v, want authentic %v", c.leak, r.Lines, c.ok)
+		}
+	}
+}
