@@ -289,11 +289,12 @@ func countStyle(s string, inWord bool) int {
 // dashLocked reports whether the dash rune of n bytes at s[i] touches a
 // hyphen: written plainly it would merge with it into another dash ("-–"
 // would become "--"), so it is no marking unit and is never restyled. An
-// em dash counts as a hyphen here: it is written plainly as "--" (found
-// by FuzzUnmark: "--–" and "—–" must unmark alike).
+// em or en dash counts as a hyphen here: written plainly they are "--" and
+// "-" (found by FuzzUnmark: "--–" and "—–" must unmark alike, and "––"
+// must not become "--").
 func dashLocked(s string, i, n int) bool {
-	return (i > 0 && (s[i-1] == '-' || strings.HasSuffix(s[:i], "\u2014"))) ||
-		(i+n < len(s) && (s[i+n] == '-' || strings.HasPrefix(s[i+n:], "\u2014")))
+	return (i > 0 && (s[i-1] == '-' || strings.HasSuffix(s[:i], "\u2014") || strings.HasSuffix(s[:i], "\u2013"))) ||
+		(i+n < len(s) && (s[i+n] == '-' || strings.HasPrefix(s[i+n:], "\u2014") || strings.HasPrefix(s[i+n:], "\u2013")))
 }
 
 // styleUnits returns the number of typographic (fancy) and plain units.
