@@ -324,11 +324,19 @@ func urlEnd(text string, i int) int {
 }
 
 // urlTypography maps what Unmark rewrites in prose to what it writes, so
-// that a URL's key is the same before and after (found by FuzzUnmark).
-var urlTypography = strings.NewReplacer("\u2018", "'", "\u2019", "'", "\u02BC", "'", "\u2014", "--", "\u2013", "-", "\u2026", "...",
-	"\u200B", "", "\u200C", "", "\u200D", "", "\u2060", "", "\uFEFF", "", "\u00AD", "", "\u200E", "", "\u200F", "", "\u2061", "", "\u2062", "", "\u2063", "", "\u2064", "")
+// that a URL's key is the same before and after (found by FuzzUnmark);
+// invisible characters are dropped by isIgnorable, the one list of them.
+var urlTypography = strings.NewReplacer("\u2018", "'", "\u2019", "'", "\u02BC", "'", "\u2014", "--", "\u2013", "-", "\u2026", "...")
 
-func urlKey(raw string) string { return strings.ToLower(urlTypography.Replace(raw)) }
+func urlKey(raw string) string {
+	visible := strings.Map(func(r rune) rune {
+		if isIgnorable(r) {
+			return -1
+		}
+		return r
+	}, raw)
+	return strings.ToLower(urlTypography.Replace(visible))
+}
 
 // lastVisible returns the last rune of s that is not ignorable (RuneError
 // if none).
