@@ -1,0 +1,140 @@
+package audiomark
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"backchannel/audio"
+)
+
+func testKey(b byte) []byte {
+	k := make([]byte, KeySize)
+	for i := range k {
+		k[i] = b + byte(i)
+	}
+	return k
+}
+
+func addNoise(rng *rand.Rand, c *audio.Clip, snrDB float64) *audio.Clip {
+	s := c.RMS() / math.Pow(10, snrDB/20)
+	out := &audio.Clip{Rate: c.Rate, Samples: make([]float32, len(c.Samples))}
+	for i, v := range c.Samples {
+		out.Samples[i] = v + float32(rng.NormFloat64()*s)
+	}
+	return out
+}
+
+func excerpt(c *audio.Clip, from, secs float64) *audio.Clip {
+	a, b := int(from*float64(c.Rate)), int((from+secs)*float64(c.Rate))
+	return &audio.Clip{Rate: c.Rate, Samples: c.Samples[a:min(b, len(c.Samples))]}
+}
+
+// TestLeakedCopyNamesItsRecipient puts one recipient's copy through each
+// single attack of the issue, keeps a 10 s excerpt from the middle of
+// what came out, and traces it: the recipient must be named and every
+// other recipient must stay under the threshold.
+func TestLeakedCopyNamesItsRecipient(t *testing.T) {
+	key := testKey(7)
+	orig := speech(t)
+	rcps := []string{"ana", "ben", "cy", "dee"}
+	copies := map[string]*audio.Clip{}
+	for _, r := range rcps {
+		c, err := Mark(key, "note1", r, orig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copies[r] = c
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	opus16 := func(c *audio.Clip) *audio.Clip {
+		return ffmpegThrough(t, c, "-c:a", "libopus", "-b:a", "16k", "-f", "ogg")
+	}
+	attacks := []struct {
+		name string
+		run  func(*audio.Clip) *audio.Clip
+	}{
+		{"none", func(c *audio.Clip) *audio.Clip { return c }},
+		{"white noise 20 dB", func(c *audio.Clip) *audio.Clip { return addNoise(rng, c, 20) }},
+		{"speed +5% (resampled)", func(c *audio.Clip) *audio.Clip {
+			return &audio.Clip{Rate: Rate, Samples: audio.Stretch(c.Samples, 1.05)}
+		}},
+		{"speed -10% (resampled)", func(c *audio.Clip) *audio.Clip {
+			return &audio.Clip{Rate: Rate, Samples: audio.Stretch(c.Samples, 0.9)}
+		}},
+		{"8 kHz", func(c *audio.Clip) *audio.Clip { return audio.Resample(audio.Resample(c, 8000), Rate) }},
+		{"Opus 16 kbit/s", opus16},
+		{"MP3 64 kbit/s", func(c *audio.Clip) *audio.Clip {
+			return ffmpegThrough(t, c, "-c:a", "libmp3lame", "-b:a", "64k", "-f", "mp3")
+		}},
+		{"telephone band", func(c *audio.Clip) *audio.Clip {
+			return ffmpegThrough(t, c, "-af", "highpass=f=300,lowpass=f=3400", "-f", "wav")
+		}},
+		{"tempo +10%", func(c *audio.Clip) *audio.Clip { return ffmpegThrough(t, c, "-af", "atempo=1.1", "-f", "wav") }},
+		{"tempo -5%", func(c *audio.Clip) *audio.Clip { return ffmpegThrough(t, c, "-af", "atempo=0.95", "-f", "wav") }},
+	}
+	notes := []Note{{ID: "note1", Original: orig, Recipients: rcps}}
+	for i, a := range attacks {
+		t.Run(a.name, func(t *testing.T) {
+			leaker := rcps[i%len(rcps)]
+			rec := excerpt(a.run(copies[leaker]), 6.1, 10)
+			r, err := Trace(context.Background(), key, notes, rec, 1e-6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !r.Matched || !slices.Equal(r.Named, []string{leaker}) {
+				t.Fatalf("named %v, want [%s]; result %+v", r.Named, leaker, r)
+			}
+			t.Logf("%s z=%.1f (threshold %.1f), next %s z=%.1f, %.1f s, %d tiles, %d bands, alignment %+v",
+				leaker, r.Scores[0].Z, r.Threshold, r.Scores[1].Recipient, r.Scores[1].Z, r.Seconds, r.Tiles, r.BandsRead, r.Align)
+		})
+	}
+}
+
+// TestNobodyNamedWithoutTheirCopy: the unmarked original, unrelated
+// speech and silence name nobody.
+func TestNobodyNamedWithoutTheirCopy(t *testing.T) {
+	key := testKey(7)
+	orig := speech(t)
+	notes := []Note{{ID: "note1", Original: orig, Recipients: []string{"ana", "ben", "cy", "dee"}}}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, c := range []struct {
+		name    string
+		rec     *audio.Clip
+		matched bool
+	}{
+		{"the original", excerpt(orig, 2, 12), true},
+		{"the original with noise", addNoise(rng, excerpt(orig, 2, 12), 20), true},
+		{"other speech, longer", &audio.Clip{Rate: Rate, Samples: slices.Concat(rawSpeech(t, "numbers.raw").Samples, rawSpeech(t, "something.raw").Samples, rawSpeech(t, "goforward.raw").Samples)}, false},
+		{"white noise", addNoise(rng, &audio.Clip{Rate: Rate, Samples: make([]float32, 10*Rate)}, 0), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.name == "white noise" {
+				for i := range c.rec.Samples {
+					c.rec.Samples[i] = float32(rng.NormFloat64() * 0.1)
+				}
+			}
+			r, err := Trace(context.Background(), key, notes, c.rec, 1e-6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Named) != 0 {
+				t.Fatalf("named %v", r.Named)
+			}
+			if r.Matched != c.matched {
+				t.Fatalf("matched = %v, want %v (alignment %+v)", r.Matched, c.matched, r.Align)
+			}
+		})
+	}
+}
+
+func TestShortRecordingIsAnError(t *testing.T) {
+	notes := []Note{{ID: "note1", Original: speech(t), Recipients: []string{"ana"}}}
+	_, err := Trace(context.Background(), testKey(7), notes, rawSpeech(t, "numbers.raw"), 1e-6)
+	if !errors.Is(err, ErrTooShort) {
+		t.Fatalf("a 4 s recording: err = %v, want ErrTooShort", err)
+	}
+}

@@ -1,0 +1,377 @@
+package audiomark
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/cmplx"
+	"slices"
+	"sort"
+
+	"backchannel/audio"
+)
+
+// Note is one voice note as its sender keeps it: the unmarked original
+// and the recipients who were sent a marked copy.
+type Note struct {
+	ID         string
+	Original   *audio.Clip
+	Recipients []string
+}
+
+// Score is one recipient's evidence.
+type Score struct {
+	Recipient string  `json:"recipient"`
+	Z         float64 `json:"z"`
+	// Bound is the probability that an innocent recipient scores Z or
+	// more: exp(−Z²/2), at most 1.
+	Bound float64 `json:"bound"`
+}
+
+// Result is what a trace of one recording found.
+type Result struct {
+	// Matched is false when the recording matches none of the notes.
+	Matched bool      `json:"matched"`
+	Note    string    `json:"note,omitempty"`
+	Align   Alignment `json:"alignment"`
+	// Seconds of the note the recording covers, and how many tiles and
+	// bands were read and discarded.
+	Seconds        float64 `json:"seconds"`
+	Tiles          int     `json:"tiles"`
+	BandsRead      int     `json:"bands_read"`
+	BandsDiscarded int     `json:"bands_discarded"`
+	Scores         []Score `json:"scores,omitempty"`
+	// Threshold is the score that names a recipient: sqrt(2 ln(n/ε)) for
+	// n recipients, so that P(any innocent named) ≤ ε.
+	Threshold float64  `json:"threshold"`
+	Epsilon   float64  `json:"epsilon"`
+	Named     []string `json:"named,omitempty"`
+	// MoreSeconds estimates how much longer a recording of the same
+	// quality would have to be to name the best-scoring recipient; −1 when
+	// there is no sign of any mark.
+	MoreSeconds float64 `json:"more_seconds"`
+}
+
+// ErrTooShort: the recording is shorter than a trace can use.
+var ErrTooShort = errors.New("recording too short to trace (at least 5 seconds)")
+
+// Minimum match between the recording's envelope and a note's for the
+// recording to count as (part of) that note. Unrelated speech stays well
+// under it (docs/audio.md, "Matching").
+const minMatch = 0.85
+
+// Trace looks for the recording in the notes and, in the best match, for
+// each recipient's mark. The rec clip must be at Rate.
+func Trace(ctx context.Context, key []byte, notes []Note, rec *audio.Clip, epsilon float64) (*Result, error) {
+	if rec.Rate != Rate {
+		return nil, ErrRate
+	}
+	if epsilon <= 0 || epsilon >= 1 {
+		return nil, fmt.Errorf("epsilon %g: must be between 0 and 1", epsilon)
+	}
+	if len(rec.Samples) < minOverlapFrames*Hop+FrameSize {
+		return nil, ErrTooShort
+	}
+	sym, err := newSymbols(key)
+	if err != nil {
+		return nil, err
+	}
+	renv := newEnvelope(rec.Samples)
+	res := &Result{Epsilon: epsilon, MoreSeconds: -1}
+	var (
+		bestNote *Note
+		best     Alignment
+		top      = math.Inf(-1)
+	)
+	for i := range notes {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		n := &notes[i]
+		if n.Original == nil || n.Original.Rate != Rate {
+			return nil, fmt.Errorf("note %s: %w", n.ID, ErrRate)
+		}
+		a, ok := align(newEnvelope(n.Original.Samples), renv, len(n.Original.Samples), len(rec.Samples))
+		if !ok || a.Match < minMatch {
+			continue
+		}
+		if s := a.Match * math.Sqrt(float64(a.Frames)); s > top {
+			top, best, bestNote = s, a, n
+		}
+	}
+	if bestNote == nil {
+		return res, nil
+	}
+	res.Matched, res.Note, res.Align = true, bestNote.ID, best
+	res.Threshold = math.Sqrt(2 * math.Log(float64(max(1, len(bestNote.Recipients)))/epsilon))
+
+	// Whether the pitch moved with the speed is decided, like everything
+	// else, from the two sounds: the reading whose tile energies follow
+	// the original's better.
+	f := features(bestNote.Original.Samples, rec.Samples, best, false)
+	if math.Abs(best.Speed-1) > 0.001 {
+		if g := features(bestNote.Original.Samples, rec.Samples, Alignment{Offset: best.Offset, Speed: best.Speed, Pitch: true}, true); g.match > f.match {
+			f = g
+			res.Align.Pitch = true
+		}
+	}
+	res.Tiles, res.BandsRead, res.BandsDiscarded = len(f.tiles), f.bandsRead, Bands-f.bandsRead
+	res.Seconds = float64(f.blocks*BlockFrames*Hop) / Rate
+	if len(f.tiles) == 0 {
+		return res, nil
+	}
+	var norm float64
+	for _, t := range f.tiles {
+		norm += t.c * t.c
+	}
+	norm = math.Sqrt(norm)
+	for _, r := range bestNote.Recipients {
+		var s float64
+		bits, blk := uint32(0), -1
+		for _, t := range f.tiles {
+			if t.block != blk {
+				blk, bits = t.block, sym.block(bestNote.ID, r, t.block)
+			}
+			s += sign(bits, t.band) * t.c
+		}
+		z := 0.0
+		if norm > 0 {
+			z = s / norm
+		}
+		res.Scores = append(res.Scores, Score{Recipient: r, Z: z, Bound: math.Min(1, math.Exp(-z*z/2))})
+	}
+	sort.Slice(res.Scores, func(i, j int) bool { return res.Scores[i].Z > res.Scores[j].Z })
+	for _, s := range res.Scores {
+		if s.Z >= res.Threshold {
+			res.Named = append(res.Named, s.Recipient)
+		}
+	}
+	if len(res.Named) == 0 && len(res.Scores) > 0 && res.Scores[0].Z > 1 {
+		// z grows with the square root of the length read.
+		z := res.Scores[0].Z
+		res.MoreSeconds = math.Ceil(res.Seconds * ((res.Threshold/z)*(res.Threshold/z) - 1))
+	}
+	return res, nil
+}
+
+type tile struct {
+	block, band int
+	c           float64
+}
+
+type featureSet struct {
+	tiles     []tile
+	blocks    int
+	bandsRead int
+	match     float64
+}
+
+// features measures, for every tile of the note the recording covers, the
+// log ratio of the recording's energy to the original's, centred and
+// weighted; a.Pitch scales the recording's band edges by the speed.
+func features(orig, rec []float32, a Alignment, pitch bool) featureSet {
+	win := sqrtHann(FrameSize)
+	f := newFFT(FrameSize)
+	buf := make([]complex128, FrameSize)
+	oe, re := bandEdges(1), bandEdges(1)
+	if pitch {
+		re = bandEdges(a.Speed)
+	}
+	energies := func(x []float32, start int, edges [Bands][2]int, out *[Bands]float64) {
+		for i := range buf {
+			v := 0.0
+			if k := start + i; k >= 0 && k < len(x) {
+				v = float64(x[k])
+			}
+			buf[i] = complex(v*win[i], 0)
+		}
+		f.forward(buf)
+		for b, e := range edges {
+			for k := e[0]; k < e[1]; k++ {
+				p := cmplx.Abs(buf[k])
+				out[b] += p * p
+			}
+		}
+	}
+	nFrames := (len(orig) + Hop) / Hop
+	nBlocks := nFrames / BlockFrames
+	type blockE struct {
+		j    int
+		o, r [Bands]float64
+	}
+	var blocks []blockE
+	for j := 0; j < nBlocks; j++ {
+		var be blockE
+		be.j = j
+		ok := true
+		for fi := j * BlockFrames; fi < (j+1)*BlockFrames; fi++ {
+			start := fi*Hop - Hop
+			tau := (float64(start) - a.Offset) / a.Speed
+			if tau < 0 || int(tau)+FrameSize > len(rec) {
+				ok = false
+				break
+			}
+			energies(orig, start, oe, &be.o)
+			energies(rec, int(math.Round(tau)), re, &be.r)
+		}
+		if ok {
+			blocks = append(blocks, be)
+		}
+	}
+	fs := featureSet{blocks: len(blocks)}
+	if len(blocks) < 4 {
+		return fs
+	}
+	// Per band: the loudest original tile sets the level under which a
+	// tile is silence; a band whose recorded energies do not follow the
+	// original's was filtered out or drowned on the way, and is discarded.
+	var all pearson
+	d := make([][Bands]float64, len(blocks))
+	valid := make([][Bands]bool, len(blocks))
+	var bandOK [Bands]bool
+	for b := 0; b < Bands; b++ {
+		peak := 0.0
+		for _, be := range blocks {
+			peak = math.Max(peak, be.o[b])
+		}
+		var p pearson
+		for i, be := range blocks {
+			if be.o[b] > peak*1e-5 && be.o[b] > 0 && be.r[b] > 0 {
+				lo, lr := math.Log(be.o[b]), math.Log(be.r[b])
+				d[i][b], valid[i][b] = lr-lo, true
+				p.add(lo, lr)
+				all.add(lo, lr)
+			}
+		}
+		if p.n >= 8 && p.r() >= 0.5 {
+			bandOK[b] = true
+			fs.bandsRead++
+		}
+	}
+	fs.match = all.r()
+	for i := range valid {
+		for b := range valid[i] {
+			valid[i][b] = valid[i][b] && bandOK[b]
+		}
+	}
+	// Predict. What the recording's tile should hold without any mark is
+	// gain·E_O + N: the channel's gain in the band, read off the loudest
+	// third of the tiles, and the floor it added (noise, a codec's
+	// hiss), read off the tiles where the original is quietest. The mark
+	// moves the log ratio of the recording to that prediction by about
+	// 2·Strength·q, where q = gain·E_O / (gain·E_O + N) is the share of the
+	// tile that is the note.
+	q := make([][Bands]float64, len(blocks))
+	for b := 0; b < Bands; b++ {
+		if !bandOK[b] {
+			continue
+		}
+		var idx []int
+		for i := range blocks {
+			if valid[i][b] {
+				idx = append(idx, i)
+			}
+		}
+		slices.SortFunc(idx, func(x, y int) int { return cmpFloat(blocks[x].o[b], blocks[y].o[b]) })
+		var ratios []float64
+		for _, i := range idx[2*len(idx)/3:] {
+			ratios = append(ratios, blocks[i].r[b]/blocks[i].o[b])
+		}
+		gain := median(ratios)
+		var rest []float64
+		for _, i := range idx[:max(1, len(idx)/10)] {
+			rest = append(rest, math.Max(0, blocks[i].r[b]-gain*blocks[i].o[b]))
+		}
+		floor := median(rest)
+		for _, i := range idx {
+			s := gain * blocks[i].o[b]
+			d[i][b] = math.Log(blocks[i].r[b]) - math.Log(s+floor)
+			q[i][b] = s / (s + floor)
+		}
+	}
+	// Centre: what the prediction missed per block (a gain that changes
+	// over time) and per band.
+	for range 2 {
+		for i := range d {
+			var s, n float64
+			for b := 0; b < Bands; b++ {
+				if valid[i][b] {
+					s += d[i][b]
+					n++
+				}
+			}
+			for b := 0; b < Bands; b++ {
+				if valid[i][b] {
+					d[i][b] -= s / math.Max(n, 1)
+				}
+			}
+		}
+		for b := 0; b < Bands; b++ {
+			var s, n float64
+			for i := range d {
+				if valid[i][b] {
+					s += d[i][b]
+					n++
+				}
+			}
+			for i := range d {
+				if valid[i][b] {
+					d[i][b] -= s / math.Max(n, 1)
+				}
+			}
+		}
+	}
+	// Weight: tiles are grouped per band by q, and each group's robust
+	// spread σ sets its weight q/σ², clipped at three spreads so that one
+	// wild tile cannot dominate.
+	const groups = 4
+	for b := 0; b < Bands; b++ {
+		if !bandOK[b] {
+			continue
+		}
+		var members [groups][]int
+		for i := range d {
+			if valid[i][b] {
+				g := min(groups-1, int(q[i][b]*groups))
+				members[g] = append(members[g], i)
+			}
+		}
+		for _, group := range members {
+			if len(group) < 8 {
+				continue
+			}
+			dev := make([]float64, len(group))
+			for k, i := range group {
+				dev[k] = math.Abs(d[i][b])
+			}
+			slices.Sort(dev)
+			sigma := math.Max(1.4826*dev[len(dev)/2], 1e-4)
+			for _, i := range group {
+				v := math.Max(-3*sigma, math.Min(3*sigma, d[i][b]))
+				fs.tiles = append(fs.tiles, tile{block: blocks[i].j, band: b, c: q[i][b] * v / (sigma * sigma)})
+			}
+		}
+	}
+	slices.SortFunc(fs.tiles, func(x, y tile) int { return x.block - y.block })
+	return fs
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func median(x []float64) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	y := slices.Clone(x)
+	slices.Sort(y)
+	return y[len(y)/2]
+}
