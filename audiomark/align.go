@@ -2,6 +2,8 @@ package audiomark
 
 import (
 	"math"
+
+	"backchannel/audiomark/internal/fft"
 )
 
 // Alignment maps the original's timeline onto a recording's: original
@@ -245,7 +247,7 @@ func xcorrPearson(x, y []float64, minN int) (lag int, r float64, n int) {
 	for size < m+k {
 		size <<= 1
 	}
-	f := newFFT(size)
+	f := fft.New(size)
 	a := make([]complex128, size)
 	b := make([]complex128, size)
 	for i, v := range x {
@@ -254,12 +256,12 @@ func xcorrPearson(x, y []float64, minN int) (lag int, r float64, n int) {
 	for i, v := range y {
 		b[i] = complex(v, 0)
 	}
-	f.forward(a)
-	f.forward(b)
+	f.Forward(a)
+	f.Forward(b)
 	for i := range a {
 		a[i] *= complex(real(b[i]), -imag(b[i]))
 	}
-	f.inverse(a)
+	f.Inverse(a)
 	// a[lag mod size] = Σ_k x[lag+k]·y[k].
 	px, pxx := prefix(x)
 	py, pyy := prefix(y)

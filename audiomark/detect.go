@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"backchannel/audio"
+	"backchannel/audiomark/internal/fft"
 )
 
 // Note is one voice note as its sender keeps it: the unmarked original
@@ -172,7 +173,7 @@ type featureSet struct {
 // weighted; a.Pitch scales the recording's band edges by the speed.
 func features(orig, rec []float32, a Alignment, pitch bool) featureSet {
 	win := sqrtHann(FrameSize)
-	f := newFFT(FrameSize)
+	f := fft.New(FrameSize)
 	buf := make([]complex128, FrameSize)
 	oe, re := bandEdges(1), bandEdges(1)
 	if pitch {
@@ -186,7 +187,7 @@ func features(orig, rec []float32, a Alignment, pitch bool) featureSet {
 			}
 			buf[i] = complex(v*win[i], 0)
 		}
-		f.forward(buf)
+		f.Forward(buf)
 		for b, e := range edges {
 			for k := e[0]; k < e[1]; k++ {
 				p := cmplx.Abs(buf[k])

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"backchannel/audio"
+	"backchannel/audiomark/internal/fft"
 )
 
 // Embedder marks one recipient's copy of a stream, one frame at a time.
@@ -13,7 +14,7 @@ type Embedder struct {
 	note, rcp string
 	win       []float64
 	edges     [Bands][2]int
-	fft       *fft
+	tf        *fft.FFT
 	buf       []complex128
 	in        []float32 // input not yet consumed, from the next frame's start
 	ola       []float64 // overlap-add tail: the next frame's first half
@@ -34,7 +35,7 @@ func NewEmbedder(key []byte, note, recipient string) (*Embedder, error) {
 	}
 	return &Embedder{
 		sym: s, note: note, rcp: recipient, win: sqrtHann(FrameSize), edges: bandEdges(1),
-		fft: newFFT(FrameSize), buf: make([]complex128, FrameSize),
+		tf: fft.New(FrameSize), buf: make([]complex128, FrameSize),
 		// Frame 0 starts Hop samples before the first sample, so that every
 		// sample is covered by two frames.
 		in: make([]float32, Hop), ola: make([]float64, Hop), block: -1, gain: Strength,
@@ -75,7 +76,7 @@ func (e *Embedder) step(out []float32) []float32 {
 	for i := 0; i < FrameSize; i++ {
 		e.buf[i] = complex(float64(e.in[i])*e.win[i], 0)
 	}
-	e.fft.forward(e.buf)
+	e.tf.Forward(e.buf)
 	if j := e.frame / BlockFrames; j != e.block {
 		e.block, e.bits = j, e.sym.block(e.note, e.rcp, j)
 	}
@@ -88,7 +89,7 @@ func (e *Embedder) step(out []float32) []float32 {
 			}
 		}
 	}
-	e.fft.inverse(e.buf)
+	e.tf.Inverse(e.buf)
 	// Frame 0's first half lies before the stream: it is not emitted.
 	first := e.frame > 0
 	for i := 0; i < Hop; i++ {

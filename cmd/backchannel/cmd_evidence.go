@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	audioeval "backchannel/audiomark/eval"
 	"backchannel/canary"
 	"backchannel/canary/eval"
 	"backchannel/client"
@@ -342,8 +343,35 @@ func newEvalCmd(g *globals) *cobra.Command {
 	trace.Flags().IntVar(&cfg.Trials, "trials", 0, "trials per condition (default 40)")
 	trace.Flags().Uint64Var(&cfg.Seed, "seed", 1, "simulator seed")
 	trace.Flags().BoolVar(&cfg.Quick, "quick", false, "a small grid (seconds, not minutes)")
-	ev.AddCommand(trace)
+	ev.AddCommand(trace, newEvalAudioCmd(g))
 	return ev
+}
+
+func newEvalAudioCmd(g *globals) *cobra.Command {
+	var cfg audioeval.Config
+	cmd := &cobra.Command{
+		Use:   "audio",
+		Short: "Mark real speech, attack the copies with ffmpeg, trace excerpts and report detection, false-accusation and loudness figures",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			start := time.Now()
+			rep, err := audioeval.Run(cmd.Context(), cfg, progressBar(cmd.ErrOrStderr(), start))
+			fmt.Fprintln(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return printJSON(cmd.OutOrStdout(), rep)
+			}
+			fmt.Fprint(cmd.OutOrStdout(), rep.Markdown())
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&cfg.Quick, "quick", false, "6 trials per row and 4 members (about a minute)")
+	cmd.Flags().IntVar(&cfg.Trials, "trials", 0, "trials per attack and clip length (default 100)")
+	cmd.Flags().IntVar(&cfg.Members, "members", 0, "recipients of the note (default 8)")
+	cmd.Flags().Uint64Var(&cfg.Seed, "seed", 1, "seed for leakers, excerpts and noise")
+	return cmd
 }
 
 // progressBar returns a progress callback drawing a bar on w.

@@ -49,7 +49,10 @@ var examples = map[string]string{
   backchannel transcript export talks --only 3f9a2c1b,77e0d4aa -o two-messages.json`,
 	"trace": `  backchannel trace leaked.txt
   backchannel trace --room talks --epsilon 1e-9 leaked.txt`,
-	"eval": `  backchannel eval trace --quick`,
+	"eval": `  backchannel eval trace --quick
+  backchannel eval audio --quick`,
+	"eval audio": `  backchannel eval audio --quick
+  backchannel eval audio --trials 100 --json > audio.json`,
 	"eval trace": `  backchannel eval trace --quick
   backchannel eval trace --trials 100 --json`,
 	"bench": `  backchannel bench --clients 10,100 --idle 0
@@ -120,8 +123,13 @@ next command asks for the passphrase again (and starts a new agent).`,
 again, and with require-verified on, sending to them waits.`,
 	"transcript": `Export a room's signed transcript, or part of it, as a file that anyone can check
 offline with 'backchannel verify --bundle'.`,
-	"eval": `Evaluation harnesses that measure the product's claims on real text; their
-tables are in docs/benchmarks.md.`,
+	"eval": `Evaluation harnesses that measure the product's claims on real text and real
+speech; their tables are in docs/benchmarks.md.`,
+	"eval audio": `Mark a voice note of real read speech for every member, attack each copy (Opus,
+MP3, resampling, speed and tempo changes, white and babble noise, a telephone
+band, chains), trace 10-30 s excerpts from anywhere and report how often the
+leaker is named, the null trials, the mark's segmental SNR and masking margin,
+and the embedding speed. Needs ffmpeg, espeak-ng and pocketsphinx-testdata.`,
 	"eval trace": `Simulate leaks (pasted, retyped with typos, excerpted, edited, quoted in a press
 article, with invisible marks stripped, scrambled or randomised, merged by
 colluders, excerpted from a conversation among 5 senders) over real prose and

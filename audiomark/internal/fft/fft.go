@@ -1,4 +1,6 @@
-package audiomark
+// Package fft is an in-place radix-2 fast Fourier transform of one
+// power-of-two size, for the voice-note watermark and its evaluation.
+package fft
 
 import (
 	"math"
@@ -6,18 +8,19 @@ import (
 	"math/cmplx"
 )
 
-// fft is an in-place radix-2 transform of one power-of-two size.
-type fft struct {
+// FFT transforms slices of one power-of-two length.
+type FFT struct {
 	n       int
 	rev     []int
 	twiddle []complex128
 }
 
-func newFFT(n int) *fft {
+// New returns a transform of size n, a power of two.
+func New(n int) *FFT {
 	if n&(n-1) != 0 || n < 2 {
 		panic("fft size must be a power of two")
 	}
-	f := &fft{n: n, rev: make([]int, n), twiddle: make([]complex128, n/2)}
+	f := &FFT{n: n, rev: make([]int, n), twiddle: make([]complex128, n/2)}
 	shift := bits.UintSize - bits.Len(uint(n-1))
 	for i := range f.rev {
 		f.rev[i] = int(bits.Reverse(uint(i)) >> shift)
@@ -28,10 +31,11 @@ func newFFT(n int) *fft {
 	return f
 }
 
-// forward transforms x in place; inverse undoes it (with the 1/n).
-func (f *fft) forward(x []complex128) { f.run(x, false) }
+// Forward transforms x in place; Inverse undoes it (with the 1/n).
+func (f *FFT) Forward(x []complex128) { f.run(x, false) }
 
-func (f *fft) inverse(x []complex128) {
+// Inverse is the inverse transform, scaled by 1/n.
+func (f *FFT) Inverse(x []complex128) {
 	f.run(x, true)
 	s := complex(1/float64(f.n), 0)
 	for i := range x {
@@ -39,7 +43,7 @@ func (f *fft) inverse(x []complex128) {
 	}
 }
 
-func (f *fft) run(x []complex128, inv bool) {
+func (f *FFT) run(x []complex128, inv bool) {
 	for i, j := range f.rev {
 		if i < j {
 			x[i], x[j] = x[j], x[i]
@@ -58,15 +62,4 @@ func (f *fft) run(x []complex128, inv bool) {
 			}
 		}
 	}
-}
-
-// sqrtHann is the analysis and synthesis window: the square root of a
-// periodic Hann window, so that analysis × synthesis sums to one at a hop
-// of half the frame.
-func sqrtHann(n int) []float64 {
-	w := make([]float64, n)
-	for i := range w {
-		w[i] = math.Sqrt(0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(n)))
-	}
-	return w
 }
