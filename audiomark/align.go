@@ -127,20 +127,76 @@ func (p *pearson) r() float64 {
 	return num / math.Sqrt(den)
 }
 
+// origView is a note's original as alignment reads it: its log energy
+// at every hop, and at every coarse hop.
+type origView struct {
+	hop, coarse []float64
+	n           int // samples
+}
+
+func newOrigView(x []float32) *origView {
+	e := newEnvelope(x)
+	v := &origView{n: len(x)}
+	for i := 0; i*Hop+FrameSize <= len(x); i++ {
+		l, _ := e.at(float64(i*Hop), FrameSize)
+		v.hop = append(v.hop, l)
+	}
+	for i := 0; i*coarseHop+FrameSize <= len(x); i++ {
+		v.coarse = append(v.coarse, v.hop[i*coarseHop/Hop])
+	}
+	return v
+}
+
+// recView is the recording as alignment reads it, computed once for all
+// notes: its log energy in a window of FrameSize at every sample, and for
+// every coarse speed its coarse envelope.
+type recView struct {
+	fine   []float64
+	coarse map[int][]float64 // by speed step index
+	n      int
+}
+
+func newRecView(x []float32) *recView {
+	e := newEnvelope(x)
+	v := &recView{n: len(x), coarse: map[int][]float64{}}
+	if len(x) > FrameSize {
+		v.fine = make([]float64, len(x)-FrameSize)
+		for s := range v.fine {
+			v.fine[s], _ = e.at(float64(s), FrameSize)
+		}
+	}
+	for k := 0; ; k++ {
+		sp := MinSpeed + float64(k)*coarseSpeedStep
+		if sp > MaxSpeed+1e-9 {
+			break
+		}
+		n := int((float64(len(x))-FrameSize/sp)*sp/coarseHop) + 1
+		if n < 1 {
+			continue
+		}
+		el := make([]float64, n)
+		for i := range el {
+			el[i], _ = e.at(float64(i*coarseHop)/sp, FrameSize/sp)
+		}
+		v.coarse[k] = el
+	}
+	return v
+}
+
+// minCoarseMatch is the coarse correlation under which a candidate is
+// not refined: a real match, even through noise and codecs, correlates
+// far better, and refining is most of alignment's cost.
+const minCoarseMatch = 0.6
+
 // align finds how the recording lies on the original: a coarse search of
 // speed and offset by FFT cross-correlation of decimated envelopes, then
 // a fine search around the best candidates. It looks at the two sounds
 // only, never at any recipient's symbols.
-func align(orig, rec *envelope, origLen, recLen int) (Alignment, bool) {
+func align(orig *origView, rec *recView) (Alignment, bool) {
 	minFrames := minOverlapFrames
-	// Original envelope at the coarse hop.
-	m := (origLen - FrameSize) / coarseHop
-	if m < 1 {
+	eo := orig.coarse
+	if len(eo) < 1 {
 		return Alignment{}, false
-	}
-	eo := make([]float64, m)
-	for i := range eo {
-		eo[i], _ = orig.at(float64(i*coarseHop), FrameSize)
 	}
 	type cand struct {
 		score float64
@@ -157,19 +213,17 @@ func align(orig, rec *envelope, origLen, recLen int) (Alignment, bool) {
 		}
 	}
 	minCoarse := max(minFrames*Hop/coarseHop, 8)
-	for v := MinSpeed; v <= MaxSpeed+1e-9; v += coarseSpeedStep {
-		// Recording envelope at positions k·coarseHop/v, each window
-		// covering FrameSize original samples.
-		k := int((float64(recLen)-FrameSize/v)*v/coarseHop) + 1
-		if k < minCoarse {
+	for k := 0; ; k++ {
+		v := MinSpeed + float64(k)*coarseSpeedStep
+		if v > MaxSpeed+1e-9 {
+			break
+		}
+		el := rec.coarse[k]
+		if len(el) < minCoarse {
 			continue
 		}
-		el := make([]float64, k)
-		for i := range el {
-			el[i], _ = rec.at(float64(i*coarseHop)/v, FrameSize/v)
-		}
 		lag, r, n := xcorrPearson(eo, el, minCoarse)
-		if n == 0 {
+		if n == 0 || r < minCoarseMatch {
 			continue
 		}
 		keep(cand{r * math.Sqrt(float64(n)), Alignment{Offset: float64(lag * coarseHop), Speed: v, Match: r, Frames: n}})
@@ -180,7 +234,7 @@ func align(orig, rec *envelope, origLen, recLen int) (Alignment, bool) {
 	var out Alignment
 	top := math.Inf(-1)
 	for _, c := range best {
-		a := refine(orig, rec, origLen, recLen, c.a, minFrames)
+		a := refine(orig, rec, c.a, minFrames)
 		if s := a.Match * math.Sqrt(float64(a.Frames)); a.Frames >= minFrames && s > top {
 			top, out = s, a
 		}
@@ -189,26 +243,23 @@ func align(orig, rec *envelope, origLen, recLen int) (Alignment, bool) {
 }
 
 // refine searches speed and offset finely around a coarse alignment on
-// the envelope at the full hop.
-func refine(orig, rec *envelope, origLen, recLen int, a Alignment, minFrames int) Alignment {
+// the envelope at the full hop. The recording's window stays FrameSize
+// samples whatever the speed: at ±15% that changes the log energies of
+// speech far less than the alignment it is searching for.
+func refine(orig *origView, rec *recView, a Alignment, minFrames int) Alignment {
 	bestScore := math.Inf(-1)
 	out := a
 	try := func(v, o float64) {
 		var p pearson
 		// Only frames whose place in the recording lies inside it.
 		i0 := max(0, int(math.Floor(o/Hop)))
-		i1 := min((origLen-FrameSize)/Hop, int(math.Ceil((o+v*float64(recLen))/Hop)))
+		i1 := min(len(orig.hop)-1, int(math.Ceil((o+v*float64(rec.n))/Hop)))
 		for i := i0; i <= i1; i++ {
-			t := float64(i * Hop)
-			tau := (t - o) / v
-			if tau < 0 || tau+FrameSize/v >= float64(recLen) {
+			tau := int(math.Round((float64(i*Hop) - o) / v))
+			if tau < 0 || tau >= len(rec.fine) {
 				continue
 			}
-			x, _ := orig.at(t, FrameSize)
-			y, ok := rec.at(tau, FrameSize/v)
-			if ok {
-				p.add(x, y)
-			}
+			p.add(orig.hop[i], rec.fine[tau])
 		}
 		if int(p.n) < minFrames {
 			return
@@ -219,20 +270,25 @@ func refine(orig, rec *envelope, origLen, recLen int, a Alignment, minFrames int
 			out = Alignment{Offset: o, Speed: v, Match: r, Frames: int(p.n)}
 		}
 	}
-	// Speed first at the coarse offset's resolution, then offset finely,
-	// then speed again at that offset.
-	span := coarseSpeedStep
-	for v := a.Speed - span; v <= a.Speed+span+1e-12; v += fineSpeedStep {
-		for o := a.Offset - coarseHop; o <= a.Offset+coarseHop; o += Hop / 4 {
+	// Speed and offset coarsely, then finely, then offset alone at the
+	// finest step, then speed alone.
+	for v := a.Speed - coarseSpeedStep; v <= a.Speed+coarseSpeedStep+1e-12; v += 4 * fineSpeedStep {
+		for o := a.Offset - coarseHop; o <= a.Offset+coarseHop; o += Hop / 2 {
 			try(v, o)
 		}
 	}
 	c := out
-	for o := c.Offset - Hop/2; o <= c.Offset+Hop/2; o += fineOffsetStep {
+	for v := c.Speed - 4*fineSpeedStep; v <= c.Speed+4*fineSpeedStep+1e-12; v += fineSpeedStep {
+		for o := c.Offset - Hop/2; o <= c.Offset+Hop/2; o += Hop / 8 {
+			try(v, o)
+		}
+	}
+	c = out
+	for o := c.Offset - Hop/8; o <= c.Offset+Hop/8; o += fineOffsetStep {
 		try(c.Speed, o)
 	}
 	c = out
-	for v := c.Speed - 4*fineSpeedStep; v <= c.Speed+4*fineSpeedStep+1e-12; v += fineSpeedStep / 4 {
+	for v := c.Speed - 2*fineSpeedStep; v <= c.Speed+2*fineSpeedStep+1e-12; v += fineSpeedStep / 4 {
 		try(v, c.Offset)
 	}
 	return out

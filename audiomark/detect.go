@@ -78,7 +78,7 @@ func Trace(ctx context.Context, key []byte, notes []Note, rec *audio.Clip, epsil
 	if err != nil {
 		return nil, err
 	}
-	renv := newEnvelope(rec.Samples)
+	rview := newRecView(rec.Samples)
 	res := &Result{Epsilon: epsilon, MoreSeconds: -1}
 	var (
 		bestNote *Note
@@ -93,7 +93,7 @@ func Trace(ctx context.Context, key []byte, notes []Note, rec *audio.Clip, epsil
 		if n.Original == nil || n.Original.Rate != Rate {
 			return nil, fmt.Errorf("note %s: %w", n.ID, ErrRate)
 		}
-		a, ok := align(newEnvelope(n.Original.Samples), renv, len(n.Original.Samples), len(rec.Samples))
+		a, ok := align(newOrigView(n.Original.Samples), rview)
 		if !ok || a.Match < minMatch {
 			continue
 		}
