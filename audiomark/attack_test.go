@@ -138,3 +138,67 @@ func TestShortRecordingIsAnError(t *testing.T) {
 		t.Fatalf("a 4 s recording: err = %v, want ErrTooShort", err)
 	}
 }
+
+// TestCollusionAndRemarking: members who average their copies, or who
+// mark their copy again with a key of their own (the same kind of mark,
+// at the same strength, to drown theirs), are still named from 15 s, and
+// no one outside the coalition is.
+func TestCollusionAndRemarking(t *testing.T) {
+	key := testKey(9)
+	orig := speech(t)
+	rcps := []string{"ana", "ben", "cy", "dee", "eve", "fay"}
+	copies := map[string]*audio.Clip{}
+	for _, r := range rcps {
+		c, err := Mark(key, "n", r, orig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copies[r] = c
+	}
+	average := func(names ...string) *audio.Clip {
+		out := &audio.Clip{Rate: Rate, Samples: make([]float32, len(orig.Samples))}
+		for _, n := range names {
+			for i, v := range copies[n].Samples {
+				out.Samples[i] += v / float32(len(names))
+			}
+		}
+		return out
+	}
+	remarked := func(name string, times int) *audio.Clip {
+		c := copies[name]
+		for k := range times {
+			var err error
+			if c, err = Mark(testKey(byte(100+k)), "attacker", "x", c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return c
+	}
+	notes := []Note{{ID: "n", Original: orig, Recipients: rcps}}
+	for _, c := range []struct {
+		name      string
+		rec       *audio.Clip
+		coalition []string
+	}{
+		{"two copies averaged", average("ana", "ben"), []string{"ana", "ben"}},
+		{"three copies averaged", average("cy", "dee", "eve"), []string{"cy", "dee", "eve"}},
+		{"re-marked once", remarked("fay", 1), []string{"fay"}},
+		{"re-marked three times", remarked("ben", 3), []string{"ben"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := Trace(context.Background(), key, notes, excerpt(c.rec, 4, 15), 1e-6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Named) == 0 {
+				t.Fatalf("nobody named; scores %+v", r.Scores)
+			}
+			for _, n := range r.Named {
+				if !slices.Contains(c.coalition, n) {
+					t.Fatalf("%s named, not in the coalition %v; scores %+v", n, c.coalition, r.Scores)
+				}
+			}
+			t.Logf("named %v; scores %+v", r.Named, r.Scores)
+		})
+	}
+}
