@@ -68,7 +68,7 @@ func Trace(ctx context.Context, key []byte, notes []Note, rec *audio.Clip, epsil
 	if rec.Rate != Rate {
 		return nil, ErrRate
 	}
-	if epsilon <= 0 || epsilon >= 1 {
+	if !(epsilon > 0 && epsilon < 1) {
 		return nil, fmt.Errorf("epsilon %g: must be between 0 and 1", epsilon)
 	}
 	if len(rec.Samples) < minOverlapFrames*Hop+FrameSize {
