@@ -257,13 +257,21 @@ func features(orig, rec []float32, a Alignment, pitch bool) featureSet {
 		}
 	}
 	// Predict. What the recording's tile should hold without any mark is
-	// gain·E_O + N: the channel's gain in the band, read off the loudest
-	// third of the tiles, and the floor it added (noise, a codec's
-	// hiss), read off the tiles where the original is quietest. The mark
-	// moves the log ratio of the recording to that prediction by about
-	// 2·Strength·q, where q = gain·E_O / (gain·E_O + N) is the share of the
-	// tile that is the note.
+	// gain·E_O + echo + N: the channel's gain in the band, read off the
+	// loudest third of the tiles; what reflections carry over from the
+	// two tiles before (a room, a speakerphone), fitted by least squares
+	// on what the gain leaves; and the floor the channel added (noise, a
+	// codec's hiss), read off the tiles where the original is quietest.
+	// The mark moves the log ratio of the recording to that prediction by
+	// about 2·Strength·q, where q = gain·E_O / prediction is the share of
+	// the tile that is the note heard directly.
 	q := make([][Bands]float64, len(blocks))
+	prev := func(i, lag int, b int) float64 {
+		if k := i - lag; k >= 0 && blocks[k].j == blocks[i].j-lag {
+			return blocks[k].o[b]
+		}
+		return 0
+	}
 	for b := 0; b < Bands; b++ {
 		if !bandOK[b] {
 			continue
@@ -275,20 +283,48 @@ func features(orig, rec []float32, a Alignment, pitch bool) featureSet {
 			}
 		}
 		slices.SortFunc(idx, func(x, y int) int { return cmpFloat(blocks[x].o[b], blocks[y].o[b]) })
-		var ratios []float64
-		for _, i := range idx[2*len(idx)/3:] {
-			ratios = append(ratios, blocks[i].r[b]/blocks[i].o[b])
+		var h1, h2, gain, floor float64
+		for pass := 0; pass < 2; pass++ {
+			echo := func(i int) float64 { return h1*prev(i, 1, b) + h2*prev(i, 2, b) }
+			var ratios []float64
+			for _, i := range idx[2*len(idx)/3:] {
+				ratios = append(ratios, math.Max(0, blocks[i].r[b]-echo(i))/blocks[i].o[b])
+			}
+			gain = median(ratios)
+			var rest []float64
+			for _, i := range idx[:max(1, len(idx)/10)] {
+				rest = append(rest, math.Max(0, blocks[i].r[b]-gain*blocks[i].o[b]-echo(i)))
+			}
+			floor = median(rest)
+			if pass == 1 {
+				break
+			}
+			// Least squares of what is left on the two tiles before.
+			var a11, a12, a22, c1, c2 float64
+			for _, i := range idx {
+				e := blocks[i].r[b] - gain*blocks[i].o[b] - floor
+				x1, x2 := prev(i, 1, b), prev(i, 2, b)
+				a11 += x1 * x1
+				a12 += x1 * x2
+				a22 += x2 * x2
+				c1 += x1 * e
+				c2 += x2 * e
+			}
+			if det := a11*a22 - a12*a12; det > 1e-12*a11*a22 && det > 0 {
+				h1, h2 = (c1*a22-c2*a12)/det, (c2*a11-c1*a12)/det
+			}
+			if h1 < 0 || h2 < 0 { // one lag alone, or none
+				h1, h2 = 0, 0
+				if a11 > 0 && c1 > 0 {
+					h1 = c1 / a11
+				}
+			}
 		}
-		gain := median(ratios)
-		var rest []float64
-		for _, i := range idx[:max(1, len(idx)/10)] {
-			rest = append(rest, math.Max(0, blocks[i].r[b]-gain*blocks[i].o[b]))
-		}
-		floor := median(rest)
 		for _, i := range idx {
 			s := gain * blocks[i].o[b]
-			d[i][b] = math.Log(blocks[i].r[b]) - math.Log(s+floor)
-			q[i][b] = s / (s + floor)
+			pred := s + h1*prev(i, 1, b) + h2*prev(i, 2, b) + floor
+			d[i][b] = math.Log(blocks[i].r[b]) - math.Log(pred)
+			q[i][b] = s / pred
 		}
 	}
 	// Centre: what the prediction missed per block (a gain that changes
