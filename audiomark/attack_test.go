@@ -202,3 +202,48 @@ func TestCollusionAndRemarking(t *testing.T) {
 		})
 	}
 }
+
+// TestStrangeRecordingsAreReadSafely: recordings a hostile or broken
+// source produces (silence in some bands or stretches, clipping, DC,
+// impulses, polarity flips, blocks scaled by zero or huge gains) are
+// traced without a panic, and name nobody when they hold no copy.
+func TestStrangeRecordingsAreReadSafely(t *testing.T) {
+	key := testKey(7)
+	orig := speech(t)
+	notes := []Note{{ID: "n", Original: orig, Recipients: []string{"ana", "ben"}}}
+	base := excerpt(orig, 3, 12).Samples
+	rng := rand.New(rand.NewPCG(5, 5))
+	mod := func(f func(i int, v float32) float32) *audio.Clip {
+		out := make([]float32, len(base))
+		for i, v := range base {
+			out[i] = f(i, v)
+		}
+		return &audio.Clip{Rate: Rate, Samples: out}
+	}
+	gains := make([]float32, len(base)/FrameSize+1)
+	for i := range gains {
+		gains[i] = []float32{0, 0, 1e-30, 1, 1e4, -1}[rng.IntN(6)]
+	}
+	cases := map[string]*audio.Clip{
+		"blocks scaled by 0, tiny, huge and -1": mod(func(i int, v float32) float32 { return max(-1, min(1, v*gains[i/FrameSize])) }),
+		"clipped hard":                          mod(func(i int, v float32) float32 { return max(-0.001, min(0.001, v)) }),
+		"DC":                                    mod(func(i int, v float32) float32 { return 0.5 }),
+		"impulses":                              mod(func(i int, v float32) float32 { return float32(max(0, 1-i%4000)) }),
+		"polarity flipped":                      mod(func(i int, v float32) float32 { return -v }),
+		"every other silent":                    mod(func(i int, v float32) float32 { return v * float32((i/3000)%2) }),
+		"8-bit":                                 mod(func(i int, v float32) float32 { return float32(math.Round(float64(v)*8)) / 8 }),
+		"tiny":                                  mod(func(i int, v float32) float32 { return v * 1e-20 }),
+		"alternating extremes":                  mod(func(i int, v float32) float32 { return float32(1 - 2*(i%2)) }),
+	}
+	for name, rec := range cases {
+		t.Run(name, func(t *testing.T) {
+			r, err := Trace(context.Background(), key, notes, rec, 1e-6)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Named) != 0 {
+				t.Fatalf("named %v from the unmarked original", r.Named)
+			}
+		})
+	}
+}

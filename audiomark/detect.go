@@ -320,11 +320,23 @@ func features(orig, rec []float32, a Alignment, pitch bool) featureSet {
 				}
 			}
 		}
+		if !(gain > 0) || math.IsInf(gain, 0) {
+			// No direct sound in the band: nothing of the mark is heard.
+			bandOK[b] = false
+			fs.bandsRead--
+			for _, i := range idx {
+				valid[i][b] = false
+			}
+			continue
+		}
 		for _, i := range idx {
 			s := gain * blocks[i].o[b]
 			pred := s + h1*prev(i, 1, b) + h2*prev(i, 2, b) + floor
 			d[i][b] = math.Log(blocks[i].r[b]) - math.Log(pred)
 			q[i][b] = s / pred
+			if !(pred > 0) || math.IsInf(d[i][b], 0) || math.IsNaN(d[i][b]) || !(q[i][b] >= 0 && q[i][b] <= 1) {
+				valid[i][b] = false // a prediction that cannot be read
+			}
 		}
 	}
 	// Centre: what the prediction missed per block (a gain that changes
