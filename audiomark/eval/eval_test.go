@@ -2,7 +2,11 @@ package eval
 
 import (
 	"context"
+	"os"
 	"testing"
+
+	"backchannel/audio"
+	"backchannel/audiomark"
 )
 
 // TestQuickEvaluation runs a small evaluation end to end (real speech,
@@ -32,5 +36,33 @@ func TestQuickEvaluation(t *testing.T) {
 	}
 	if q := rep.Quality; q.SegSNR < 25 || q.MaskedShare < 0.95 {
 		t.Errorf("mark too loud: %+v", q)
+	}
+}
+
+// TestBandWithoutDirectSound is the recording on which the full
+// evaluation once panicked (speed +10%, a member's copy sped up with its
+// pitch, 10 s): in one band the echo fit left no direct sound (gain 0),
+// and the first tile's prediction was zero. Traced under a key that
+// marked nothing, it must match the note and name nobody.
+func TestBandWithoutDirectSound(t *testing.T) {
+	note, err := loadSpeech("/usr/share/pocketsphinx/test/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("testdata/gain-zero-band.flac")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := audio.DecodeFLAC(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := []audiomark.Note{{ID: "note", Original: note, Recipients: []string{"a", "b"}}}
+	res, err := audiomark.Trace(context.Background(), make([]byte, audiomark.KeySize), notes, rec, 1e-6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Matched || len(res.Named) != 0 {
+		t.Fatalf("matched %v, named %v", res.Matched, res.Named)
 	}
 }
