@@ -82,7 +82,7 @@ func (c *Client) fillDelivery(ctx context.Context, r *Room, msgs []Message) {
 		reach = room.Reached(dag, r.Acks)
 	}
 	for i, m := range msgs {
-		if m.Sender != c.prof.User || (m.Kind != KindText && m.Kind != KindDoc) {
+		if m.Sender != c.prof.User || (m.Kind != KindText && m.Kind != KindDoc && m.Kind != KindVoice) {
 			continue
 		}
 		to := m.Recipients

@@ -270,13 +270,19 @@ func (c *Client) sendDoc(ctx context.Context, roomID string, ref *DocRef) (*Mess
 // Docs returns the room's document messages, oldest first, this user's own
 // included.
 func (c *Client) Docs(ctx context.Context, roomRef string) ([]Message, error) {
+	return c.shared(ctx, roomRef, KindDoc)
+}
+
+// shared returns the room's messages of kind (KindDoc, KindVoice) that
+// carry a blob reference, oldest first.
+func (c *Client) shared(ctx context.Context, roomRef, kind string) ([]Message, error) {
 	_, msgs, err := c.History(ctx, roomRef)
 	if err != nil {
 		return nil, err
 	}
 	var out []Message
 	for _, m := range msgs {
-		if m.Kind == KindDoc && m.Doc != nil {
+		if m.Kind == kind && m.Doc != nil {
 			out = append(out, m)
 		}
 	}
@@ -335,10 +341,18 @@ func (c *Client) GetDoc(ctx context.Context, roomRef, docRef string, w io.Writer
 	if err != nil {
 		return nil, err
 	}
-	ref := m.Doc
+	if err := c.fetchDoc(ctx, m.Doc, w); err != nil {
+		return nil, err
+	}
+	return m.Doc, nil
+}
+
+// fetchDoc downloads, decrypts and verifies the blob ref names, writing
+// the plaintext to w (see GetDoc).
+func (c *Client) fetchDoc(ctx context.Context, ref *DocRef, w io.Writer) error {
 	body, sealedSize, err := c.api.OpenBlob(ctx, ref.BlobID, 0)
 	if err != nil {
-		return nil, fmt.Errorf("download %s: %w", ref.Name, err)
+		return fmt.Errorf("download %s: %w", ref.Name, err)
 	}
 	defer body.Close()
 	// A marked copy is followed by zero bytes up to the padded length
@@ -347,16 +361,16 @@ func (c *Client) GetDoc(ctx context.Context, roomRef, docRef string, w io.Writer
 	total := ref.Size
 	if ref.Padded != 0 {
 		if !pad.ValidBlobSize(ref.Size, ref.Padded) {
-			return nil, fmt.Errorf("%s: %w: a padded length of %d bytes for %d", ref.Name, ErrDocCorrupt, ref.Padded, ref.Size)
+			return fmt.Errorf("%s: %w: a padded length of %d bytes for %d", ref.Name, ErrDocCorrupt, ref.Padded, ref.Size)
 		}
 		total = ref.Padded
 	}
 	if want := docstream.EncryptedSize(total); ref.Size < 0 || (sealedSize >= 0 && sealedSize != want) {
-		return nil, fmt.Errorf("%s: %w: the blob is %d bytes, %d expected", ref.Name, ErrDocCorrupt, sealedSize, want)
+		return fmt.Errorf("%s: %w: the blob is %d bytes, %d expected", ref.Name, ErrDocCorrupt, sealedSize, want)
 	}
 	sr, err := docstream.NewReader(body, ref.Key)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ref.Name, err)
+		return fmt.Errorf("%s: %w", ref.Name, err)
 	}
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(sr, ref.Size))
@@ -371,15 +385,15 @@ func (c *Client) GetDoc(ctx context.Context, roomRef, docRef string, w io.Writer
 	}
 	switch {
 	case errors.Is(err, ErrDocCorrupt):
-		return nil, fmt.Errorf("%s: %w", ref.Name, err)
+		return fmt.Errorf("%s: %w", ref.Name, err)
 	case err != nil:
-		return nil, fmt.Errorf("download %s: %w", ref.Name, err)
+		return fmt.Errorf("download %s: %w", ref.Name, err)
 	case n != ref.Size:
-		return nil, fmt.Errorf("%s: %w: %d bytes, %d announced", ref.Name, ErrDocCorrupt, n, ref.Size)
+		return fmt.Errorf("%s: %w: %d bytes, %d announced", ref.Name, ErrDocCorrupt, n, ref.Size)
 	case subtle.ConstantTimeCompare(h.Sum(nil), ref.SHA256) != 1:
-		return nil, fmt.Errorf("%s: %w: its SHA-256 differs from the one the sender announced", ref.Name, ErrDocCorrupt)
+		return fmt.Errorf("%s: %w: its SHA-256 differs from the one the sender announced", ref.Name, ErrDocCorrupt)
 	}
-	return ref, nil
+	return nil
 }
 
 // checkDocName applies the rule for names (package names) to a document's

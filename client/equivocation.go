@@ -61,6 +61,8 @@ func (p *payload) validateProof() error {
 		return fmt.Errorf("%w: equivocation report too long", ErrBadPayload)
 	case p.Doc != nil && (p.Doc.Name == "" || len(p.Doc.Name) > 255 || len(p.Doc.Key) != 0 || p.Text != ""):
 		return fmt.Errorf("%w: equivocation report on a document", ErrBadPayload)
+	case p.DurationMS < 0 || p.DurationMS > maxVoiceMS || (p.DurationMS != 0 && p.Doc == nil):
+		return fmt.Errorf("%w: equivocation report on a voice note", ErrBadPayload)
 	}
 	return nil
 }
@@ -68,6 +70,9 @@ func (p *payload) validateProof() error {
 // copyOfPayload returns the text a payload's manifest line commits to and
 // the canonical text every member's copy must share.
 func copyOfPayload(p *payload) (copyText, canonical string) {
+	if p.Doc != nil && p.DurationMS != 0 {
+		return voiceCopyText(p.Doc, p.DurationMS), voiceCanonicalText(p.Doc.Name, p.DurationMS)
+	}
 	if p.Doc != nil {
 		return docCopyText(p.Doc), docCanonicalText(p.Doc.Name)
 	}
@@ -85,7 +90,7 @@ func (c *Client) checkMeaning(ctx context.Context, tx *vault.Tx, r *Room, sender
 	switch p.Kind {
 	case KindEquivocation:
 		return nil, true, c.applyProof(ctx, tx, r, sender, p, msg, rep)
-	case KindText, KindDoc:
+	case KindText, KindDoc, KindVoice:
 	default:
 		return nil, false, nil
 	}
@@ -110,9 +115,13 @@ func (c *Client) checkMeaning(ctx context.Context, tx *vault.Tx, r *Room, sender
 	}
 	msg.Kind, msg.Text, msg.Entry, msg.CopySalt = KindText, p.Text, p.Record.hash(), p.CopySalt
 	what := "message"
-	if p.Kind == KindDoc {
+	switch p.Kind {
+	case KindDoc:
 		msg.Kind, msg.Doc, msg.Text = KindDoc, p.Doc, fmt.Sprintf("shared %s (%d bytes)", p.Doc.Name, p.Doc.Size)
 		what = "document"
+	case KindVoice:
+		msg.Kind, msg.Doc, msg.DurationMS, msg.Text = KindVoice, p.Doc, p.DurationMS, voiceText(p.DurationMS)
+		what = "voice note"
 	}
 	if err := appendMessage(ctx, tx, msg); err != nil {
 		return nil, true, err
@@ -129,7 +138,7 @@ func (c *Client) checkMeaning(ctx context.Context, tx *vault.Tx, r *Room, sender
 		return nil, true, err
 	}
 	proof := &payload{V: payloadVersion, Kind: KindEquivocation, ID: newID(), Room: r.State.ID, SentAt: now,
-		Record: p.Record, CopySalt: p.CopySalt, Text: p.Text}
+		Record: p.Record, CopySalt: p.CopySalt, Text: p.Text, DurationMS: p.DurationMS}
 	if p.Doc != nil {
 		d := *p.Doc
 		d.Key, d.BlobID = nil, "" // the name, size and hash are the proof; the copy stays this member's

@@ -63,7 +63,7 @@ func (c *Client) ExportTranscript(ctx context.Context, roomRef string, from, to 
 		return nil, err
 	}
 	selected := func(m Message) bool {
-		if (m.Kind != KindText && m.Kind != KindDoc) || m.Entry == "" {
+		if (m.Kind != KindText && m.Kind != KindDoc && m.Kind != KindVoice) || m.Entry == "" {
 			return false
 		}
 		if !from.IsZero() && m.SentAt.Before(from) || !to.IsZero() && m.SentAt.After(to) {
@@ -84,8 +84,11 @@ func (c *Client) ExportTranscript(ctx context.Context, roomRef string, from, to 
 	for _, m := range msgs {
 		if selected(m) {
 			text := m.Text
-			if m.Kind == KindDoc {
+			switch m.Kind {
+			case KindDoc:
 				text = docCopyText(m.Doc) // documents are disclosed by name, size and hash
+			case KindVoice:
+				text = voiceCopyText(m.Doc, m.DurationMS) // voice notes by name, duration, size and hash
 			}
 			entries = append(entries, m.Entry)
 			copies = append(copies, ExportedCopy{MessageID: m.ID, Entry: m.Entry, Sender: m.Sender, SentAt: m.SentAt, Recipient: c.prof.User, Salt: m.CopySalt, Text: text})
@@ -350,6 +353,10 @@ func sameMeaning(mf *transcript.Manifest, text string) bool {
 	if n, _ := fmt.Sscanf(text, "document %q, %d bytes, sha256 %x", &name, &size, &sum); n == 3 {
 		return mf.CheckCanonical(docCanonicalText(name)) == nil
 	}
+	var ms int64
+	if n, _ := fmt.Sscanf(text, "voice note %q, %d ms, %d bytes, sha256 %x", &name, &ms, &size, &sum); n == 4 {
+		return mf.CheckCanonical(voiceCanonicalText(name, ms)) == nil
+	}
 	return false
 }
 
@@ -444,17 +451,9 @@ func (c *Client) Trace(ctx context.Context, roomRef string, leakText string, eps
 	if err := leak.CheckInput([]byte(leakText)); err != nil {
 		return nil, err
 	}
-	var rooms []string
-	if roomRef != "" {
-		rooms = []string{roomRef}
-	} else {
-		all, err := c.Rooms(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range all {
-			rooms = append(rooms, r.State.ID)
-		}
+	rooms, err := c.roomsToTrace(ctx, roomRef)
+	if err != nil {
+		return nil, err
 	}
 	var sent []canary.Message
 	var posted []canary.Posted // other members' messages, where a quote may reappear
@@ -504,6 +503,22 @@ func (c *Client) Trace(ctx context.Context, roomRef string, leakText string, eps
 	// have leaked as a copy of that message (issue 10, item 9).
 	t.NoteQuotes(res, posted)
 	return res, nil
+}
+
+// roomsToTrace is the room roomRef names, or every room when it is empty.
+func (c *Client) roomsToTrace(ctx context.Context, roomRef string) ([]string, error) {
+	if roomRef != "" {
+		return []string{roomRef}, nil
+	}
+	all, err := c.Rooms(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rooms []string
+	for _, r := range all {
+		rooms = append(rooms, r.State.ID)
+	}
+	return rooms, nil
 }
 
 // chainFor returns the lists of a stored chain signed by key, from its

@@ -227,6 +227,11 @@ func (c *Client) provisioning(ctx context.Context, id uint32, cert []byte) (*pro
 						return nil, err
 					}
 				}
+				if m.Kind == KindVoice && m.Sender == c.prof.User {
+					if err := addRecord(voiceOrigName(m.ID)); err != nil {
+						return nil, err
+					}
+				}
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -87,21 +88,55 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 		return nil, err
 	}
 	id := newID()
-	var recipients []string
-	for _, u := range room.State.Members {
-		if u != c.prof.User {
-			recipients = append(recipients, u)
-		}
-	}
-	copies, err := canary.MarkEach(c.prof.MarkingKey, id, text, policy, recipients)
+	recipients := c.recipientsOf(room)
+	marked, err := canary.MarkEach(c.prof.MarkingKey, id, text, policy, recipients)
 	if err != nil {
 		return nil, fmt.Errorf("mark document: %w", err)
 	}
-	// Every blob of the document is padded to one length, the Padmé length
-	// of the longest copy, so the server cannot tell the copies apart by
-	// size (docs/protocol.md section 13, "Padding").
-	sizes := []int64{int64(len(text))}
-	for _, cp := range copies {
+	copies := make(map[string][]byte, len(recipients))
+	for i, u := range recipients {
+		copies[u] = []byte(marked[i])
+	}
+	return c.shareCopies(ctx, room, &markedShare{
+		id: id, kind: KindDoc, name: name, own: []byte(text), copies: copies, recipients: recipients,
+		copyText: docCopyText, canonical: docCanonicalText(name), marking: policy.String(), text: func(own *DocRef) string { return fmt.Sprintf("shared %s (%d bytes)", name, own.Size) },
+		keep: func(ctx context.Context, tx *vault.Tx) error { return tx.Put(ctx, docTextName(id), []byte(text)) },
+	})
+}
+
+// markedShare is one document or voice note shared as a separate copy per
+// member: the sender's own (the original) and one marked copy per
+// recipient.
+type markedShare struct {
+	id, kind, name string
+	own            []byte
+	copies         map[string][]byte // recipient → their copy
+	recipients     []string
+	// copyText is what the transcript entry commits to for one copy
+	// (docCopyText, voiceCopyText), canonical what it commits to for
+	// everyone (docCanonicalText, voiceCanonicalText).
+	copyText   func(*DocRef) string
+	canonical  string
+	marking    string
+	durationMS int64                    // voice notes
+	text       func(own *DocRef) string // the history line
+	// keep stores what the sender keeps of it (the original, for trace),
+	// in the transaction that appends the message.
+	keep func(ctx context.Context, tx *vault.Tx) error
+}
+
+// shareCopies uploads every copy of sh as its own encrypted blob, all
+// padded to one length, commits to every copy in one transcript entry and
+// sends each member the reference to theirs. The room's membership is
+// taken again once the uploads are done: a member removed meanwhile gets
+// nothing, and one who joined meanwhile makes it fail (share it again).
+func (c *Client) shareCopies(ctx context.Context, room *Room, sh *markedShare) (*Message, error) {
+	name := sh.name
+	// Every blob is padded to one length, the Padmé length of the longest
+	// copy, so the server cannot tell the copies apart by size
+	// (docs/protocol.md section 13, "Padding").
+	sizes := []int64{int64(len(sh.own))}
+	for _, cp := range sh.copies {
 		sizes = append(sizes, int64(len(cp)))
 	}
 	padded := pad.BlobSize(sizes...)
@@ -112,29 +147,29 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 	if padded == 0 {
 		sealed = docstream.EncryptedSize(slices.Max(sizes))
 	}
-	if err := c.checkFits(ctx, name, sealed, len(recipients)+1); err != nil {
+	if err := c.checkFits(ctx, name, sealed, len(sh.copies)+1); err != nil {
 		return nil, err
 	}
 	refs := map[string]*DocRef{}
-	upload := func(user, content string) error {
+	upload := func(user string, content []byte) error {
 		key := make([]byte, 32)
 		if err := c.src.Bytes(key); err != nil {
 			return err
 		}
-		ref, err := c.uploadSealed(ctx, key, io.MultiReader(strings.NewReader(content), &zeroReader{n: max(0, padded-int64(len(content)))}))
+		ref, err := c.uploadSealed(ctx, key, io.MultiReader(bytes.NewReader(content), &zeroReader{n: max(0, padded-int64(len(content)))}))
 		if err != nil {
 			return fmt.Errorf("share %s: %w", name, err)
 		}
-		sum := sha256.Sum256([]byte(content))
+		sum := sha256.Sum256(content)
 		ref.Name, ref.Size, ref.SHA256, ref.Padded = name, int64(len(content)), sum[:], padded
 		refs[user] = ref
 		return nil
 	}
-	if err := upload(c.prof.User, text); err != nil {
+	if err := upload(c.prof.User, sh.own); err != nil {
 		return nil, err
 	}
-	for i, u := range recipients {
-		if err := upload(u, copies[i]); err != nil {
+	for _, u := range sh.recipients {
+		if err := upload(u, sh.copies[u]); err != nil {
 			c.dropBlobs(ctx, refs)
 			return nil, err
 		}
@@ -144,7 +179,8 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 	defer c.mu.Unlock()
 	// The upload ran without the lock: take the membership as it is now,
 	// so a member removed meanwhile gets nothing.
-	if room, err = c.resolveRoom(ctx, room.State.ID); err != nil {
+	room, err := c.resolveRoom(ctx, room.State.ID)
+	if err != nil {
 		c.dropBlobs(ctx, refs)
 		return nil, err
 	}
@@ -156,38 +192,38 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 		c.dropBlobs(ctx, refs)
 		return nil, err
 	}
-	p := &payload{V: payloadVersion, Log: c.ourCheckpoint(ctx), Kind: KindDoc, ID: id, Room: room.State.ID, SentAt: c.opts.Now().UTC()}
+	p := &payload{V: payloadVersion, Log: c.ourCheckpoint(ctx), Kind: sh.kind, ID: sh.id, Room: room.State.ID, SentAt: c.opts.Now().UTC(), DurationMS: sh.durationMS}
 	copyOf := map[string]string{}
 	for _, u := range room.State.Members {
 		ref, ok := refs[u]
 		if !ok {
 			c.dropBlobs(ctx, refs)
-			return nil, fmt.Errorf("%s joined while the document was being shared; share it again", u)
+			return nil, fmt.Errorf("%s joined while the %s was being shared; share it again", u, kindWord(sh.kind))
 		}
-		copyOf[u] = docCopyText(ref)
+		copyOf[u] = sh.copyText(ref)
 	}
 	for u := range refs {
 		if _, ok := copyOf[u]; !ok {
 			c.dropBlobs(ctx, map[string]*DocRef{u: refs[u]}) // removed meanwhile: not theirs to fetch
 		}
 	}
-	rec, salts, err := c.commitDocCopies(ctx, room, copyOf, name, p.SentAt)
+	rec, salts, err := c.commitCopiesOf(ctx, room, copyOf, sh.canonical, nil, p.SentAt)
 	if err != nil {
 		return nil, err
 	}
 	p.Record = rec
 	c.stamp(ctx, c.v, room, p) // room version and heads (roomsync.go)
 	own := refs[c.prof.User]
-	m := Message{ID: id, Room: p.Room, Sender: c.prof.User, SentAt: p.SentAt, Kind: KindDoc, Doc: own,
-		Text: fmt.Sprintf("shared %s (%d bytes)", name, own.Size), ReceivedAt: p.SentAt,
-		Recipients: recipients, Marking: policy.String(), Entry: rec.hash(), CopySalt: salts[c.prof.User]}
+	m := Message{ID: sh.id, Room: p.Room, Sender: c.prof.User, SentAt: p.SentAt, Kind: sh.kind, Doc: own,
+		Text: sh.text(own), ReceivedAt: p.SentAt, DurationMS: sh.durationMS,
+		Recipients: sh.recipients, Marking: sh.marking, Entry: rec.hash(), CopySalt: salts[c.prof.User]}
 	encode := func(u string) ([]byte, error) {
 		q := *p
 		q.Doc, q.CopySalt = refs[u], salts[u]
 		return json.Marshal(&q)
 	}
 	err = c.fanOut(ctx, encode, room.State.Members, room.State.Mode == ModeOnRecord, func(ctx context.Context, tx *vault.Tx) error {
-		if err := tx.Put(ctx, docTextName(id), []byte(text)); err != nil {
+		if err := sh.keep(ctx, tx); err != nil {
 			return err
 		}
 		if err := storeRecord(ctx, tx, p.Room, rec); err != nil {
@@ -203,6 +239,25 @@ func (c *Client) ShareText(ctx context.Context, roomRef, name, text string) (*Me
 		return nil, err
 	}
 	return &m, nil
+}
+
+// recipientsOf lists the room's members other than this user.
+func (c *Client) recipientsOf(r *Room) []string {
+	var out []string
+	for _, u := range r.State.Members {
+		if u != c.prof.User {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// kindWord names a shared kind in words.
+func kindWord(kind string) string {
+	if kind == KindVoice {
+		return "voice note"
+	}
+	return "document"
 }
 
 // dropBlobs deletes uploaded copies nobody will be sent, freeing quota; a

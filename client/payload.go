@@ -20,6 +20,7 @@ const (
 	KindRoom  = "room"          // a signed room state: creation or membership change
 	KindLeave = "leave"         // the sender leaves the room
 	KindDoc   = "doc"           // a shared document
+	KindVoice = "voice"         // a voice note: a document with a marked copy per recipient (voice.go)
 	KindAlert = "alert"         // the sender's own devices found something wrong with the sender's account
 	KindBeat  = "beat"          // a heartbeat: the sender's room version and heads, no entry
 	KindAsk   = "state-request" // asks the creator for the room's current state
@@ -136,6 +137,8 @@ type payload struct {
 	State  *RoomState `json:"state,omitempty"`
 	Sig    []byte     `json:"sig,omitempty"`
 	Doc    *DocRef    `json:"doc,omitempty"`
+	// DurationMS is a voice note's length in milliseconds.
+	DurationMS int64 `json:"duration_ms,omitempty"`
 	// Record is the transcript entry for this message (with its salt and
 	// the content it commits to: a copy manifest, or the room state).
 	Record *record `json:"record,omitempty"`
@@ -195,12 +198,15 @@ func decodePayload(b []byte) (*payload, error) {
 		if p.Record == nil {
 			return nil, fmt.Errorf("%w: leave without its transcript entry", ErrBadPayload)
 		}
-	case KindDoc:
+	case KindDoc, KindVoice:
 		if p.Doc == nil || len(p.Doc.Key) != 32 || p.Doc.BlobID == "" || (p.Doc.Padded != 0 && !pad.ValidBlobSize(p.Doc.Size, p.Doc.Padded)) {
 			return nil, fmt.Errorf("%w: document reference", ErrBadPayload)
 		}
 		if p.Record == nil || len(p.CopySalt) != copySaltSize {
 			return nil, fmt.Errorf("%w: document without its transcript entry", ErrBadPayload)
+		}
+		if (p.Kind == KindVoice) != (p.DurationMS != 0) || p.DurationMS < 0 || p.DurationMS > maxVoiceMS {
+			return nil, fmt.Errorf("%w: voice note duration", ErrBadPayload)
 		}
 	case KindBeat, KindAsk:
 		if p.RoomVersion < 1 {

@@ -75,8 +75,9 @@ type Message struct {
 	Sender     string    `json:"sender"`
 	SentAt     time.Time `json:"sent_at"`
 	Text       string    `json:"text"`
-	Kind       string    `json:"kind"` // text, system, doc
+	Kind       string    `json:"kind"` // text, system, doc, voice, notice
 	Doc        *DocRef   `json:"doc,omitempty"`
+	DurationMS int64     `json:"duration_ms,omitempty"` // a voice note's length in milliseconds
 	ReceivedAt time.Time `json:"received_at"`
 	// Recipients and Marking are kept for this user's own messages: what
 	// `trace` needs to recompute every recipient's copy.

@@ -201,7 +201,7 @@ func (c *Client) judge(ctx context.Context, tx *vault.Tx, r *Room, sender string
 				}
 			}
 		}
-		if p.Kind == KindText || p.Kind == KindDoc {
+		if p.Kind == KindText || p.Kind == KindDoc || p.Kind == KindVoice {
 			recipients = manifestUsers(p.Record.Content, "")
 		}
 	}

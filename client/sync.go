@@ -518,6 +518,17 @@ func (c *Client) apply(ctx context.Context, tx *vault.Tx, sender string, p *payl
 		}
 		msg.Kind, msg.Doc, msg.Text = KindDoc, p.Doc, fmt.Sprintf("shared %s (%d bytes)", p.Doc.Name, p.Doc.Size)
 		msg.Entry, msg.CopySalt = p.Record.hash(), p.CopySalt
+	case KindVoice:
+		if err := c.checkCopy(p.Record.Content, p.CopySalt, voiceCopyText(p.Doc, p.DurationMS)); err != nil {
+			c.warn(rep, "refused a voice note in %q from %s: %v", r.State.Name, sender, err)
+			return nil, nil
+		}
+		if err := c.accept(ctx, tx, r, sender, p.Record); err != nil {
+			c.warn(rep, "refused a voice note in %q from %s: its transcript entry does not verify: %v", r.State.Name, sender, err)
+			return nil, nil
+		}
+		msg.Kind, msg.Doc, msg.DurationMS, msg.Text = KindVoice, p.Doc, p.DurationMS, voiceText(p.DurationMS)
+		msg.Entry, msg.CopySalt = p.Record.hash(), p.CopySalt
 	case KindLeave:
 		if !bytes.Equal(p.Record.Content, leaveContent(r.State.ID, sender)) {
 			c.warn(rep, "ignored a leave in %q from %s whose transcript entry commits to other content", r.State.Name, sender)
