@@ -59,6 +59,12 @@ func DecodeFLAC(b []byte) (c *Clip, err error) {
 			out = append(out, clamp(sum/float64(len(f.Subframes))/scale))
 		}
 	}
+	// A stream cut short between frames, or inside the metadata before
+	// them, ends without an error from the library: the total the header
+	// states (0 when unknown) tells.
+	if uint64(len(out)) < info.NSamples {
+		return nil, fmt.Errorf("%w: FLAC stream cut short (%d of %d samples)", ErrBadFile, len(out), info.NSamples)
+	}
 	return &Clip{Rate: int(info.SampleRate), Samples: out}, nil
 }
 
@@ -87,7 +93,7 @@ func EncodeFLAC(c *Clip) ([]byte, error) {
 		f := &frame.Frame{
 			Header: frame.Header{
 				HasFixedBlockSize: true, BlockSize: uint16(len(samples)),
-				SampleRate: uint32(c.Rate), Channels: frame.ChannelsMono, BitsPerSample: 16,
+				SampleRate: flacFrameRate(c.Rate), Channels: frame.ChannelsMono, BitsPerSample: 16,
 			},
 			Subframes: []*frame.Subframe{{
 				SubHeader: frame.SubHeader{Pred: frame.PredVerbatim},
@@ -102,4 +108,14 @@ func EncodeFLAC(c *Clip) ([]byte, error) {
 		return nil, fmt.Errorf("flac: %w", err)
 	}
 	return out.Bytes(), nil
+}
+
+// flacFrameRate is the sample rate a frame header states: a rate above
+// 65535 Hz that is not a multiple of 10 Hz has no code there, and is left
+// to STREAMINFO (0).
+func flacFrameRate(rate int) uint32 {
+	if rate > 65535 && rate%10 != 0 {
+		return 0
+	}
+	return uint32(rate)
 }

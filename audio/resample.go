@@ -24,10 +24,13 @@ func Resample(c *Clip, rate int) *Clip {
 // and higher at the same rate), step < 1 lengthens it. The output has
 // floor(len(x)/step) samples.
 func Stretch(x []float32, step float64) []float32 {
-	if step <= 0 || len(x) == 0 {
+	if !(step > 0) || len(x) == 0 { // NaN too: int(NaN) would size the output
 		return nil
 	}
 	n := int(float64(len(x)) / step)
+	if n == 0 { // an infinite step would size the filter table from +Inf
+		return nil
+	}
 	out := make([]float32, n)
 	cutoff := 1.0
 	if step > 1 {
