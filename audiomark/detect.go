@@ -283,8 +283,8 @@ func features(orig, rec []float32, a Alignment, pitch bool) featureSet {
 			}
 		}
 		slices.SortFunc(idx, func(x, y int) int { return cmpFloat(blocks[x].o[b], blocks[y].o[b]) })
-		var h1, h2, gain, floor float64
-		for pass := 0; pass < 2; pass++ {
+		// fit reads gain and floor given the echo coefficients.
+		fit := func(h1, h2 float64) (gain, floor float64) {
 			echo := func(i int) float64 { return h1*prev(i, 1, b) + h2*prev(i, 2, b) }
 			var ratios []float64
 			for _, i := range idx[2*len(idx)/3:] {
@@ -295,29 +295,54 @@ func features(orig, rec []float32, a Alignment, pitch bool) featureSet {
 			for _, i := range idx[:max(1, len(idx)/10)] {
 				rest = append(rest, math.Max(0, blocks[i].r[b]-gain*blocks[i].o[b]-echo(i)))
 			}
-			floor = median(rest)
-			if pass == 1 {
-				break
-			}
-			// Least squares of what is left on the two tiles before.
-			var a11, a12, a22, c1, c2 float64
+			return gain, median(rest)
+		}
+		// spread is the robust spread of the log ratios a model leaves.
+		spread := func(gain, h1, h2, floor float64) float64 {
+			var dev []float64
 			for _, i := range idx {
-				e := blocks[i].r[b] - gain*blocks[i].o[b] - floor
-				x1, x2 := prev(i, 1, b), prev(i, 2, b)
-				a11 += x1 * x1
-				a12 += x1 * x2
-				a22 += x2 * x2
-				c1 += x1 * e
-				c2 += x2 * e
-			}
-			if det := a11*a22 - a12*a12; det > 1e-12*a11*a22 && det > 0 {
-				h1, h2 = (c1*a22-c2*a12)/det, (c2*a11-c1*a12)/det
-			}
-			if h1 < 0 || h2 < 0 { // one lag alone, or none
-				h1, h2 = 0, 0
-				if a11 > 0 && c1 > 0 {
-					h1 = c1 / a11
+				pred := gain*blocks[i].o[b] + h1*prev(i, 1, b) + h2*prev(i, 2, b) + floor
+				if pred > 0 {
+					dev = append(dev, math.Log(blocks[i].r[b]/pred))
 				}
+			}
+			m := median(dev)
+			for k := range dev {
+				dev[k] = math.Abs(dev[k] - m)
+			}
+			return median(dev)
+		}
+		var h1, h2 float64
+		gain, floor := fit(0, 0)
+		// Least squares of what the direct sound leaves on the two tiles
+		// before; kept only when it explains the recording clearly better
+		// (a tenth less spread), since fitting an echo that is not there
+		// mixes the neighbouring tiles' speech into the prediction.
+		var a11, a12, a22, c1, c2 float64
+		for _, i := range idx {
+			e := blocks[i].r[b] - gain*blocks[i].o[b] - floor
+			x1, x2 := prev(i, 1, b), prev(i, 2, b)
+			a11 += x1 * x1
+			a12 += x1 * x2
+			a22 += x2 * x2
+			c1 += x1 * e
+			c2 += x2 * e
+		}
+		if det := a11*a22 - a12*a12; det > 1e-12*a11*a22 && det > 0 {
+			h1, h2 = (c1*a22-c2*a12)/det, (c2*a11-c1*a12)/det
+		}
+		if h1 < 0 || h2 < 0 { // one lag alone, or none
+			h1, h2 = 0, 0
+			if a11 > 0 && c1 > 0 {
+				h1 = c1 / a11
+			}
+		}
+		if h1 > 0 || h2 > 0 {
+			g2, f2 := fit(h1, h2)
+			if g2 > 0 && spread(g2, h1, h2, f2) < 0.9*spread(gain, 0, 0, floor) {
+				gain, floor = g2, f2
+			} else {
+				h1, h2 = 0, 0
 			}
 		}
 		if !(gain > 0) || math.IsInf(gain, 0) {
