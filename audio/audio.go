@@ -122,6 +122,13 @@ func Decode(ctx context.Context, b []byte) (*Clip, error) {
 		c, err = DecodeFLAC(b)
 	case FormatMP3:
 		c, err = DecodeMP3(b)
+		// go-mp3 garbles some low-rate (MPEG-2) streams and cannot read
+		// MPEG-2.5 at all: below 32 kHz, ffmpeg decodes when it is there.
+		if (err != nil || c.Rate < 32000) && haveFFmpeg() {
+			if fc, ferr := DecodeFFmpeg(ctx, b); ferr == nil {
+				c, err = fc, nil
+			}
+		}
 	case FormatOgg, FormatOther:
 		c, err = DecodeFFmpeg(ctx, b)
 	default:

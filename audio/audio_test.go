@@ -674,3 +674,19 @@ func TestFFmpegMissing(t *testing.T) {
 		}
 	}
 }
+
+// TestLowRateMP3ThroughFFmpeg: go-mp3 garbles this 22.05 kHz, 24 kbit/s
+// stream (the tone is almost gone); Decode hands MP3 below 32 kHz to
+// ffmpeg, which reads it. Made with:
+//
+//	ffmpeg -f lavfi -i "sine=frequency=440:sample_rate=22050:duration=1" -ac 1 -c:a libmp3lame -b:a 24k tone22k24.mp3
+func TestLowRateMP3ThroughFFmpeg(t *testing.T) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Fatalf("this test needs ffmpeg (.ci/run installs it): %v", err)
+	}
+	c, err := Decode(context.Background(), readFixture(t, "tone22k24.mp3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTone(t, c, ffmpegRate, 1, 440)
+}

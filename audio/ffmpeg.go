@@ -14,6 +14,12 @@ import (
 // are marked at (package audiomark), so no second resampling is needed.
 const ffmpegRate = 16000
 
+// haveFFmpeg reports whether ffmpeg is on the PATH.
+func haveFFmpeg() bool {
+	_, err := exec.LookPath("ffmpeg")
+	return err == nil
+}
+
 // DecodeFFmpeg decodes any format ffmpeg knows (Ogg Opus, Ogg Vorbis, M4A,
 // WebM) by piping the file through it; without ffmpeg it fails with
 // ErrNeedsFFmpeg.
