@@ -42,7 +42,7 @@ var (
 	// ErrTooLong: the recording is longer than MaxDuration.
 	ErrTooLong = errors.New("a voice note is at most 5 minutes long")
 	// ErrSilent: the recording holds no sound, or only silence.
-	ErrSilent = errors.New("the recording is silent: there is nothing to send")
+	ErrSilent = errors.New("there is no sound to send")
 	// ErrNotAudio: the file is not a recording backchannel can read.
 	ErrNotAudio = errors.New("the file is not a recording backchannel can read (WAV, FLAC, MP3, or Ogg Opus and M4A with ffmpeg installed)")
 )
@@ -50,14 +50,14 @@ var (
 // Prepare decodes data into a mono clip at audiomark.Rate.
 func Prepare(ctx context.Context, data []byte) (*audio.Clip, error) {
 	if len(data) == 0 {
-		return nil, fmt.Errorf("%w: the file is empty", ErrSilent)
+		return nil, fmt.Errorf("the file is empty: %w", ErrSilent)
 	}
 	c, err := audio.Decode(ctx, data)
 	switch {
 	case errors.Is(err, audio.ErrTooLong):
 		return nil, fmt.Errorf("%w; this recording is longer", ErrTooLong)
 	case errors.Is(err, audio.ErrEmpty):
-		return nil, ErrSilent
+		return nil, fmt.Errorf("the recording holds no samples: %w", ErrSilent)
 	case errors.Is(err, audio.ErrNotAudio) && audio.Sniff(data) == audio.FormatUnknown:
 		return nil, ErrNotAudio
 	case errors.Is(err, audio.ErrNeedsFFmpeg):
@@ -74,7 +74,7 @@ func Prepare(ctx context.Context, data []byte) (*audio.Clip, error) {
 		c = audio.Resample(c, audiomark.Rate)
 	}
 	if len(c.Samples) == 0 || c.RMS() < MinRMS {
-		return nil, ErrSilent
+		return nil, fmt.Errorf("the recording is silent: %w", ErrSilent)
 	}
 	return c, nil
 }

@@ -29,7 +29,7 @@ import (
 // localCommands run in the calling process. Every command is in one list
 // (TestEveryCommandChoosesWhereItRuns).
 var (
-	agentCommands = []string{"room", "send", "sync", "read", "search", "keys", "status", "share", "docs",
+	agentCommands = []string{"room", "send", "sync", "read", "search", "keys", "status", "share", "docs", "voice",
 		"verify", "transcript", "trace", "pool", "chat", "devices", "backup", "settings"}
 	localCommands = []string{"serve", "init", "restore", "passphrase", "demo", "bench", "eval", "witness",
 		"agent", "lock", "completion", "help", "version"}

@@ -186,21 +186,12 @@ without --force.`,
 			if err != nil {
 				return docError(err)
 			}
-			if out == "-" {
-				if _, err := c.GetDoc(cmd.Context(), args[0], m.ID, cmd.OutOrStdout()); err != nil {
-					return docError(err)
-				}
-				return nil
-			}
-			dst, err := destination(g.env, out, m.Doc.Name, force)
-			if err != nil {
-				return err
-			}
-			if err := writeVerified(cmd.Context(), g.env.path(dst), force, func(w io.Writer) error {
+			dst, err := saveDownload(cmd, g, out, m.Doc.Name, force, func(w io.Writer) error {
 				_, err := c.GetDoc(cmd.Context(), args[0], m.ID, w)
 				return err
-			}); err != nil {
-				return docError(err)
+			})
+			if err != nil || dst == "" {
+				return err
 			}
 			if g.json {
 				d := docOf(m)
@@ -217,6 +208,22 @@ without --force.`,
 	cmd.Flags().StringVarP(&out, "output", "o", "", "where to write it: a file, a directory, or - for stdout (default: its name in the current directory)")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
 	return cmd
+}
+
+// saveDownload writes what get downloads to out, as docs get and voice
+// save do: "-" is standard output (and dst is ""), anything else goes
+// through destination (name is the default file name) and writeVerified.
+func saveDownload(cmd *cobra.Command, g *globals, out, name string, force bool, get func(io.Writer) error) (dst string, err error) {
+	if out == "-" {
+		return "", docError(get(cmd.OutOrStdout()))
+	}
+	if dst, err = destination(g.env, out, name, force); err != nil {
+		return "", err
+	}
+	if err := writeVerified(cmd.Context(), g.env.path(dst), force, get); err != nil {
+		return "", docError(err)
+	}
+	return dst, nil
 }
 
 // syncQuietly syncs before a listing, like read: a failure only warns.

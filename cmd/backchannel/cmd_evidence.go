@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"backchannel/audio"
 	audioeval "backchannel/audiomark/eval"
 	"backchannel/canary"
 	"backchannel/canary/eval"
@@ -24,6 +26,12 @@ const maxEvidenceBytes = 32 << 20
 
 // readEvidence reads a file, or stdin for "-", with a size limit.
 func readEvidence(cmd *cobra.Command, g *globals, path string) ([]byte, error) {
+	return readEvidenceUpTo(cmd, g, path, maxEvidenceBytes)
+}
+
+// readEvidenceUpTo is readEvidence with another bound (trace reads
+// recordings up to audio.MaxFileBytes).
+func readEvidenceUpTo(cmd *cobra.Command, g *globals, path string, limit int) ([]byte, error) {
 	var r io.Reader
 	if path == "-" {
 		r = cmd.InOrStdin()
@@ -35,12 +43,12 @@ func readEvidence(cmd *cobra.Command, g *globals, path string) ([]byte, error) {
 		defer f.Close()
 		r = f
 	}
-	b, err := io.ReadAll(io.LimitReader(r, maxEvidenceBytes+1))
+	b, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > maxEvidenceBytes {
-		return nil, fmt.Errorf("%s is larger than %d MiB", path, maxEvidenceBytes>>20)
+	if len(b) > limit {
+		return nil, fmt.Errorf("%s is larger than %d MiB", path, limit>>20)
 	}
 	return b, nil
 }
@@ -256,13 +264,21 @@ func newTraceCmd(g *globals) *cobra.Command {
 	var pool poolFlags // pool.go
 	cmd := &cobra.Command{
 		Use:   "trace [--room ROOM] LEAK",
-		Short: "Name the member whose marked copy of your messages leaked (whose copy, not who leaked it), or say inconclusive",
+		Short: "Name the member whose marked copy of your messages or voice notes leaked (whose copy, not who leaked it), or say inconclusive",
 		Long: `trace reads a leak (a file, or - for stdin), aligns it to the messages you sent,
 reads the canary marks of each recipient's copy and names a member only when the
 probability of accusing an innocent member is at most --epsilon (a proven bound).
 Otherwise the verdict is "inconclusive", with an estimate of the text still needed.
 With --pool, the room's members who consent pool their evidence about their own
-messages in the leak, and one verdict with one bound combines it.`,
+messages in the leak, and one verdict with one bound combines it.
+
+A recording (recognised by its content: WAV, FLAC, MP3; Ogg Opus, M4A and WebM
+need ffmpeg) is looked for in the voice notes you sent, any stretch of at least
+5 s from anywhere in a note, re-encoded, resampled, sped up or noisy, and the recipient whose copy
+it is is named with the same kind of bound; or the verdict is inconclusive, with
+about how many more seconds of recording would be needed, or the recording
+matches none of your voice notes. Only the sender can trace a voice note: the
+trace needs the unmarked original, which only the sender keeps.`,
 		Args: pool.args,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !(epsilon > 0 && epsilon < 1) {
@@ -271,15 +287,22 @@ messages in the leak, and one verdict with one bound combines it.`,
 			if pool.on() {
 				return pool.run(cmd, g, room, epsilon, args)
 			}
-			data, err := readEvidence(cmd, g, args[0])
+			data, err := readEvidenceUpTo(cmd, g, args[0], audio.MaxFileBytes)
 			if err != nil {
 				return err
+			}
+			isAudio := audio.Sniff(data) != audio.FormatUnknown
+			if !isAudio && len(data) > maxEvidenceBytes {
+				return fmt.Errorf("%s is larger than %d MiB", args[0], maxEvidenceBytes>>20)
 			}
 			c, err := g.open(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer g.release(c)
+			if isAudio {
+				return traceAudio(cmd, g, c, room, data, epsilon)
+			}
 			res, err := c.Trace(cmd.Context(), room, string(data), epsilon)
 			if err != nil {
 				return err
@@ -313,6 +336,57 @@ messages in the leak, and one verdict with one bound combines it.`,
 	cmd.Flags().Float64Var(&epsilon, "epsilon", canary.DefaultEpsilon, "largest acceptable probability of accusing an innocent member")
 	pool.register(cmd)
 	return cmd
+}
+
+// traceAudio is trace on a recording: TraceAudio's verdict in words.
+func traceAudio(cmd *cobra.Command, g *globals, c *client.Client, room string, data []byte, epsilon float64) error {
+	res, err := c.TraceAudio(cmd.Context(), room, data, epsilon)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	if g.json {
+		return printJSON(w, res)
+	}
+	if !res.Matched {
+		fmt.Fprintf(w, "verdict: inconclusive (ε = %.0e; %d voice notes searched)\n", res.Epsilon, res.Notes)
+		fmt.Fprintln(w, "  the recording matches none of your voice notes.")
+		return nil
+	}
+	verdict := "inconclusive"
+	if len(res.Named) > 0 {
+		verdict = "named: " + andList(res.Named)
+	}
+	fmt.Fprintf(w, "verdict: %s (ε = %.0e; %.0f s of your voice note %s in %s, sent %s, matched)\n",
+		verdict, res.Epsilon, res.Seconds, shortID(res.MessageID), safeName(res.RoomName), res.SentAt.Local().Format("2006-01-02 15:04"))
+	for _, s := range res.Scores {
+		if s.Z < res.Threshold {
+			continue
+		}
+		fmt.Fprintf(w, "  %s (score %.1f, threshold %.1f; probability an innocent member scores this high ≤ %s)\n", s.Recipient, s.Z, res.Threshold, boundText(s.Z, s.Bound))
+	}
+	if len(res.Named) > 0 {
+		fmt.Fprintln(w, "  This names whose copy leaked, not who leaked it: the copy may have been passed on or taken from their device.")
+		return nil
+	}
+	if len(res.Scores) > 0 {
+		fmt.Fprintf(w, "  best score %.1f (%s), threshold %.1f.\n", res.Scores[0].Z, res.Scores[0].Recipient, res.Threshold)
+	}
+	if res.MoreSeconds > 0 {
+		fmt.Fprintf(w, "  about %.0f more seconds of recording would be needed.\n", res.MoreSeconds)
+	} else {
+		fmt.Fprintln(w, "  no sign of any recipient's mark: the recording may not come from a copy of this note, or was altered beyond what trace reads.")
+	}
+	return nil
+}
+
+// boundText writes the bound exp(−z²/2) on an innocent member's score;
+// where it underflows a float64, by its power of ten.
+func boundText(z, bound float64) string {
+	if bound > 0 {
+		return fmt.Sprintf("%.0e", bound)
+	}
+	return fmt.Sprintf("1e-%d", int(math.Floor(z*z/2/math.Ln10)))
 }
 
 func newEvalCmd(g *globals) *cobra.Command {

@@ -17,12 +17,27 @@ import (
 )
 
 func newSendCmd(g *globals) *cobra.Command {
-	var file string
+	var file, voice string
 	cmd := &cobra.Command{
 		Use:   "send ROOM [TEXT | -]",
-		Short: "Send a message to a room (TEXT, --file PATH, or - for stdin)",
-		Args:  cobra.RangeArgs(1, 2),
+		Short: "Send a message to a room (TEXT, --file PATH, or - for stdin), or a voice note (--voice FILE)",
+		Long: `Send a message to every member of ROOM: TEXT, the text of --file PATH, or standard
+input with -. Every recipient's copy carries their own canary marks.
+
+--voice FILE sends a recording as a voice note instead: WAV, FLAC or MP3 (read
+in pure Go), or Ogg Opus, M4A and WebM when ffmpeg is installed; any rate, mono
+or stereo, at most 5 minutes. Each recipient gets a FLAC copy carrying their own
+inaudible mark, as its own encrypted blob; 'trace' names whose copy a recording
+that surfaces is. Members see "voice note 0:23" in read and save their copy with
+'backchannel voice save ROOM ID'.`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if voice != "" {
+				if file != "" || len(args) == 2 {
+					return usageError{errors.New("give --voice alone: a voice note carries no text")}
+				}
+				return sendVoice(cmd, g, args[0], voice)
+			}
 			var text string
 			switch {
 			case file != "" && len(args) == 2:
@@ -72,6 +87,7 @@ func newSendCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&file, "file", "", "read the message from a file")
+	cmd.Flags().StringVar(&voice, "voice", "", "send this recording as a voice note (WAV, FLAC, MP3; Ogg Opus or M4A with ffmpeg)")
 	return cmd
 }
 

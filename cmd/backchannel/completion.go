@@ -46,6 +46,7 @@ var positional = map[string][]argKind{
 	"share":             {argRoom, argFile},
 	"docs":              {argRoom},
 	"docs get":          {argRoom, argDoc},
+	"voice save":        {argRoom},
 	"transcript export": {argRoom},
 	"keys verify":       {argUser},
 	"keys accept":       {argUser},

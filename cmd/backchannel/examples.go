@@ -25,7 +25,13 @@ var examples = map[string]string{
 	"room leave":  `  backchannel room leave talks`,
 	"send": `  backchannel send talks "We can move on the second clause."
   backchannel send talks --file statement.txt
-  echo "Agreed." | backchannel send talks -`,
+  echo "Agreed." | backchannel send talks -
+  backchannel send talks --voice statement.wav`,
+	"voice": `  backchannel voice save talks 3f9a2c1b
+  backchannel voice save talks 3f9a2c1b -o ~/Downloads/ --force`,
+	"voice save": `  backchannel voice save talks 3f9a2c1b
+  backchannel voice save talks 3f9a2c1b -o statement.flac
+  backchannel voice save talks 3f9a2c1b -o - | ffplay -nodisp -`,
 	"sync": `  backchannel sync
   backchannel sync --follow`,
 	"read": `  backchannel read talks
@@ -48,7 +54,9 @@ var examples = map[string]string{
   backchannel transcript export talks --from 2026-11-28T14:00:00Z --to 2026-11-28T15:00:00Z -o afternoon.json
   backchannel transcript export talks --only 3f9a2c1b,77e0d4aa -o two-messages.json`,
 	"trace": `  backchannel trace leaked.txt
-  backchannel trace --room talks --epsilon 1e-9 leaked.txt`,
+  backchannel trace --room talks --epsilon 1e-9 leaked.txt
+  backchannel trace --room talks leaked-call.ogg
+  backchannel trace broadcast.mp3 --json`,
 	"eval": `  backchannel eval trace --quick
   backchannel eval audio --quick`,
 	"eval audio": `  backchannel eval audio --quick

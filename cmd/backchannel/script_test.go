@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"maps"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"backchannel/audio"
+	"backchannel/audiomark"
 	"backchannel/localserver"
 	"backchannel/server"
 )
@@ -66,6 +69,47 @@ func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []st
 				ts.Fatalf("capture: %q not in stdout", args[1])
 			}
 			ts.Setenv(args[0], m[1])
+		},
+		// speechwav FILE writes the LibriVox read speech of Debian's
+		// pocketsphinx-testdata (about 25 s) as one 16 kHz WAV.
+		"speechwav": func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg || len(args) != 1 {
+				ts.Fatalf("usage: speechwav FILE")
+			}
+			files, _ := filepath.Glob("/usr/share/pocketsphinx/test/data/librivox/*.wav")
+			if len(files) == 0 {
+				ts.Fatalf("no read speech in /usr/share/pocketsphinx/test/data/librivox: install Debian's pocketsphinx-testdata")
+			}
+			c := &audio.Clip{Rate: audiomark.Rate}
+			for _, f := range files {
+				b, err := os.ReadFile(f)
+				ts.Check(err)
+				part, err := audio.DecodeWAV(b)
+				ts.Check(err)
+				c.Samples = append(c.Samples, audio.Resample(part, audiomark.Rate).Samples...)
+			}
+			ts.Check(os.WriteFile(ts.MkAbs(args[0]), audio.EncodeWAV(c), 0o600))
+		},
+		// isflac FILE checks that FILE decodes as FLAC with sound in it.
+		"isflac": func(ts *testscript.TestScript, neg bool, args []string) {
+			if len(args) != 1 {
+				ts.Fatalf("usage: isflac FILE")
+			}
+			b, err := os.ReadFile(ts.MkAbs(args[0]))
+			ts.Check(err)
+			c, err := audio.DecodeFLAC(b)
+			if ok := err == nil && c.Seconds() > 1; ok == neg {
+				ts.Fatalf("isflac %s: decoded=%v (%v)", args[0], ok, err)
+			}
+		},
+		// hexfile FILE HEX writes the bytes HEX spells (binary test input).
+		"hexfile": func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg || len(args) != 2 {
+				ts.Fatalf("usage: hexfile FILE HEX")
+			}
+			b, err := hex.DecodeString(args[1])
+			ts.Check(err)
+			ts.Check(os.WriteFile(ts.MkAbs(args[0]), b, 0o600))
 		},
 	}
 	maps.Copy(cmds, frontCmds)
