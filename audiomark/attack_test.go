@@ -247,3 +247,63 @@ func TestStrangeRecordingsAreReadSafely(t *testing.T) {
 		})
 	}
 }
+
+// TestSameRecordingInTwoNotes: a recording sent again to another room is
+// two notes with the same sound; a leak of the second note's copy names
+// its recipient, under a threshold that covers both notes' recipients.
+func TestSameRecordingInTwoNotes(t *testing.T) {
+	key := testKey(11)
+	orig := speech(t)
+	notes := []Note{
+		{ID: "room1-msg", Original: orig, Recipients: []string{"ana", "ben"}},
+		{ID: "room2-msg", Original: orig, Recipients: []string{"cy", "dee"}},
+	}
+	cp, err := Mark(key, "room2-msg", "cy", orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Trace(context.Background(), key, notes, excerpt(cp, 5, 10), 1e-6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Note != "room2-msg" || !slices.Equal(r.Named, []string{"cy"}) || r.NotesMatched != 2 {
+		t.Fatalf("note %s, named %v, %d notes matched", r.Note, r.Named, r.NotesMatched)
+	}
+	if want := math.Sqrt(2 * math.Log(4/1e-6)); math.Abs(r.Threshold-want) > 1e-9 {
+		t.Fatalf("threshold %.3f, want %.3f (a union over the 4 recipients of both notes)", r.Threshold, want)
+	}
+}
+
+// TestNaNSamplesAreSilence: a recording or note with NaN or infinite
+// samples (only a direct API caller can pass one; the decoders never
+// produce them) is read as if those samples were silent or clipped.
+func TestNaNSamplesAreSilence(t *testing.T) {
+	key := testKey(12)
+	orig := speech(t)
+	cp, err := Mark(key, "n", "ana", orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &audio.Clip{Rate: Rate, Samples: slices.Clone(excerpt(cp, 3, 10).Samples)}
+	for i := 0; i < len(rec.Samples); i += 997 {
+		rec.Samples[i] = float32(math.NaN())
+	}
+	rec.Samples[5000], rec.Samples[90000] = float32(math.Inf(1)), float32(math.Inf(-1))
+	r, err := Trace(context.Background(), key, []Note{{ID: "n", Original: orig, Recipients: []string{"ana", "ben"}}}, rec, 1e-6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.Named, []string{"ana"}) {
+		t.Fatalf("named %v; %+v", r.Named, r)
+	}
+	bad := &audio.Clip{Rate: Rate, Samples: []float32{float32(math.NaN()), 2, -3}}
+	m, err := Mark(key, "n", "ana", bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range m.Samples {
+		if !(v >= -1 && v <= 1) {
+			t.Fatalf("marked sample %v", v)
+		}
+	}
+}

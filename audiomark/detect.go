@@ -44,10 +44,13 @@ type Result struct {
 	BandsDiscarded int     `json:"bands_discarded"`
 	Scores         []Score `json:"scores,omitempty"`
 	// Threshold is the score that names a recipient: sqrt(2 ln(n/ε)) for
-	// n recipients, so that P(any innocent named) ≤ ε.
-	Threshold float64  `json:"threshold"`
-	Epsilon   float64  `json:"epsilon"`
-	Named     []string `json:"named,omitempty"`
+	// n recipients of the notes matched, so that P(any innocent named) ≤ ε.
+	Threshold float64 `json:"threshold"`
+	// NotesMatched is how many of the notes the recording matched; the
+	// threshold is a union over all their recipients.
+	NotesMatched int      `json:"notes_matched,omitempty"`
+	Epsilon      float64  `json:"epsilon"`
+	Named        []string `json:"named,omitempty"`
 	// MoreSeconds estimates how much longer a recording of the same
 	// quality would have to be to name the best-scoring recipient; −1 when
 	// there is no sign of any mark.
@@ -78,13 +81,13 @@ func Trace(ctx context.Context, key []byte, notes []Note, rec *audio.Clip, epsil
 	if err != nil {
 		return nil, err
 	}
+	rec = sanitized(rec)
 	rview := newRecView(rec.Samples)
-	res := &Result{Epsilon: epsilon, MoreSeconds: -1}
-	var (
-		bestNote *Note
-		best     Alignment
-		top      = math.Inf(-1)
-	)
+	type match struct {
+		note *Note
+		a    Alignment
+	}
+	var matches []match
 	for i := range notes {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -93,26 +96,83 @@ func Trace(ctx context.Context, key []byte, notes []Note, rec *audio.Clip, epsil
 		if n.Original == nil || n.Original.Rate != Rate {
 			return nil, fmt.Errorf("note %s: %w", n.ID, ErrRate)
 		}
-		a, ok := align(newOrigView(n.Original.Samples), rview)
-		if !ok || a.Match < minMatch {
-			continue
-		}
-		if s := a.Match * math.Sqrt(float64(a.Frames)); s > top {
-			top, best, bestNote = s, a, n
+		a, ok := align(newOrigView(sanitized(n.Original).Samples), rview)
+		if ok && a.Match >= minMatch {
+			matches = append(matches, match{n, a})
 		}
 	}
-	if bestNote == nil {
-		return res, nil
+	if len(matches) == 0 {
+		return &Result{Epsilon: epsilon, MoreSeconds: -1}, nil
 	}
-	res.Matched, res.Note, res.Align = true, bestNote.ID, best
-	res.Threshold = math.Sqrt(2 * math.Log(float64(max(1, len(bestNote.Recipients)))/epsilon))
+	// The same recording may be in several notes (a note sent again to
+	// another room): every matching note is scored, and the threshold
+	// is a union over all their recipients, so choosing the note with the
+	// best score afterwards costs nothing in the bound.
+	total := 0
+	for _, m := range matches {
+		total += len(m.note.Recipients)
+	}
+	threshold := math.Sqrt(2 * math.Log(float64(max(1, total))/epsilon))
+	var best *Result
+	for _, m := range matches {
+		r := traceNote(sym, m.note, rec, m.a)
+		r.Epsilon, r.Threshold, r.NotesMatched = epsilon, threshold, len(matches)
+		for _, s := range r.Scores {
+			if s.Z >= threshold {
+				r.Named = append(r.Named, s.Recipient)
+			}
+		}
+		if len(r.Named) == 0 && len(r.Scores) > 0 && r.Scores[0].Z > 1 {
+			// z grows with the square root of the length read.
+			z := r.Scores[0].Z
+			r.MoreSeconds = math.Ceil(r.Seconds * ((threshold/z)*(threshold/z) - 1))
+		}
+		if best == nil || topZ(r) > topZ(best) {
+			best = r
+		}
+	}
+	return best, nil
+}
 
+func topZ(r *Result) float64 {
+	if len(r.Scores) == 0 {
+		return math.Inf(-1)
+	}
+	return r.Scores[0].Z
+}
+
+// sanitized returns the clip with NaN and infinite samples silenced and
+// every sample clamped to [-1, 1] (a copy only when one needed it).
+func sanitized(c *audio.Clip) *audio.Clip {
+	for i, v := range c.Samples {
+		if !(v >= -1 && v <= 1) {
+			out := &audio.Clip{Rate: c.Rate, Samples: slices.Clone(c.Samples)}
+			for k := i; k < len(out.Samples); k++ {
+				switch x := out.Samples[k]; {
+				case x != x:
+					out.Samples[k] = 0
+				case x > 1:
+					out.Samples[k] = 1
+				case x < -1:
+					out.Samples[k] = -1
+				}
+			}
+			return out
+		}
+	}
+	return c
+}
+
+// traceNote reads every recipient's score of one note on its alignment.
+func traceNote(sym *symbols, note *Note, rec *audio.Clip, a Alignment) *Result {
+	res := &Result{Matched: true, Note: note.ID, Align: a, MoreSeconds: -1}
+	orig := sanitized(note.Original).Samples
 	// Whether the pitch moved with the speed is decided, like everything
 	// else, from the two sounds: the reading whose tile energies follow
 	// the original's better.
-	f := features(bestNote.Original.Samples, rec.Samples, best, false)
-	if math.Abs(best.Speed-1) > 0.001 {
-		if g := features(bestNote.Original.Samples, rec.Samples, Alignment{Offset: best.Offset, Speed: best.Speed, Pitch: true}, true); g.match > f.match {
+	f := features(orig, rec.Samples, a, false)
+	if math.Abs(a.Speed-1) > 0.001 {
+		if g := features(orig, rec.Samples, Alignment{Offset: a.Offset, Speed: a.Speed, Pitch: true}, true); g.match > f.match {
 			f = g
 			res.Align.Pitch = true
 		}
@@ -120,19 +180,19 @@ func Trace(ctx context.Context, key []byte, notes []Note, rec *audio.Clip, epsil
 	res.Tiles, res.BandsRead, res.BandsDiscarded = len(f.tiles), f.bandsRead, Bands-f.bandsRead
 	res.Seconds = float64(f.blocks*BlockFrames*Hop) / Rate
 	if len(f.tiles) == 0 {
-		return res, nil
+		return res
 	}
 	var norm float64
 	for _, t := range f.tiles {
 		norm += t.c * t.c
 	}
 	norm = math.Sqrt(norm)
-	for _, r := range bestNote.Recipients {
+	for _, r := range note.Recipients {
 		var s float64
 		bits, blk := uint32(0), -1
 		for _, t := range f.tiles {
 			if t.block != blk {
-				blk, bits = t.block, sym.block(bestNote.ID, r, t.block)
+				blk, bits = t.block, sym.block(note.ID, r, t.block)
 			}
 			s += sign(bits, t.band) * t.c
 		}
@@ -143,17 +203,7 @@ func Trace(ctx context.Context, key []byte, notes []Note, rec *audio.Clip, epsil
 		res.Scores = append(res.Scores, Score{Recipient: r, Z: z, Bound: math.Min(1, math.Exp(-z*z/2))})
 	}
 	sort.Slice(res.Scores, func(i, j int) bool { return res.Scores[i].Z > res.Scores[j].Z })
-	for _, s := range res.Scores {
-		if s.Z >= res.Threshold {
-			res.Named = append(res.Named, s.Recipient)
-		}
-	}
-	if len(res.Named) == 0 && len(res.Scores) > 0 && res.Scores[0].Z > 1 {
-		// z grows with the square root of the length read.
-		z := res.Scores[0].Z
-		res.MoreSeconds = math.Ceil(res.Seconds * ((res.Threshold/z)*(res.Threshold/z) - 1))
-	}
-	return res, nil
+	return res
 }
 
 type tile struct {

@@ -106,6 +106,8 @@ func (e *Embedder) step(out []float32) []float32 {
 
 func clampSample(v float64) float32 {
 	switch {
+	case v != v:
+		return 0
 	case v > 1:
 		return 1
 	case v < -1:

@@ -70,6 +70,14 @@ type Report struct {
 	NullTrials      int     `json:"null_trials"`
 	NullAccusations int     `json:"null_accusations"`
 	NullMaxZ        float64 `json:"null_max_z"`
+	// The null scores' mean and variance (0 and at most 1 under the
+	// model), and how many reached 3 (the bound allows exp(−4.5) ≈ 1.1%;
+	// a Gaussian has 0.13%).
+	NullMeanZ float64 `json:"null_mean_z"`
+	NullVarZ  float64 `json:"null_var_z"`
+	NullOver3 int     `json:"null_over_3"`
+	nullSum   float64
+	nullSumSq float64
 	// Unrelated recordings traced against the note: how many matched it
 	// and how many named anyone.
 	Unrelated        int     `json:"unrelated"`
@@ -284,6 +292,10 @@ func Run(ctx context.Context, cfg Config, progress func(done, total int)) (*Repo
 			}
 		}
 	}
+	if n := float64(rep.NullTrials); n > 1 {
+		rep.NullMeanZ = rep.nullSum / n
+		rep.NullVarZ = (rep.nullSumSq - n*rep.NullMeanZ*rep.NullMeanZ) / (n - 1)
+	}
 	return rep, nil
 }
 
@@ -300,6 +312,11 @@ func judge(res *audiomark.Result, leaker string, tau float64, innocents []string
 		case isInnocent[s.Recipient]:
 			rep.NullTrials++
 			rep.NullMaxZ = math.Max(rep.NullMaxZ, s.Z)
+			rep.nullSum += s.Z
+			rep.nullSumSq += s.Z * s.Z
+			if s.Z >= 3 {
+				rep.NullOver3++
+			}
 			if s.Z >= tau {
 				rep.NullAccusations++
 			}

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"math"
 	"os"
 	"testing"
 
@@ -30,6 +31,10 @@ func TestQuickEvaluation(t *testing.T) {
 	}
 	if rep.NullTrials < 1000 || rep.NullAccusations != 0 {
 		t.Errorf("null trials: %d accusations in %d", rep.NullAccusations, rep.NullTrials)
+	}
+	// An innocent's score is a Rademacher sum normalised to variance 1.
+	if rep.NullVarZ < 0.8 || rep.NullVarZ > 1.2 || math.Abs(rep.NullMeanZ) > 0.15 {
+		t.Errorf("null scores: mean %.3f, variance %.3f over %d; want about 0 and 1", rep.NullMeanZ, rep.NullVarZ, rep.NullTrials)
 	}
 	if rep.UnrelatedMatched != 0 || rep.UnrelatedNamed != 0 {
 		t.Errorf("unrelated recordings: %d matched, %d named a member", rep.UnrelatedMatched, rep.UnrelatedNamed)

@@ -16,7 +16,8 @@ func (r *Report) Markdown() string {
 			row.Attack, row.Seconds, row.Trials, 100*float64(row.Named)/float64(max(row.Trials, 1)),
 			row.Missed, row.Wrong, row.MeanZ, row.MinZ, row.Match, 1000*row.Elapsed)
 	}
-	fmt.Fprintf(&b, "\nNull trials (an innocent recipient scored against a leaked copy): %d, accusations %d, highest z %.2f.\n", r.NullTrials, r.NullAccusations, r.NullMaxZ)
+	fmt.Fprintf(&b, "\nNull trials (an innocent recipient scored against a leaked copy, at the threshold for %d members): %d, accusations %d, highest z %.2f; mean z %.3f, variance %.3f, %d at z ≥ 3 (%.3f%%).\n",
+		r.Members, r.NullTrials, r.NullAccusations, r.NullMaxZ, r.NullMeanZ, r.NullVarZ, r.NullOver3, 100*float64(r.NullOver3)/float64(max(r.NullTrials, 1)))
 	fmt.Fprintf(&b, "Unrelated recordings and the unmarked original: %d traced, %d matched the note wrongly, %d named a member.\n", r.Unrelated, r.UnrelatedMatched, r.UnrelatedNamed)
 	q := r.Quality
 	fmt.Fprintf(&b, "Mark level: segmental SNR %.1f dB (5th percentile %.1f dB) over %d speech frames; masking margin (Johnston) median %.1f dB, 5th percentile %.1f dB, %.1f%% of frame-bands under the threshold.\n",

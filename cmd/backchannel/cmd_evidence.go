@@ -363,7 +363,7 @@ func traceAudio(cmd *cobra.Command, g *globals, c *client.Client, room string, d
 		if s.Z < res.Threshold {
 			continue
 		}
-		fmt.Fprintf(w, "  %s (score %.1f, threshold %.1f; probability an innocent member scores this high ≤ %s)\n", s.Recipient, s.Z, res.Threshold, boundText(s.Z, s.Bound))
+		fmt.Fprintf(w, "  %s (score %.1f, threshold %.1f; probability that a given innocent member scores this high ≤ %s)\n", s.Recipient, s.Z, res.Threshold, boundText(s.Z, s.Bound))
 	}
 	if len(res.Named) > 0 {
 		fmt.Fprintln(w, "  This names whose copy leaked, not who leaked it: the copy may have been passed on or taken from their device.")
