@@ -18,6 +18,8 @@ type Alignment struct {
 	// over the stretch they share, and Frames that stretch's length.
 	Match  float64 `json:"match"`
 	Frames int     `json:"frames"`
+	// warp refines the offset stretch by stretch (warp.go).
+	warp *warp
 }
 
 // Search ranges: speeds from MinSpeed to MaxSpeed are searched.
@@ -53,7 +55,7 @@ func newEnvelope(x []float32) *envelope {
 	for i := 0; i+FrameSize <= len(y); i += Hop {
 		peak = math.Max(peak, p[i+FrameSize]-p[i])
 	}
-	return &envelope{prefix: p, floor: peak*1e-6 + 1e-12}
+	return &envelope{prefix: p, floor: peak*1e-4 + 1e-12}
 }
 
 // at is the log energy of [start, start+width), or false outside.

@@ -96,8 +96,16 @@ func Trace(ctx context.Context, key []byte, notes []Note, rec *audio.Clip, epsil
 		if n.Original == nil || n.Original.Rate != Rate {
 			return nil, fmt.Errorf("note %s: %w", n.ID, ErrRate)
 		}
-		a, ok := align(newOrigView(sanitized(n.Original).Samples), rview)
-		if ok && a.Match >= minMatch {
+		ov := newOrigView(sanitized(n.Original).Samples)
+		a, ok := align(ov, rview)
+		if !ok {
+			continue
+		}
+		a.warp = newWarp(ov, rview, a)
+		if r, frames := a.warp.match(ov, rview, a); frames >= minOverlapFrames && r > a.Match {
+			a.Match, a.Frames = r, frames
+		}
+		if a.Match >= minMatch {
 			matches = append(matches, match{n, a})
 		}
 	}
@@ -172,7 +180,7 @@ func traceNote(sym *symbols, note *Note, rec *audio.Clip, a Alignment) *Result {
 	// the original's better.
 	f := features(orig, rec.Samples, a, false)
 	if math.Abs(a.Speed-1) > 0.001 {
-		if g := features(orig, rec.Samples, Alignment{Offset: a.Offset, Speed: a.Speed, Pitch: true}, true); g.match > f.match {
+		if g := features(orig, rec.Samples, Alignment{Offset: a.Offset, Speed: a.Speed, Pitch: true, warp: a.warp}, true); g.match > f.match {
 			f = g
 			res.Align.Pitch = true
 		}
@@ -258,8 +266,9 @@ func features(orig, rec []float32, a Alignment, pitch bool) featureSet {
 		ok := true
 		for fi := j * BlockFrames; fi < (j+1)*BlockFrames; fi++ {
 			start := fi*Hop - Hop
-			tau := (float64(start) - a.Offset) / a.Speed
-			if tau < 0 || int(tau)+FrameSize > len(rec) {
+			shift, usable := a.warp.at(float64(start))
+			tau := (float64(start) - a.Offset - shift) / a.Speed
+			if !usable || tau < 0 || int(tau)+FrameSize > len(rec) {
 				ok = false
 				break
 			}
