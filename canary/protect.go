@@ -174,9 +174,14 @@ func markdownBlocks(text string, add func(a, b int), codeOnly bool) {
 		case codeOnly:
 		case strings.Contains(c, "|"):
 			whole(i) // a table's row or delimiter row, or maybe one
-		case isSetextUnderline(c) && i > 0 && !blank[i-1]:
-			for j := i - 1; j >= 0 && !blank[j]; j-- {
-				whole(j) // the heading's text may run over several lines
+		case isSetextUnderline(c):
+			// Under text it underlines a heading; after a blank line it is
+			// a line of dashes or equals signs a reader takes for a rule or
+			// a divider, and is not ours to turn into an em dash.
+			if i > 0 && !blank[i-1] {
+				for j := i - 1; j >= 0 && !blank[j]; j-- {
+					whole(j) // the heading's text may run over several lines
+				}
 			}
 			whole(i)
 		case isRule(c), isATXHeading(c), isLinkDefinition(c), isHTMLLine(t):
