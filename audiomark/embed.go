@@ -128,7 +128,7 @@ func Mark(key []byte, note, recipient string, c *audio.Clip) (*audio.Clip, error
 	out := e.Write(c.Samples)
 	out = append(out, e.Flush()...)
 	if len(out) != len(c.Samples) {
-		return nil, fmt.Errorf("audiomark: marked %d samples of %d", len(out), len(c.Samples))
+		return nil, fmt.Errorf("the marked copy has %d samples where the note has %d", len(out), len(c.Samples))
 	}
 	return &audio.Clip{Rate: Rate, Samples: out}, nil
 }
