@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
 
@@ -57,4 +59,33 @@ func DecodeFFmpeg(ctx context.Context, b []byte) (*Clip, error) {
 		samples[i] = float32(int16(binary.LittleEndian.Uint16(raw[2*i:]))) / 32768
 	}
 	return &Clip{Rate: ffmpegRate, Samples: samples}, nil
+}
+
+// Through passes a clip through ffmpeg: written as WAV, read back with
+// ffmpeg's output arguments outArgs (a codec, a filter, a format), and
+// the result decoded. It is how the evaluation and the tests apply a real
+// encoder's or filter's damage to a recording.
+func Through(ctx context.Context, c *Clip, outArgs []string) (*Clip, error) {
+	path, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		return nil, fmt.Errorf("%w (install it)", ErrNeedsFFmpeg)
+	}
+	dir, err := os.MkdirTemp("", "backchannel-ffmpeg")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	in, out := filepath.Join(dir, "in.wav"), filepath.Join(dir, "out")
+	if err := os.WriteFile(in, EncodeWAV(c), 0o600); err != nil {
+		return nil, err
+	}
+	args := append([]string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", in}, outArgs...)
+	if b, err := exec.CommandContext(ctx, path, append(args, out)...).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("ffmpeg %v: %v: %s", outArgs, err, bytes.TrimSpace(b))
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return nil, err
+	}
+	return Decode(ctx, b)
 }

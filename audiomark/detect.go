@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/cmplx"
 	"slices"
 	"sort"
 
@@ -96,7 +95,8 @@ func Trace(ctx context.Context, key []byte, notes []Note, rec *audio.Clip, epsil
 		if n.Original == nil || n.Original.Rate != Rate {
 			return nil, fmt.Errorf("note %s: %w", n.ID, ErrRate)
 		}
-		ov := newOrigView(sanitized(n.Original).Samples)
+		n = &Note{ID: n.ID, Original: sanitized(n.Original), Recipients: n.Recipients}
+		ov := newOrigView(n.Original.Samples)
 		a, ok := align(ov, rview)
 		if !ok {
 			continue
@@ -174,7 +174,7 @@ func sanitized(c *audio.Clip) *audio.Clip {
 // traceNote reads every recipient's score of one note on its alignment.
 func traceNote(sym *symbols, note *Note, rec *audio.Clip, a Alignment) *Result {
 	res := &Result{Matched: true, Note: note.ID, Align: a, MoreSeconds: -1}
-	orig := sanitized(note.Original).Samples
+	orig := note.Original.Samples // sanitized by Trace
 	// Whether the pitch moved with the speed is decided, like everything
 	// else, from the two sounds: the reading whose tile energies follow
 	// the original's better.
@@ -248,8 +248,7 @@ func features(orig, rec []float32, a Alignment, pitch bool) featureSet {
 		f.Forward(buf)
 		for b, e := range edges {
 			for k := e[0]; k < e[1]; k++ {
-				p := cmplx.Abs(buf[k])
-				out[b] += p * p
+				out[b] += real(buf[k])*real(buf[k]) + imag(buf[k])*imag(buf[k])
 			}
 		}
 	}

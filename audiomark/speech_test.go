@@ -3,7 +3,6 @@ package audiomark
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -70,31 +69,13 @@ func rawSpeech(t testing.TB, name string) *audio.Clip {
 	return c
 }
 
-// ffmpegThrough passes a clip through an ffmpeg filter or codec chain and
-// decodes the result back to Rate.
+// ffmpegThrough passes a clip through an ffmpeg filter or codec chain
+// (audio.Through) and brings the result back to Rate.
 func ffmpegThrough(t testing.TB, c *audio.Clip, encodeArgs ...string) *audio.Clip {
 	t.Helper()
-	path, err := exec.LookPath("ffmpeg")
+	d, err := audio.Through(context.Background(), c, encodeArgs)
 	if err != nil {
-		t.Fatalf("ffmpeg is needed for this attack (.ci/run installs it): %v", err)
-	}
-	dir := t.TempDir()
-	in, out := filepath.Join(dir, "in.wav"), filepath.Join(dir, "out")
-	if err := os.WriteFile(in, audio.EncodeWAV(c), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", in}, encodeArgs...)
-	args = append(args, out)
-	if b, err := exec.Command(path, args...).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg %v: %v\n%s", encodeArgs, err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := audio.Decode(context.Background(), b)
-	if err != nil {
-		t.Fatalf("decode ffmpeg's output: %v", err)
+		t.Fatalf("%v (.ci/run installs ffmpeg)", err)
 	}
 	return audio.Resample(d, Rate)
 }

@@ -17,9 +17,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -367,28 +365,10 @@ func addNoise(rng *rand.Rand, c *audio.Clip, noise *audio.Clip, snrDB float64) *
 	return out
 }
 
-// through passes a clip through ffmpeg with the given output arguments and
-// decodes the result back to audiomark.Rate.
+// through passes a clip through ffmpeg (audio.Through) and brings the
+// result back to audiomark.Rate.
 func through(ctx context.Context, c *audio.Clip, args []string) (*audio.Clip, error) {
-	dir, err := os.MkdirTemp("", "audioeval")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	in, out := filepath.Join(dir, "in.wav"), filepath.Join(dir, "out")
-	if err := os.WriteFile(in, audio.EncodeWAV(c), 0o600); err != nil {
-		return nil, err
-	}
-	full := append([]string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", in}, args...)
-	full = append(full, out)
-	if b, err := exec.CommandContext(ctx, "ffmpeg", full...).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("ffmpeg %v: %v: %s", args, err, b)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		return nil, err
-	}
-	d, err := audio.Decode(ctx, b)
+	d, err := audio.Through(ctx, c, args)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package eval
 
 import (
 	"math"
-	"math/cmplx"
 	"slices"
 
 	"backchannel/audio"
@@ -82,7 +81,7 @@ func measureQuality(orig *audio.Clip, copies []*audio.Clip) Quality {
 			clear(bm)
 			var logSum, sum float64
 			for k := 0; k < nb; k++ {
-				po, pm := sq(cmplx.Abs(so[k])), sq(cmplx.Abs(sm[k]))
+				po, pm := power(so[k]), power(sm[k])
 				bo[bark[k]] += po
 				bm[bark[k]] += pm
 				logSum += math.Log(po + 1e-20)
@@ -132,4 +131,4 @@ func energy(x []float32) float64 {
 	return e
 }
 
-func sq(x float64) float64 { return x * x }
+func power(c complex128) float64 { return real(c)*real(c) + imag(c)*imag(c) }
