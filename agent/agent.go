@@ -140,6 +140,14 @@ type Server struct {
 	last   time.Time
 }
 
+// Touch counts as a call for the idle time: something else this process
+// serves on the same open profile (the desktop app) was used.
+func (s *Server) Touch() {
+	s.mu.Lock()
+	s.last = time.Now()
+	s.mu.Unlock()
+}
+
 // Stop reasons Serve returns.
 var (
 	ErrLocked = errors.New("the agent was locked on request")

@@ -46,23 +46,28 @@ func (c *Client) shareFile(ctx context.Context, roomRef, path string) (*Message,
 	if st.IsDir() {
 		return nil, fmt.Errorf("%s is a directory; share a file", path)
 	}
-	name := filepath.Base(path)
-	if markable(name, st.Size()) {
-		b, err := io.ReadAll(io.LimitReader(f, MaxMarkedDoc+1))
+	return c.ShareSized(ctx, roomRef, filepath.Base(path), st.Size(), f)
+}
+
+// ShareSized shares size bytes read from r under name, as Share shares a
+// file: a text document gets a marked copy per recipient, anything else one
+// blob for everyone. The desktop app shares what the browser uploads this
+// way, without writing it to a file.
+func (c *Client) ShareSized(ctx context.Context, roomRef, name string, size int64, r io.Reader) (*Message, error) {
+	if markable(name, size) {
+		b, err := io.ReadAll(io.LimitReader(r, MaxMarkedDoc+1))
 		if err != nil {
 			return nil, err
 		}
 		if utf8.Valid(b) {
 			return c.ShareText(ctx, roomRef, name, string(b))
 		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return nil, err
-		}
+		r = io.MultiReader(bytes.NewReader(b), r)
 	}
-	if err := c.checkFits(ctx, name, docstream.EncryptedSize(st.Size()), 1); err != nil {
+	if err := c.checkFits(ctx, name, docstream.EncryptedSize(size), 1); err != nil {
 		return nil, err
 	}
-	return c.ShareReader(ctx, roomRef, name, f)
+	return c.ShareReader(ctx, roomRef, name, r)
 }
 
 // ShareText shares a text document marked per recipient under the room's
