@@ -52,12 +52,27 @@ type provisioning struct {
 	Checkpoint  []byte              `json:"checkpoint,omitempty"`
 }
 
+// ErrLinkListChanged: the account's device list changed while a device was
+// being linked (another link, a removal); the link must start again.
+var ErrLinkListChanged = errors.New("your device list changed while the device was being linked: link it again")
+
 // LinkDevice runs the primary's side of linking: show receives the code to
 // type on the new device, confirm the short authentication string both
 // devices display. It returns the new device.
+//
+// The profile is not held while the new device is awaited (up to
+// LinkTimeout) nor while the user compares the words: the rest of the
+// client (sync, sends, the desktop app) goes on meanwhile. The device list
+// must still be the one the link began with when the new device is added;
+// if it changed meanwhile, the link fails and can be started again.
 func (c *Client) LinkDevice(ctx context.Context, show func(code string) error, confirm func(sas string) (bool, error)) (*DeviceInfo, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	locked := true
+	defer func() {
+		if locked {
+			c.mu.Unlock()
+		}
+	}()
 	if !c.isPrimary() {
 		return nil, fmt.Errorf("linking signs your device list with the account key: %w", ErrNotPrimary)
 	}
@@ -95,6 +110,8 @@ func (c *Client) LinkDevice(ctx context.Context, show func(code string) error, c
 	if err := c.api.PutLink(ctx, id, apiclient.LinkHello, append(hello, as.Marshal()...)); err != nil {
 		return nil, fmt.Errorf("link: %w", err)
 	}
+	c.mu.Unlock()
+	locked = false
 	if err := show(code.String()); err != nil {
 		return nil, err
 	}
@@ -116,6 +133,13 @@ func (c *Client) LinkDevice(ctx context.Context, show func(code string) error, c
 	}
 	if !ok {
 		return nil, ErrLinkCancelled
+	}
+	c.mu.Lock()
+	locked = true
+	if now, err := c.ownList(ctx, c.v); err != nil {
+		return nil, err
+	} else if !bytes.Equal(now.Marshal(), cur.Marshal()) {
+		return nil, ErrLinkListChanged
 	}
 	entry := devicelist.Entry{ID: as.ID, SigningKey: r.SigningKey, DHKey: r.DHKey, Name: r.Name, AddedAt: as.AddedAt, DeviceSig: bytes.Clone(sig)}
 	next, err := devicelist.Next(cur, c.user, []devicelist.Entry{entry}, nil, c.opts.Now())

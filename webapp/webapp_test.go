@@ -408,8 +408,8 @@ func TestSessionCookie(t *testing.T) {
 		if session.SameSite != http.SameSiteStrictMode {
 			t.Errorf("SameSite = %v, want Strict", session.SameSite)
 		}
-		if session.Path != "/" {
-			t.Errorf("Path = %q, want /", session.Path)
+		if session.Path != "/api" {
+			t.Errorf("Path = %q, want /api (the cookie goes only with API calls)", session.Path)
 		}
 		if session.RawExpires != "" || !session.Expires.IsZero() || session.MaxAge != 0 {
 			t.Errorf("the cookie has an expiry (Expires %q, Max-Age %d): it must be a session cookie", session.RawExpires, session.MaxAge)

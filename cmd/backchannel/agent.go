@@ -21,6 +21,7 @@ import (
 	"backchannel/client"
 	"backchannel/live"
 	"backchannel/vault"
+	"backchannel/webapp"
 )
 
 // agentCommands are the top-level commands that work on an open profile:
@@ -31,7 +32,7 @@ import (
 var (
 	agentCommands = []string{"room", "send", "sync", "read", "search", "keys", "status", "share", "docs", "voice",
 		"verify", "transcript", "trace", "pool", "chat", "devices", "backup", "settings"}
-	localCommands = []string{"serve", "init", "restore", "passphrase", "demo", "bench", "eval", "witness",
+	localCommands = []string{"app", "serve", "init", "restore", "passphrase", "demo", "bench", "eval", "witness",
 		"agent", "lock", "completion", "help", "version"}
 )
 
@@ -291,7 +292,7 @@ func selfExecutable() (string, error) {
 }
 
 func addAgentCmds(root *cobra.Command, g *globals) {
-	root.AddCommand(newAgentCmd(g), newLockCmd(g))
+	root.AddCommand(newAgentCmd(g), newLockCmd(g), newAppCmd(g))
 }
 
 func newAgentCmd(g *globals) *cobra.Command {
@@ -342,7 +343,7 @@ in its own process instead.`,
 				return err
 			}
 			fmt.Fprintf(g.env.stdout, "Agent unlocked %s's profile in %s; it locks after %s without a command, on 'backchannel lock', or on Ctrl-C.\n", c.User(), home, idleText(idle))
-			err = serveAgent(cmd.Context(), g, home, c, idle, func() {})
+			err = serveAgent(cmd.Context(), g, home, c, idle, func() {}, nil)
 			fmt.Fprintln(g.env.stdout, "Locked:", lockReason(err))
 			if errors.Is(err, context.Canceled) || errors.Is(err, agent.ErrLocked) || errors.Is(err, agent.ErrIdle) || errors.Is(err, agent.ErrGone) {
 				return nil
@@ -398,7 +399,7 @@ func runDetachedAgent(ctx context.Context, g *globals, home string, idle time.Du
 		say(r)
 		return forwarded{r.Code}
 	}
-	err = serveAgent(ctx, g, home, c, idle, func() { say(agentReady{OK: true}) })
+	err = serveAgent(ctx, g, home, c, idle, func() { say(agentReady{OK: true}) }, nil)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, time.Now().Format(time.RFC3339), "agent stopped:", lockReason(err))
 	}
@@ -419,8 +420,10 @@ func openErrorText(home string, err error) string {
 // serveAgent listens on the profile's socket and runs calls on c until the
 // agent locks, then closes c; ready runs once it listens. The socket goes
 // only after the profile is closed, so whoever sees it gone can open the
-// profile.
-func serveAgent(ctx context.Context, g *globals, home string, c *client.Client, idle time.Duration, ready func()) error {
+// profile. web, when set, is the desktop app that started this agent
+// (backchannel app): it serves c while the agent runs; otherwise the agent
+// starts one when 'app' asks.
+func serveAgent(ctx context.Context, g *globals, home string, c *client.Client, idle time.Duration, ready func(), web *webapp.Server) error {
 	sock := agent.SocketPath(home)
 	// We hold the profile's lock: a socket file left here is stale.
 	os.Remove(sock)
@@ -442,19 +445,25 @@ func serveAgent(ctx context.Context, g *globals, home string, c *client.Client, 
 		defer close(hubDone)
 		hub.Run(hctx)
 	}()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil)) // agent.log when started on demand
+	srv := &agent.Server{Idle: idle, Socket: sock, Logger: logger}
+	aw := &agentWeb{ctx: hctx, home: home, srv: web, touch: srv.Touch}
+	if web != nil {
+		web.Attach(c, hub, srv.Touch)
+	}
 	defer func() {
+		aw.detach()
 		stopHub()
 		<-hubDone
 		c.Close()
 		os.Remove(sock)
 	}()
-	op := &opened{c: c, hub: hub}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil)) // agent.log when started on demand
-	srv := &agent.Server{Idle: idle, Socket: sock, Logger: logger, Exec: func(ctx context.Context, call *agent.Call) int {
+	op := &opened{c: c, hub: hub, web: aw}
+	srv.Exec = func(ctx context.Context, call *agent.Call) int {
 		code := executeIn(ctx, callEnvFor(ctx, call), call.Args, op)
 		hub.Changed() // what this call sent or changed shows in other terminals' chats
 		return code
-	}}
+	}
 	ready()
 	return srv.Serve(ctx, ln)
 }

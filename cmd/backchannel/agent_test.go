@@ -22,13 +22,13 @@ import (
 // agentWorld is a server on loopback and a directory where the real
 // program runs as separate processes, the way several terminals would.
 type agentWorld struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	server string
 	bin    string
 }
 
-func newAgentWorld(t *testing.T) *agentWorld {
+func newAgentWorld(t testing.TB) *agentWorld {
 	t.Helper()
 	// A short path: a unix socket's path is limited to about 100 bytes.
 	dir, err := os.MkdirTemp("", "bcag")

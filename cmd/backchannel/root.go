@@ -35,6 +35,8 @@ type globals struct {
 	profile func() *client.Client
 	// hub, when set, is the agent's live connection for that profile.
 	hub *live.Hub
+	// web, when set, is the agent's desktop app (started on demand).
+	web *agentWeb
 }
 
 // liveHub returns the open profile's live connection: the agent's when this
@@ -72,6 +74,7 @@ func newRootCmdEnv(env *callEnv, args []string) *cobra.Command {
 type opened struct {
 	c   *client.Client
 	hub *live.Hub
+	web *agentWeb // the desktop app this agent serves (cmd_app.go)
 }
 
 // buildRoot builds the command tree for one invocation; op, when set, is
@@ -84,6 +87,7 @@ func buildRoot(env *callEnv, args []string, op *opened) (*cobra.Command, *global
 	if op != nil {
 		g.profile = func() *client.Client { return op.c }
 		g.hub = op.hub
+		g.web = op.web
 	}
 	root := &cobra.Command{
 		Use:   "backchannel",
