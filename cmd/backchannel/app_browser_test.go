@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"backchannel/agent"
+	"backchannel/canary"
 )
 
 // The desktop app end to end: the real program serves alice's window
@@ -175,10 +176,11 @@ func slug(s string) string {
 // tid is a CSS selector for a data-testid.
 func tid(id string) string { return `[data-testid="` + id + `"]` }
 
-// waitText waits until an element matching sel contains want (ignoring
-// case: the page may begin a sentence with it).
+// waitText waits until an element matching sel contains want, ignoring
+// case (the page may begin a sentence with it), invisible characters and
+// curly quotes (others' messages arrive marked).
 func waitText(sel, want string) chromedp.Action[chromedp.Void] {
-	js := fmt.Sprintf(`(() => { const els = document.querySelectorAll(%q); for (const e of els) { if (e.textContent.toLowerCase().includes(%q.toLowerCase())) return true; } return false; })()`, sel, want)
+	js := fmt.Sprintf(`(() => { const fold = (t) => t.replace(/[\u200B-\u200D\u2060\uFEFF]/g, "").replace(/[\u2018\u2019]/g, "'").replace(/[\u201C\u201D]/g, '"').toLowerCase(); const els = document.querySelectorAll(%q); for (const e of els) { if (fold(e.textContent).includes(fold(%q))) return true; } return false; })()`, sel, want)
 	return waitJS(js)
 }
 
@@ -256,29 +258,29 @@ func TestAppInBrowser(t *testing.T) {
 
 	// A room created in the window, its mode and marking chosen there.
 	s.do("create a room",
-		chromedp.Click(chromedp.CSS(tid("new-room"))),
+		chromedp.Click(chromedp.CSS(`#new-room-open`)),
 		chromedp.WaitVisible(chromedp.CSS(`#new-room-name`)),
 		chromedp.SendKeys(chromedp.CSS(`#new-room-name`), "deal"),
 		chromedp.SendKeys(chromedp.CSS(`#new-room-members`), "bob, carol"),
 		chromedp.Click(chromedp.CSS(`input[name="mode"][value="on-record"]`)),
 		chromedp.Click(chromedp.CSS(`input[name="marking"][value="all"]`)),
-		chromedp.Click(chromedp.CSS(`#new-room-create`)),
+		chromedp.Click(chromedp.CSS(`#new-room-submit`)),
 		waitText(tid("room-header"), "deal"),
 		waitText(tid("room-header"), "on-record"),
 	)
 	s.shot("room-created")
+	s.do("the window says nothing of the connection once it is up",
+		waitJS(`![...document.querySelectorAll('[data-testid="banner"]')].some(e => e.dataset.kind === "connection")`))
 
 	// A message typed in the window reaches bob's command line, and his
 	// reply appears in the window without a reload.
 	s.do("send from the window",
-		chromedp.SendKeys(chromedp.CSS(tid("composer")), "Opening position: thirty days."),
+		chromedp.SendKeys(chromedp.CSS(tid("composer")+" textarea"), "Opening position: thirty days (ref K1)."),
 		chromedp.Click(chromedp.CSS(tid("send"))),
-		waitText(tid("message"), "Opening position: thirty days."),
+		waitText(tid("message"), "Opening position: thirty days (ref K1)."),
 	)
 	s.shot("sent")
-	if out := w.must(testPassphrase, "--home", "bob", "read", "deal"); !strings.Contains(out, "alice: Opening position: thirty days.") {
-		t.Fatalf("bob's read does not show the message sent in the window:\n%s", out)
-	}
+	w.sees(testPassphrase, "bob", "deal", "alice: ", "(ref K1)")
 	w.must("", "--home", "bob", "send", "deal", "Counter-offer: forty-five days, and 2% off.")
 	s.do("bob's reply appears live", waitText(tid("message"), "Counter-offer: forty-five days"),
 		waitJS(`[...document.querySelectorAll('[data-testid="message"]')].some(e => e.dataset.sender === "bob")`))
@@ -300,7 +302,7 @@ func TestAppInBrowser(t *testing.T) {
 
 	// The long message whose copy bob will leak.
 	s.do("send the proposal",
-		chromedp.SendKeys(chromedp.CSS(tid("composer")), longProposal),
+		chromedp.SendKeys(chromedp.CSS(tid("composer")+" textarea"), longProposal),
 		chromedp.Click(chromedp.CSS(tid("send"))),
 		waitText(tid("message"), "the board has not seen these numbers"),
 	)
@@ -308,7 +310,7 @@ func TestAppInBrowser(t *testing.T) {
 
 	// Verify: a doctored quote of bob's reply is flagged, the authentic
 	// line is not.
-	leak := "alice: Opening position: thirty days.\nbob: Counter-offer: sixty days, and 2% off.\n"
+	leak := "alice: Opening position: thirty days (ref K1).\nbob: Counter-offer: sixty days, and 2% off.\n"
 	s.do("verify a doctored leak",
 		chromedp.Click(chromedp.CSS(tid("nav-verify"))),
 		chromedp.WaitVisible(chromedp.CSS(tid("verify-input"))),
@@ -326,7 +328,7 @@ func TestAppInBrowser(t *testing.T) {
 	// Trace: bob's copy of the proposal, pasted, names bob.
 	var bobCopy string
 	for _, line := range strings.Split(bobRead, "\n") {
-		if strings.Contains(line, "board has not seen") {
+		if strings.Contains(canary.Normalize(line), "board has not seen") {
 			_, bobCopy, _ = strings.Cut(line, "alice: ")
 		}
 	}
@@ -352,13 +354,20 @@ func TestAppInBrowser(t *testing.T) {
 
 	// Bob restores his account on a new device: alice compared numbers
 	// with him, so the window shows the change and waits for her accept.
-	t.Setenv("BACKCHANNEL_BACKUP_PASSPHRASE", "correct-horse-backup")
-	w.must("", "--home", "bob", "backup", "-o", filepath.Join(w.dir, "bob.bcbackup"))
+	withBackupPass := func(pass string, args ...string) {
+		t.Helper()
+		c := w.cmd(pass, args...)
+		c.Env = append(c.Env, "BACKCHANNEL_BACKUP_PASSPHRASE=correct-horse-backup")
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("backchannel %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	withBackupPass("", "--home", "bob", "backup", "-o", filepath.Join(w.dir, "bob.bcbackup"))
 	agent.Lock(context.Background(), filepath.Join(w.dir, "bob"))
 	awaitLocked(context.Background(), filepath.Join(w.dir, "bob"))
-	w.must(testPassphrase, "--home", "bob2", "restore", filepath.Join(w.dir, "bob.bcbackup"))
+	withBackupPass(testPassphrase, "--home", "bob2", "restore", filepath.Join(w.dir, "bob.bcbackup"))
 	t.Cleanup(func() { agent.Lock(context.Background(), filepath.Join(w.dir, "bob2")) })
-	w.must("", "--home", "bob2", "send", "deal", "Back on a new laptop.")
+	w.must(testPassphrase, "--home", "bob2", "send", "deal", "Back on a new laptop.")
 	s.do("the new device shows in a banner",
 		chromedp.Click(chromedp.CSS(tid("nav-rooms"))),
 		chromedp.WaitVisible(chromedp.CSS(tid("timeline"))),
@@ -370,14 +379,12 @@ func TestAppInBrowser(t *testing.T) {
 		waitJS(`![...document.querySelectorAll('[data-testid="banner"]')].some(e => (e.dataset.kind === "device" || e.dataset.kind === "key-change") && e.textContent.includes("bob"))`),
 	)
 	s.do("send after accepting",
-		chromedp.SendKeys(chromedp.CSS(tid("composer")), "Welcome back."),
+		chromedp.SendKeys(chromedp.CSS(tid("composer")+" textarea"), "Welcome back (ref K2)."),
 		chromedp.Click(chromedp.CSS(tid("send"))),
-		waitText(tid("message"), "Welcome back."),
+		waitText(tid("message"), "Welcome back (ref K2)."),
 	)
 	s.shot("accepted")
-	if out := w.must("", "--home", "bob2", "read", "deal"); !strings.Contains(out, "alice: Welcome back.") {
-		t.Fatalf("bob's new device does not get the message sent after accepting:\n%s", out)
-	}
+	w.sees("", "bob2", "deal", "alice: ", "(ref K2)")
 
 	// Carol's room, from which she removes alice: the window shows it.
 	w.must(testPassphrase, "--home", "carol", "room", "create", "side", "--members", "alice", "--mode", "deniable", "--marking", "off")
@@ -390,6 +397,25 @@ func TestAppInBrowser(t *testing.T) {
 	s.shot("removed")
 
 	s.checkNoStorage([]string{testPassphrase, "Opening position", "Counter-offer", "Draft terms", "board has not seen"})
+}
+
+// sees reads room as user from the command line until a line holds both
+// from and tag (a tag, not the whole text: each copy is marked, and the
+// marks may change words), for up to 30 s.
+func (w *agentWorld) sees(pass, user, room, from, tag string) {
+	w.t.Helper()
+	var out, errs string
+	for i := 0; i < 60; i++ {
+		out, errs, _ = w.run(pass, "--home", user, "read", room)
+		for _, line := range strings.Split(canary.Normalize(out), "\n") {
+			if strings.Contains(line, from) && strings.Contains(line, tag) {
+				return
+			}
+		}
+		pass = "" // the first read started the agent
+		time.Sleep(500 * time.Millisecond)
+	}
+	w.t.Fatalf("%s's read of %s shows no line with %q and %q:\n%s%s", user, room, from, tag, out, errs)
 }
 
 // checkNoStorage asserts the browser kept nothing: no web storage, no

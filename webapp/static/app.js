@@ -118,7 +118,7 @@ async function unlock(ev) {
     input.value = ''; // the passphrase leaves the page as soon as it is used
     await showApp();
   } catch (e) {
-    showUnlockError(e.status === 401 ? 'Wrong passphrase. Try again.' : errText(e));
+    showUnlockError(e.status === 401 && /passphrase/i.test(e.message) ? 'Wrong passphrase. Try again.' : errText(e));
     input.select();
   } finally {
     btn.disabled = false;
@@ -144,7 +144,9 @@ async function showApp() {
     S.st = await api('GET', '/api/state');
     if (S.st.locked) return showUnlock(S.st);
     $('#whoami').textContent = `${S.st.user}${S.st.device ? ` · device ${S.st.device}` : ''}`;
-    connectionState(S.st.connection);
+    // The event stream's state is newer than this answer when it came
+    // first (the stream says "connected" as soon as the profile opens).
+    if (!S.streamState) connectionState(S.st.connection);
   } catch (e) {
     report(e);
   }
@@ -562,6 +564,19 @@ function warn(text, again = false) {
   banner(`warning:${g}`, 'warning', text, { force: again });
 }
 
+/** What the latest sync said: it replaces what the previous one said (a
+ * warning a sync no longer repeats was resolved, by an accept say). */
+function syncWarnings(list) {
+  const keep = new Set();
+  for (const w of list) {
+    const g = gist(unprefixed(w));
+    if (S.roomId && isShown(`roomwarn:${S.roomId}:${g}`)) continue;
+    keep.add(`sync:${g}`);
+    banner(`sync:${g}`, 'warning', w);
+  }
+  unbannerAll('sync:', keep);
+}
+
 /** The open room's warnings (its state now): shown in the room, above its
  * timeline, replacing the previous ones. */
 function roomWarnings(list) {
@@ -572,7 +587,7 @@ function roomWarnings(list) {
     // Said here now: a banner saying the same (with or without the room's
     // name in front) goes.
     const g = gist(unprefixed(w));
-    unbannerWhere((k) => k === `warning:${g}` || (k.startsWith('warning:') && k.endsWith(`: ${g}`)));
+    unbannerWhere((k) => /^(warning|sync):/.test(k) && (k.endsWith(`:${g}`) || k.endsWith(`: ${g}`)));
     banner(key, 'warning', w, { box: $('#room-warnings') });
   }
   unbannerAll('roomwarn:', keep);
@@ -632,6 +647,7 @@ async function accept(user) {
     unbanner(`person:${user}`);
     const said = (res?.accepted || []).join(' ');
     banner(`accepted:${user}`, 'info', said || `Accepted the change for ${user}.`);
+    setTimeout(() => unbanner(`accepted:${user}`), 15000); // a confirmation, not a condition
     await refresh();
   } catch (e) {
     report(e);
@@ -658,13 +674,13 @@ function startEvents() {
     }
     banner('agent', 'connection', 'Lost contact with backchannel on this computer; trying again…', { sticky: true, alarm: true });
   });
-  es.addEventListener('state', (e) => connectionState(parse(e.data)));
+  es.addEventListener('state', (e) => { S.streamState = true; connectionState(parse(e.data)); });
   es.addEventListener('update', (e) => {
     const d = parse(e.data);
-    for (const w of d.warnings || []) warn(w);
+    syncWarnings(d.warnings || []);
     if (S.unlocked) scheduleRefresh();
   });
-  es.addEventListener('locked', () => showUnlock());
+  es.addEventListener('locked', () => { S.streamState = false; showUnlock(); });
   es.addEventListener('unlocked', () => { if (!S.unlocked) showApp(); });
 }
 

@@ -39,6 +39,34 @@ export class Timeline {
     this.saved = null;
     this.el.addEventListener('scroll', () => this.onScroll(), { passive: true });
     new ResizeObserver(() => this.onResize()).observe(this.el);
+    // A rendered row can change height by itself (audio controls, fonts,
+    // a narrower window): it is measured again and the rows below move.
+    this.rowObserver = new ResizeObserver((entries) => this.onRowResize(entries));
+  }
+
+  onRowResize(entries) {
+    const anchor = this.stuck ? null : this.anchor();
+    let changed = false;
+    for (const e of entries) {
+      const el = e.target;
+      if (!el.isConnected || this.nodes.get(el._key) !== el) continue;
+      const ht = el.getBoundingClientRect().height;
+      if (!ht || Math.abs(ht - (this.heights.get(el._key) ?? -1)) <= 0.5) continue;
+      this.heights.set(el._key, ht);
+      changed = true;
+    }
+    if (!changed) return;
+    this.layout();
+    this.place();
+    if (this.stuck) this.toBottom();
+    else if (anchor) this.restore(anchor);
+    this.render();
+  }
+
+  drop(key, el) {
+    this.rowObserver.unobserve(el);
+    el.remove();
+    this.nodes.delete(key);
   }
 
   /** Replaces the rows; reset (a room just opened) scrolls to the bottom. */
@@ -54,10 +82,7 @@ export class Timeline {
     // A row whose content changed (a delivery state, say) is built afresh.
     for (const [k, el] of this.nodes) {
       const i = this.index.get(k);
-      if (i === undefined || rows[i].sig !== el._sig) {
-        el.remove();
-        this.nodes.delete(k);
-      }
+      if (i === undefined || rows[i].sig !== el._sig) this.drop(k, el);
     }
     this.layout();
     if (this.stuck) this.toBottom();
@@ -70,6 +95,7 @@ export class Timeline {
     this.rows = [];
     this.index.clear();
     this.heights.clear();
+    this.rowObserver.disconnect();
     this.nodes.clear();
     this.saved = null;
     this.stuck = true;
@@ -185,12 +211,8 @@ export class Timeline {
       const last = this.find(this.el.scrollTop + vh + margin);
       for (const [k, el] of this.nodes) {
         const i = this.index.get(k);
-        if ((i < first || i > last) && !playing(el)) {
-          el.remove();
-          this.nodes.delete(k);
-        }
+        if ((i < first || i > last) && !playing(el)) this.drop(k, el);
       }
-      const fresh = [];
       for (let i = first; i <= last; i++) {
         const row = this.rows[i];
         if (this.nodes.has(row.key)) continue;
@@ -199,12 +221,14 @@ export class Timeline {
         el._key = row.key;
         el.classList.add('tl-row');
         this.nodes.set(row.key, el);
-        fresh.push(el);
+        this.rowObserver.observe(el);
       }
       this.place();
-      // One layout for all new rows: read every height after all writes.
+      // One layout for all rows not measured yet (new ones, and those whose
+      // height a resize invalidated): read every height after all writes.
       let changed = false;
-      for (const el of fresh) {
+      for (const [k, el] of this.nodes) {
+        if (this.heights.has(k)) continue;
         const ht = el.getBoundingClientRect().height;
         if (!ht) continue;
         const i = this.index.get(el._key);
