@@ -314,18 +314,14 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request, c *client.Cl
 }
 
 func (s *Server) room(w http.ResponseWriter, r *http.Request, c *client.Client) {
-	rm, msgs, err := c.History(r.Context(), r.PathValue("id"))
+	ref := r.PathValue("id")
+	body, err := s.tl.get(ref, func() ([]byte, error) { return roomAnswer(r.Context(), c, ref) })
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	me := c.User()
-	out := make([]Message, len(msgs))
-	for i := range msgs {
-		out[i] = messageOf(me, &msgs[i])
-	}
-	warnings, _ := c.TranscriptWarnings(r.Context(), rm.State.ID)
-	writeJSON(w, http.StatusOK, map[string]any{"room": roomOf(rm), "messages": out, "warnings": nonNil(warnings)})
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Write(body)
 }
 
 func (s *Server) send(w http.ResponseWriter, r *http.Request, c *client.Client) {
@@ -353,7 +349,9 @@ func (s *Server) markRead(w http.ResponseWriter, r *http.Request, c *client.Clie
 		fail(w, err)
 		return
 	}
-	if err := c.MarkRead(r.Context(), r.PathValue("id"), req.UpTo); err != nil {
+	err := c.MarkRead(r.Context(), r.PathValue("id"), req.UpTo)
+	s.tl.stale() // the room's unread count changed
+	if err != nil {
 		fail(w, err)
 		return
 	}

@@ -49,6 +49,7 @@ func (s *Server) broadcast(ev event) {
 // message sent from the page shows in every open page, and in the chats of
 // other terminals through the hub).
 func (s *Server) changed() {
+	s.tl.stale()
 	if _, hub := s.current(); hub != nil {
 		hub.Changed()
 	}
@@ -117,6 +118,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 				}
 				var err bool
 				if ev.Report != nil {
+					// Before the page hears of it: its refetch must not
+					// get an answer prepared before the change.
+					s.tl.stale()
 					warnings := nonNil(ev.Report.Warnings)
 					err = !send(event{"update", map[string]any{"received": ev.Report.Received, "warnings": warnings, "missed": ev.Missed}})
 				} else {

@@ -94,6 +94,9 @@ type Server struct {
 	addr  string // host:port of the listener, once serving
 	subs  map[chan event]struct{}
 	link  *linkRun
+
+	tl       *timelines
+	stopWarm context.CancelFunc
 }
 
 // New returns a Server with a fresh token.
@@ -112,23 +115,34 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{opts: opts, token: base64.RawURLEncoding.EncodeToString(b), files: sub, subs: map[chan event]struct{}{}}, nil
+	return &Server{opts: opts, token: base64.RawURLEncoding.EncodeToString(b), files: sub, subs: map[chan event]struct{}{}, tl: newTimelines()}, nil
 }
 
 // Attach serves the open profile c with its live connection hub, and tells
 // the pages it is unlocked. touch, when set, is called for every use of the
 // window (not the event stream), so that the agent's idle time counts it.
 func (s *Server) Attach(c *client.Client, hub *live.Hub, touch func()) {
+	s.tl.reset()
+	ctx, cancel := context.WithCancel(context.Background())
 	s.mu.Lock()
-	s.c, s.hub, s.touch = c, hub, touch
+	if s.stopWarm != nil {
+		s.stopWarm()
+	}
+	s.c, s.hub, s.touch, s.stopWarm = c, hub, touch, cancel
 	s.mu.Unlock()
+	go s.tl.warm(ctx, c, hub)
 	s.broadcast(event{name: "unlocked", data: map[string]any{"user": c.User()}})
 }
 
 // Detach forgets the profile (it was locked) and tells the pages.
 func (s *Server) Detach() {
 	s.mu.Lock()
+	if s.stopWarm != nil {
+		s.stopWarm()
+		s.stopWarm = nil
+	}
 	s.c, s.hub, s.touch = nil, nil, nil
+	s.tl.reset()
 	if s.link != nil {
 		s.link.cancel()
 		s.link = nil

@@ -141,6 +141,9 @@ func BenchmarkAppOpenLargeRoom(b *testing.B) {
 	s.unlock(testPassphrase)
 	s.do("unlocked", chromedp.WaitVisible(chromedp.CSS(tid("room-list"))), waitText(tid("room-item"), "big"))
 	last := fmt.Sprintf("Message %d of", n)
+	// The first open right after the unlock: the window's answers may not
+	// be prepared yet.
+	first := pageEval[openResult](s, "open the big room first", fmt.Sprintf("%s(%q, %q)", openRoomJS, "big", last))
 	var total, worst float64
 	var rows int
 	opens := 10 * b.N
@@ -160,4 +163,5 @@ func BenchmarkAppOpenLargeRoom(b *testing.B) {
 	b.ReportMetric(total/float64(opens), "ms/open")
 	b.ReportMetric(worst, "worst-ms/open")
 	b.ReportMetric(float64(rows), "rows")
+	b.ReportMetric(first.MS, "first-ms")
 }

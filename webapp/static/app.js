@@ -23,6 +23,7 @@ const S = {
   listOpen: true, // narrow layout: the room list is the screen shown
   notices: [],
   drafts: new Map(), // room id → unsent text (memory only)
+  recent: new Map(), // room id → {room, messages} of the last rooms opened (memory only)
   readUpTo: new Map(), // room id → last message id marked read
 };
 
@@ -78,7 +79,8 @@ async function showUnlock(st) {
   S.messages = [];
   S.notices = [];
   S.drafts.clear();
-  timeline.clear();
+  S.recent.clear();
+  timeline.clear(true);
   $('#room-list').replaceChildren();
   $('#room-header').replaceChildren();
   delete $('#room-header').dataset.sig;
@@ -263,14 +265,17 @@ async function openRoom(id, force) {
   if (id !== S.roomId || force) {
     if (S.roomId) S.drafts.set(S.roomId, $('#message-input').value);
     S.roomId = id;
-    S.room = S.rooms.find((r) => r.id === id) || null;
-    S.messages = [];
+    // A room opened lately shows at once from memory while it is fetched.
+    const seen = S.recent.get(id);
+    S.room = seen?.room || S.rooms.find((r) => r.id === id) || null;
+    S.messages = seen?.messages || [];
     $('#message-input').value = S.drafts.get(id) || '';
     autosize();
     composerNote('');
     timeline.clear();
     unbannerAll('roomwarn:');
     renderRoom();
+    if (seen) timeline.setRows(seen.rows, true);
     setView('rooms');
     S.listOpen = false;
     applyView();
@@ -299,11 +304,16 @@ async function loadRoom(reset) {
   // A room opened since this request started wins.
   if (seq !== roomSeq || id !== S.roomId) return;
   const before = S.messages.length;
+  const seenBefore = reset && before > 0; // shown from memory: keep the reader's place
   S.room = res.room;
   S.messages = res.messages || [];
+  const rows = buildRows(roomIntro(S.room), S.messages);
+  S.recent.delete(id);
+  S.recent.set(id, { room: S.room, messages: S.messages, rows });
+  if (S.recent.size > 4) S.recent.delete(S.recent.keys().next().value);
   roomWarnings(res.warnings || []);
   renderRoom();
-  timeline.setRows(buildRows(roomIntro(S.room), S.messages), reset);
+  timeline.setRows(rows, reset && !seenBefore);
   if (!reset && !timeline.stuck && S.messages.length > before) $('#jump').hidden = false;
 }
 
@@ -385,8 +395,10 @@ function addOwn(roomId, res) {
   for (const w of res.warnings || []) warn(w, true);
   if (roomId !== S.roomId || !res.message || S.messages.some((m) => m.id === res.message.id)) return;
   S.messages = [...S.messages, res.message];
+  const rows = buildRows(roomIntro(S.room), S.messages);
+  S.recent.set(roomId, { room: S.room, messages: S.messages, rows });
   timeline.stuck = true; // your own message: show it
-  timeline.setRows(buildRows(roomIntro(S.room), S.messages), false);
+  timeline.setRows(rows, false);
   scheduleRefresh();
 }
 

@@ -73,7 +73,8 @@ export class Timeline {
   setRows(rows, reset) {
     const anchor = reset || this.stuck ? null : this.anchor();
     if (reset) {
-      this.heights.clear();
+      // Measured heights stay: rows are keyed by message id, and only a
+      // change of width (onResize) makes them wrong.
       this.stuck = true;
       this.saved = null;
     }
@@ -90,11 +91,11 @@ export class Timeline {
     this.render();
   }
 
-  /** Empties the list (the room closed or the profile locked). */
-  clear() {
+  /** Empties the list; forget (the profile locked) drops the heights too. */
+  clear(forget = false) {
+    if (forget) this.heights.clear();
     this.rows = [];
     this.index.clear();
-    this.heights.clear();
     this.rowObserver.disconnect();
     this.nodes.clear();
     this.saved = null;
@@ -270,7 +271,7 @@ function playing(el) {
  * the day changes.
  */
 export function buildRows(intro, messages) {
-  const rows = [{ key: 'intro', kind: 'intro', text: intro, sig: intro }];
+  const rows = [{ key: `intro:${intro}`, kind: 'intro', text: intro, sig: intro }];
   let day = '';
   for (const m of messages) {
     const d = parseTime(m.sent_at);
