@@ -131,7 +131,9 @@ func startApp(t testing.TB, w *agentWorld, width, height int) *appSession {
 	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
 	s.ctx = ctx
-	if err := chromedp.Do(ctx); err != nil {
+	// The viewport itself at width×height (a window's size includes its
+	// frame, and headless windows are at least 500 px wide).
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height))); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
 	return s

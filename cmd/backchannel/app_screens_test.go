@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"backchannel/agent"
+)
+
+// The window at a phone's width, with the keyboard, the microphone, the
+// safety-number screen and the devices screen: a narrow window shows the
+// room list or the room, never both; Enter sends; a voice note recorded in
+// the browser (Chromium's fake microphone) reaches bob marked for him; the
+// safety number has 12 groups and a QR code and confirming it marks bob
+// verified; a device linked from the window, its code typed on the new
+// device and the words compared, joins the account; every control has a
+// name a screen reader can say.
+func TestAppEverydayScreens(t *testing.T) {
+	w := newAgentWorld(t)
+	w.setup()
+	w.must(testPassphrase, "--home", "alice", "room", "create", "pair", "--members", "bob", "--marking", "all")
+	agent.Lock(context.Background(), filepath.Join(w.dir, "alice"))
+	awaitLocked(context.Background(), filepath.Join(w.dir, "alice"))
+
+	s := startApp(t, w, 420, 800)
+	s.do("open the window", chromedp.Navigate(s.url))
+	s.unlock(testPassphrase)
+	s.do("unlocked at 420 px", chromedp.WaitVisible(chromedp.CSS(tid("room-list"))), waitText(tid("room-item"), "pair"))
+	s.shot("narrow-rooms")
+	if wd := pageEval[int](s, "the width", `window.innerWidth`); wd != 420 {
+		t.Fatalf("the page is %d px wide, want 420", wd)
+	}
+
+	// Narrow: the room replaces the list, and Back brings the list back.
+	visible := func(sel string) string {
+		return `(() => { const e = document.querySelector(` + jsString(sel) + `); if (!e) return false; const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0 && getComputedStyle(e).visibility !== "hidden"; })()`
+	}
+	s.do("open the room", chromedp.Click(chromedp.CSS(tid("room-item"))), waitJS(visible(tid("timeline"))), waitJS("!"+visible(tid("room-list"))))
+	s.shot("narrow-room")
+	s.do("back to the list", chromedp.Click(chromedp.CSS(`button.back`)), waitJS(visible(tid("room-list"))), waitJS("!"+visible(tid("timeline"))))
+	s.do("the room again", chromedp.Click(chromedp.CSS(tid("room-item"))), waitJS(visible(tid("composer"))))
+
+	// Enter sends; Shift+Enter would have made a new line.
+	s.do("type and press Enter",
+		chromedp.SendKeys(chromedp.CSS(tid("composer")+" textarea"), "Typed with the keyboard (ref K3)."),
+		chromedp.KeyEvent("\r"),
+		waitText(tid("message"), "Typed with the keyboard (ref K3)."),
+		waitJS(`document.querySelector('[data-testid="composer"] textarea').value === ""`))
+	w.sees(testPassphrase, "bob", "pair", "alice: ", "(ref K3)")
+
+	// A voice note from the fake microphone (a tone), about 6 s.
+	s.do("record a voice note", chromedp.Click(chromedp.CSS(tid("record"))), chromedp.Sleep(6*time.Second), chromedp.Click(chromedp.CSS(tid("record"))),
+		waitJS(`[...document.querySelectorAll('[data-testid="message"]')].some(e => e.dataset.kind === "voice")`))
+	s.shot("voice-note")
+	secs := pageEval[float64](s, "play it back", `(async () => {
+		const a = document.querySelector('[data-testid="message"][data-kind="voice"] audio');
+		a.preload = "auto"; a.load();
+		await new Promise((ok, bad) => { a.onloadedmetadata = ok; a.onerror = () => bad(new Error("the browser cannot load the voice note")); });
+		return a.duration;
+	})()`)
+	if secs < 3 || secs > 10 {
+		t.Errorf("the voice note plays back %.1f s long, want about 6", secs)
+	}
+	w.sees("", "bob", "pair", "alice: ", "voice note")
+
+	// The safety-number screen.
+	s.do("open bob's safety number", chromedp.Click(chromedp.CSS(`[data-testid="member"][data-name="bob"]`)),
+		chromedp.WaitVisible(chromedp.CSS(tid("safety-number"))),
+		waitJS(`(() => { const q = document.querySelector("img.qr"); return q && q.complete && q.naturalWidth > 0; })()`))
+	number := pageEval[string](s, "read the safety number", `document.querySelector('[data-testid="safety-number"]').textContent`)
+	if groups := regexp.MustCompile(`\d{5}`).FindAllString(number, -1); len(groups) != 12 {
+		t.Errorf("the safety number shows %d groups of 5 digits, want 12: %q", len(groups), number)
+	}
+	cli := w.must("", "--home", "alice", "keys", "verify", "bob")
+	if digits := regexp.MustCompile(`\D`).ReplaceAllString(number, ""); !strings.Contains(regexp.MustCompile(`\D`).ReplaceAllString(cli, ""), digits) {
+		t.Errorf("the window's safety number %q is not the one the command line shows:\n%s", number, cli)
+	}
+	s.shot("safety-number")
+	s.do("confirm it", chromedp.Click(chromedp.CSS(tid("verify-confirm"))), waitText(`#verify-dialog`, "You have verified bob"),
+		chromedp.Click(chromedp.CSS(`#vd-close`)), waitJS(`!document.querySelector("#verify-dialog").open`),
+		waitJS(`document.querySelector('[data-testid="member"][data-name="bob"]').dataset.verified === "true"`))
+
+	// Link a laptop from the window.
+	s.do("open the devices", chromedp.Click(chromedp.CSS(tid("nav-devices"))), chromedp.WaitVisible(chromedp.CSS(tid("device"))),
+		chromedp.Click(chromedp.CSS(tid("link-device"))), waitText(`#link-panel pre`, "bcl1-"))
+	s.shot("link-code")
+	code := regexp.MustCompile(`bcl1-\S+`).FindString(pageEval[string](s, "read the code", `document.querySelector("#link-panel pre").textContent`))
+	laptop := w.cmd(testPassphrase, "--home", "laptop", "init", "--link", code, "--device-name", "laptop", "--yes")
+	var laptopOut bytes.Buffer
+	laptop.Stdout, laptop.Stderr = &laptopOut, &laptopOut
+	if err := laptop.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agent.Lock(context.Background(), filepath.Join(w.dir, "laptop")) })
+	s.do("compare the words", chromedp.WaitVisible(chromedp.CSS(tid("link-sas"))))
+	s.shot("link-sas")
+	s.do("they match", chromedp.Click(chromedp.Search(`//button[contains(., "Yes, they match")]`)), waitText(`#link-panel`, "Device linked"))
+	done := make(chan error, 1)
+	go func() { done <- laptop.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the new device's init: %v\n%s", err, laptopOut.String())
+		}
+	case <-time.After(60 * time.Second):
+		laptop.Process.Kill()
+		t.Fatalf("the new device's init did not finish:\n%s", laptopOut.String())
+	}
+	s.do("the laptop is listed", waitText(tid("device"), "laptop"))
+	s.shot("linked")
+
+	// Every control has a name.
+	unnamed := pageEval[[]string](s, "controls without a name", `[...document.querySelectorAll("button, input, select, textarea, a[href]")]
+		.filter(e => !e.closest("[hidden]") && e.type !== "hidden")
+		.filter(e => {
+			const label = e.getAttribute("aria-label") || (e.labels && [...e.labels].map(l => l.textContent).join("")) ||
+				(e.getAttribute("aria-labelledby") || "").split(" ").map(id => (document.getElementById(id) || {}).textContent || "").join("") ||
+				e.textContent || e.getAttribute("title") || e.getAttribute("alt") || "";
+			return label.trim() === "";
+		}).map(e => e.outerHTML.slice(0, 120))`)
+	for _, u := range unnamed {
+		t.Errorf("a control without an accessible name: %s", u)
+	}
+	s.checkNoStorage([]string{testPassphrase, "Typed with the keyboard", code})
+}
+
+func jsString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	b.WriteByte('"')
+	return b.String()
+}
