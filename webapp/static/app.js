@@ -22,6 +22,7 @@ const S = {
   view: 'rooms',
   listOpen: true, // narrow layout: the room list is the screen shown
   notices: [],
+  streamState: false, // the event stream has told the connection's state
   drafts: new Map(), // room id → unsent text (memory only)
   recent: new Map(), // room id → {room, messages} of the last rooms opened (memory only)
   readUpTo: new Map(), // room id → last message id marked read

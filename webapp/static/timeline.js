@@ -161,7 +161,13 @@ export class Timeline {
       default: {
         const m = row.msg;
         let lines = 0;
-        for (const para of (m.text || '').split('\n')) lines += Math.max(1, Math.ceil(para.length / perLine));
+        const t = m.text || '';
+        for (let at = 0; at <= t.length;) { // per paragraph, without splitting the text
+          const nl = t.indexOf('\n', at);
+          const end = nl < 0 ? t.length : nl;
+          lines += Math.max(1, Math.ceil((end - at) / perLine));
+          at = end + 1;
+        }
         const extra = m.kind === 'voice' ? 56 : m.kind === 'doc' ? 44 : 0;
         return 48 + (m.kind === 'text' ? lines : Math.min(lines, 2)) * 21 + extra + (m.mine ? 16 : 0);
       }
@@ -273,9 +279,20 @@ function playing(el) {
 export function buildRows(intro, messages) {
   const rows = [{ key: `intro:${intro}`, kind: 'intro', text: intro, sig: intro }];
   let day = '';
+  // Parsing 10,000 times is most of the cost here; messages come in bursts,
+  // so the local day is looked up once per minute of sending (zones differ
+  // from UTC by whole minutes: the minute decides the local day).
+  let minute = '';
+  let d = null;
+  let k = '';
   for (const m of messages) {
-    const d = parseTime(m.sent_at);
-    const k = dayKey(d);
+    const at = m.sent_at || '';
+    const mk = at.slice(0, 16) + (at.endsWith('Z') ? 'Z' : at.slice(-6)); // minute and zone
+    if (mk !== minute) {
+      minute = mk;
+      d = parseTime(at);
+      k = dayKey(d);
+    }
     if (k && k !== day) {
       day = k;
       rows.push({ key: `day:${m.id}`, kind: 'day', text: dayLabel(d), sig: k });
