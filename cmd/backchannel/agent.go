@@ -447,7 +447,7 @@ func serveAgent(ctx context.Context, g *globals, home string, c *client.Client, 
 	}()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil)) // agent.log when started on demand
 	srv := &agent.Server{Idle: idle, Socket: sock, Logger: logger}
-	aw := &agentWeb{ctx: hctx, home: home, srv: web, touch: srv.Touch}
+	aw := &agentWeb{ctx: hctx, home: home, log: logger, srv: web, touch: srv.Touch}
 	if web != nil {
 		web.Attach(c, hub, srv.Touch)
 	}

@@ -29,6 +29,7 @@ import (
 type agentWeb struct {
 	ctx   context.Context // the agent's: the server ends with it
 	home  string
+	log   *slog.Logger // the agent's log (agent.log when started on demand)
 	touch func() // the window's use counts against the agent's idle time
 	mu    sync.Mutex
 	srv   *webapp.Server
@@ -50,7 +51,7 @@ func (a *agentWeb) start(addr string, c *client.Client, g *globals) (string, err
 	// window then says so, and a new 'backchannel app' unlocks again.
 	home := a.home
 	lock := func() { agent.Lock(context.WithoutCancel(a.ctx), home) }
-	srv, err := webapp.New(webapp.Options{Lock: lock, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+	srv, err := webapp.New(webapp.Options{Lock: lock, Logger: a.log})
 	if err != nil {
 		ln.Close()
 		return "", err
@@ -177,13 +178,14 @@ func (g *globals) showApp(u string, noBrowser bool, how string) {
 	if noBrowser {
 		return
 	}
-	if err := openBrowser(u); err != nil {
+	if err := openBrowser(u, g.env.lookupEnv); err != nil {
 		fmt.Fprintf(g.env.stdout, "(no browser could be opened: %v; open the address above)\n", err)
 	}
 }
 
-// openBrowser opens u in the system browser, when this computer has one.
-func openBrowser(u string) error {
+// openBrowser opens u in the system browser, when this computer has one
+// (getenv: the caller's environment).
+func openBrowser(u string, getenv func(string) (string, bool)) error {
 	var name string
 	switch runtime.GOOS {
 	case "darwin":
@@ -191,7 +193,9 @@ func openBrowser(u string) error {
 	case "windows":
 		return exec.Command("rundll32", "url.dll,FileProtocolHandler", u).Start()
 	default:
-		if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+		d, _ := getenv("DISPLAY")
+		wd, _ := getenv("WAYLAND_DISPLAY")
+		if d == "" && wd == "" {
 			return errors.New("no display")
 		}
 		name = "xdg-open"
