@@ -30,7 +30,7 @@ type agentWeb struct {
 	ctx   context.Context // the agent's: the server ends with it
 	home  string
 	log   *slog.Logger // the agent's log (agent.log when started on demand)
-	touch func() // the window's use counts against the agent's idle time
+	touch func()       // the window's use counts against the agent's idle time
 	mu    sync.Mutex
 	srv   *webapp.Server
 }
