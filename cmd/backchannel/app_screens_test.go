@@ -70,6 +70,29 @@ func TestAppEverydayScreens(t *testing.T) {
 	}
 	w.sees("", "bob", "pair", "alice: ", "voice note")
 
+	// A file dropped on the timeline is shared, and the Download link gives
+	// alice her copy back.
+	pageEval[bool](s, "drop a file on the timeline", `(() => {
+		const dt = new DataTransfer();
+		dt.items.add(new File(["Annex B: the payment schedule (ref K4).\n"], "annex.txt", {type: "text/plain"}));
+		const tl = document.querySelector('[data-testid="timeline"]');
+		tl.dispatchEvent(new DragEvent("dragover", {dataTransfer: dt, bubbles: true, cancelable: true}));
+		tl.dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+		return true;
+	})()`)
+	s.do("the dropped file is shared", waitJS(`[...document.querySelectorAll('[data-testid="message"]')].some(e => e.dataset.kind === "doc" && e.textContent.includes("annex.txt"))`))
+	got := pageEval[string](s, "download it", `(async () => {
+		const m = [...document.querySelectorAll('[data-testid="message"]')].find(e => e.dataset.kind === "doc" && e.textContent.includes("annex.txt"));
+		const r = await fetch(m.querySelector("a[download]").href);
+		return r.ok ? await r.text() : "HTTP " + r.status;
+	})()`)
+	if got != "Annex B: the payment schedule (ref K4).\n" {
+		t.Errorf("the downloaded copy of the dropped file is %q", got)
+	}
+	if out := w.must("", "--home", "bob", "docs", "pair"); !strings.Contains(out, "annex.txt") {
+		t.Errorf("bob's docs do not list the dropped file:\n%s", out)
+	}
+
 	// The safety-number screen.
 	s.do("open bob's safety number", chromedp.Click(chromedp.CSS(`[data-testid="member"][data-name="bob"]`)),
 		chromedp.WaitVisible(chromedp.CSS(tid("safety-number"))),
@@ -115,6 +138,16 @@ func TestAppEverydayScreens(t *testing.T) {
 	}
 	s.do("the laptop is listed", waitText(tid("device"), "laptop"))
 	s.shot("linked")
+	if out := w.must("", "--home", "alice", "devices"); !strings.Contains(out, "laptop") {
+		t.Fatalf("alice's devices from the command line after the link:\n%s", out)
+	}
+	// Remove it again (the page asks first: the test says yes).
+	pageEval[bool](s, "answer yes to the page's question", `(window.confirm = () => true, true)`)
+	s.do("remove the laptop", chromedp.Click(chromedp.CSS(`button[aria-label="Remove laptop"]`)),
+		waitJS(`![...document.querySelectorAll('[data-testid="device"]')].some(e => e.textContent.includes("laptop"))`))
+	if out := w.must("", "--home", "alice", "devices"); strings.Contains(out, "laptop") {
+		t.Fatalf("alice's devices still list the laptop the window removed:\n%s", out)
+	}
 
 	// Every control has a name.
 	unnamed := pageEval[[]string](s, "controls without a name", `[...document.querySelectorAll("button, input, select, textarea, a[href]")]
