@@ -93,14 +93,25 @@ func delivered(m *client.Message, err error) (Message, []string, error) {
 }
 
 func (b *clientBackend) Send(ctx context.Context, room, text string) (Message, []string, error) {
+	defer b.changed()
 	return delivered(b.c.Send(ctx, room, text))
 }
 
+// changed tells the hub's other watchers (the desktop app, other chats in
+// the agent) that this screen changed the profile.
+func (b *clientBackend) changed() {
+	if b.hub != nil {
+		b.hub.Changed()
+	}
+}
+
 func (b *clientBackend) Share(ctx context.Context, room, path string) (Message, []string, error) {
+	defer b.changed()
 	return delivered(b.c.Share(ctx, room, b.path(path)))
 }
 
 func (b *clientBackend) Leave(ctx context.Context, room string) error {
+	defer b.changed()
 	err := b.c.Leave(ctx, room)
 	if errors.Is(err, client.ErrNotDelivered) {
 		return nil // left here; the others are told once the server is back
@@ -117,6 +128,7 @@ func (b *clientBackend) Verify(ctx context.Context, user string, confirm bool) (
 		if err := b.c.MarkVerified(ctx, user); err != nil {
 			return Safety{}, err
 		}
+		b.changed()
 	}
 	s := Safety{User: user, Number: identity.FormatSafetyNumber(n), Verified: b.c.Verified(ctx, []string{user})[user]}
 	if old != "" {
@@ -125,6 +137,9 @@ func (b *clientBackend) Verify(ctx context.Context, user string, confirm bool) (
 	return s, nil
 }
 
+// MarkRead does not tell the hub: the screen marks read after every
+// change it is told of, and would tell itself again (only unread counts
+// elsewhere wait for the next change).
 func (b *clientBackend) MarkRead(ctx context.Context, room, upTo string) error {
 	return b.c.MarkRead(ctx, room, upTo)
 }

@@ -61,6 +61,7 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	open("GET /api/devices/link", s.linkState)
 	open("GET /api/devices/link/qr.png", s.linkQR)
 	open("POST /api/devices/link/confirm", s.confirmLink)
+	open("DELETE /api/devices/link", s.cancelLink)
 	open("POST /api/verify", s.verifyLeak)
 	open("POST /api/trace", s.trace)
 	if _, pattern := mux.Handler(r); pattern == "" {
@@ -114,7 +115,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 
 func (s *Server) state(w http.ResponseWriter, r *http.Request) {
 	c, hub := s.current()
-	out := map[string]any{"locked": c == nil, "can_unlock": s.opts.Unlock != nil, "can_lock": s.opts.Lock != nil}
+	out := map[string]any{"locked": c == nil, "can_unlock": s.opts.Unlock != nil, "can_lock": s.opts.Lock != nil, "instance": s.instance}
 	if c != nil {
 		out["user"], out["device"], out["primary"], out["server"] = c.User(), c.DeviceID(), c.Primary(), c.Server()
 	}
@@ -195,7 +196,7 @@ func roomOf(r *client.Room) Room {
 	if r.Label != "" {
 		name = r.Label
 	}
-	out := Room{ID: r.State.ID, Name: name, Mode: r.State.Mode, Marking: r.State.Marking, Creator: r.State.Creator,
+	out := Room{ID: r.State.ID, Name: visibleBidi(name), Mode: r.State.Mode, Marking: r.State.Marking, Creator: r.State.Creator,
 		Members: []Member{}, Unread: r.Unread, Removed: r.Removed, Archived: r.Archived}
 	for _, m := range r.State.Members {
 		out.Members = append(out.Members, Member{Name: m, Verified: r.Verified[m]})
@@ -230,10 +231,34 @@ type Delivery struct {
 	Of        int    `json:"of"`
 }
 
+// visibleBidi shows the direction controls (U+202A–U+202E, U+2066–U+2069)
+// as visible markers: "Price: \u202e00.0001$" would otherwise display as
+// "Price: $1000.00" in the window while the text says otherwise. The
+// zero-width marks of marked copies are left alone (they change nothing
+// on screen, and a copied text must keep them).
+func visibleBidi(s string) string {
+	if !strings.ContainsFunc(s, isBidiControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isBidiControl(r) {
+			fmt.Fprintf(&b, "⟨U+%04X⟩", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isBidiControl(r rune) bool {
+	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
+}
+
 func messageOf(me string, m *client.Message) Message {
-	out := Message{ID: m.ID, Sender: m.Sender, SentAt: m.SentAt, Kind: m.Kind, Text: m.Text, DurationMS: m.DurationMS, Mine: m.Sender == me}
+	out := Message{ID: m.ID, Sender: m.Sender, SentAt: m.SentAt, Kind: m.Kind, Text: visibleBidi(m.Text), DurationMS: m.DurationMS, Mine: m.Sender == me}
 	if m.Doc != nil {
-		out.Doc = &Doc{Name: m.Doc.Name, Size: m.Doc.Size}
+		out.Doc = &Doc{Name: visibleBidi(m.Doc.Name), Size: m.Doc.Size}
 	}
 	if d := m.Delivery; d != nil {
 		out.Delivery = &Delivery{State: d.State, Delivered: len(d.DeliveredTo), Of: d.Of}
@@ -611,9 +636,23 @@ func (s *Server) verifyLeak(w http.ResponseWriter, r *http.Request, c *client.Cl
 
 func (s *Server) trace(w http.ResponseWriter, r *http.Request, c *client.Client) {
 	room := r.URL.Query().Get("room")
-	data, err := readBody(w, r, audio.MaxFileBytes)
+	// A recording may be large, a text may not: the first bytes say which
+	// before more than a text's bound is read.
+	body := http.MaxBytesReader(w, r.Body, audio.MaxFileBytes)
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(body, head)
+	limit := int64(maxEvidence + 1)
+	if audio.Sniff(head[:n]) != audio.FormatUnknown {
+		limit = audio.MaxFileBytes
+	}
+	rest, err := io.ReadAll(io.LimitReader(body, limit-int64(n)))
 	if err != nil {
 		fail(w, err)
+		return
+	}
+	data := append(head[:n], rest...)
+	if len(data) == 0 {
+		writeError(w, http.StatusBadRequest, "nothing was sent: paste a text or choose a file")
 		return
 	}
 	if audio.Sniff(data) != audio.FormatUnknown {

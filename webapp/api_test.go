@@ -283,24 +283,30 @@ func TestUnlockedProfile(t *testing.T) {
 	// The idle time counts uses of the window, not the open event stream
 	// nor a request without the session.
 	a.do(a.stranger, "GET", "/api/rooms", nil)
-	a.do(a.stranger, "GET", "/api/rooms", nil, withHost("evil.example:"+a.port), withCookie(webapp.CookieName+"="+a.token))
+	a.do(a.stranger, "GET", "/api/rooms", nil, withHost("evil.example:"+a.port), withCookie(a.cookie()+"="+a.token))
 	if n := touches.Load(); n != 0 {
 		t.Errorf("%d touches before the page used the API", n)
 	}
 
 	var st map[string]any
-	decode(t, a.api("GET", "/api/state", nil), &st)
+	decode(t, a.api("GET", "/api/state", nil, withHeader(webapp.InputHeader, "1")), &st)
 	if st["locked"] != false || st["user"] != "alice" {
 		t.Errorf("state %v: want alice, unlocked", st)
 	}
 	if c, ok := st["connection"].(map[string]any); !ok || c["state"] == nil {
 		t.Errorf("state %v: no connection state", st)
 	}
-	if ans := a.api("GET", "/api/rooms", nil); ans.status != 200 || strings.TrimSpace(string(ans.body)) != "[]" {
+	if ans := a.api("GET", "/api/rooms", nil, withHeader(webapp.InputHeader, "1")); ans.status != 200 || strings.TrimSpace(string(ans.body)) != "[]" {
 		t.Errorf("no rooms yet: %s, want []", ans)
 	}
 	if n := touches.Load(); n != 2 {
-		t.Errorf("%d touches after two API calls, want 2", n)
+		t.Errorf("%d touches after two API calls the user caused, want 2", n)
+	}
+	// The page's own refreshes (no input header) do not keep the agent
+	// from locking when nobody is there.
+	a.api("GET", "/api/rooms", nil)
+	if n := touches.Load(); n != 2 {
+		t.Errorf("%d touches after a refresh nobody caused, want 2", n)
 	}
 
 	t.Run("room needs a mode and a marking", func(t *testing.T) {
@@ -689,13 +695,14 @@ func TestVerifyAndTrace(t *testing.T) {
 // the page waits for the new device (up to client.LinkTimeout, 10 minutes),
 // the rest of the app must go on answering.
 //
-// BUG (link.go, startLink, with client/link.go LinkDevice): LinkDevice
-// holds the client's mutex for the whole link, including the wait for the
-// new device, and startLink runs it in the background; every endpoint that
-// uses the client (rooms, messages, documents, verify, trace, contacts,
-// devices) and the hub's sync then block until the link ends, fails or
-// times out. The page freezes after "Link a device" and no message arrives
-// meanwhile. This test fails on it (the room list does not answer in 5 s).
+// Found (fixed since; link.go, startLink, with client/link.go LinkDevice):
+// LinkDevice holds the client's mutex for the whole link, including the
+// wait for the new device, and startLink runs it in the background; every
+// endpoint that uses the client (rooms, messages, documents, verify, trace,
+// contacts, devices) and the hub's sync then block until the link ends,
+// fails or times out. The page freezes after "Link a device" and no message
+// arrives meanwhile. It failed on that (the room list does not answer in 5
+// s).
 func TestDeviceLinkDoesNotFreezeTheProfile(t *testing.T) {
 	p := newProfiles(t)
 	a := startApp(t, webapp.Options{})
@@ -746,8 +753,8 @@ func TestDeviceLinkDoesNotFreezeTheProfile(t *testing.T) {
 // session cookie and the listener's Host, to a locked server and to an
 // unlocked one: nothing panics, and every /api/ error is a JSON {"error"}.
 //
-// BUG (api.go:66): the seeds for an unknown /api/ path or method fail:
-// the ServeMux answers them in text/plain.
+// Found (fixed since; api.go:66): the seeds for an unknown /api/ path or
+// method fail: the ServeMux answers them in text/plain.
 func FuzzAPIRequest(f *testing.F) {
 	for _, s := range []struct {
 		method, path, body string
@@ -813,7 +820,7 @@ func FuzzAPIRequest(f *testing.F) {
 			}
 			req.Host = a.addr
 			req.RemoteAddr = "127.0.0.1:40000"
-			req.AddCookie(&http.Cookie{Name: webapp.CookieName, Value: a.token})
+			req.AddCookie(&http.Cookie{Name: a.cookie(), Value: a.token})
 			w := httptest.NewRecorder()
 			a.srv.ServeHTTP(w, req)
 			cancel()

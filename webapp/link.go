@@ -28,7 +28,10 @@ type linkRun struct {
 func (l *linkRun) snapshot() map[string]any {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := map[string]any{"state": l.state, "code": l.code, "sas": l.sas, "error": l.err}
+	out := map[string]any{"state": l.state, "error": l.err}
+	if l.state == "waiting" || l.state == "confirm" { // the code is of no use, and no one's business, after
+		out["code"], out["sas"] = l.code, l.sas
+	}
 	if l.device != nil {
 		out["device"] = Device{ID: l.device.ID, Name: l.device.Name, AddedAt: l.device.AddedAt, Accepted: l.device.Accepted}
 	}
@@ -39,7 +42,7 @@ func (s *Server) startLink(w http.ResponseWriter, r *http.Request, c *client.Cli
 	s.mu.Lock()
 	if s.link != nil {
 		s.link.mu.Lock()
-		busy := s.link.state == "waiting" || s.link.state == "confirm"
+		busy := s.link.state == "starting" || s.link.state == "waiting" || s.link.state == "confirm"
 		s.link.mu.Unlock()
 		if busy {
 			s.mu.Unlock()
@@ -100,6 +103,17 @@ func (s *Server) startLink(w http.ResponseWriter, r *http.Request, c *client.Cli
 	writeJSON(w, http.StatusOK, snap)
 }
 
+// cancelLink ends the link in progress (DELETE /api/devices/link).
+func (s *Server) cancelLink(w http.ResponseWriter, r *http.Request, _ *client.Client) {
+	l := s.currentLink()
+	if l == nil {
+		writeError(w, http.StatusNotFound, "no device is being linked")
+		return
+	}
+	l.cancel()
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func (s *Server) currentLink() *linkRun {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -123,6 +137,9 @@ func (s *Server) linkQR(w http.ResponseWriter, r *http.Request, _ *client.Client
 	}
 	l.mu.Lock()
 	code := l.code
+	if l.state != "waiting" && l.state != "confirm" {
+		code = ""
+	}
 	l.mu.Unlock()
 	if code == "" {
 		writeError(w, http.StatusNotFound, "the link code is not ready yet")

@@ -18,7 +18,8 @@ import (
 // command the agent ran) makes every kept answer stale before the page is
 // told to refetch, so a page never gets an answer older than what it was
 // told of. After an unlock every room is prepared once in the background;
-// after a change, the rooms opened last are prepared again.
+// after a change, the rooms opened last are prepared again. At most
+// maxKept answers are kept.
 type timelines struct {
 	mu     sync.Mutex
 	gen    uint64
@@ -91,11 +92,30 @@ func (t *timelines) prepare(ref string, build func() ([]byte, error)) ([]byte, e
 		return nil, err
 	}
 	t.mu.Lock()
-	if old, ok := t.byRef[ref]; !ok || old.gen <= gen {
+	// Kept only when nothing changed meanwhile: a build that ends after a
+	// change, or after a lock (reset), is its caller's alone.
+	if t.gen == gen {
 		t.byRef[ref] = cachedRoom{gen: gen, body: body}
+		t.evict()
 	}
 	t.mu.Unlock()
 	return body, nil
+}
+
+// maxKept bounds the answers kept (a room of 10,000 messages is about 2 MB).
+const maxKept = 16
+
+// evict drops kept answers beyond maxKept, the rooms not opened lately
+// first.
+func (t *timelines) evict() {
+	for ref := range t.byRef {
+		if len(t.byRef) <= maxKept {
+			return
+		}
+		if !slices.Contains(t.recent, ref) {
+			delete(t.byRef, ref)
+		}
+	}
 }
 
 func (t *timelines) fresh(ref string) bool {

@@ -45,8 +45,20 @@ import (
 //go:embed static
 var staticFiles embed.FS
 
-// CookieName is the session cookie the token sets.
+// CookieName begins the name of the session cookie the token sets; the
+// listener's port ends it (bc_session_8765), because cookies are not kept
+// apart by port: two windows of two profiles in one browser would
+// otherwise overwrite each other's.
 const CookieName = "bc_session"
+
+// InstanceHeader carries this start's instance id on every answer: the
+// page pins it, and stops talking to a server that answers without it
+// (another program that took the port after this one stopped).
+const InstanceHeader = "X-Backchannel-Instance"
+
+// InputHeader marks a request the user caused (a key, a click): only those
+// count against the agent's idle time, not the page's own refreshes.
+const InputHeader = "X-Backchannel-Input"
 
 // TokenBytes is the size of the random per-start token.
 const TokenBytes = 32
@@ -83,9 +95,10 @@ type Options struct {
 
 // Server serves the app for one profile.
 type Server struct {
-	opts  Options
-	token string
-	files fs.FS
+	opts     Options
+	token    string
+	instance string
+	files    fs.FS
 
 	mu    sync.Mutex
 	c     *client.Client
@@ -115,7 +128,12 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{opts: opts, token: base64.RawURLEncoding.EncodeToString(b), files: sub, subs: map[chan event]struct{}{}, tl: newTimelines()}, nil
+	inst := make([]byte, 16)
+	if _, err := rand.Read(inst); err != nil {
+		return nil, err
+	}
+	return &Server{opts: opts, token: base64.RawURLEncoding.EncodeToString(b), instance: base64.RawURLEncoding.EncodeToString(inst),
+		files: sub, subs: map[chan event]struct{}{}, tl: newTimelines()}, nil
 }
 
 // Attach serves the open profile c with its live connection hub, and tells
@@ -177,7 +195,7 @@ func Listen(addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("address %q: give host:port, such as 127.0.0.1:8080", addr)
 	}
 	ip := net.ParseIP(host)
-	if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if ip == nil || !ip.IsLoopback() {
 		return nil, fmt.Errorf("address %q is not a loopback address: the app serves only this machine (use 127.0.0.1)", addr)
 	}
 	return net.Listen("tcp", addr)
@@ -191,6 +209,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelWarn),
@@ -230,11 +249,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	h.Set("Permissions-Policy", "microphone=(self), camera=()")
+	h.Set(InstanceHeader, s.instance)
 	if !s.hostOK(r.Host) {
 		writeError(w, http.StatusMisdirectedRequest, "this address serves only "+s.origin())
 		return
 	}
-	if o := r.Header.Get("Origin"); o != "" && o != s.origin() && o != s.localhostOrigin() {
+	if o := r.Header.Get("Origin"); o != "" && o != s.origin() {
 		writeError(w, http.StatusForbidden, "requests from another site are refused")
 		return
 	}
@@ -247,7 +267,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusUnauthorized, "open the address that 'backchannel app' printed (this page's session is not known)")
 			return
 		}
-		if r.URL.Path != "/api/events" {
+		if r.Header.Get(InputHeader) != "" {
 			s.touched()
 		}
 		s.api(w, r)
@@ -276,13 +296,6 @@ func (s *Server) origin() string {
 	return "http://" + s.addr
 }
 
-func (s *Server) localhostOrigin() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, port, _ := net.SplitHostPort(s.addr)
-	return "http://localhost:" + port
-}
-
 func (s *Server) hostOK(host string) bool {
 	s.mu.Lock()
 	addr := s.addr
@@ -290,8 +303,16 @@ func (s *Server) hostOK(host string) bool {
 	if addr == "" {
 		return false
 	}
-	_, port, _ := net.SplitHostPort(addr)
-	return host == addr || host == "localhost:"+port
+	// Only the address as printed: "localhost" may resolve to ::1, where
+	// another user of this computer can listen on the same port.
+	return host == addr
+}
+
+func (s *Server) cookieName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, port, _ := net.SplitHostPort(s.addr)
+	return CookieName + "_" + port
 }
 
 func (s *Server) tokenOK(t string) bool {
@@ -302,7 +323,7 @@ func (s *Server) tokenOK(t string) bool {
 // Cookies are not kept apart by port, so another local page may have set a
 // cookie of the same name; it must not lock the window out.
 func (s *Server) authorised(r *http.Request) bool {
-	for _, ck := range r.CookiesNamed(CookieName) {
+	for _, ck := range r.CookiesNamed(s.cookieName()) {
 		if s.tokenOK(ck.Value) {
 			return true
 		}
@@ -320,7 +341,7 @@ func (s *Server) openWithToken(w http.ResponseWriter, r *http.Request, t string)
 	// Path=/api: cookies are not kept apart by port, so a browser sends
 	// this one to other servers on this host too, but only for their
 	// /api paths (docs/threat-model.md, "The desktop app").
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: s.token, Path: "/api", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName(), Value: s.token, Path: "/api", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -442,10 +443,11 @@ func (s *appSession) checkNoStorage(secrets []string) {
 	if err != nil {
 		s.t.Fatalf("read the cookies: %v", err)
 	}
+	u, _ := url.Parse(s.url)
 	for _, c := range res.Cookies {
-		if c.Name != "bc_session" || !c.HTTPOnly || !c.Session {
+		if c.Name != "bc_session_"+u.Port() || !c.HTTPOnly || !c.Session || c.Path != "/api" {
 			b, _ := json.Marshal(c)
-			s.t.Errorf("a cookie that should not be there (only the HttpOnly session cookie bc_session is): %s", b)
+			s.t.Errorf("a cookie that should not be there (only the HttpOnly session cookie bc_session_PORT on /api is): %s", b)
 		}
 	}
 	// Close the browser so that it writes what it keeps, then search it.

@@ -3,6 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"sync"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -161,7 +167,69 @@ func TestAppEverydayScreens(t *testing.T) {
 	for _, u := range unnamed {
 		t.Errorf("a control without an accessible name: %s", u)
 	}
+	s.impostor()
 	s.checkNoStorage([]string{testPassphrase, "Typed with the keyboard", code})
+}
+
+// impostor stops the app and puts another program on its address, as a
+// local attacker waiting for the port would: it answers the page's
+// reconnection with a locked state and a stream that says "locked". The
+// page must say that backchannel stopped, and send it nothing (no
+// passphrase, no message): only its checks, GETs.
+func (s *appSession) impostor() {
+	s.t.Helper()
+	u, _ := url.Parse(s.url)
+	s.app.Process.Signal(os.Interrupt)
+	s.app.Wait()
+	var mu sync.Mutex
+	var seen []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/api/events":
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "event: locked\ndata: {}\n\n")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		case "/api/state":
+			fmt.Fprint(w, `{"locked":true,"can_unlock":true,"user":"alice"}`)
+		default:
+			fmt.Fprint(w, `{}`)
+		}
+	})
+	var ln net.Listener
+	var err error
+	for range 50 { // the app lets go of the port as it exits
+		if ln, err = net.Listen("tcp", u.Host); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		s.t.Fatalf("take the app's address: %v", err)
+	}
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(ln)
+	defer hs.Close()
+	s.do("the page says backchannel stopped", chromedp.WaitVisible(chromedp.CSS(tid("stopped"))))
+	s.shot("impostor")
+	// Typing a passphrase anyway goes nowhere: the form is gone.
+	if n := pageEval[int](s, "unlock forms", `document.querySelectorAll('[data-testid="unlock-passphrase"]:not([hidden])').length`); n != 0 {
+		if visible := pageEval[bool](s, "unlock form visible", `(() => { const e = document.querySelector('[data-testid="unlock-passphrase"]'); return !!e && e.getBoundingClientRect().width > 0; })()`); visible {
+			s.t.Error("the page still offers to take the passphrase after the server changed")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, r := range seen {
+		if !strings.HasPrefix(r, "GET ") {
+			s.t.Errorf("the page sent the impostor %s", r)
+		}
+	}
+	s.t.Logf("the impostor saw: %v", seen)
 }
 
 func jsString(s string) string {

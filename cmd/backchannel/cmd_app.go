@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,13 +174,31 @@ func askAgentForApp(ctx context.Context, home, addr string) (string, error) {
 	return r.URL, nil
 }
 
+// openFile is the page, in the profile directory, that sends the browser
+// on to the app's address: the browser is started on this file, so the
+// token is never on a command line (which other users of the computer can
+// read in the process list).
+const openFile = "app-open.html"
+
 // showApp prints the address and opens the browser on it.
 func (g *globals) showApp(u string, noBrowser bool, how string) {
 	fmt.Fprintf(g.env.stdout, "backchannel app (%s):\n  %s\n", how, u)
 	if noBrowser {
 		return
 	}
-	if err := openBrowser(u, g.env.lookupEnv); err != nil {
+	home, err := g.homeDir()
+	if err != nil {
+		return
+	}
+	p := filepath.Join(home, openFile)
+	page := fmt.Sprintf(`<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=%s"><title>backchannel</title><a href="%s">Open backchannel</a>`+"\n",
+		html.EscapeString(u), html.EscapeString(u))
+	os.Remove(p) // a file left by another start: replaced, never followed if it is a link
+	if err := os.WriteFile(p, []byte(page), 0o600); err != nil {
+		fmt.Fprintf(g.env.stdout, "(no browser could be opened: %v; open the address above)\n", err)
+		return
+	}
+	if err := openBrowser((&url.URL{Scheme: "file", Path: p}).String(), g.env.lookupEnv); err != nil {
 		fmt.Fprintf(g.env.stdout, "(no browser could be opened: %v; open the address above)\n", err)
 	}
 }

@@ -5,7 +5,7 @@
 // State lives in memory only (no browser storage of any kind), and all of
 // it is dropped when the profile locks. docs/app.md is the contract.
 
-import { h, fill, $, api, errText, onLocked, onWarning, roomWords, roomIntro } from './dom.js';
+import { h, fill, $, api, errText, onLocked, onWarning, onStopped, suspectServer, confirmServer, roomWords, roomIntro } from './dom.js';
 import { Timeline, buildRows, renderRow } from './timeline.js';
 import { initBanners, banner, unbanner, unbannerAll, unbannerWhere, clearBanners, errorBanner, gist, isShown } from './banners.js';
 import { initScreens, openVerification, showDevices, stopLinkPolling, fillRoomSelect } from './screens.js';
@@ -42,6 +42,7 @@ function report(e) {
 async function boot() {
   initBanners($('#banners'));
   onLocked(showUnlock);
+  onStopped(stopped);
   onWarning((w) => warn(w, true));
   timeline = new Timeline($('#timeline'), (row) => renderRow(row, S.roomId), onTimelineBottom);
   initScreens({
@@ -64,6 +65,22 @@ function showUnlockError(msg) {
   const el = $('#unlock-error');
   el.textContent = msg || '';
   el.hidden = !msg;
+}
+
+/** The server is gone or not this start's backchannel: forget everything,
+ * stop listening, and say what to do. */
+function stopped() {
+  if (S.stopped) return;
+  S.stopped = true;
+  if (es) {
+    es.close();
+    es = null;
+  }
+  showUnlock({ locked: true, can_unlock: false });
+  $('#unlock-form').hidden = true;
+  const p = h('p', { class: 'form-error', role: 'alert', testid: 'stopped',
+    text: 'backchannel on this computer stopped, or another program took its address. Run “backchannel app” again and open the address it prints; this page shows nothing more.' });
+  $('#unlock-screen').replaceChildren(p);
 }
 
 /** Shows the unlock screen and forgets everything the page held. */
@@ -672,14 +689,22 @@ async function accept(user) {
 let es = null;
 
 function startEvents() {
-  if (es) return;
+  if (es || S.stopped) return;
   es = new EventSource('/api/events');
-  es.addEventListener('open', () => {
+  es.addEventListener('open', async () => {
+    // A reconnected stream may come from another program on this address:
+    // the same instance must answer before anything is believed or sent.
+    try {
+      await confirmServer();
+    } catch {
+      return;
+    }
     unbanner('agent');
     // Whatever happened while the stream was down is fetched now.
     if (S.unlocked) scheduleRefresh();
   });
   es.addEventListener('error', () => {
+    suspectServer();
     if (es.readyState === EventSource.CLOSED) {
       // Refused outright (the session ended?): try again in a while.
       es = null;

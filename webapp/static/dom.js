@@ -53,6 +53,48 @@ let lockedHook = () => {};
 /** Sets what to do when any request answers 423 (the profile is locked). */
 export function onLocked(fn) { lockedHook = fn; }
 
+// The server's instance, pinned from its first answer. A program that
+// takes the address after this backchannel stopped answers without it (or
+// with another): the page then stops (stoppedHook) instead of showing that
+// program's pages or sending it anything. After the event stream dropped
+// (suspect), nothing is sent until a harmless GET has shown the same
+// instance again.
+let pinned = null;
+let suspect = false;
+let stoppedHook = () => {};
+/** Sets what to do when the server is no longer this start's backchannel. */
+export function onStopped(fn) { stoppedHook = fn; }
+/** The event stream dropped: check the server before the next request that sends anything. */
+export function suspectServer() { suspect = true; }
+
+// Only requests the user caused count against the agent's idle time: a
+// key or a click in the last minute.
+let lastInput = 0;
+for (const type of ['keydown', 'pointerdown']) {
+  addEventListener(type, () => { lastInput = Date.now(); }, { capture: true, passive: true });
+}
+
+function checkInstance(res) {
+  const inst = res.headers.get('X-Backchannel-Instance');
+  if (pinned === null && inst) pinned = inst;
+  if (inst !== pinned) {
+    stoppedHook();
+    throw new ApiError('backchannel on this computer stopped, or another program took its address: run “backchannel app” again and open the address it prints.', 0);
+  }
+}
+
+/** Checks, with a GET, that the server is still this start's backchannel. */
+export async function confirmServer() {
+  let res;
+  try {
+    res = await fetch('/api/state', { credentials: 'same-origin', cache: 'no-store' });
+  } catch (e) {
+    throw new ApiError(`Cannot reach backchannel on this computer (${e.message}).`, 0);
+  }
+  checkInstance(res);
+  suspect = false;
+}
+
 let warningHook = () => {};
 /** Sets where a 202 answer's words go: the request was done here, but not
  * (yet) delivered, which the user must know without it being a failure. */
@@ -65,7 +107,9 @@ export function onWarning(fn) { warningHook = fn; }
  * own words, so that every caller can show them.
  */
 export async function api(method, path, body, type) {
+  if (suspect && method !== 'GET') await confirmServer();
   const init = { method, credentials: 'same-origin', headers: {}, cache: 'no-store' };
+  if (Date.now() - lastInput < 60000) init.headers['X-Backchannel-Input'] = '1';
   if (body !== undefined && body !== null) {
     if (body instanceof Blob || typeof body === 'string') {
       init.body = body;
@@ -81,6 +125,7 @@ export async function api(method, path, body, type) {
   } catch (e) {
     throw new ApiError(`Cannot reach backchannel on this computer (${e.message}).`, 0);
   }
+  checkInstance(res);
   if (res.status === 204) return null;
   const text = await res.text();
   let data = null;
@@ -90,7 +135,7 @@ export async function api(method, path, body, type) {
   if (!res.ok) {
     const locked = res.status === 423 || Boolean(data && data.locked);
     let msg = (data && typeof data.error === 'string' && data.error) || text.trim().slice(0, 300) || `${res.status} ${res.statusText}`;
-    if (res.status === 401 && !path.endsWith('/unlock')) msg = 'This page is not signed in: open the address that “backchannel app” printed (it carries a one-time token).';
+    if (res.status === 401 && !path.endsWith('/unlock')) msg = 'This page is not signed in: open the address that “backchannel app” printed (it carries this start’s token).';
     const err = new ApiError(msg, res.status, locked);
     if (locked) lockedHook();
     throw err;
