@@ -264,3 +264,11 @@ func (c *Client) newSession(ctx context.Context, user string, key []byte, d devi
 	}
 	return s, nil
 }
+
+// CheckPassphrase reports whether passphrase is the profile's (nil) or
+// not (an error matching vault.ErrWrongPassphrase). The desktop app asks
+// for it again before linking or removing a device: whoever holds the
+// window's session must not be able to add a device of their own.
+func (c *Client) CheckPassphrase(ctx context.Context, passphrase []byte) error {
+	return c.v.CheckPassphrase(ctx, passphrase)
+}

@@ -556,3 +556,33 @@ func BenchmarkOpenCheck(b *testing.B) {
 		v.Close()
 	}
 }
+
+func TestCheckPassphrase(t *testing.T) {
+	ctx := context.Background()
+	v, err := Create(ctx, filepath.Join(t.TempDir(), "profile.db"), []byte("right passphrase"), fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	for _, tc := range []struct {
+		pass string
+		want error
+	}{
+		{"right passphrase", nil},
+		{"wrong passphrase", ErrWrongPassphrase},
+		{"", ErrWrongPassphrase},
+	} {
+		if err := v.CheckPassphrase(ctx, []byte(tc.pass)); !errors.Is(err, tc.want) {
+			t.Errorf("CheckPassphrase(%q) = %v, want %v", tc.pass, err, tc.want)
+		}
+	}
+	if err := v.ChangePassphrase(ctx, []byte("new passphrase"), fast); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.CheckPassphrase(ctx, []byte("right passphrase")); !errors.Is(err, ErrWrongPassphrase) {
+		t.Errorf("the old passphrase after a change: %v", err)
+	}
+	if err := v.CheckPassphrase(ctx, []byte("new passphrase")); err != nil {
+		t.Errorf("the new passphrase after a change: %v", err)
+	}
+}

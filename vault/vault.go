@@ -462,6 +462,38 @@ func (v *Vault) ChangePassphrase(ctx context.Context, passphrase []byte, p Param
 	return nil
 }
 
+// CheckPassphrase reports whether passphrase opens this vault (nil) or not
+// (ErrWrongPassphrase), without changing anything: for asking the user
+// again before an action that must not rest on an unlocked profile alone.
+// It costs one Argon2id derivation.
+func (v *Vault) CheckPassphrase(ctx context.Context, passphrase []byte) error {
+	meta := map[string][]byte{}
+	for _, k := range []string{"salt", "params", "wrap"} {
+		var b []byte
+		if err := v.db.QueryRowContext(ctx, `SELECT v FROM meta WHERE k = ?`, k).Scan(&b); err != nil {
+			return fmt.Errorf("check the passphrase: %w: %s missing", ErrCorrupt, k)
+		}
+		meta[k] = b
+	}
+	pb := meta["params"]
+	if len(meta["salt"]) != saltSize || len(pb) != 10 || pb[0] != formatV2 {
+		return fmt.Errorf("check the passphrase: %w: header missing", ErrCorrupt)
+	}
+	p := Params{Time: binary.BigEndian.Uint32(pb[1:5]), Memory: binary.BigEndian.Uint32(pb[5:9]), Threads: pb[9]}
+	if err := checkParams(p); err != nil {
+		return fmt.Errorf("check the passphrase: %w: %v", ErrCorrupt, err)
+	}
+	key, err := unwrap(argon2.IDKey(passphrase, meta["salt"], p.Time, p.Memory, p.Threads, KeySize), meta["wrap"])
+	if err != nil {
+		return err
+	}
+	defer clear(key)
+	if subtle.ConstantTimeCompare(key, v.vaultKey) != 1 {
+		return ErrWrongPassphrase
+	}
+	return nil
+}
+
 // testHookBeforeCommit, when set (tests), runs just before
 // ChangePassphrase commits.
 var testHookBeforeCommit func()

@@ -604,6 +604,9 @@ func (s *Server) removeDevice(w http.ResponseWriter, r *http.Request, c *client.
 		writeError(w, http.StatusBadRequest, "a device is named by its number")
 		return
 	}
+	if !reauthorise(w, r, c) {
+		return
+	}
 	if err := c.RemoveDevice(r.Context(), uint32(id)); err != nil {
 		fail(w, err)
 		return

@@ -712,8 +712,21 @@ func TestDeviceLinkDoesNotFreezeTheProfile(t *testing.T) {
 	// app and the hub are stopped.
 	t.Cleanup(a.srv.Detach)
 
+	// Linking asks for the passphrase again: the session alone is not
+	// enough to add a device to the account.
+	for _, body := range []any{nil, map[string]string{}, map[string]string{"passphrase": "not alice's"}} {
+		if ans := a.api("POST", "/api/devices/link", body); ans.status != http.StatusUnauthorized && ans.status != http.StatusBadRequest {
+			t.Errorf("a link with %v: %s, want 401 or 400", body, ans)
+		}
+	}
+	if ans := a.api("GET", "/api/devices/link", nil); !strings.Contains(string(ans.body), `"none"`) {
+		t.Errorf("a refused link started anyway: %s", ans)
+	}
+	if ans := a.api("DELETE", "/api/devices/1", map[string]string{"passphrase": "not alice's"}); ans.status != http.StatusUnauthorized {
+		t.Errorf("removing a device with a wrong passphrase: %s, want 401", ans)
+	}
 	var link map[string]any
-	decode(t, a.api("POST", "/api/devices/link", nil), &link)
+	decode(t, a.api("POST", "/api/devices/link", map[string]string{"passphrase": "pw-alice"}), &link)
 	code, _ := link["code"].(string)
 	if link["state"] != "waiting" || code == "" {
 		t.Fatalf("link: %v, want a code, waiting", link)
@@ -726,7 +739,7 @@ func TestDeviceLinkDoesNotFreezeTheProfile(t *testing.T) {
 	if ans := a.api("GET", "/api/devices/link/qr.png", nil); ans.status != 200 || ans.header.Get("Content-Type") != "image/png" {
 		t.Errorf("link qr: %d %s", ans.status, ans.header.Get("Content-Type"))
 	}
-	if ans := a.api("POST", "/api/devices/link", nil); ans.status != http.StatusConflict {
+	if ans := a.api("POST", "/api/devices/link", map[string]string{"passphrase": "pw-alice"}); ans.status != http.StatusConflict {
 		t.Errorf("a second link: %s, want 409", ans)
 	}
 	if ans := a.api("POST", "/api/devices/link/confirm", map[string]bool{"match": true}); ans.status != http.StatusConflict {

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"backchannel/client"
+	"backchannel/vault"
 )
 
 // linkRun is one device link in progress: the primary's side of
@@ -38,7 +39,38 @@ func (l *linkRun) snapshot() map[string]any {
 	return out
 }
 
+// reauthorise checks the passphrase in the request's JSON body: linking
+// or removing a device changes who can read the account, so the window's
+// session alone (a token that may have leaked) is not enough.
+func reauthorise(w http.ResponseWriter, r *http.Request, c *client.Client) bool {
+	var req struct {
+		Passphrase string `json:"passphrase"`
+	}
+	if err := readJSON(w, r, &req); err != nil {
+		fail(w, err)
+		return false
+	}
+	pw := []byte(req.Passphrase)
+	defer clear(pw)
+	if len(pw) == 0 {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "type your passphrase: it is asked again before a device is linked or removed", "passphrase_needed": true})
+		return false
+	}
+	if err := c.CheckPassphrase(r.Context(), pw); err != nil {
+		if errors.Is(err, vault.ErrWrongPassphrase) {
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "wrong passphrase", "passphrase_needed": true})
+		} else {
+			fail(w, err)
+		}
+		return false
+	}
+	return true
+}
+
 func (s *Server) startLink(w http.ResponseWriter, r *http.Request, c *client.Client) {
+	if !reauthorise(w, r, c) {
+		return
+	}
 	s.mu.Lock()
 	if s.link != nil {
 		s.link.mu.Lock()

@@ -118,7 +118,10 @@ func TestAppEverydayScreens(t *testing.T) {
 
 	// Link a laptop from the window.
 	s.do("open the devices", chromedp.Click(chromedp.CSS(tid("nav-devices"))), chromedp.WaitVisible(chromedp.CSS(tid("device"))),
-		chromedp.Click(chromedp.CSS(tid("link-device"))), waitText(`#link-panel pre`, "bcl1-"))
+		setValue(tid("devices-passphrase"), "not the passphrase"), chromedp.Click(chromedp.CSS(tid("link-device"))),
+		waitText(`#link-panel`, "wrong passphrase"),
+		setValue(tid("devices-passphrase"), testPassphrase), chromedp.Click(chromedp.CSS(tid("link-device"))),
+		waitText(`#link-panel pre`, "bcl1-"))
 	s.shot("link-code")
 	code := regexp.MustCompile(`bcl1-\S+`).FindString(pageEval[string](s, "read the code", `document.querySelector("#link-panel pre").textContent`))
 	laptop := w.cmd(testPassphrase, "--home", "laptop", "init", "--link", code, "--device-name", "laptop", "--yes")
@@ -149,7 +152,7 @@ func TestAppEverydayScreens(t *testing.T) {
 	}
 	// Remove it again (the page asks first: the test says yes).
 	pageEval[bool](s, "answer yes to the page's question", `(window.confirm = () => true, true)`)
-	s.do("remove the laptop", chromedp.Click(chromedp.CSS(`button[aria-label="Remove laptop"]`)),
+	s.do("remove the laptop", setValue(tid("devices-passphrase"), testPassphrase), chromedp.Click(chromedp.CSS(`button[aria-label="Remove laptop"]`)),
 		waitJS(`![...document.querySelectorAll('[data-testid="device"]')].some(e => e.textContent.includes("laptop"))`))
 	if out := w.must("", "--home", "alice", "devices"); strings.Contains(out, "laptop") {
 		t.Fatalf("alice's devices still list the laptop the window removed:\n%s", out)

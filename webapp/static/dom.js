@@ -135,7 +135,7 @@ export async function api(method, path, body, type) {
   if (!res.ok) {
     const locked = res.status === 423 || Boolean(data && data.locked);
     let msg = (data && typeof data.error === 'string' && data.error) || text.trim().slice(0, 300) || `${res.status} ${res.statusText}`;
-    if (res.status === 401 && !path.endsWith('/unlock')) msg = 'This page is not signed in: open the address that “backchannel app” printed (it carries this start’s token).';
+    if (res.status === 401 && !path.endsWith('/unlock') && !(data && data.passphrase_needed)) msg = 'This page is not signed in: open the address that “backchannel app” printed (it carries this start’s token).';
     const err = new ApiError(msg, res.status, locked);
     if (locked) lockedHook();
     throw err;

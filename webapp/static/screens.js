@@ -143,11 +143,21 @@ async function removeDevice(d) {
   const name = d.name || `device ${d.id}`;
   if (!window.confirm(`Remove “${name}” from your account? It will receive nothing new, and your contacts will see that it was removed.`)) return;
   try {
-    await api('DELETE', `/api/devices/${enc(d.id)}`);
+    await api('DELETE', `/api/devices/${enc(d.id)}`, { passphrase: takePassphrase() });
     await loadDevices();
   } catch (e) {
     inlineError($('#devices-error'), errText(e));
   }
+}
+
+// The passphrase is asked again before a device is linked or removed (the
+// window's session alone must not add a device); the field is emptied at
+// once, so the page keeps it no longer than the request.
+function takePassphrase() {
+  const el = $('#devices-passphrase');
+  const v = el.value;
+  el.value = '';
+  return v;
 }
 
 async function startLink() {
@@ -155,7 +165,7 @@ async function startLink() {
   busy(btn, true, 'Preparing a code…');
   linkShown = '';
   try {
-    renderLink(await api('POST', '/api/devices/link'));
+    renderLink(await api('POST', '/api/devices/link', { passphrase: takePassphrase() }));
     pollLink();
   } catch (e) {
     renderLink({ state: 'failed', error: errText(e) });
