@@ -29,6 +29,15 @@ type Score struct {
 	Bound float64 `json:"bound"`
 }
 
+// BoundText writes Bound for people; where it underflows a float64, by its
+// power of ten (exp(−Z²/2) = 10^(−Z²/(2 ln 10))).
+func (s Score) BoundText() string {
+	if s.Bound > 0 {
+		return fmt.Sprintf("%.0e", s.Bound)
+	}
+	return fmt.Sprintf("1e-%d", int(math.Floor(s.Z*s.Z/2/math.Ln10)))
+}
+
 // Result is what a trace of one recording found.
 type Result struct {
 	// Matched is false when the recording matches none of the notes.

@@ -5,6 +5,10 @@ import (
 	"strings"
 )
 
+// CopyCaveat is said with every name a trace gives: marks identify a
+// copy, not a person.
+const CopyCaveat = "This names whose copy leaked, not who leaked it: the copy may have been passed on or taken from their device."
+
 // Explain says in plain words what a suspect's evidence is, as the command
 // line and the desktop app show it: whose copy the leak is (or holds, for a
 // merge), how many of the marks read match it, by which test, and the bound

@@ -239,6 +239,6 @@ func (s *story) trace(ctx context.Context) (Step, error) {
 		fmt.Sprintf("%d marks read (%s: retyping kept only the wording marks)", res.SlotsRead, strings.Join(channels, ", ")),
 		fmt.Sprintf("the leak is %s's copy: %d of %d marks match it (%s test); the probability that another", sus.Member, sus.SlotsMatched, sus.SlotsRead, sus.Test),
 		fmt.Sprintf("member's copy matches this well is at most %.1e, below ε = %.0e.", sus.FalseAccusationBound, res.Epsilon),
-		"This names whose copy leaked, not who leaked it: the copy may have been passed on or taken from their device.")
+		canary.CopyCaveat)
 	return st, nil
 }

@@ -135,15 +135,10 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	var req struct {
-		Passphrase string `json:"passphrase"`
-	}
-	if err := readJSON(w, r, &req); err != nil {
-		fail(w, err)
+	pw, ok := readPassphrase(w, r)
+	if !ok {
 		return
 	}
-	pw := []byte(req.Passphrase)
-	req.Passphrase = ""
 	defer clear(pw)
 	if len(pw) == 0 {
 		writeError(w, http.StatusBadRequest, "type the profile's passphrase")
@@ -161,6 +156,19 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request) {
 		s.opts.Logger.Warn("unlock failed", "reason", err.Error())
 		writeError(w, http.StatusInternalServerError, "the profile could not be opened: "+err.Error())
 	}
+}
+
+// readPassphrase reads {"passphrase"} from the body; ok is false when an
+// error was answered.
+func readPassphrase(w http.ResponseWriter, r *http.Request) (pw []byte, ok bool) {
+	var req struct {
+		Passphrase string `json:"passphrase"`
+	}
+	if err := readJSON(w, r, &req); err != nil {
+		fail(w, err)
+		return nil, false
+	}
+	return []byte(req.Passphrase), true
 }
 
 func (s *Server) lock(w http.ResponseWriter, r *http.Request, _ *client.Client) {

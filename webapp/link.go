@@ -43,14 +43,10 @@ func (l *linkRun) snapshot() map[string]any {
 // or removing a device changes who can read the account, so the window's
 // session alone (a token that may have leaked) is not enough.
 func reauthorise(w http.ResponseWriter, r *http.Request, c *client.Client) bool {
-	var req struct {
-		Passphrase string `json:"passphrase"`
-	}
-	if err := readJSON(w, r, &req); err != nil {
-		fail(w, err)
+	pw, ok := readPassphrase(w, r)
+	if !ok {
 		return false
 	}
-	pw := []byte(req.Passphrase)
 	defer clear(pw)
 	if len(pw) == 0 {
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "type your passphrase: it is asked again before a device is linked or removed", "passphrase_needed": true})

@@ -2,7 +2,6 @@ package webapp
 
 import (
 	"fmt"
-	"math"
 
 	"backchannel/canary"
 	"backchannel/client"
@@ -21,9 +20,6 @@ type Verdict struct {
 	Result any     `json:"result"`
 }
 
-// caveat is said with every name: marks identify a copy, not a person.
-const caveat = "This names whose copy leaked, not who leaked it: the copy may have been passed on or taken from their device."
-
 func textVerdict(res *canary.Result) Verdict {
 	v := Verdict{Kind: "text", Verdict: string(res.Verdict), Named: []string{}, Bound: res.Epsilon, Result: res}
 	v.Summary = append(v.Summary, fmt.Sprintf("%d words matched your messages; %d marks read.", res.WordsMatched, res.SlotsRead))
@@ -32,7 +28,7 @@ func textVerdict(res *canary.Result) Verdict {
 		v.Summary = append(v.Summary, capitalise(s.Explain())+".")
 	}
 	if len(res.Suspects) > 0 {
-		v.Summary = append(v.Summary, caveat)
+		v.Summary = append(v.Summary, canary.CopyCaveat)
 	}
 	for _, q := range res.Quotes {
 		v.Summary = append(v.Summary, fmt.Sprintf("%d of the %d words matched also appear in %s's message %s: the leak may be a copy of that message, which only %s can trace.",
@@ -61,27 +57,18 @@ func audioVerdict(res *client.AudioTrace) Verdict {
 	v.Summary = append(v.Summary, fmt.Sprintf("%.0f s of your voice note %s in %s matched.", res.Seconds, short(res.MessageID), res.RoomName))
 	for _, s := range res.Scores {
 		if s.Z >= res.Threshold {
-			v.Summary = append(v.Summary, fmt.Sprintf("%s: score %.1f, threshold %.1f; probability that a given innocent member scores this high ≤ %s.", s.Recipient, s.Z, res.Threshold, gaussBound(s.Z, s.Bound)))
+			v.Summary = append(v.Summary, fmt.Sprintf("%s: score %.1f, threshold %.1f; probability that a given innocent member scores this high ≤ %s.", s.Recipient, s.Z, res.Threshold, s.BoundText()))
 		}
 	}
 	switch {
 	case len(res.Named) > 0:
-		v.Summary = append(v.Summary, caveat)
+		v.Summary = append(v.Summary, canary.CopyCaveat)
 	case res.MoreSeconds > 0:
 		v.Summary = append(v.Summary, fmt.Sprintf("About %.0f more seconds of recording would be needed.", res.MoreSeconds))
 	default:
 		v.Summary = append(v.Summary, "No sign of any recipient's mark: the recording may not come from a copy of this note, or was altered beyond what trace reads.")
 	}
 	return v
-}
-
-// gaussBound writes a bound that may underflow a float64 by its power of
-// ten.
-func gaussBound(z, bound float64) string {
-	if bound > 0 {
-		return fmt.Sprintf("%.0e", bound)
-	}
-	return fmt.Sprintf("1e-%d", int(math.Floor(z*z/2/math.Ln10)))
 }
 
 func short(id string) string { return id[:min(12, len(id))] }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -316,7 +315,7 @@ trace needs the unmarked original, which only the sender keeps.`,
 				fmt.Fprintln(w, "  "+suspectLine(s))
 			}
 			if len(res.Suspects) > 0 {
-				fmt.Fprintln(w, "  This names whose copy leaked, not who leaked it: the copy may have been passed on or taken from their device.")
+				fmt.Fprintln(w, "  "+canary.CopyCaveat)
 			}
 			for _, q := range res.Quotes {
 				fmt.Fprintf(w, "  note: %d of the %d words matched in your message %s also appear in %s's message %s; the leak may be a copy of that message, which only %s can trace.\n",
@@ -363,10 +362,10 @@ func traceAudio(cmd *cobra.Command, g *globals, c *client.Client, room string, d
 		if s.Z < res.Threshold {
 			continue
 		}
-		fmt.Fprintf(w, "  %s (score %.1f, threshold %.1f; probability that a given innocent member scores this high ≤ %s)\n", s.Recipient, s.Z, res.Threshold, boundText(s.Z, s.Bound))
+		fmt.Fprintf(w, "  %s (score %.1f, threshold %.1f; probability that a given innocent member scores this high ≤ %s)\n", s.Recipient, s.Z, res.Threshold, s.BoundText())
 	}
 	if len(res.Named) > 0 {
-		fmt.Fprintln(w, "  This names whose copy leaked, not who leaked it: the copy may have been passed on or taken from their device.")
+		fmt.Fprintln(w, "  "+canary.CopyCaveat)
 		return nil
 	}
 	if len(res.Scores) > 0 {
@@ -378,15 +377,6 @@ func traceAudio(cmd *cobra.Command, g *globals, c *client.Client, room string, d
 		fmt.Fprintln(w, "  no sign of any recipient's mark: the recording may not come from a copy of this note, or was altered beyond what trace reads.")
 	}
 	return nil
-}
-
-// boundText writes the bound exp(−z²/2) on an innocent member's score;
-// where it underflows a float64, by its power of ten.
-func boundText(z, bound float64) string {
-	if bound > 0 {
-		return fmt.Sprintf("%.0e", bound)
-	}
-	return fmt.Sprintf("1e-%d", int(math.Floor(z*z/2/math.Ln10)))
 }
 
 func newEvalCmd(g *globals) *cobra.Command {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"backchannel/canary"
 	"backchannel/client"
 	"backchannel/tracepool"
 )
@@ -114,7 +115,7 @@ func printPooled(w io.Writer, res *client.PooledResult) {
 		fmt.Fprintln(w, "  "+suspectLine(s))
 	}
 	if len(r.Suspects) > 0 {
-		fmt.Fprintln(w, "  This names whose copy leaked, not who leaked it: the copy may have been passed on or taken from their device.")
+		fmt.Fprintln(w, "  "+canary.CopyCaveat)
 	} else if r.MoreWordsNeeded > 0 {
 		fmt.Fprintf(w, "  about %d more words of leaked text would be needed.\n", r.MoreWordsNeeded)
 	}

@@ -1,4 +1,4 @@
-package main
+package audiomark
 
 import "testing"
 
@@ -12,8 +12,8 @@ func TestBoundText(t *testing.T) {
 		{14.2, 1.9e-44, "2e-44"},
 		{76.6, 0, "1e-1274"},
 	} {
-		if got := boundText(tc.z, tc.bound); got != tc.want {
-			t.Errorf("boundText(%g, %g) = %q, want %q", tc.z, tc.bound, got, tc.want)
+		if got := (Score{Z: tc.z, Bound: tc.bound}).BoundText(); got != tc.want {
+			t.Errorf("BoundText(%g, %g) = %q, want %q", tc.z, tc.bound, got, tc.want)
 		}
 	}
 }
