@@ -226,12 +226,9 @@ func Open(ctx context.Context, path string, passphrase []byte) (*Vault, error) {
 		return fail(fmt.Errorf("open vault %s: %w: %v", path, ErrCorrupt, err))
 	}
 	pb := meta["params"]
-	if len(meta["salt"]) != saltSize || len(pb) != 10 {
-		return fail(fmt.Errorf("open vault %s: %w: header missing", path, ErrCorrupt))
-	}
-	p := Params{Time: binary.BigEndian.Uint32(pb[1:5]), Memory: binary.BigEndian.Uint32(pb[5:9]), Threads: pb[9]}
-	if err := checkParams(p); err != nil {
-		return fail(fmt.Errorf("open vault %s: %w: %v", path, ErrCorrupt, err))
+	p, err := headerParams(meta)
+	if err != nil {
+		return fail(fmt.Errorf("open vault %s: %w", path, err))
 	}
 	var v *Vault
 	switch pb[0] {
@@ -462,6 +459,20 @@ func (v *Vault) ChangePassphrase(ctx context.Context, passphrase []byte, p Param
 	return nil
 }
 
+// headerParams reads the Argon2id parameters from the vault's header
+// (meta: its salt and params rows), checking both.
+func headerParams(meta map[string][]byte) (Params, error) {
+	pb := meta["params"]
+	if len(meta["salt"]) != saltSize || len(pb) != 10 {
+		return Params{}, fmt.Errorf("%w: header missing", ErrCorrupt)
+	}
+	p := Params{Time: binary.BigEndian.Uint32(pb[1:5]), Memory: binary.BigEndian.Uint32(pb[5:9]), Threads: pb[9]}
+	if err := checkParams(p); err != nil {
+		return Params{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return p, nil
+}
+
 // CheckPassphrase reports whether passphrase opens this vault (nil) or not
 // (ErrWrongPassphrase), without changing anything: for asking the user
 // again before an action that must not rest on an unlocked profile alone.
@@ -475,13 +486,12 @@ func (v *Vault) CheckPassphrase(ctx context.Context, passphrase []byte) error {
 		}
 		meta[k] = b
 	}
-	pb := meta["params"]
-	if len(meta["salt"]) != saltSize || len(pb) != 10 || pb[0] != formatV2 {
-		return fmt.Errorf("check the passphrase: %w: header missing", ErrCorrupt)
+	p, err := headerParams(meta)
+	if err == nil && meta["params"][0] != formatV2 {
+		err = fmt.Errorf("%w: header missing", ErrCorrupt)
 	}
-	p := Params{Time: binary.BigEndian.Uint32(pb[1:5]), Memory: binary.BigEndian.Uint32(pb[5:9]), Threads: pb[9]}
-	if err := checkParams(p); err != nil {
-		return fmt.Errorf("check the passphrase: %w: %v", ErrCorrupt, err)
+	if err != nil {
+		return fmt.Errorf("check the passphrase: %w", err)
 	}
 	key, err := unwrap(argon2.IDKey(passphrase, meta["salt"], p.Time, p.Memory, p.Threads, KeySize), meta["wrap"])
 	if err != nil {
