@@ -24,6 +24,16 @@ import (
 
 // api routes an authorised /api/ request.
 func (s *Server) api(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		// The mux's own 404 and 405 are plain text; the page reads JSON.
+		writeError(w, http.StatusNotFound, "there is no such thing here")
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// routes builds the API's routes, once.
+func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/state", s.state)
 	mux.HandleFunc("POST /api/unlock", s.unlock)
@@ -64,12 +74,7 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	open("DELETE /api/devices/link", s.cancelLink)
 	open("POST /api/verify", s.verifyLeak)
 	open("POST /api/trace", s.trace)
-	if _, pattern := mux.Handler(r); pattern == "" {
-		// The mux's own 404 and 405 are plain text; the page reads JSON.
-		writeError(w, http.StatusNotFound, "there is no such thing here")
-		return
-	}
-	mux.ServeHTTP(w, r)
+	return mux
 }
 
 // fail answers err in plain words with the status its kind calls for.

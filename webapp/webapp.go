@@ -110,6 +110,7 @@ type Server struct {
 
 	tl       *timelines
 	stopWarm context.CancelFunc
+	mux      *http.ServeMux // the API's routes (api.go)
 }
 
 // New returns a Server with a fresh token.
@@ -132,8 +133,10 @@ func New(opts Options) (*Server, error) {
 	if _, err := rand.Read(inst); err != nil {
 		return nil, err
 	}
-	return &Server{opts: opts, token: base64.RawURLEncoding.EncodeToString(b), instance: base64.RawURLEncoding.EncodeToString(inst),
-		files: sub, subs: map[chan event]struct{}{}, tl: newTimelines()}, nil
+	s := &Server{opts: opts, token: base64.RawURLEncoding.EncodeToString(b), instance: base64.RawURLEncoding.EncodeToString(inst),
+		files: sub, subs: map[chan event]struct{}{}, tl: newTimelines()}
+	s.mux = s.routes()
+	return s, nil
 }
 
 // Attach serves the open profile c with its live connection hub, and tells
