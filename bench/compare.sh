@@ -13,6 +13,7 @@
 #   handshake ours=<ops/s> libsignal=<ops/s> ratio=<ours/libsignal>
 #   encrypt_decrypt_1kib_persisted ours=<ops/s> libsignal=<ops/s> ratio=<ours/libsignal>
 #   encrypt_decrypt_1kib_in_memory ours=<ops/s> aes_gcm=<ops/s> ratio=<aes/ours>
+#   pingpong_1kib_persisted ours=<round trips/s> libsignal=<round trips/s> ratio=<ours/libsignal>
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -36,7 +37,7 @@ rounds="${ROUNDS:-3}"
 for r in $(seq 1 "$rounds"); do
 	echo "== round $r/$rounds: go test -bench (benchtime=$benchtime), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 	(cd "$root" && go test -run '^$' \
-		-bench '^(BenchmarkHandshake|BenchmarkEncryptDecrypt1KiB|BenchmarkEncryptDecrypt1KiBPersisted|BenchmarkAESGCM1KiB)$' \
+		-bench '^(BenchmarkHandshake|BenchmarkEncryptDecrypt1KiB|BenchmarkEncryptDecrypt1KiBPersisted|BenchmarkAESGCM1KiB|BenchmarkPingPong1KiBPersisted)$' \
 		-benchtime="$benchtime" ./session) | tee -a "$gofile" >&2
 	echo "== round $r/$rounds: libsignal (node bench.mjs $secs), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 	(cd "$here/libsignal" && node bench.mjs "$secs") | tee -a "$jsfile" >&2
@@ -58,6 +59,8 @@ hs_ours="$(goops BenchmarkHandshake)"
 ed_ours="$(goops BenchmarkEncryptDecrypt1KiBPersisted)"
 mem_ours="$(goops BenchmarkEncryptDecrypt1KiB)"
 aes="$(goops BenchmarkAESGCM1KiB)"
+pp_ours="$(goops BenchmarkPingPong1KiBPersisted)"
+pp_ls="$(jsops pingpong_1kib_persisted)"
 hs_ls="$(jsops handshake)"
 ed_ls="$(jsops encrypt_decrypt_1kib_persisted)"
 
@@ -67,3 +70,4 @@ line() { awk -v name="$1" -v a="$2" -v b="$3" -v an="$4" -v bn="$5" -v r="$6" \
 line handshake "$hs_ours" "$hs_ls" ours libsignal ab
 line encrypt_decrypt_1kib_persisted "$ed_ours" "$ed_ls" ours libsignal ab
 line encrypt_decrypt_1kib_in_memory "$mem_ours" "$aes" ours aes_gcm ba
+line pingpong_1kib_persisted "$pp_ours" "$pp_ls" ours libsignal ab

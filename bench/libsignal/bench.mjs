@@ -352,6 +352,23 @@ console.log('NOTE encrypt_decrypt_1kib_persisted_sender_in_memory: as above but 
 }
 console.log('NOTE encrypt_decrypt_1kib_in_memory: as encrypt_decrypt_1kib_persisted but both stores keep SessionRecord objects (no serialise/deserialise); the store calls still cross libsignal\'s async JS/Rust bridge.');
 
+// Ping-pong, persisted: Alice and Bob take turns, one 1 KiB message each way
+// per op, so every message opens a new DH ratchet turn (and whatever SPQR
+// does on it); both records are deserialised from bytes before each call
+// and serialised back after it.
+{
+  const e = await established();
+  const pingPong = async ({ k, s }) => {
+    const ct = await signalEncrypt(msg1KiB, k.bobAddr, k.aliceAddr, s.aliceSessions, s.aliceIdentity);
+    const pt = await signalDecrypt(SignalMessage.deserialize(ct.serialize()), k.aliceAddr, k.bobAddr, s.bobSessions, s.bobIdentity);
+    const back = await signalEncrypt(msg1KiB, k.aliceAddr, k.bobAddr, s.bobSessions, s.bobIdentity);
+    const pt2 = await signalDecrypt(SignalMessage.deserialize(back.serialize()), k.bobAddr, k.aliceAddr, s.aliceSessions, s.aliceIdentity);
+    if (pt.length !== msg1KiB.length || pt2.length !== msg1KiB.length) throw new Error('ping-pong: wrong plaintext');
+  };
+  await bench('pingpong_1kib_persisted', () => pingPong(e));
+}
+console.log('NOTE pingpong_1kib_persisted: one op = a round trip, two messages: Alice signalEncrypt 1 KiB, Bob signalDecrypt, Bob signalEncrypt 1 KiB, Alice signalDecrypt; both SessionRecords deserialised from bytes before and serialised after every call (BytesSessionStore). Every message starts a new sending chain (DH ratchet step, SPQR step). ops_per_sec counts round trips.');
+
 // Serialisation alone: one op = deserialise + serialise an established
 // session record (Bob's), i.e. one side's persistence cost per message.
 {
