@@ -41,7 +41,7 @@ type action int
 const (
 	pass action = iota
 	withhold
-	corruptKEMTarget // flip a byte of the KEM ciphertext's target key id
+	corruptKEMTarget // flip the first byte of the KEM fields: the ciphertext's target key id, or the advertised key
 )
 
 func newKEMFrontEnd(t *testing.T, e *env, from string) *kemFrontEnd {
@@ -109,7 +109,7 @@ func (f *kemFrontEnd) filter(from string, ms []api.Message) []api.Message {
 		case a == corruptKEMTarget:
 			m.Data = bytes.Clone(m.Data)
 			e, _ := envelope.Parse(m.Data)
-			at := len(m.Data) - len(e.Message) + 1 + 32 + 4 + 4 // first byte of target_id
+			at := len(m.Data) - len(e.Message) + 1 + 32 + 4 + 4 // first byte of the KEM fields
 			m.Data[at] ^= 0x01
 			out = append(out, m)
 		default:
@@ -435,7 +435,7 @@ func TestRestartsAreBounded(t *testing.T) {
 	clk := newFakeClock()
 	e, f, a, b := wedgeSetUp(t, clk)
 	f.setRule(func(h *ratchet.Header, size int) action {
-		if h.KEMCiphertext != nil {
+		if carriesKEM(h) { // every session's first KEM step, whichever side makes it
 			return corruptKEMTarget
 		}
 		return pass

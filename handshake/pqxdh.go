@@ -65,6 +65,12 @@ type Result struct {
 	// LocalSignedPrekey is, on the responder, the signed prekey's private key
 	// (the ratchet's first local ratchet key).
 	LocalSignedPrekey *ecdh.PrivateKey
+	// Ephemeral is, on the initiator, EK_A's private key: the initiator's
+	// first ratchet key (docs/protocol.md, section 5, "Initialisation").
+	Ephemeral *ecdh.PrivateKey
+	// DH3 is X25519(EK_A, SPK_B), on both sides: the DH output of the
+	// initiator's first ratchet chain.
+	DH3 []byte
 }
 
 // Initiate runs the initiator's side of PQXDH against a bundle, which it
@@ -99,7 +105,7 @@ func Initiate(src entropy.Source, me *identity.Device, b *Bundle) (*Initiation, 
 		dhs = append(dhs, dhPair{ek, opk})
 		in.OneTimeUsed, in.OneTimeID = true, b.OneTime.ID
 	}
-	sk, err := deriveSecret(dhs, ss)
+	sk, dh3, err := deriveSecret(dhs, ss)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pqxdh initiate: %w", err)
 	}
@@ -107,6 +113,8 @@ func Initiate(src entropy.Source, me *identity.Device, b *Bundle) (*Initiation, 
 		SecretKey:          sk,
 		AD:                 associatedData(&me.Cert, &b.Cert),
 		RemoteSignedPrekey: spkB,
+		Ephemeral:          ek,
+		DH3:                dh3,
 	}, nil
 }
 
@@ -153,7 +161,7 @@ func Respond(me *identity.Device, pk *Prekeys, in *Initiation) (*Result, error) 
 		}
 		dhs = append(dhs, dhPair{opk.x25519(), ekA})
 	}
-	sk, err := deriveSecret(dhs, ss)
+	sk, dh3, err := deriveSecret(dhs, ss)
 	if err != nil {
 		return nil, fmt.Errorf("pqxdh respond: %w", err)
 	}
@@ -161,6 +169,7 @@ func Respond(me *identity.Device, pk *Prekeys, in *Initiation) (*Result, error) 
 		SecretKey:         sk,
 		AD:                associatedData(&in.Cert, &me.Cert),
 		LocalSignedPrekey: spk,
+		DH3:               dh3,
 	}, nil
 }
 
@@ -170,8 +179,9 @@ type dhPair struct {
 }
 
 // deriveSecret computes SK = HKDF(salt = 32 zero bytes,
-// IKM = 32×0xFF || DH1 || DH2 || DH3 [|| DH4] || SS, info = KDFInfo, L = 32).
-func deriveSecret(dhs []dhPair, ss []byte) ([]byte, error) {
+// IKM = 32×0xFF || DH1 || DH2 || DH3 [|| DH4] || SS, info = KDFInfo, L = 32),
+// and returns DH3 with it.
+func deriveSecret(dhs []dhPair, ss []byte) (sk, dh3 []byte, err error) {
 	ikm := make([]byte, 32, 32*6)
 	for i := range ikm {
 		ikm[i] = 0xFF
@@ -179,12 +189,16 @@ func deriveSecret(dhs []dhPair, ss []byte) ([]byte, error) {
 	for i, p := range dhs {
 		out, err := p.priv.ECDH(p.pub)
 		if err != nil {
-			return nil, fmt.Errorf("DH%d: %w", i+1, err)
+			return nil, nil, fmt.Errorf("DH%d: %w", i+1, err)
 		}
 		ikm = append(ikm, out...)
+		if i == 2 {
+			dh3 = out
+		}
 	}
 	ikm = append(ikm, ss...)
-	return hkdf.Key(sha256.New, ikm, make([]byte, 32), KDFInfo, 32)
+	sk, err = hkdf.Key(sha256.New, ikm, make([]byte, 32), KDFInfo, 32)
+	return sk, dh3, err
 }
 
 func associatedData(initiator, responder *identity.Certificate) []byte {

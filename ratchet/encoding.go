@@ -10,10 +10,15 @@ import (
 )
 
 // StateVersion is the serialisation version of State (docs/protocol.md,
-// "Session state"). Version 3 keeps the sending chain's KEM fields for the
-// whole chain; a version 2 state is read where its layout is the same (see
-// Unmarshal).
-const StateVersion = 3
+// "Session state"). Version 4 has the layout of version 3 and one more
+// meaning: a peer ratchet key without a sending chain is a sending step
+// deferred to the next Encrypt, which an earlier release would take for
+// "cannot send". Versions 3 and 2 are read (see Unmarshal).
+const StateVersion = 4
+
+// stateVersion3 kept the sending chain's KEM fields for the whole chain and
+// ran every sending step as soon as the peer's chain arrived.
+const stateVersion3 = 3
 
 // stateVersion2 is the previous version, which dropped the KEM fields from
 // the state after the fourth message of a chain.
@@ -146,6 +151,7 @@ const legacyKEMRepeat = 4
 
 // Unmarshal restores a state saved by Marshal, strictly: wrong versions,
 // truncation, trailing bytes and out-of-range counts are all refused. A
+// version 3 state reads as version 4 (it never holds a deferred step); a
 // version 2 state is read when its layout equals version 3's (no sending
 // chain with KEM fields past its fourth message); otherwise ErrStaleState.
 func Unmarshal(in []byte) (*State, error) {
@@ -154,7 +160,7 @@ func Unmarshal(in []byte) (*State, error) {
 	if v == nil {
 		return nil, fmt.Errorf("%w: empty", ErrBadState)
 	}
-	if v[0] != StateVersion && v[0] != stateVersion2 {
+	if v[0] != StateVersion && v[0] != stateVersion3 && v[0] != stateVersion2 {
 		return nil, fmt.Errorf("%w: unsupported version %d (this build reads %d)", ErrBadState, v[0], StateVersion)
 	}
 	adLen := c.take(2)

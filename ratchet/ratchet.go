@@ -40,8 +40,9 @@ const (
 	// the oldest is evicted (that message can then no longer be decrypted).
 	MaxSkippedKeys = 2000
 	// KEMInterval is the sender's KEM cadence: a KEM step on every
-	// KEMInterval-th DH ratchet turn (1 = every turn).
-	KEMInterval = 1
+	// KEMInterval-th DH ratchet turn of this side (docs/protocol.md, "KEM
+	// cadence", argues the choice).
+	KEMInterval = 4
 	// maxRetired bounds remembered past receiving ratchet keys, used only to
 	// tell a replay from a forgery.
 	maxRetired = 8
@@ -94,6 +95,9 @@ type State struct {
 	kemRemote []byte // peer's latest encapsulation key
 	// kemRemoteKey caches kemRemote parsed (parsing costs tens of µs).
 	kemRemoteKey *mlkem.EncapsulationKey768
+	// kemKey caches kemSeed expanded (an expansion costs about a key
+	// generation); nil after Unmarshal until the first decapsulation.
+	kemKey *mlkem.DecapsulationKey768
 	// The KEM fields of the current sending chain, repeated on every one of
 	// its messages: the chain ends when the peer's next chain arrives, which
 	// is the implicit acknowledgement that the peer has them.
@@ -106,6 +110,11 @@ type State struct {
 	skipped map[skipID][]byte
 	order   []skipID // insertion order for eviction; may hold deleted ids
 	retired [][]byte // past receiving ratchet keys
+
+	// firstDH is, on a new responder only, the DH output PQXDH already
+	// computed for the initiator's first ratchet key (DH3: EK_A is that
+	// key), so the first receiving step does not compute it again.
+	firstDH *firstTurn
 
 	scratch []byte   // AD || header, reused between messages
 	mac     nonceMAC // the synthetic-nonce HMAC's reusable state
@@ -122,43 +131,71 @@ func newState(src entropy.Source, ad []byte) *State {
 	return &State{src: src, ad: bytes.Clone(ad), skipped: map[skipID][]byte{}}
 }
 
-// InitInitiator starts the initiator's side from the PQXDH secret sk, the
-// associated data ad and the responder's signed prekey.
-func InitInitiator(src entropy.Source, sk, ad []byte, remoteSPK *ecdh.PublicKey) (*State, error) {
+// firstTurn is a DH output known in advance for one peer ratchet key.
+type firstTurn struct{ peer, out []byte }
+
+// InitInitiator starts the initiator's side from the PQXDH secret sk and
+// associated data ad. Its first sending chain uses the handshake's ephemeral
+// key ek as ratchet key, so the chain's DH output is DH3 = X25519(EK_A,
+// SPK_B), which PQXDH computed already (dh3): no new key pair, no new
+// multiplication, and no KEM fields on the first chain (SK already holds the
+// PQXDH KEM secret). docs/protocol.md, "Initialisation", gives the argument.
+func InitInitiator(src entropy.Source, sk, ad []byte, remoteSPK *ecdh.PublicKey, ek *ecdh.PrivateKey, dh3 []byte) (*State, error) {
 	s := newState(src, ad)
 	s.dhr = remoteSPK.Bytes()
-	s.rk = bytes.Clone(sk)
-	if err := s.sendingStep(); err != nil {
+	rk, ck, err := kdfRoot(sk, dh3, false)
+	if err != nil {
 		return nil, fmt.Errorf("init initiator: %w", err)
 	}
+	s.rk, s.cks = rk, ck
+	s.dhs, s.dhsP, s.dhsKey = ek.Bytes(), ek.PublicKey().Bytes(), ek
 	return s, nil
 }
 
 // InitResponder starts the responder's side from the PQXDH secret sk, the
-// associated data ad and its signed prekey's private key.
-func InitResponder(src entropy.Source, sk, ad []byte, spk *ecdh.PrivateKey) (*State, error) {
+// associated data ad and its signed prekey's private key. ekA and dh3 are
+// the initiator's ephemeral key and DH3 = X25519(SPK_B, EK_A), the DH output
+// of the initiator's first chain when it uses EK_A as ratchet key.
+func InitResponder(src entropy.Source, sk, ad []byte, spk *ecdh.PrivateKey, ekA, dh3 []byte) (*State, error) {
 	s := newState(src, ad)
 	s.rk = bytes.Clone(sk)
 	s.dhs, s.dhsP, s.dhsKey = spk.Bytes(), spk.PublicKey().Bytes(), spk
+	if ekA != nil && dh3 != nil {
+		s.firstDH = &firstTurn{peer: bytes.Clone(ekA), out: bytes.Clone(dh3)}
+	}
 	return s, nil
 }
 
 // AD returns the session's associated data (both identities).
 func (s *State) AD() []byte { return s.ad }
 
-// SendingChain names the current sending chain (its ratchet public key), or
-// is nil before this side can send. It changes only when a message of the
-// peer's next chain is received: a change is the implicit acknowledgement
-// that the peer has decrypted a message of the earlier chain.
+// SendingChain names the current sending chain, or is nil before this side
+// can send. It changes when a message of the peer's next chain is received:
+// a change is the implicit acknowledgement that the peer has decrypted a
+// message of the earlier chain. Until the first message after that, whose
+// sending step is deferred to Encrypt, it names the peer's chain that the
+// next one will answer; then it names that new chain, on which nothing was
+// sent before.
 func (s *State) SendingChain() []byte {
-	if s.cks == nil {
-		return nil
+	switch {
+	case s.cks != nil:
+		return bytes.Clone(s.dhsP)
+	case s.stepDue():
+		return bytes.Clone(s.dhr)
 	}
-	return bytes.Clone(s.dhsP)
+	return nil
 }
 
+// stepDue reports whether a message of a new peer chain arrived since this
+// side last sent: the next Encrypt starts a new sending chain first.
+func (s *State) stepDue() bool { return s.cks == nil && s.dhr != nil }
+
+// kemDue reports whether the next sending step is a KEM step.
+func (s *State) kemDue() bool { return s.kemSeed == nil || s.turns+1 >= KEMInterval }
+
 // sendingStep starts a new sending chain: a fresh ratchet key, a KEM step
-// when due, and KDF_RK over DH(new key, peer key) [|| KEM secret].
+// when due, and KDF_RK over DH(new key, peer key) [|| KEM secret]. It
+// changes s only once everything has succeeded.
 func (s *State) sendingStep() error {
 	priv, err := s.src.X25519()
 	if err != nil {
@@ -172,11 +209,13 @@ func (s *State) sendingStep() error {
 	if err != nil {
 		return fmt.Errorf("%w: ratchet DH: %v", ErrMalformed, err)
 	}
-	s.sendKEMID, s.sendKEMCT, s.sendPub, s.sendKEM = nil, nil, false, false
+	kem := s.kemDue()
 	withKEM := false
-	if s.kemSeed == nil || s.turns+1 >= KEMInterval {
+	var sendID, sendCT []byte
+	var dk *mlkem.DecapsulationKey768
+	ek := s.kemRemoteKey
+	if kem {
 		if s.kemRemote != nil {
-			ek := s.kemRemoteKey
 			if ek == nil {
 				if ek, err = mlkem.NewEncapsulationKey768(s.kemRemote); err != nil {
 					return fmt.Errorf("%w: peer KEM key: %v", ErrMalformed, err)
@@ -188,21 +227,24 @@ func (s *State) sendingStep() error {
 			}
 			ikm = append(ikm, ss...)
 			withKEM = true
-			s.sendKEMID, s.sendKEMCT = kemKeyID(s.kemRemote), ct
+			sendID, sendCT = kemKeyID(s.kemRemote), ct
 		}
-		dk, err := s.src.MLKEM768()
-		if err != nil {
+		if dk, err = s.src.MLKEM768(); err != nil {
 			return err
 		}
-		s.kemSeed, s.kemPub, s.sendPub, s.sendKEM = dk.Bytes(), dk.EncapsulationKey().Bytes(), true, true
-		s.kemID = kemKeyID(s.kemPub)
-		s.turns = 0
-	} else {
-		s.turns++
 	}
 	rk, ck, err := kdfRoot(s.rk, ikm, withKEM)
 	if err != nil {
 		return err
+	}
+	s.kemRemoteKey = ek
+	s.sendKEMID, s.sendKEMCT, s.sendPub, s.sendKEM = sendID, sendCT, kem, kem
+	if kem {
+		s.kemSeed, s.kemPub, s.kemKey = dk.Bytes(), dk.EncapsulationKey().Bytes(), dk
+		s.kemID = kemKeyID(s.kemPub)
+		s.turns = 0
+	} else {
+		s.turns++
 	}
 	s.rk, s.cks = rk, ck
 	s.dhs, s.dhsP, s.dhsKey = priv.Bytes(), priv.PublicKey().Bytes(), priv
@@ -213,13 +255,16 @@ func (s *State) sendingStep() error {
 // Overhead is how many bytes the next message adds to its plaintext.
 func (s *State) Overhead() int {
 	n := headerFixedSize + NonceSize + TagSize
-	if !s.sendKEM {
+	ct, pub := s.sendKEMCT != nil, s.sendPub
+	if s.stepDue() {
+		ct, pub = s.kemDue() && s.kemRemote != nil, s.kemDue()
+	} else if !s.sendKEM {
 		return n
 	}
-	if s.sendKEMCT != nil {
+	if ct {
 		n += KEMKeyIDSize + KEMCiphertextSz
 	}
-	if s.sendPub {
+	if pub {
 		n += KEMPublicSize
 	}
 	return n
@@ -233,11 +278,18 @@ func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
 // EncryptAppend is Encrypt appending the message to dst, so a caller can
 // build an envelope around it without copying.
 func (s *State) EncryptAppend(dst, plaintext []byte) ([]byte, error) {
-	if s.cks == nil {
+	if s.cks == nil && !s.stepDue() {
 		return nil, ErrCannotSend
 	}
 	if len(plaintext) > MaxPlaintext {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(plaintext), MaxPlaintext)
+	}
+	if s.stepDue() {
+		// Deferred from the receiving step: a side that never replies
+		// never pays for a chain it does not use.
+		if err := s.sendingStep(); err != nil {
+			return nil, err
+		}
 	}
 	next, mk := kdfChain(s.cks)
 	// Every message of a chain with a KEM step carries its KEM fields, so
@@ -380,24 +432,32 @@ func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: ratchet key: %v", ErrMalformed, err)
 	}
-	priv := t.dhsKey
-	if priv == nil {
-		if priv, err = ecdh.X25519().NewPrivateKey(t.dhs); err != nil {
-			return nil, err
+	var ikm []byte
+	if f := t.firstDH; f != nil && bytes.Equal(h.DH, f.peer) {
+		ikm = bytes.Clone(f.out)
+	} else {
+		priv := t.dhsKey
+		if priv == nil {
+			if priv, err = ecdh.X25519().NewPrivateKey(t.dhs); err != nil {
+				return nil, err
+			}
+		}
+		if ikm, err = priv.ECDH(peer); err != nil {
+			return nil, fmt.Errorf("%w: ratchet DH: %v", ErrMalformed, err)
 		}
 	}
-	ikm, err := priv.ECDH(peer)
-	if err != nil {
-		return nil, fmt.Errorf("%w: ratchet DH: %v", ErrMalformed, err)
-	}
+	t.firstDH = nil
 	withKEM := h.KEMCiphertext != nil
 	if withKEM {
 		if t.kemSeed == nil || !bytes.Equal(h.KEMTargetID, t.kemID) {
 			return nil, ErrKEMKey
 		}
-		dk, err := mlkem.NewDecapsulationKey768(t.kemSeed)
-		if err != nil {
-			return nil, err
+		dk := t.kemKey
+		if dk == nil {
+			if dk, err = mlkem.NewDecapsulationKey768(t.kemSeed); err != nil {
+				return nil, err
+			}
+			t.kemKey = dk
 		}
 		ss, err := dk.Decapsulate(h.KEMCiphertext)
 		if err != nil {
@@ -433,9 +493,11 @@ func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
 	}
 	t.dhr = bytes.Clone(h.DH)
 	t.rk, t.ckr, t.nr = rk, next, h.N+1
-	if err := t.sendingStep(); err != nil {
-		return nil, err
-	}
+	// The sending step waits for the next Encrypt (stepDue). Ns stays as it
+	// is until then: it becomes PN of the new chain. The ended chain's KEM
+	// fields are no longer needed: the peer's new chain acknowledges them.
+	t.cks = nil
+	t.sendKEMID, t.sendKEMCT, t.sendPub, t.sendKEM, t.kemPub = nil, nil, false, false, nil
 	// Commit: the skipped map is shared with s, so only now mutate it.
 	*s = *t
 	s.storeSkipped(oldKeys, oldIDs)

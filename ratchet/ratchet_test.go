@@ -28,15 +28,31 @@ func freshPair(t testing.TB) (*State, *State) {
 	t.Helper()
 	sk := make([]byte, 32)
 	ad := make([]byte, 128)
+	return initPair(t, sk, ad)
+}
+
+// initPair starts both sides from sk and ad as a handshake does: the
+// initiator's ephemeral key is its first ratchet key, and both sides know
+// DH3 = X25519(EK_A, SPK_B).
+func initPair(t testing.TB, sk, ad []byte) (*State, *State) {
+	t.Helper()
 	spk, err := ecdh.X25519().GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := InitInitiator(entropy.System{}, sk, ad, spk.PublicKey())
+	ek, err := ecdh.X25519().GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := InitResponder(entropy.System{}, sk, ad, spk)
+	dh3, err := ek.ECDH(spk.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := InitInitiator(entropy.System{}, sk, ad, spk.PublicKey(), ek, dh3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := InitResponder(entropy.System{}, sk, ad, spk, ek.PublicKey().Bytes(), dh3)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,6 @@ import (
 	"crypto/ecdh"
 	"errors"
 	"testing"
-
-	"backchannel/entropy"
 )
 
 // A malicious peer re-opens a chain under a long-retired ratchet key whose
@@ -14,9 +12,7 @@ import (
 // the persisted state no longer loads.
 func TestReusedOldRatchetKeyIsRefused(t *testing.T) {
 	sk, ad := make([]byte, 32), make([]byte, 64)
-	spk, _ := ecdh.X25519().GenerateKey(nil)
-	a, _ := InitInitiator(entropy.System{}, sk, ad, spk.PublicKey())
-	b, _ := InitResponder(entropy.System{}, sk, ad, spk)
+	a, b := initPair(t, sk, ad)
 	var msgs [][]byte
 	for i := 0; i < 6; i++ {
 		m, _ := a.Encrypt([]byte("x"))

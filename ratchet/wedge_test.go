@@ -27,19 +27,23 @@ func TestEveryMessageCarriesTheChainsKEMFields(t *testing.T) {
 	for _, withheld := range []int{1, 4, 5, 12, 39} {
 		t.Run(fmt.Sprintf("first %d withheld", withheld), func(t *testing.T) {
 			a, b := freshPair(t)
-			// a's first chain advertises a's KEM key only; b's reply chain
-			// carries a ciphertext for it and b's new key; a's next chain both.
+			// a's first chain (EK_A) carries no KEM fields; b's reply chain
+			// advertises b's first KEM key; a's next chain carries a
+			// ciphertext for it and a's first KEM key.
 			first, err := a.Encrypt([]byte("open"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if f, fields := kemFields(t, first); f != FlagKEMPublic || len(fields) != KEMPublicSize {
+			if f, fields := kemFields(t, first); f != 0 || len(fields) != 0 {
 				t.Fatalf("initiator's first chain: flags %#x, %d bytes of KEM fields", f, len(fields))
 			}
 			if _, err := b.Decrypt(first); err != nil {
 				t.Fatal(err)
 			}
 			reply, _ := b.Encrypt([]byte("reply"))
+			if f, fields := kemFields(t, reply); f != FlagKEMPublic || len(fields) != KEMPublicSize {
+				t.Fatalf("responder's first chain: flags %#x, %d bytes of KEM fields", f, len(fields))
+			}
 			if _, err := a.Decrypt(reply); err != nil {
 				t.Fatal(err)
 			}
@@ -132,7 +136,15 @@ func TestPeersNextChainEndsTheRepeats(t *testing.T) {
 // the messages sent after a restart still open the chain.
 func TestSavedStateKeepsTheChainsFields(t *testing.T) {
 	a, b := freshPair(t)
-	for i := range 6 {
+	m0, _ := a.Encrypt([]byte("open"))
+	if _, err := b.Decrypt(m0); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := b.Encrypt([]byte("reply"))
+	if _, err := a.Decrypt(r); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 { // a's second chain, with a KEM step
 		if _, err := a.Encrypt([]byte(fmt.Sprint(i))); err != nil { // all withheld
 			t.Fatal(err)
 		}
@@ -142,7 +154,7 @@ func TestSavedStateKeepsTheChainsFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a2.Size() != size || size < KEMPublicSize {
+	if a2.Size() != size || size < KEMPublicSize+KEMCiphertextSz {
 		t.Fatalf("state sizes %d, %d: the advertised KEM key is not kept", size, a2.Size())
 	}
 	m, err := a2.Encrypt([]byte("after restart"))

@@ -10,29 +10,12 @@ import (
 	"backchannel/ratchet"
 )
 
-// What the repeated KEM fields cost: the bytes an envelope adds to its
-// plaintext, measured on real sessions (docs/benchmarks.md records them).
+// What the KEM cadence and the repeated KEM fields cost, measured on real
+// sessions (docs/benchmarks.md records them): the initiator's first chain
+// (EK_A) carries no KEM fields; then each side makes a KEM step on every
+// ratchet.KEMInterval-th turn, and every message of such a chain carries its
+// fields, the same bytes each time.
 func TestKEMFieldCost(t *testing.T) {
-	a, b := pair(t) // a's first chain (prekey envelopes) is behind us
-	mustDecrypt(t, a, mustEncrypt(t, b, "reply"), "reply")
-	pt := make([]byte, 1024)
-	base := 2 + 41 + ratchet.NonceSize + ratchet.TagSize
-	withKEM := base + ratchet.KEMKeyIDSize + ratchet.KEMCiphertextSz + ratchet.KEMPublicSize
-	for n := range 10 {
-		env, err := a.Encrypt(pt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := len(env) - len(pt); got != withKEM {
-			t.Fatalf("message %d of a chain: %d bytes of overhead, want %d", n, got, withKEM)
-		}
-		if n == 0 {
-			t.Logf("plain envelope overhead: %d bytes without KEM fields, %d with (+%d)", base, withKEM, withKEM-base)
-		}
-		mustDecrypt(t, b, env, string(pt))
-	}
-	t.Logf("session at rest: sender mid-chain %d bytes, receiver %d bytes", len(a.Marshal()), len(b.Marshal()))
-	// The initiator's first chain advertises its KEM key only, in prekey envelopes.
 	x, _ := pair(t)
 	e1, e2 := mustEncrypt(t, x, "a"), mustEncrypt(t, x, "b")
 	if len(e1) != len(e2) {
@@ -40,8 +23,49 @@ func TestKEMFieldCost(t *testing.T) {
 	}
 	p, _ := envelope.Parse(e2)
 	h, _, err := ratchet.ParseHeader(p.Message)
-	if err != nil || h.KEMPublic == nil || h.KEMCiphertext != nil || h.N != 2 {
-		t.Fatalf("initiator's third message: header %+v, %v", h, err)
+	if err != nil || h.KEMPublic != nil || h.KEMCiphertext != nil || h.N != 2 || !bytes.Equal(h.DH, x.BaseKey()) {
+		t.Fatalf("initiator's third message: header %+v, %v; want EK_A as ratchet key and no KEM fields", h, err)
+	}
+
+	a, b := pair(t)
+	pt := make([]byte, 1024)
+	base := 2 + 41 + ratchet.NonceSize + ratchet.TagSize
+	full := base + ratchet.KEMKeyIDSize + ratchet.KEMCiphertextSz + ratchet.KEMPublicSize
+	turns := 4 * ratchet.KEMInterval
+	kemTurns := map[*Session]int{}
+	for turn := range 2 * turns {
+		from, to := b, a // b answers a's first message
+		if turn%2 == 1 {
+			from, to = a, b
+		}
+		var size int
+		for n := range 3 {
+			env, err := from.Encrypt(pt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := len(env) - len(pt)
+			if n > 0 && got != size {
+				t.Fatalf("turn %d, message %d: %d bytes of overhead, the chain's first had %d", turn, n, got, size)
+			}
+			size = got
+			mustDecrypt(t, to, env, string(pt))
+		}
+		switch {
+		case size == base:
+		case size == full || size == full-ratchet.KEMKeyIDSize-ratchet.KEMCiphertextSz:
+			kemTurns[from]++
+		default:
+			t.Fatalf("turn %d: %d bytes of overhead: neither %d (no KEM step) nor a KEM step's", turn, size, base)
+		}
+		if turn == 2*turns-1 {
+			t.Logf("plain envelope overhead: %d bytes without KEM fields, %d with (+%d)", base, full, full-base)
+			t.Logf("session at rest: sender mid-chain %d bytes, receiver %d bytes", len(from.Marshal()), len(to.Marshal()))
+		}
+	}
+	if kemTurns[a] != 4 || kemTurns[b] != 4 {
+		t.Fatalf("KEM steps in %d turns each: initiator %d, responder %d; want %d each (one every %d turns)",
+			turns, kemTurns[a], kemTurns[b], 4, ratchet.KEMInterval)
 	}
 }
 
@@ -49,12 +73,16 @@ func TestKEMFieldCost(t *testing.T) {
 // acknowledgement the client prunes its resend log by.
 func TestSendingChainAcknowledgement(t *testing.T) {
 	a, b := pair(t)
+	c0 := a.SendingChain() // a's first chain, acknowledged by b's reply
 	mustDecrypt(t, a, mustEncrypt(t, b, "reply"), "reply")
-	c1 := a.SendingChain()
-	if c1 == nil || a.Acknowledged(c1) {
-		t.Fatal("a fresh chain is reported acknowledged")
+	if !a.Acknowledged(c0) {
+		t.Fatal("the peer's reply did not acknowledge the first chain before a sent again")
 	}
 	m1 := mustEncrypt(t, a, "1")
+	c1 := a.SendingChain() // what the client records with m1
+	if c1 == nil || a.Acknowledged(c1) || bytes.Equal(c1, c0) {
+		t.Fatal("a fresh chain is reported acknowledged")
+	}
 	// b's messages on b's current chain acknowledge nothing.
 	mustDecrypt(t, a, mustEncrypt(t, b, "still the old chain"), "still the old chain")
 	if a.Acknowledged(c1) {

@@ -20,7 +20,7 @@ const NONCE = 12, TAG = 16;
 // Prekey lifetimes (section 3), in seconds.
 export const MAX_PREKEY_AGE = 2592000n, MAX_CLOCK_SKEW = 86400n;
 const KEM_PUBLIC = 1184, KEM_CT = 1088;
-const KEM_INTERVAL = 1, MAX_SKIP = 1000, MAX_STORED = 2000, MAX_RETIRED = 8;
+const KEM_INTERVAL = 4, MAX_SKIP = 1000, MAX_STORED = 2000, MAX_RETIRED = 8;
 
 // ---- section 2: certificates and safety numbers ---------------------------------------------
 
@@ -137,7 +137,7 @@ export function initiate(me, bundle, tape) {
     certificate: me.certificate, ek: ek.public, spkId: bundle.spkId, opkId: bundle.opk ? bundle.opk.id : null,
     lastResort: bundle.kind === 1, pqpkId: bundle.pqpkId, ct: enc.ciphertext,
   });
-  return { sk, ad: associatedData(parseCertificate(me.certificate), peer), initiation, dhs, ek: ek.public };
+  return { sk, ad: associatedData(parseCertificate(me.certificate), peer), initiation, dhs, ek: ek.public, ekPair: ek };
 }
 
 // ---- section 5: Double Ratchet with a KEM step ----------------------------------------------
@@ -196,10 +196,13 @@ export class Ratchet {
     };
   }
 
-  static initiator(ad, sk, spkB, tape, kem) {
+  // Section 5, Initialisation: EK_A is the first ratchet key, so the first chain's DH output is DH3,
+  // and that chain carries no KEM fields.
+  static initiator(ad, sk, spkB, ek, dh3, tape, kem) {
     const r = new Ratchet(ad, sk, tape, kem);
     r.s.dhr = spkB;
-    r.sendingStep(r.s);
+    r.s.dhs = { priv: ek.private, pub: ek.public };
+    [r.s.rk, r.s.cks] = kdfRK(sk, dh3, false);
     return r;
   }
 
@@ -238,7 +241,10 @@ export class Ratchet {
 
   encrypt(plaintext) {
     const s = this.s;
-    if (s.cks === null) throw new Error('cannot send before receiving');
+    if (s.cks === null) {
+      if (s.dhr === null) throw new Error('cannot send before receiving');
+      this.sendingStep(s); // deferred from the receiving step
+    }
     const [ck, mk] = kdfCK(s.cks);
     s.cks = ck;
     // A chain's KEM fields ride on every one of its messages (section 5, Encrypt); bit 2 is never sent.
@@ -300,7 +306,10 @@ export class Ratchet {
       if (s.dhr !== null) { s.retired.push(s.dhr); if (s.retired.length > MAX_RETIRED) s.retired.shift(); }
       s.dhr = h.dh;
       s.nr = h.n + 1;
-      this.sendingStep(s);
+      // The sending step waits for the next encrypt; the ended chain's KEM fields are acknowledged.
+      s.cks = null;
+      s.chainKem = null;
+      s.chainAdvertises = false;
     }
     this.s = s;
     return pt;
@@ -324,7 +333,7 @@ export class InitiatorSession {
   constructor(me, bundle, tape, kem) {
     const x = initiate(me, bundle, tape);
     Object.assign(this, { sk: x.sk, ad: x.ad, pending: x.initiation });
-    this.ratchet = Ratchet.initiator(x.ad, x.sk, bundle.spk, tape, kem);
+    this.ratchet = Ratchet.initiator(x.ad, x.sk, bundle.spk, x.ekPair, x.dhs[2], tape, kem);
   }
   seal(plaintext) {
     const m = this.ratchet.encrypt(plaintext);
