@@ -46,6 +46,7 @@ import (
 	"unicode/utf8"
 
 	"backchannel/entropy"
+	"backchannel/x25519"
 )
 
 // Domain-separation labels, word for word as in docs/protocol.md section 15.
@@ -185,12 +186,11 @@ func gcm(key []byte) (cipher.AEAD, error) {
 }
 
 // x25519 computes the shared secret; a low-order peer key is malformed.
-func x25519(priv *ecdh.PrivateKey, peer []byte) ([]byte, error) {
-	pub, err := ecdh.X25519().NewPublicKey(peer)
-	if err != nil {
+func dh(priv *x25519.PrivateKey, peer []byte) ([]byte, error) {
+	if len(peer) != x25519.PointSize {
 		return nil, fmt.Errorf("%w: bad X25519 public key", ErrMalformed)
 	}
-	s, err := priv.ECDH(pub)
+	s, err := priv.ECDH(peer)
 	if err != nil {
 		return nil, fmt.Errorf("%w: low-order X25519 public key", ErrMalformed)
 	}
@@ -240,7 +240,7 @@ func parseRequestBody(b []byte) (name string, ds, dh, sig []byte, err error) {
 // Primary is the existing device's side of one link.
 type Primary struct {
 	code  Code
-	eph   *ecdh.PrivateKey
+	eph   *x25519.PrivateKey
 	hello []byte
 
 	mu      sync.Mutex
@@ -260,7 +260,7 @@ func NewPrimary(src entropy.Source, code Code) (*Primary, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("ephemeral key: %w", err)
 	}
-	hello := eph.PublicKey().Bytes()
+	hello := eph.PublicKey()
 	return &Primary{code: code, eph: eph, hello: hello}, bytes.Clone(hello), nil
 }
 
@@ -278,7 +278,7 @@ func (p *Primary) OpenRequest(req []byte) (Request, string, error) {
 		return Request{}, "", fmt.Errorf("%w: request of %d bytes", ErrMalformed, len(req))
 	}
 	en := req[:HelloSize]
-	shared, err := x25519(p.eph, en)
+	shared, err := dh(p.eph, en)
 	if err != nil {
 		return Request{}, "", err
 	}
@@ -364,8 +364,8 @@ func NewJoiner(src entropy.Source, code Code, hello []byte, name string, keys Jo
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("ephemeral key: %w", err)
 	}
-	en := eph.PublicKey().Bytes()
-	shared, err := x25519(eph, hello)
+	en := eph.PublicKey()
+	shared, err := dh(eph, hello)
 	if err != nil {
 		return nil, nil, "", err
 	}

@@ -2,7 +2,6 @@ package devicelink
 
 import (
 	"bytes"
-	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
@@ -12,13 +11,14 @@ import (
 
 	"backchannel/entropy"
 	"backchannel/entropy/entropytest"
+	"backchannel/x25519"
 )
 
 const testServer = "https://relay.example.org:7450"
 
 type newDevice struct {
 	keys JoinKeys
-	dh   *ecdh.PrivateKey
+	dh   *x25519.PrivateKey
 }
 
 func makeDevice(t testing.TB, src entropy.Source) newDevice {
@@ -31,7 +31,7 @@ func makeDevice(t testing.TB, src entropy.Source) newDevice {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newDevice{keys: JoinKeys{SigningKey: ed25519.NewKeyFromSeed(seed), DHPublic: dh.PublicKey().Bytes()}, dh: dh}
+	return newDevice{keys: JoinKeys{SigningKey: ed25519.NewKeyFromSeed(seed), DHPublic: dh.PublicKey()}, dh: dh}
 }
 
 func mustCode(t testing.TB, src entropy.Source) Code {
@@ -260,7 +260,7 @@ func TestRelaySwapsKeysWithoutCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, req, _, err := NewJoiner(src, code, mallory.PublicKey().Bytes(), "phone", makeDevice(t, src).keys)
+	_, req, _, err := NewJoiner(src, code, mallory.PublicKey(), "phone", makeDevice(t, src).keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func TestRelaySwapsKeysWithoutCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	swapped := append(mallory.PublicKey().Bytes(), req[HelloSize:]...)
+	swapped := append(mallory.PublicKey(), req[HelloSize:]...)
 	if _, _, err := primary.OpenRequest(swapped); !errors.Is(err, ErrNotAuthentic) {
 		t.Fatalf("swapped E_n: got %v", err)
 	}
@@ -393,8 +393,8 @@ func sealForgedRequest(t *testing.T, src entropy.Source, code Code, hello, body 
 	if err != nil {
 		t.Fatal(err)
 	}
-	en := eph.PublicKey().Bytes()
-	shared, err := x25519(eph, hello)
+	en := eph.PublicKey()
+	shared, err := dh(eph, hello)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,7 +446,7 @@ func TestRequestSignatureAndBody(t *testing.T) {
 	}
 	// The signature binds E_n: a body signed for another E_n fails.
 	eph, _ := src.X25519()
-	body := encodeRequestBody("phone", ds, dev.keys.DHPublic, goodSig("phone", ds, dev.keys.DHPublic, eph.PublicKey().Bytes()))
+	body := encodeRequestBody("phone", ds, dev.keys.DHPublic, goodSig("phone", ds, dev.keys.DHPublic, eph.PublicKey()))
 	if _, _, err := primary.OpenRequest(sealForgedRequest(t, src, code, hello, body)); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("signature for another E_n: got %v", err)
 	}

@@ -8,16 +8,17 @@
 package entropy
 
 import (
-	"crypto/ecdh"
 	"crypto/mlkem"
 	"crypto/rand"
 	"fmt"
+
+	"backchannel/x25519"
 )
 
 // Source supplies the randomness protocol steps consume.
 type Source interface {
 	// X25519 returns a fresh X25519 private key.
-	X25519() (*ecdh.PrivateKey, error)
+	X25519() (*x25519.PrivateKey, error)
 	// MLKEM768 returns a fresh ML-KEM-768 decapsulation key.
 	MLKEM768() (*mlkem.DecapsulationKey768, error)
 	// Encapsulate runs ML-KEM-768 encapsulation to ek.
@@ -30,8 +31,8 @@ type Source interface {
 type System struct{}
 
 // X25519 implements Source.
-func (System) X25519() (*ecdh.PrivateKey, error) {
-	k, err := ecdh.X25519().GenerateKey(rand.Reader)
+func (System) X25519() (*x25519.PrivateKey, error) {
+	k, err := x25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate X25519 key: %w", err)
 	}

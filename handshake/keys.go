@@ -154,11 +154,11 @@ func (p *Prekeys) newGeneration(src entropy.Source, dev *identity.Device, t int6
 		return nil, fmt.Errorf("last-resort KEM prekey: %w", err)
 	}
 	spkID, lastID := p.id(), p.id()
-	pub := k.PublicKey().Bytes()
+	pub := k.PublicKey()
 	g := &generation{
 		spk:     SignedPrekey{ID: spkID, Created: t, Public: pub, Signature: dev.Sign(signedPrekeyMessage(spkID, t, pub))},
-		spkPriv: k.Bytes(), spkKey: k,
-		lastID: lastID, lastAt: t, lastSeed: dk.Bytes(), lastKey: dk,
+		spkPriv: k.Bytes(),
+		lastID:  lastID, lastAt: t, lastSeed: dk.Bytes(), lastKey: dk,
 		lastSig: dev.Sign(kemPrekeyMessage(true, lastID, t, dk.EncapsulationKey().Bytes())),
 		seen:    map[[32]byte]struct{}{},
 	}
@@ -268,8 +268,8 @@ func (p *Prekeys) GenerateOneTimeAt(src entropy.Source, dev *identity.Device, n 
 			if err != nil {
 				return nil, nil, fmt.Errorf("generate one-time prekey: %w", err)
 			}
-			ot := OneTimePrekey{ID: p.id(), Public: k.PublicKey().Bytes()}
-			p.oneTime[ot.ID] = &oneTimeKey{created: t, secret: k.Bytes(), x: k}
+			ot := OneTimePrekey{ID: p.id(), Public: k.PublicKey()}
+			p.oneTime[ot.ID] = &oneTimeKey{created: t, secret: k.Bytes()}
 			ots = append(ots, ot)
 		}
 		if i < nK {

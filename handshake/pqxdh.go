@@ -30,6 +30,7 @@ import (
 
 	"backchannel/entropy"
 	"backchannel/identity"
+	"backchannel/x25519"
 )
 
 // KDF parameters, as in docs/protocol.md section "PQXDH".
@@ -67,7 +68,7 @@ type Result struct {
 	LocalSignedPrekey *ecdh.PrivateKey
 	// Ephemeral is, on the initiator, EK_A's private key: the initiator's
 	// first ratchet key (docs/protocol.md, section 5, "Initialisation").
-	Ephemeral *ecdh.PrivateKey
+	Ephemeral *x25519.PrivateKey
 	// DH3 is X25519(EK_A, SPK_B), on both sides: the DH output of the
 	// initiator's first ratchet chain.
 	DH3 []byte
@@ -91,18 +92,22 @@ func Initiate(src entropy.Source, me *identity.Device, b *Bundle) (*Initiation, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("pqxdh initiate: encapsulate: %w", err)
 	}
-	dhs := []dhPair{{me.DHPrivate(), spkB}, {ek, ikB}, {ek, spkB}}
+	dhs := []dhFunc{
+		func() ([]byte, error) { return me.DHPrivate().ECDH(spkB) },
+		func() ([]byte, error) { return ek.ECDH(ikB.Bytes()) },
+		func() ([]byte, error) { return ek.ECDH(spkB.Bytes()) },
+	}
 	in := &Initiation{
 		Cert:           me.Cert,
-		EphemeralKey:   ek.PublicKey().Bytes(),
+		EphemeralKey:   ek.PublicKey(),
 		SignedPrekeyID: b.Signed.ID,
 		KEMPrekeyID:    b.KEM.ID,
 		KEMLastResort:  b.KEM.LastResort,
 		KEMCiphertext:  ct,
 	}
 	if b.OneTime != nil {
-		opk, _ := x.NewPublicKey(b.OneTime.Public)
-		dhs = append(dhs, dhPair{ek, opk})
+		opk := b.OneTime.Public
+		dhs = append(dhs, func() ([]byte, error) { return ek.ECDH(opk) })
 		in.OneTimeUsed, in.OneTimeID = true, b.OneTime.ID
 	}
 	sk, dh3, err := deriveSecret(dhs, ss)
@@ -153,13 +158,13 @@ func Respond(me *identity.Device, pk *Prekeys, in *Initiation) (*Result, error) 
 	if err != nil {
 		return nil, fmt.Errorf("pqxdh respond: decapsulate: %w", err)
 	}
-	dhs := []dhPair{{spk, ikA}, {me.DHPrivate(), ekA}, {spk, ekA}}
+	dhs := []dhFunc{pair(spk, ikA), pair(me.DHPrivate(), ekA), pair(spk, ekA)}
 	if in.OneTimeUsed {
 		opk, ok := pk.oneTime[in.OneTimeID]
 		if !ok {
 			return nil, fmt.Errorf("one-time prekey %d: %w", in.OneTimeID, ErrUnknownPrekey)
 		}
-		dhs = append(dhs, dhPair{opk.x25519(), ekA})
+		dhs = append(dhs, pair(opk.x25519(), ekA))
 	}
 	sk, dh3, err := deriveSecret(dhs, ss)
 	if err != nil {
@@ -173,21 +178,23 @@ func Respond(me *identity.Device, pk *Prekeys, in *Initiation) (*Result, error) 
 	}, nil
 }
 
-type dhPair struct {
-	priv *ecdh.PrivateKey
-	pub  *ecdh.PublicKey
+// dhFunc computes one of PQXDH's Diffie-Hellman outputs.
+type dhFunc func() ([]byte, error)
+
+func pair(priv *ecdh.PrivateKey, pub *ecdh.PublicKey) dhFunc {
+	return func() ([]byte, error) { return priv.ECDH(pub) }
 }
 
 // deriveSecret computes SK = HKDF(salt = 32 zero bytes,
 // IKM = 32×0xFF || DH1 || DH2 || DH3 [|| DH4] || SS, info = KDFInfo, L = 32),
 // and returns DH3 with it.
-func deriveSecret(dhs []dhPair, ss []byte) (sk, dh3 []byte, err error) {
+func deriveSecret(dhs []dhFunc, ss []byte) (sk, dh3 []byte, err error) {
 	ikm := make([]byte, 32, 32*6)
 	for i := range ikm {
 		ikm[i] = 0xFF
 	}
-	for i, p := range dhs {
-		out, err := p.priv.ECDH(p.pub)
+	for i, dh := range dhs {
+		out, err := dh()
 		if err != nil {
 			return nil, nil, fmt.Errorf("DH%d: %w", i+1, err)
 		}

@@ -23,7 +23,11 @@ func NewDeviceKeys(src entropy.Source) (*DeviceKeys, error) {
 	if err := src.Bytes(seed); err != nil {
 		return nil, fmt.Errorf("new device keys: %w", err)
 	}
-	dh, err := src.X25519()
+	k, err := src.X25519()
+	if err != nil {
+		return nil, fmt.Errorf("new device keys: %w", err)
+	}
+	dh, err := k.ECDHKey()
 	if err != nil {
 		return nil, fmt.Errorf("new device keys: %w", err)
 	}

@@ -80,7 +80,11 @@ func NewDevice(src entropy.Source, user *User, id uint32) (*Device, error) {
 	if err := src.Bytes(seed); err != nil {
 		return nil, fmt.Errorf("new device: %w", err)
 	}
-	dh, err := src.X25519()
+	k, err := src.X25519()
+	if err != nil {
+		return nil, fmt.Errorf("new device: %w", err)
+	}
+	dh, err := k.ECDHKey()
 	if err != nil {
 		return nil, fmt.Errorf("new device: %w", err)
 	}

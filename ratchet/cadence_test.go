@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"backchannel/entropy"
+	"backchannel/x25519"
 )
 
 // countingSource counts the random values a state draws.
@@ -16,7 +17,7 @@ type countingSource struct {
 	x25519, keygen, encaps int
 }
 
-func (c *countingSource) X25519() (*ecdh.PrivateKey, error) {
+func (c *countingSource) X25519() (*x25519.PrivateKey, error) {
 	c.x25519++
 	return c.System.X25519()
 }
@@ -89,15 +90,15 @@ func TestSendingStepWaitsForTheFirstSend(t *testing.T) {
 func TestFirstChainUnderAnotherKey(t *testing.T) {
 	sk, ad := make([]byte, 32), make([]byte, 128)
 	spk, _ := ecdh.X25519().GenerateKey(nil)
-	ek, _ := ecdh.X25519().GenerateKey(nil)
-	other, _ := ecdh.X25519().GenerateKey(nil) // what a 2.1 initiator's sending step drew
-	dh, _ := other.ECDH(spk.PublicKey())
-	dh3, _ := ek.ECDH(spk.PublicKey())
+	ek, _ := entropy.System{}.X25519()
+	other, _ := entropy.System{}.X25519() // what a 2.1 initiator's sending step drew
+	dh, _ := other.ECDH(spk.PublicKey().Bytes())
+	dh3, _ := ek.ECDH(spk.PublicKey().Bytes())
 	a, err := InitInitiator(entropy.System{}, sk, ad, spk.PublicKey(), other, dh)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := InitResponder(entropy.System{}, sk, ad, spk, ek.PublicKey().Bytes(), dh3)
+	b, err := InitResponder(entropy.System{}, sk, ad, spk, ek.PublicKey(), dh3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestFirstChainUnderAnotherKey(t *testing.T) {
 	// A forged DH3 for EK_A is not a way in either: the first chain then
 	// fails to authenticate and the responder is unchanged.
 	a2, _ := InitInitiator(entropy.System{}, sk, ad, spk.PublicKey(), ek, dh3)
-	b2, _ := InitResponder(entropy.System{}, sk, ad, spk, ek.PublicKey().Bytes(), bytes.Repeat([]byte{7}, 32))
+	b2, _ := InitResponder(entropy.System{}, sk, ad, spk, ek.PublicKey(), bytes.Repeat([]byte{7}, 32))
 	before := b2.Marshal()
 	m2, _ := a2.Encrypt([]byte("x"))
 	if _, err := b2.Decrypt(m2); err == nil || !bytes.Equal(before, b2.Marshal()) {

@@ -30,6 +30,7 @@ import (
 	"fmt"
 
 	"backchannel/entropy"
+	"backchannel/x25519"
 )
 
 // Limits and cadence, as in docs/protocol.md section "Limits".
@@ -79,9 +80,10 @@ type State struct {
 	rk   []byte
 	dhs  []byte // our ratchet private key (X25519 scalar)
 	dhsP []byte // its public key
-	// dhsKey caches dhs as a key object: building one from bytes costs a
-	// scalar multiplication (it derives the public key).
-	dhsKey *ecdh.PrivateKey
+	// dhsKey caches dhs and dhsP as a key object (free to build from the
+	// stored bytes with package x25519; crypto/ecdh would pay a scalar
+	// multiplication to derive the public key again).
+	dhsKey *x25519.PrivateKey
 	dhr    []byte // peer's ratchet public key, nil before the first message
 	cks    []byte // sending chain key, nil until we can send
 	ckr    []byte // receiving chain key, nil before the first message
@@ -140,7 +142,7 @@ type firstTurn struct{ peer, out []byte }
 // SPK_B), which PQXDH computed already (dh3): no new key pair, no new
 // multiplication, and no KEM fields on the first chain (SK already holds the
 // PQXDH KEM secret). docs/protocol.md, "Initialisation", gives the argument.
-func InitInitiator(src entropy.Source, sk, ad []byte, remoteSPK *ecdh.PublicKey, ek *ecdh.PrivateKey, dh3 []byte) (*State, error) {
+func InitInitiator(src entropy.Source, sk, ad []byte, remoteSPK *ecdh.PublicKey, ek *x25519.PrivateKey, dh3 []byte) (*State, error) {
 	s := newState(src, ad)
 	s.dhr = remoteSPK.Bytes()
 	rk, ck, err := kdfRoot(sk, dh3, false)
@@ -148,7 +150,7 @@ func InitInitiator(src entropy.Source, sk, ad []byte, remoteSPK *ecdh.PublicKey,
 		return nil, fmt.Errorf("init initiator: %w", err)
 	}
 	s.rk, s.cks = rk, ck
-	s.dhs, s.dhsP, s.dhsKey = ek.Bytes(), ek.PublicKey().Bytes(), ek
+	s.dhs, s.dhsP, s.dhsKey = ek.Bytes(), ek.PublicKey(), ek
 	return s, nil
 }
 
@@ -159,7 +161,12 @@ func InitInitiator(src entropy.Source, sk, ad []byte, remoteSPK *ecdh.PublicKey,
 func InitResponder(src entropy.Source, sk, ad []byte, spk *ecdh.PrivateKey, ekA, dh3 []byte) (*State, error) {
 	s := newState(src, ad)
 	s.rk = bytes.Clone(sk)
-	s.dhs, s.dhsP, s.dhsKey = spk.Bytes(), spk.PublicKey().Bytes(), spk
+	s.dhs, s.dhsP = spk.Bytes(), spk.PublicKey().Bytes()
+	k, err := x25519.NewPrivateKeyWithPublic(s.dhs, s.dhsP)
+	if err != nil {
+		return nil, fmt.Errorf("init responder: %w", err)
+	}
+	s.dhsKey = k
 	if ekA != nil && dh3 != nil {
 		s.firstDH = &firstTurn{peer: bytes.Clone(ekA), out: bytes.Clone(dh3)}
 	}
@@ -201,11 +208,7 @@ func (s *State) sendingStep() error {
 	if err != nil {
 		return err
 	}
-	peer, err := ecdh.X25519().NewPublicKey(s.dhr)
-	if err != nil {
-		return fmt.Errorf("%w: peer ratchet key: %v", ErrMalformed, err)
-	}
-	ikm, err := priv.ECDH(peer)
+	ikm, err := priv.ECDH(s.dhr)
 	if err != nil {
 		return fmt.Errorf("%w: ratchet DH: %v", ErrMalformed, err)
 	}
@@ -247,7 +250,7 @@ func (s *State) sendingStep() error {
 		s.turns++
 	}
 	s.rk, s.cks = rk, ck
-	s.dhs, s.dhsP, s.dhsKey = priv.Bytes(), priv.PublicKey().Bytes(), priv
+	s.dhs, s.dhsP, s.dhsKey = priv.Bytes(), priv.PublicKey(), priv
 	s.pn, s.ns = s.ns, 0
 	return nil
 }
@@ -428,21 +431,19 @@ func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	peer, err := ecdh.X25519().NewPublicKey(h.DH)
-	if err != nil {
-		return nil, fmt.Errorf("%w: ratchet key: %v", ErrMalformed, err)
-	}
 	var ikm []byte
+	var err error
 	if f := t.firstDH; f != nil && bytes.Equal(h.DH, f.peer) {
 		ikm = bytes.Clone(f.out)
 	} else {
 		priv := t.dhsKey
 		if priv == nil {
-			if priv, err = ecdh.X25519().NewPrivateKey(t.dhs); err != nil {
+			if priv, err = x25519.NewPrivateKeyWithPublic(t.dhs, t.dhsP); err != nil {
 				return nil, err
 			}
+			t.dhsKey = priv
 		}
-		if ikm, err = priv.ECDH(peer); err != nil {
+		if ikm, err = priv.ECDH(h.DH); err != nil {
 			return nil, fmt.Errorf("%w: ratchet DH: %v", ErrMalformed, err)
 		}
 	}

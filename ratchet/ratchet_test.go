@@ -40,11 +40,11 @@ func initPair(t testing.TB, sk, ad []byte) (*State, *State) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ek, err := ecdh.X25519().GenerateKey(nil)
+	ek, err := entropy.System{}.X25519()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dh3, err := ek.ECDH(spk.PublicKey())
+	dh3, err := ek.ECDH(spk.PublicKey().Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func initPair(t testing.TB, sk, ad []byte) (*State, *State) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := InitResponder(entropy.System{}, sk, ad, spk, ek.PublicKey().Bytes(), dh3)
+	b, err := InitResponder(entropy.System{}, sk, ad, spk, ek.PublicKey(), dh3)
 	if err != nil {
 		t.Fatal(err)
 	}

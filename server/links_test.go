@@ -83,7 +83,7 @@ func TestLinkRelayFullRun(t *testing.T) {
 			joined <- joinResult{err: fmt.Errorf("wait hello: %w", err)}
 			return
 		}
-		j, req, sas, err := devicelink.NewJoiner(src, parsed, hello, "laptop", devicelink.JoinKeys{SigningKey: devKey, DHPublic: dh.PublicKey().Bytes()})
+		j, req, sas, err := devicelink.NewJoiner(src, parsed, hello, "laptop", devicelink.JoinKeys{SigningKey: devKey, DHPublic: dh.PublicKey()})
 		if err != nil {
 			joined <- joinResult{err: err}
 			return

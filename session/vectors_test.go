@@ -2,7 +2,6 @@ package session
 
 import (
 	"bytes"
-	"crypto/ecdh"
 	"crypto/mlkem"
 	"encoding/hex"
 	"encoding/json"
@@ -20,6 +19,7 @@ import (
 	"backchannel/handshake"
 	"backchannel/identity"
 	"backchannel/ratchet"
+	"backchannel/x25519"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/protocol_vectors.json")
@@ -49,10 +49,10 @@ type tapeEntry struct {
 
 var _ entropy.Source = (*tape)(nil)
 
-func (t *tape) X25519() (*ecdh.PrivateKey, error) {
+func (t *tape) X25519() (*x25519.PrivateKey, error) {
 	k, err := t.src.X25519()
 	if err == nil {
-		t.Entries = append(t.Entries, tapeEntry{Op: "x25519", Private: hx(k.Bytes()), Public: hx(k.PublicKey().Bytes())})
+		t.Entries = append(t.Entries, tapeEntry{Op: "x25519", Private: hx(k.Bytes()), Public: hx(k.PublicKey())})
 	}
 	return k, err
 }
@@ -382,12 +382,12 @@ func prekeySecretsOf(t *testing.T, label string, withOneTime bool, b *handshake.
 	if withOneTime {
 		opk, _ := src.X25519()
 		kem, _ := src.MLKEM768()
-		if !bytes.Equal(opk.PublicKey().Bytes(), b.OneTime.Public) {
+		if !bytes.Equal(opk.PublicKey(), b.OneTime.Public) {
 			t.Fatal("replayed one-time prekey does not match the bundle")
 		}
 		sec.OneTimePrekeyPrivate, sec.KEMPrekeySeed = hx(opk.Bytes()), hx(kem.Bytes())
 	}
-	if !bytes.Equal(spk.PublicKey().Bytes(), b.Signed.Public) {
+	if !bytes.Equal(spk.PublicKey(), b.Signed.Public) {
 		t.Fatal("replayed signed prekey does not match the bundle")
 	}
 	return sec

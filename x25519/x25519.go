@@ -22,6 +22,7 @@
 package x25519
 
 import (
+	"crypto/ecdh"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -120,6 +121,12 @@ func (k *PrivateKey) Bytes() []byte {
 func (k *PrivateKey) PublicKey() []byte {
 	out := k.public
 	return out[:]
+}
+
+// ECDHKey returns the key as a crypto/ecdh key, for code that needs one;
+// building it costs crypto/ecdh's scalar multiplication.
+func (k *PrivateKey) ECDHKey() (*ecdh.PrivateKey, error) {
+	return ecdh.X25519().NewPrivateKey(k.scalar[:])
 }
 
 // ECDH returns the 32-byte shared secret X25519(scalar, peer) of RFC 7748.

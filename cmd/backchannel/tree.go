@@ -113,7 +113,7 @@ func commandKey(c *cobra.Command) string {
 
 // protocolRevision is the revision of docs/protocol.md this program
 // implements (a test checks the document names it).
-const protocolRevision = "2.1"
+const protocolRevision = "2.2"
 
 // versionInfo is what --version prints.
 type versionInfo struct {

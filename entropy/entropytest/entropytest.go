@@ -4,7 +4,7 @@
 package entropytest
 
 import (
-	"crypto/ecdh"
+	"backchannel/x25519"
 	"crypto/mlkem"
 	"crypto/mlkem/mlkemtest"
 	"crypto/sha3"
@@ -31,8 +31,8 @@ func (d *Deterministic) read(n int) []byte {
 }
 
 // X25519 implements entropy.Source.
-func (d *Deterministic) X25519() (*ecdh.PrivateKey, error) {
-	return ecdh.X25519().NewPrivateKey(d.read(32))
+func (d *Deterministic) X25519() (*x25519.PrivateKey, error) {
+	return x25519.NewPrivateKey(d.read(32))
 }
 
 // MLKEM768 implements entropy.Source.
