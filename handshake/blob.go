@@ -53,7 +53,7 @@ type StoredBundle struct {
 // certificate, both prekey signatures (which cover the creation times) and
 // every key encoding. It does not judge the creation times: call CheckFresh.
 func (s StoredBundle) Assemble() (*Bundle, error) {
-	cert, err := identity.ParseCertificate(s.Certificate)
+	cert, err := identity.DecodeCertificate(s.Certificate) // verified with the bundle below
 	if err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}

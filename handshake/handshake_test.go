@@ -458,3 +458,46 @@ func FuzzUnmarshalPrekeys(f *testing.F) {
 		}
 	})
 }
+
+// A bundle verified once (ParseBundle, Assemble) is not verified again by
+// Initiate, but any change to it after the verification is: a field
+// flipped in place, or swapped for another device's, is refused as if it
+// had never been verified.
+func TestVerifiedBundleChangedAfterwards(t *testing.T) {
+	alice, bob, carol := device(t), device(t), device(t)
+	pk := prekeys(t, bob, 1)
+	other := prekeys(t, carol, 0).Bundle(carol)
+	cases := map[string]func(b *Bundle){
+		"signed prekey signature": func(b *Bundle) { b.Signed.Signature[5] ^= 1 },
+		"signed prekey":           func(b *Bundle) { b.Signed.Public = bytes.Clone(other.Signed.Public) },
+		"KEM prekey":              func(b *Bundle) { b.KEM.Public = bytes.Clone(other.KEM.Public) },
+		"KEM prekey id":           func(b *Bundle) { b.KEM.ID++ },
+		"one-time prekey dropped": func(b *Bundle) { b.OneTime = nil },
+		"certificate":             func(b *Bundle) { b.Cert = other.Cert },
+		"creation time":           func(b *Bundle) { b.Signed.Created-- },
+	}
+	for name, change := range cases {
+		t.Run(name, func(t *testing.T) {
+			b, err := ParseBundle(pk.Bundle(bob).Marshal())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := Initiate(entropy.System{}, alice, b); err != nil {
+				t.Fatalf("the verified bundle itself: %v", err)
+			}
+			change(b)
+			_, _, err = Initiate(entropy.System{}, alice, b)
+			if name == "one-time prekey dropped" {
+				// Still a genuine bundle (the one-time key is optional and
+				// unsigned): verified again and accepted.
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("a bundle changed after its verification was used")
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/mlkem"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -128,6 +129,17 @@ type Bundle struct {
 	Signed  SignedPrekey
 	OneTime *OneTimePrekey // nil when the device's one-time prekeys are exhausted
 	KEM     KEMPrekey
+
+	// checked remembers the last successful verification, so that the
+	// client's path (assemble, check, initiate) verifies each of the three
+	// signatures once and parses the KEM key once. It holds the digest of
+	// the bundle it verified: a bundle changed since is verified again.
+	checked *checkedBundle
+}
+
+type checkedBundle struct {
+	digest [sha256.Size]byte
+	pqpk   *mlkem.EncapsulationKey768
 }
 
 // Verify checks every signature in the bundle: the device certificate under
@@ -137,8 +149,42 @@ func (b *Bundle) Verify() error {
 	return err
 }
 
+// digest hashes every field of the bundle, each with its length, so that no
+// change to a field, however its neighbours shift, keeps the digest.
+func (b *Bundle) digest() [sha256.Size]byte {
+	h := sha256.New()
+	field := func(v []byte) {
+		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(v))))
+		h.Write(v)
+	}
+	c := &b.Cert
+	for _, v := range [][]byte{c.UserKey, c.SigningKey, c.DHKey, c.Signature, b.Signed.Public, b.Signed.Signature, b.KEM.Public, b.KEM.Signature} {
+		field(v)
+	}
+	var fixed []byte
+	fixed = binary.BigEndian.AppendUint32(fixed, c.DeviceID)
+	fixed = binary.BigEndian.AppendUint32(fixed, b.Signed.ID)
+	fixed = binary.BigEndian.AppendUint64(fixed, uint64(b.Signed.Created))
+	fixed = binary.BigEndian.AppendUint32(fixed, b.KEM.ID)
+	fixed = append(fixed, kemKind(b.KEM.LastResort))
+	fixed = binary.BigEndian.AppendUint64(fixed, uint64(b.KEM.Created))
+	if b.OneTime != nil {
+		fixed = binary.BigEndian.AppendUint32(append(fixed, 1), b.OneTime.ID)
+		field(b.OneTime.Public)
+	}
+	h.Write(fixed)
+	var d [sha256.Size]byte
+	h.Sum(d[:0])
+	return d
+}
+
 // verify is Verify returning the parsed KEM prekey.
 func (b *Bundle) verify() (*mlkem.EncapsulationKey768, error) {
+	digest := b.digest()
+	if c := b.checked; c != nil && c.digest == digest {
+		return c.pqpk, nil
+	}
+	b.checked = nil
 	if err := b.Cert.Verify(); err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
@@ -160,6 +206,7 @@ func (b *Bundle) verify() (*mlkem.EncapsulationKey768, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: KEM prekey: %v", ErrBadBundle, err)
 	}
+	b.checked = &checkedBundle{digest: digest, pqpk: ek}
 	return ek, nil
 }
 
@@ -225,7 +272,7 @@ func ParseBundle(in []byte) (*Bundle, error) {
 	if len(r.b) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrBadBundle, len(r.b))
 	}
-	cert, err := identity.ParseCertificate(certBytes)
+	cert, err := identity.DecodeCertificate(certBytes) // verified with the bundle below
 	if err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
