@@ -257,17 +257,21 @@ func (s *State) sendingStep() error {
 
 // Overhead is how many bytes the next message adds to its plaintext.
 func (s *State) Overhead() int {
-	n := headerFixedSize + NonceSize + TagSize
-	ct, pub := s.sendKEMCT != nil, s.sendPub
+	ct, pub := s.sendKEM && s.sendKEMCT != nil, s.sendKEM && s.sendPub
 	if s.stepDue() {
 		ct, pub = s.kemDue() && s.kemRemote != nil, s.kemDue()
-	} else if !s.sendKEM {
-		return n
 	}
-	if ct {
+	return Overhead(ct, pub)
+}
+
+// Overhead is how many bytes a message adds to its plaintext with or
+// without a KEM ciphertext (and its target id) and an advertised KEM key.
+func Overhead(kemCiphertext, kemPublic bool) int {
+	n := headerFixedSize + NonceSize + TagSize
+	if kemCiphertext {
 		n += KEMKeyIDSize + KEMCiphertextSz
 	}
-	if pub {
+	if kemPublic {
 		n += KEMPublicSize
 	}
 	return n
