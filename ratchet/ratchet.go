@@ -484,11 +484,12 @@ func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
 		return nil, err
 	}
 	if h.KEMPublic != nil {
-		ek, err := mlkem.NewEncapsulationKey768(h.KEMPublic)
-		if err != nil {
-			return nil, fmt.Errorf("%w: peer KEM key: %v", ErrMalformed, err)
+		// Checked now, parsed at the next KEM step: parsing expands the
+		// key's matrix, and a reloaded state would parse it again anyway.
+		if !validKEMKey(h.KEMPublic) {
+			return nil, fmt.Errorf("%w: peer KEM key fails the ML-KEM modulus check", ErrMalformed)
 		}
-		t.kemRemote, t.kemRemoteKey = bytes.Clone(h.KEMPublic), ek
+		t.kemRemote, t.kemRemoteKey = bytes.Clone(h.KEMPublic), nil
 	}
 	if t.dhr != nil {
 		t.retired = append(t.retired, t.dhr)
