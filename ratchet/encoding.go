@@ -117,12 +117,15 @@ type cursor struct {
 	bad bool
 }
 
+// take returns the next n bytes. Unmarshal gives the cursor its own copy
+// of the input, so the fields share one allocation; each is capped at its
+// length, so an append to one can never write into the next.
 func (c *cursor) take(n int) []byte {
 	if c.bad || len(c.b) < n {
 		c.bad = true
 		return nil
 	}
-	out := bytes.Clone(c.b[:n])
+	out := c.b[:n:n]
 	c.b = c.b[n:]
 	return out
 }
@@ -155,7 +158,7 @@ const legacyKEMRepeat = 4
 // version 2 state is read when its layout equals version 3's (no sending
 // chain with KEM fields past its fourth message); otherwise ErrStaleState.
 func Unmarshal(in []byte) (*State, error) {
-	c := &cursor{b: in}
+	c := &cursor{b: bytes.Clone(in)}
 	v := c.take(1)
 	if v == nil {
 		return nil, fmt.Errorf("%w: empty", ErrBadState)
