@@ -38,6 +38,12 @@ const (
 	stSendKEM
 )
 
+// Bits of the second flags byte (version 4).
+const (
+	// st2KEMRemoteFresh: nothing has been encapsulated to KEMr yet.
+	st2KEMRemoteFresh = 1 << iota
+)
+
 // Marshal serialises the state. The output holds secrets: store it encrypted.
 func (s *State) Marshal() []byte { return s.AppendBinary(make([]byte, 0, s.size())) }
 
@@ -45,7 +51,7 @@ func (s *State) Marshal() []byte { return s.AppendBinary(make([]byte, 0, s.size(
 func (s *State) Size() int { return s.size() }
 
 func (s *State) size() int {
-	n := 1 + 2 + len(s.ad) + 3*32 + 1 + len(s.dhr) + len(s.cks) + len(s.ckr) + 16
+	n := 1 + 2 + len(s.ad) + 3*32 + 2 + len(s.dhr) + len(s.cks) + len(s.ckr) + 16
 	n += len(s.kemSeed) + len(s.kemID) + len(s.kemRemote) + len(s.sendKEMID) + len(s.sendKEMCT)
 	if s.advertising() {
 		n += len(s.kemPub)
@@ -77,6 +83,11 @@ func (s *State) AppendBinary(b []byte) []byte {
 	b = append(b, s.dhs...)
 	b = append(b, s.dhsP...)
 	b = append(b, f)
+	var f2 byte
+	if s.kemRemoteFresh {
+		f2 |= st2KEMRemoteFresh
+	}
+	b = append(b, f2)
 	b = append(b, s.dhr...)
 	b = append(b, s.cks...)
 	b = append(b, s.ckr...)
@@ -180,6 +191,13 @@ func Unmarshal(in []byte) (*State, error) {
 		return nil, fmt.Errorf("%w: truncated", ErrBadState)
 	}
 	f := fb[0]
+	if v[0] == StateVersion {
+		f2 := c.take(1)
+		if c.bad || f2[0]&^st2KEMRemoteFresh != 0 {
+			return nil, fmt.Errorf("%w: truncated or unknown flags", ErrBadState)
+		}
+		s.kemRemoteFresh = f2[0]&st2KEMRemoteFresh != 0
+	}
 	if f&stDHR != 0 {
 		s.dhr = c.take(32)
 	}
@@ -204,12 +222,19 @@ func Unmarshal(in []byte) (*State, error) {
 	}
 	if f&stKEMRemote != 0 {
 		s.kemRemote = c.take(KEMPublicSize)
+		// A version 2 or 3 state encapsulated on every turn: treat its
+		// peer key as one still to encapsulate to (one extra KEM step at
+		// most, never one missed).
+		s.kemRemoteFresh = s.kemRemoteFresh || v[0] != StateVersion
+	}
+	if s.kemRemoteFresh && s.kemRemote == nil {
+		return nil, fmt.Errorf("%w: a fresh peer KEM key flagged without one", ErrBadState)
 	}
 	if f&stSendCT != 0 {
 		s.sendKEMID = c.take(KEMKeyIDSize)
 		s.sendKEMCT = c.take(KEMCiphertextSz)
 	}
-	if s.sendPub && s.kemSeed == nil || s.sendKEMCT != nil && !s.sendKEM || s.sendPub != s.sendKEM {
+	if s.sendPub && s.kemSeed == nil || s.sendKEM != (s.sendPub || s.sendKEMCT != nil) {
 		return nil, fmt.Errorf("%w: KEM public key flagged without a KEM key", ErrBadState)
 	}
 	nr := c.take(1)

@@ -40,10 +40,11 @@ const (
 	// MaxSkippedKeys bounds the stored keys of skipped messages; beyond it
 	// the oldest is evicted (that message can then no longer be decrypted).
 	MaxSkippedKeys = 2000
-	// KEMInterval is the sender's KEM cadence: a KEM step on every
-	// KEMInterval-th DH ratchet turn of this side (docs/protocol.md, "KEM
-	// cadence", argues the choice).
-	KEMInterval = 4
+	// KEMInterval is the KEM cadence: a side advertises a new ML-KEM key
+	// pair on every KEMInterval-th of its DH ratchet turns, and
+	// encapsulates to a key the peer advertised on its next turn after
+	// receiving it (docs/protocol.md, "KEM cadence", argues the choice).
+	KEMInterval = 8
 	// maxRetired bounds remembered past receiving ratchet keys, used only to
 	// tell a replay from a forgery.
 	maxRetired = 8
@@ -97,6 +98,9 @@ type State struct {
 	kemRemote []byte // peer's latest encapsulation key
 	// kemRemoteKey caches kemRemote parsed (parsing costs tens of µs).
 	kemRemoteKey *mlkem.EncapsulationKey768
+	// kemRemoteFresh: nothing has been encapsulated to kemRemote yet; the
+	// next sending step does.
+	kemRemoteFresh bool
 	// kemKey caches kemSeed expanded (an expansion costs about a key
 	// generation); nil after Unmarshal until the first decapsulation.
 	kemKey *mlkem.DecapsulationKey768
@@ -197,8 +201,13 @@ func (s *State) SendingChain() []byte {
 // side last sent: the next Encrypt starts a new sending chain first.
 func (s *State) stepDue() bool { return s.cks == nil && s.dhr != nil }
 
-// kemDue reports whether the next sending step is a KEM step.
-func (s *State) kemDue() bool { return s.kemSeed == nil || s.turns+1 >= KEMInterval }
+// advertiseDue reports whether the next sending step draws and advertises
+// a new ML-KEM key pair.
+func (s *State) advertiseDue() bool { return s.kemSeed == nil || s.turns+1 >= KEMInterval }
+
+// encapsulateDue reports whether the next sending step encapsulates to the
+// peer's latest KEM key: once per key, on the first turn after it arrived.
+func (s *State) encapsulateDue() bool { return s.kemRemote != nil && s.kemRemoteFresh }
 
 // sendingStep starts a new sending chain: a fresh ratchet key, a KEM step
 // when due, and KDF_RK over DH(new key, peer key) [|| KEM secret]. It
@@ -212,26 +221,24 @@ func (s *State) sendingStep() error {
 	if err != nil {
 		return fmt.Errorf("%w: ratchet DH: %v", ErrMalformed, err)
 	}
-	kem := s.kemDue()
-	withKEM := false
+	advertise, withKEM := s.advertiseDue(), s.encapsulateDue()
 	var sendID, sendCT []byte
 	var dk *mlkem.DecapsulationKey768
 	ek := s.kemRemoteKey
-	if kem {
-		if s.kemRemote != nil {
-			if ek == nil {
-				if ek, err = mlkem.NewEncapsulationKey768(s.kemRemote); err != nil {
-					return fmt.Errorf("%w: peer KEM key: %v", ErrMalformed, err)
-				}
+	if withKEM {
+		if ek == nil {
+			if ek, err = mlkem.NewEncapsulationKey768(s.kemRemote); err != nil {
+				return fmt.Errorf("%w: peer KEM key: %v", ErrMalformed, err)
 			}
-			ss, ct, err := s.src.Encapsulate(ek)
-			if err != nil {
-				return err
-			}
-			ikm = append(ikm, ss...)
-			withKEM = true
-			sendID, sendCT = kemKeyID(s.kemRemote), ct
 		}
+		ss, ct, err := s.src.Encapsulate(ek)
+		if err != nil {
+			return err
+		}
+		ikm = append(ikm, ss...)
+		sendID, sendCT = kemKeyID(s.kemRemote), ct
+	}
+	if advertise {
 		if dk, err = s.src.MLKEM768(); err != nil {
 			return err
 		}
@@ -241,8 +248,9 @@ func (s *State) sendingStep() error {
 		return err
 	}
 	s.kemRemoteKey = ek
-	s.sendKEMID, s.sendKEMCT, s.sendPub, s.sendKEM = sendID, sendCT, kem, kem
-	if kem {
+	s.kemRemoteFresh = s.kemRemoteFresh && !withKEM
+	s.sendKEMID, s.sendKEMCT, s.sendPub, s.sendKEM = sendID, sendCT, advertise, advertise || withKEM
+	if advertise {
 		s.kemSeed, s.kemPub, s.kemKey = dk.Bytes(), dk.EncapsulationKey().Bytes(), dk
 		s.kemID = kemKeyID(s.kemPub)
 		s.turns = 0
@@ -259,7 +267,7 @@ func (s *State) sendingStep() error {
 func (s *State) Overhead() int {
 	ct, pub := s.sendKEM && s.sendKEMCT != nil, s.sendKEM && s.sendPub
 	if s.stepDue() {
-		ct, pub = s.kemDue() && s.kemRemote != nil, s.kemDue()
+		ct, pub = s.encapsulateDue(), s.advertiseDue()
 	}
 	return Overhead(ct, pub)
 }
@@ -489,7 +497,7 @@ func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
 		if !validKEMKey(h.KEMPublic) {
 			return nil, fmt.Errorf("%w: peer KEM key fails the ML-KEM modulus check", ErrMalformed)
 		}
-		t.kemRemote, t.kemRemoteKey = bytes.Clone(h.KEMPublic), nil
+		t.kemRemote, t.kemRemoteKey, t.kemRemoteFresh = bytes.Clone(h.KEMPublic), nil, true
 	}
 	if t.dhr != nil {
 		t.retired = append(t.retired, t.dhr)

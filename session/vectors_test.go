@@ -199,7 +199,7 @@ func buildVectors(t *testing.T) *vectorFile {
 		hv.Prekeys = prekeySecretsOf(t, pkLabel, withOneTime, bundle)
 		vf.Handshakes = append(vf.Handshakes, hv)
 
-		rv := ratchetVector{Name: name + ": 36 messages, out of order, a KEM step every 4th turn of each side", Handshake: hi}
+		rv := ratchetVector{Name: name + ": 36 messages, out of order, KEM keys every 8th turn of each side, each encapsulated to on the next turn", Handshake: hi}
 		parties := map[string]*Session{"alice": as}
 		sent := map[int][]byte{}
 		texts := map[int]string{}
@@ -230,7 +230,7 @@ func buildVectors(t *testing.T) *vectorFile {
 			{"send", "bob", 23}, {"receive", "alice", 23},
 			{"send", "alice", 32}, {"receive", "bob", 32}, {"send", "bob", 33}, {"receive", "alice", 33},
 			{"send", "alice", 34}, {"receive", "bob", 34}, {"send", "bob", 35}, {"receive", "alice", 35},
-			// A long chain, alice's tenth, a KEM step (checked below), opened by its sixth message (the first five withheld):
+			// A long chain, alice's tenth, with a KEM ciphertext (checked below), opened by its sixth message (the first five withheld):
 			// every message repeats the chain's KEM fields.
 			{"send", "alice", 24}, {"send", "alice", 25}, {"send", "alice", 26}, {"send", "alice", 27},
 			{"send", "alice", 28}, {"send", "alice", 29}, {"send", "alice", 30},
@@ -266,8 +266,8 @@ func buildVectors(t *testing.T) *vectorFile {
 		}
 		if e, _ := envelope.Parse(sent[24]); e == nil {
 			t.Fatal("message 24 does not parse")
-		} else if h, _, err := ratchet.ParseHeader(e.Message); err != nil || h.KEMCiphertext == nil || h.KEMPublic == nil {
-			t.Fatalf("message 24 should open a chain with a KEM step (the script follows ratchet.KEMInterval = %d): %+v, %v", ratchet.KEMInterval, h, err)
+		} else if h, _, err := ratchet.ParseHeader(e.Message); err != nil || h.KEMCiphertext == nil {
+			t.Fatalf("message 24 should open a chain with a KEM ciphertext, to the key bob advertised on message 35 (the script follows ratchet.KEMInterval = %d): %+v, %v", ratchet.KEMInterval, h, err)
 		}
 		rv.Tapes = map[string][]tapeEntry{"alice": aTape.Entries, "bob": bTape.Entries}
 		vf.Ratchets = append(vf.Ratchets, rv)

@@ -30,9 +30,9 @@ func TestKEMFieldCost(t *testing.T) {
 	a, b := pair(t)
 	pt := make([]byte, 1024)
 	base := 2 + 41 + ratchet.NonceSize + ratchet.TagSize
-	full := base + ratchet.KEMKeyIDSize + ratchet.KEMCiphertextSz + ratchet.KEMPublicSize
-	turns := 4 * ratchet.KEMInterval
-	kemTurns := map[*Session]int{}
+	ctSize, pubSize := ratchet.KEMKeyIDSize+ratchet.KEMCiphertextSz, ratchet.KEMPublicSize
+	turns := 2 * ratchet.KEMInterval // of each side
+	adverts, encaps := map[*Session]int{}, map[*Session]int{}
 	for turn := range 2 * turns {
 		from, to := b, a // b answers a's first message
 		if turn%2 == 1 {
@@ -51,21 +51,35 @@ func TestKEMFieldCost(t *testing.T) {
 			size = got
 			mustDecrypt(t, to, env, string(pt))
 		}
-		switch {
-		case size == base:
-		case size == full || size == full-ratchet.KEMKeyIDSize-ratchet.KEMCiphertextSz:
-			kemTurns[from]++
+		switch size - base {
+		case 0:
+		case pubSize:
+			adverts[from]++
+		case ctSize:
+			encaps[from]++
+		case ctSize + pubSize:
+			adverts[from]++
+			encaps[from]++
 		default:
-			t.Fatalf("turn %d: %d bytes of overhead: neither %d (no KEM step) nor a KEM step's", turn, size, base)
+			t.Fatalf("turn %d: %d bytes of overhead: no combination of KEM fields", turn, size)
 		}
 		if turn == 2*turns-1 {
-			t.Logf("plain envelope overhead: %d bytes without KEM fields, %d with (+%d)", base, full, full-base)
+			t.Logf("plain envelope overhead: %d bytes without KEM fields, %d with a ciphertext, %d with a key, %d with both",
+				base, base+ctSize, base+pubSize, base+ctSize+pubSize)
 			t.Logf("session at rest: sender mid-chain %d bytes, receiver %d bytes", len(from.Marshal()), len(to.Marshal()))
 		}
 	}
-	if kemTurns[a] != 4 || kemTurns[b] != 4 {
-		t.Fatalf("KEM steps in %d turns each: initiator %d, responder %d; want %d each (one every %d turns)",
-			turns, kemTurns[a], kemTurns[b], 4, ratchet.KEMInterval)
+	// Each side advertises on its first turn and every KEMInterval-th after,
+	// and encapsulates once to every key the other advertised, on its next
+	// turn (the last advertisement of the run may be answered after it).
+	for who, s := range map[string]*Session{"initiator": a, "responder": b} {
+		if adverts[s] != 2 {
+			t.Fatalf("%s advertised %d keys in %d turns; want 2 (one every %d turns)", who, adverts[s], turns, ratchet.KEMInterval)
+		}
+	}
+	if encaps[a] != adverts[b] || encaps[b] < adverts[a]-1 || encaps[b] > adverts[a] {
+		t.Fatalf("encapsulations: initiator %d to the responder's %d keys, responder %d to the initiator's %d",
+			encaps[a], adverts[b], encaps[b], adverts[a])
 	}
 }
 

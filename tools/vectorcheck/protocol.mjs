@@ -20,7 +20,7 @@ const NONCE = 12, TAG = 16;
 // Prekey lifetimes (section 3), in seconds.
 export const MAX_PREKEY_AGE = 2592000n, MAX_CLOCK_SKEW = 86400n;
 const KEM_PUBLIC = 1184, KEM_CT = 1088;
-const KEM_INTERVAL = 4, MAX_SKIP = 1000, MAX_STORED = 2000, MAX_RETIRED = 8;
+const KEM_INTERVAL = 8, MAX_SKIP = 1000, MAX_STORED = 2000, MAX_RETIRED = 8;
 
 // ---- section 2: certificates and safety numbers ---------------------------------------------
 
@@ -192,7 +192,7 @@ export class Ratchet {
     this.tape = tape; this.kem = kem;
     this.s = {
       ad, rk, dhs: null, dhr: null, cks: null, ckr: null, ns: 0, nr: 0, pn: 0, turns: 0,
-      kems: null, kemr: null, chainKem: null, chainAdvertises: false, skipped: new Map(), retired: [],
+      kems: null, kemr: null, kemrFresh: false, chainKem: null, chainAdvertises: false, skipped: new Map(), retired: [],
     };
   }
 
@@ -216,21 +216,23 @@ export class Ratchet {
     const kp = this.tape.next('x25519');
     let ikm = x25519(kp.private, s.dhr);
     let withKEM = false;
+    // Section 5, KEM cadence: encapsulate once to each key the peer advertised, on the next turn;
+    // advertise a new key pair on the first turn and every KEM_INTERVAL-th after.
+    s.chainKem = null;
+    if (s.kemr !== null && s.kemrFresh) {
+      const enc = this.tape.next('mlkem768_encapsulate');
+      if (!eq(enc.public, s.kemr)) throw new Error("tape encapsulation does not target the peer's KEM key");
+      ikm = cat(ikm, enc.shared_secret);
+      withKEM = true;
+      s.chainKem = { targetId: sha256(s.kemr).subarray(0, 8), ct: enc.ciphertext };
+      s.kemrFresh = false;
+    }
     if (s.kems === null || s.turns + 1 >= KEM_INTERVAL) {
-      s.chainKem = null;
-      if (s.kemr !== null) {
-        const enc = this.tape.next('mlkem768_encapsulate');
-        if (!eq(enc.public, s.kemr)) throw new Error("tape encapsulation does not target the peer's KEM key");
-        ikm = cat(ikm, enc.shared_secret);
-        withKEM = true;
-        s.chainKem = { targetId: sha256(s.kemr).subarray(0, 8), ct: enc.ciphertext };
-      }
       s.kems = this.tape.next('mlkem768_keygen').public;
       s.chainAdvertises = true;
       s.turns = 0;
     } else {
       s.turns += 1;
-      s.chainKem = null;
       s.chainAdvertises = false;
     }
     [s.rk, s.cks] = kdfRK(s.rk, ikm, withKEM);
@@ -302,7 +304,7 @@ export class Ratchet {
       const [next, mk] = kdfCK(ck);
       pt = open(mk, h.header, h.body, ad);
       s.ckr = next;
-      if (h.flags & 2) s.kemr = h.kemPublic;
+      if (h.flags & 2) { s.kemr = h.kemPublic; s.kemrFresh = true; }
       if (s.dhr !== null) { s.retired.push(s.dhr); if (s.retired.length > MAX_RETIRED) s.retired.shift(); }
       s.dhr = h.dh;
       s.nr = h.n + 1;
