@@ -30,7 +30,6 @@ import (
 
 	"backchannel/entropy"
 	"backchannel/identity"
-	"backchannel/x25519"
 )
 
 // KDF parameters, as in docs/protocol.md section "PQXDH".
@@ -66,12 +65,6 @@ type Result struct {
 	// LocalSignedPrekey is, on the responder, the signed prekey's private key
 	// (the ratchet's first local ratchet key).
 	LocalSignedPrekey *ecdh.PrivateKey
-	// Ephemeral is, on the initiator, EK_A's private key: the initiator's
-	// first ratchet key (docs/protocol.md, section 5, "Initialisation").
-	Ephemeral *x25519.PrivateKey
-	// DH3 is X25519(EK_A, SPK_B), on both sides: the DH output of the
-	// initiator's first ratchet chain.
-	DH3 []byte
 }
 
 // Initiate runs the initiator's side of PQXDH against a bundle, which it
@@ -110,7 +103,7 @@ func Initiate(src entropy.Source, me *identity.Device, b *Bundle) (*Initiation, 
 		dhs = append(dhs, func() ([]byte, error) { return ek.ECDH(opk) })
 		in.OneTimeUsed, in.OneTimeID = true, b.OneTime.ID
 	}
-	sk, dh3, err := deriveSecret(dhs, ss)
+	sk, err := deriveSecret(dhs, ss)
 	if err != nil {
 		return nil, nil, fmt.Errorf("pqxdh initiate: %w", err)
 	}
@@ -118,8 +111,6 @@ func Initiate(src entropy.Source, me *identity.Device, b *Bundle) (*Initiation, 
 		SecretKey:          sk,
 		AD:                 associatedData(&me.Cert, &b.Cert),
 		RemoteSignedPrekey: spkB,
-		Ephemeral:          ek,
-		DH3:                dh3,
 	}, nil
 }
 
@@ -166,7 +157,7 @@ func Respond(me *identity.Device, pk *Prekeys, in *Initiation) (*Result, error) 
 		}
 		dhs = append(dhs, pair(opk.x25519(), ekA))
 	}
-	sk, dh3, err := deriveSecret(dhs, ss)
+	sk, err := deriveSecret(dhs, ss)
 	if err != nil {
 		return nil, fmt.Errorf("pqxdh respond: %w", err)
 	}
@@ -174,7 +165,6 @@ func Respond(me *identity.Device, pk *Prekeys, in *Initiation) (*Result, error) 
 		SecretKey:         sk,
 		AD:                associatedData(&in.Cert, &me.Cert),
 		LocalSignedPrekey: spk,
-		DH3:               dh3,
 	}, nil
 }
 
@@ -186,9 +176,8 @@ func pair(priv *ecdh.PrivateKey, pub *ecdh.PublicKey) dhFunc {
 }
 
 // deriveSecret computes SK = HKDF(salt = 32 zero bytes,
-// IKM = 32×0xFF || DH1 || DH2 || DH3 [|| DH4] || SS, info = KDFInfo, L = 32),
-// and returns DH3 with it.
-func deriveSecret(dhs []dhFunc, ss []byte) (sk, dh3 []byte, err error) {
+// IKM = 32×0xFF || DH1 || DH2 || DH3 [|| DH4] || SS, info = KDFInfo, L = 32).
+func deriveSecret(dhs []dhFunc, ss []byte) ([]byte, error) {
 	ikm := make([]byte, 32, 32*6)
 	for i := range ikm {
 		ikm[i] = 0xFF
@@ -196,16 +185,14 @@ func deriveSecret(dhs []dhFunc, ss []byte) (sk, dh3 []byte, err error) {
 	for i, dh := range dhs {
 		out, err := dh()
 		if err != nil {
-			return nil, nil, fmt.Errorf("DH%d: %w", i+1, err)
+			return nil, fmt.Errorf("DH%d: %w", i+1, err)
 		}
 		ikm = append(ikm, out...)
-		if i == 2 {
-			dh3 = out
-		}
+		clear(out)
 	}
 	ikm = append(ikm, ss...)
-	sk, err = hkdf.Key(sha256.New, ikm, make([]byte, 32), KDFInfo, 32)
-	return sk, dh3, err
+	defer clear(ikm)
+	return hkdf.Key(sha256.New, ikm, make([]byte, 32), KDFInfo, 32)
 }
 
 func associatedData(initiator, responder *identity.Certificate) []byte {

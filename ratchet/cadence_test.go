@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ecdh"
 	"crypto/mlkem"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -84,37 +85,57 @@ func TestSendingStepWaitsForTheFirstSend(t *testing.T) {
 	}
 }
 
-// The responder uses the DH3 PQXDH gave it only for the initiator's first
-// ratchet key; an initiator of an earlier revision, whose first chain uses
-// a fresh key, is read by computing the DH.
-func TestFirstChainUnderAnotherKey(t *testing.T) {
+// A receiving step deletes this side's ratchet private key at once: it has
+// done its last DH, and for a responder it is the signed prekey, which must
+// not outlive its generation inside a session that never replied. While the
+// step is pending, a second new chain from the peer (which a conforming peer
+// cannot send) is refused and changes nothing.
+func TestReceivingStepDeletesTheRatchetKey(t *testing.T) {
 	sk, ad := make([]byte, 32), make([]byte, 128)
 	spk, _ := ecdh.X25519().GenerateKey(nil)
-	ek, _ := entropy.System{}.X25519()
-	other, _ := entropy.System{}.X25519() // what a 2.1 initiator's sending step drew
-	dh, _ := other.ECDH(spk.PublicKey().Bytes())
-	dh3, _ := ek.ECDH(spk.PublicKey().Bytes())
-	a, err := InitInitiator(entropy.System{}, sk, ad, spk.PublicKey(), other, dh)
+	a, _ := InitInitiator(entropy.System{}, sk, ad, spk.PublicKey())
+	b, _ := InitResponder(entropy.System{}, sk, ad, spk)
+	m, _ := a.Encrypt([]byte("open"))
+	if _, err := b.Decrypt(m); err != nil {
+		t.Fatal(err)
+	}
+	for name, st := range map[string]*State{"in memory": b, "saved": mustRestore(t, b)} {
+		if st.dhs != nil || st.dhsKey != nil || bytes.Contains(st.Marshal(), spk.Bytes()) {
+			t.Fatalf("%s: the responder's state still holds the signed prekey's private key", name)
+		}
+	}
+	// The patched peer starts a second chain without having read ours.
+	forged := *a
+	forged.cks, forged.kemRemote = nil, nil
+	if err := forged.sendingStep(); err != nil {
+		t.Fatal(err)
+	}
+	x2, _ := forged.Encrypt([]byte("second chain"))
+	before := b.Marshal()
+	if _, err := b.Decrypt(x2); !errors.Is(err, ErrAuth) {
+		t.Fatalf("a second new chain while ours was pending: err = %v, want ErrAuth", err)
+	}
+	if !bytes.Equal(before, b.Marshal()) {
+		t.Fatal("the refused chain changed the state")
+	}
+	// The initiator deletes its first ratchet key when the reply arrives.
+	r, _ := b.Encrypt([]byte("reply"))
+	first := bytes.Clone(a.dhs)
+	if _, err := a.Decrypt(r); err != nil {
+		t.Fatal(err)
+	}
+	if a.dhs != nil || bytes.Contains(a.Marshal(), first) {
+		t.Fatal("the initiator's state still holds its first ratchet key")
+	}
+}
+
+func mustRestore(t *testing.T, s *State) *State {
+	t.Helper()
+	r, err := Unmarshal(s.Marshal())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := InitResponder(entropy.System{}, sk, ad, spk, ek.PublicKey(), dh3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, _ := a.Encrypt([]byte("from a 2.1 initiator"))
-	if pt, err := b.Decrypt(m); err != nil || string(pt) != "from a 2.1 initiator" {
-		t.Fatalf("%q, %v", pt, err)
-	}
-	// A forged DH3 for EK_A is not a way in either: the first chain then
-	// fails to authenticate and the responder is unchanged.
-	a2, _ := InitInitiator(entropy.System{}, sk, ad, spk.PublicKey(), ek, dh3)
-	b2, _ := InitResponder(entropy.System{}, sk, ad, spk, ek.PublicKey(), bytes.Repeat([]byte{7}, 32))
-	before := b2.Marshal()
-	m2, _ := a2.Encrypt([]byte("x"))
-	if _, err := b2.Decrypt(m2); err == nil || !bytes.Equal(before, b2.Marshal()) {
-		t.Fatalf("a wrong DH3 opened the chain or changed the state: %v", err)
-	}
+	return r
 }
 
 // The healing bound of docs/protocol.md, section 11, against a quantum

@@ -42,7 +42,12 @@ const (
 const (
 	// st2KEMRemoteFresh: nothing has been encapsulated to KEMr yet.
 	st2KEMRemoteFresh = 1 << iota
+	// st2NoDHs: no ratchet key pair (deleted by the receiving step, the
+	// sending step pending); its 64 bytes are zeros.
+	st2NoDHs
 )
+
+var noDHs = make([]byte, 64)
 
 // Marshal serialises the state. The output holds secrets: store it encrypted.
 func (s *State) Marshal() []byte { return s.AppendBinary(make([]byte, 0, s.size())) }
@@ -80,10 +85,15 @@ func (s *State) AppendBinary(b []byte) []byte {
 	b = binary.BigEndian.AppendUint16(b, uint16(len(s.ad)))
 	b = append(b, s.ad...)
 	b = append(b, s.rk...)
-	b = append(b, s.dhs...)
-	b = append(b, s.dhsP...)
-	b = append(b, f)
 	var f2 byte
+	if s.dhs == nil {
+		b = append(b, noDHs...)
+		f2 |= st2NoDHs
+	} else {
+		b = append(b, s.dhs...)
+		b = append(b, s.dhsP...)
+	}
+	b = append(b, f)
 	if s.kemRemoteFresh {
 		f2 |= st2KEMRemoteFresh
 	}
@@ -193,10 +203,16 @@ func Unmarshal(in []byte) (*State, error) {
 	f := fb[0]
 	if v[0] == StateVersion {
 		f2 := c.take(1)
-		if c.bad || f2[0]&^st2KEMRemoteFresh != 0 {
+		if c.bad || f2[0]&^(st2KEMRemoteFresh|st2NoDHs) != 0 {
 			return nil, fmt.Errorf("%w: truncated or unknown flags", ErrBadState)
 		}
 		s.kemRemoteFresh = f2[0]&st2KEMRemoteFresh != 0
+		if f2[0]&st2NoDHs != 0 {
+			if !bytes.Equal(append(s.dhs, s.dhsP...), noDHs) {
+				return nil, fmt.Errorf("%w: a ratchet key where none is flagged", ErrBadState)
+			}
+			s.dhs, s.dhsP = nil, nil
+		}
 	}
 	if f&stDHR != 0 {
 		s.dhr = c.take(32)
@@ -233,6 +249,12 @@ func Unmarshal(in []byte) (*State, error) {
 	if f&stSendCT != 0 {
 		s.sendKEMID = c.take(KEMKeyIDSize)
 		s.sendKEMCT = c.take(KEMCiphertextSz)
+	}
+	// A pending sending step (a peer key, no chain) exactly when there is
+	// no ratchet key: no earlier version writes either, and only a
+	// sending chain has KEM fields.
+	if (s.dhr != nil && s.cks == nil) != (s.dhs == nil) || s.cks == nil && s.sendKEM {
+		return nil, fmt.Errorf("%w: inconsistent sending state", ErrBadState)
 	}
 	if s.sendPub && s.kemSeed == nil || s.sendKEM != (s.sendPub || s.sendKEMCT != nil) {
 		return nil, fmt.Errorf("%w: KEM public key flagged without a KEM key", ErrBadState)

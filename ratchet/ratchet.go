@@ -117,11 +117,6 @@ type State struct {
 	order   []skipID // insertion order for eviction; may hold deleted ids
 	retired [][]byte // past receiving ratchet keys
 
-	// firstDH is, on a new responder only, the DH output PQXDH already
-	// computed for the initiator's first ratchet key (DH3: EK_A is that
-	// key), so the first receiving step does not compute it again.
-	firstDH *firstTurn
-
 	scratch []byte   // AD || header, reused between messages
 	mac     nonceMAC // the synthetic-nonce HMAC's reusable state
 }
@@ -137,32 +132,35 @@ func newState(src entropy.Source, ad []byte) *State {
 	return &State{src: src, ad: bytes.Clone(ad), skipped: map[skipID][]byte{}}
 }
 
-// firstTurn is a DH output known in advance for one peer ratchet key.
-type firstTurn struct{ peer, out []byte }
-
-// InitInitiator starts the initiator's side from the PQXDH secret sk and
-// associated data ad. Its first sending chain uses the handshake's ephemeral
-// key ek as ratchet key, so the chain's DH output is DH3 = X25519(EK_A,
-// SPK_B), which PQXDH computed already (dh3): no new key pair, no new
-// multiplication, and no KEM fields on the first chain (SK already holds the
-// PQXDH KEM secret). docs/protocol.md, "Initialisation", gives the argument.
-func InitInitiator(src entropy.Source, sk, ad []byte, remoteSPK *ecdh.PublicKey, ek *x25519.PrivateKey, dh3 []byte) (*State, error) {
+// InitInitiator starts the initiator's side from the PQXDH secret sk, the
+// associated data ad and the responder's signed prekey. Its first sending
+// chain uses a fresh ratchet key, so that EK_A's private key can be
+// deleted as soon as PQXDH is done, and carries no KEM fields: SK already
+// holds the PQXDH KEM secret, and the first key pair is advertised on the
+// initiator's next chain (docs/protocol.md, "Initialisation").
+func InitInitiator(src entropy.Source, sk, ad []byte, remoteSPK *ecdh.PublicKey) (*State, error) {
 	s := newState(src, ad)
 	s.dhr = remoteSPK.Bytes()
-	rk, ck, err := kdfRoot(sk, dh3, false)
+	priv, err := s.src.X25519()
+	if err != nil {
+		return nil, fmt.Errorf("init initiator: %w", err)
+	}
+	ikm, err := priv.ECDH(s.dhr)
+	if err != nil {
+		return nil, fmt.Errorf("init initiator: %w: ratchet DH: %v", ErrMalformed, err)
+	}
+	rk, ck, err := kdfRoot(sk, ikm, false)
 	if err != nil {
 		return nil, fmt.Errorf("init initiator: %w", err)
 	}
 	s.rk, s.cks = rk, ck
-	s.dhs, s.dhsP, s.dhsKey = ek.Bytes(), ek.PublicKey(), ek
+	s.dhs, s.dhsP, s.dhsKey = priv.Bytes(), priv.PublicKey(), priv
 	return s, nil
 }
 
 // InitResponder starts the responder's side from the PQXDH secret sk, the
-// associated data ad and its signed prekey's private key. ekA and dh3 are
-// the initiator's ephemeral key and DH3 = X25519(SPK_B, EK_A), the DH output
-// of the initiator's first chain when it uses EK_A as ratchet key.
-func InitResponder(src entropy.Source, sk, ad []byte, spk *ecdh.PrivateKey, ekA, dh3 []byte) (*State, error) {
+// associated data ad and its signed prekey's private key.
+func InitResponder(src entropy.Source, sk, ad []byte, spk *ecdh.PrivateKey) (*State, error) {
 	s := newState(src, ad)
 	s.rk = bytes.Clone(sk)
 	s.dhs, s.dhsP = spk.Bytes(), spk.PublicKey().Bytes()
@@ -171,9 +169,6 @@ func InitResponder(src entropy.Source, sk, ad []byte, spk *ecdh.PrivateKey, ekA,
 		return nil, fmt.Errorf("init responder: %w", err)
 	}
 	s.dhsKey = k
-	if ekA != nil && dh3 != nil {
-		s.firstDH = &firstTurn{peer: bytes.Clone(ekA), out: bytes.Clone(dh3)}
-	}
 	return s, nil
 }
 
@@ -381,6 +376,12 @@ func (s *State) Decrypt(msg []byte) ([]byte, error) {
 		// replay or a peer reusing an old ratchet key does that.
 		return nil, ErrDuplicate
 	}
+	if s.stepDue() {
+		// A second new chain before we answered the first: a conforming
+		// peer starts a chain only after reading ours, and our ratchet key
+		// for that turn is gone.
+		return nil, ErrAuth
+	}
 	return s.decryptNewChain(h, header, ct)
 }
 
@@ -443,23 +444,18 @@ func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	var ikm []byte
-	var err error
-	if f := t.firstDH; f != nil && bytes.Equal(h.DH, f.peer) {
-		ikm = bytes.Clone(f.out)
-	} else {
-		priv := t.dhsKey
-		if priv == nil {
-			if priv, err = x25519.NewPrivateKeyWithPublic(t.dhs, t.dhsP); err != nil {
-				return nil, err
-			}
-			t.dhsKey = priv
+	priv := t.dhsKey
+	if priv == nil {
+		var err error
+		if priv, err = x25519.NewPrivateKeyWithPublic(t.dhs, t.dhsP); err != nil {
+			return nil, err
 		}
-		if ikm, err = priv.ECDH(h.DH); err != nil {
-			return nil, fmt.Errorf("%w: ratchet DH: %v", ErrMalformed, err)
-		}
+		t.dhsKey = priv
 	}
-	t.firstDH = nil
+	ikm, err := priv.ECDH(h.DH)
+	if err != nil {
+		return nil, fmt.Errorf("%w: ratchet DH: %v", ErrMalformed, err)
+	}
 	withKEM := h.KEMCiphertext != nil
 	if withKEM {
 		if t.kemSeed == nil || !bytes.Equal(h.KEMTargetID, t.kemID) {
@@ -510,10 +506,15 @@ func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
 	// The sending step waits for the next Encrypt (stepDue). Ns stays as it
 	// is until then: it becomes PN of the new chain. The ended chain's KEM
 	// fields are no longer needed: the peer's new chain acknowledges them.
+	// Our ratchet private key has done its last DH: it goes now, not at the
+	// next send (forward secrecy; for a responder it is the signed prekey).
 	t.cks = nil
 	t.sendKEMID, t.sendKEMCT, t.sendPub, t.sendKEM, t.kemPub = nil, nil, false, false, nil
+	oldDHs := t.dhs
+	t.dhs, t.dhsP, t.dhsKey = nil, nil, nil
 	// Commit: the skipped map is shared with s, so only now mutate it.
 	*s = *t
+	clear(oldDHs)
 	s.storeSkipped(oldKeys, oldIDs)
 	s.storeSkipped(newKeys, newIDs)
 	return pt, nil

@@ -31,28 +31,18 @@ func freshPair(t testing.TB) (*State, *State) {
 	return initPair(t, sk, ad)
 }
 
-// initPair starts both sides from sk and ad as a handshake does: the
-// initiator's ephemeral key is its first ratchet key, and both sides know
-// DH3 = X25519(EK_A, SPK_B).
+// initPair starts both sides from sk and ad as a handshake does.
 func initPair(t testing.TB, sk, ad []byte) (*State, *State) {
 	t.Helper()
 	spk, err := ecdh.X25519().GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ek, err := entropy.System{}.X25519()
+	a, err := InitInitiator(entropy.System{}, sk, ad, spk.PublicKey())
 	if err != nil {
 		t.Fatal(err)
 	}
-	dh3, err := ek.ECDH(spk.PublicKey().Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := InitInitiator(entropy.System{}, sk, ad, spk.PublicKey(), ek, dh3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := InitResponder(entropy.System{}, sk, ad, spk, ek.PublicKey(), dh3)
+	b, err := InitResponder(entropy.System{}, sk, ad, spk)
 	if err != nil {
 		t.Fatal(err)
 	}

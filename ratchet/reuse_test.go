@@ -41,6 +41,10 @@ func TestReusedOldRatchetKeyIsRefused(t *testing.T) {
 	if _, err := Unmarshal(b.Marshal()); err != nil {
 		t.Fatalf("honest state does not round-trip: %v", err)
 	}
+	// b answers (the answer is lost), so it holds a ratchet key again.
+	if _, err := b.Encrypt([]byte("y")); err != nil {
+		t.Fatal(err)
+	}
 	// Malicious a: new chain under oldDH, N=6, no KEM, keyed from the shared root key.
 	peer, _ := ecdh.X25519().NewPublicKey(oldDH)
 	priv, _ := ecdh.X25519().NewPrivateKey(b.dhs)

@@ -54,7 +54,7 @@ func Initiate(src entropy.Source, me *identity.Device, b *handshake.Bundle) (*Se
 	if err != nil {
 		return nil, fmt.Errorf("start session: %w", err)
 	}
-	st, err := ratchet.InitInitiator(src, res.SecretKey, res.AD, res.RemoteSignedPrekey, res.Ephemeral, res.DH3)
+	st, err := ratchet.InitInitiator(src, res.SecretKey, res.AD, res.RemoteSignedPrekey)
 	if err != nil {
 		return nil, fmt.Errorf("start session: %w", err)
 	}
@@ -76,7 +76,7 @@ func Accept(src entropy.Source, me *identity.Device, pk *handshake.Prekeys, env 
 	if err != nil {
 		return nil, nil, fmt.Errorf("accept session: %w", err)
 	}
-	st, err := ratchet.InitResponder(src, res.SecretKey, res.AD, res.LocalSignedPrekey, e.Initiation.EphemeralKey, res.DH3)
+	st, err := ratchet.InitResponder(src, res.SecretKey, res.AD, res.LocalSignedPrekey)
 	if err != nil {
 		return nil, nil, fmt.Errorf("accept session: %w", err)
 	}

@@ -355,7 +355,7 @@ func TestCannotSendBeforeFirstMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := ratchet.InitResponder(nil, res.SecretKey, res.AD, res.LocalSignedPrekey, as.pending.EphemeralKey, res.DH3)
+	st, err := ratchet.InitResponder(nil, res.SecretKey, res.AD, res.LocalSignedPrekey)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,8 +23,8 @@ func TestKEMFieldCost(t *testing.T) {
 	}
 	p, _ := envelope.Parse(e2)
 	h, _, err := ratchet.ParseHeader(p.Message)
-	if err != nil || h.KEMPublic != nil || h.KEMCiphertext != nil || h.N != 2 || !bytes.Equal(h.DH, x.BaseKey()) {
-		t.Fatalf("initiator's third message: header %+v, %v; want EK_A as ratchet key and no KEM fields", h, err)
+	if err != nil || h.KEMPublic != nil || h.KEMCiphertext != nil || h.N != 2 || bytes.Equal(h.DH, x.BaseKey()) {
+		t.Fatalf("initiator's third message: header %+v, %v; want a fresh ratchet key (not EK_A) and no KEM fields", h, err)
 	}
 
 	a, b := pair(t)

@@ -137,7 +137,7 @@ export function initiate(me, bundle, tape) {
     certificate: me.certificate, ek: ek.public, spkId: bundle.spkId, opkId: bundle.opk ? bundle.opk.id : null,
     lastResort: bundle.kind === 1, pqpkId: bundle.pqpkId, ct: enc.ciphertext,
   });
-  return { sk, ad: associatedData(parseCertificate(me.certificate), peer), initiation, dhs, ek: ek.public, ekPair: ek };
+  return { sk, ad: associatedData(parseCertificate(me.certificate), peer), initiation, dhs, ek: ek.public };
 }
 
 // ---- section 5: Double Ratchet with a KEM step ----------------------------------------------
@@ -196,13 +196,13 @@ export class Ratchet {
     };
   }
 
-  // Section 5, Initialisation: EK_A is the first ratchet key, so the first chain's DH output is DH3,
-  // and that chain carries no KEM fields.
-  static initiator(ad, sk, spkB, ek, dh3, tape, kem) {
+  // Section 5, Initialisation: a fresh ratchet key pair, and a first chain without KEM fields.
+  static initiator(ad, sk, spkB, tape, kem) {
     const r = new Ratchet(ad, sk, tape, kem);
+    const kp = tape.next('x25519');
     r.s.dhr = spkB;
-    r.s.dhs = { priv: ek.private, pub: ek.public };
-    [r.s.rk, r.s.cks] = kdfRK(sk, dh3, false);
+    r.s.dhs = { priv: kp.private, pub: kp.public };
+    [r.s.rk, r.s.cks] = kdfRK(sk, x25519(kp.private, spkB), false);
     return r;
   }
 
@@ -289,6 +289,8 @@ export class Ratchet {
       s.nr = h.n + 1;
     } else if (s.retired.some((k) => eq(k, h.dh))) {
       throw new Error('duplicate message (retired ratchet key)');
+    } else if (s.cks === null && s.dhr !== null) {
+      throw new Error('a new chain before ours was sent (our ratchet key is deleted)');
     } else if (h.flags & 4) {
       throw new Error('an earlier message of this chain must be decrypted first');
     } else {
@@ -312,6 +314,7 @@ export class Ratchet {
       s.cks = null;
       s.chainKem = null;
       s.chainAdvertises = false;
+      s.dhs = null; // its last DH is done: deleted now (forward secrecy)
     }
     this.s = s;
     return pt;
@@ -335,7 +338,7 @@ export class InitiatorSession {
   constructor(me, bundle, tape, kem) {
     const x = initiate(me, bundle, tape);
     Object.assign(this, { sk: x.sk, ad: x.ad, pending: x.initiation });
-    this.ratchet = Ratchet.initiator(x.ad, x.sk, bundle.spk, x.ekPair, x.dhs[2], tape, kem);
+    this.ratchet = Ratchet.initiator(x.ad, x.sk, bundle.spk, tape, kem);
   }
   seal(plaintext) {
     const m = this.ratchet.encrypt(plaintext);
