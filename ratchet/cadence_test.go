@@ -211,3 +211,48 @@ func TestQuantumHealingBound(t *testing.T) {
 	}
 	t.Logf("worst case over every compromise point: healed within %d turns of each side (bound %d)", worst, KEMInterval+1)
 }
+
+// The KEM secret of a chain with a ciphertext enters the root key on both
+// sides (what makes the healing of TestQuantumHealingBound real): the root
+// key after the step is KDF_RK over DH || the decapsulated secret with the
+// KEM label, and not what the DH alone would give.
+func TestKEMSecretEntersTheRoot(t *testing.T) {
+	a, b := freshPair(t)
+	m, _ := a.Encrypt([]byte("open"))
+	if _, err := b.Decrypt(m); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := b.Encrypt([]byte("reply")) // advertises b's first key
+	if _, err := a.Decrypt(r); err != nil {
+		t.Fatal(err)
+	}
+	withCT, _ := a.Encrypt([]byte("encapsulates to it"))
+	h, _, err := ParseHeader(withCT)
+	if err != nil || h.KEMCiphertext == nil {
+		t.Fatalf("set-up: %+v, %v", h, err)
+	}
+	rk, priv := bytes.Clone(b.rk), b.dhsKey
+	dh, err := priv.ECDH(h.DH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dk, err := mlkem.NewDecapsulationKey768(b.kemSeed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := dk.Decapsulate(h.KEMCiphertext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Decrypt(withCT); err != nil {
+		t.Fatal(err)
+	}
+	want, _, _ := kdfRoot(rk, append(bytes.Clone(dh), ss...), true)
+	dhOnly, _, _ := kdfRoot(rk, dh, false)
+	if !bytes.Equal(b.rk, want) || bytes.Equal(b.rk, dhOnly) {
+		t.Fatal("the receiver's root key is not KDF_RK(RK, DH || KEM secret)")
+	}
+	if !bytes.Equal(a.rk, b.rk) {
+		t.Fatal("the two sides' root keys differ after the KEM step")
+	}
+}
