@@ -30,6 +30,7 @@ import (
 
 	"backchannel/entropy"
 	"backchannel/identity"
+	"backchannel/x25519"
 )
 
 // KDF parameters, as in docs/protocol.md section "PQXDH".
@@ -85,11 +86,7 @@ func Initiate(src entropy.Source, me *identity.Device, b *Bundle) (*Initiation, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("pqxdh initiate: encapsulate: %w", err)
 	}
-	dhs := []dhFunc{
-		func() ([]byte, error) { return me.DHPrivate().ECDH(spkB) },
-		func() ([]byte, error) { return ek.ECDH(ikB.Bytes()) },
-		func() ([]byte, error) { return ek.ECDH(spkB.Bytes()) },
-	}
+	dhs := []dhFunc{pair(me.DHPrivate(), spkB), xpair(ek, ikB.Bytes()), xpair(ek, spkB.Bytes())}
 	in := &Initiation{
 		Cert:           me.Cert,
 		EphemeralKey:   ek.PublicKey(),
@@ -99,8 +96,7 @@ func Initiate(src entropy.Source, me *identity.Device, b *Bundle) (*Initiation, 
 		KEMCiphertext:  ct,
 	}
 	if b.OneTime != nil {
-		opk := b.OneTime.Public
-		dhs = append(dhs, func() ([]byte, error) { return ek.ECDH(opk) })
+		dhs = append(dhs, xpair(ek, b.OneTime.Public))
 		in.OneTimeUsed, in.OneTimeID = true, b.OneTime.ID
 	}
 	sk, err := deriveSecret(dhs, ss)
@@ -172,6 +168,10 @@ func Respond(me *identity.Device, pk *Prekeys, in *Initiation) (*Result, error) 
 type dhFunc func() ([]byte, error)
 
 func pair(priv *ecdh.PrivateKey, pub *ecdh.PublicKey) dhFunc {
+	return func() ([]byte, error) { return priv.ECDH(pub) }
+}
+
+func xpair(priv *x25519.PrivateKey, pub []byte) dhFunc {
 	return func() ([]byte, error) { return priv.ECDH(pub) }
 }
 

@@ -208,7 +208,7 @@ func Unmarshal(in []byte) (*State, error) {
 		}
 		s.kemRemoteFresh = f2[0]&st2KEMRemoteFresh != 0
 		if f2[0]&st2NoDHs != 0 {
-			if !bytes.Equal(append(s.dhs, s.dhsP...), noDHs) {
+			if !bytes.Equal(s.dhs, noDHs[:32]) || !bytes.Equal(s.dhsP, noDHs[32:]) {
 				return nil, fmt.Errorf("%w: a ratchet key where none is flagged", ErrBadState)
 			}
 			s.dhs, s.dhsP = nil, nil

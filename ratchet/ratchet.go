@@ -141,20 +141,10 @@ func newState(src entropy.Source, ad []byte) *State {
 func InitInitiator(src entropy.Source, sk, ad []byte, remoteSPK *ecdh.PublicKey) (*State, error) {
 	s := newState(src, ad)
 	s.dhr = remoteSPK.Bytes()
-	priv, err := s.src.X25519()
-	if err != nil {
+	s.rk = bytes.Clone(sk)
+	if err := s.step(false, false); err != nil {
 		return nil, fmt.Errorf("init initiator: %w", err)
 	}
-	ikm, err := priv.ECDH(s.dhr)
-	if err != nil {
-		return nil, fmt.Errorf("init initiator: %w: ratchet DH: %v", ErrMalformed, err)
-	}
-	rk, ck, err := kdfRoot(sk, ikm, false)
-	if err != nil {
-		return nil, fmt.Errorf("init initiator: %w", err)
-	}
-	s.rk, s.cks = rk, ck
-	s.dhs, s.dhsP, s.dhsKey = priv.Bytes(), priv.PublicKey(), priv
 	return s, nil
 }
 
@@ -207,7 +197,12 @@ func (s *State) encapsulateDue() bool { return s.kemRemote != nil && s.kemRemote
 // sendingStep starts a new sending chain: a fresh ratchet key, a KEM step
 // when due, and KDF_RK over DH(new key, peer key) [|| KEM secret]. It
 // changes s only once everything has succeeded.
-func (s *State) sendingStep() error {
+func (s *State) sendingStep() error { return s.step(s.advertiseDue(), s.encapsulateDue()) }
+
+// step is a sending step that advertises a new KEM key pair and
+// encapsulates to the peer's as told (the initiator's first chain does
+// neither).
+func (s *State) step(advertise, withKEM bool) error {
 	priv, err := s.src.X25519()
 	if err != nil {
 		return err
@@ -216,7 +211,6 @@ func (s *State) sendingStep() error {
 	if err != nil {
 		return fmt.Errorf("%w: ratchet DH: %v", ErrMalformed, err)
 	}
-	advertise, withKEM := s.advertiseDue(), s.encapsulateDue()
 	var sendID, sendCT []byte
 	var dk *mlkem.DecapsulationKey768
 	ek := s.kemRemoteKey
@@ -249,8 +243,8 @@ func (s *State) sendingStep() error {
 		s.kemSeed, s.kemPub, s.kemKey = dk.Bytes(), dk.EncapsulationKey().Bytes(), dk
 		s.kemID = kemKeyID(s.kemPub)
 		s.turns = 0
-	} else {
-		s.turns++
+	} else if s.kemSeed != nil {
+		s.turns++ // counted from the first advertisement on
 	}
 	s.rk, s.cks = rk, ck
 	s.dhs, s.dhsP, s.dhsKey = priv.Bytes(), priv.PublicKey(), priv
