@@ -163,13 +163,36 @@ func (c *Client) sessionName(user string, device uint32) string {
 	return fmt.Sprintf("session/%d/%s/%d", c.prof.SessionEpoch, user, device)
 }
 
+// loadSession returns the session with user's device: the one the vault
+// kept in memory when it was last saved (saveSession), or else the stored
+// one, decoded. The caller owns it; it is kept again only when saved.
 func (c *Client) loadSession(ctx context.Context, user string, device uint32) (*session.Session, error) {
-	raw, err := c.v.Get(ctx, c.sessionName(user, device))
+	name := c.sessionName(user, device)
+	if obj, ok := c.v.Take(name); ok {
+		if s, ok := obj.(*session.Session); ok {
+			if checkKeptSessions != nil {
+				checkKeptSessions(ctx, c.v, name, s)
+			}
+			return s, nil
+		}
+	}
+	raw, err := c.v.Get(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	return session.Unmarshal(raw)
 }
+
+// saveSession stores s as the session with user's device and, once tx
+// commits, keeps it in memory for the next loadSession. s must not change
+// after this call unless it is saved again in the same transaction.
+func (c *Client) saveSession(ctx context.Context, tx *vault.Tx, user string, device uint32, s *session.Session) error {
+	return tx.PutObject(ctx, c.sessionName(user, device), s)
+}
+
+// checkKeptSessions, set by tests, checks every session handed back from
+// memory against the stored one.
+var checkKeptSessions func(ctx context.Context, v *vault.Vault, name string, s *session.Session)
 
 // deviceSessions returns a session with every device of user that the
 // verified device list names (this account's other devices for c.prof.User),

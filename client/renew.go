@@ -152,6 +152,7 @@ func (c *Client) renewDevice(ctx context.Context, reason string, replace bool) e
 	old := c.prof.DeviceID
 	c.prof.DeviceID, c.prof.SigningSeed, c.prof.DHPrivate, c.prof.Certificate = rn.ID, rn.SigningSeed, rn.DHPrivate, cert.Marshal()
 	c.prof.SessionEpoch++
+	c.v.Forget() // the old epoch's sessions are never loaded again
 	c.dev, c.pk = dev, pk
 	if err := c.connect(); err != nil {
 		return err

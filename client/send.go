@@ -210,7 +210,7 @@ func (c *Client) fanOutLeaving(ctx context.Context, encode func(user string) ([]
 	}
 	err := c.v.Update(ctx, func(tx *vault.Tx) error {
 		for _, s := range sessions {
-			if err := tx.Put(ctx, c.sessionName(s.user, s.device), s.s.Marshal()); err != nil {
+			if err := c.saveSession(ctx, tx, s.user, s.device, s.s); err != nil {
 				return err
 			}
 			if err := c.keepForResend(ctx, tx, s.user, s.device, s.s, s.plain); err != nil {

@@ -339,8 +339,14 @@ func (c *Client) applyAndSave(ctx context.Context, m api.Message, s *session.Ses
 				return err
 			}
 		}
-		if err := tx.Put(ctx, name+suffix, s.Marshal()); err != nil {
-			return err
+		var save error
+		if suffix == "" {
+			save = c.saveSession(ctx, tx, m.From, m.FromDevice, s)
+		} else {
+			save = tx.Put(ctx, name+suffix, s.Marshal()) // a replaced session: read rarely, never kept
+		}
+		if save != nil {
+			return save
 		}
 		if done, err := c.sessionEvent(ctx, tx, m, s, suffix, pt, rep); done || err != nil {
 			return err // a session control message (wedge.go), not a room payload

@@ -303,7 +303,7 @@ func (c *Client) applyControl(ctx context.Context, tx *vault.Tx, m api.Message, 
 		}
 		envs = append(envs, api.OutgoingEnvelope{To: m.From, Device: m.FromDevice, Data: env})
 	}
-	if err := tx.Put(ctx, c.sessionName(m.From, m.FromDevice), s.Marshal()); err != nil {
+	if err := c.saveSession(ctx, tx, m.From, m.FromDevice, s); err != nil {
 		return err
 	}
 	if err := queue(ctx, tx, batch{Envs: envs}); err != nil {
@@ -429,7 +429,7 @@ func (c *Client) restartSession(ctx context.Context, name string, h *sessionrepa
 				return err
 			}
 		}
-		if err := tx.Put(ctx, sess, ns.Marshal()); err != nil {
+		if err := c.saveSession(ctx, tx, h.User, h.Device, ns); err != nil {
 			return err
 		}
 		if err := queue(ctx, tx, batch{Envs: envs}); err != nil {

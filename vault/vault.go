@@ -112,6 +112,7 @@ type Vault struct {
 	vaultKey []byte
 	repaired []string
 	counter  atomic.Uint64 // the root's counter as of the last Open or Update
+	objs     objects       // decoded records kept in memory (objects.go)
 }
 
 const schema = `
@@ -539,8 +540,11 @@ func (v *Vault) Snapshot(ctx context.Context, path string) error {
 	return nil
 }
 
-// Close closes the vault.
-func (v *Vault) Close() error { return v.db.Close() }
+// Close closes the vault and drops the objects it kept.
+func (v *Vault) Close() error {
+	v.objs.clear()
+	return v.db.Close()
+}
 
 func (v *Vault) hashName(name string) []byte {
 	m := hmac.New(sha256.New, v.nameKey)
@@ -698,6 +702,8 @@ type Tx struct {
 	dirty bool
 	rows  int64
 	sum   sum256
+	// objs is what the transaction wrote, for the kept objects (objects.go).
+	objs map[string]pendingObject
 }
 
 type querier interface {
@@ -758,6 +764,7 @@ func (t *Tx) Put(ctx context.Context, name string, value []byte) error {
 	t.sum.add(t.v.sealedMAC('r', key, 0, sealed), false)
 	t.rows++
 	t.dirty = true
+	t.wrote(name)
 	return nil
 }
 
@@ -767,8 +774,11 @@ func (t *Tx) Delete(ctx context.Context, name string) error {
 	if err := t.drop(ctx, key); err != nil {
 		return fmt.Errorf("delete %s: %w", name, err)
 	}
-	_, err := t.tx.ExecContext(ctx, `DELETE FROM records WHERE name = ?`, key)
-	return err
+	if _, err := t.tx.ExecContext(ctx, `DELETE FROM records WHERE name = ?`, key); err != nil {
+		return err
+	}
+	t.wrote(name)
+	return nil
 }
 
 // Append adds value to the end of the log called log and returns its
@@ -808,18 +818,22 @@ func (v *Vault) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	t := &Tx{v: v, tx: sqlTx}
 	if err := fn(t); err != nil {
 		sqlTx.Rollback()
+		t.settleObjects(false)
 		return err
 	}
 	var counter uint64
 	if t.dirty {
 		if counter, err = t.commitRoot(ctx); err != nil {
 			sqlTx.Rollback()
+			t.settleObjects(false)
 			return err
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {
+		t.settleObjects(false)
 		return fmt.Errorf("commit: %w", err)
 	}
+	t.settleObjects(true)
 	if t.dirty {
 		v.counter.Store(counter)
 	}
