@@ -100,7 +100,7 @@ func Parse(b []byte) (*Envelope, error) {
 	default:
 		return nil, fmt.Errorf("%w: unknown type %#02x", ErrMalformed, e.Type)
 	}
-	if _, _, err := ratchet.ParseHeader(rest); err != nil {
+	if err := ratchet.CheckHeader(rest); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	e.Message = rest

@@ -81,17 +81,35 @@ func (h *Header) Marshal(b []byte) []byte {
 // ParseHeader decodes a header from the front of msg and returns it with
 // the number of bytes it occupied. Slices alias msg.
 func ParseHeader(msg []byte) (*Header, int, error) {
+	h := new(Header)
+	n, err := parseHeader(h, msg)
+	if err != nil {
+		return nil, 0, err
+	}
+	return h, n, nil
+}
+
+// CheckHeader reports whether msg starts with a well-formed header, as
+// ParseHeader would, without keeping it.
+func CheckHeader(msg []byte) error {
+	var h Header
+	_, err := parseHeader(&h, msg)
+	return err
+}
+
+// parseHeader is ParseHeader into h, which Decrypt keeps on its stack.
+func parseHeader(h *Header, msg []byte) (int, error) {
 	if len(msg) < headerFixedSize {
-		return nil, 0, fmt.Errorf("%w: header truncated (%d bytes)", ErrMalformed, len(msg))
+		return 0, fmt.Errorf("%w: header truncated (%d bytes)", ErrMalformed, len(msg))
 	}
 	f := msg[0]
 	if f&^knownHeaderFlags != 0 {
-		return nil, 0, fmt.Errorf("%w: unknown header flags %#02x", ErrMalformed, f)
+		return 0, fmt.Errorf("%w: unknown header flags %#02x", ErrMalformed, f)
 	}
 	if f&FlagKEMOmitted != 0 && f != FlagKEMOmitted {
-		return nil, 0, fmt.Errorf("%w: KEM fields both omitted and present", ErrMalformed)
+		return 0, fmt.Errorf("%w: KEM fields both omitted and present", ErrMalformed)
 	}
-	h := &Header{
+	*h = Header{
 		KEMOmitted: f&FlagKEMOmitted != 0,
 		DH:         msg[1:33],
 		PN:         binary.BigEndian.Uint32(msg[33:37]),
@@ -100,7 +118,7 @@ func ParseHeader(msg []byte) (*Header, int, error) {
 	off := headerFixedSize
 	if f&FlagKEMCiphertext != 0 {
 		if len(msg) < off+KEMKeyIDSize+KEMCiphertextSz {
-			return nil, 0, fmt.Errorf("%w: KEM ciphertext truncated", ErrMalformed)
+			return 0, fmt.Errorf("%w: KEM ciphertext truncated", ErrMalformed)
 		}
 		h.KEMTargetID = msg[off : off+KEMKeyIDSize]
 		off += KEMKeyIDSize
@@ -109,12 +127,12 @@ func ParseHeader(msg []byte) (*Header, int, error) {
 	}
 	if f&FlagKEMPublic != 0 {
 		if len(msg) < off+KEMPublicSize {
-			return nil, 0, fmt.Errorf("%w: KEM public key truncated", ErrMalformed)
+			return 0, fmt.Errorf("%w: KEM public key truncated", ErrMalformed)
 		}
 		h.KEMPublic = msg[off : off+KEMPublicSize]
 		off += KEMPublicSize
 	}
-	return h, off, nil
+	return off, nil
 }
 
 // kemKeyID names an ML-KEM encapsulation key: the first 8 bytes of its SHA-256.

@@ -44,10 +44,16 @@ func kdfRoot(rk, ikm []byte, withKEM bool) (newRK, ck []byte, err error) {
 // kdfChain is KDF_CK: message key = HMAC-SHA256(ck, 0x01), next chain key =
 // HMAC-SHA256(ck, 0x02).
 func kdfChain(ck []byte) (next, mk []byte) {
-	var n, m [32]byte
-	hmac32(&m, ck, chainMessageByte)
-	hmac32(&n, ck, chainNextByte)
+	n, m := new([32]byte), new([32]byte)
+	kdfChainInto(n, m, ck)
 	return n[:], m[:]
+}
+
+// kdfChainInto is kdfChain into the caller's arrays, for the hot path,
+// which keeps both on its stack.
+func kdfChainInto(next, mk *[32]byte, ck []byte) {
+	hmac32(mk, ck, chainMessageByte)
+	hmac32(next, ck, chainNextByte)
 }
 
 // hmac32 computes HMAC-SHA256(key, msg) for a key of at most 64 bytes and a
@@ -167,7 +173,10 @@ func (s *State) sealMessage(msg []byte, start int, mk, plaintext []byte) ([]byte
 	}
 	hlen := len(header)
 	msg = append(msg, nonce[:]...)
-	return aead.Seal(msg, nonce[:], plaintext, s.associated(msg[start:start+hlen])), nil
+	// The nonce as it stands in msg (a local passed to the AEAD would move
+	// to the heap); Seal writes only past it.
+	n := msg[len(msg)-NonceSize:]
+	return aead.Seal(msg, n, plaintext, s.associated(msg[start:start+hlen])), nil
 }
 
 // openMessage opens body = nonce || ciphertext under mk and checks that the

@@ -295,7 +295,9 @@ func (s *State) EncryptAppend(dst, plaintext []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
-	next, mk := kdfChain(s.cks)
+	var next, mk [32]byte
+	defer clear(mk[:])
+	kdfChainInto(&next, &mk, s.cks)
 	// Every message of a chain with a KEM step carries its KEM fields, so
 	// any one of them opens the chain at the receiver: withholding some
 	// messages of a chain can no longer make the rest undecryptable.
@@ -312,11 +314,12 @@ func (s *State) EncryptAppend(dst, plaintext []byte) ([]byte, error) {
 	if need := h.size() + NonceSize + len(plaintext) + TagSize; cap(dst)-len(dst) < need {
 		dst = append(make([]byte, 0, len(dst)+need), dst...)
 	}
-	out, err := s.sealMessage(h.Marshal(dst), start, mk, plaintext)
+	out, err := s.sealMessage(h.Marshal(dst), start, mk[:], plaintext)
 	if err != nil {
 		return nil, err
 	}
-	s.cks = next
+	copy(s.cks, next[:]) // in place: s owns its chain key (no copy of s shares it)
+	clear(next[:])
 	s.ns++
 	return out, nil
 }
@@ -340,7 +343,9 @@ func toID(dh []byte, n uint32) skipID {
 
 // Decrypt opens a message. On any error the state is unchanged.
 func (s *State) Decrypt(msg []byte) ([]byte, error) {
-	h, hlen, err := ParseHeader(msg)
+	var hv Header
+	h := &hv
+	hlen, err := parseHeader(h, msg)
 	if err != nil {
 		return nil, err
 	}
@@ -413,12 +418,16 @@ func (s *State) decryptCurrent(h *Header, header, ct []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	next, mk := kdfChain(ck)
-	pt, err := s.open(mk, header, ct)
+	var next, mk [32]byte
+	defer clear(mk[:])
+	kdfChainInto(&next, &mk, ck)
+	pt, err := s.open(mk[:], header, ct)
 	if err != nil {
 		return nil, err
 	}
-	s.ckr, s.nr = next, h.N+1
+	copy(s.ckr, next[:]) // in place, as in Encrypt
+	clear(next[:])
+	s.nr = h.N + 1
 	s.storeSkipped(keys, ids)
 	return pt, nil
 }
