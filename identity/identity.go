@@ -175,12 +175,16 @@ func DecodeCertificate(b []byte) (Certificate, error) {
 	if len(b) != CertificateSize {
 		return Certificate{}, fmt.Errorf("%w: %d bytes, want %d", ErrBadCertificate, len(b), CertificateSize)
 	}
+	// One copy for all the fields (sessions decode a certificate every time
+	// they are loaded), each capped so that an append cannot run into the
+	// next.
+	c := clone(b)
 	return Certificate{
-		UserKey:    clone(b[0:32]),
-		DeviceID:   binary.BigEndian.Uint32(b[32:36]),
-		SigningKey: clone(b[36:68]),
-		DHKey:      clone(b[68:100]),
-		Signature:  clone(b[100:164]),
+		UserKey:    c[0:32:32],
+		DeviceID:   binary.BigEndian.Uint32(c[32:36]),
+		SigningKey: c[36:68:68],
+		DHKey:      c[68:100:100],
+		Signature:  c[100:164:164],
 	}, nil
 }
 

@@ -119,7 +119,13 @@ type State struct {
 
 	scratch []byte   // AD || header, reused between messages
 	mac     nonceMAC // the synthetic-nonce HMAC's reusable state
+	// scratchBuf is scratch's first storage: AD (two certificates) and a
+	// header without KEM fields fit, so most messages allocate nothing.
+	scratchBuf [scratchInline]byte
 }
+
+// scratchInline holds AD (two 164-byte certificates) and a plain header.
+const scratchInline = 2*164 + headerFixedSize + 16
 
 // Source sets the entropy source used for new ratchet keys; State uses
 // entropy.System by default, including after Unmarshal.
@@ -326,6 +332,9 @@ func (s *State) EncryptAppend(dst, plaintext []byte) ([]byte, error) {
 
 // associated returns AD || header in a scratch buffer owned by s.
 func (s *State) associated(header []byte) []byte {
+	if s.scratch == nil {
+		s.scratch = s.scratchBuf[:0]
+	}
 	s.scratch = append(append(s.scratch[:0], s.ad...), header...)
 	return s.scratch
 }
@@ -517,6 +526,7 @@ func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
 	t.dhs, t.dhsP, t.dhsKey = nil, nil, nil
 	// Commit: the skipped map is shared with s, so only now mutate it.
 	*s = *t
+	s.scratch = nil // it may point into t's scratchBuf; s has its own
 	clear(oldDHs)
 	s.storeSkipped(oldKeys, oldIDs)
 	s.storeSkipped(newKeys, newIDs)
