@@ -35,7 +35,17 @@ import (
 //   - split is the same on the slots where a and b hold different
 //     symbols. There a majority merge of three copies takes the third
 //     colluder's symbol (it breaks the tie), on about half the binary
-//     slots. The pair and split tests share one fifth of ε.
+//     slots. The pair and split tests have a fifteenth of ε each.
+//   - trio scores each member given the symbols of two partners, the pair
+//     of other members that best fits the leak as two of three
+//     interleaved copies, among the 16 others with the highest collusion
+//     scores without invisible marks (trio.go): an interleaved merge of
+//     three copies, retyped, takes each slot read from one of them, and
+//     given the other two, the slots where both miss the leak are the
+//     third's. The partners are chosen
+//     from other members' symbols and the leak only, so for an innocent
+//     member the terms are still independent with the biases' match
+//     probabilities; one hypothesis per member, a fifteenth of ε.
 const (
 	testCopy = iota
 	testCollusion
@@ -44,21 +54,28 @@ const (
 	numScoreTests // the tests that score every slot read of a member
 	testPair      = numScoreTests
 	testSplit     = numScoreTests + 1
+	testTrio      = numScoreTests + 2
+	numTests      = numScoreTests + 3
 )
 
-// testShare is each score test's share of ε; the pair and split tests
-// share one more such part.
-const testShare = 1.0 / (numScoreTests + 1)
+// The shares of ε: testShare for each score test; the pair, split and trio
+// tests share one more such part, a third each (the four score tests and
+// the three thirds sum to 1).
+const (
+	testShare = 1.0 / (numScoreTests + 1)
+	pairShare = testShare / 3 // the pair test's, and the split test's
+	trioShare = testShare / 3
+)
 
 // maxPairMembers caps the members for whom the pair test runs (its cost
 // grows as the cube of the members scored); a trace with more members does
 // not run it, and its share of ε is then unused.
 const maxPairMembers = 64
 
-var testNames = [numScoreTests + 2]string{"copy", "collusion", "copy", "collusion", "pair", "split"}
+var testNames = [numTests]string{"copy", "collusion", "copy", "collusion", "pair", "split", "trio"}
 
 // setsAside names, for each test, the channels it does not read.
-var setsAside = [numScoreTests + 2][]string{nil, nil, {"invisible"}, {"invisible"}, nil, nil}
+var setsAside = [numTests][]string{nil, nil, {"invisible"}, {"invisible"}, nil, nil, nil}
 
 // testTerm is test t's term for a slot whose leaked symbol has bias p.
 func testTerm(t int, p float64) term {
@@ -272,7 +289,12 @@ func (tr *Tracer) decide(d *deriver, rsegs [][]altRead, scores map[int32]*member
 			}
 		}
 	}
-	// The pair test is for merges no score test names. It costs the cube
+	// The trio test is for interleaved merges; it costs the members
+	// times the slots.
+	for mem, v := range tr.trioTest(d, rsegs, scores, epsilon, best) {
+		consider(mem, v)
+	}
+	// The pair test is for merges no other test names. It costs the cube
 	// of the members, so it runs only when nobody is named yet: skipping
 	// hypotheses only loses power (the union counts them all).
 	named := false

@@ -1,6 +1,7 @@
 package canary
 
 import (
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -250,11 +251,42 @@ func longProse(t *testing.T) []string {
 // The attack: three colluders merge their copies by majority and retype an
 // excerpt too short for any colluder's own score (each matches the leak on
 // three slots in four). Where two colluders' copies differ, the third's
-// symbol decided: the split test names one of them, and nobody else.
+// symbol decided: the split test names one of them, and nobody else. The
+// trio test, which runs first, now names most of these merges too (given
+// the other two colluders, a colluder's symbol broke every tie), so the
+// split test is also checked alone.
 func TestRetypedMajorityMergeNamedBySplitTest(t *testing.T) {
 	named := traceRetypedMerges(t, 27, majorityMerge, 2500)
-	if total := named["split"] + named["copy"] + named["collusion"]; total < 3 || named["split"] == 0 {
-		t.Errorf("of 4 triples, named by test: %v (want 3 or more, some by the split test)", named)
+	if total := named["split"] + named["trio"] + named["copy"] + named["collusion"]; total < 3 || named["split"]+named["trio"] == 0 {
+		t.Errorf("of 4 triples, named by test: %v (want 3 or more, some by the split or trio test)", named)
+	}
+	key := testKey(27)
+	msgs := sentMessages(longProse(t), members, PolicyAll)
+	tr, err := NewTracer(key, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(27, 8))
+	split := 0
+	for trial, colluders := range threeOfSix {
+		leak := firstWords(Normalize(majorityMerge(t, key, msgs, colluders, rng)), 2500)
+		for mem, v := range oneTest(t, tr, leak, func(tr *Tracer, d *deriver, rsegs [][]altRead, scores map[int32]*memberScore, eps float64, best map[int32]verdictBound) map[int32]verdictBound {
+			return tr.pairTest(d, rsegs, scores, eps, best)
+		}) {
+			if v.log() > math.Log(1e-6) {
+				continue
+			}
+			if !slices.Contains(colluders, mem) {
+				t.Fatalf("trial %d: the %s test alone names innocent %s", trial, testNames[v.test], mem)
+			}
+			if v.test == testSplit {
+				split++
+				break
+			}
+		}
+	}
+	if split < 2 {
+		t.Errorf("the split test alone named a colluder in %d of 4 trials (want 2 or more)", split)
 	}
 }
 

@@ -38,47 +38,12 @@ func (tr *Tracer) pairTest(d *deriver, rsegs [][]altRead, scores map[int32]*memb
 	for i, mem := range mems {
 		idx[mem] = i
 	}
-	var reads []pairRead
-	// sym[i][k]: member i's symbol on read k, -1 if i did not receive it.
-	sym := make([][]int8, n)
-	for _, alts := range rsegs {
-		for _, mr := range alts[0].msgs {
-			tm := &tr.msgs[mr.m]
-			var k0 = len(reads)
-			for _, r := range mr.reads {
-				if sl := tm.layout.slots[r.slot]; sl.kind != kindInvisible {
-					reads = append(reads, pairRead{m: mr.m, y: r.sym, p: prob(&mr.cum[r.slot], r.sym)})
-				}
-			}
-			if len(reads) == k0 {
-				continue
-			}
-			for i := range sym {
-				for len(sym[i]) < len(reads) {
-					sym[i] = append(sym[i], -1)
-				}
-			}
-			for _, mem := range tm.recips {
-				i, ok := idx[mem]
-				if !ok {
-					continue
-				}
-				st := d.stream(tm.id, tr.members[mem])
-				k := k0
-				for _, r := range mr.reads {
-					if sl := tm.layout.slots[r.slot]; sl.kind != kindInvisible {
-						sym[i][k] = int8(st.symbol(r.slot, &mr.cum[r.slot], int(sl.q)))
-						k++
-					}
-				}
-			}
-		}
-	}
+	reads, sym := tr.pairReads(d, rsegs, mems, idx)
 	if len(reads) == 0 {
 		return nil
 	}
 	pairs := float64(n-1) * float64(n-2) / 2
-	mult := float64(n) * pairs / (testShare / 2) // the two pair tests share one part of ε
+	mult := float64(n) * pairs / pairShare
 	logThreshold := math.Log(epsilon / mult)
 	out := map[int32]verdictBound{}
 	var terms []term
@@ -144,4 +109,50 @@ func (tr *Tracer) pairTest(d *deriver, rsegs [][]altRead, scores map[int32]*memb
 		}
 	}
 	return out
+}
+
+// pairReads returns the slots the pair, split and trio tests read (the
+// first alternative of each segment, outside the invisible channel) and,
+// for each member of mems (idx: their positions), the symbol of their copy
+// on each of them (sym[i][k], -1 if the member did not receive the
+// message).
+func (tr *Tracer) pairReads(d *deriver, rsegs [][]altRead, mems []int32, idx map[int32]int) ([]pairRead, [][]int8) {
+	n := len(mems)
+	var reads []pairRead
+	// sym[i][k]: member i's symbol on read k, -1 if i did not receive it.
+	sym := make([][]int8, n)
+	for _, alts := range rsegs {
+		for _, mr := range alts[0].msgs {
+			tm := &tr.msgs[mr.m]
+			var k0 = len(reads)
+			for _, r := range mr.reads {
+				if sl := tm.layout.slots[r.slot]; sl.kind != kindInvisible {
+					reads = append(reads, pairRead{m: mr.m, y: r.sym, p: prob(&mr.cum[r.slot], r.sym)})
+				}
+			}
+			if len(reads) == k0 {
+				continue
+			}
+			for i := range sym {
+				for len(sym[i]) < len(reads) {
+					sym[i] = append(sym[i], -1)
+				}
+			}
+			for _, mem := range tm.recips {
+				i, ok := idx[mem]
+				if !ok {
+					continue
+				}
+				st := d.stream(tm.id, tr.members[mem])
+				k := k0
+				for _, r := range mr.reads {
+					if sl := tm.layout.slots[r.slot]; sl.kind != kindInvisible {
+						sym[i][k] = int8(st.symbol(r.slot, &mr.cum[r.slot], int(sl.q)))
+						k++
+					}
+				}
+			}
+		}
+	}
+	return reads, sym
 }

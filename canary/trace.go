@@ -74,10 +74,13 @@ type Suspect struct {
 	// (the leak is this member's unmerged copy), "collusion" (the
 	// symmetric Tardos score), "pair" (on the slots where the two members
 	// in Pair agree and the leak differs, the leak holds this member's
-	// symbols: a merge of copies) or "split" (the same where the two in
-	// Pair differ: a majority merge). SetAside names the channels
-	// the test did not read ("invisible": marks an adversary may have
-	// randomised); SlotsRead and SlotsMatched count the slots it read.
+	// symbols: a merge of copies), "split" (the same where the two in
+	// Pair differ: a majority merge) or "trio" (given the symbols of the
+	// two in Pair, the other members whose copies the leak fits best, it
+	// holds this member's symbols where theirs miss it: an interleaved
+	// merge). SetAside names the channels the test did not read
+	// ("invisible": marks an adversary may have randomised); SlotsRead and
+	// SlotsMatched count the slots it read.
 	Test     string   `json:"test"`
 	SetAside []string `json:"set_aside,omitempty"`
 	Pair     []string `json:"pair,omitempty"`
