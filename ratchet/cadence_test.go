@@ -105,7 +105,7 @@ func TestReceivingStepDeletesTheRatchetKey(t *testing.T) {
 		}
 	}
 	// The patched peer starts a second chain without having read ours.
-	forged := *a
+	forged := mustRestore(t, a) // a copy that shares no key with a
 	forged.cks, forged.kemRemote = nil, nil
 	if err := forged.sendingStep(); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package ratchet
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -38,7 +39,12 @@ func kdfRoot(rk, ikm []byte, withKEM bool) (newRK, ck []byte, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("root KDF: %w", err)
 	}
-	return out[:KeySize], out[KeySize:], nil
+	// Two allocations, not two halves of one: the root key outlives the
+	// chain key, and a chain key left in the root key's array would outlive
+	// the messages it opened (a state kept in memory between messages).
+	newRK, ck = bytes.Clone(out[:KeySize]), bytes.Clone(out[KeySize:])
+	clear(out)
+	return newRK, ck, nil
 }
 
 // kdfChain is KDF_CK: message key = HMAC-SHA256(ck, 0x01), next chain key =
@@ -72,6 +78,8 @@ func hmac32(out *[32]byte, key []byte, msg byte) {
 	ih := sha256.Sum256(inner[:])
 	copy(outer[sha256.BlockSize:], ih[:])
 	*out = sha256.Sum256(outer[:])
+	clear(inner[:]) // the padded key gives the key back
+	clear(outer[:])
 }
 
 // hmacShort computes HMAC-SHA256(key, a || b || c) for a key of at most 64
@@ -97,6 +105,8 @@ func hmacShort(out *[32]byte, key, a, b, c []byte) {
 	ih := sha256.Sum256(inner[:n])
 	copy(outer[sha256.BlockSize:], ih[:])
 	*out = sha256.Sum256(outer[:])
+	clear(inner[:])
+	clear(outer[:])
 }
 
 // messageKeys expands a message key: HKDF-Expand(PRK = MK, info =

@@ -252,6 +252,8 @@ func (s *State) step(advertise, withKEM bool) error {
 	} else if s.kemSeed != nil {
 		s.turns++ // counted from the first advertisement on
 	}
+	clear(ikm)
+	clear(s.rk) // replaced; s owns it
 	s.rk, s.cks = rk, ck
 	s.dhs, s.dhsP, s.dhsKey = priv.Bytes(), priv.PublicKey(), priv
 	s.pn, s.ns = s.ns, 0
@@ -303,6 +305,7 @@ func (s *State) EncryptAppend(dst, plaintext []byte) ([]byte, error) {
 	}
 	var next, mk [32]byte
 	defer clear(mk[:])
+	defer clear(next[:])
 	kdfChainInto(&next, &mk, s.cks)
 	// Every message of a chain with a KEM step carries its KEM fields, so
 	// any one of them opens the chain at the receiver: withholding some
@@ -325,7 +328,6 @@ func (s *State) EncryptAppend(dst, plaintext []byte) ([]byte, error) {
 		return nil, err
 	}
 	copy(s.cks, next[:]) // in place: s owns its chain key (no copy of s shares it)
-	clear(next[:])
 	s.ns++
 	return out, nil
 }
@@ -369,6 +371,7 @@ func (s *State) Decrypt(msg []byte) ([]byte, error) {
 			return nil, err
 		}
 		delete(s.skipped, id)
+		clear(mk)
 		return pt, nil
 	}
 	if s.dhr != nil && subtle.ConstantTimeCompare(h.DH, s.dhr) == 1 {
@@ -405,8 +408,11 @@ func skipKeys(dh, ck []byte, from, until uint32) (map[skipID][]byte, []skipID, [
 	keys := make(map[skipID][]byte, until-from)
 	ids := make([]skipID, 0, until-from)
 	for n := from; n < until; n++ {
-		var mk []byte
-		ck, mk = kdfChain(ck)
+		next, mk := kdfChain(ck)
+		if n > from {
+			clear(ck) // an intermediate chain key; the caller's stays as it was
+		}
+		ck = next
 		id := toID(dh, n)
 		keys[id] = mk
 		ids = append(ids, id)
@@ -429,13 +435,16 @@ func (s *State) decryptCurrent(h *Header, header, ct []byte) ([]byte, error) {
 	}
 	var next, mk [32]byte
 	defer clear(mk[:])
+	defer clear(next[:])
 	kdfChainInto(&next, &mk, ck)
+	if h.N > s.nr {
+		clear(ck) // skipKeys' last intermediate key, not s.ckr
+	}
 	pt, err := s.open(mk[:], header, ct)
 	if err != nil {
 		return nil, err
 	}
 	copy(s.ckr, next[:]) // in place, as in Encrypt
-	clear(next[:])
 	s.nr = h.N + 1
 	s.storeSkipped(keys, ids)
 	return pt, nil
@@ -451,9 +460,13 @@ func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
 	var oldIDs []skipID
 	if t.ckr != nil {
 		var err error
-		oldKeys, oldIDs, _, err = skipKeys(t.dhr, t.ckr, t.nr, h.PN)
+		var last []byte
+		oldKeys, oldIDs, last, err = skipKeys(t.dhr, t.ckr, t.nr, h.PN)
 		if err != nil {
 			return nil, err
+		}
+		if h.PN > t.nr {
+			clear(last) // an intermediate key; t.ckr goes once this succeeds
 		}
 	}
 	priv := t.dhsKey
@@ -487,16 +500,25 @@ func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
 		ikm = append(ikm, ss...)
 	}
 	rk, ckr, err := kdfRoot(t.rk, ikm, withKEM)
+	clear(ikm)
 	if err != nil {
 		return nil, err
 	}
+	// The new chain's first key and every key up to message N go once the
+	// next chain key is derived: only skipped message keys stay.
+	defer clear(ckr)
 	newKeys, newIDs, ck, err := skipKeys(h.DH, ckr, 0, h.N)
 	if err != nil {
 		return nil, err
 	}
 	next, mk := kdfChain(ck)
+	defer clear(mk)
+	if h.N > 0 {
+		clear(ck)
+	}
 	pt, err := t.open(mk, header, ct)
 	if err != nil {
+		clear(next)
 		return nil, err
 	}
 	if h.KEMPublic != nil {
@@ -525,9 +547,12 @@ func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
 	oldDHs := t.dhs
 	t.dhs, t.dhsP, t.dhsKey = nil, nil, nil
 	// Commit: the skipped map is shared with s, so only now mutate it.
+	oldRK, oldCKR := s.rk, s.ckr
 	*s = *t
 	s.scratch = nil // it may point into t's scratchBuf; s has its own
 	clear(oldDHs)
+	clear(oldRK)
+	clear(oldCKR)
 	s.storeSkipped(oldKeys, oldIDs)
 	s.storeSkipped(newKeys, newIDs)
 	return pt, nil

@@ -26,15 +26,24 @@ import (
 //
 // So the holder must not change obj after PutObject (until it takes it
 // again); a miss is always safe, and the caller then reads the record.
-// At most MaxObjects are kept; the least recently kept goes first.
+// What is kept is bounded (MaxObjects, MaxObjectBytes); the least recently
+// kept goes first. Dropping an object drops the reference only: like the
+// vault key, its secrets stay in freed memory until it is reused.
 
 // Object is a record's decoded form: Marshal gives the record's value.
 type Object interface {
 	Marshal() []byte
 }
 
-// MaxObjects bounds the objects a vault keeps in memory.
-const MaxObjects = 512
+// MaxObjects and MaxObjectBytes bound what a vault keeps in memory: the
+// number of objects, and the sum of their records' sizes (a decoded
+// object takes a few times its record; a session full of skipped-message
+// keys has a record of about 140 KB). An object whose record alone is over
+// MaxObjectBytes/16 is not kept.
+const (
+	MaxObjects     = 512
+	MaxObjectBytes = 8 << 20
+)
 
 // objects is the vault's set of kept objects.
 type objects struct {
@@ -42,6 +51,7 @@ type objects struct {
 	tick uint64 // orders the kept objects by use
 	seq  uint64 // numbers the accepted writes; never reused
 	kept map[string]keptObject
+	size int // the sum of the kept objects' record sizes
 	// gen holds, for each name written by a transaction that has not
 	// settled, the number of its latest accepted write; a commit keeps its
 	// object only if its write is still the latest. Numbers come from seq
@@ -53,6 +63,7 @@ type objects struct {
 type keptObject struct {
 	obj  Object
 	used uint64
+	size int
 }
 
 // written notes an accepted write of name, drops its kept object and
@@ -63,34 +74,48 @@ func (o *objects) written(name string) uint64 {
 	if o.gen == nil {
 		o.gen = map[string]uint64{}
 	}
-	delete(o.kept, name)
+	o.drop(name)
 	o.seq++
 	o.gen[name] = o.seq
 	return o.seq
 }
 
-// keep stores obj for name if gen is still name's latest write.
-func (o *objects) keep(name string, gen uint64, obj Object) {
+// drop stops keeping name's object, if there is one.
+func (o *objects) drop(name string) {
+	if k, ok := o.kept[name]; ok {
+		o.size -= k.size
+		delete(o.kept, name)
+	}
+}
+
+// keep stores obj, whose record is size bytes, for name if gen is still
+// name's latest write, dropping the least recently kept objects to stay
+// within the bounds.
+func (o *objects) keep(name string, gen uint64, obj Object, size int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.gen[name] != gen {
 		return
 	}
 	delete(o.gen, name)
+	if size > MaxObjectBytes/16 {
+		return
+	}
 	if o.kept == nil {
 		o.kept = map[string]keptObject{}
 	}
-	if len(o.kept) >= MaxObjects {
+	for len(o.kept) > 0 && (len(o.kept) >= MaxObjects || o.size+size > MaxObjectBytes) {
 		oldest, first := "", true
 		for n, k := range o.kept {
 			if first || k.used < o.kept[oldest].used {
 				oldest, first = n, false
 			}
 		}
-		delete(o.kept, oldest)
+		o.drop(oldest)
 	}
 	o.tick++
-	o.kept[name] = keptObject{obj: obj, used: o.tick}
+	o.kept[name] = keptObject{obj: obj, used: o.tick, size: size}
+	o.size += size
 }
 
 // settle forgets the generation of a write whose transaction failed, if
@@ -108,7 +133,7 @@ func (o *objects) take(name string) (Object, bool) {
 	defer o.mu.Unlock()
 	k, ok := o.kept[name]
 	if ok {
-		delete(o.kept, name)
+		o.drop(name)
 	}
 	return k.obj, ok
 }
@@ -116,7 +141,7 @@ func (o *objects) take(name string) (Object, bool) {
 func (o *objects) clear() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.kept, o.gen = nil, nil
+	o.kept, o.gen, o.size = nil, nil, 0
 }
 
 // Take returns the object kept for the record called name and stops
@@ -135,8 +160,9 @@ func (v *Vault) Kept() int {
 
 // pendingObject is a PutObject waiting for its transaction to commit.
 type pendingObject struct {
-	gen uint64
-	obj Object // nil: the name was written another way; keep nothing
+	gen  uint64
+	obj  Object // nil: the name was written another way; keep nothing
+	size int
 }
 
 // wrote records that the transaction wrote or deleted name. It runs after
@@ -153,11 +179,12 @@ func (t *Tx) wrote(name string) {
 // PutObject writes obj.Marshal() as the record called name and, once the
 // transaction commits, keeps obj for Take. obj must not change afterwards.
 func (t *Tx) PutObject(ctx context.Context, name string, obj Object) error {
-	if err := t.Put(ctx, name, obj.Marshal()); err != nil {
+	value := obj.Marshal()
+	if err := t.Put(ctx, name, value); err != nil {
 		return err
 	}
 	p := t.objs[name]
-	p.obj = obj
+	p.obj, p.size = obj, len(value)
 	t.objs[name] = p
 	return nil
 }
@@ -167,7 +194,7 @@ func (t *Tx) PutObject(ctx context.Context, name string, obj Object) error {
 func (t *Tx) settleObjects(committed bool) {
 	for name, p := range t.objs {
 		if committed && p.obj != nil {
-			t.v.objs.keep(name, p.gen, p.obj)
+			t.v.objs.keep(name, p.gen, p.obj, p.size)
 		} else {
 			t.v.objs.settle(name, p.gen)
 		}

@@ -816,24 +816,28 @@ func (v *Vault) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	t := &Tx{v: v, tx: sqlTx}
+	committed := false
+	defer func() {
+		// Also when fn panics: an open transaction would hold the vault's
+		// connection for good.
+		if !committed {
+			sqlTx.Rollback()
+		}
+		t.settleObjects(committed)
+	}()
 	if err := fn(t); err != nil {
-		sqlTx.Rollback()
-		t.settleObjects(false)
 		return err
 	}
 	var counter uint64
 	if t.dirty {
 		if counter, err = t.commitRoot(ctx); err != nil {
-			sqlTx.Rollback()
-			t.settleObjects(false)
 			return err
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {
-		t.settleObjects(false)
 		return fmt.Errorf("commit: %w", err)
 	}
-	t.settleObjects(true)
+	committed = true
 	if t.dirty {
 		v.counter.Store(counter)
 	}
