@@ -171,6 +171,8 @@ func countTexts(msgs []Message) int {
 // in memory before every send and sync, so each is read from the vault and
 // decoded, as before they were kept.
 func BenchmarkConversationTurn(b *testing.B) {
+	defer func(check func(context.Context, *vault.Vault, string, *session.Session)) { checkKeptSessions = check }(checkKeptSessions)
+	checkKeptSessions = nil // the tests' check reads the stored session on every hit
 	for _, reread := range []bool{false, true} {
 		name := "kept"
 		if reread {
@@ -199,6 +201,47 @@ func BenchmarkConversationTurn(b *testing.B) {
 				step(bob, false)
 				step(bob, true)
 				step(alice, false)
+			}
+		})
+	}
+}
+
+// BenchmarkLoadSession: what each message saved by keeping its session:
+// "stored" reads the session from the vault and decodes it (every load
+// before), "kept" takes it from memory. A round trip of a two-member room
+// loads four sessions (each send and each received message one).
+func BenchmarkLoadSession(b *testing.B) {
+	ctx := context.Background()
+	alice, bob := keptTestClients(b)
+	if _, err := alice.Send(ctx, "talks", "hello"); err != nil {
+		b.Fatal(err)
+	}
+	name := alice.sessionName("bob", bob.DeviceID())
+	// The tests' check reads the stored session on every hit: not here.
+	defer func(check func(context.Context, *vault.Vault, string, *session.Session)) { checkKeptSessions = check }(checkKeptSessions)
+	checkKeptSessions = nil
+	for _, kept := range []bool{false, true} {
+		label := "stored"
+		if kept {
+			label = "kept"
+		}
+		b.Run(label, func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				alice.v.Forget()
+				s, err := alice.loadSession(ctx, "bob", bob.DeviceID())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if kept {
+					if err := alice.v.Update(ctx, func(tx *vault.Tx) error { return tx.PutObject(ctx, name, s) }); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
+				if _, err := alice.loadSession(ctx, "bob", bob.DeviceID()); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
