@@ -331,3 +331,21 @@ func TestPairTestNamesNobodyOnRandomLeaks(t *testing.T) {
 	}
 	t.Logf("%d of %d random leaks named someone; the pair test led in %d", named, trials, pairRan)
 }
+
+// The tests' shares of ε never sum to more than ε: the union bound over
+// the family is what keeps any innocent member's chance of being named
+// at most ε.
+func TestSharesOfEpsilonSumToAtMostOne(t *testing.T) {
+	shares := map[int]float64{testPair: pairShare, testSplit: pairShare, testTrio: trioShare}
+	sum := 0.0
+	for test := range numTests {
+		share, ok := shares[test]
+		if !ok {
+			share = testShare // a score test
+		}
+		sum += share
+	}
+	if sum > 1+1e-12 {
+		t.Fatalf("the tests' shares of ε sum to %v", sum)
+	}
+}

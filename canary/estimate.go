@@ -9,8 +9,9 @@ import "math"
 //	words needed  W = S / ρ            MoreWordsNeeded = ⌈W⌉ − words matched
 //
 // M is the union factor of the leading member's best test (accuse.go:
-// 5n for the score tests, n members scored; a lead by the pair test counts
-// as no lead), r the evidence per read slot,
+// 5n for the score tests, n members scored; a lead by the pair, split or
+// trio test counts as no lead, so for a merged leak the estimate is an
+// unmerged copy's and errs low), r the evidence per read slot,
 // ρ the slots read per matched word. r is the leading member's so far
 // (−ln bound / slots read, on the slots its test read) when the evidence
 // points at someone; otherwise the rate an unmerged copy
@@ -31,8 +32,9 @@ func (tr *Tracer) estimate(d *deriver, res *Result, rsegs [][]altRead, lead *Sus
 	}
 	mult := float64(max(members, 1)) / testShare
 	rate := 0.0
-	// The pair test reads a fraction of the slots (where two others agree
-	// against the leak): its rate per slot says little about more words.
+	// The pair and split tests read a fraction of the slots (where two
+	// others agree, or differ, against the leak) and the trio test scores
+	// given two partners: their rate per slot says little about more words.
 	if lead != nil && leadV.lb < 0 && lead.SlotsRead > 0 && leadV.test < numScoreTests {
 		rate = -leadV.lb / float64(lead.SlotsRead)
 		mult = leadV.mult

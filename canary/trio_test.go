@@ -3,7 +3,9 @@ package canary
 import (
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -121,22 +123,31 @@ func oneTest(t *testing.T, tr *Tracer, leak string, test func(*Tracer, *deriver,
 // about α of the innocent members, at every level α tried; the same holds
 // on leaks that are nobody's copy. (A member whose score is not positive
 // gets no bound from the test: counted as 1.) A bound that undercounted would show
-// here as too many innocents at small α.
+// here as too many innocents at small α. Every trial draws its own marking
+// key: with one key, the trials would draw again and again from the same
+// few pairs of codewords, and the count would not be a binomial one.
+// CANARY_TRIO_NULL_TRIALS runs more trials (20,000 innocents reach α = 10⁻³).
 func TestTrioTestNullOnManyLeaks(t *testing.T) {
-	key := testKey(33)
 	ten := []string{"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"}
 	paras := proseParagraphs(t)
 	msgs := sentMessages(paras, ten, PolicyAll)
-	tr, err := NewTracer(key, msgs)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(33, 34))
-	levels := []float64{0.3, 0.1, 0.03, 0.01}
-	var below [4]int
+	levels := []float64{0.3, 0.1, 0.03, 0.01, 0.003}
+	var below [5]int
 	innocents, colluderNamed := 0, 0
-	const trials = 60
+	trials := 150
+	if n, err := strconv.Atoi(os.Getenv("CANARY_TRIO_NULL_TRIALS")); err == nil && n > 0 {
+		trials = n
+	}
 	for trial := range trials {
+		key := make([]byte, KeySize)
+		for i := range key {
+			key[i] = byte(rng.Uint32())
+		}
+		tr, err := NewTracer(key, msgs)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var leak string
 		var colluders []string
 		if trial%3 == 2 {
@@ -179,7 +190,7 @@ func TestTrioTestNullOnManyLeaks(t *testing.T) {
 			}
 		}
 	}
-	if innocents < 400 {
+	if innocents < 7*trials {
 		t.Fatalf("only %d innocent members scored", innocents)
 	}
 	for i, a := range levels {
