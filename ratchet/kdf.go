@@ -56,7 +56,8 @@ func kdfChain(ck []byte) (next, mk []byte) {
 }
 
 // kdfChainInto is kdfChain into the caller's arrays, for the hot path,
-// which keeps both on its stack.
+// which keeps both on its stack. next may be ck's own array: hmac32 has
+// read its key before it writes its output.
 func kdfChainInto(next, mk *[32]byte, ck []byte) {
 	hmac32(mk, ck, chainMessageByte)
 	hmac32(next, ck, chainNextByte)

@@ -397,27 +397,28 @@ func (s *State) Decrypt(msg []byte) ([]byte, error) {
 }
 
 // skipKeys derives the message keys of chain ck from index from up to (not
-// including) until, returning them with the advanced chain key.
-func skipKeys(dh, ck []byte, from, until uint32) (map[skipID][]byte, []skipID, []byte, error) {
+// including) until, and writes the chain key at index until into at. ck
+// itself is left as it is; every chain key derived on the way is cleared,
+// so the caller clears at and nothing else.
+func skipKeys(dh, ck []byte, from, until uint32, at *[32]byte) (map[skipID][]byte, []skipID, error) {
 	if until <= from {
-		return nil, nil, ck, nil
+		copy(at[:], ck)
+		return nil, nil, nil
 	}
 	if until-from > MaxSkip {
-		return nil, nil, nil, fmt.Errorf("%w: %d missing, limit %d", ErrTooManySkipped, until-from, MaxSkip)
+		return nil, nil, fmt.Errorf("%w: %d missing, limit %d", ErrTooManySkipped, until-from, MaxSkip)
 	}
 	keys := make(map[skipID][]byte, until-from)
 	ids := make([]skipID, 0, until-from)
+	copy(at[:], ck)
 	for n := from; n < until; n++ {
-		next, mk := kdfChain(ck)
-		if n > from {
-			clear(ck) // an intermediate chain key; the caller's stays as it was
-		}
-		ck = next
+		mk := new([32]byte)
+		kdfChainInto(at, mk, at[:])
 		id := toID(dh, n)
-		keys[id] = mk
+		keys[id] = mk[:]
 		ids = append(ids, id)
 	}
-	return keys, ids, ck, nil
+	return keys, ids, nil
 }
 
 func (s *State) decryptCurrent(h *Header, header, ct []byte) ([]byte, error) {
@@ -429,17 +430,15 @@ func (s *State) decryptCurrent(h *Header, header, ct []byte) ([]byte, error) {
 	if h.N < s.nr {
 		return nil, ErrDuplicate
 	}
-	keys, ids, ck, err := skipKeys(h.DH, s.ckr, s.nr, h.N)
+	var ck, next, mk [32]byte
+	defer clear(ck[:])
+	defer clear(mk[:])
+	defer clear(next[:])
+	keys, ids, err := skipKeys(h.DH, s.ckr, s.nr, h.N, &ck)
 	if err != nil {
 		return nil, err
 	}
-	var next, mk [32]byte
-	defer clear(mk[:])
-	defer clear(next[:])
-	kdfChainInto(&next, &mk, ck)
-	if h.N > s.nr {
-		clear(ck) // skipKeys' last intermediate key, not s.ckr
-	}
+	kdfChainInto(&next, &mk, ck[:])
 	pt, err := s.open(mk[:], header, ct)
 	if err != nil {
 		return nil, err
@@ -460,13 +459,11 @@ func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
 	var oldIDs []skipID
 	if t.ckr != nil {
 		var err error
-		var last []byte
-		oldKeys, oldIDs, last, err = skipKeys(t.dhr, t.ckr, t.nr, h.PN)
+		var last [32]byte // the ended chain's key past its last message: unused
+		oldKeys, oldIDs, err = skipKeys(t.dhr, t.ckr, t.nr, h.PN, &last)
+		clear(last[:])
 		if err != nil {
 			return nil, err
-		}
-		if h.PN > t.nr {
-			clear(last) // an intermediate key; t.ckr goes once this succeeds
 		}
 	}
 	priv := t.dhsKey
@@ -507,15 +504,14 @@ func (s *State) decryptNewChain(h *Header, header, ct []byte) ([]byte, error) {
 	// The new chain's first key and every key up to message N go once the
 	// next chain key is derived: only skipped message keys stay.
 	defer clear(ckr)
-	newKeys, newIDs, ck, err := skipKeys(h.DH, ckr, 0, h.N)
+	var ck [32]byte
+	defer clear(ck[:])
+	newKeys, newIDs, err := skipKeys(h.DH, ckr, 0, h.N, &ck)
 	if err != nil {
 		return nil, err
 	}
-	next, mk := kdfChain(ck)
+	next, mk := kdfChain(ck[:])
 	defer clear(mk)
-	if h.N > 0 {
-		clear(ck)
-	}
 	pt, err := t.open(mk, header, ct)
 	if err != nil {
 		clear(next)
