@@ -24,8 +24,17 @@ const trioCandidates = 16
 // (probability p under the null), b otherwise; p·e^a + (1−p)·e^b = 1.
 func trioTerm(p float64, h, c int) term {
 	w := (1 - trioNoise) / float64(h+1)
-	den := w*(float64(c)+p) + trioNoise*p
+	den := trioMix(p, h, c)
 	return term{a: math.Log((w*float64(c+1) + trioNoise*p) / den), b: math.Log((w*float64(c) + trioNoise*p) / den), p: p}
+}
+
+// trioMix is the model's probability of the leak's symbol (bias p) at a
+// slot where c of h copies hold it and one more copy is an independent
+// draw: each of the h+1 copies is the source with equal chance, or
+// noise.
+func trioMix(p float64, h, c int) float64 {
+	w := (1 - trioNoise) / float64(h+1)
+	return w*(float64(c)+p) + trioNoise*p
 }
 
 // trioTest runs the trio test (accuse.go) for every scored member not
@@ -154,20 +163,19 @@ func (tr *Tracer) trioTest(d *deriver, rsegs [][]altRead, scores map[int32]*memb
 // leak is independent of a's and b's copies", over the slots both
 // received: how well the pair fits as two of three interleaved copies.
 func pairFit(reads []pairRead, xa, xb []int8) float64 {
-	w := (1 - trioNoise) / 3
 	s := 0.0
 	for k, r := range reads {
 		if xa[k] < 0 || xb[k] < 0 {
 			continue
 		}
-		c := 0.0
+		c := 0
 		if int(xa[k]) == r.y {
 			c++
 		}
 		if int(xb[k]) == r.y {
 			c++
 		}
-		s += math.Log((w*(c+r.p) + trioNoise*r.p) / r.p)
+		s += math.Log(trioMix(r.p, 2, c) / r.p)
 	}
 	return s
 }
