@@ -25,6 +25,7 @@ const (
 	ctxTitle               // followed by one space and a capitalised word
 	ctxSubject             // followed by one space and the subject of a clause (subjectNext)
 	ctxModifier            // ctxNextWord, and the next word no conjunction or preposition
+	ctxPronoun             // followed by one space and a subject pronoun (pronounNext)
 )
 
 // lexGroup is a set of interchangeable alternatives; alts[0] is canonical.
@@ -112,6 +113,8 @@ func loadLexicon(fsys fs.FS) (*lexicon, error) {
 					ctx = ctxSubject
 				case "modifier":
 					ctx = ctxModifier
+				case "pronoun":
+					ctx = ctxPronoun
 				default:
 					f.Close()
 					return nil, fmt.Errorf("lexicon %s: unknown context %q", where, s)
@@ -255,6 +258,9 @@ func (lx *lexicon) tryEntries(t *tokens, k int, es []lexEntry, cs bool) lexMatch
 		if ok && e.g.ctx == ctxSubject && len(keys) > 1 && !subjectNext(t, k+len(keys)) {
 			ok = false
 		}
+		if ok && e.g.ctx == ctxPronoun && len(keys) > 1 && !pronounNext(t, k+len(keys)) {
+			ok = false
+		}
 		if ok {
 			return lexMatch{g: e.g, alt: e.alt, n: len(keys)}
 		}
@@ -333,6 +339,8 @@ func (m lexMatch) contextOK(t *tokens, k int) bool {
 		return !w.capital && !w.prot && r >= 'a' && r <= 'z'
 	case ctxSubject:
 		return next < len(t.words) && t.gap(next) == " " && subjectNext(t, next)
+	case ctxPronoun:
+		return next < len(t.words) && t.gap(next) == " " && pronounNext(t, next)
 	case ctxAcronym:
 		if next >= len(t.words) {
 			return false
@@ -392,6 +400,25 @@ func subjectNext(t *tokens, j int) bool {
 	}
 	return subjectWord(t.raw(j))
 }
+
+// pronounNext reports whether word j is a subject pronoun, the only words
+// that begin a clause and can never be the object of the verb before them:
+// "added that we" is "added we", where "added that the", "noted that you"
+// and "added that it" would read as an object ("added the figures").
+func pronounNext(t *tokens, j int) bool {
+	if j >= len(t.words) || t.words[j].hard {
+		return false
+	}
+	return pronounWord(t.raw(j))
+}
+
+func pronounWord(raw string) bool {
+	key, _, _ := strings.Cut(foldKey(raw), "'")
+	return subjectPronouns[key]
+}
+
+// subjectPronouns are the pronouns that are subjects only.
+var subjectPronouns = map[string]bool{"i": true, "we": true, "he": true, "she": true, "they": true}
 
 func subjectWord(raw string) bool {
 	r, _ := utf8.DecodeRuneInString(caseKey(raw))

@@ -94,9 +94,20 @@ var variantCases = []struct {
 			"She said that is wrong.",             // a pronoun, subject of "is"
 			"I know that.",                        // no clause follows
 			"The hope that we share is real.",     // a noun's clause
-			"He added that the talks resume.",     // not in the list: "added the talks"
+			"He added that the talks resume.",     // "added the talks": an object
 			"They said that, in the end, we won.", // no subject next
 			"They said we would wait.",            // no "that" is ever added
+		}},
+	{class: "that",
+		text: "The minister agreed that we would wait, and she suggested that he go first.",
+		copy: "agreed we would wait",
+		none: []string{
+			"He noted that it was late.",          // "noted it": an object
+			"She explained that you must go.",     // "explained you": an object
+			"They confirmed that the date holds.", // "confirmed the date": an object
+			"The report that we lost is here.",    // a noun's clause
+			"He agreed that, in the end, we won.", // no pronoun next
+			"They agreed we would wait.",          // no "that" is ever added
 		}},
 	{class: "numbers",
 		text: "The talks took thirty years and twelve rounds.",
@@ -223,18 +234,24 @@ func TestVariantSlotsNeverTouchMeaning(t *testing.T) {
 	}
 }
 
-// Marking never moves the word after a subject-context match into or out of
-// the subject set, so a copy and its original split "said that" alike.
+// Marking never moves the word after a subject- or pronoun-context match
+// into or out of the subject set or the pronoun set, so a copy and its
+// original split "said that" and "agreed that" alike.
 func TestSubjectSetClosedUnderMarking(t *testing.T) {
-	for _, g := range mustLexicon().groups {
-		for _, capital := range []bool{false, true} {
-			if c := g.alts[len(g.alts)-1][0]; capital && c >= '0' && c <= '9' {
-				continue // "Two" never becomes "2" (contextOK)
-			}
-			first := func(a int) bool { return subjectWord(strings.Fields(g.render(a, capital, false))[0]) }
-			for a := range g.alts {
-				if first(a) != first(0) {
-					t.Errorf("%s: %q and %q differ as subjects (capital %v)", g.source, g.render(0, capital, false), g.render(a, capital, false), capital)
+	for _, set := range []struct {
+		name string
+		in   func(string) bool
+	}{{"subjects", subjectWord}, {"subject pronouns", pronounWord}} {
+		for _, g := range mustLexicon().groups {
+			for _, capital := range []bool{false, true} {
+				if c := g.alts[len(g.alts)-1][0]; capital && c >= '0' && c <= '9' {
+					continue // "Two" never becomes "2" (contextOK)
+				}
+				first := func(a int) bool { return set.in(strings.Fields(g.render(a, capital, false))[0]) }
+				for a := range g.alts {
+					if first(a) != first(0) {
+						t.Errorf("%s: %q and %q differ as %s (capital %v)", g.source, g.render(0, capital, false), g.render(a, capital, false), set.name, capital)
+					}
 				}
 			}
 		}
