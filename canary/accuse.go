@@ -35,7 +35,7 @@ import (
 //   - split is the same on the slots where a and b hold different
 //     symbols. There a majority merge of three copies takes the third
 //     colluder's symbol (it breaks the tie), on about half the binary
-//     slots. The pair and split tests have a fifteenth of ε each.
+//     slots.
 //   - trio scores each member given the symbols of two partners, the pair
 //     of other members that best fits the leak as two of three
 //     interleaved copies, among the 16 others with the highest collusion
@@ -45,7 +45,17 @@ import (
 //     third's. The partners are chosen
 //     from other members' symbols and the leak only, so for an innocent
 //     member the terms are still independent with the biases' match
-//     probabilities; one hypothesis per member, a fifteenth of ε.
+//     probabilities; one hypothesis per member.
+//   - minority scores every binary slot a and b both received against
+//     the symbol a minority merge of a, b and the tested member would
+//     have put there: where a and b agree the third copy's symbol is the
+//     leak's (were it the other one, the leak would hold that, the
+//     rarest), and where they differ it is the symbol the leak does not
+//     hold. Given the partners that fixes the third copy on every slot,
+//     four times the slots the pair test reads for the same merge. The
+//     expected symbols depend on the leak and a's and b's symbols only,
+//     so the null model is again the copy test's. Pair, split, trio and
+//     minority have a twentieth of ε each.
 const (
 	testCopy = iota
 	testCollusion
@@ -55,16 +65,17 @@ const (
 	testPair      = numScoreTests
 	testSplit     = numScoreTests + 1
 	testTrio      = numScoreTests + 2
-	numTests      = numScoreTests + 3
+	testMinority  = numScoreTests + 3
+	numTests      = numScoreTests + 4
 )
 
-// The shares of ε: testShare for each score test; the pair, split and trio
-// tests share one more such part, a third each (the four score tests and
-// the three thirds sum to 1).
+// The shares of ε: testShare for each score test; the pair, split, trio
+// and minority tests share one more such part, a quarter each (the four
+// score tests and the four quarters sum to 1).
 const (
 	testShare = 1.0 / (numScoreTests + 1)
-	pairShare = testShare / 3 // the pair test's, and the split test's
-	trioShare = testShare / 3
+	pairShare = testShare / 4 // the pair, split and minority tests' each
+	trioShare = testShare / 4
 )
 
 // maxPairMembers caps the members for whom the pair test runs (its cost
@@ -72,11 +83,11 @@ const (
 // not run it, and its share of ε is then unused.
 const maxPairMembers = 64
 
-var testNames = [numTests]string{"copy", "collusion", "copy", "collusion", "pair", "split", "trio"}
+var testNames = [numTests]string{"copy", "collusion", "copy", "collusion", "pair", "split", "trio", "minority"}
 
 // setsAside names, for each test, the channels it does not read (testReads
 // follows it; pairReads never reads the invisible channel).
-var setsAside = [numTests][]string{nil, nil, {"invisible"}, {"invisible"}, {"invisible"}, {"invisible"}, {"invisible"}}
+var setsAside = [numTests][]string{nil, nil, {"invisible"}, {"invisible"}, {"invisible"}, {"invisible"}, {"invisible"}, {"invisible"}}
 
 // testTerm is test t's term for a slot whose leaked symbol has bias p.
 func testTerm(t int, p float64) term {

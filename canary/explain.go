@@ -22,6 +22,10 @@ func (s Suspect) Explain() string {
 		return fmt.Sprintf("the leak holds %s's copy merged with others — where %s's and %s's copies %s, %d of %d marks match %s's (%s test); probability that another copy matches this well ≤ %.1e",
 			s.Member, s.Pair[0], s.Pair[1], where, s.SlotsMatched, s.SlotsRead, s.Member, s.Test, s.FalseAccusationBound)
 	}
+	if s.Test == "minority" && len(s.Pair) == 2 {
+		return fmt.Sprintf("the leak holds %s's copy merged with others, each mark taken from the fewest copies — given %s's and %s's copies, %d of %d marks match %s's (minority test); probability that another copy matches this well ≤ %.1e",
+			s.Member, s.Pair[0], s.Pair[1], s.SlotsMatched, s.SlotsRead, s.Member, s.FalseAccusationBound)
+	}
 	if s.Test == "trio" && len(s.Pair) == 2 {
 		return fmt.Sprintf("the leak holds %s's copy interleaved with others — given %s's and %s's copies, %d of %d marks match %s's (trio test); probability that another copy matches this well ≤ %.1e",
 			s.Member, s.Pair[0], s.Pair[1], s.SlotsMatched, s.SlotsRead, s.Member, s.FalseAccusationBound)

@@ -11,9 +11,18 @@ type pairRead struct {
 	m int32   // message
 	y int     // the leak's symbol
 	p float64 // its bias
+	q int     // the slot's alphabet
 }
 
-// pairTest runs the pair and split tests (accuse.go) for every scored
+// pick is a slot a merge test scores, with the symbol the tested member's
+// copy holds there if the merge hypothesis is right, and its bias.
+type pick struct {
+	k int     // index into the reads
+	y int     // expected symbol
+	p float64 // its bias
+}
+
+// pairTest runs the pair, split and minority tests (accuse.go) for every scored
 // member not already named by a score test, and returns each one's best
 // pair. It
 // does not run with fewer than 3 or more than maxPairMembers members.
@@ -25,6 +34,15 @@ type pairRead struct {
 // from the biases, as the copy test's null model assumes. Skipping a
 // hypothesis only loses power; the union factor counts every pair.
 func (tr *Tracer) pairTest(d *deriver, rsegs [][]altRead, scores map[int32]*memberScore, epsilon float64, best map[int32]verdictBound) map[int32]verdictBound {
+	return tr.mergeTests(d, rsegs, scores, epsilon, best, pairTests)
+}
+
+// pairTests are the tests pairTest runs, all of them.
+var pairTests = map[int]bool{testPair: true, testSplit: true, testMinority: true}
+
+// mergeTests is pairTest with the tests to run given (tests of one of them
+// alone see it alone).
+func (tr *Tracer) mergeTests(d *deriver, rsegs [][]altRead, scores map[int32]*memberScore, epsilon float64, best map[int32]verdictBound, run map[int]bool) map[int32]verdictBound {
 	n := len(scores)
 	if n < 3 || n > maxPairMembers {
 		return nil
@@ -48,7 +66,10 @@ func (tr *Tracer) pairTest(d *deriver, rsegs [][]altRead, scores map[int32]*memb
 	out := map[int32]verdictBound{}
 	var terms []term
 	// evaluate scores every other member on the slots sel of pair (a, b).
-	evaluate := func(test, a, b int, sel []int) {
+	evaluate := func(test, a, b int, sel []pick) {
+		if !run[test] {
+			return
+		}
 		for i, mem := range mems {
 			if i == a || i == b {
 				continue
@@ -59,16 +80,16 @@ func (tr *Tracer) pairTest(d *deriver, rsegs [][]altRead, scores map[int32]*memb
 			terms = terms[:0]
 			score, top, floor := 0.0, 0.0, 0.0
 			hits := 0
-			for _, k := range sel {
-				x := sym[i][k]
+			for _, pk := range sel {
+				x := sym[i][pk.k]
 				if x < 0 {
 					continue
 				}
-				t := copyTerm(reads[k].p)
+				t := copyTerm(pk.p)
 				terms = append(terms, t)
 				top += t.a
 				floor += math.Log(t.p) // ln P(every symbol matches)
-				if int(x) == reads[k].y {
+				if int(x) == pk.y {
 					score += t.a
 					hits++
 				} else {
@@ -90,22 +111,37 @@ func (tr *Tracer) pairTest(d *deriver, rsegs [][]altRead, scores map[int32]*memb
 			}
 		}
 	}
-	var against, split []int
+	var against, split, minority []pick
 	for a := 0; a < n; a++ {
 		for b := a + 1; b < n; b++ {
-			against, split = against[:0], split[:0]
+			against, split, minority = against[:0], split[:0], minority[:0]
 			for k, r := range reads {
 				xa, xb := sym[a][k], sym[b][k]
+				if xa < 0 || xb < 0 {
+					continue
+				}
+				leak := pick{k: k, y: r.y, p: r.p}
 				switch {
-				case xa < 0 || xb < 0:
 				case xa == xb && int(xa) != r.y:
-					against = append(against, k)
+					against = append(against, leak)
 				case xa != xb:
-					split = append(split, k)
+					split = append(split, leak)
+				}
+				// A minority merge of a, b and the tested copy: where a
+				// and b agree, the leak holds the third copy's symbol;
+				// where they differ, the third holds the one the leak
+				// does not (the rarest is the one the other two lack).
+				if r.q == 2 {
+					if xa == xb {
+						minority = append(minority, leak)
+					} else {
+						minority = append(minority, pick{k: k, y: 1 - r.y, p: 1 - r.p})
+					}
 				}
 			}
 			evaluate(testPair, a, b, against)
 			evaluate(testSplit, a, b, split)
+			evaluate(testMinority, a, b, minority)
 		}
 	}
 	return out
@@ -127,7 +163,7 @@ func (tr *Tracer) pairReads(d *deriver, rsegs [][]altRead, mems []int32, idx map
 			var k0 = len(reads)
 			for _, r := range mr.reads {
 				if sl := tm.layout.slots[r.slot]; sl.kind != kindInvisible {
-					reads = append(reads, pairRead{m: mr.m, y: r.sym, p: prob(&mr.cum[r.slot], r.sym)})
+					reads = append(reads, pairRead{m: mr.m, y: r.sym, p: prob(&mr.cum[r.slot], r.sym), q: int(sl.q)})
 				}
 			}
 			if len(reads) == k0 {

@@ -75,10 +75,12 @@ type Suspect struct {
 	// symmetric Tardos score), "pair" (on the slots where the two members
 	// in Pair agree and the leak differs, the leak holds this member's
 	// symbols: a merge of copies), "split" (the same where the two in
-	// Pair differ: a majority merge) or "trio" (given the symbols of the
+	// Pair differ: a majority merge), "trio" (given the symbols of the
 	// two in Pair, the other members whose copies the leak fits best, it
 	// holds this member's symbols where theirs miss it: an interleaved
-	// merge). SetAside names the channels the test did not read
+	// merge) or "minority" (this member's copy holds, on every slot, the
+	// symbol a merge of it with the two in Pair keeping the rarest symbol
+	// would need). SetAside names the channels the test did not read
 	// ("invisible": marks an adversary may have randomised); SlotsRead and
 	// SlotsMatched count the slots it read.
 	Test     string   `json:"test"`
