@@ -1,5 +1,10 @@
 package canary
 
+import (
+	"strings"
+	"unicode/utf8"
+)
+
 // gram is the number of canonical words that anchor an alignment.
 const gram = 4
 
@@ -58,15 +63,20 @@ func extend(leak, orig []canonTok, j, c int, out [][2]int32) [][2]int32 {
 }
 
 // A run of fewer than minRun canonical words is read only when it covers a
-// whole message or lies within joinGap words of the leak from a run of the
-// same message that is read. Four common words in a row ("the Secretary
+// whole message, lies within joinGap words of the leak from a run of the
+// same message that is read, is a whole quotation of the leak (between
+// quotation marks) or was pasted (its gaps hold invisible characters: a
+// newspaper's own prose and a retyped sender's words hold none). Four common words in a row ("the Secretary
 // of State") match some message of a sender by chance; in a leak holding
 // other senders' messages, or a newspaper's own prose, such runs were most
 // of what a sender's trace aligned, and every slot read in one is noise that
 // costs the leaker evidence (on the shared corpus cut into 5 senders' rooms,
 // 3,167 of 3,188 four-word runs were another sender's text; of the runs of
-// 8 words or more, 94% were the sender's own). The rule looks at the
-// canonical words only, never at a mark, so it leaves the bound intact.
+// 8 words or more, 94% were the sender's own). The rule looks at the leak's
+// words, quotation marks and whether invisible characters are present,
+// never at which carrier or which alternative any copy holds, so whatever
+// it selects, an innocent member's symbols there are independent of the
+// leak and the bound is intact.
 const (
 	minRun  = 8
 	joinGap = 20
@@ -85,7 +95,7 @@ func (r *run) last() [2]int32  { return r.alts[0][len(r.alts[0])-1] }
 // the order they were sent, so that an excerpt may run across messages too
 // short to be recognised on their own, and keeps the runs that are read
 // (minRun).
-func (tr *Tracer) align(leak []canonTok) []segment {
+func (tr *Tracer) align(lt *tokens, leak []canonTok) []segment {
 	var found []run
 	var cur [][2]int32
 	done := 0 // leak positions before done are aligned or passed over
@@ -124,12 +134,15 @@ func (tr *Tracer) align(leak []canonTok) []segment {
 				runs[i] = append(back, run...)
 			}
 		}
-		r := run{alts: runs, read: len(runs[0]) >= minRun || tr.wholeMessage(runs[0])}
+		r := run{alts: runs, read: len(runs[0]) >= minRun || tr.wholeMessage(runs[0]) || standsApart(lt, leak, runs[0])}
 		if !r.read {
-			// Not consumed: a run that is read may start inside it.
-			// Its shorter tails are not kept.
-			if n := len(found); n == 0 || found[n-1].last()[0] < r.first()[0] {
+			// Not consumed: a run that is read may start inside it. Of
+			// two short runs that overlap, the longer is kept.
+			switch n := len(found); {
+			case n == 0 || found[n-1].last()[0] < r.first()[0]:
 				found = append(found, r)
+			case !found[n-1].read && r.last()[0] > found[n-1].last()[0] && len(r.alts[0]) > len(found[n-1].alts[0]):
+				found[n-1] = r
 			}
 			j++
 			continue
@@ -170,23 +183,57 @@ func (tr *Tracer) wholeMessage(pairs [][2]int32) bool {
 // join marks as read every short run that lies within joinGap words of the
 // leak from a run that is read and aligns to the same message, in either
 // order (a paraphrase swaps sentences; a newspaper puts its own words between
-// two quoted sentences); a chain of short runs is joined run by run. found
-// is in leak order and its runs do not overlap.
+// two quoted sentences), whatever other runs lie between; a chain of short
+// runs is joined run by run. found is in leak order and its runs do not
+// overlap.
 func (tr *Tracer) join(found []run) {
-	near := func(a, b *run) bool { // a before b in the leak
-		return b.first()[0]-a.last()[0] <= joinGap+1 && tr.msgOf[a.last()[1]] == tr.msgOf[b.first()[1]]
+	near := func(i, step int) bool { // a read run of i's message within joinGap, looking one way
+		for k := i + step; k >= 0 && k < len(found); k += step {
+			a, b := &found[min(i, k)], &found[max(i, k)]
+			if b.first()[0]-a.last()[0] > joinGap+1 {
+				return false
+			}
+			if found[k].read && tr.msgOf[found[k].first()[1]] == tr.msgOf[found[i].first()[1]] {
+				return true
+			}
+		}
+		return false
 	}
 	for changed := true; changed; {
 		changed = false
 		for i := range found {
-			if found[i].read {
-				continue
-			}
-			if (i > 0 && found[i-1].read && near(&found[i-1], &found[i])) ||
-				(i+1 < len(found) && found[i+1].read && near(&found[i], &found[i+1])) {
+			if !found[i].read && (near(i, -1) || near(i, 1)) {
 				found[i].read = true
 				changed = true
 			}
 		}
 	}
 }
+
+// standsApart reports whether the aligned pairs are a whole quotation of
+// the leak (an opening quotation mark before the first word, a closing one
+// after the last, past any full stop or comma) or hold an invisible
+// character in a gap between their words (a pasted copy).
+func standsApart(lt *tokens, leak []canonTok, pairs [][2]int32) bool {
+	w0, w1 := int(leak[pairs[0][0]].word), int(leak[pairs[len(pairs)-1][0]].word)
+	for w := w0 + 1; w <= w1; w++ {
+		if strings.ContainsFunc(lt.gap(w), isIgnorable) {
+			return true
+		}
+	}
+	before := strings.TrimRightFunc(lt.gap(w0), isIgnorable)
+	after := lt.text[lt.words[w1].end:]
+	if w1+1 < len(lt.words) {
+		after = lt.gap(w1 + 1)
+	}
+	after = strings.TrimLeft(after, ".,;:!?\u2026")
+	open, _ := utf8.DecodeLastRuneInString(before)
+	shut, _ := utf8.DecodeRuneInString(after)
+	return strings.ContainsRune(openQuotes, open) && strings.ContainsRune(closeQuotes, shut)
+}
+
+// Quotation marks that open and close a quotation.
+const (
+	openQuotes  = "\"'\u201C\u2018\u00AB\u201E\u2039"
+	closeQuotes = "\"'\u201D\u2019\u00BB\u201C\u203A"
+)

@@ -32,6 +32,13 @@ func TestShortRunsReadOnlyWhenTheyAreTheSenders(t *testing.T) {
 		{"the same, in a newspaper's prose", "GENEVA — " + other + " Officials declined to comment on the timetable.", 0},
 		{"a short message, whole", other + "\n\nWe're content with the draft.\n\n" + other, 1},
 		{"a short sentence next to the rest of its message", "They're pleased with that. Reporters waited outside the building all day. The ministers met twice on Tuesday and once more on Wednesday before the talks were suspended for the holiday.", 1},
+		// A stray phrase of another message between them changes nothing.
+		{"the same with another message's phrase between", "They're pleased with that. We are content with it. The ministers met twice on Tuesday and once more on Wednesday before the talks were suspended for the holiday.", 1},
+		// A newspaper quoting five words of message a, retyped, between
+		// quotation marks: the whole quotation is the sender's.
+		{"a short quotation, whole", "Asked about Geneva, one delegate said only: \u201Cwe're ready to sign.\u201D Officials declined to comment on the timetable.", 1},
+		// Pasted: the invisible characters in its gaps say it is a copy.
+		{"a short pasted fragment", "Nobody in the hall believed we're ready \u200Bto sign anything before the summer recess began.", 1},
 	} {
 		res, err := tr.Trace(tc.leak, 0)
 		if err != nil {
@@ -67,12 +74,13 @@ func TestSendersAlignTheirOwnWords(t *testing.T) {
 			}
 			parts = append(parts, p)
 		}
-		lc, _ := canonicalTokens(lx, tokenize(strings.Join(parts, "\n\n")))
+		lt := tokenize(strings.Join(parts, "\n\n"))
+		lc, _ := canonicalTokens(lx, lt)
 		if len(lc) != len(owner) {
 			t.Fatalf("the leak has %d canonical words, its parts %d", len(lc), len(owner))
 		}
 		for s, tr := range cv.tracers {
-			for _, sg := range tr.align(lc) {
+			for _, sg := range tr.align(lt, lc) {
 				for _, pr := range sg.alts[0] {
 					if owner[pr[0]] == s {
 						own++

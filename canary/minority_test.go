@@ -89,7 +89,7 @@ func minorityBound(t *testing.T, tr *Tracer, leak, mem, a, b string) float64 {
 	lt := tokenize(leak)
 	lcanon, _ := canonicalTokens(mustLexicon(), lt)
 	res := &Result{SlotsByChannel: map[string]int{}}
-	rsegs := tr.read(d, tr.align(lcanon), lt, lcanon, res)
+	rsegs := tr.read(d, tr.align(lt, lcanon), lt, lcanon, res)
 	scores := tr.score(d, rsegs)
 	three := map[int32]*memberScore{}
 	var target int32 = -1

@@ -121,7 +121,7 @@ func (tr *Tracer) Contribute(leak, sender string) (*Contribution, error) {
 	}
 	lt := tokenize(validUTF8(leak))
 	lcanon, _ := canonicalTokens(mustLexicon(), lt)
-	segs := tr.align(lcanon)
+	segs := tr.align(lt, lcanon)
 	res := &Result{SlotsByChannel: map[string]int{}}
 	rsegs := tr.read(d, segs, lt, lcanon, res)
 	scores := tr.score(d, rsegs)

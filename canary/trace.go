@@ -200,7 +200,7 @@ func (tr *Tracer) Trace(leak string, epsilon float64) (*Result, error) {
 	}
 	lt := tokenize(validUTF8(leak))
 	lcanon, _ := canonicalTokens(mustLexicon(), lt)
-	segs := tr.align(lcanon)
+	segs := tr.align(lt, lcanon)
 	res := &Result{Verdict: Inconclusive, Epsilon: epsilon, Suspects: []Suspect{}, SlotsByChannel: map[string]int{}}
 	rsegs := tr.read(d, segs, lt, lcanon, res)
 

@@ -107,7 +107,7 @@ func oneTest(t *testing.T, tr *Tracer, leak string, test func(*Tracer, *deriver,
 	lt := tokenize(leak)
 	lcanon, _ := canonicalTokens(mustLexicon(), lt)
 	res := &Result{SlotsByChannel: map[string]int{}}
-	rsegs := tr.read(d, tr.align(lcanon), lt, lcanon, res)
+	rsegs := tr.read(d, tr.align(lt, lcanon), lt, lcanon, res)
 	scores := tr.score(d, rsegs)
 	out := map[string]verdictBound{}
 	for mem, v := range test(tr, d, rsegs, scores, 1, nil) {
