@@ -69,14 +69,32 @@ const (
 	numTests      = numScoreTests + 4
 )
 
-// The shares of ε: testShare for each score test; the pair, split, trio
-// and minority tests share one more such part, a quarter each (the four
-// score tests and the four quarters sum to 1).
-const (
-	testShare = 1.0 / (numScoreTests + 1)
-	pairShare = testShare / 4 // the pair, split and minority tests' each
-	trioShare = testShare / 4
-)
+// The shares of ε. They go where evidence is scarce: a leak that kept its
+// invisible marks names its leaker from 20 words whatever the share (each
+// invisible slot carries 1.3 nats, a share of a twentieth costs one more
+// slot than a fifth), while a retyped leak has only lexical and punctuation
+// slots, about one in 28 words, and the copy test without invisible marks
+// is what names its leaker: half of ε is a slot and a half fewer than a
+// fifth. Each test without invisible marks has at least the share of its
+// twin that reads every channel, so that randomising the invisible marks
+// never leaves a worse bound than stripping them (TestSharesOfEpsilon).
+// The merge tests share a fifth, a quarter each; the shares sum to 1. Every
+// test's threshold divides by its entry here.
+var shares = [numTests]float64{
+	testCopy:             0.05,
+	testCollusion:        0.05,
+	testCopyVisible:      0.5,
+	testCollusionVisible: 0.2,
+	testPair:             0.05,
+	testSplit:            0.05,
+	testTrio:             0.05,
+	testMinority:         0.05,
+}
+
+// twin is the score test that reads the same slots as t when the leak has
+// no invisible slot read: the same statistic, so the same event, and the
+// larger of the two shares applies to it.
+var twin = [numScoreTests]int{testCopy: testCopyVisible, testCollusion: testCollusionVisible, testCopyVisible: testCopy, testCollusionVisible: testCollusion}
 
 // maxPairMembers caps the members for whom the pair test runs (its cost
 // grows as the cube of the members scored); a trace with more members does
@@ -255,8 +273,6 @@ func (v verdictBound) log() float64 { return v.lb + math.Log(v.mult) }
 func (tr *Tracer) decide(d *deriver, rsegs [][]altRead, scores map[int32]*memberScore, epsilon float64) ([]Suspect, *Suspect, verdictBound) {
 	keys, groups := groupMembers(scores)
 	n := float64(len(scores))
-	scoreMult := n / testShare
-	logThreshold := math.Log(epsilon / scoreMult)
 	best := map[int32]verdictBound{}
 	consider := func(mem int32, v verdictBound) {
 		if b, ok := best[mem]; !ok || v.log() < b.log() {
@@ -264,7 +280,8 @@ func (tr *Tracer) decide(d *deriver, rsegs [][]altRead, scores map[int32]*member
 		}
 	}
 	// Without an invisible slot read, the tests without invisible marks
-	// are the first two, score for score: not computed twice.
+	// are the first two, score for score: not computed twice, and the
+	// first two have the larger shares of their twins.
 	invisible := false
 	for _, alts := range rsegs {
 		for _, ar := range alts {
@@ -282,6 +299,12 @@ func (tr *Tracer) decide(d *deriver, rsegs [][]altRead, scores map[int32]*member
 			if !invisible && len(setsAside[t]) > 0 {
 				continue
 			}
+			share := shares[t]
+			if !invisible {
+				share = max(share, shares[twin[t]])
+			}
+			scoreMult := n / share
+			logThreshold := math.Log(epsilon / scoreMult)
 			tail := sets[t].tail()
 			sort.Slice(mems, func(a, b int) bool {
 				x, y := scores[mems[a]].s[t], scores[mems[b]].s[t]

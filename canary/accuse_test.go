@@ -368,18 +368,28 @@ func TestPairTestNamesNobodyOnRandomLeaks(t *testing.T) {
 
 // The tests' shares of ε never sum to more than ε: the union bound over
 // the family is what keeps any innocent member's chance of being named
-// at most ε.
-func TestSharesOfEpsilonSumToAtMostOne(t *testing.T) {
-	shares := map[int]float64{testPair: pairShare, testSplit: pairShare, testTrio: trioShare, testMinority: pairShare}
+// at most ε. And each test without invisible marks has at least the share
+// of its twin that reads every channel: a stripped leak's copy test is its
+// copy test without invisible marks, score for score, so if the twin had
+// less, a leaker who randomised the marks instead would get a worse bound
+// than one who stripped them.
+func TestSharesOfEpsilon(t *testing.T) {
 	sum := 0.0
-	for test := range numTests {
-		share, ok := shares[test]
-		if !ok {
-			share = testShare // a score test
+	for test, share := range shares {
+		if share <= 0 {
+			t.Errorf("the %s test (%d) has no share", testNames[test], test)
 		}
 		sum += share
 	}
 	if sum > 1+1e-12 {
 		t.Fatalf("the tests' shares of ε sum to %v", sum)
+	}
+	for test := range numScoreTests {
+		if len(setsAside[test]) > 0 && shares[test] < shares[twin[test]] {
+			t.Errorf("%s without invisible marks has a share %v below its twin's %v", testNames[test], shares[test], shares[twin[test]])
+		}
+		if twin[twin[test]] != test {
+			t.Errorf("test %d: twin of twin is %d", test, twin[twin[test]])
+		}
 	}
 }

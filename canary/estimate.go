@@ -30,7 +30,7 @@ func (tr *Tracer) estimate(d *deriver, res *Result, rsegs [][]altRead, lead *Sus
 	if res.WordsMatched == 0 {
 		return
 	}
-	mult := float64(max(members, 1)) / testShare
+	mult := float64(max(members, 1)) / shares[testCopyVisible]
 	rate := 0.0
 	// The pair and split tests read a fraction of the slots (where two
 	// others agree, or differ, against the leak) and the trio test scores

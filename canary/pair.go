@@ -61,8 +61,6 @@ func (tr *Tracer) mergeTests(d *deriver, rsegs [][]altRead, scores map[int32]*me
 		return nil
 	}
 	pairs := float64(n-1) * float64(n-2) / 2
-	mult := float64(n) * pairs / pairShare
-	logThreshold := math.Log(epsilon / mult)
 	out := map[int32]verdictBound{}
 	var terms []term
 	// evaluate scores every other member on the slots sel of pair (a, b).
@@ -70,6 +68,8 @@ func (tr *Tracer) mergeTests(d *deriver, rsegs [][]altRead, scores map[int32]*me
 		if !run[test] {
 			return
 		}
+		mult := float64(n) * pairs / shares[test]
+		logThreshold := math.Log(epsilon / mult)
 		for i, mem := range mems {
 			if i == a || i == b {
 				continue

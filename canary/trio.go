@@ -97,7 +97,7 @@ func (tr *Tracer) trioTest(d *deriver, rsegs [][]altRead, scores map[int32]*memb
 		}
 	}
 	sort.SliceStable(fits, func(x, y int) bool { return fits[x].s > fits[y].s })
-	mult := float64(n) / trioShare
+	mult := float64(n) / shares[testTrio]
 	logThreshold := math.Log(epsilon / mult)
 	out := map[int32]verdictBound{}
 	var terms []term
