@@ -131,13 +131,23 @@ type memberScore struct {
 }
 
 // score computes every recipient's scores: per segment, the best
-// alternative for each test.
+// alternative for each test, among the alternatives in which the test reads
+// a slot of a message the member received (an alternative the test reads
+// nothing of, because the member did not receive it or its slots are all
+// invisible, is no alternative for that test; nullSets leaves it out alike).
+// Which alternatives count depends on the leak and the messages received
+// only, so the null model stays exact, and a randomised copy whose
+// segments hold invisible slots alone pays nothing for them in the tests
+// without invisible marks, as a stripped copy does not.
 func (tr *Tracer) score(d *deriver, rsegs [][]altRead) map[int32]*memberScore {
 	scores := map[int32]*memberScore{}
-	type partial [numScoreTests]float64
+	type partial struct {
+		s [numScoreTests]float64
+		n [numScoreTests]int // slots the test reads
+	}
 	type best struct {
-		s    partial
-		alts int
+		s    [numScoreTests]float64
+		live [numScoreTests]bool
 	}
 	for _, alts := range rsegs {
 		bests := map[int32]*best{}
@@ -182,12 +192,15 @@ func (tr *Tracer) score(d *deriver, rsegs [][]altRead) map[int32]*memberScore {
 								ms.match[1]++
 							}
 						}
-						// A test that does not read the slot has the zero term.
 						for t, tt := range terms[i] {
+							if !testReads(t, sl.kind) {
+								continue
+							}
+							p.n[t]++
 							if hit {
-								p[t] += tt.a
+								p.s[t] += tt.a
 							} else {
-								p[t] += tt.b
+								p.s[t] += tt.b
 							}
 						}
 					}
@@ -197,23 +210,27 @@ func (tr *Tracer) score(d *deriver, rsegs [][]altRead) map[int32]*memberScore {
 				}
 			}
 			for mem, p := range sum {
-				if b := bests[mem]; b == nil {
-					bests[mem] = &best{s: *p, alts: 1}
-				} else {
-					for t := range b.s {
-						b.s[t] = math.Max(b.s[t], p[t])
+				b := bests[mem]
+				if b == nil {
+					b = &best{}
+					bests[mem] = b
+				}
+				for t := range b.s {
+					switch {
+					case p.n[t] == 0:
+					case !b.live[t]:
+						b.s[t], b.live[t] = p.s[t], true
+					default:
+						b.s[t] = math.Max(b.s[t], p.s[t])
 					}
-					b.alts++
 				}
 			}
 		}
 		for mem, b := range bests {
 			for t := range b.s {
-				// A member missing from some alternative scores 0 there.
-				if b.alts < len(alts) {
-					b.s[t] = math.Max(b.s[t], 0)
+				if b.live[t] {
+					scores[mem].s[t] += b.s[t]
 				}
-				scores[mem].s[t] += b.s[t]
 			}
 		}
 	}
@@ -243,11 +260,15 @@ func (tr *Tracer) nullSets(rsegs [][]altRead, recv map[int32]bool) [numScoreTest
 				}
 			}
 			for t := range segs {
-				segs[t] = append(segs[t], ts[t])
+				if len(ts[t]) > 0 { // an alternative the test reads nothing of is none (score)
+					segs[t] = append(segs[t], ts[t])
+				}
 			}
 		}
 		for t := range sets {
-			sets[t] = append(sets[t], segs[t])
+			if len(segs[t]) > 0 {
+				sets[t] = append(sets[t], segs[t])
+			}
 		}
 	}
 	return sets

@@ -393,3 +393,125 @@ func TestSharesOfEpsilon(t *testing.T) {
 		}
 	}
 }
+
+// The attack in a conversation: a leaker pastes their copy of a stretch of
+// a room in which five members send (other senders' messages in every
+// sender's trace), and scrambles or randomises the invisible marks instead
+// of stripping them. Each sender traces the leak alone. No trace that the
+// stripped leak wins may the scrambled or randomised one lose: the runs a
+// sender reads must not depend on invisible characters (a review found
+// that reading short runs because their gaps held some lost 139 of 584
+// such traces on the 1919 minutes), and segments whose slots are invisible
+// alone must cost the tests without invisible marks nothing.
+func TestConversationInvisibleMarksTraceAsStripped(t *testing.T) {
+	cv := newConversation(t, longProse(t))
+	rng := rand.New(rand.NewPCG(41, 42))
+	const leaker = "ben"
+	traces, stripWins := 0, 0
+	for _, span := range []int{10, 20, 40} {
+		for a := 0; a+span <= len(cv.msgs); a += span {
+			var parts []string
+			for i := a; i < a+span; i++ {
+				m := cv.msgs[i]
+				text := m.Text
+				if cv.members[cv.from[i]] != leaker {
+					c, err := Mark(cv.keys[cv.from[i]], m.ID, leaker, m.Text, m.Policy)
+					if err != nil {
+						t.Fatal(err)
+					}
+					text = c
+				}
+				parts = append(parts, text)
+			}
+			pasted := strings.Join(parts, "\n\n")
+			for s, tr := range cv.tracers {
+				if cv.members[s] == leaker {
+					continue
+				}
+				for _, eps := range []float64{1e-6, 1e-2} {
+					st, err := tr.Trace(stripInvisible(pasted), eps)
+					if err != nil {
+						t.Fatal(err)
+					}
+					traces++
+					if st.Verdict != Identified {
+						continue
+					}
+					stripWins++
+					for name, leak := range map[string]string{"scrambled": scrambleInvisible(pasted), "randomised": randomiseInvisible(rng, pasted)} {
+						r, err := tr.Trace(leak, eps)
+						if err != nil {
+							t.Fatal(err)
+						}
+						for _, sp := range r.Suspects {
+							if sp.Member != leaker {
+								t.Fatalf("messages %d–%d, sender %s: innocent %s named in the %s leak", a, a+span, cv.members[s], sp.Member, name)
+							}
+						}
+						if r.Verdict != Identified {
+							t.Errorf("messages %d–%d, sender %s, ε %g: the stripped leak names %s (bound %.2g), the %s one does not (%v)", a, a+span, cv.members[s], eps, leaker, st.Suspects[0].FalseAccusationBound, name, r.SlotsByChannel)
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d traces, %d won by the stripped leak", traces, stripWins)
+	if stripWins == 0 {
+		t.Fatal("no stripped leak named the leaker: the test shows nothing")
+	}
+}
+
+// A passage sent twice aligns with two alternatives. Where its slots are
+// all invisible, the stripped leak reads nothing of it, and the scrambled
+// or randomised one only invisible slots, which the tests without
+// invisible marks do not read: the passage must cost them nothing (it was
+// counted as two empty alternatives, ln 2 on the bound and no exact tail).
+func TestInvisibleOnlyPassageCostsNothing(t *testing.T) {
+	const twice = "We met the delegation early and spoke with them about the port at length"
+	prose := proseParagraphs(t)
+	paras := append(append(append([]string(nil), prose[:6]...), twice), append(prose[6:12], twice)...)
+	msgs := sentMessages(paras, members, PolicyAll)
+	if l := NewLayout(twice, PolicyAll); l.NumSlots() == 0 {
+		t.Fatal("the passage has no slot at all")
+	} else {
+		for i := range l.NumSlots() {
+			if l.slots[i].kind != kindInvisible {
+				t.Fatalf("the passage has a slot of kind %v", l.slots[i].kind)
+			}
+		}
+	}
+	key := testKey(43)
+	tr, err := NewTracer(key, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// carol's copy of the first twelve messages, the passage set apart by
+	// words of the leaker's own, so that it aligns to both of its sendings.
+	var parts []string
+	for i, m := range msgs[:13] {
+		if i == 6 {
+			parts = append(parts, "Notes from the day follow.", copyOf(t, key, msgs[6:7], "carol"), "More notes follow below.")
+			continue
+		}
+		parts = append(parts, copyOf(t, key, []Message{m}, "carol"))
+	}
+	pasted := strings.Join(parts, "\n\n")
+	rng := rand.New(rand.NewPCG(43, 44))
+	st, err := tr.Trace(stripInvisible(pasted), 1e-6)
+	if err != nil || st.Verdict != Identified {
+		t.Fatalf("the stripped leak: %v, %v", st, err)
+	}
+	for name, leak := range map[string]string{"scrambled": scrambleInvisible(pasted), "randomised": randomiseInvisible(rng, pasted)} {
+		r, err := tr.Trace(leak, 1e-6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Verdict != Identified || r.Suspects[0].Member != "carol" {
+			t.Fatalf("%s leak: %+v", name, r.Suspects)
+		}
+		if got, want := r.Suspects[0].FalseAccusationBound, st.Suspects[0].FalseAccusationBound; got > want*(1+1e-9) {
+			t.Errorf("%s leak: bound %.3g above the stripped leak's %.3g", name, got, want)
+		}
+	}
+}

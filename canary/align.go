@@ -64,19 +64,21 @@ func extend(leak, orig []canonTok, j, c int, out [][2]int32) [][2]int32 {
 
 // A run of fewer than minRun canonical words is read only when it covers a
 // whole message, lies within joinGap words of the leak from a run of the
-// same message that is read, is a whole quotation of the leak (between
-// quotation marks) or was pasted (its gaps hold invisible characters: a
-// newspaper's own prose and a retyped sender's words hold none). Four common words in a row ("the Secretary
+// same message that is read, or is a whole quotation of the leak (between
+// quotation marks). Four common words in a row ("the Secretary
 // of State") match some message of a sender by chance; in a leak holding
 // other senders' messages, or a newspaper's own prose, such runs were most
 // of what a sender's trace aligned, and every slot read in one is noise that
 // costs the leaker evidence (on the shared corpus cut into 5 senders' rooms,
 // 3,167 of 3,188 four-word runs were another sender's text; of the runs of
 // 8 words or more, 94% were the sender's own). The rule looks at the leak's
-// words, quotation marks and whether invisible characters are present,
-// never at which carrier or which alternative any copy holds, so whatever
-// it selects, an innocent member's symbols there are independent of the
-// leak and the bound is intact.
+// words and quotation marks only, never at a mark, so whatever it selects,
+// an innocent member's symbols there are independent of the leak and the
+// bound is intact; and it ignores invisible characters altogether, so a
+// leak whose invisible marks were stripped, scrambled or randomised has the
+// same runs read. (Reading short runs whose gaps held invisible characters,
+// as pasted, was tried and withdrawn: a leaker who scrambled the marks made
+// chance runs of other senders' text read, and lost traces stripping won.)
 const (
 	minRun  = 8
 	joinGap = 20
@@ -134,7 +136,7 @@ func (tr *Tracer) align(lt *tokens, leak []canonTok) []segment {
 				runs[i] = append(back, run...)
 			}
 		}
-		r := run{alts: runs, read: len(runs[0]) >= minRun || tr.wholeMessage(runs[0]) || standsApart(lt, leak, runs[0])}
+		r := run{alts: runs, read: len(runs[0]) >= minRun || tr.wholeMessage(runs[0]) || wholeQuotation(lt, leak, runs[0])}
 		if !r.read {
 			// Not consumed: a run that is read may start inside it. Of
 			// two short runs that overlap, the longer is kept.
@@ -210,23 +212,26 @@ func (tr *Tracer) join(found []run) {
 	}
 }
 
-// standsApart reports whether the aligned pairs are a whole quotation of
-// the leak (an opening quotation mark before the first word, a closing one
-// after the last, past any full stop or comma) or hold an invisible
-// character in a gap between their words (a pasted copy).
-func standsApart(lt *tokens, leak []canonTok, pairs [][2]int32) bool {
+// wholeQuotation reports whether the aligned pairs are a whole quotation
+// of the leak: an opening quotation mark before the first word and a
+// closing one after the last, past any full stop or comma. Invisible
+// characters are ignored wherever they are.
+func wholeQuotation(lt *tokens, leak []canonTok, pairs [][2]int32) bool {
 	w0, w1 := int(leak[pairs[0][0]].word), int(leak[pairs[len(pairs)-1][0]].word)
-	for w := w0 + 1; w <= w1; w++ {
-		if strings.ContainsFunc(lt.gap(w), isIgnorable) {
-			return true
-		}
+	visible := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if isIgnorable(r) {
+				return -1
+			}
+			return r
+		}, s)
 	}
-	before := strings.TrimRightFunc(lt.gap(w0), isIgnorable)
+	before := visible(lt.gap(w0))
 	after := lt.text[lt.words[w1].end:]
 	if w1+1 < len(lt.words) {
 		after = lt.gap(w1 + 1)
 	}
-	after = strings.TrimLeft(after, ".,;:!?\u2026")
+	after = strings.TrimLeft(visible(after), ".,;:!?\u2026")
 	open, _ := utf8.DecodeLastRuneInString(before)
 	shut, _ := utf8.DecodeRuneInString(after)
 	return strings.ContainsRune(openQuotes, open) && strings.ContainsRune(closeQuotes, shut)
@@ -234,6 +239,6 @@ func standsApart(lt *tokens, leak []canonTok, pairs [][2]int32) bool {
 
 // Quotation marks that open and close a quotation.
 const (
-	openQuotes  = "\"'\u201C\u2018\u00AB\u201E\u2039"
-	closeQuotes = "\"'\u201D\u2019\u00BB\u201C\u203A"
+	openQuotes  = "\"'\u201C\u2018\u00AB\u00BB\u201E\u2039\u203A"
+	closeQuotes = "\"'\u201D\u2019\u00BB\u00AB\u201C\u203A\u2039"
 )

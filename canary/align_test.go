@@ -37,8 +37,10 @@ func TestShortRunsReadOnlyWhenTheyAreTheSenders(t *testing.T) {
 		// A newspaper quoting five words of message a, retyped, between
 		// quotation marks: the whole quotation is the sender's.
 		{"a short quotation, whole", "Asked about Geneva, one delegate said only: \u201Cwe're ready to sign.\u201D Officials declined to comment on the timetable.", 1},
-		// Pasted: the invisible characters in its gaps say it is a copy.
-		{"a short pasted fragment", "Nobody in the hall believed we're ready \u200Bto sign anything before the summer recess began.", 1},
+		// Invisible characters change nothing: the same sentence pasted
+		// with marks in its gaps is still another sender's.
+		{"another sender's sentence with invisible characters", "Nobody in the hall believed we're ready \u200Bto \u200Csign anything before the summer recess began.", 0},
+		{"a short quotation with invisible characters around its marks", "One delegate said only: \u200B\u201Cwe're ready to sign.\u200D\u201D Officials declined to comment.", 1},
 	} {
 		res, err := tr.Trace(tc.leak, 0)
 		if err != nil {

@@ -9,9 +9,10 @@ import "math"
 //	words needed  W = S / ρ            MoreWordsNeeded = ⌈W⌉ − words matched
 //
 // M is the union factor of the leading member's best test (accuse.go:
-// 5n for the score tests, n members scored; a lead by the pair, split or
-// trio test counts as no lead, so for a merged leak the estimate is an
-// unmerged copy's and errs low), r the evidence per read slot,
+// n divided by its share, n members scored; without a lead, the copy
+// test's over every channel when invisible slots were read, otherwise the
+// one without invisible marks; a lead by a merge test counts as no lead,
+// so for a merged leak the estimate is an unmerged copy's and errs low), r the evidence per read slot,
 // ρ the slots read per matched word. r is the leading member's so far
 // (−ln bound / slots read, on the slots its test read) when the evidence
 // points at someone; otherwise the rate an unmerged copy
@@ -30,7 +31,13 @@ func (tr *Tracer) estimate(d *deriver, res *Result, rsegs [][]altRead, lead *Sus
 	if res.WordsMatched == 0 {
 		return
 	}
+	// Without a lead the rate below is the unmerged copy's over every slot
+	// read: with invisible slots among them, the copy test over every
+	// channel is the one it describes.
 	mult := float64(max(members, 1)) / shares[testCopyVisible]
+	if res.SlotsByChannel["invisible"] > 0 {
+		mult = float64(max(members, 1)) / shares[testCopy]
+	}
 	rate := 0.0
 	// The pair and split tests read a fraction of the slots (where two
 	// others agree, or differ, against the leak) and the trio test scores
