@@ -123,6 +123,10 @@ func testReads(t int, k slotKind) bool {
 // memberScore is one member's scores and evidence.
 type memberScore struct {
 	s [numScoreTests]float64
+	// live says, per test, whether the test reads any slot of a message
+	// the member received: a member it reads nothing of has no score
+	// there, can never be named by it, and is not counted in its union.
+	live [numScoreTests]bool
 	// read and match count the slots read and matched, over every channel
 	// ([0]) and without the invisible channel ([1]).
 	read, match [2]int
@@ -230,6 +234,7 @@ func (tr *Tracer) score(d *deriver, rsegs [][]altRead) map[int32]*memberScore {
 			for t := range b.s {
 				if b.live[t] {
 					scores[mem].s[t] += b.s[t]
+					scores[mem].live[t] = true
 				}
 			}
 		}
@@ -287,13 +292,55 @@ type verdictBound struct {
 
 func (v verdictBound) log() float64 { return v.lb + math.Log(v.mult) }
 
+// readsInvisible reports whether any slot read, in any alternative, is an
+// invisible one.
+func (tr *Tracer) readsInvisible(rsegs [][]altRead) bool {
+	for _, alts := range rsegs {
+		for _, ar := range alts {
+			for _, mr := range ar.msgs {
+				for _, r := range mr.reads {
+					if tr.msgs[mr.m].layout.slots[r.slot].kind == kindInvisible {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// visibleMembers returns, in order, the members the tests without
+// invisible marks read something of: the members the merge tests try and
+// count.
+func visibleMembers(scores map[int32]*memberScore) []int32 {
+	var mems []int32
+	for mem, ms := range scores {
+		if ms.live[testCopyVisible] {
+			mems = append(mems, mem)
+		}
+	}
+	sort.Slice(mems, func(a, b int) bool { return mems[a] < mems[b] })
+	return mems
+}
+
 // decide names the members whose bound is at most epsilon. Members are
 // grouped by the messages they received (innocent members of a group share
 // one null distribution); within a group, the bound falls as the score
 // rises, so members are checked in order of score.
 func (tr *Tracer) decide(d *deriver, rsegs [][]altRead, scores map[int32]*memberScore, epsilon float64) ([]Suspect, *Suspect, verdictBound) {
 	keys, groups := groupMembers(scores)
-	n := float64(len(scores))
+	// Each test's union counts the members it reads something of: which
+	// they are depends on the leak and who received what, and a scrambled
+	// or randomised copy, whose invisible slots reach members a stripped
+	// one does not, must not enlarge the union of the tests without them.
+	var live [numScoreTests]float64
+	for _, ms := range scores {
+		for t := range live {
+			if ms.live[t] {
+				live[t]++
+			}
+		}
+	}
 	best := map[int32]verdictBound{}
 	consider := func(mem int32, v verdictBound) {
 		if b, ok := best[mem]; !ok || v.log() < b.log() {
@@ -303,16 +350,7 @@ func (tr *Tracer) decide(d *deriver, rsegs [][]altRead, scores map[int32]*member
 	// Without an invisible slot read, the tests without invisible marks
 	// are the first two, score for score: not computed twice, and the
 	// first two have the larger shares of their twins.
-	invisible := false
-	for _, alts := range rsegs {
-		for _, ar := range alts {
-			for _, mr := range ar.msgs {
-				for _, r := range mr.reads {
-					invisible = invisible || tr.msgs[mr.m].layout.slots[r.slot].kind == kindInvisible
-				}
-			}
-		}
-	}
+	invisible := tr.readsInvisible(rsegs)
 	for _, key := range keys {
 		mems := groups[key]
 		sets := tr.nullSets(rsegs, scores[mems[0]].received)
@@ -324,7 +362,7 @@ func (tr *Tracer) decide(d *deriver, rsegs [][]altRead, scores map[int32]*member
 			if !invisible {
 				share = max(share, shares[twin[t]])
 			}
-			scoreMult := n / share
+			scoreMult := max(live[t], 1) / share
 			logThreshold := math.Log(epsilon / scoreMult)
 			tail := sets[t].tail()
 			sort.Slice(mems, func(a, b int) bool {

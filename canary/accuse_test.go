@@ -1,6 +1,7 @@
 package canary
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -513,5 +514,80 @@ func TestInvisibleOnlyPassageCostsNothing(t *testing.T) {
 		if got, want := r.Suspects[0].FalseAccusationBound, st.Suspects[0].FalseAccusationBound; got > want*(1+1e-9) {
 			t.Errorf("%s leak: bound %.3g above the stripped leak's %.3g", name, got, want)
 		}
+	}
+}
+
+// The same attack where each message went to some of the members only: a
+// message whose slots are all invisible reaches, in a scrambled or
+// randomised copy, members the stripped copy reaches nothing of. They must
+// not enlarge the union of the tests without invisible marks (a review
+// found bounds worse by exactly the ratio of members counted, and 6 of 226
+// traces lost on the 1919 minutes).
+func TestPartialRecipientsInvisibleMarksTraceAsStripped(t *testing.T) {
+	eight := []string{"ann", "ben", "cy", "dan", "eve", "fay", "gus", "hal"}
+	rng := rand.New(rand.NewPCG(45, 46))
+	var msgs []Message
+	for i, p := range longProse(t) {
+		var to []string
+		for _, k := range rng.Perm(len(eight))[:4] {
+			to = append(to, eight[k])
+		}
+		if !slices.Contains(to, "ben") && rng.IntN(2) == 0 {
+			to = append(to, "ben")
+		}
+		msgs = append(msgs, Message{ID: fmt.Sprintf("m%03d", i), Text: p, Recipients: to, Policy: PolicyAll})
+		// A line with no visible slot, to ben and to members of a wider
+		// list who receive nothing else.
+		line := []string{"ben"}
+		for _, k := range rng.Perm(30)[:6] {
+			line = append(line, fmt.Sprintf("guest%02d", k))
+		}
+		msgs = append(msgs, Message{ID: fmt.Sprintf("m%03d.line", i), Text: "We met the delegation early and spoke with them about the port at length", Recipients: line, Policy: PolicyAll})
+	}
+	key := testKey(45)
+	tr, err := NewTracer(key, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	traces, stripWins := 0, 0
+	for _, span := range []int{10, 20, 40} {
+		for a := 0; a+span <= len(msgs); a += span {
+			var got []Message
+			for _, m := range msgs[a : a+span] {
+				if slices.Contains(m.Recipients, "ben") {
+					got = append(got, m)
+				}
+			}
+			pasted := copyOf(t, key, got, "ben")
+			for _, eps := range []float64{1e-6, 1e-2} {
+				st, err := tr.Trace(stripInvisible(pasted), eps)
+				if err != nil {
+					t.Fatal(err)
+				}
+				traces++
+				if st.Verdict != Identified {
+					continue
+				}
+				stripWins++
+				for name, leak := range map[string]string{"scrambled": scrambleInvisible(pasted), "randomised": randomiseInvisible(rng, pasted)} {
+					r, err := tr.Trace(leak, eps)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, sp := range r.Suspects {
+						if sp.Member != "ben" {
+							t.Fatalf("messages %d–%d: innocent %s named in the %s leak", a, a+span, sp.Member, name)
+						}
+					}
+					if r.Verdict != Identified {
+						t.Errorf("messages %d–%d, ε %g: the stripped leak names ben (bound %.2g), the %s one does not (%d members scored against %d)", a, a+span, eps, st.Suspects[0].FalseAccusationBound, name, r.Members, st.Members)
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d traces, %d won by the stripped leak", traces, stripWins)
+	if stripWins == 0 {
+		t.Fatal("no stripped leak named the leaker: the test shows nothing")
 	}
 }

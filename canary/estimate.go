@@ -35,7 +35,7 @@ func (tr *Tracer) estimate(d *deriver, res *Result, rsegs [][]altRead, lead *Sus
 	// read: with invisible slots among them, the copy test over every
 	// channel is the one it describes.
 	mult := float64(max(members, 1)) / shares[testCopyVisible]
-	if res.SlotsByChannel["invisible"] > 0 {
+	if tr.readsInvisible(rsegs) {
 		mult = float64(max(members, 1)) / shares[testCopy]
 	}
 	rate := 0.0

@@ -1,9 +1,6 @@
 package canary
 
-import (
-	"math"
-	"sort"
-)
+import "math"
 
 // pairRead is one slot of the leak the pair test reads: the first
 // alternative of each segment, outside the invisible channel.
@@ -43,15 +40,11 @@ var pairTests = map[int]bool{testPair: true, testSplit: true, testMinority: true
 // mergeTests is pairTest with the tests to run given (tests of one of them
 // alone see it alone).
 func (tr *Tracer) mergeTests(d *deriver, rsegs [][]altRead, scores map[int32]*memberScore, epsilon float64, best map[int32]verdictBound, run map[int]bool) map[int32]verdictBound {
-	n := len(scores)
+	mems := visibleMembers(scores)
+	n := len(mems)
 	if n < 3 || n > maxPairMembers {
 		return nil
 	}
-	mems := make([]int32, 0, n)
-	for mem := range scores {
-		mems = append(mems, mem)
-	}
-	sort.Slice(mems, func(a, b int) bool { return mems[a] < mems[b] })
 	idx := map[int32]int{}
 	for i, mem := range mems {
 		idx[mem] = i

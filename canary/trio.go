@@ -59,13 +59,10 @@ func trioMix(p float64, h, c int) float64 {
 // copy test's null model assumes, and the test makes one hypothesis per
 // member.
 func (tr *Tracer) trioTest(d *deriver, rsegs [][]altRead, scores map[int32]*memberScore, epsilon float64, best map[int32]verdictBound) map[int32]verdictBound {
-	n := len(scores)
+	mems := visibleMembers(scores)
+	n := len(mems)
 	if n < 3 {
 		return nil
-	}
-	mems := make([]int32, 0, n)
-	for mem := range scores {
-		mems = append(mems, mem)
 	}
 	// By collusion score without invisible marks, highest first.
 	sort.Slice(mems, func(a, b int) bool {
