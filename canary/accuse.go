@@ -69,21 +69,20 @@ const (
 	numTests      = numScoreTests + 4
 )
 
-// The shares of ε. They go where evidence is scarce: a leak that kept its
-// invisible marks names its leaker from 20 words whatever the share (each
-// invisible slot carries 1.3 nats, a share of a twentieth costs one more
-// slot than a fifth), while a retyped leak has only lexical and punctuation
-// slots, about one in 28 words, and the copy test without invisible marks
-// is what names its leaker: half of ε is a slot and a half fewer than a
-// fifth. Each test without invisible marks has at least the share of its
-// twin that reads every channel, so that randomising the invisible marks
-// never leaves a worse bound than stripping them (TestSharesOfEpsilon).
-// The merge tests share a fifth, a quarter each; the shares sum to 1. Every
-// test's threshold divides by its entry here.
+// The shares of ε: a fifth for each score test, and the merge tests share
+// the last fifth, a quarter each; they sum to 1. Every test's threshold
+// divides by its entry here. Moving share to the copy test without
+// invisible marks, which names retyped leakers, was measured on 4 Dec and
+// not kept (docs/canary.md, "The accusation tests"): whole slots decide,
+// and 0.35 gained 0–3 points on retyped leaks against 1–4 lost on pasted
+// merges, 0.5 more on both sides. Each test without invisible marks must
+// keep at least the share of its twin that reads every channel, so that
+// randomising the invisible marks never leaves a worse bound than
+// stripping them (TestSharesOfEpsilon).
 var shares = [numTests]float64{
-	testCopy:             0.05,
-	testCollusion:        0.05,
-	testCopyVisible:      0.5,
+	testCopy:             0.2,
+	testCollusion:        0.2,
+	testCopyVisible:      0.2,
 	testCollusionVisible: 0.2,
 	testPair:             0.05,
 	testSplit:            0.05,

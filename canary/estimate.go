@@ -33,7 +33,7 @@ func (tr *Tracer) estimate(d *deriver, res *Result, rsegs [][]altRead, lead *Sus
 	}
 	// Without a lead the rate below is the unmerged copy's over every slot
 	// read: with invisible slots among them, the copy test over every
-	// channel is the one it describes.
+	// channel is the one it describes, otherwise its twin.
 	mult := float64(max(members, 1)) / shares[testCopyVisible]
 	if tr.readsInvisible(rsegs) {
 		mult = float64(max(members, 1)) / shares[testCopy]
