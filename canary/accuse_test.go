@@ -430,28 +430,9 @@ func TestConversationInvisibleMarksTraceAsStripped(t *testing.T) {
 					continue
 				}
 				for _, eps := range []float64{1e-6, 1e-2} {
-					st, err := tr.Trace(stripInvisible(pasted), eps)
-					if err != nil {
-						t.Fatal(err)
-					}
 					traces++
-					if st.Verdict != Identified {
-						continue
-					}
-					stripWins++
-					for name, leak := range map[string]string{"scrambled": scrambleInvisible(pasted), "randomised": randomiseInvisible(rng, pasted)} {
-						r, err := tr.Trace(leak, eps)
-						if err != nil {
-							t.Fatal(err)
-						}
-						for _, sp := range r.Suspects {
-							if sp.Member != leaker {
-								t.Fatalf("messages %d–%d, sender %s: innocent %s named in the %s leak", a, a+span, cv.members[s], sp.Member, name)
-							}
-						}
-						if r.Verdict != Identified {
-							t.Errorf("messages %d–%d, sender %s, ε %g: the stripped leak names %s (bound %.2g), the %s one does not (%v)", a, a+span, cv.members[s], eps, leaker, st.Suspects[0].FalseAccusationBound, name, r.SlotsByChannel)
-						}
+					if tracesAsStripped(t, tr, pasted, leaker, eps, rng, fmt.Sprintf("messages %d–%d, sender %s", a, a+span, cv.members[s])) {
+						stripWins++
 					}
 				}
 			}
@@ -560,28 +541,9 @@ func TestPartialRecipientsInvisibleMarksTraceAsStripped(t *testing.T) {
 			}
 			pasted := copyOf(t, key, got, "ben")
 			for _, eps := range []float64{1e-6, 1e-2} {
-				st, err := tr.Trace(stripInvisible(pasted), eps)
-				if err != nil {
-					t.Fatal(err)
-				}
 				traces++
-				if st.Verdict != Identified {
-					continue
-				}
-				stripWins++
-				for name, leak := range map[string]string{"scrambled": scrambleInvisible(pasted), "randomised": randomiseInvisible(rng, pasted)} {
-					r, err := tr.Trace(leak, eps)
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, sp := range r.Suspects {
-						if sp.Member != "ben" {
-							t.Fatalf("messages %d–%d: innocent %s named in the %s leak", a, a+span, sp.Member, name)
-						}
-					}
-					if r.Verdict != Identified {
-						t.Errorf("messages %d–%d, ε %g: the stripped leak names ben (bound %.2g), the %s one does not (%d members scored against %d)", a, a+span, eps, st.Suspects[0].FalseAccusationBound, name, r.Members, st.Members)
-					}
+				if tracesAsStripped(t, tr, pasted, "ben", eps, rng, fmt.Sprintf("messages %d–%d", a, a+span)) {
+					stripWins++
 				}
 			}
 		}
@@ -590,4 +552,34 @@ func TestPartialRecipientsInvisibleMarksTraceAsStripped(t *testing.T) {
 	if stripWins == 0 {
 		t.Fatal("no stripped leak named the leaker: the test shows nothing")
 	}
+}
+
+// tracesAsStripped traces a pasted leak stripped of its invisible marks,
+// and, when that names the leaker, scrambled and randomised too: those
+// must name the leaker as well, and nobody else. It reports whether the
+// stripped leak named the leaker.
+func tracesAsStripped(t *testing.T, tr *Tracer, pasted, leaker string, eps float64, rng *rand.Rand, where string) bool {
+	t.Helper()
+	st, err := tr.Trace(stripInvisible(pasted), eps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Verdict != Identified {
+		return false
+	}
+	for name, leak := range map[string]string{"scrambled": scrambleInvisible(pasted), "randomised": randomiseInvisible(rng, pasted)} {
+		r, err := tr.Trace(leak, eps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sp := range r.Suspects {
+			if sp.Member != leaker {
+				t.Fatalf("%s: innocent %s named in the %s leak", where, sp.Member, name)
+			}
+		}
+		if r.Verdict != Identified {
+			t.Errorf("%s, ε %g: the stripped leak names %s (bound %.2g), the %s one does not (%v, %d members scored against %d)", where, eps, leaker, st.Suspects[0].FalseAccusationBound, name, r.SlotsByChannel, r.Members, st.Members)
+		}
+	}
+	return true
 }

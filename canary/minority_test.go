@@ -82,15 +82,7 @@ func TestMinorityTestNullWithColluderPartners(t *testing.T) {
 // a and b alone, before the union over pairs and members (lb, its log).
 func minorityBound(t *testing.T, tr *Tracer, leak, mem, a, b string) float64 {
 	t.Helper()
-	d, err := newDeriver(tr.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lt := tokenize(leak)
-	lcanon, _ := canonicalTokens(mustLexicon(), lt)
-	res := &Result{SlotsByChannel: map[string]int{}}
-	rsegs := tr.read(d, tr.align(lt, lcanon), lt, lcanon, res)
-	scores := tr.score(d, rsegs)
+	d, rsegs, scores := traceState(t, tr, leak)
 	three := map[int32]*memberScore{}
 	var target int32 = -1
 	for i, name := range tr.members {

@@ -96,9 +96,9 @@ func trioScores(t *testing.T, tr *Tracer, leak string) map[string]verdictBound {
 	return oneTest(t, tr, leak, (*Tracer).trioTest)
 }
 
-// oneTest traces leak up to the scores and runs one of the tests that
-// condition on other members' symbols alone, at ε = 1.
-func oneTest(t *testing.T, tr *Tracer, leak string, test func(*Tracer, *deriver, [][]altRead, map[int32]*memberScore, float64, map[int32]verdictBound) map[int32]verdictBound) map[string]verdictBound {
+// traceState is what a trace of leak computes before its tests: the
+// deriver, the slots read and every member's scores.
+func traceState(t *testing.T, tr *Tracer, leak string) (*deriver, [][]altRead, map[int32]*memberScore) {
 	t.Helper()
 	d, err := newDeriver(tr.key)
 	if err != nil {
@@ -108,7 +108,14 @@ func oneTest(t *testing.T, tr *Tracer, leak string, test func(*Tracer, *deriver,
 	lcanon, _ := canonicalTokens(mustLexicon(), lt)
 	res := &Result{SlotsByChannel: map[string]int{}}
 	rsegs := tr.read(d, tr.align(lt, lcanon), lt, lcanon, res)
-	scores := tr.score(d, rsegs)
+	return d, rsegs, tr.score(d, rsegs)
+}
+
+// oneTest traces leak up to the scores and runs one of the tests that
+// condition on other members' symbols alone, at ε = 1.
+func oneTest(t *testing.T, tr *Tracer, leak string, test func(*Tracer, *deriver, [][]altRead, map[int32]*memberScore, float64, map[int32]verdictBound) map[int32]verdictBound) map[string]verdictBound {
+	t.Helper()
+	d, rsegs, scores := traceState(t, tr, leak)
 	out := map[string]verdictBound{}
 	for mem, v := range test(tr, d, rsegs, scores, 1, nil) {
 		out[tr.members[mem]] = v
