@@ -87,7 +87,7 @@ const (
 // run is one aligned stretch found by align, with its alternatives.
 type run struct {
 	alts [][][2]int32
-	read bool // long enough, a whole message, or joined to one that is
+	read bool // long enough, a whole message or quotation, or joined to one that is
 }
 
 func (r *run) first() [2]int32 { return r.alts[0][0] }
@@ -195,7 +195,9 @@ func (tr *Tracer) join(found []run) {
 			if b.first()[0]-a.last()[0] > joinGap+1 {
 				return false
 			}
-			if found[k].read && tr.msgOf[found[k].first()[1]] == tr.msgOf[found[i].first()[1]] {
+			// A read run may cover several messages sent one after
+			// another.
+			if m := tr.msgOf[found[i].first()[1]]; found[k].read && tr.msgOf[found[k].first()[1]] <= m && m <= tr.msgOf[found[k].last()[1]] {
 				return true
 			}
 		}

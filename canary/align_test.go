@@ -98,3 +98,24 @@ func TestSendersAlignTheirOwnWords(t *testing.T) {
 		t.Errorf("%d aligned words in other senders' messages against %d in the sender's own: want under 2%%", foreign, own)
 	}
 }
+
+// A read run may cover two messages sent one after the other; a short piece
+// of the second, a little further on, is joined to it.
+func TestShortRunJoinsARunOverSeveralMessages(t *testing.T) {
+	msgs := []Message{
+		{ID: "c1", Text: "The ministers met twice on Tuesday.", Recipients: []string{"ana", "ben"}, Policy: PolicyAll},
+		{ID: "c2", Text: "They spoke about the port and once more on Wednesday before the talks were suspended for the holiday. They are pleased with that.", Recipients: []string{"ana", "ben"}, Policy: PolicyAll},
+	}
+	tr, err := NewTracer(testKey(5), msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leak := "The ministers met twice on Tuesday. They spoke about the port and once more on Wednesday before the talks were suspended for the holiday. Reporters waited outside the building all day. They're pleased with that."
+	res, err := tr.Trace(leak, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.SlotsByChannel["lexical"] != 1 {
+		t.Errorf("%d lexical slots read (%v), want the contraction of the short sentence", res.SlotsByChannel["lexical"], res.SlotsByChannel)
+	}
+}

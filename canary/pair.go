@@ -140,7 +140,7 @@ func (tr *Tracer) mergeTests(d *deriver, rsegs [][]altRead, scores map[int32]*me
 	return out
 }
 
-// pairReads returns the slots the pair, split and trio tests read (the
+// pairReads returns the slots the merge tests read (the
 // first alternative of each segment, outside the invisible channel) and,
 // for each member of mems (idx: their positions), the symbol of their copy
 // on each of them (sym[i][k], -1 if the member did not receive the
