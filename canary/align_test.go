@@ -33,7 +33,7 @@ func TestShortRunsReadOnlyWhenTheyAreTheSenders(t *testing.T) {
 		{"a short message, whole", other + "\n\nWe're content with the draft.\n\n" + other, 1},
 		{"a short sentence next to the rest of its message", "They're pleased with that. Reporters waited outside the building all day. The ministers met twice on Tuesday and once more on Wednesday before the talks were suspended for the holiday.", 1},
 		// A stray phrase of another message between them changes nothing.
-		{"the same with another message's phrase between", "They're pleased with that. We are content with it. The ministers met twice on Tuesday and once more on Wednesday before the talks were suspended for the holiday.", 1},
+		{"the same with another message's phrase between", "They're pleased with that. Clearly we're ready to sign it. The ministers met twice on Tuesday and once more on Wednesday before the talks were suspended for the holiday.", 1},
 		// A newspaper quoting five words of message a, retyped, between
 		// quotation marks: the whole quotation is the sender's.
 		{"a short quotation, whole", "Asked about Geneva, one delegate said only: \u201Cwe're ready to sign.\u201D Officials declined to comment on the timetable.", 1},
