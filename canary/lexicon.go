@@ -255,10 +255,7 @@ func (lx *lexicon) tryEntries(t *tokens, k int, es []lexEntry, cs bool) lexMatch
 		// text goes on "said" + "that is". The test reads only the next
 		// word, which marking never moves into or out of the set (tested),
 		// so a copy splits the same way as its original.
-		if ok && e.g.ctx == ctxSubject && len(keys) > 1 && !subjectNext(t, k+len(keys)) {
-			ok = false
-		}
-		if ok && e.g.ctx == ctxPronoun && len(keys) > 1 && !pronounNext(t, k+len(keys)) {
+		if ok && len(keys) > 1 && !e.g.ctx.clauseNext(t, k+len(keys)) {
 			ok = false
 		}
 		if ok {
@@ -337,10 +334,8 @@ func (m lexMatch) contextOK(t *tokens, k int) bool {
 		}
 		r, _ := utf8.DecodeRuneInString(t.raw(next))
 		return !w.capital && !w.prot && r >= 'a' && r <= 'z'
-	case ctxSubject:
-		return next < len(t.words) && t.gap(next) == " " && subjectNext(t, next)
-	case ctxPronoun:
-		return next < len(t.words) && t.gap(next) == " " && pronounNext(t, next)
+	case ctxSubject, ctxPronoun:
+		return next < len(t.words) && t.gap(next) == " " && m.g.ctx.clauseNext(t, next)
 	case ctxAcronym:
 		if next >= len(t.words) {
 			return false
@@ -401,15 +396,21 @@ func subjectNext(t *tokens, j int) bool {
 	return subjectWord(t.raw(j))
 }
 
-// pronounNext reports whether word j is a subject pronoun, the only words
-// that begin a clause and can never be the object of the verb before them:
-// "added that we" is "added we", where "added that the", "noted that you"
-// and "added that it" would read as an object ("added the figures").
-func pronounNext(t *tokens, j int) bool {
-	if j >= len(t.words) || t.words[j].hard {
-		return false
+// clauseNext reports, for the contexts whose longer form holds a "that",
+// whether word j can begin the clause: the subject set (subjectNext) or,
+// for ctxPronoun, a subject pronoun, the only words that begin a clause and
+// can never be the object of the verb before them: "added that we" is
+// "added we", where "added that the", "noted that you" and "added that it"
+// would read as an object ("added the figures"). Other contexts accept any
+// word.
+func (c lexContext) clauseNext(t *tokens, j int) bool {
+	switch c {
+	case ctxSubject:
+		return subjectNext(t, j)
+	case ctxPronoun:
+		return j < len(t.words) && !t.words[j].hard && pronounWord(t.raw(j))
 	}
-	return pronounWord(t.raw(j))
+	return true
 }
 
 func pronounWord(raw string) bool {

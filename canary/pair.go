@@ -37,8 +37,8 @@ func (tr *Tracer) pairTest(d *deriver, rsegs [][]altRead, scores map[int32]*memb
 // pairTests are the tests pairTest runs, all of them.
 var pairTests = map[int]bool{testPair: true, testSplit: true, testMinority: true}
 
-// mergeTests is pairTest with the tests to run given (tests of one of them
-// alone see it alone).
+// mergeTests is pairTest running only the tests in run (tests use it to
+// see one test alone).
 func (tr *Tracer) mergeTests(d *deriver, rsegs [][]altRead, scores map[int32]*memberScore, epsilon float64, best map[int32]verdictBound, run map[int]bool) map[int32]verdictBound {
 	mems := visibleMembers(scores)
 	n := len(mems)
